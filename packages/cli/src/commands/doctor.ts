@@ -1,0 +1,22 @@
+import { color, EXIT_CODES, formatTable, outputResult, runDoctor, type DoctorReport } from '@tars/core';
+import { BaseCommand } from '../base-command.js';
+
+export default class Doctor extends BaseCommand<typeof Doctor, DoctorReport> {
+  static override summary = 'Check every tool tarscli needs, with versions and a fix for each problem';
+  static override description = 'Exits non-zero (7) when a required check fails; optional ones (nvcc, KVM, Docker, builder images) only warn.';
+  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json'];
+
+  async execute(): Promise<DoctorReport> {
+    const { config, root } = await this.loadConfig();
+    const report = await runDoctor({ config, root });
+    if (!report.ok) process.exitCode = EXIT_CODES.CHECK_FAILED;
+    return report;
+  }
+
+  protected render(report: DoctorReport): void {
+    const mark = { ok: color.green('ok'), warn: color.yellow('warn'), fail: color.red('FAIL') };
+    const rows = report.checks.map((c) => [mark[c.status], c.title, c.version ?? '', c.status === 'ok' ? (c.detail ?? '') : `${c.detail ?? ''}${c.fix ? ` → fix: ${c.fix}` : ''}`]);
+    outputResult(formatTable(['status', 'check', 'version', 'detail'], rows));
+    outputResult(report.ok ? 'All required checks passed.' : 'Some required checks failed.');
+  }
+}

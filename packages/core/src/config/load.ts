@@ -1,0 +1,223 @@
+/**
+ * Load the TARS config once: file (cosmiconfig) < env (TARS_*) < flags, validated by zod.
+ * Every problem is reported at once as `<file> [a.b.c]: message (got: …)`.
+ */
+import { relative } from 'node:path';
+import { cosmiconfig } from 'cosmiconfig';
+import type { ZodIssue } from 'zod';
+import { AbortError } from '../errors.js';
+import { configSchema, defaultConfig, type TarsConfig } from './schema.js';
+
+export const CONFIG_MODULE = 'tars';
+
+/** Where cosmiconfig looks, in order, in each directory from cwd up to the search root. */
+export const CONFIG_SEARCH_PLACES = [
+  'package.json',
+  '.tarsrc',
+  '.tarsrc.json',
+  '.tarsrc.yaml',
+  '.tarsrc.yml',
+  '.tarsrc.js',
+  '.tarsrc.mjs',
+  'tars.config.json',
+  'tars.config.yaml',
+  'tars.config.yml',
+  'tars.config.js',
+  'tars.config.mjs',
+  'tars.config.ts',
+];
+
+export type ValueSource = { kind: 'default' } | { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag' };
+
+export interface LoadedConfig {
+  config: TarsConfig;
+  /** Absolute path of the config file, when one was found. */
+  filepath: string | undefined;
+  /** The project root: the config file's directory, else the search start. */
+  root: string;
+  /** Dotted leaf path → where its value came from. */
+  sources: Record<string, ValueSource>;
+}
+
+export interface LoadConfigOptions {
+  cwd?: string;
+  /** Load exactly this file instead of searching. */
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Dotted path → value, from command-line flags (highest precedence). */
+  overrides?: Record<string, unknown>;
+  /** Stop the upward search here (defaults to the filesystem root). */
+  stopDir?: string;
+}
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Leaves of an object as dotted paths; arrays count as leaves. */
+export function leafPaths(obj: Json, prefix = ''): string[] {
+  return Object.entries(obj).flatMap(([k, v]) =>
+    isPlainObject(v) ? leafPaths(v, `${prefix}${k}.`) : [`${prefix}${k}`],
+  );
+}
+
+export function getPath(obj: unknown, path: (string | number)[]): unknown {
+  let cur: unknown = obj;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string | number, unknown>)[key];
+  }
+  return cur;
+}
+
+function setPath(obj: Json, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let cur: Json = obj;
+  for (const key of keys.slice(0, -1)) {
+    if (!isPlainObject(cur[key])) cur[key] = {};
+    cur = cur[key] as Json;
+  }
+  cur[keys[keys.length - 1] as string] = value;
+}
+
+function hasPath(obj: unknown, dotted: string): boolean {
+  const keys = dotted.split('.');
+  let cur: unknown = obj;
+  for (const key of keys) {
+    if (!isPlainObject(cur) || !(key in cur)) return false;
+    cur = cur[key];
+  }
+  return true;
+}
+
+/** `cache.maxSizeMb` → `TARS_CACHE_MAX_SIZE_MB`. */
+export function envNameFor(dotted: string): string {
+  return `TARS_${dotted
+    .split('.')
+    .map((k) => k.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase())
+    .join('_')}`;
+}
+
+function coerceEnv(raw: string, like: unknown): unknown {
+  if (typeof like === 'number') {
+    const n = Number(raw);
+    return raw.trim() !== '' && Number.isFinite(n) ? n : raw;
+  }
+  if (typeof like === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function issueToLines(issue: ZodIssue, input: unknown, where: (path: string) => string): string[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const path = [...issue.path, key].join('.');
+      return `${where(path)} [${path}]: unknown key (allowed keys are listed in README.md "Configuration")`;
+    });
+  }
+  const path = issue.path.join('.');
+  const got = describeValue(getPath(input, issue.path));
+  let message = issue.message;
+  if (issue.code === 'invalid_type') message = `expected ${issue.expected}`;
+  if (issue.code === 'invalid_enum_value') message = `expected one of ${issue.options.map((o) => String(o)).join(', ')}`;
+  return [`${where(path)} [${path || '(root)'}]: ${message} (got: ${got})`];
+}
+
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  const explorer = cosmiconfig(CONFIG_MODULE, {
+    searchPlaces: CONFIG_SEARCH_PLACES,
+    searchStrategy: 'global',
+    ...(options.stopDir ? { stopDir: options.stopDir } : {}),
+    cache: false,
+  });
+
+  let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
+  try {
+    found = options.file ? await explorer.load(options.file) : await explorer.search(cwd);
+  } catch (err) {
+    const file = options.file ?? (err as { filepath?: string }).filepath ?? 'config';
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new AbortError(`${file}: config file not found`, { code: 'CONFIG_NOT_FOUND' });
+    }
+    throw new AbortError(`${file}: cannot be parsed: ${detail}`, { code: 'CONFIG_INVALID' });
+  }
+
+  const fileValue: unknown = found?.isEmpty ? {} : (found?.config ?? {});
+  const filepath = found?.filepath;
+  const root = filepath ? filepath.slice(0, filepath.lastIndexOf('/')) || '/' : cwd;
+  const fileLabel = filepath ? relative(cwd, filepath) || filepath : '(defaults)';
+
+  if (!isPlainObject(fileValue)) {
+    throw new AbortError(`${fileLabel} [(root)]: expected an object (got: ${describeValue(fileValue)})`, {
+      code: 'CONFIG_INVALID',
+    });
+  }
+
+  const merged: Json = structuredClone(fileValue);
+  const defaults = defaultConfig() as unknown as Json;
+  const fromEnv = new Map<string, string>();
+  for (const leaf of leafPaths(defaults)) {
+    const name = envNameFor(leaf);
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(merged, leaf, coerceEnv(raw, getPath(defaults, leaf.split('.'))));
+    fromEnv.set(leaf, name);
+  }
+  const fromFlags = new Set<string>();
+  for (const [path, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    setPath(merged, path, value);
+    fromFlags.add(path);
+  }
+
+  const where = (path: string): string => {
+    for (const candidate of [...fromFlags]) if (path === candidate || path.startsWith(`${candidate}.`)) return 'flag';
+    for (const [leaf, name] of fromEnv) if (path === leaf || path.startsWith(`${leaf}.`)) return `env ${name}`;
+    return fileLabel;
+  };
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.flatMap((i) => issueToLines(i, merged, where));
+    throw new AbortError(lines.join('\n'), {
+      code: 'CONFIG_INVALID',
+      tryMessage: 'Fix the keys above; `tarscli config show` prints the resolved config.',
+    });
+  }
+
+  const sources: Record<string, ValueSource> = {};
+  for (const leaf of leafPaths(parsed.data as unknown as Json)) {
+    if (fromFlags.has(leaf)) sources[leaf] = { kind: 'flag' };
+    else if (fromEnv.has(leaf)) sources[leaf] = { kind: 'env', name: fromEnv.get(leaf) as string };
+    else if (filepath && hasPath(fileValue, leaf)) sources[leaf] = { kind: 'file', file: filepath };
+    else sources[leaf] = { kind: 'default' };
+  }
+  return { config: parsed.data, filepath, root, sources };
+}
+
+export function describeSource(source: ValueSource, cwd = process.cwd()): string {
+  switch (source.kind) {
+    case 'default':
+      return 'default';
+    case 'flag':
+      return 'flag';
+    case 'env':
+      return `env ${source.name}`;
+    case 'file':
+      return relative(cwd, source.file) || source.file;
+  }
+}

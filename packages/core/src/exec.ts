@@ -1,0 +1,132 @@
+/**
+ * Subprocesses, only through here: argument arrays (never shell strings), cancellation
+ * passed down, output streamed line by line and kept in a log file, failures carrying
+ * the tail of stderr.
+ */
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import { execa } from 'execa';
+import { AbortError, CancelledError, ExternalError, tailLines } from './errors.js';
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Extra env only; the parent's environment is inherited unless `cleanEnv`. */
+  cleanEnv?: boolean;
+  signal?: AbortSignal;
+  /** Every output line, tagged with its stream. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** Append all output to this file. */
+  logFile?: string;
+  input?: string | Buffer;
+  timeoutMs?: number;
+  /** Resolve with the exit code instead of throwing on a non-zero exit. */
+  reject?: boolean;
+}
+
+export interface RunResult {
+  command: string[];
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+export function openLog(logFile: string | undefined): WriteStream | undefined {
+  if (!logFile) return undefined;
+  mkdirSync(dirname(logFile), { recursive: true });
+  return createWriteStream(logFile, { flags: 'a' });
+}
+
+/** Split a stream of chunks into whole lines. */
+export function lineSplitter(onLine: (line: string) => void): { push(chunk: string): void; flush(): void } {
+  let rest = '';
+  return {
+    push(chunk: string) {
+      rest += chunk;
+      let idx: number;
+      while ((idx = rest.indexOf('\n')) >= 0) {
+        onLine(rest.slice(0, idx).replace(/\r$/, ''));
+        rest = rest.slice(idx + 1);
+      }
+    },
+    flush() {
+      if (rest.length > 0) onLine(rest);
+      rest = '';
+    },
+  };
+}
+
+export async function runCommand(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const command = [file, ...args];
+  const started = performance.now();
+  const log = openLog(options.logFile);
+  log?.write(`$ ${command.join(' ')}\n`);
+  const child = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: !options.cleanEnv,
+    cancelSignal: options.signal,
+    input: options.input,
+    timeout: options.timeoutMs,
+    reject: false,
+    all: false,
+    stripFinalNewline: false,
+    forceKillAfterDelay: 2000,
+  });
+  const attach = (stream: NodeJS.ReadableStream | null, name: 'stdout' | 'stderr') => {
+    if (!stream) return;
+    const split = lineSplitter((line) => {
+      log?.write(`${line}\n`);
+      options.onLine?.(line, name);
+    });
+    stream.setEncoding('utf8');
+    stream.on('data', (c: string) => split.push(c));
+    stream.on('end', () => split.flush());
+  };
+  attach(child.stdout, 'stdout');
+  attach(child.stderr, 'stderr');
+  const result = await child;
+  await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
+  const durationMs = performance.now() - started;
+  const stdout = String(result.stdout ?? '');
+  const stderr = String(result.stderr ?? '');
+
+  if (result.isCanceled || options.signal?.aborted) throw new CancelledError(`Cancelled: ${command.join(' ')}`);
+  const code = (result as { code?: string }).code;
+  if (code === 'ENOENT') {
+    throw new AbortError(`${file} was not found on PATH`, {
+      code: 'TOOL_MISSING',
+      tryMessage: 'Run `tarscli doctor` to see how to install it.',
+    });
+  }
+  if (result.timedOut) {
+    throw new ExternalError(`${file} timed out after ${options.timeoutMs} ms`, {
+      command,
+      stderrTail: tailLines(stderr),
+      logFile: options.logFile,
+    });
+  }
+  const exitCode = result.exitCode ?? (result.signal ? 128 : 1);
+  if (exitCode !== 0 && options.reject !== false) {
+    throw new ExternalError(`${file} exited with code ${exitCode}`, {
+      command,
+      exitCode,
+      stderrTail: tailLines(stderr || stdout),
+      logFile: options.logFile,
+    });
+  }
+  return { command, exitCode, stdout, stderr, durationMs };
+}
+
+/** First line of `tool --version` style output, or undefined when the tool is missing or fails. */
+export async function probeVersion(file: string, args: string[] = ['--version']): Promise<string | undefined> {
+  try {
+    const r = await runCommand(file, args, { reject: false, timeoutMs: 20_000 });
+    if (r.exitCode !== 0) return undefined;
+    const text = (r.stdout || r.stderr).trim();
+    return text.split('\n')[0]?.trim();
+  } catch {
+    return undefined;
+  }
+}
