@@ -163,7 +163,7 @@ export async function runContainer(options: ContainerRunOptions): Promise<Contai
     });
     docker.modem.demuxStream(stream, out, err);
     const streamEnded = new Promise<void>((resolve) => stream.on('end', () => resolve()));
-    const waited = container.wait();
+    const waited = container.wait({ condition: 'next-exit' });
     if (options.signal?.aborted) onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
     if (!cancelled) await container.start();

@@ -62,11 +62,12 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   const started = performance.now();
   const log = openLog(options.logFile);
   log?.write(`$ ${command.join(' ')}\n`);
+  // Own process group, so cancellation reaches grandchildren (a shell's `sleep`, cargo's rustc).
   const child = execa(file, args, {
     cwd: options.cwd,
     env: options.env,
     extendEnv: !options.cleanEnv,
-    cancelSignal: options.signal,
+    detached: true,
     input: options.input,
     timeout: options.timeoutMs,
     reject: false,
@@ -86,13 +87,35 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   };
   attach(child.stdout, 'stdout');
   attach(child.stderr, 'stderr');
-  const result = await child;
+  let killTimer: NodeJS.Timeout | undefined;
+  const killGroup = (sig: NodeJS.Signals) => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  const onAbort = () => {
+    killGroup('SIGTERM');
+    killTimer = setTimeout(() => killGroup('SIGKILL'), 2000);
+    killTimer.unref();
+  };
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  let result: Awaited<typeof child>;
+  try {
+    result = await child;
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort);
+    if (killTimer) clearTimeout(killTimer);
+  }
   await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
   const durationMs = performance.now() - started;
   const stdout = String(result.stdout ?? '');
   const stderr = String(result.stderr ?? '');
 
-  if (result.isCanceled || options.signal?.aborted) throw new CancelledError(`Cancelled: ${command.join(' ')}`);
+  if (options.signal?.aborted) throw new CancelledError(`Cancelled: ${command.join(' ')}`);
   const code = (result as { code?: string }).code;
   if (code === 'ENOENT') {
     throw new AbortError(`${file} was not found on PATH`, {

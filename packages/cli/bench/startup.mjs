@@ -1,0 +1,26 @@
+// Startup benchmark: median of 10 runs of `tarscli --help` beside `node -e 0` in the same run.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 10);
+
+function median(cmd, args) {
+  const times = [];
+  execFileSync(cmd, args, { stdio: 'ignore' }); // warm the page cache
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = process.hrtime.bigint();
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)];
+}
+
+const node = median(process.execPath, ['-e', '0']);
+const help = median(process.execPath, [bin, '--help']);
+const budget = 300;
+console.log(`node -e 0        median ${node.toFixed(1)} ms (baseline)`);
+console.log(`tarscli --help   median ${help.toFixed(1)} ms (${(help / node).toFixed(2)}x baseline, budget ${budget} ms)`);
+// Reported, not enforced: the machine's own Node start-up (the baseline) varies a lot between hosts.
+console.log(help <= budget ? 'within budget' : `OVER BUDGET by ${(help - budget).toFixed(1)} ms`);

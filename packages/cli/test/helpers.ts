@@ -1,0 +1,20 @@
+import { execa } from 'execa';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../bin/run.js', import.meta.url));
+
+export interface CliRun {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  json: any;
+}
+
+/** Run the built tarscli as a user would, in `cwd`, with a clean TARS_* environment. */
+export async function tarscli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TARS_')));
+  const r = await execa('node', [BIN, ...args], { cwd: options.cwd, env: { ...env, ...options.env }, extendEnv: false, reject: false });
+  let json: unknown;
+  if (args.includes('--json')) json = JSON.parse(String(r.stdout));
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json };
+}

@@ -1,0 +1,134 @@
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AbortError } from '../errors.js';
+import { envNameFor, loadConfig } from './load.js';
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-config-'));
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
+}
+
+async function loadError(promise: Promise<unknown>): Promise<AbortError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(AbortError);
+  return err as AbortError;
+}
+
+const env = {}; // never let the test runner's environment leak into a load
+
+describe('loadConfig', () => {
+  it('applies defaults when there is no config file', async () => {
+    const dir = project({});
+    const { config, filepath, sources } = await loadConfig({ cwd: dir, stopDir: dir, env });
+    expect(filepath).toBeUndefined();
+    expect(config.image.format).toBe('iso');
+    expect(config.executor.default).toBe('auto');
+    expect(config.agents).toEqual([]);
+    expect(sources['image.format']).toEqual({ kind: 'default' });
+  });
+
+  it.each([
+    ['tars.config.json', '{"image":{"format":"raw"}}'],
+    ['tars.config.yaml', 'image:\n  format: raw\n'],
+    ['.tarsrc', 'image:\n  format: raw\n'],
+    ['.tarsrc.json', '{"image":{"format":"raw"}}'],
+    ['tars.config.mjs', 'export default { image: { format: "raw" } };'],
+    ['tars.config.ts', 'const format: string = "raw";\nexport default { image: { format } };'],
+    ['package.json', '{"name":"x","tars":{"image":{"format":"raw"}}}'],
+  ])('reads %s', async (name, text) => {
+    const dir = project({ [name]: text });
+    const { config, filepath, sources, root } = await loadConfig({ cwd: dir, stopDir: dir, env });
+    expect(filepath).toBe(join(dir, name));
+    expect(root).toBe(dir);
+    expect(config.image.format).toBe('raw');
+    expect(sources['image.format']).toEqual({ kind: 'file', file: join(dir, name) });
+  });
+
+  it('finds the config in a parent directory', async () => {
+    const dir = project({ 'tars.config.json': '{"name":"up"}', 'a/b/.keep': '' });
+    const { config, root } = await loadConfig({ cwd: join(dir, 'a', 'b'), stopDir: dir, env });
+    expect(config.name).toBe('up');
+    expect(root).toBe(dir);
+  });
+
+  it('gives flag > env > file > default precedence and says where each value came from', async () => {
+    const dir = project({ 'tars.config.json': '{"qemu":{"accel":"kvm","memoryMb":512},"executor":{"network":true}}' });
+    const { config, sources } = await loadConfig({
+      cwd: dir,
+      stopDir: dir,
+      env: { TARS_QEMU_ACCEL: 'tcg', TARS_QEMU_MEMORY_MB: '1024', TARS_EXECUTOR_NETWORK: 'false' },
+      overrides: { 'qemu.accel': 'auto' },
+    });
+    expect(config.qemu.accel).toBe('auto');
+    expect(sources['qemu.accel']).toEqual({ kind: 'flag' });
+    expect(config.qemu.memoryMb).toBe(1024);
+    expect(sources['qemu.memoryMb']).toEqual({ kind: 'env', name: 'TARS_QEMU_MEMORY_MB' });
+    expect(config.executor.network).toBe(false);
+    expect(sources['qemu.bootTimeoutMs']).toEqual({ kind: 'default' });
+  });
+
+  it('derives env names from key paths', () => {
+    expect(envNameFor('cache.maxSizeMb')).toBe('TARS_CACHE_MAX_SIZE_MB');
+    expect(envNameFor('toolchains.rust.image')).toBe('TARS_TOOLCHAINS_RUST_IMAGE');
+  });
+
+  it('reports an unknown key with the file and key path', async () => {
+    const dir = project({ 'tars.config.json': '{"image":{"fromat":"iso"}}' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.exitCode).toBe(3);
+    expect(err.message).toMatch(/tars\.config\.json \[image\.fromat\]: unknown key/);
+  });
+
+  it('reports a wrong type with what was expected and what was found', async () => {
+    const dir = project({ 'tars.config.yaml': 'qemu:\n  memoryMb: lots\n' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toBe('tars.config.yaml [qemu.memoryMb]: expected number (got: "lots")');
+  });
+
+  it('reports every problem at once', async () => {
+    const dir = project({ 'tars.config.json': '{"image":{"format":"floppy"},"version":"one","agents":[{"name":"Bad_Name","lang":"cobol","path":"x"}]}' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    const lines = err.message.split('\n');
+    expect(lines).toContain('tars.config.json [image.format]: expected one of iso, kernel, raw (got: "floppy")');
+    expect(lines.some((l) => l.startsWith('tars.config.json [version]: must be a semantic version'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.0.name]: must be kebab-case'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.0.lang]: expected one of rust, csharp, fsharp, cuda'))).toBe(true);
+    expect(lines).toHaveLength(4);
+  });
+
+  it('names the env variable when a bad value came from the environment', async () => {
+    const dir = project({});
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env: { TARS_IMAGE_FORMAT: 'zip' } }));
+    expect(err.message).toBe('env TARS_IMAGE_FORMAT [image.format]: expected one of iso, kernel, raw (got: "zip")');
+  });
+
+  it('rejects a file that does not parse', async () => {
+    const dir = project({ 'tars.config.json': '{"image": ' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/tars\.config\.json: cannot be parsed/);
+  });
+
+  it('rejects a config that is not an object', async () => {
+    const dir = project({ 'tars.config.json': '[1,2]' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toBe('tars.config.json [(root)]: expected an object (got: [1,2])');
+  });
+
+  it('fails clearly when an explicit --config file is missing', async () => {
+    const dir = project({});
+    const err = await loadError(loadConfig({ cwd: dir, file: join(dir, 'nope.json'), env }));
+    expect(err.code).toBe('CONFIG_NOT_FOUND');
+    expect(err.message).toMatch(/nope\.json: config file not found/);
+  });
+});

@@ -1,0 +1,50 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AbortError, CancelledError, ExternalError } from './errors.js';
+import { lineSplitter, runCommand } from './exec.js';
+
+describe('runCommand', () => {
+  it('streams lines and keeps a log', async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'tars-exec-')), 'run.log');
+    const lines: string[] = [];
+    const r = await runCommand('sh', ['-c', 'echo one; echo two >&2; echo three'], { logFile: log, onLine: (l, s) => lines.push(`${s}:${l}`) });
+    expect(r.exitCode).toBe(0);
+    expect(lines).toEqual(expect.arrayContaining(['stdout:one', 'stderr:two', 'stdout:three']));
+    const text = readFileSync(log, 'utf8');
+    expect(text).toContain('$ sh -c');
+    expect(text).toContain('three');
+  });
+
+  it('throws an ExternalError with the stderr tail on failure', async () => {
+    const err = await runCommand('sh', ['-c', 'echo bad thing >&2; exit 3']).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExternalError);
+    expect((err as ExternalError).processExitCode).toBe(3);
+    expect((err as ExternalError).stderrTail).toEqual(['bad thing']);
+  });
+
+  it('reports a missing tool as TOOL_MISSING', async () => {
+    const err = await runCommand('tars-no-such-tool', []).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortError);
+    expect((err as AbortError).code).toBe('TOOL_MISSING');
+  });
+
+  it('is cancelled by the signal', async () => {
+    const ac = new AbortController();
+    const started = Date.now();
+    setTimeout(() => ac.abort(), 200);
+    const err = await runCommand('sleep', ['30'], { signal: ac.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CancelledError);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('splits chunks into whole lines', () => {
+    const out: string[] = [];
+    const s = lineSplitter((l) => out.push(l));
+    s.push('a\nb');
+    s.push('c\r\nd');
+    s.flush();
+    expect(out).toEqual(['a', 'bc', 'd']);
+  });
+});

@@ -1,0 +1,136 @@
+/**
+ * The content-addressed component cache (`.tars/cache`): one entry per input hash holding the
+ * step's output files and an index with each file's sha256. Writes are atomic (staged in a temp
+ * directory, then renamed), a corrupt entry is detected on read and dropped, and the total size
+ * is capped with least-recently-used eviction.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { writeJsonAtomic } from '@tars/core';
+import { sha256File } from './hash-inputs.js';
+
+export interface CacheEntryFile {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface CacheIndex {
+  key: string;
+  component: string;
+  createdAt: string;
+  files: CacheEntryFile[];
+}
+
+export type CacheLookup = { status: 'hit'; entry: CacheIndex; dir: string } | { status: 'miss' } | { status: 'corrupt'; reason: string };
+
+const KEY_RE = /^[0-9a-f]{64}$/;
+
+export class ComponentCache {
+  constructor(
+    readonly dir: string,
+    readonly maxBytes: number,
+  ) {}
+
+  private entryDir(key: string): string {
+    if (!KEY_RE.test(key)) throw new Error(`invalid cache key ${key}`);
+    return join(this.dir, key.slice(0, 2), key);
+  }
+
+  /** Store files (paths relative to `fromRoot`) under `key`. */
+  put(key: string, component: string, fromRoot: string, paths: string[]): CacheIndex {
+    const final = this.entryDir(key);
+    const staging = join(this.dir, 'tmp', `${key}.${process.pid}.${randomBytes(4).toString('hex')}`);
+    mkdirSync(staging, { recursive: true });
+    try {
+      const files: CacheEntryFile[] = paths
+        .slice()
+        .sort()
+        .map((p) => {
+          const src = join(fromRoot, p);
+          const dest = join(staging, 'files', p);
+          mkdirSync(dirname(dest), { recursive: true });
+          copyFileSync(src, dest);
+          return { path: p, sha256: sha256File(dest), size: statSync(dest).size };
+        });
+      const index: CacheIndex = { key, component, createdAt: new Date().toISOString(), files };
+      writeJsonAtomic(join(staging, 'index.json'), index);
+      mkdirSync(dirname(final), { recursive: true });
+      rmSync(final, { recursive: true, force: true });
+      renameSync(staging, final);
+      this.evict(key);
+      return index;
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+
+  /** Look an entry up and verify every file against its recorded hash. */
+  get(key: string): CacheLookup {
+    const dir = this.entryDir(key);
+    const indexPath = join(dir, 'index.json');
+    if (!existsSync(indexPath)) return { status: 'miss' };
+    let index: CacheIndex;
+    try {
+      index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
+    } catch {
+      return this.dropCorrupt(key, 'index.json does not parse');
+    }
+    for (const f of index.files) {
+      const p = join(dir, 'files', f.path);
+      if (!existsSync(p)) return this.dropCorrupt(key, `${f.path} is missing`);
+      if (sha256File(p) !== f.sha256) return this.dropCorrupt(key, `${f.path} does not match its sha256`);
+    }
+    const now = new Date();
+    utimesSync(indexPath, now, now); // LRU: a read refreshes the entry
+    return { status: 'hit', entry: index, dir: join(dir, 'files') };
+  }
+
+  /** Copy a hit's files out to `toRoot`. */
+  restore(hit: Extract<CacheLookup, { status: 'hit' }>, toRoot: string): void {
+    for (const f of hit.entry.files) {
+      const dest = join(toRoot, f.path);
+      mkdirSync(dirname(dest), { recursive: true });
+      const tmp = `${dest}.${process.pid}.tmp`;
+      copyFileSync(join(hit.dir, f.path), tmp);
+      renameSync(tmp, dest);
+    }
+  }
+
+  private dropCorrupt(key: string, reason: string): CacheLookup {
+    rmSync(this.entryDir(key), { recursive: true, force: true });
+    return { status: 'corrupt', reason };
+  }
+
+  /** All entries with their size and last use, oldest first. */
+  entries(): { key: string; bytes: number; lastUsedMs: number }[] {
+    if (!existsSync(this.dir)) return [];
+    const out: { key: string; bytes: number; lastUsedMs: number }[] = [];
+    for (const shard of readdirSync(this.dir)) {
+      if (shard === 'tmp' || shard.length !== 2) continue;
+      for (const key of readdirSync(join(this.dir, shard))) {
+        const indexPath = join(this.dir, shard, key, 'index.json');
+        if (!existsSync(indexPath)) continue;
+        const index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
+        out.push({ key, bytes: index.files.reduce((n, f) => n + f.size, 0), lastUsedMs: statSync(indexPath).mtimeMs });
+      }
+    }
+    return out.sort((a, b) => a.lastUsedMs - b.lastUsedMs);
+  }
+
+  /** Evict least-recently-used entries until the cache fits; never the entry just written. */
+  evict(keep?: string): string[] {
+    const all = this.entries();
+    let total = all.reduce((n, e) => n + e.bytes, 0);
+    const evicted: string[] = [];
+    for (const e of all) {
+      if (total <= this.maxBytes) break;
+      if (e.key === keep) continue;
+      rmSync(this.entryDir(e.key), { recursive: true, force: true });
+      total -= e.bytes;
+      evicted.push(e.key);
+    }
+    return evicted;
+  }
+}

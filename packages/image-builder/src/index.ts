@@ -1,0 +1,2 @@
+export * from './hash-inputs.js';
+export * from './cache.js';

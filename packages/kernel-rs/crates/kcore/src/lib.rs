@@ -1,0 +1,14 @@
+//! Pure logic of the TARS microkernel, kept free of hardware access so that `cargo test`
+//! exercises it on the host. The kernel links the same code.
+#![cfg_attr(not(test), no_std)]
+
+pub mod crc32;
+pub mod elf;
+pub mod frames;
+pub mod fmt;
+pub mod frame;
+pub mod json;
+pub mod sched;
+
+/// Version of the kernel ↔ host protocol (PROTOCOL.md). Bumped on any incompatible change.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-time (idempotent, quick when done) set-up of a fresh Debian 12 machine as root:
+# system packages, a running Docker engine, and the npm workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  qemu-system-x86 qemu-utils ovmf
+  grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools dosfstools
+  docker.io iptables debootstrap busybox-static
+  build-essential binutils ca-certificates curl xz-utils
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A Docker engine: start dockerd when none answers.
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd" >&2
+  mkdir -p /var/log
+  (dockerd >/var/log/tars-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/tars-dockerd.log" >&2; tail -20 /var/log/tars-dockerd.log >&2; exit 1; }
+fi
+
+# npm workspace (lockfile-exact).
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
