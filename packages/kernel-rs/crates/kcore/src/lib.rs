@@ -2,13 +2,17 @@
 //! exercises it on the host. The kernel links the same code.
 #![cfg_attr(not(test), no_std)]
 
+pub mod abi;
 pub mod crc32;
 pub mod elf;
 pub mod frames;
 pub mod fmt;
 pub mod frame;
 pub mod json;
+#[cfg(feature = "mem")]
+pub mod mem;
 pub mod sched;
+pub mod sha256;
 
 /// Version of the kernel ↔ host protocol (PROTOCOL.md). Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;

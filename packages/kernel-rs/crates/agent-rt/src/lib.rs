@@ -1,0 +1,133 @@
+//! Runtime for TARS user-mode agents (ring 3): the `_start` entry, typed system calls
+//! (ABI in `kcore::abi`), and a panic handler that logs and exits.
+#![no_std]
+
+pub use kcore::abi;
+use core::arch::asm;
+use core::fmt::Write;
+use kcore::abi::*;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Msg(pub [u64; 4]);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SysError(pub i64);
+
+#[inline(always)]
+fn syscall(nr: u64, a: [u64; 5]) -> (i64, u64, [u64; 4]) {
+    let (rax, rdi, rsi, rdx, r10, r8): (u64, u64, u64, u64, u64, u64);
+    // SAFETY: int 0x80 is the kernel's syscall gate; it preserves all registers but these.
+    unsafe {
+        asm!(
+            "int 0x80",
+            inlateout("rax") nr => rax,
+            inlateout("rdi") a[0] => rdi,
+            inlateout("rsi") a[1] => rsi,
+            inlateout("rdx") a[2] => rdx,
+            inlateout("r10") a[3] => r10,
+            inlateout("r8") a[4] => r8,
+            options(nostack)
+        );
+    }
+    (rax as i64, rdi, [rsi, rdx, r10, r8])
+}
+
+fn check(st: i64) -> Result<(), SysError> {
+    if st == 0 { Ok(()) } else { Err(SysError(st)) }
+}
+
+pub fn log(text: &str) {
+    syscall(SYS_LOG, [text.as_ptr() as u64, text.len() as u64, 0, 0, 0]);
+}
+
+/// Log formatted text (up to 200 bytes).
+pub fn log_fmt(args: core::fmt::Arguments) {
+    let mut buf = [0u8; 200];
+    let mut w = kcore::fmt::BufWriter::new(&mut buf);
+    let _ = w.write_fmt(args);
+    log(core::str::from_utf8(w.as_bytes()).unwrap_or("?"));
+}
+
+pub fn yield_now() {
+    syscall(SYS_YIELD, [0; 5]);
+}
+
+pub fn exit(code: i64) -> ! {
+    syscall(SYS_EXIT, [code as u64, 0, 0, 0, 0]);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+pub fn call(cap: u64, m: Msg) -> Result<Msg, SysError> {
+    let (st, _, r) = syscall(SYS_CALL, [cap, m.0[0], m.0[1], m.0[2], m.0[3]]);
+    check(st).map(|_| Msg(r))
+}
+
+/// Receive: (badge of the caller, message).
+pub fn recv(cap: u64) -> Result<(u64, Msg), SysError> {
+    let (st, badge, r) = syscall(SYS_RECV, [cap, 0, 0, 0, 0]);
+    check(st).map(|_| (badge, Msg(r)))
+}
+
+pub fn reply(m: Msg) -> Result<(), SysError> {
+    check(syscall(SYS_REPLY, [0, m.0[0], m.0[1], m.0[2], m.0[3]]).0)
+}
+
+pub fn reply_recv(cap: u64, m: Msg) -> Result<(u64, Msg), SysError> {
+    let (st, badge, r) = syscall(SYS_REPLY_RECV, [cap, m.0[0], m.0[1], m.0[2], m.0[3]]);
+    check(st).map(|_| (badge, Msg(r)))
+}
+
+pub fn notify(cap: u64, bits: u64) -> Result<(), SysError> {
+    check(syscall(SYS_NOTIFY, [cap, bits, 0, 0, 0]).0)
+}
+
+pub fn wait(cap: u64) -> Result<u64, SysError> {
+    let (st, bits, _) = syscall(SYS_WAIT, [cap, 0, 0, 0, 0]);
+    check(st).map(|_| bits)
+}
+
+/// Map a shared buffer; returns it as a byte slice.
+pub fn shm_map(cap: u64) -> Result<&'static mut [u8], SysError> {
+    let (st, addr, _) = syscall(SYS_SHM_MAP, [cap, 0, 0, 0, 0]);
+    check(st)?;
+    // SAFETY: the kernel mapped SHM_PAGES writable pages at `addr` in this address space.
+    Ok(unsafe { core::slice::from_raw_parts_mut(addr as *mut u8, (SHM_PAGES * 4096) as usize) })
+}
+
+pub fn metric(name: &str, value: u64) {
+    syscall(SYS_METRIC, [name.as_ptr() as u64, name.len() as u64, value, 0, 0]);
+}
+
+pub fn time_us() -> u64 {
+    syscall(SYS_TIME, [0; 5]).1
+}
+
+pub fn sleep_us(us: u64) {
+    syscall(SYS_SLEEP, [us, 0, 0, 0, 0]);
+}
+
+pub fn rdtsc() -> u64 {
+    // SAFETY: rdtsc is allowed in ring 3 (CR4.TSD clear).
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Define the agent's entry: `agent_rt::entry!(main);` with `fn main(task_id: u64) -> i64`.
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[no_mangle]
+        #[link_section = ".text.entry"]
+        pub extern "C" fn _start(task_id: u64) -> ! {
+            let f: fn(u64) -> i64 = $main;
+            $crate::exit(f(task_id))
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    log_fmt(format_args!("panic: {}", info.message()));
+    exit(101)
+}

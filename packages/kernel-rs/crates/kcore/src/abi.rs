@@ -1,0 +1,41 @@
+//! The user ↔ kernel system-call ABI, shared by the kernel and the agent runtime.
+//!
+//! `int 0x80` with the number in `rax` and arguments in `rdi, rsi, rdx, r10, r8`.
+//! Results: `rax` = status (0 or a negative `E_*`); `rdi` = badge/value; `rsi, rdx, r10, r8` =
+//! message words.
+
+pub const SYS_LOG: u64 = 0;
+pub const SYS_YIELD: u64 = 1;
+pub const SYS_EXIT: u64 = 2;
+/// call(cap, m0..m3) → reply words. Blocks until the server replies.
+pub const SYS_CALL: u64 = 3;
+/// recv(cap) → (badge, m0..m3). Blocks until a caller arrives.
+pub const SYS_RECV: u64 = 4;
+/// reply(m0..m3) to the caller received last.
+pub const SYS_REPLY: u64 = 5;
+/// reply(m0..m3) then recv(cap): the server loop's fast path.
+pub const SYS_REPLY_RECV: u64 = 6;
+/// notify(cap, bits): OR bits into a notification and wake its waiter. Never blocks.
+pub const SYS_NOTIFY: u64 = 7;
+/// wait(cap) → bits (cleared). Blocks while no bit is set.
+pub const SYS_WAIT: u64 = 8;
+/// shm_map(cap) → address of the shared buffer in the caller's window.
+pub const SYS_SHM_MAP: u64 = 9;
+/// metric(name_ptr, name_len, value): publish a named figure as a kernel event.
+pub const SYS_METRIC: u64 = 10;
+/// time() → microseconds since boot in rdi.
+pub const SYS_TIME: u64 = 11;
+/// sleep(us): block for at least `us` microseconds (timer-tick granularity).
+pub const SYS_SLEEP: u64 = 12;
+
+pub const E_OK: i64 = 0;
+pub const E_BAD_SYSCALL: i64 = -1;
+pub const E_BAD_CAP: i64 = -2;
+pub const E_NO_RIGHTS: i64 = -3;
+pub const E_BAD_ADDRESS: i64 = -4;
+pub const E_NO_CALLER: i64 = -5;
+pub const E_PEER_DEAD: i64 = -6;
+pub const E_BUSY: i64 = -7;
+pub const E_NO_MEMORY: i64 = -8;
+
+pub const SHM_PAGES: u64 = 16;

@@ -1,0 +1,241 @@
+//! The control channel on COM2: framed JSON requests in, framed JSON replies out
+//! (PROTOCOL.md). Polled from the timer tick and the idle loop; a malformed request gets an
+//! error reply, never a crash.
+use crate::heap;
+use crate::kernel::Kernel;
+use crate::memory;
+use crate::pic::TICK_HZ;
+use crate::serial::COM2;
+use crate::task::MAX_TASKS;
+use crate::time::{cycles_to_us, now_us, tsc_per_us};
+use core::fmt::Write;
+use kcore::fmt::{BufWriter, Hex, JsonStr};
+use kcore::frame::{encode_header, Decoder, Event, HEADER_LEN};
+use kcore::frames::FRAME_SIZE;
+use kcore::json::{self, Value};
+
+const MAX_REQUEST: usize = 16 * 1024;
+static mut RX: [u8; MAX_REQUEST] = [0; MAX_REQUEST];
+static mut TX: [u8; 16 * 1024] = [0; 16 * 1024];
+static mut DECODER: Option<Decoder<'static>> = None;
+
+pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn decoder() -> &'static mut Decoder<'static> {
+    // SAFETY: single CPU, interrupts disabled; the buffer is used only by this decoder.
+    unsafe {
+        let d = &mut *core::ptr::addr_of_mut!(DECODER);
+        d.get_or_insert_with(|| Decoder::new(&mut *core::ptr::addr_of_mut!(RX)))
+    }
+}
+
+fn send_frame(payload: &[u8]) {
+    let mut h = [0u8; HEADER_LEN];
+    encode_header(payload, &mut h);
+    COM2.write(&h);
+    COM2.write(payload);
+    COM2.write(b"\n");
+}
+
+/// Write a reply `{"v":1,"id":ID,"ok":true,"result":...}` built by `body`.
+fn reply_ok(id: Option<u64>, body: impl FnOnce(&mut BufWriter)) {
+    // SAFETY: TX is only used here, on the only CPU, with interrupts disabled.
+    let tx = unsafe { &mut *core::ptr::addr_of_mut!(TX) };
+    let mut w = BufWriter::new(tx);
+    let _ = write!(w, "{{\"v\":{},\"id\":", kcore::PROTOCOL_VERSION);
+    match id {
+        Some(id) => {
+            let _ = write!(w, "{}", id);
+        }
+        None => {
+            let _ = w.write_str("null");
+        }
+    }
+    let _ = w.write_str(",\"ok\":true,\"result\":");
+    body(&mut w);
+    let _ = w.write_str("}");
+    if w.overflowed {
+        return reply_err(id, "REPLY_TOO_LARGE", "reply exceeds the 16 KiB frame limit");
+    }
+    send_frame(w.as_bytes());
+}
+
+fn reply_err(id: Option<u64>, code: &str, message: &str) {
+    let mut buf = [0u8; 512];
+    let mut w = BufWriter::new(&mut buf);
+    let _ = write!(w, "{{\"v\":{},\"id\":", kcore::PROTOCOL_VERSION);
+    match id {
+        Some(id) => {
+            let _ = write!(w, "{}", id);
+        }
+        None => {
+            let _ = w.write_str("null");
+        }
+    }
+    let _ = write!(w, ",\"ok\":false,\"error\":{{\"code\":{},\"message\":{}}}}}", JsonStr(code), JsonStr(message));
+    send_frame(w.as_bytes());
+}
+
+/// Drain COM2 and serve every complete request.
+pub fn poll(k: &mut Kernel) {
+    while let Some(b) = COM2.read_byte() {
+        match decoder().push(b) {
+            None => {}
+            Some(Event::Error(e)) => reply_err(None, e.code(), "malformed frame"),
+            Some(Event::Frame(payload)) => {
+                // Copy out: replying may not alias the decoder buffer.
+                let mut req = [0u8; 512];
+                if payload.len() > req.len() {
+                    reply_err(None, "TOO_LONG", "request larger than 512 bytes");
+                    continue;
+                }
+                let n = payload.len();
+                req[..n].copy_from_slice(payload);
+                serve(k, &req[..n]);
+            }
+        }
+    }
+}
+
+fn serve(k: &mut Kernel, payload: &[u8]) {
+    let doc = match json::parse(payload) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => return reply_err(None, "BAD_REQUEST", "request must be a JSON object"),
+        Err(e) => return reply_err(None, "BAD_REQUEST", e.what),
+    };
+    let id = doc.get("id").and_then(|v| v.as_u64());
+    if id.is_none() {
+        return reply_err(None, "BAD_REQUEST", "missing numeric \"id\"");
+    }
+    if let Some(v) = doc.get("v").and_then(|v| v.as_u64()) {
+        if v != kcore::PROTOCOL_VERSION as u64 {
+            return reply_err(id, "VERSION_MISMATCH", "unsupported protocol version");
+        }
+    }
+    match doc.get("cmd").and_then(|v| v.as_str()) {
+        Some("ping") => reply_ok(id, |w| {
+            let _ = write!(
+                w,
+                "{{\"pong\":true,\"protocol\":{},\"kernel\":{},\"uptime_us\":{}}}",
+                kcore::PROTOCOL_VERSION,
+                JsonStr(KERNEL_VERSION),
+                now_us()
+            );
+        }),
+        Some("stats") => reply_ok(id, |w| write_stats(k, w)),
+        Some("modules") => reply_ok(id, |w| write_modules(k, w)),
+        Some("log") => reply_ok(id, |w| {
+            let _ = w.write_str("{\"lines\":[");
+            let mut first = true;
+            k.log.for_each(|t, line| {
+                let _ = write!(w, "{}{{\"t_us\":{},\"line\":{}}}", if first { "" } else { "," }, t, JsonStr(line));
+                first = false;
+            });
+            let _ = w.write_str("]}");
+        }),
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log"),
+        None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
+    }
+}
+
+fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
+    let fa = memory::frames();
+    let (heap_used, heap_total) = heap::usage();
+    let c = k.counters;
+    let _ = write!(
+        w,
+        "{{\"uptime_us\":{},\"ready_us\":{},\"ticks\":{},\"tick_hz\":{},\"tsc_per_us\":{},\"memory\":{{\"frames_total\":{},\"frames_free\":{},\"used_bytes\":{},\"free_bytes\":{},\"heap_used\":{},\"heap_total\":{}}},\"tasks\":[",
+        now_us(),
+        k.ready_us,
+        k.ticks,
+        TICK_HZ,
+        tsc_per_us(),
+        fa.total_frames(),
+        fa.free_frames(),
+        (fa.total_frames() - fa.free_frames()) as u64 * FRAME_SIZE,
+        fa.free_frames() as u64 * FRAME_SIZE,
+        heap_used,
+        heap_total
+    );
+    let mut first = true;
+    for i in 0..MAX_TASKS {
+        let Some(t) = k.tasks[i].as_ref() else { continue };
+        let (level, base) = k.sched[i].map(|s| (s.level as i32, s.base as i32)).unwrap_or((-1, -1));
+        let module = k.modules.get(t.module).and_then(|m| m.as_ref()).map(|m| m.name.as_str()).unwrap_or("");
+        let _ = write!(
+            w,
+            "{}{{\"id\":{},\"name\":{},\"module\":{},\"state\":{},\"level\":{},\"base_level\":{},\"cpu_us\":{},\"switches\":{},\"syscalls\":{},\"ipc_calls\":{}}}",
+            if first { "" } else { "," },
+            t.id,
+            JsonStr(t.name()),
+            JsonStr(module),
+            JsonStr(t.state.name()),
+            level,
+            base,
+            cycles_to_us(t.cpu_cycles),
+            t.switches_in,
+            t.syscalls,
+            t.ipc_calls
+        );
+        first = false;
+    }
+    let avg = if c.context_switches > 0 { c.switch_cycles_total / c.context_switches } else { 0 };
+    let _ = write!(
+        w,
+        "],\"scheduler\":{{\"context_switches\":{},\"idle_ticks\":{},\"switch_cycles_min\":{},\"switch_cycles_avg\":{},\"quantum_ticks\":{}}},\"ipc\":{{\"calls\":{},\"replies\":{},\"notifications\":{},\"shm_maps\":{}}},\"syscalls\":{},\"metrics\":{{",
+        c.context_switches,
+        c.idle_ticks,
+        if c.switch_cycles_min == u64::MAX { 0 } else { c.switch_cycles_min },
+        avg,
+        crate::kernel::QUANTUM_TICKS,
+        c.ipc_calls,
+        c.ipc_replies,
+        c.notifications,
+        c.shm_maps,
+        c.syscalls
+    );
+    let mut first = true;
+    for (n, v) in k.metrics.iter().filter(|(n, _)| n.len > 0) {
+        let _ = write!(w, "{}{}:{}", if first { "" } else { "," }, JsonStr(n.as_str()), v);
+        first = false;
+    }
+    let _ = write!(w, "}},\"faults\":[");
+    let mut first = true;
+    for f in k.faults.iter().flatten() {
+        let _ = write!(
+            w,
+            "{}{{\"t_us\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},\"task\":{},\"name\":{}}}",
+            if first { "" } else { "," },
+            f.t_us,
+            f.vector,
+            f.rip,
+            f.cr2,
+            f.error,
+            f.task,
+            JsonStr(f.name.as_str())
+        );
+        first = false;
+    }
+    let _ = write!(w, "],\"fault_count\":{}}}", c.faults);
+}
+
+fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
+    let _ = w.write_str("{\"modules\":[");
+    let mut first = true;
+    for m in k.modules.iter().flatten() {
+        let task = m.task.and_then(|i| k.tasks[i].as_ref()).map(|t| t.id as i64).unwrap_or(-1);
+        let _ = write!(
+            w,
+            "{}{{\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"state\":{},\"task\":{}}}",
+            if first { "" } else { "," },
+            JsonStr(m.name.as_str()),
+            JsonStr(m.version.as_str()),
+            Hex(&m.sha256),
+            m.size,
+            JsonStr(m.state.name()),
+            task
+        );
+        first = false;
+    }
+    let _ = w.write_str("]}");
+}

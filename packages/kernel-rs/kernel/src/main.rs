@@ -1,0 +1,216 @@
+//! TARS OS microkernel.
+//!
+//! Boot (boot.rs) → kmain: serial, GDT/TSS, IDT, TSC calibration, physical memory, boot
+//! modules loaded as user-mode tasks, PIT tick, `ready`, then the idle loop. Everything after
+//! that happens in `trap_dispatch`: syscalls, the timer tick (preemption and the control
+//! channel) and faults.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod boot;
+mod control;
+mod events;
+mod gdt;
+mod heap;
+mod idt;
+mod kernel;
+mod klog;
+mod memory;
+mod modules;
+mod multiboot;
+mod pic;
+mod port;
+mod selftest;
+mod serial;
+mod syscall;
+mod task;
+mod time;
+
+use core::fmt::Write;
+use idt::TrapFrame;
+use kcore::fmt::JsonStr;
+
+/// isa-debug-exit: QEMU exits with status (value << 1) | 1.
+pub const EXIT_PORT: u16 = 0xf4;
+pub const EXIT_PASS: u8 = 0x10; // status 33
+pub const EXIT_FAIL: u8 = 0x11; // status 35
+
+pub fn qemu_exit(value: u8) -> ! {
+    port::outb(EXIT_PORT, value);
+    halt_forever()
+}
+
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: stopping the CPU with interrupts off is always sound.
+        unsafe { core::arch::asm!("cli; hlt", options(nomem, nostack)) };
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    time::mark_boot();
+    serial::COM1.init();
+    serial::COM2.init();
+    events::emit("boot", |w| {
+        let _ = write!(w, ",\"stage\":\"serial\",\"kernel\":{},\"protocol\":{}", JsonStr(control::KERNEL_VERSION), kcore::PROTOCOL_VERSION);
+    });
+    if magic != multiboot::MAGIC {
+        panic!("not booted by a multiboot loader (magic {:#x})", magic);
+    }
+    gdt::init();
+    events::stage("gdt");
+    idt::init();
+    events::stage("idt");
+    time::calibrate();
+    events::emit("boot", |w| {
+        let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_per_us\":{}", time::tsc_per_us());
+    });
+
+    // SAFETY: `info` is the pointer the multiboot loader passed in EBX.
+    let boot = unsafe { multiboot::BootInfo::new(info as u64) };
+    let mut reserved = [(0u64, 0u64); 48];
+    let mut n = 0;
+    boot.reserved_ranges(|s, e| {
+        if n < reserved.len() {
+            reserved[n] = (s, e);
+            n += 1;
+        }
+    });
+    memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
+    let fa = memory::frames();
+    events::emit("boot", |w| {
+        let _ = write!(w, ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{}", fa.total_frames(), fa.free_frames());
+    });
+
+    // FPU/SSE template for new tasks: clean x87 state, default MXCSR.
+    let k = kernel::kernel();
+    // SAFETY: fninit/ldmxcsr only reset FPU state.
+    unsafe { core::arch::asm!("fninit", "ldmxcsr [{}]", in(reg) &0x1F80u32, options(nostack)) };
+    kernel::fxsave(&mut k.fx_template);
+
+    let cmdline = boot.cmdline();
+    if cmdline.split_whitespace().any(|w| w == "test") {
+        selftest::run(&boot);
+    }
+
+    modules::load_boot_modules(k, &boot);
+    pic::init();
+    events::stage("timer");
+    k.ready_us = time::now_us();
+    let tasks = k.tasks.iter().flatten().count();
+    let mods = k.modules.iter().flatten().count();
+    events::emit("ready", |w| {
+        let _ = write!(w, ",\"boot_us\":{},\"tasks\":{},\"modules\":{}", time::now_us(), tasks, mods);
+    });
+    idle_loop()
+}
+
+/// Runs when no task is runnable: serve the control channel, then sleep until an interrupt.
+fn idle_loop() -> ! {
+    loop {
+        events::flush();
+        control::poll(kernel::kernel());
+        // SAFETY: `sti; hlt` sleeps until the next interrupt; the pair is atomic w.r.t. it.
+        unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+    }
+}
+
+const EXCEPTIONS: [&str; 32] = [
+    "divide_error", "debug", "nmi", "breakpoint", "overflow", "bound_range", "invalid_opcode", "device_not_available",
+    "double_fault", "coprocessor_overrun", "invalid_tss", "segment_not_present", "stack_fault", "general_protection",
+    "page_fault", "reserved", "x87_fp", "alignment_check", "machine_check", "simd_fp", "virtualization", "control_protection",
+    "reserved", "reserved", "reserved", "reserved", "reserved", "reserved", "hypervisor_injection", "vmm_communication",
+    "security", "reserved",
+];
+
+#[no_mangle]
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+    let k = kernel::kernel();
+    match frame.vector {
+        0x80 => syscall::handle(k, frame),
+        32 => {
+            pic::eoi(0);
+            k.ticks += 1;
+            let mut resched = false;
+            match k.current {
+                Some(i) => {
+                    let t = k.task(i);
+                    t.quantum_left = t.quantum_left.saturating_sub(1);
+                    if t.quantum_left == 0 {
+                        if let Some(s) = k.sched[i].as_mut() {
+                            s.on_quantum_expired();
+                        }
+                        resched = true;
+                    }
+                }
+                None => {
+                    k.counters.idle_ticks += 1;
+                    resched = true;
+                }
+            }
+            let now = k.ticks;
+            for t in k.tasks.iter_mut().flatten() {
+                if matches!(t.state, task::State::Sleeping(until) if until <= now) {
+                    t.state = task::State::Runnable;
+                    resched = true;
+                }
+            }
+            control::poll(k);
+            events::drain(512);
+            if resched {
+                k.reschedule(frame);
+            }
+        }
+        33..=47 => pic::eoi((frame.vector - 32) as u8),
+        3 if !frame.from_user() => selftest::note_breakpoint(),
+        v if v < 32 => {
+            let cr2 = if v == 14 { memory::read_cr2() } else { 0 };
+            if !frame.from_user() {
+                panic!(
+                    "kernel {} (vector {}) at rip {:#x}, cr2 {:#x}, error {:#x}",
+                    EXCEPTIONS[v as usize], v, frame.rip, cr2, frame.error
+                );
+            }
+            let i = k.current.expect("user fault without a current task");
+            let (id, name) = (k.task(i).id, kernel::Name::new(k.task(i).name()));
+            let f = kernel::FaultInfo { t_us: time::now_us(), vector: v, rip: frame.rip, cr2, error: frame.error, task: id, name };
+            k.record_fault(f);
+            events::emit("fault", |w| {
+                let _ = write!(
+                    w,
+                    ",\"task\":{},\"name\":{},\"exception\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{}",
+                    id,
+                    JsonStr(name.as_str()),
+                    JsonStr(EXCEPTIONS[v as usize]),
+                    v,
+                    frame.rip,
+                    cr2,
+                    frame.error
+                );
+            });
+            k.retire(i, task::State::Faulted);
+            k.reschedule(frame);
+        }
+        _ => {}
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    let mut msg = [0u8; 400];
+    let mut w = kcore::fmt::BufWriter::new(&mut msg);
+    let _ = write!(w, "{}", info.message());
+    let text = core::str::from_utf8(w.as_bytes()).unwrap_or("panic");
+    let (file, line) = info.location().map(|l| (l.file(), l.line())).unwrap_or(("?", 0));
+    events::emit("panic", |w| {
+        let _ = write!(w, ",\"message\":{},\"file\":{},\"line\":{}", JsonStr(text), JsonStr(file), line);
+    });
+    events::flush();
+    if selftest::active() {
+        qemu_exit(EXIT_FAIL);
+    }
+    halt_forever()
+}

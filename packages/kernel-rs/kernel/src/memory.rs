@@ -1,0 +1,174 @@
+//! Physical memory and paging. RAM below 1 GiB is identity-mapped (supervisor-only, 2 MiB
+//! pages, set up in boot.rs); every physical frame is therefore directly addressable. Each task
+//! gets its own PML4 whose slot 0 shares the kernel's identity map and whose slot 1 is the
+//! task's private user window [512 GiB, 1 TiB), mapped with 4 KiB pages.
+use kcore::frames::{FrameAllocator, FRAME_SIZE};
+
+pub const IDENTITY_LIMIT: u64 = 1 << 30;
+pub const USER_BASE: u64 = 0x80_0000_0000;
+pub const USER_END: u64 = 0x100_0000_0000;
+pub const USER_STACK_TOP: u64 = 0xFF_0000_0000;
+pub const USER_STACK_PAGES: u64 = 8;
+pub const SHM_BASE: u64 = 0xC0_0000_0000;
+
+const P: u64 = 1;
+const W: u64 = 2;
+const U: u64 = 4;
+const NX: u64 = 1 << 63;
+const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
+
+static mut BITMAP: [u64; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize] = [0; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize];
+static mut FRAMES: Option<FrameAllocator<'static>> = None;
+
+extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+    static boot_pml4: [u64; 512];
+}
+
+pub fn frames() -> &'static mut FrameAllocator<'static> {
+    // SAFETY: single CPU; called only from kernel context with interrupts disabled, after init.
+    unsafe { (*core::ptr::addr_of_mut!(FRAMES)).as_mut().expect("frame allocator not initialised") }
+}
+
+pub fn kernel_range() -> (u64, u64) {
+    // SAFETY: linker symbols; only their addresses are used.
+    unsafe { (&__kernel_start as *const u8 as u64, &__kernel_end as *const u8 as u64) }
+}
+
+pub fn kernel_pml4() -> u64 {
+    // SAFETY: address of the boot page table.
+    unsafe { boot_pml4.as_ptr() as u64 }
+}
+
+/// Build the frame allocator from the boot memory map, reserving the kernel, low memory and
+/// `reserved` ranges (boot modules, multiboot structures).
+pub fn init(ram: impl Fn(&mut dyn FnMut(u64, u64)), reserved: &[(u64, u64)]) {
+    // SAFETY: runs once at boot before any allocation.
+    unsafe {
+        let bits: &'static mut [u64] = &mut *core::ptr::addr_of_mut!(BITMAP);
+        let mut fa = FrameAllocator::new(bits, (IDENTITY_LIMIT / FRAME_SIZE) as usize);
+        ram(&mut |s, e| fa.free_range(s, e.min(IDENTITY_LIMIT)));
+        fa.reserve_range(0, 0x100000);
+        let (ks, ke) = kernel_range();
+        fa.reserve_range(ks, ke);
+        for &(s, e) in reserved {
+            fa.reserve_range(s, e);
+        }
+        *core::ptr::addr_of_mut!(FRAMES) = Some(fa);
+    }
+}
+
+fn table(phys: u64) -> &'static mut [u64; 512] {
+    // SAFETY: page-table frames are identity-mapped and owned by the paging code.
+    unsafe { &mut *(phys as *mut [u64; 512]) }
+}
+
+pub fn alloc_zeroed() -> Option<u64> {
+    let f = frames().alloc()?;
+    // SAFETY: a fresh frame in identity-mapped RAM.
+    unsafe { core::ptr::write_bytes(f as *mut u8, 0, FRAME_SIZE as usize) };
+    Some(f)
+}
+
+/// A new address space: kernel identity map shared, user window empty.
+pub fn new_address_space() -> Option<u64> {
+    let pml4 = alloc_zeroed()?;
+    table(pml4)[0] = table(kernel_pml4())[0];
+    Some(pml4)
+}
+
+/// Map one 4 KiB user page.
+pub fn map_user(pml4: u64, vaddr: u64, phys: u64, writable: bool, exec: bool) -> Option<()> {
+    if !(USER_BASE..USER_END).contains(&vaddr) {
+        return None;
+    }
+    let idx = [(vaddr >> 39) & 511, (vaddr >> 30) & 511, (vaddr >> 21) & 511];
+    let mut t = pml4;
+    for i in idx {
+        let e = &mut table(t)[i as usize];
+        if *e & P == 0 {
+            *e = alloc_zeroed()? | P | W | U;
+        }
+        t = *e & ADDR;
+    }
+    let leaf = &mut table(t)[((vaddr >> 12) & 511) as usize];
+    *leaf = phys | P | U | if writable { W } else { 0 } | if exec { 0 } else { NX };
+    Some(())
+}
+
+/// Physical address behind a user virtual address, if mapped user-accessible.
+pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
+    if !(USER_BASE..USER_END).contains(&vaddr) {
+        return None;
+    }
+    let idx = [(vaddr >> 39) & 511, (vaddr >> 30) & 511, (vaddr >> 21) & 511, (vaddr >> 12) & 511];
+    let mut t = pml4;
+    for (k, i) in idx.iter().enumerate() {
+        let e = table(t)[*i as usize];
+        if e & P == 0 || e & U == 0 {
+            return None;
+        }
+        if k == 3 {
+            return Some((e & ADDR) | (vaddr & 0xFFF));
+        }
+        t = e & ADDR;
+    }
+    None
+}
+
+/// Copy bytes out of a user address space (page by page, checked).
+pub fn copy_from_user(pml4: u64, vaddr: u64, out: &mut [u8]) -> Option<()> {
+    let mut done = 0;
+    while done < out.len() {
+        let va = vaddr.checked_add(done as u64)?;
+        let pa = translate_user(pml4, va)?;
+        let n = ((FRAME_SIZE - (va & 0xFFF)) as usize).min(out.len() - done);
+        // SAFETY: `pa..pa+n` is inside one mapped, identity-addressable frame.
+        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, out[done..].as_mut_ptr(), n) };
+        done += n;
+    }
+    Some(())
+}
+
+/// Free every frame of a user window and the page tables themselves (not the shared kernel map
+/// and not frames listed in `keep`, e.g. shared-memory pages).
+pub fn free_address_space(pml4: u64, keep: &dyn Fn(u64) -> bool) {
+    let e1 = table(pml4)[1];
+    if e1 & P != 0 {
+        let pdpt = e1 & ADDR;
+        for &e2 in table(pdpt).iter() {
+            if e2 & P == 0 {
+                continue;
+            }
+            let pd = e2 & ADDR;
+            for &e3 in table(pd).iter() {
+                if e3 & P == 0 {
+                    continue;
+                }
+                let pt = e3 & ADDR;
+                for &e4 in table(pt).iter() {
+                    if e4 & P != 0 && !keep(e4 & ADDR) {
+                        frames().free(e4 & ADDR);
+                    }
+                }
+                frames().free(pt);
+            }
+            frames().free(pd);
+        }
+        frames().free(pdpt);
+    }
+    frames().free(pml4);
+}
+
+pub fn load_cr3(pml4: u64) {
+    // SAFETY: `pml4` is a valid top-level table that maps the kernel identically.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) }
+}
+
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}

@@ -1,0 +1,174 @@
+//! The in-kernel test runner (kernel command line `test`): exercises the pieces that only exist
+//! on real (virtual) hardware — traps, the timer, paging, the allocators, loading boot modules —
+//! reports each as a `test` event, then exits QEMU through isa-debug-exit with the verdict.
+use crate::events;
+use crate::kernel::kernel;
+use crate::memory::{self, USER_BASE};
+use crate::multiboot::BootInfo;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kcore::fmt::JsonStr;
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static BREAKPOINTS: AtomicU64 = AtomicU64::new(0);
+
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+pub fn note_breakpoint() {
+    BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
+}
+
+type TestFn = fn(&BootInfo) -> Result<(), &'static str>;
+
+fn t_frames(_: &BootInfo) -> Result<(), &'static str> {
+    let fa = memory::frames();
+    let before = fa.free_frames();
+    let a = fa.alloc().ok_or("alloc failed")?;
+    let b = fa.alloc().ok_or("alloc failed")?;
+    if a == b || a % 4096 != 0 {
+        return Err("frames not distinct and aligned");
+    }
+    let (ks, ke) = memory::kernel_range();
+    if (ks..ke).contains(&a) {
+        return Err("allocated a frame inside the kernel image");
+    }
+    fa.free(a);
+    fa.free(b);
+    if fa.free_frames() != before {
+        return Err("free count not restored");
+    }
+    Ok(())
+}
+
+fn t_paging(_: &BootInfo) -> Result<(), &'static str> {
+    let pml4 = memory::new_address_space().ok_or("no address space")?;
+    let f = memory::alloc_zeroed().ok_or("no frame")?;
+    // SAFETY: fresh identity-mapped frame.
+    unsafe { core::ptr::copy_nonoverlapping(b"tars".as_ptr(), (f + 100) as *mut u8, 4) };
+    memory::map_user(pml4, USER_BASE + 0x5000, f, true, false).ok_or("map failed")?;
+    if memory::translate_user(pml4, USER_BASE + 0x5064) != Some(f + 100) {
+        return Err("translate mismatch");
+    }
+    if memory::translate_user(pml4, USER_BASE + 0x6000).is_some() {
+        return Err("unmapped page translates");
+    }
+    if memory::translate_user(pml4, 0x100000).is_some() {
+        return Err("kernel memory reachable as user");
+    }
+    let mut out = [0u8; 4];
+    memory::copy_from_user(pml4, USER_BASE + 0x5064, &mut out).ok_or("copy failed")?;
+    if &out != b"tars" {
+        return Err("copy mismatch");
+    }
+    let before = memory::frames().free_frames();
+    memory::free_address_space(pml4, &|_| false);
+    if memory::frames().free_frames() <= before {
+        return Err("address space frames not freed");
+    }
+    Ok(())
+}
+
+fn t_heap(_: &BootInfo) -> Result<(), &'static str> {
+    let mut v = alloc::vec::Vec::new();
+    for i in 0..1000u32 {
+        v.push(i);
+    }
+    let b = alloc::boxed::Box::new([7u8; 4096]);
+    if v.iter().sum::<u32>() != 499_500 || b[4095] != 7 {
+        return Err("heap data corrupted");
+    }
+    Ok(())
+}
+
+fn t_breakpoint(_: &BootInfo) -> Result<(), &'static str> {
+    let before = BREAKPOINTS.load(Ordering::Relaxed);
+    // SAFETY: int3 traps into our handler, which returns.
+    unsafe { core::arch::asm!("int3") };
+    if BREAKPOINTS.load(Ordering::Relaxed) != before + 1 {
+        return Err("breakpoint trap not handled");
+    }
+    Ok(())
+}
+
+fn t_timer(_: &BootInfo) -> Result<(), &'static str> {
+    crate::pic::init();
+    let k = kernel();
+    let start = k.ticks;
+    let t0 = crate::time::now_us();
+    while kernel().ticks < start + 3 {
+        // SAFETY: wait for timer interrupts; the handler only touches kernel state.
+        unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
+        if crate::time::now_us() - t0 > 2_000_000 {
+            return Err("no timer ticks within 2 s");
+        }
+    }
+    Ok(())
+}
+
+fn t_sha256(_: &BootInfo) -> Result<(), &'static str> {
+    let d = kcore::sha256::sha256(b"abc");
+    if d[..4] != [0xba, 0x78, 0x16, 0xbf] {
+        return Err("sha256 mismatch");
+    }
+    Ok(())
+}
+
+fn t_modules_load(boot: &BootInfo) -> Result<(), &'static str> {
+    let mut n = 0;
+    for m in boot.modules() {
+        let (pml4, frame) = crate::task::load_image(m.bytes()).map_err(|e| e.message())?;
+        if memory::translate_user(pml4, frame.rip).is_none() {
+            return Err("entry point not mapped");
+        }
+        memory::free_address_space(pml4, &|_| false);
+        n += 1;
+    }
+    if n == 0 {
+        return Err("no boot modules given");
+    }
+    Ok(())
+}
+
+fn t_elf_reject(_: &BootInfo) -> Result<(), &'static str> {
+    match crate::task::load_image(b"\x7fELF not really") {
+        Err(_) => Ok(()),
+        Ok(_) => Err("garbage image accepted"),
+    }
+}
+
+const TESTS: &[(&str, TestFn)] = &[
+    ("frames", t_frames),
+    ("paging", t_paging),
+    ("heap", t_heap),
+    ("breakpoint_trap", t_breakpoint),
+    ("sha256", t_sha256),
+    ("elf_reject", t_elf_reject),
+    ("modules_load", t_modules_load),
+    ("timer", t_timer),
+];
+
+pub fn run(boot: &BootInfo) -> ! {
+    ACTIVE.store(true, Ordering::Relaxed);
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for (name, f) in TESTS {
+        let r = f(boot);
+        if r.is_ok() {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+        events::emit("test", |w| {
+            let _ = write!(w, ",\"name\":{},\"ok\":{}", JsonStr(name), r.is_ok());
+            if let Err(e) = r {
+                let _ = write!(w, ",\"error\":{}", JsonStr(e));
+            }
+        });
+    }
+    events::emit("test_summary", |w| {
+        let _ = write!(w, ",\"passed\":{},\"failed\":{}", passed, failed);
+    });
+    events::flush();
+    crate::qemu_exit(if failed == 0 { crate::EXIT_PASS } else { crate::EXIT_FAIL })
+}

@@ -1,0 +1,43 @@
+//! 16550 UART driver (polled). COM1 carries the event stream, COM2 the control channel.
+use crate::port::{inb, outb};
+
+#[derive(Clone, Copy)]
+pub struct Uart {
+    base: u16,
+}
+
+pub const COM1: Uart = Uart { base: 0x3F8 };
+pub const COM2: Uart = Uart { base: 0x2F8 };
+
+impl Uart {
+    pub fn init(self) {
+        outb(self.base + 1, 0x00); // no interrupts
+        outb(self.base + 3, 0x80); // DLAB
+        outb(self.base, 0x01); // 115200 baud
+        outb(self.base + 1, 0x00);
+        outb(self.base + 3, 0x03); // 8N1
+        outb(self.base + 2, 0xC7); // FIFO on, cleared, 14-byte threshold
+        outb(self.base + 4, 0x03); // DTR | RTS
+    }
+
+    pub fn write_byte(self, b: u8) {
+        while inb(self.base + 5) & 0x20 == 0 {
+            core::hint::spin_loop();
+        }
+        outb(self.base, b);
+    }
+
+    pub fn write(self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_byte(b);
+        }
+    }
+
+    pub fn read_byte(self) -> Option<u8> {
+        if inb(self.base + 5) & 0x01 != 0 {
+            Some(inb(self.base))
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Tasks: a user-mode agent with its own address space, saved registers and FPU/SSE state,
+//! capability table and accounting. Loading an agent from an ELF boot module lives here too.
+use crate::gdt::{USER_CS, USER_DS};
+use crate::idt::TrapFrame;
+use crate::memory::{self, USER_BASE, USER_END, USER_STACK_PAGES, USER_STACK_TOP};
+use kcore::elf::{Elf, ElfError};
+use kcore::frames::FRAME_SIZE;
+use kcore::sched::SchedInfo;
+
+pub const MAX_TASKS: usize = 16;
+pub const MAX_CAPS: usize = 8;
+pub const NAME_LEN: usize = 24;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    Runnable,
+    /// Waiting for a receiver on an endpoint (message in `msg`).
+    SendBlocked(usize),
+    /// Waiting in `recv` on an endpoint.
+    RecvBlocked(usize),
+    /// Sent a call; waiting for the reply.
+    ReplyBlocked,
+    /// Waiting on a notification.
+    NotifyBlocked(usize),
+    /// Sleeping until the given tick.
+    Sleeping(u64),
+    Exited(i64),
+    Faulted,
+}
+
+impl State {
+    pub fn name(&self) -> &'static str {
+        match self {
+            State::Runnable => "runnable",
+            State::SendBlocked(_) => "send_blocked",
+            State::RecvBlocked(_) => "recv_blocked",
+            State::ReplyBlocked => "reply_blocked",
+            State::NotifyBlocked(_) => "notify_blocked",
+            State::Sleeping(_) => "sleeping",
+            State::Exited(_) => "exited",
+            State::Faulted => "faulted",
+        }
+    }
+}
+
+pub const RIGHT_SEND: u8 = 1;
+pub const RIGHT_RECV: u8 = 2;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Cap {
+    Empty,
+    Endpoint { ep: usize, rights: u8 },
+    Notification { n: usize },
+    Shm { shm: usize },
+}
+
+#[repr(C, align(16))]
+#[derive(Clone, Copy)]
+pub struct FxArea(pub [u8; 512]);
+
+#[derive(Clone, Copy)]
+pub struct Task {
+    pub id: u32,
+    pub name: [u8; NAME_LEN],
+    pub name_len: usize,
+    pub state: State,
+    pub frame: TrapFrame,
+    pub fx: FxArea,
+    pub cr3: u64,
+    pub caps: [Cap; MAX_CAPS],
+    /// Outgoing message while send-blocked.
+    pub msg: [u64; 4],
+    /// The caller we owe a reply to (after a receive).
+    pub reply_to: Option<usize>,
+    pub module: usize,
+    pub cpu_cycles: u64,
+    pub switches_in: u64,
+    pub syscalls: u64,
+    pub ipc_calls: u64,
+    pub quantum_left: u32,
+}
+
+impl Task {
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadError {
+    Elf(ElfError),
+    OutOfMemory,
+}
+
+impl LoadError {
+    pub fn message(self) -> &'static str {
+        match self {
+            LoadError::Elf(e) => e.message(),
+            LoadError::OutOfMemory => "out of physical memory",
+        }
+    }
+}
+
+/// Build a task's address space from an ELF image and return (pml4, entry frame).
+pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
+    let elf = Elf::parse(image, (USER_BASE, USER_END)).map_err(LoadError::Elf)?;
+    let pml4 = memory::new_address_space().ok_or(LoadError::OutOfMemory)?;
+    for seg in elf.segments() {
+        let data = elf.segment_data(&seg);
+        let first = seg.vaddr & !(FRAME_SIZE - 1);
+        let end = seg.vaddr + seg.memsz;
+        let mut page = first;
+        while page < end {
+            // Pages shared by two segments are mapped once, by the first; later ones copy into it.
+            let frame = match memory::translate_user(pml4, page) {
+                Some(p) => p & !(FRAME_SIZE - 1),
+                None => {
+                    let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
+                    memory::map_user(pml4, page, f, seg.writable, seg.executable).ok_or(LoadError::OutOfMemory)?;
+                    f
+                }
+            };
+            // Copy the part of the file data that falls in this page.
+            let lo = page.max(seg.vaddr);
+            let hi = (page + FRAME_SIZE).min(seg.vaddr + seg.filesz);
+            if hi > lo {
+                let src = &data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
+                // SAFETY: `frame` is an identity-mapped frame of this new address space.
+                unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), (frame + (lo - page)) as *mut u8, src.len()) };
+            }
+            page += FRAME_SIZE;
+        }
+    }
+    for k in 1..=USER_STACK_PAGES {
+        let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
+        memory::map_user(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, true, false).ok_or(LoadError::OutOfMemory)?;
+    }
+    let frame = TrapFrame {
+        rip: elf.entry,
+        cs: USER_CS as u64,
+        rflags: 0x202,
+        rsp: USER_STACK_TOP - 8,
+        ss: USER_DS as u64,
+        ..TrapFrame::default()
+    };
+    Ok((pml4, frame))
+}
+
+pub fn new_task(id: u32, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, module: usize) -> Task {
+    let mut n = [0u8; NAME_LEN];
+    let len = name.len().min(NAME_LEN);
+    n[..len].copy_from_slice(&name.as_bytes()[..len]);
+    Task {
+        id,
+        name: n,
+        name_len: len,
+        state: State::Runnable,
+        frame,
+        fx: *fx,
+        cr3,
+        caps: [Cap::Empty; MAX_CAPS],
+        msg: [0; 4],
+        reply_to: None,
+        module,
+        cpu_cycles: 0,
+        switches_in: 0,
+        syscalls: 0,
+        ipc_calls: 0,
+        quantum_left: 0,
+    }
+}
+
+pub fn sched_info(base: u8) -> SchedInfo {
+    SchedInfo::new(base)
+}
