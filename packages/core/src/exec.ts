@@ -3,7 +3,8 @@
  * passed down, output streamed line by line and kept in a log file, failures carrying
  * the tail of stderr.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { execa } from 'execa';
 import { AbortError, CancelledError, ExternalError, tailLines } from './errors.js';
@@ -151,5 +152,61 @@ export async function probeVersion(file: string, args: string[] = ['--version'])
     return text.split('\n')[0]?.trim();
   } catch {
     return undefined;
+  }
+}
+
+export interface SpawnedProcess {
+  pid: number;
+  /** Resolves when the process exits (never rejects). */
+  exited: Promise<{ exitCode: number | null; signal: string | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  /** Where stdout and stderr go (appended); both to /dev/null when omitted. */
+  logFile?: string;
+  /** Let the process outlive tarscli (own session, no pipes held). */
+  detached?: boolean;
+}
+
+/** Start a long-running process (QEMU) with its output in a log file. */
+export function spawnProcess(file: string, args: string[], options: SpawnOptions = {}): SpawnedProcess {
+  const fd = options.logFile ? openSync(options.logFile, 'a') : 'ignore';
+  const child = spawn(file, args, { cwd: options.cwd, detached: options.detached ?? false, stdio: ['ignore', fd, fd] });
+  if (typeof fd === 'number') closeSync(fd);
+  if (child.pid === undefined) {
+    throw new AbortError(`${file} could not be started (is it installed?)`, { code: 'TOOL_MISSING', tryMessage: 'Run `tarscli doctor`.' });
+  }
+  const exited = new Promise<{ exitCode: number | null; signal: string | null }>((resolve) => {
+    child.once('exit', (exitCode, signal) => resolve({ exitCode, signal }));
+    child.once('error', () => resolve({ exitCode: null, signal: null }));
+  });
+  if (options.detached) child.unref();
+  return {
+    pid: child.pid,
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** Whether a process with this pid exists (and is not a zombie we can see). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return true;
   }
 }

@@ -15,10 +15,10 @@ pub fn mark_boot() {
     TSC_START.store(rdtsc(), Ordering::Relaxed);
 }
 
-/// Measure TSC frequency over 2 ms of PIT channel 2 (one-shot, gate via port 0x61).
+/// Measure TSC frequency over 0.5 ms of PIT channel 2 (one-shot, gate via port 0x61).
 pub fn calibrate() {
     const PIT_HZ: u64 = 1_193_182;
-    const TICKS: u16 = (PIT_HZ * 2 / 1000) as u16;
+    const TICKS: u16 = (PIT_HZ / 2000) as u16;
     let gate = inb(0x61);
     outb(0x61, (gate & !0x02) | 0x01);
     outb(0x43, 0xB0); // channel 2, lobyte/hibyte, mode 0
@@ -28,7 +28,7 @@ pub fn calibrate() {
     while inb(0x61) & 0x20 == 0 {
         core::hint::spin_loop();
     }
-    let per_us = (rdtsc() - start) / 2000;
+    let per_us = (rdtsc() - start) / 500;
     TSC_PER_US.store(per_us.max(1), Ordering::Relaxed);
     outb(0x61, gate);
 }

@@ -206,6 +206,48 @@ mod tests {
         assert_eq!(encode(br#"{"id":1,"cmd":"ping"}"#), expected.to_vec());
     }
 
+    /// JSON string unescape for the test vectors (\" \\ \n only).
+    fn unescape(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut it = s.bytes();
+        while let Some(b) = it.next() {
+            if b == b'\\' {
+                match it.next() {
+                    Some(b'n') => out.push(b'\n'),
+                    Some(c) => out.push(c),
+                    None => {}
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shared_vectors_file() {
+        let text = include_str!("../../../protocol-vectors.json");
+        let doc = crate::json::parse(text.as_bytes()).unwrap();
+        let mut n = 0;
+        for v in doc.get("frames").unwrap().items() {
+            let payload = unescape(v.get("payload").unwrap().as_str().unwrap());
+            let wire = unescape(v.get("wire").unwrap().as_str().unwrap());
+            assert_eq!(encode(&payload), wire);
+            assert_eq!(decode_all(&wire, 256), vec![Ok(payload)]);
+            n += 1;
+        }
+        assert_eq!(n, 3);
+        let mut m = 0;
+        for v in doc.get("bad_frames").unwrap().items() {
+            let wire = unescape(v.get("wire").unwrap().as_str().unwrap());
+            let code = v.get("error").unwrap().as_str().unwrap();
+            let got = decode_all(&wire, 256);
+            assert_eq!(got.first().map(|r| r.clone().unwrap_err().code()), Some(code), "{:?}", String::from_utf8_lossy(&wire));
+            m += 1;
+        }
+        assert_eq!(m, 4);
+    }
+
     #[test]
     fn errors_are_reported_and_decoding_resumes() {
         let mut bytes = b"hello ".to_vec();

@@ -31,11 +31,21 @@ impl<'a> FrameAllocator<'a> {
     }
 
     /// Mark [start, end) (byte addresses) free; partial frames at the edges stay used.
+    /// Whole 64-frame words are cleared at once (boot frees hundreds of thousands of frames).
     pub fn free_range(&mut self, start: u64, end: u64) {
         let first = start.div_ceil(FRAME_SIZE) as usize;
         let last = ((end / FRAME_SIZE) as usize).min(self.frames);
-        for f in first..last {
-            self.set(f, false);
+        let mut f = first;
+        while f < last {
+            if f % 64 == 0 && f + 64 <= last {
+                let w = f / 64;
+                self.free += self.bits[w].count_ones() as usize;
+                self.bits[w] = 0;
+                f += 64;
+            } else {
+                self.set(f, false);
+                f += 1;
+            }
         }
     }
 

@@ -178,6 +178,32 @@ impl<'a> P<'a> {
     }
 }
 
+pub struct Items<'a> {
+    p: P<'a>,
+    done: bool,
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Value<'a>;
+    fn next(&mut self) -> Option<Value<'a>> {
+        if self.done {
+            return None;
+        }
+        self.p.ws();
+        if self.p.s.get(self.p.i) == Some(&b']') {
+            self.done = true;
+            return None;
+        }
+        let v = self.p.value(1).ok();
+        self.p.ws();
+        match self.p.s.get(self.p.i) {
+            Some(b',') => self.p.i += 1,
+            _ => self.done = true,
+        }
+        v
+    }
+}
+
 /// Parse and validate a whole document.
 pub fn parse(input: &[u8]) -> Result<Value<'_>, JsonError> {
     if core::str::from_utf8(input).is_err() {
@@ -214,6 +240,13 @@ impl<'a> Value<'a> {
                 return None;
             }
             p.i += 1;
+        }
+    }
+    /// Elements of an array (empty for anything else).
+    pub fn items(&self) -> Items<'a> {
+        match *self {
+            Value::Array(text) => Items { p: P { s: text.as_bytes(), i: 1 }, done: false },
+            _ => Items { p: P { s: b"", i: 0 }, done: true },
         }
     }
     pub fn as_str(&self) -> Option<&'a str> {

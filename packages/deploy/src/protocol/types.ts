@@ -1,0 +1,69 @@
+/** Shapes of the kernel's events and control replies (PROTOCOL.md, version 1). */
+export const PROTOCOL_VERSION = 1;
+
+export interface KernelEvent {
+  v: number;
+  seq: number;
+  t_us: number;
+  ev: string;
+  [field: string]: unknown;
+}
+
+export interface TaskStats {
+  id: number;
+  name: string;
+  module: string;
+  state: string;
+  level: number;
+  base_level: number;
+  cpu_us: number;
+  switches: number;
+  syscalls: number;
+  ipc_calls: number;
+}
+
+export interface FaultRecord {
+  t_us: number;
+  vector: number;
+  rip: string;
+  cr2: string;
+  error: number;
+  task: number;
+  name: string;
+}
+
+export interface KernelStats {
+  uptime_us: number;
+  ready_us: number;
+  ticks: number;
+  tick_hz: number;
+  tsc_per_us: number;
+  memory: { frames_total: number; frames_free: number; used_bytes: number; free_bytes: number; heap_used: number; heap_total: number };
+  tasks: TaskStats[];
+  scheduler: { context_switches: number; idle_ticks: number; switch_cycles_min: number; switch_cycles_avg: number; quantum_ticks: number };
+  ipc: { calls: number; replies: number; notifications: number; shm_maps: number };
+  syscalls: number;
+  metrics: Record<string, number>;
+  faults: FaultRecord[];
+  fault_count: number;
+}
+
+export interface ModuleInfo {
+  name: string;
+  version: string;
+  sha256: string;
+  size: number;
+  state: string;
+  task: number;
+}
+
+export interface PingResult {
+  pong: boolean;
+  protocol: number;
+  kernel: string;
+  uptime_us: number;
+}
+
+export interface LogResult {
+  lines: { t_us: number; line: string }[];
+}

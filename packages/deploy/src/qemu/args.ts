@@ -1,0 +1,81 @@
+/** QEMU command lines for TARS: direct multiboot boot or disk images, serial wiring. */
+export type Accel = 'kvm' | 'tcg';
+
+export interface BootModule {
+  /** Path without spaces (QEMU splits a module string at the first space). */
+  path: string;
+  /** Arguments after the path: `name=… version=… serve=…`. */
+  args: string;
+}
+
+export interface QemuSpec {
+  /** Direct boot: the multiboot kernel. */
+  kernel?: string;
+  modules?: BootModule[];
+  append?: string;
+  /** Disk boot: an ISO or raw image instead of `kernel`. */
+  image?: { path: string; format: 'iso' | 'raw' };
+  firmware?: 'bios' | 'uefi';
+  accel: Accel;
+  memoryMb: number;
+  /** Count instructions: TSC = 1 instruction per ns (deterministic guest time). */
+  icount?: boolean;
+  /** isa-debug-exit at 0xf4 so the kernel's test runner can set QEMU's exit status. */
+  debugExit?: boolean;
+  /** Network boot from this TFTP root with this boot file (QEMU's built-in iPXE/TFTP). */
+  pxe?: { tftpRoot: string; bootFile: string };
+}
+
+export interface QemuPaths {
+  events: string;
+  control: string;
+  ovmfCode?: string;
+  ovmfVars?: string;
+}
+
+/** Escape a value for QEMU's comma-separated option syntax. */
+export function qemuEscape(value: string): string {
+  return value.replace(/,/g, ',,');
+}
+
+export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
+  const args = [
+    '-accel', spec.accel,
+    '-m', String(spec.memoryMb),
+    '-display', 'none',
+    '-no-reboot',
+    '-nodefaults',
+    '-monitor', 'none',
+    '-chardev', `file,id=events,path=${qemuEscape(paths.events)}`,
+    '-serial', 'chardev:events',
+    '-chardev', `socket,id=control,path=${qemuEscape(paths.control)},server=on,wait=off`,
+    '-serial', 'chardev:control',
+  ];
+  if (spec.accel === 'kvm') args.push('-cpu', 'host');
+  if (spec.icount) args.push('-icount', 'shift=0');
+  if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
+  if (spec.firmware === 'uefi') {
+    if (!paths.ovmfCode || !paths.ovmfVars) throw new Error('UEFI boot needs OVMF code and vars paths');
+    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${qemuEscape(paths.ovmfCode)}`);
+    args.push('-drive', `if=pflash,format=raw,file=${qemuEscape(paths.ovmfVars)}`);
+  }
+  if (spec.pxe) {
+    args.push('-netdev', `user,id=net0,tftp=${qemuEscape(spec.pxe.tftpRoot)},bootfile=${qemuEscape(spec.pxe.bootFile)}`);
+    // The e1000's option ROM is iPXE, which fetches `bootFile` over QEMU's built-in TFTP.
+    args.push('-device', 'e1000,netdev=net0', '-boot', 'n');
+  } else if (spec.image) {
+    const media = spec.image.format === 'iso' ? 'cdrom' : 'disk';
+    args.push('-drive', `file=${qemuEscape(spec.image.path)},format=raw,media=${media},readonly=on,if=ide`);
+    args.push('-boot', spec.image.format === 'iso' ? 'd' : 'c');
+  } else if (spec.kernel) {
+    args.push('-kernel', spec.kernel);
+    if (spec.append) args.push('-append', spec.append);
+    if (spec.modules?.length) {
+      for (const m of spec.modules) if (/\s/.test(m.path)) throw new Error(`module path has whitespace: ${m.path}`);
+      args.push('-initrd', spec.modules.map((m) => qemuEscape(m.args ? `${m.path} ${m.args}` : m.path)).join(','));
+    }
+  } else {
+    throw new Error('QEMU spec needs a kernel, an image or a PXE root');
+  }
+  return args;
+}

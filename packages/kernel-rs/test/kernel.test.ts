@@ -1,0 +1,55 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startQemu, type QemuInstance } from '@tars/deploy';
+import { DEMO_MODULES, KERNEL } from './system.js';
+
+const running: QemuInstance[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((q) => q.stop()));
+});
+
+function runDir(): string {
+  return mkdtempSync(join(tmpdir(), 'tars-kt-'));
+}
+
+describe('kernel in QEMU (TCG)', () => {
+  it('passes its in-kernel test runner and reports through isa-debug-exit', async () => {
+    const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, append: 'test', accel: 'tcg', memoryMb: 128, debugExit: true }, runDir());
+    running.push(q);
+    const exit = await q.waitExit(60_000);
+    const summary = q.reader.events.find((e) => e.ev === 'test_summary');
+    const failures = q.reader.events.filter((e) => e.ev === 'test' && e['ok'] === false);
+    expect(failures).toEqual([]);
+    expect(summary).toMatchObject({ failed: 0 });
+    expect(Number(summary?.['passed'])).toBeGreaterThanOrEqual(8);
+    expect(exit.exitCode).toBe(33); // (0x10 << 1) | 1: all passed
+  });
+
+  it('boots to ready with the agents as ring-3 tasks that talk over IPC and shared memory', async () => {
+    const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, accel: 'tcg', memoryMb: 128 }, runDir());
+    running.push(q);
+    const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+    expect(ready).toMatchObject({ tasks: 2, modules: 2 });
+    const starts = q.reader.events.filter((e) => e.ev === 'task_start');
+    expect(starts.map((e) => e['name'])).toEqual(['pong', 'ping']);
+    for (const s of starts) expect(String(s['sha256'])).toMatch(/^[0-9a-f]{64}$/);
+    const stages = q.reader.events.filter((e) => e.ev === 'boot').map((e) => e['stage']);
+    expect(stages).toEqual(['serial', 'gdt', 'idt', 'tsc', 'memory', 'timer']);
+    await q.waitFor((e) => e.ev === 'log' && e['msg'] === 'shm exchange ok', { timeoutMs: 30_000 });
+    const rtt = await q.waitFor((e) => e.ev === 'metric' && e['name'] === 'ipc_rtt_cycles_min', { timeoutMs: 60_000 });
+    expect(Number(rtt['value'])).toBeGreaterThan(0);
+    // Events are well-formed and strictly ordered.
+    const seqs = q.reader.events.map((e) => e.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(q.reader.garbage).toEqual([]);
+  });
+
+  it('boots without modules and still reaches ready', async () => {
+    const q = startQemu({ kernel: KERNEL, accel: 'tcg', memoryMb: 64 }, runDir());
+    running.push(q);
+    const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+    expect(ready).toMatchObject({ tasks: 0, modules: 0 });
+  });
+});
