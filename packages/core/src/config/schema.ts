@@ -15,11 +15,20 @@ const toolchainSchema = z
   })
   .strict();
 
+export const AGENT_NAME_RE = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
+export const CAP_RE = /^(serve|call|notify|shm)=[a-z][a-z0-9-]{0,22}$/;
+
 export const agentSchema = z
   .object({
-    name: z.string().regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, 'must be kebab-case: a-z, 0-9 and -, 2 to 40 characters'),
+    name: z.string().regex(AGENT_NAME_RE, 'must be kebab-case: a-z, 0-9 and -, 2 to 40 characters'),
     lang: z.enum(AGENT_LANGS),
+    /** Source directory, relative to the project root. */
     path: z.string().min(1),
+    version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'must be a semantic version like 1.2.3').default('0.1.0'),
+    /** Base scheduling level, 0 (most urgent) to 7. */
+    priority: z.number().int().min(0).max(7).default(3),
+    /** Kernel capabilities in slot order: serve=EP, call=EP, notify=N, shm=NAME. */
+    caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(8).default([]),
     optional: z.boolean().default(false),
   })
   .strict();
@@ -42,6 +51,15 @@ export const configSchema = z
         rust: toolchainSchema.default({ image: 'tars-builder-rust:stable' }),
         dotnet: toolchainSchema.default({ image: 'tars-builder-dotnet:10', optional: true }),
         cuda: toolchainSchema.default({ image: 'tars-builder-cuda:11.8', optional: true }),
+      })
+      .strict()
+      .default({}),
+    kernel: z
+      .object({
+        /** The kernel-rs Cargo workspace, relative to the project root. */
+        path: z.string().min(1).default('packages/kernel-rs'),
+        /** Extra kernel command line. */
+        cmdline: z.string().default(''),
       })
       .strict()
       .default({}),

@@ -52,6 +52,7 @@ pub fn halt_forever() -> ! {
 #[no_mangle]
 pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     time::mark_boot();
+    time::calibrate();
     serial::COM1.init();
     serial::COM2.init();
     events::emit("boot", |w| {
@@ -64,7 +65,6 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     events::stage("gdt");
     idt::init();
     events::stage("idt");
-    time::calibrate();
     events::emit("boot", |w| {
         let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_per_us\":{}", time::tsc_per_us());
     });

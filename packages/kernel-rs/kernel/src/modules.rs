@@ -1,4 +1,5 @@
-//! Boot modules → tasks. A module's command line is `PATH key=value…`:
+//! Boot modules → tasks. A module's command line is `[PATH] key=value…` (QEMU passes the path,
+//! GRUB does not):
 //! `name=` (default: file name), `version=`, `prio=` (base level 0..7), and capabilities in
 //! slot order: `serve=EP` (endpoint, receive), `call=EP` (endpoint, send), `notify=N`
 //! (notification), `shm=NAME` (shared buffer of SHM_PAGES pages).
@@ -11,12 +12,17 @@ use core::fmt::Write;
 use kcore::fmt::{Hex, JsonStr};
 use kcore::sha256::sha256;
 
+/// The `key=value` words of a module command line (a leading path has no `=`).
+fn kv_words(cmdline: &str) -> impl Iterator<Item = &str> {
+    cmdline.split_whitespace().filter(|w| w.contains('='))
+}
+
 fn arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline.split_whitespace().skip(1).find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+    kv_words(cmdline).find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 
 fn file_stem(cmdline: &str) -> &str {
-    let path = cmdline.split_whitespace().next().unwrap_or("module");
+    let path = cmdline.split_whitespace().next().filter(|w| !w.contains('=')).unwrap_or("module");
     let file = path.rsplit('/').next().unwrap_or(path);
     file.split('.').next().unwrap_or(file)
 }
@@ -55,7 +61,7 @@ fn shm(k: &mut Kernel, name: &str) -> Option<usize> {
 fn caps_from(k: &mut Kernel, cmdline: &str) -> [Cap; MAX_CAPS] {
     let mut caps = [Cap::Empty; MAX_CAPS];
     let mut slot = 0;
-    for kv in cmdline.split_whitespace().skip(1) {
+    for kv in kv_words(cmdline) {
         let Some((key, val)) = kv.split_once('=') else { continue };
         let cap = match key {
             "serve" => endpoint(k, val).map(|ep| Cap::Endpoint { ep, rights: RIGHT_RECV }),

@@ -1,0 +1,88 @@
+/**
+ * `os build`: the plan's component steps (cached, through executors), then image assembly.
+ * `buildTasks` returns the listr2 task list as data so it can be tested and rendered.
+ */
+import { join, resolve } from 'node:path';
+import { type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
+import { assembleImage, type AssembleResult, type ImageFormat } from './assemble.js';
+import { ComponentCache } from './cache.js';
+import { buildComponent, type ComponentResult } from './components.js';
+import { createBuildPlan, type BuildPlan } from './plan.js';
+import { sourceInfo, type SourceInfo } from './source-info.js';
+
+export interface BuildOptions {
+  root: string;
+  config: TarsConfig;
+  format: ImageFormat;
+  executor: ExecutorKind | 'auto';
+  useCache: boolean;
+  /** Override config.cache.dir (tests, reproducibility checks). */
+  cacheDir?: string;
+  /** Override the output directory (default `<outDir>/<format>`). */
+  outDir?: string;
+  signal?: AbortSignal;
+  /** Use this git revision and SOURCE_DATE_EPOCH instead of reading them from `root`. */
+  source?: SourceInfo;
+}
+
+export interface BuildContext {
+  plan: BuildPlan;
+  components: ComponentResult[];
+  image?: AssembleResult & { upToDate: boolean };
+}
+
+export function imageDir(root: string, config: TarsConfig, format: ImageFormat): string {
+  return resolve(root, config.image.outDir, format);
+}
+
+export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildContext>[] {
+  const cache = opts.useCache
+    ? new ComponentCache(resolve(opts.root, opts.cacheDir ?? opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024)
+    : undefined;
+  const logDir = resolve(opts.root, '.tars', 'logs', 'build');
+  return [
+    ...plan.steps.map(
+      (step): TaskSpec<BuildContext> => ({
+        title: `${step.id}`,
+        run: async (ctx, task) => {
+          const r = await buildComponent(step, {
+            root: opts.root,
+            config: opts.config,
+            cache,
+            executor: opts.executor,
+            logDir,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            onLine: (line) => {
+              task.output = line;
+            },
+          });
+          ctx.components.push(r);
+          const how = r.executor === 'cache' ? 'cached' : r.executor === 'skipped' ? 'skipped' : `built (${r.executor})`;
+          task.title = `${step.id}: ${how} ${r.outputs.map((o) => `${o.size} B`).join(', ')}`;
+        },
+      }),
+    ),
+    {
+      title: `image (${opts.format})`,
+      run: async (ctx, task) => {
+        const src = opts.source ?? (await sourceInfo(opts.root));
+        ctx.image = await assembleImage({
+          root: opts.root,
+          plan,
+          components: ctx.components,
+          format: opts.format,
+          outDir: opts.outDir ?? imageDir(opts.root, opts.config, opts.format),
+          sourceDateEpoch: src.sourceDateEpoch,
+          git: src.git,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        const f = ctx.image.manifest.files[0];
+        task.title = `image (${opts.format}): ${join(ctx.image.dir, f?.path ?? '')} ${f?.size ?? 0} B${ctx.image.upToDate ? ' (up to date)' : ''}`;
+      },
+    },
+  ];
+}
+
+export function newBuildContext(config: TarsConfig): BuildContext {
+  return { plan: createBuildPlan(config), components: [] };
+}

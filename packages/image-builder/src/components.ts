@@ -1,0 +1,127 @@
+/**
+ * Running component steps: hash the declared inputs with the toolchain's identity, take the
+ * outputs from the content-addressed cache on a hit (no toolchain runs), else run the step
+ * through an executor and store the outputs.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  AbortError,
+  inspectImage,
+  outputWarn,
+  probeVersion,
+  selectExecutor,
+  type Executor,
+  type ExecutorKind,
+  type TarsConfig,
+  type ToolchainName,
+} from '@tars/core';
+import type { ComponentCache } from './cache.js';
+import { hashInputs, sha256File } from './hash-inputs.js';
+import type { ComponentStep } from './plan.js';
+
+export interface FileEntry {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface ComponentResult {
+  id: string;
+  kind: string;
+  inputsHash: string;
+  toolchain: { name: string; version: string };
+  outputs: FileEntry[];
+  cache: 'hit' | 'miss' | 'corrupt' | 'off';
+  executor: ExecutorKind | 'cache' | 'skipped';
+  durationMs: number;
+  logFile: string | undefined;
+}
+
+export interface ComponentContext {
+  root: string;
+  config: TarsConfig;
+  cache: ComponentCache | undefined;
+  executor: ExecutorKind | 'auto';
+  signal?: AbortSignal;
+  logDir: string;
+  onLine?: (line: string) => void;
+}
+
+const HOST_TOOL: Record<ToolchainName, [string, string[]]> = {
+  base: ['gcc', ['--version']],
+  rust: ['rustc', ['--version']],
+  dotnet: ['dotnet', ['--version']],
+  cuda: ['nvcc', ['--version']],
+};
+
+/** Pick the executor and name the exact toolchain it brings (part of the cache key). */
+export async function resolveToolchain(
+  ctx: ComponentContext,
+  toolchain: ToolchainName,
+): Promise<{ executor: Executor; version: string } | undefined> {
+  const executor = await selectExecutor({ config: ctx.config, toolchain, kind: ctx.executor });
+  if (executor.kind === 'docker') {
+    const img = await inspectImage(ctx.config.toolchains[toolchain].image);
+    return { executor, version: img?.labels['dev.tars.version'] ?? img?.id ?? 'unknown' };
+  }
+  const [file, args] = HOST_TOOL[toolchain];
+  const version = await probeVersion(file, args);
+  if (!version) return undefined;
+  return { executor, version: toolchain === 'cuda' ? (version.split('\n').pop() ?? version) : version };
+}
+
+function describeOutputs(root: string, paths: string[]): FileEntry[] {
+  return paths.map((p) => {
+    const abs = join(root, p);
+    return { path: p, sha256: sha256File(abs), size: statSync(abs).size };
+  });
+}
+
+export async function buildComponent(step: ComponentStep, ctx: ComponentContext): Promise<ComponentResult> {
+  const started = performance.now();
+  const tc = await resolveToolchain(ctx, step.toolchain);
+  if (!tc) {
+    const [tool] = HOST_TOOL[step.toolchain];
+    if (step.optional) {
+      outputWarn(`${step.id}: skipped, ${tool} is not installed and the component is optional`);
+      return { id: step.id, kind: step.kind, inputsHash: '0'.repeat(64), toolchain: { name: step.toolchain, version: 'missing' }, outputs: [], cache: 'off', executor: 'skipped', durationMs: 0, logFile: undefined };
+    }
+    throw new AbortError(`${step.id}: the ${step.toolchain} toolchain (${tool}) is missing`, {
+      code: 'TOOL_MISSING',
+      tryMessage: 'Run `tarscli doctor` for the install line, or bootstrap the builder image: `tarscli toolchain bootstrap`.',
+    });
+  }
+  const { hash } = hashInputs({
+    root: ctx.root,
+    include: step.inputs.include,
+    excludeNames: step.inputs.excludeNames ?? [],
+    extra: { toolchain: `${step.toolchain} ${tc.version}`, command: step.command.join(' ') },
+  });
+  const base = { id: step.id, kind: step.kind, inputsHash: hash, toolchain: { name: step.toolchain, version: tc.version } };
+
+  let cacheState: ComponentResult['cache'] = ctx.cache ? 'miss' : 'off';
+  if (ctx.cache) {
+    const hit = ctx.cache.get(hash);
+    if (hit.status === 'hit') {
+      ctx.cache.restore(hit, ctx.root);
+      return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: 'hit', executor: 'cache', durationMs: performance.now() - started, logFile: undefined };
+    }
+    if (hit.status === 'corrupt') {
+      outputWarn(`${step.id}: cache entry ${hash.slice(0, 12)} was corrupt (${hit.reason}); rebuilding`);
+      cacheState = 'corrupt';
+    }
+  }
+
+  const logFile = join(ctx.logDir, `${step.id.replace(/[^a-z0-9-]/gi, '_')}.log`);
+  await tc.executor.run(
+    { name: step.id, toolchain: step.toolchain, command: step.command, workspace: ctx.root, network: ctx.config.executor.network },
+    { logFile, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.onLine ? { onLine: (l: string) => ctx.onLine?.(l) } : {}) },
+  );
+  const missing = step.outputs.filter((p) => !existsSync(join(ctx.root, p)));
+  if (missing.length > 0) {
+    throw new AbortError(`${step.id}: the step succeeded but did not produce ${missing.join(', ')}`, { code: 'STEP_FAILED', tryMessage: `See ${logFile}.` });
+  }
+  ctx.cache?.put(hash, step.id, ctx.root, step.outputs);
+  return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: cacheState, executor: tc.executor.kind, durationMs: performance.now() - started, logFile };
+}

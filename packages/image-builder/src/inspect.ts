@@ -1,0 +1,79 @@
+/**
+ * `os inspect`: read an image back and verify it against its manifest — every file's sha256,
+ * and for ISO and raw images the kernel and modules inside the image filesystem.
+ */
+import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { AbortError, runCommand } from '@tars/core';
+import { sha256File } from './hash-inputs.js';
+import { readManifest, type Manifest } from './manifest.js';
+import { SECTOR } from './gpt.js';
+
+export interface InspectCheck {
+  what: string;
+  expected: string;
+  actual: string;
+  ok: boolean;
+}
+
+export interface InspectReport {
+  ok: boolean;
+  dir: string;
+  manifest: Manifest;
+  checks: InspectCheck[];
+}
+
+/** Accepts the image directory, the image file or its manifest.json. */
+export function locateManifest(target: string): string {
+  if (!existsSync(target)) throw new AbortError(`${target} does not exist`, { code: 'NOT_FOUND', tryMessage: 'Build one with `tarscli os build`.' });
+  const dir = statSync(target).isDirectory() ? target : dirname(target);
+  const path = basename(target) === 'manifest.json' ? target : join(dir, 'manifest.json');
+  if (!existsSync(path)) throw new AbortError(`No manifest.json beside ${target}`, { code: 'NOT_FOUND', tryMessage: 'Images built by `tarscli os build` carry one.' });
+  return path;
+}
+
+async function extractBootFiles(m: Manifest, image: string, into: string): Promise<void> {
+  if (m.format === 'iso') {
+    await runCommand('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/boot/tars', join(into, 'boot', 'tars')]);
+    return;
+  }
+  // raw: the ESP is partition 2 of the GPT; read it with mtools at its byte offset.
+  const disk = readFileSync(image);
+  const entries = Number(disk.readBigUInt64LE(SECTOR + 72));
+  const first = Number(disk.readBigUInt64LE(entries * SECTOR + 128 + 32));
+  await runCommand('mcopy', ['-s', '-n', '-i', `${image}@@${first * SECTOR}`, '::/boot', into]);
+}
+
+export async function inspectImage(target: string): Promise<InspectReport> {
+  const manifestPath = locateManifest(target);
+  const dir = dirname(manifestPath);
+  const manifest = readManifest(manifestPath);
+  const checks: InspectCheck[] = [];
+  for (const f of manifest.files) {
+    const p = join(dir, f.path);
+    const actual = existsSync(p) ? sha256File(p) : 'missing';
+    checks.push({ what: f.path, expected: f.sha256, actual, ok: actual === f.sha256 });
+  }
+  if (manifest.format !== 'kernel' && checks.every((c) => c.ok)) {
+    const tmp = mkdtempSync(join(tmpdir(), 'tars-inspect-'));
+    try {
+      await extractBootFiles(manifest, join(dir, manifest.files[0]?.path ?? ''), tmp);
+      const kernelOut = manifest.components.find((c) => c.id === 'kernel')?.outputs[0];
+      const inImage = (p: string) => join(tmp, p.replace(/^\//, ''));
+      if (kernelOut) {
+        const p = inImage(manifest.boot.kernel);
+        const actual = existsSync(p) ? sha256File(p) : 'missing';
+        checks.push({ what: `${manifest.boot.kernel} (in image)`, expected: kernelOut.sha256, actual, ok: actual === kernelOut.sha256 });
+      }
+      for (const m of manifest.boot.modules) {
+        const p = inImage(m.file);
+        const actual = existsSync(p) ? sha256File(p) : 'missing';
+        checks.push({ what: `${m.file} (in image)`, expected: m.sha256, actual, ok: actual === m.sha256 });
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return { ok: checks.every((c) => c.ok), dir, manifest, checks };
+}

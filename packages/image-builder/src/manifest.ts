@@ -1,0 +1,80 @@
+/**
+ * The image manifest: written beside every image and trusted by every later stage (inspect,
+ * deploy, release). One zod schema, validated on write and on read.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { AbortError, writeJsonAtomic } from '@tars/core';
+import { IMAGE_FORMATS } from '@tars/core';
+
+const sha = z.string().regex(/^[0-9a-f]{64}$/);
+const fileEntry = z.object({ path: z.string().min(1), sha256: sha, size: z.number().int().nonnegative() }).strict();
+
+export const manifestSchema = z
+  .object({
+    schema: z.literal(1),
+    name: z.string().min(1),
+    version: z.string().min(1),
+    format: z.enum(IMAGE_FORMATS),
+    git: z.object({ revision: z.string(), dirty: z.boolean() }).strict(),
+    sourceDateEpoch: z.number().int().nonnegative(),
+    /** The image's files (one for iso/raw; kernel + modules for the kernel format). */
+    files: z.array(fileEntry).min(1),
+    components: z
+      .array(
+        z
+          .object({
+            id: z.string(),
+            kind: z.string(),
+            inputsHash: sha,
+            toolchain: z.object({ name: z.string(), version: z.string() }).strict(),
+            outputs: z.array(fileEntry),
+          })
+          .strict(),
+      )
+      .min(1),
+    boot: z
+      .object({
+        kernel: z.string(),
+        cmdline: z.string(),
+        modules: z.array(z.object({ name: z.string(), version: z.string(), file: z.string(), args: z.string(), sha256: sha }).strict()),
+        firmware: z.array(z.enum(['bios', 'uefi'])),
+      })
+      .strict(),
+    tools: z.record(z.string()),
+    /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
+    buildKey: sha,
+  })
+  .strict();
+
+export type Manifest = z.infer<typeof manifestSchema>;
+
+export function writeManifest(path: string, manifest: Manifest): void {
+  const parsed = manifestSchema.safeParse(manifest);
+  if (!parsed.success) throw new AbortError(`Refusing to write an invalid manifest: ${parsed.error.issues[0]?.message}`, { code: 'BUG' });
+  writeJsonAtomic(path, parsed.data);
+}
+
+export function readManifest(path: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new AbortError(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new AbortError(`${path} [${issue?.path.join('.')}]: ${issue?.message}`, { code: 'CHECK_FAILED' });
+  }
+  return parsed.data;
+}
+
+/** `SHA256SUMS` content, sorted by name. */
+export function sha256sums(files: { path: string; sha256: string }[]): string {
+  return files
+    .slice()
+    .sort((a, b) => (a.path < b.path ? -1 : 1))
+    .map((f) => `${f.sha256}  ${f.path}\n`)
+    .join('');
+}

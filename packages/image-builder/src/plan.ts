@@ -1,0 +1,88 @@
+/**
+ * The BuildPlan: data describing every component step (inputs, outputs, toolchain, command)
+ * and the boot layout. It can be printed (`os build --dry-run`); its input hashes are the
+ * cache keys.
+ */
+import { posix } from 'node:path';
+import type { TarsConfig, ToolchainName } from '@tars/core';
+import type { InputSpec } from './hash-inputs.js';
+
+export type ComponentKind = 'kernel' | 'rust-agent';
+
+export interface ComponentStep {
+  /** `kernel` or `agent:<name>`. */
+  id: string;
+  kind: ComponentKind;
+  toolchain: ToolchainName;
+  /** Argument array run with the workspace root as the mount point. */
+  command: string[];
+  /** Inputs relative to the project root. */
+  inputs: Omit<InputSpec, 'root' | 'extra'>;
+  /** Output files relative to the project root. */
+  outputs: string[];
+  optional: boolean;
+}
+
+export interface BootModuleSpec {
+  name: string;
+  version: string;
+  /** Output file (relative to the project root) that becomes the module. */
+  source: string;
+  /** File name inside the image. */
+  file: string;
+  /** Module command line after the path. */
+  args: string;
+}
+
+export interface BuildPlan {
+  name: string;
+  version: string;
+  steps: ComponentStep[];
+  boot: { kernelSource: string; cmdline: string; modules: BootModuleSpec[] };
+}
+
+const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
+
+export function moduleArgs(agent: TarsConfig['agents'][number]): string {
+  return [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...agent.caps].join(' ');
+}
+
+export function createBuildPlan(config: TarsConfig): BuildPlan {
+  const k = config.kernel.path;
+  const shared = ['Cargo.toml', 'Cargo.lock', 'crates/kcore', 'scripts/build.sh'].map((p) => posix.join(k, p));
+  const steps: ComponentStep[] = [
+    {
+      id: 'kernel',
+      kind: 'kernel',
+      toolchain: 'rust',
+      command: ['bash', posix.join(k, 'scripts/build.sh'), 'kernel'],
+      inputs: { include: [...shared, posix.join(k, 'kernel'), posix.join(k, 'linker/kernel.ld')], excludeNames: KERNEL_EXCLUDES },
+      outputs: [posix.join(k, 'out/tars-kernel.elf')],
+      optional: false,
+    },
+  ];
+  const modules: BootModuleSpec[] = [];
+  for (const agent of config.agents) {
+    if (agent.lang !== 'rust') continue; // .NET and CUDA agents are built by their own packages
+    const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
+    steps.push({
+      id: `agent:${agent.name}`,
+      kind: 'rust-agent',
+      toolchain: 'rust',
+      command: ['bash', posix.join(k, 'scripts/build.sh'), 'agent', agent.name],
+      inputs: {
+        include: [...shared, posix.join(k, 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
+        excludeNames: KERNEL_EXCLUDES,
+      },
+      outputs: [out],
+      optional: agent.optional,
+    });
+    modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+  }
+  return {
+    name: config.name,
+    version: config.version,
+    steps,
+    boot: { kernelSource: posix.join(k, 'out/tars-kernel.elf'), cmdline: config.kernel.cmdline, modules },
+  };
+}

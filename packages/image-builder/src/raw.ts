@@ -1,0 +1,94 @@
+/**
+ * The `raw` format: a GPT disk image. Partition 1 is a BIOS boot partition holding GRUB's
+ * core.img (the MBR holds GRUB's boot.img, patched to find it); partition 2 is the EFI system
+ * partition (FAT) holding BOOTX64.EFI, grub.cfg, the kernel and its modules. Both firmware paths
+ * end in the same grub.cfg. Written without loop devices or root.
+ */
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '@tars/core';
+import type { AssembleOptions } from './assemble.js';
+import { isoDate } from './assemble.js';
+import { GPT_TYPE, SECTOR, writeGpt } from './gpt.js';
+import { earlyConfig, grubConfig, grubMkimage, writeText } from './grub.js';
+import { readdirSync, statSync, utimesSync } from 'node:fs';
+
+const CORE_LBA = 2048;
+const CORE_SECTORS = 2048; // 1 MiB BIOS boot partition
+const ESP_LBA = 4096;
+const ESP_MB = 32;
+const GRUB_LIB = '/usr/lib/grub/i386-pc';
+
+function touch(dir: string, epoch: number): void {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) touch(p, epoch);
+    utimesSync(p, epoch, epoch);
+  }
+}
+
+/** Patch GRUB's boot.img and core.img the way grub-bios-setup does, for core.img at `lba`. */
+export function patchGrubBios(bootImg: Buffer, coreImg: Buffer, lba: number): void {
+  bootImg.writeBigUInt64LE(BigInt(lba), 0x5c); // GRUB_BOOT_MACHINE_KERNEL_SECTOR
+  const sectors = Math.ceil(coreImg.length / SECTOR);
+  // diskboot.img's first blocklist entry sits at the end of core.img's first sector.
+  const list = SECTOR - 12;
+  coreImg.writeBigUInt64LE(BigInt(lba + 1), list); // start
+  coreImg.writeUInt16LE(sectors - 1, list + 8); // length in sectors
+}
+
+export async function assembleRaw(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
+  const tree = join(stage, 'tree');
+  const work = join(stage, 'work');
+  mkdirSync(join(tree, 'boot', 'grub'), { recursive: true });
+  mkdirSync(join(tree, 'boot', 'tars'), { recursive: true });
+  mkdirSync(join(tree, 'EFI', 'BOOT'), { recursive: true });
+  mkdirSync(work, { recursive: true });
+  copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(tree, 'boot', 'tars', 'tars-kernel.elf'));
+  for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
+  writeText(
+    join(tree, 'boot', 'grub', 'grub.cfg'),
+    grubConfig({
+      kernelPath: '/boot/tars/tars-kernel.elf',
+      cmdline: opts.plan.boot.cmdline,
+      modules: opts.plan.boot.modules.map((m) => ({ path: `/boot/tars/${m.file}`, args: m.args })),
+    }),
+  );
+  const early = join(work, 'early.cfg');
+  writeText(early, earlyConfig());
+  const core = join(work, 'core.img');
+  await grubMkimage('i386-pc', core, early, ['biosdisk'], env, opts.signal);
+  await grubMkimage('x86_64-efi', join(tree, 'EFI', 'BOOT', 'BOOTX64.EFI'), early, ['efi_gop'], env, opts.signal);
+  touch(tree, opts.sourceDateEpoch);
+
+  const espSectors = (ESP_MB * 1024 * 1024) / SECTOR;
+  const esp = join(work, 'esp.img');
+  const o = opts.signal ? { env, signal: opts.signal } : { env };
+  await runCommand('mformat', ['-i', esp, '-C', '-T', String(espSectors), '-h', '64', '-s', '32', '-H', String(ESP_LBA), '-N', '54415253', '-v', 'TARSESP', '::'], o);
+  await runCommand('mcopy', ['-s', '-m', '-i', esp, join(tree, 'EFI'), join(tree, 'boot'), '::/'], o);
+
+  const totalSectors = ESP_LBA + espSectors + 2048;
+  const disk = Buffer.alloc(totalSectors * SECTOR);
+  const bootImg = Buffer.from(readFileSync(join(GRUB_LIB, 'boot.img')));
+  const coreImg = Buffer.from(readFileSync(core));
+  if (coreImg.length > CORE_SECTORS * SECTOR) throw new Error(`GRUB core.img (${coreImg.length} bytes) does not fit the BIOS boot partition`);
+  patchGrubBios(bootImg, coreImg, CORE_LBA);
+  writeGpt(
+    disk,
+    [
+      { type: GPT_TYPE.biosBoot, name: 'BIOS boot', firstLba: CORE_LBA, lastLba: CORE_LBA + CORE_SECTORS - 1, seed: `${opts.plan.name}:bios` },
+      { type: GPT_TYPE.efiSystem, name: 'EFI system', firstLba: ESP_LBA, lastLba: ESP_LBA + espSectors - 1, seed: `${opts.plan.name}:esp` },
+    ],
+    `${opts.plan.name}-${opts.plan.version}:${isoDate(opts.sourceDateEpoch)}`,
+    bootImg,
+  );
+  coreImg.copy(disk, CORE_LBA * SECTOR);
+  readFileSync(esp).copy(disk, ESP_LBA * SECTOR);
+  const fd = openSync(join(stage, fileName), 'w');
+  try {
+    writeSync(fd, disk);
+  } finally {
+    closeSync(fd);
+  }
+  void statSync;
+}

@@ -1,0 +1,103 @@
+/**
+ * `os build --verify-reproducible`: copy the sources into two separate directories, build each
+ * from an empty cache, and compare component outputs and image files byte for byte. Names the
+ * first differing component and file, and runs diffoscope on it when installed.
+ */
+import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { probeVersion, runCommand, runTasks, type ExecutorKind, type TarsConfig } from '@tars/core';
+import type { ImageFormat } from './assemble.js';
+import { buildTasks, newBuildContext, type BuildContext } from './build.js';
+import { sourceInfo } from './source-info.js';
+
+export interface ReproReport {
+  identical: boolean;
+  format: ImageFormat;
+  /** e.g. `component kernel: packages/kernel-rs/out/tars-kernel.elf` or `image file tars-os-0.1.0.iso`. */
+  firstDifference: string | null;
+  files: { path: string; sha256: string }[];
+  dirs: [string, string];
+  diffoscope: string | null;
+}
+
+const SKIP = new Set(['node_modules', 'target', 'out', 'dist', '.tars', '.turbo', '.git', '.test-results']);
+
+async function sourceFiles(root: string): Promise<string[] | undefined> {
+  const r = await runCommand('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, reject: false }).catch(() => undefined);
+  if (!r || r.exitCode !== 0) return undefined;
+  return r.stdout.split('\0').filter(Boolean);
+}
+
+async function copySources(root: string, to: string): Promise<void> {
+  const files = await sourceFiles(root);
+  if (files) {
+    for (const f of files) {
+      if (f.split('/').some((part) => SKIP.has(part))) continue;
+      mkdirSync(join(to, dirname(f)), { recursive: true });
+      try {
+        cpSync(join(root, f), join(to, f));
+      } catch {
+        // deleted but still listed
+      }
+    }
+    return;
+  }
+  cpSync(root, to, { recursive: true, filter: (src) => !src.split('/').some((part) => SKIP.has(part)) });
+}
+
+export async function verifyReproducible(opts: {
+  root: string;
+  config: TarsConfig;
+  format: ImageFormat;
+  executor: ExecutorKind | 'auto';
+  signal?: AbortSignal;
+  keep?: boolean;
+}): Promise<ReproReport> {
+  const source = await sourceInfo(opts.root);
+  const base = mkdtempSync(join(tmpdir(), 'tars-repro-'));
+  const dirs: [string, string] = [join(base, 'a'), join(base, 'b')];
+  const results: BuildContext[] = [];
+  try {
+    for (const dir of dirs) {
+      await copySources(opts.root, dir);
+      const ctx = newBuildContext(opts.config);
+      await runTasks(
+        buildTasks({ root: dir, config: opts.config, format: opts.format, executor: opts.executor, useCache: true, source, ...(opts.signal ? { signal: opts.signal } : {}) }, ctx.plan),
+        ctx,
+      );
+      results.push(ctx);
+    }
+    const [a, b] = results as [BuildContext, BuildContext];
+    let firstDifference: string | null = null;
+    let diffPair: [string, string] | undefined;
+    for (const ca of a.components) {
+      const cb = b.components.find((c) => c.id === ca.id);
+      for (const oa of ca.outputs) {
+        const ob = cb?.outputs.find((o) => o.path === oa.path);
+        if (!ob || ob.sha256 !== oa.sha256) {
+          firstDifference ??= `component ${ca.id}: ${oa.path}`;
+          diffPair ??= [join(dirs[0], oa.path), join(dirs[1], oa.path)];
+        }
+      }
+    }
+    const filesA = a.image?.manifest.files ?? [];
+    const filesB = b.image?.manifest.files ?? [];
+    for (const fa of filesA) {
+      const fb = filesB.find((f) => f.path === fa.path);
+      if (!fb || fb.sha256 !== fa.sha256) {
+        firstDifference ??= `image file ${fa.path}`;
+        diffPair ??= [join(a.image?.dir ?? '', fa.path), join(b.image?.dir ?? '', fa.path)];
+      }
+    }
+    let diffoscope: string | null = null;
+    if (diffPair && (await probeVersion('diffoscope'))) {
+      diffoscope = join(opts.root, '.tars', 'diffoscope.txt');
+      mkdirSync(dirname(diffoscope), { recursive: true });
+      await runCommand('diffoscope', ['--text', diffoscope, ...diffPair], { reject: false });
+    }
+    return { identical: firstDifference === null, format: opts.format, firstDifference, files: filesA.map((f) => ({ path: f.path, sha256: f.sha256 })), dirs, diffoscope };
+  } finally {
+    if (!opts.keep) rmSync(base, { recursive: true, force: true });
+  }
+}
