@@ -5,3 +5,6 @@ export * from './protocol/events.js';
 export * from './protocol/client.js';
 export * from './qemu/args.js';
 export * from './qemu/instance.js';
+export * from './deployments.js';
+export * from './qemu-deployer.js';
+export * from './diagnostics.js';

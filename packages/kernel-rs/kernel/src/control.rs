@@ -150,9 +150,9 @@ fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
         k.ticks,
         TICK_HZ,
         tsc_per_us(),
-        fa.total_frames(),
+        memory::ram_frames(),
         fa.free_frames(),
-        (fa.total_frames() - fa.free_frames()) as u64 * FRAME_SIZE,
+        (memory::ram_frames() - fa.free_frames()) as u64 * FRAME_SIZE,
         fa.free_frames() as u64 * FRAME_SIZE,
         heap_used,
         heap_total

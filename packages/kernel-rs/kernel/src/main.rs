@@ -82,7 +82,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
     let fa = memory::frames();
     events::emit("boot", |w| {
-        let _ = write!(w, ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{}", fa.total_frames(), fa.free_frames());
+        let _ = write!(w, ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{}", memory::ram_frames(), fa.free_frames());
     });
 
     // FPU/SSE template for new tasks: clean x87 state, default MXCSR.

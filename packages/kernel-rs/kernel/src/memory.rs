@@ -19,6 +19,12 @@ const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 
 static mut BITMAP: [u64; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize] = [0; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize];
 static mut FRAMES: Option<FrameAllocator<'static>> = None;
+static RAM_FRAMES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Frames of RAM (below the identity limit) that the memory map reported usable.
+pub fn ram_frames() -> usize {
+    RAM_FRAMES.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 extern "C" {
     static __kernel_start: u8;
@@ -49,6 +55,7 @@ pub fn init(ram: impl Fn(&mut dyn FnMut(u64, u64)), reserved: &[(u64, u64)]) {
         let bits: &'static mut [u64] = &mut *core::ptr::addr_of_mut!(BITMAP);
         let mut fa = FrameAllocator::new(bits, (IDENTITY_LIMIT / FRAME_SIZE) as usize);
         ram(&mut |s, e| fa.free_range(s, e.min(IDENTITY_LIMIT)));
+        RAM_FRAMES.store(fa.free_frames(), core::sync::atomic::Ordering::Relaxed);
         fa.reserve_range(0, 0x100000);
         let (ks, ke) = kernel_range();
         fa.reserve_range(ks, ke);

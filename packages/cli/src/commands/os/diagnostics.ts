@@ -1,0 +1,59 @@
+import { Args, Flags } from '@oclif/core';
+import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
+import { collectDiagnostics, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
+import { BaseCommand } from '../../base-command.js';
+
+export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, DiagnosticsReport> {
+  static override summary = 'Live view of a running system through the kernel control channel';
+  static override description = 'Uptime, memory, tasks with state and CPU time, scheduler and IPC counters and cycle figures, modules with versions and hashes, faults, the log ring, and host-side checks.';
+  static override examples = ['<%= config.bin %> os diagnostics', '<%= config.bin %> os diagnostics tars-1a2b3c --json', '<%= config.bin %> os diagnostics --watch'];
+  static override args = { id: Args.string({ description: 'Deployment id (default: the only running one)' }) };
+  static override flags = {
+    watch: Flags.boolean({ char: 'w', description: 'Refresh every second like top (Ctrl-C to quit)', default: false }),
+  };
+
+  async execute(): Promise<DiagnosticsReport> {
+    const { root } = await this.loadConfig();
+    const rec = getDeployment(root, this.args.id);
+    if (!this.flags.watch) return collectDiagnostics(rec);
+    const client = await ProtocolClient.connect(rec.control);
+    try {
+      let last: DiagnosticsReport | undefined;
+      while (!this.signal.aborted) {
+        last = await collectDiagnostics(rec, client);
+        if (isJsonMode()) process.stdout.write(`${JSON.stringify(last)}\n`);
+        else {
+          if (process.stdout.isTTY) process.stdout.write('\u001B[2J\u001B[H');
+          this.render(last);
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      return last as DiagnosticsReport;
+    } finally {
+      client.close();
+    }
+  }
+
+  protected render(d: DiagnosticsReport): void {
+    const s = d.stats;
+    const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+    outputResult(
+      `${color.bold(d.deployment.id)}  kernel ${d.kernel.kernel} (protocol ${d.kernel.protocol})  uptime ${(s.uptime_us / 1e6).toFixed(2)} s  ready at ${(s.ready_us / 1000).toFixed(1)} ms  qemu ${d.host.qemuAlive ? 'alive' : 'DEAD'} (${d.host.accel}, pid ${d.deployment.pid})  control rtt ${d.controlRttMs} ms`,
+    );
+    outputResult(`memory: ${mb(s.memory.used_bytes)} used, ${mb(s.memory.free_bytes)} free; heap ${s.memory.heap_used}/${s.memory.heap_total} B`);
+    outputResult(
+      formatTable(
+        ['id', 'task', 'state', 'level', 'cpu', 'switches', 'syscalls', 'ipc'],
+        s.tasks.map((t) => [String(t.id), t.name, t.state, `${t.level}/${t.base_level}`, `${(t.cpu_us / 1000).toFixed(1)} ms`, String(t.switches), String(t.syscalls), String(t.ipc_calls)]),
+      ),
+    );
+    outputResult(
+      `scheduler: ${s.scheduler.context_switches} switches (${s.scheduler.switch_cycles_min}/${s.scheduler.switch_cycles_avg} cycles min/avg), ${s.scheduler.idle_ticks} idle ticks of ${s.ticks}; ipc: ${s.ipc.calls} calls, ${s.ipc.replies} replies, ${s.ipc.notifications} notifications, ${s.ipc.shm_maps} shm maps`,
+    );
+    const metrics = Object.entries(s.metrics);
+    if (metrics.length) outputResult(`metrics: ${metrics.map(([k, v]) => `${k}=${v}`).join('  ')}`);
+    outputResult(formatTable(['module', 'version', 'state', 'sha256', 'size'], d.modules.map((m) => [m.name, m.version, m.state, m.sha256.slice(0, 16), String(m.size)])));
+    if (s.fault_count > 0) outputResult(color.red(`faults (${s.fault_count}): ${s.faults.map((f) => `${f.name} vector ${f.vector} at ${f.rip} cr2 ${f.cr2}`).join('; ')}`));
+    outputResult(`log (last ${Math.min(8, d.log.length)}):\n${d.log.slice(-8).map((l) => `  ${(l.t_us / 1000).toFixed(1).padStart(9)} ms  ${l.line}`).join('\n')}`);
+  }
+}

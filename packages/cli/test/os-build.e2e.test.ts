@@ -1,0 +1,127 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startQemu } from '@tars/deploy';
+import { specFromManifest } from '@tars/deploy';
+import { copyProject } from './project.js';
+import { BIN, tarscli } from './helpers.js';
+
+const HOST = ['--executor', 'host'];
+
+describe('os build (host executor)', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = copyProject();
+  });
+
+  it('--dry-run --json prints the plan', async () => {
+    const r = await tarscli(['os', 'build', '--dry-run', '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    expect(r.json.result.steps.map((s: { id: string }) => s.id)).toEqual(['kernel', 'agent:pong', 'agent:ping']);
+    expect(r.json.result.boot.modules[0].args).toBe('name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready');
+  });
+
+  it('builds the kernel format, then a no-op rebuild runs no toolchain and keeps the image', async () => {
+    const first = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(first.exitCode, first.stderr).toBe(0);
+    const m = first.json.result;
+    expect(m.format).toBe('kernel');
+    expect(m.files.map((f: { path: string }) => f.path)).toEqual(['tars-kernel.elf', 'modules/pong.elf', 'modules/ping.elf']);
+    expect(m.build.components.map((c: { executor: string }) => c.executor)).toEqual(['host', 'host', 'host']);
+    const sums = readFileSync(join(dir, 'dist', 'kernel', 'SHA256SUMS'), 'utf8');
+    expect(sums).toContain(`${m.files[0].sha256}  tars-kernel.elf`);
+
+    const started = Date.now();
+    const again = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(again.exitCode).toBe(0);
+    expect(again.json.result.build.components.map((c: { executor: string }) => c.executor)).toEqual(['cache', 'cache', 'cache']);
+    expect(again.json.result.buildKey).toBe(m.buildKey);
+    expect(again.json.result.build.durationMs).toBeLessThan(1000);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('touching one agent rebuilds only that agent and the image', async () => {
+    appendFileSync(join(dir, 'packages/kernel-rs/agents/ping/src/main.rs'), '\n// touched by the test\n');
+    const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    const how = Object.fromEntries(r.json.result.build.components.map((c: { id: string; executor: string }) => [c.id, c.executor]));
+    expect(how).toEqual({ kernel: 'cache', 'agent:pong': 'cache', 'agent:ping': 'host' });
+  });
+
+  it('detects a corrupt cache entry by hash and rebuilds it', async () => {
+    const cacheDir = join(dir, '.tars', 'cache');
+    const entries = readdirSync(cacheDir)
+      .filter((s) => s.length === 2)
+      .flatMap((s) => readdirSync(join(cacheDir, s)).map((k) => join(cacheDir, s, k)));
+    const kernelEntry = entries.find((e) => JSON.parse(readFileSync(join(e, 'index.json'), 'utf8')).component === 'kernel') as string;
+    const victim = join(kernelEntry, 'files', 'packages/kernel-rs/out/tars-kernel.elf');
+    writeFileSync(victim, 'corrupted');
+    const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+    expect(r.json.warnings.some((w: string) => /was corrupt \(.* does not match its sha256\); rebuilding/.test(w))).toBe(true);
+    expect(r.json.result.build.components.filter((c: { cache: string }) => c.cache === 'corrupt')).toHaveLength(1);
+  });
+
+  it('boots the kernel format in QEMU (TCG) to ready', async () => {
+    const m = JSON.parse(readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8'));
+    const q = startQemu({ ...specFromManifest(m, join(dir, 'dist', 'kernel')), accel: 'tcg', memoryMb: 128 }, join(dir, '.tars', 'run-kernel'));
+    try {
+      const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+      expect(ready).toMatchObject({ tasks: 2, modules: 2 });
+    } finally {
+      await q.stop();
+    }
+  });
+
+  it('os inspect verifies the image and catches tampering (exit 7)', async () => {
+    const ok = await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir });
+    expect(ok.exitCode).toBe(0);
+    expect(ok.json.result.ok).toBe(true);
+    appendFileSync(join(dir, 'dist', 'kernel', 'modules', 'pong.elf'), 'x');
+    const bad = await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir });
+    expect(bad.exitCode).toBe(7);
+    expect(bad.json.result.checks.find((c: { what: string }) => c.what === 'modules/pong.elf').ok).toBe(false);
+  });
+
+  it('a missing toolchain fails with the doctor fix line (exit 4)', async () => {
+    const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--no-cache', '--json'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+    expect(r.exitCode).toBe(4);
+    expect(r.json.error).toMatchObject({ code: 'TOOL_MISSING' });
+    expect(r.json.error.message).toContain('the rust toolchain (rustc) is missing');
+  });
+
+  it('refuses the docker executor when the builder image is missing (exit 4)', async () => {
+    const d = copyProject((c) => (c.toolchains = { rust: { image: 'tars-no-such-builder:0' } }));
+    const r = await tarscli(['os', 'build', '--executor', 'docker', '--json'], { cwd: d });
+    expect(r.exitCode).toBe(4);
+    expect(r.json.error.code).toBe('IMAGE_MISSING');
+  });
+
+  it('a killed build leaves the previous image intact and no half artifact', async () => {
+    const before = readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8');
+    appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// force a rebuild\n');
+    const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGKILL');
+    await child;
+    expect(readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8')).toBe(before);
+    const stray = readdirSync(join(dir, 'dist')).filter((n) => n.includes('.tmp'));
+    for (const s of stray) expect(existsSync(join(dir, 'dist', s, 'manifest.json'))).toBe(false);
+    const outs = readdirSync(join(dir, 'packages/kernel-rs/out'));
+    expect(outs.filter((n) => n.endsWith('.tmp') && !n.startsWith('.'))).toEqual([]);
+    const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(0);
+  });
+
+  it('Ctrl-C (SIGINT) cancels with exit 130', async () => {
+    appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// and again\n');
+    const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(String(r.stderr)).toContain('CANCELLED');
+    expect(statSync(join(dir, 'dist', 'kernel', 'manifest.json')).isFile()).toBe(true);
+  });
+});
