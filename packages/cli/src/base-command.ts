@@ -72,6 +72,11 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     return result;
   }
 
+  /** Pretty on a terminal; one line when piped, so streamed JSON lines + envelope stay JSON Lines. */
+  override logJson(json: unknown): void {
+    process.stdout.write(`${process.stdout.isTTY ? JSON.stringify(json, null, 2) : JSON.stringify(json)}\n`);
+  }
+
   protected override toSuccessJson(result: unknown): unknown {
     return { status: process.exitCode ?? 0, result, warnings: takeWarnings() };
   }

@@ -15,6 +15,14 @@ export async function tarscli(args: string[], options: { cwd?: string; env?: Rec
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TARS_')));
   const r = await execa('node', [BIN, ...args], { cwd: options.cwd, env: { ...env, ...options.env }, extendEnv: false, reject: false });
   let json: unknown;
-  if (args.includes('--json')) json = JSON.parse(String(r.stdout));
+  if (args.includes('--json')) {
+    // Streaming commands print JSON lines first; the envelope is always the last document.
+    const out = String(r.stdout).trim();
+    try {
+      json = JSON.parse(out);
+    } catch {
+      json = JSON.parse(out.split('\n').pop() ?? '');
+    }
+  }
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json };
 }

@@ -64,8 +64,9 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     // The e1000's option ROM is iPXE, which fetches `bootFile` over QEMU's built-in TFTP.
     args.push('-device', 'e1000,netdev=net0', '-boot', 'n');
   } else if (spec.image) {
-    const media = spec.image.format === 'iso' ? 'cdrom' : 'disk';
-    args.push('-drive', `file=${qemuEscape(spec.image.path)},format=raw,media=${media},readonly=on,if=ide`);
+    // The image is never modified: a CD is read-only, a disk runs on a throwaway overlay.
+    const drive = spec.image.format === 'iso' ? 'media=cdrom,readonly=on' : 'media=disk,snapshot=on';
+    args.push('-drive', `file=${qemuEscape(spec.image.path)},format=raw,${drive},if=ide`);
     args.push('-boot', spec.image.format === 'iso' ? 'd' : 'c');
   } else if (spec.kernel) {
     args.push('-kernel', spec.kernel);

@@ -1,0 +1,69 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyProject } from './project.js';
+import { tarscli } from './helpers.js';
+
+const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];
+
+describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = copyProject();
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, b.stderr).toBe(0);
+  }, 300_000);
+
+  it('deploys, shows the live system, streams logs and stops', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    expect(d.exitCode, d.stderr).toBe(0);
+    const lines = d.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const envelope = lines.pop();
+    expect(lines.some((e) => e.ev === 'ready')).toBe(true);
+    const id = envelope.result.deployment.id;
+    expect(envelope.result.timings.kernelBootUs).toBeGreaterThan(0);
+
+    const ps = await tarscli(['os', 'ps', '--json'], { cwd: dir });
+    expect(ps.json.result.deployments).toEqual([expect.objectContaining({ id, state: 'running', accel: 'tcg' })]);
+
+    const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
+    expect(diag.exitCode, diag.stderr).toBe(0);
+    const r = diag.json.result;
+    expect(r.host.qemuAlive).toBe(true);
+    expect(r.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
+    expect(r.modules.map((m: { name: string; version: string }) => `${m.name}@${m.version}`)).toEqual(['pong@1.0.0', 'ping@1.0.0']);
+    expect(r.kernel.protocol).toBe(1);
+
+    const human = await tarscli(['os', 'diagnostics'], { cwd: dir });
+    expect(human.stdout).toMatch(/pong\s+recv_blocked|pong\s+runnable/);
+
+    const logs = await tarscli(['os', 'logs', id, '--json'], { cwd: dir });
+    expect(logs.json.result.events.map((e: { ev: string }) => e.ev)).toContain('ready');
+
+    const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
+    expect(stop.json.result).toEqual({ id, result: 'stopped' });
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('detects a QEMU killed with SIGKILL and cleans its record up', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const envelope = JSON.parse(d.stdout.trim().split('\n').pop() as string);
+    const { id, pid } = envelope.result.deployment;
+    process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 300));
+    const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
+    expect(diag.exitCode).toBe(6);
+    expect(diag.json.error.message).toContain('is no longer running');
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('an unknown deployment id is a clear error (exit 6)', async () => {
+    const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(6);
+    expect(r.json.error).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
+  });
+
+  it('deploying an image that was never built is a clear error (exit 6)', async () => {
+    const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'raw', '--json'], { cwd: dir });
+    expect(r.exitCode).toBe(6);
+    expect(r.json.error.message).toMatch(/No image at .*dist\/raw/);
+  });
+});
