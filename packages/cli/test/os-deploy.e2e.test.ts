@@ -1,3 +1,6 @@
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
 import { tarscli } from './helpers.js';
@@ -41,6 +44,41 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
     expect(stop.json.result).toEqual({ id, result: 'stopped' });
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('update-kernel hot-swaps a module, and a module that faults is rolled back', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      // A changed pong: built through the cache, streamed in chunks, swapped in.
+      appendFileSync(join(dir, 'packages/kernel-rs/agents/pong/src/main.rs'), '\n// v1.1.0\n');
+      const good = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--version', '1.1.0', '--executor', 'host', '--json'], { cwd: dir });
+      expect(good.exitCode, good.stderr).toBe(0);
+      expect(good.json.result).toMatchObject({ module: 'pong', version: '1.1.0', outcome: 'swapped' });
+      expect(good.json.result.downtimeUs).toBeGreaterThan(0);
+      let diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
+      const pong = diag.modules.find((m: { name: string }) => m.name === 'pong');
+      expect(pong).toMatchObject({ version: '1.1.0', state: 'running', swaps: 1, sha256: good.json.result.sha256 });
+      // The hand-over hook carried pong's request count into the new version.
+      expect(diag.log.some((l: { line: string }) => /requests served before/.test(l.line) && !/ 0 requests/.test(l.line))).toBe(true);
+
+      const faulty = join(dir, 'packages/kernel-rs/out/agents/faulty.elf');
+      const build = await execa('bash', ['packages/kernel-rs/scripts/build.sh', 'agent', 'faulty'], { cwd: dir });
+      expect(build.exitCode).toBe(0);
+      const bad = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--file', faulty, '--version', '6.6.6', '--json'], { cwd: dir });
+      expect(bad.exitCode).toBe(5);
+      expect(bad.json.result).toMatchObject({ outcome: 'rolled_back', reason: 'the new module faulted' });
+      diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
+      expect(diag.modules.find((m: { name: string }) => m.name === 'pong')).toMatchObject({ version: '1.1.0', state: 'running' });
+      expect(diag.stats.fault_count).toBe(1);
+      // The old pong still serves: ping's calls keep being answered.
+      const before = diag.stats.ipc.replies;
+      await new Promise((r) => setTimeout(r, 600));
+      diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
+      expect(diag.stats.ipc.replies).toBeGreaterThan(before);
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
   });
 
   it('detects a QEMU killed with SIGKILL and cleans its record up', async () => {

@@ -8,3 +8,4 @@ export * from './qemu/instance.js';
 export * from './deployments.js';
 export * from './qemu-deployer.js';
 export * from './diagnostics.js';
+export * from './hot-swap.js';

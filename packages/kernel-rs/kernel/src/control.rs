@@ -2,6 +2,7 @@
 //! (PROTOCOL.md). Polled from the timer tick and the idle loop; a malformed request gets an
 //! error reply, never a crash.
 use crate::heap;
+use crate::swap;
 use crate::kernel::Kernel;
 use crate::memory;
 use crate::pic::TICK_HZ;
@@ -15,8 +16,25 @@ use kcore::frames::FRAME_SIZE;
 use kcore::json::{self, Value};
 
 const MAX_REQUEST: usize = 16 * 1024;
+/// Largest decoded chunk a `swap_chunk` may carry (its base64 fits a request frame).
+pub const MAX_CHUNK: usize = 8 * 1024;
+
+fn parse_sha(hex: &str) -> Option<[u8; 32]> {
+    let b = hex.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        let h = (b[2 * i] as char).to_digit(16)?;
+        let l = (b[2 * i + 1] as char).to_digit(16)?;
+        *o = (h * 16 + l) as u8;
+    }
+    Some(out)
+}
 static mut RX: [u8; MAX_REQUEST] = [0; MAX_REQUEST];
 static mut TX: [u8; 16 * 1024] = [0; 16 * 1024];
+static mut REQ: [u8; MAX_REQUEST] = [0; MAX_REQUEST];
 static mut DECODER: Option<Decoder<'static>> = None;
 
 pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -84,11 +102,8 @@ pub fn poll(k: &mut Kernel) {
             Some(Event::Error(e)) => reply_err(None, e.code(), "malformed frame"),
             Some(Event::Frame(payload)) => {
                 // Copy out: replying may not alias the decoder buffer.
-                let mut req = [0u8; 512];
-                if payload.len() > req.len() {
-                    reply_err(None, "TOO_LONG", "request larger than 512 bytes");
-                    continue;
-                }
+                // SAFETY: REQ is only used here, on the only CPU, with interrupts disabled.
+                let req = unsafe { &mut *core::ptr::addr_of_mut!(REQ) };
                 let n = payload.len();
                 req[..n].copy_from_slice(payload);
                 serve(k, &req[..n]);
@@ -133,7 +148,58 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
             });
             let _ = w.write_str("]}");
         }),
-        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log"),
+        Some("swap_begin") => {
+            let args = doc.get("args");
+            let get = |k: &str| args.and_then(|a| a.get(k));
+            let (Some(module), Some(size), Some(sha), version) = (
+                get("module").and_then(|v| v.as_str()),
+                get("size").and_then(|v| v.as_u64()),
+                get("sha256").and_then(|v| v.as_str()).and_then(parse_sha),
+                get("version").and_then(|v| v.as_str()).unwrap_or("0.0.0"),
+            ) else {
+                return reply_err(id, "BAD_REQUEST", "swap_begin needs args.module, args.size and args.sha256 (64 hex digits)");
+            };
+            match swap::begin(k, module, size as usize, sha, version) {
+                Ok(()) => reply_ok(id, |w| {
+                    let _ = write!(w, "{{\"max_chunk\":{}}}", MAX_CHUNK);
+                }),
+                Err((code, msg)) => reply_err(id, code, msg),
+            }
+        }
+        Some("swap_chunk") => {
+            let args = doc.get("args");
+            let (Some(offset), Some(data)) = (args.and_then(|a| a.get("offset")).and_then(|v| v.as_u64()), args.and_then(|a| a.get("data")).and_then(|v| v.as_str())) else {
+                return reply_err(id, "BAD_REQUEST", "swap_chunk needs args.offset and args.data (base64)");
+            };
+            match swap::chunk(offset as usize, data.as_bytes()) {
+                Ok(received) => reply_ok(id, |w| {
+                    let _ = write!(w, "{{\"received\":{}}}", received);
+                }),
+                Err((code, msg)) => reply_err(id, code, msg),
+            }
+        }
+        Some("swap_commit") => match swap::commit(k) {
+            Ok(()) => reply_ok(id, |w| {
+                let _ = w.write_str("{\"phase\":\"starting\"}");
+            }),
+            Err((code, msg)) => reply_err(id, code, msg),
+        },
+        Some("swap_status") => reply_ok(id, |w| {
+            let s = swap::swap();
+            let module = k.modules.get(s.module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(crate::kernel::Name::EMPTY);
+            let _ = write!(w, "{{\"phase\":{},\"module\":{},\"received\":{},\"size\":{}", JsonStr(swap::phase_name(&s.phase)), JsonStr(module.as_str()), s.received, s.size);
+            match s.phase {
+                swap::Phase::Finished(swap::Outcome::Done { downtime_us }) => {
+                    let _ = write!(w, ",\"downtime_us\":{}", downtime_us);
+                }
+                swap::Phase::Finished(swap::Outcome::RolledBack { reason }) => {
+                    let _ = write!(w, ",\"reason\":{}", JsonStr(reason));
+                }
+                _ => {}
+            }
+            let _ = w.write_str("}");
+        }),
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, swap_begin, swap_chunk, swap_commit, swap_status"),
         None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
     }
 }
@@ -226,14 +292,15 @@ fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
         let task = m.task.and_then(|i| k.tasks[i].as_ref()).map(|t| t.id as i64).unwrap_or(-1);
         let _ = write!(
             w,
-            "{}{{\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"state\":{},\"task\":{}}}",
+            "{}{{\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"state\":{},\"task\":{},\"swaps\":{}}}",
             if first { "" } else { "," },
             JsonStr(m.name.as_str()),
             JsonStr(m.version.as_str()),
             Hex(&m.sha256),
             m.size,
             JsonStr(m.state.name()),
-            task
+            task,
+            m.swaps
         );
         first = false;
     }

@@ -86,6 +86,10 @@ pub struct Module {
     pub size: u64,
     pub task: Option<usize>,
     pub state: ModuleState,
+    /// State handed over across hot-swaps (SYS_STATE_SAVE / SYS_STATE_LOAD).
+    pub saved: [u8; kcore::abi::STATE_MAX],
+    pub saved_len: usize,
+    pub swaps: u32,
 }
 
 #[derive(Clone, Copy)]
@@ -215,6 +219,8 @@ impl Kernel {
         let t0 = rdtsc();
         let ticks = self.ticks;
         match self.current {
+            // The current task's slot was freed (retired by a hot-swap): nothing to save.
+            Some(i) if self.tasks[i].is_none() => {}
             Some(i) => {
                 let run = t0.saturating_sub(self.run_start);
                 let t = self.task(i);
@@ -260,7 +266,7 @@ impl Kernel {
     pub fn reschedule(&mut self, frame: &mut TrapFrame) {
         for i in 0..MAX_TASKS {
             if let (Some(t), Some(s)) = (self.tasks[i].as_ref(), self.sched[i].as_mut()) {
-                s.runnable = t.state == State::Runnable;
+                s.runnable = t.state == State::Runnable && !t.suspended;
             }
         }
         let next = sched::pick(&mut self.sched, self.ticks);
@@ -300,6 +306,15 @@ impl Kernel {
         for ep in self.endpoints.iter_mut().flatten() {
             if ep.receiver == Some(i) {
                 ep.receiver = None;
+            }
+            if let Some(pos) = ep.queue[..ep.qlen].iter().position(|&q| q == i) {
+                ep.queue.copy_within(pos + 1..ep.qlen, pos);
+                ep.qlen -= 1;
+            }
+        }
+        for n in self.notifications.iter_mut().flatten() {
+            if n.waiter == Some(i) {
+                n.waiter = None;
             }
         }
         if let Some(Some(m)) = self.modules.get_mut(module) {

@@ -24,6 +24,7 @@ mod pic;
 mod port;
 mod selftest;
 mod serial;
+mod swap;
 mod syscall;
 mod task;
 mod time;
@@ -98,6 +99,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
 
     modules::load_boot_modules(k, &boot);
     pic::init();
+    serial::COM2.enable_rx_interrupt();
     events::stage("timer");
     k.ready_us = time::now_us();
     let tasks = k.tasks.iter().flatten().count();
@@ -158,9 +160,21 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                     resched = true;
                 }
             }
+            if swap::tick(k) {
+                resched = true;
+            }
             control::poll(k);
             events::drain(512);
             if resched {
+                k.reschedule(frame);
+            }
+        }
+        35 => {
+            // COM2 received data: serve the control channel now rather than at the next tick.
+            pic::eoi(3);
+            control::poll(k);
+            // A request may have made a task runnable (a hot-swap's new task): when idle, run it now.
+            if k.current.is_none() {
                 k.reschedule(frame);
             }
         }

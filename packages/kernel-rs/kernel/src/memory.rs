@@ -106,6 +106,11 @@ pub fn map_user(pml4: u64, vaddr: u64, phys: u64, writable: bool, exec: bool) ->
 
 /// Physical address behind a user virtual address, if mapped user-accessible.
 pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
+    walk_user(pml4, vaddr).map(|(pa, _)| pa)
+}
+
+/// (physical address, writable) for a user-accessible page.
+fn walk_user(pml4: u64, vaddr: u64) -> Option<(u64, bool)> {
     if !(USER_BASE..USER_END).contains(&vaddr) {
         return None;
     }
@@ -117,7 +122,7 @@ pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
             return None;
         }
         if k == 3 {
-            return Some((e & ADDR) | (vaddr & 0xFFF));
+            return Some(((e & ADDR) | (vaddr & 0xFFF), e & W != 0));
         }
         t = e & ADDR;
     }
@@ -133,6 +138,23 @@ pub fn copy_from_user(pml4: u64, vaddr: u64, out: &mut [u8]) -> Option<()> {
         let n = ((FRAME_SIZE - (va & 0xFFF)) as usize).min(out.len() - done);
         // SAFETY: `pa..pa+n` is inside one mapped, identity-addressable frame.
         unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, out[done..].as_mut_ptr(), n) };
+        done += n;
+    }
+    Some(())
+}
+
+/// Copy bytes into a user address space (page by page, checked; pages must be user-mapped).
+pub fn copy_to_user(pml4: u64, vaddr: u64, data: &[u8]) -> Option<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let va = vaddr.checked_add(done as u64)?;
+        let (pa, writable) = walk_user(pml4, va)?;
+        if !writable {
+            return None;
+        }
+        let n = ((FRAME_SIZE - (va & 0xFFF)) as usize).min(data.len() - done);
+        // SAFETY: `pa..pa+n` is inside one mapped, identity-addressable frame.
+        unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), pa as *mut u8, n) };
         done += n;
     }
     Some(())

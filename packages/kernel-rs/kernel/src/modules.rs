@@ -92,6 +92,9 @@ pub fn start_module(k: &mut Kernel, image: &[u8], cmdline: &str) -> Result<usize
         size: image.len() as u64,
         task: None,
         state: ModuleState::Rejected,
+        saved: [0; kcore::abi::STATE_MAX],
+        saved_len: 0,
+        swaps: 0,
     });
     let (cr3, frame) = match task::load_image(image) {
         Ok(v) => v,

@@ -13,7 +13,7 @@ pub fn init() {
     outb(0xA1, 2);
     outb(0x21, 1);
     outb(0xA1, 1);
-    outb(0x21, 0xFE); // only IRQ0 (timer)
+    outb(0x21, 0xF6); // IRQ0 (timer) and IRQ3 (COM2, the control channel)
     outb(0xA1, 0xFF);
     let divisor = (1_193_182 / TICK_HZ) as u16;
     outb(0x43, 0x34); // channel 0, lobyte/hibyte, rate generator

@@ -20,6 +20,12 @@ impl Uart {
         outb(self.base + 4, 0x03); // DTR | RTS
     }
 
+    /// Raise IRQ (3 for COM2) when data arrives: IER bit 0, and MCR OUT2 gates the line to the PIC.
+    pub fn enable_rx_interrupt(self) {
+        outb(self.base + 4, 0x0B);
+        outb(self.base + 1, 0x01);
+    }
+
     pub fn write_byte(self, b: u8) {
         while inb(self.base + 5) & 0x20 == 0 {
             core::hint::spin_loop();

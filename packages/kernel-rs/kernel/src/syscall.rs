@@ -245,6 +245,39 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
             let until = k.ticks + ticks;
             k.block_current(frame, State::Sleeping(until));
         }
+        SYS_READY => {
+            k.task(i).ready = true;
+            set_status(frame, E_OK);
+            crate::swap::tick(k);
+        }
+        SYS_STATE_SAVE => {
+            let len = frame.rsi as usize;
+            if len > STATE_MAX {
+                return set_status(frame, E_BAD_ADDRESS);
+            }
+            let mut buf = [0u8; STATE_MAX];
+            let cr3 = k.task(i).cr3;
+            if memory::copy_from_user(cr3, frame.rdi, &mut buf[..len]).is_none() {
+                return set_status(frame, E_BAD_ADDRESS);
+            }
+            let module = k.task(i).module;
+            if let Some(m) = k.modules[module].as_mut() {
+                m.saved = buf;
+                m.saved_len = len;
+            }
+            set_status(frame, E_OK);
+        }
+        SYS_STATE_LOAD => {
+            let module = k.task(i).module;
+            let (saved, len) = k.modules[module].as_ref().map(|m| (m.saved, m.saved_len)).unwrap_or(([0; STATE_MAX], 0));
+            let n = len.min(frame.rsi as usize);
+            let cr3 = k.task(i).cr3;
+            if memory::copy_to_user(cr3, frame.rdi, &saved[..n]).is_none() {
+                return set_status(frame, E_BAD_ADDRESS);
+            }
+            frame.rdi = n as u64;
+            set_status(frame, E_OK);
+        }
         _ => set_status(frame, E_BAD_SYSCALL),
     }
 }

@@ -78,6 +78,10 @@ pub struct Task {
     pub syscalls: u64,
     pub ipc_calls: u64,
     pub quantum_left: u32,
+    /// Held back by a hot-swap in progress: not scheduled, whatever its state.
+    pub suspended: bool,
+    /// Called `SYS_READY`.
+    pub ready: bool,
 }
 
 impl Task {
@@ -167,6 +171,8 @@ pub fn new_task(id: u32, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, mo
         syscalls: 0,
         ipc_calls: 0,
         quantum_left: 0,
+        suspended: false,
+        ready: false,
     }
 }
 

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use agent_rt::{call, log, log_fmt, metric, rdtsc, shm_map, sleep_us, wait, Msg};
+use agent_rt::{call, log, log_fmt, metric, rdtsc, ready, shm_map, sleep_us, wait, Msg};
 
 const ECHO: u64 = 0;
 const SHM: u64 = 1;
@@ -13,6 +13,7 @@ const READY: u64 = 2;
 const ROUNDS: u64 = 2000;
 
 fn main(_task_id: u64) -> i64 {
+    ready();
     if wait(READY).is_err() {
         log("wait for pong failed");
         return 1;

@@ -5,7 +5,7 @@
 #![no_std]
 #![no_main]
 
-use agent_rt::{log, log_fmt, notify, reply_recv, shm_map, Msg};
+use agent_rt::{log_fmt, notify, ready, reply_recv, shm_map, state_load, state_save, Msg};
 
 const ECHO: u64 = 0;
 const SHM: u64 = 1;
@@ -19,8 +19,15 @@ fn main(task_id: u64) -> i64 {
             return 1;
         }
     };
-    log_fmt(format_args!("pong {} serving echo", task_id));
+    // Hand-over: a previous version of pong may have left its request count.
+    let mut saved = [0u8; 8];
+    let mut served = match state_load(&mut saved) {
+        Ok(8) => u64::from_le_bytes(saved),
+        _ => 0,
+    };
+    log_fmt(format_args!("pong {} serving echo (version {}, {} requests served before)", task_id, env!("CARGO_PKG_VERSION"), served));
     let _ = notify(READY, 1);
+    ready();
     let mut out = Msg::default();
     loop {
         let (_badge, m) = match reply_recv(ECHO, out) {
@@ -30,6 +37,10 @@ fn main(task_id: u64) -> i64 {
                 return 2;
             }
         };
+        served += 1;
+        if served % 16 == 0 {
+            let _ = state_save(&served.to_le_bytes());
+        }
         out = match m.0[0] {
             1 => Msg([0, m.0[1] + 1, 0, 0]),
             2 => {
@@ -43,8 +54,3 @@ fn main(task_id: u64) -> i64 {
 }
 
 agent_rt::entry!(main);
-
-#[allow(dead_code)]
-fn _unused() {
-    log("");
-}

@@ -108,6 +108,23 @@ pub fn sleep_us(us: u64) {
     syscall(SYS_SLEEP, [us, 0, 0, 0, 0]);
 }
 
+/// Tell the kernel this task finished initialising (required within the health deadline when
+/// the task was started by a hot-swap).
+pub fn ready() {
+    syscall(SYS_READY, [0; 5]);
+}
+
+/// Keep `state` (at most `abi::STATE_MAX` bytes) in the kernel; a replacement module reads it.
+pub fn state_save(state: &[u8]) -> Result<(), SysError> {
+    check(syscall(SYS_STATE_SAVE, [state.as_ptr() as u64, state.len() as u64, 0, 0, 0]).0)
+}
+
+/// Read the state the previous version of this module saved; returns its length (0 if none).
+pub fn state_load(out: &mut [u8]) -> Result<usize, SysError> {
+    let (st, n, _) = syscall(SYS_STATE_LOAD, [out.as_mut_ptr() as u64, out.len() as u64, 0, 0, 0]);
+    check(st).map(|_| n as usize)
+}
+
 pub fn rdtsc() -> u64 {
     // SAFETY: rdtsc is allowed in ring 3 (CR4.TSD clear).
     unsafe { core::arch::x86_64::_rdtsc() }

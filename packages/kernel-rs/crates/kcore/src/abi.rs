@@ -27,6 +27,16 @@ pub const SYS_METRIC: u64 = 10;
 pub const SYS_TIME: u64 = 11;
 /// sleep(us): block for at least `us` microseconds (timer-tick granularity).
 pub const SYS_SLEEP: u64 = 12;
+/// ready(): the task finished initialising. A task started by a hot-swap must call it before
+/// the health deadline, or the swap is rolled back.
+pub const SYS_READY: u64 = 13;
+/// state_save(ptr, len): keep up to STATE_MAX bytes of state in the kernel for this module.
+pub const SYS_STATE_SAVE: u64 = 14;
+/// state_load(ptr, cap) → length: read the module's saved state (the hot-swap hand-over hook).
+pub const SYS_STATE_LOAD: u64 = 15;
+
+/// Largest state blob a module can hand over across a hot-swap.
+pub const STATE_MAX: usize = 256;
 
 pub const E_OK: i64 = 0;
 pub const E_BAD_SYSCALL: i64 = -1;

@@ -3,6 +3,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod abi;
+pub mod base64;
 pub mod crc32;
 pub mod elf;
 pub mod frames;

@@ -1,0 +1,214 @@
+//! Module hot-swap. The host streams a new image of a named module over the control channel
+//! (`swap_begin`, `swap_chunk`…, `swap_commit`); the kernel checks its sha256, loads it as a new
+//! task with the old task's capabilities, suspends the old task (a blocked receive is restarted
+//! later, so no message is lost), and starts the new one. The hand-over hook: the new task reads
+//! the module's saved state with `SYS_STATE_LOAD` (the old task kept it current with
+//! `SYS_STATE_SAVE`). When the new task calls `SYS_READY` the old task is retired; if the new task
+//! faults, exits or misses the health deadline, it is retired instead and the old task resumes.
+//! Downtime is measured from suspending the old task to the new task's `SYS_READY`.
+use crate::events;
+use crate::kernel::{Kernel, ModuleState, Name};
+use crate::task::{self, State};
+use crate::time::now_us;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use kcore::fmt::{Hex, JsonStr};
+
+/// Ticks (ms) a new module has to call SYS_READY.
+pub const HEALTH_DEADLINE_TICKS: u64 = 3000;
+pub const MAX_IMAGE: usize = 2 << 20;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done { downtime_us: u64 },
+    RolledBack { reason: &'static str },
+}
+
+pub enum Phase {
+    Idle,
+    Receiving,
+    Starting { old: usize, new: usize, t0_us: u64, deadline: u64 },
+    Finished(Outcome),
+}
+
+pub struct Swap {
+    pub phase: Phase,
+    pub module: usize,
+    pub version: Name,
+    pub expected: [u8; 32],
+    pub size: usize,
+    pub buf: Vec<u8>,
+    pub received: usize,
+}
+
+static mut SWAP: Swap = Swap { phase: Phase::Idle, module: 0, version: Name::EMPTY, expected: [0; 32], size: 0, buf: Vec::new(), received: 0 };
+
+pub fn swap() -> &'static mut Swap {
+    // SAFETY: single CPU, only touched with interrupts disabled (control channel, timer tick).
+    unsafe { &mut *core::ptr::addr_of_mut!(SWAP) }
+}
+
+pub fn phase_name(p: &Phase) -> &'static str {
+    match p {
+        Phase::Idle => "idle",
+        Phase::Receiving => "receiving",
+        Phase::Starting { .. } => "starting",
+        Phase::Finished(Outcome::Done { .. }) => "done",
+        Phase::Finished(Outcome::RolledBack { .. }) => "rolled_back",
+    }
+}
+
+pub fn begin(k: &mut Kernel, module: &str, size: usize, sha: [u8; 32], version: &str) -> Result<(), (&'static str, &'static str)> {
+    let s = swap();
+    if matches!(s.phase, Phase::Starting { .. }) {
+        return Err(("BUSY", "a swap is in progress"));
+    }
+    let Some(mi) = k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == module)) else {
+        return Err(("NO_SUCH_MODULE", "no module with that name"));
+    };
+    let running = k.modules[mi].and_then(|m| m.task).is_some_and(|t| k.tasks[t].is_some_and(|t| !matches!(t.state, State::Exited(_) | State::Faulted)));
+    if !running {
+        return Err(("NOT_RUNNING", "the module has no running task to replace"));
+    }
+    if size == 0 || size > MAX_IMAGE {
+        return Err(("BAD_SIZE", "image size must be 1 byte to 2 MiB"));
+    }
+    s.buf = Vec::new();
+    if s.buf.try_reserve_exact(size).is_err() {
+        return Err(("NO_MEMORY", "kernel heap cannot hold the image"));
+    }
+    s.buf.resize(size, 0);
+    s.module = mi;
+    s.version = Name::new(version);
+    s.expected = sha;
+    s.size = size;
+    s.received = 0;
+    s.phase = Phase::Receiving;
+    Ok(())
+}
+
+pub fn chunk(offset: usize, data_b64: &[u8]) -> Result<usize, (&'static str, &'static str)> {
+    let s = swap();
+    if !matches!(s.phase, Phase::Receiving) {
+        return Err(("BAD_STATE", "no swap is receiving"));
+    }
+    if offset != s.received {
+        return Err(("BAD_OFFSET", "chunks must arrive in order"));
+    }
+    let room = s.size - s.received;
+    let n = kcore::base64::decode(data_b64, &mut s.buf[offset..offset + room]).ok_or(("BAD_CHUNK", "invalid base64 or chunk past the declared size"))?;
+    s.received += n;
+    Ok(s.received)
+}
+
+/// Verify, load and start the new task; the outcome is decided later by `tick`.
+pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
+    let s = swap();
+    if !matches!(s.phase, Phase::Receiving) {
+        return Err(("BAD_STATE", "no swap is receiving"));
+    }
+    if s.received != s.size {
+        return Err(("INCOMPLETE", "not every byte of the image arrived"));
+    }
+    if kcore::sha256::sha256(&s.buf) != s.expected {
+        s.phase = Phase::Idle;
+        s.buf = Vec::new();
+        return Err(("BAD_SHA256", "the image does not match its sha256"));
+    }
+    let (cr3, frame) = match task::load_image(&s.buf) {
+        Ok(v) => v,
+        Err(e) => {
+            s.phase = Phase::Idle;
+            s.buf = Vec::new();
+            return Err(("BAD_IMAGE", e.message()));
+        }
+    };
+    let old = k.modules[s.module].and_then(|m| m.task).ok_or(("NOT_RUNNING", "module has no task"))?;
+    let Some(ti) = k.tasks.iter().position(|t| t.is_none()) else {
+        crate::memory::free_address_space(cr3, &|_| false);
+        return Err(("NO_TASK_SLOT", "too many tasks"));
+    };
+    let id = k.next_id;
+    k.next_id += 1;
+    let (caps, name, base) = {
+        let o = k.task(old);
+        (o.caps, Name::new(o.name()), k.sched[old].map(|x| x.base).unwrap_or(3))
+    };
+    let fx = k.fx_template;
+    let mut t = task::new_task(id, name.as_str(), cr3, frame, &fx, s.module);
+    t.caps = caps;
+    t.frame.rdi = id as u64;
+    // Suspend the old task. A receive it was blocked in is restarted when it runs again
+    // (rip back over `int 0x80`, registers unchanged), so a rollback loses no message.
+    let t0_us = now_us();
+    {
+        let o = k.task(old);
+        o.suspended = true;
+        if let State::RecvBlocked(ep) = o.state {
+            o.state = State::Runnable;
+            o.frame.rip -= 2;
+            if let Some(e) = k.endpoints[ep].as_mut() {
+                if e.receiver == Some(old) {
+                    e.receiver = None;
+                }
+            }
+        }
+    }
+    k.tasks[ti] = Some(t);
+    k.sched[ti] = Some(task::sched_info(base));
+    s.phase = Phase::Starting { old, new: ti, t0_us, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
+    s.buf = Vec::new();
+    events::emit("swap_start", |w| {
+        let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old, id, Hex(&s.expected));
+    });
+    Ok(())
+}
+
+/// Decide a swap in progress: called from every tick and after SYS_READY. Returns true when
+/// the swap ended now (the caller reschedules: a task may have been retired).
+pub fn tick(k: &mut Kernel) -> bool {
+    let s = swap();
+    let Phase::Starting { old, new, t0_us, deadline } = s.phase else { return false };
+    let nt = k.tasks[new].expect("swap task vanished");
+    let outcome = if nt.ready {
+        let downtime_us = now_us().saturating_sub(t0_us);
+        k.task(old).suspended = false;
+        k.retire(old, State::Exited(0));
+        k.tasks[old] = None;
+        if let Some(m) = k.modules[s.module].as_mut() {
+            m.task = Some(new);
+            m.version = s.version;
+            m.sha256 = s.expected;
+            m.size = s.size as u64;
+            m.state = ModuleState::Running;
+            m.swaps += 1;
+        }
+        Outcome::Done { downtime_us }
+    } else if matches!(nt.state, State::Faulted | State::Exited(_)) || k.ticks >= deadline {
+        let reason = match nt.state {
+            State::Faulted => "the new module faulted",
+            State::Exited(_) => "the new module exited before it was ready",
+            _ => "the new module missed its health deadline",
+        };
+        if !matches!(nt.state, State::Faulted | State::Exited(_)) {
+            k.retire(new, State::Exited(-1));
+        }
+        k.tasks[new] = None;
+        k.sched[new] = None;
+        k.task(old).suspended = false;
+        Outcome::RolledBack { reason }
+    } else {
+        return false;
+    };
+    let module = k.modules[s.module].map(|m| m.name).unwrap_or(Name::EMPTY);
+    match outcome {
+        Outcome::Done { downtime_us } => events::emit("swap_done", |w| {
+            let _ = write!(w, ",\"module\":{},\"version\":{},\"downtime_us\":{}", JsonStr(module.as_str()), JsonStr(s.version.as_str()), downtime_us);
+        }),
+        Outcome::RolledBack { reason } => events::emit("swap_rolled_back", |w| {
+            let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(module.as_str()), JsonStr(reason));
+        }),
+    }
+    s.phase = Phase::Finished(outcome);
+    true
+}
