@@ -117,7 +117,15 @@ describe('os build (host executor)', () => {
   it('Ctrl-C (SIGINT) cancels with exit 130', async () => {
     appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// and again\n');
     const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Interrupt once the kernel step is running (a loaded machine may take a while to get there).
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (/kernel/.test(seen)) resolve();
+      });
+    });
+    await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGINT');
     const r = await child;
     expect(r.exitCode).toBe(130);

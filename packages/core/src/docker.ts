@@ -3,7 +3,8 @@
  * demuxed output, `wait()` attached before `start()`, "already stopped" is fine, and
  * image builds that reject on `error`/`errorDetail` lines (dockerode itself does not).
  */
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
+import { createRequire } from 'node:module';
 import { PassThrough, type Readable } from 'node:stream';
 import { AbortError, ExternalError } from './errors.js';
 import { lineSplitter } from './exec.js';
@@ -12,8 +13,12 @@ export const TARS_LABEL = 'dev.tars.managed';
 
 let client: Docker | undefined;
 
+/** The engine client; dockerode is loaded on first use (it costs ~250 ms of start-up). */
 export function dockerClient(): Docker {
-  client ??= new Docker(process.env['DOCKER_HOST'] ? undefined : { socketPath: '/var/run/docker.sock' });
+  if (!client) {
+    const DockerCtor = createRequire(import.meta.url)('dockerode') as typeof Docker;
+    client = new DockerCtor(process.env['DOCKER_HOST'] ? undefined : { socketPath: '/var/run/docker.sock' });
+  }
   return client;
 }
 

@@ -6,7 +6,14 @@
 import { spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
+
+let execaFn: typeof Execa | undefined;
+/** execa, loaded on first use (~150 ms of start-up otherwise paid by every command). */
+async function loadExeca(): Promise<typeof Execa> {
+  execaFn ??= (await import('execa')).execa;
+  return execaFn;
+}
 import { AbortError, CancelledError, ExternalError, tailLines } from './errors.js';
 
 export interface RunOptions {
@@ -64,6 +71,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   const log = openLog(options.logFile);
   log?.write(`$ ${command.join(' ')}\n`);
   // Own process group, so cancellation reaches grandchildren (a shell's `sleep`, cargo's rustc).
+  const execa = await loadExeca();
   const child = execa(file, args, {
     cwd: options.cwd,
     env: options.env,

@@ -2,7 +2,7 @@
  * listr2 task lists: a live tree on a TTY, plain lines in CI or when piped, silent under
  * --json. Everything is rendered on stderr so stdout stays for results.
  */
-import { Listr, ListrLogger, PRESET_TIMER, ProcessOutput, type ListrTask, type ListrTaskWrapper } from 'listr2';
+import type { ListrTask, ListrTaskWrapper } from 'listr2';
 import { isCI } from './environment.js';
 import { isJsonMode } from './output.js';
 
@@ -45,6 +45,8 @@ function toListr<C>(spec: TaskSpec<C>): ListrTask<C, any, any> {
 
 /** Run a task list; rejects with the first task error (all concurrent siblings still finish). */
 export async function runTasks<C extends object>(specs: TaskSpec<C>[], ctx: C, options: { concurrent?: boolean } = {}): Promise<C> {
+  // Loaded on first use: commands without task lists do not pay for listr2.
+  const { Listr, ListrLogger, PRESET_TIMER, ProcessOutput } = await import('listr2');
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr), useIcons: !isCI() });
   const renderer = chooseRenderer();
   const list = new Listr<C, any, any>(specs.map(toListr), {

@@ -118,6 +118,24 @@ async function assembleKernelDir(stage: string, opts: AssembleOptions): Promise<
   touchTree(stage, opts.sourceDateEpoch);
 }
 
+const FORMAT_TOOLS: Record<ImageFormat, string[]> = { kernel: [], iso: ['grub-mkimage', 'xorriso', 'mformat', 'mmd', 'mcopy'], raw: ['grub-mkimage', 'mformat', 'mcopy'] };
+
+/** Identify the assembly tools by path, size and mtime: a changed tool changes the key, and no
+ * process has to run (a no-op rebuild stays fast). */
+export function toolFingerprints(format: ImageFormat): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const tool of FORMAT_TOOLS[format]) {
+    const dir = (process.env['PATH'] ?? '').split(':').find((d) => d && existsSync(join(d, tool)));
+    if (!dir) {
+      out[tool] = 'missing';
+      continue;
+    }
+    const st = statSync(join(dir, tool));
+    out[tool] = `${join(dir, tool)}:${st.size}:${Math.round(st.mtimeMs)}`;
+  }
+  return out;
+}
+
 /** Everything the image is made from. */
 export function buildKey(opts: AssembleOptions, tools: Record<string, string>): string {
   const material = {
@@ -148,10 +166,10 @@ function upToDate(outDir: string, key: string): Manifest | undefined {
 }
 
 export async function assembleImage(opts: AssembleOptions): Promise<AssembleResult & { upToDate: boolean }> {
-  const tools = await toolVersions(opts.format);
-  const key = buildKey(opts, tools);
+  const key = buildKey(opts, toolFingerprints(opts.format));
   const existing = upToDate(opts.outDir, key);
   if (existing) return { dir: opts.outDir, manifest: existing, upToDate: true };
+  const tools = await toolVersions(opts.format);
   const parent = join(opts.outDir, '..');
   mkdirSync(parent, { recursive: true });
   const stage = mkdtempSync(join(parent, `.${basename(opts.outDir)}.tmp-`));

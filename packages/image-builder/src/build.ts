@@ -40,6 +40,7 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
     ? new ComponentCache(resolve(opts.root, opts.cacheDir ?? opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024)
     : undefined;
   const logDir = resolve(opts.root, '.tars', 'logs', 'build');
+  const toolchains = new Map();
   return [
     ...plan.steps.map(
       (step): TaskSpec<BuildContext> => ({
@@ -51,6 +52,7 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
             cache,
             executor: opts.executor,
             logDir,
+            toolchains,
             ...(opts.signal ? { signal: opts.signal } : {}),
             onLine: (line) => {
               task.output = line;

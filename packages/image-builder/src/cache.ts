@@ -91,6 +91,7 @@ export class ComponentCache {
   restore(hit: Extract<CacheLookup, { status: 'hit' }>, toRoot: string): void {
     for (const f of hit.entry.files) {
       const dest = join(toRoot, f.path);
+      if (existsSync(dest) && statSync(dest).size === f.size && sha256File(dest) === f.sha256) continue; // already in place
       mkdirSync(dirname(dest), { recursive: true });
       const tmp = `${dest}.${process.pid}.tmp`;
       copyFileSync(join(hit.dir, f.path), tmp);

@@ -46,6 +46,8 @@ export interface ComponentContext {
   signal?: AbortSignal;
   logDir: string;
   onLine?: (line: string) => void;
+  /** Toolchain resolutions shared by the steps of one build (one probe per toolchain). */
+  toolchains?: Map<string, Promise<{ executor: Executor; version: string } | undefined>>;
 }
 
 const HOST_TOOL: Record<ToolchainName, [string, string[]]> = {
@@ -56,10 +58,17 @@ const HOST_TOOL: Record<ToolchainName, [string, string[]]> = {
 };
 
 /** Pick the executor and name the exact toolchain it brings (part of the cache key). */
-export async function resolveToolchain(
-  ctx: ComponentContext,
-  toolchain: ToolchainName,
-): Promise<{ executor: Executor; version: string } | undefined> {
+export function resolveToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<{ executor: Executor; version: string } | undefined> {
+  if (!ctx.toolchains) return probeToolchain(ctx, toolchain);
+  let p = ctx.toolchains.get(toolchain);
+  if (!p) {
+    p = probeToolchain(ctx, toolchain);
+    ctx.toolchains.set(toolchain, p);
+  }
+  return p;
+}
+
+async function probeToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<{ executor: Executor; version: string } | undefined> {
   const executor = await selectExecutor({ config: ctx.config, toolchain, kind: ctx.executor });
   if (executor.kind === 'docker') {
     const img = await inspectImage(ctx.config.toolchains[toolchain].image);

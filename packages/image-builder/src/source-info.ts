@@ -1,5 +1,5 @@
 /** Where the sources come from: git revision and the reproducible build timestamp. */
-import { probeVersion, runCommand } from '@tars/core';
+import { runCommand } from '@tars/core';
 
 export interface SourceInfo {
   git: { revision: string; dirty: boolean };
@@ -11,15 +11,15 @@ export async function sourceInfo(root: string, env: NodeJS.ProcessEnv = process.
   let revision = 'unknown';
   let dirty = false;
   let commitTime: number | undefined;
-  if (await probeVersion('git', ['--version'])) {
-    const rev = await runCommand('git', ['rev-parse', 'HEAD'], { cwd: root, reject: false });
-    if (rev.exitCode === 0) {
-      revision = rev.stdout.trim();
-      const st = await runCommand('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, reject: false });
-      dirty = st.stdout.trim().length > 0;
-      const ct = await runCommand('git', ['log', '-1', '--format=%ct'], { cwd: root, reject: false });
-      commitTime = Number(ct.stdout.trim()) || undefined;
-    }
+  const [log, st] = await Promise.all([
+    runCommand('git', ['log', '-1', '--format=%H %ct'], { cwd: root, reject: false }).catch(() => undefined),
+    runCommand('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, reject: false }).catch(() => undefined),
+  ]);
+  if (log?.exitCode === 0) {
+    const [rev, ct] = log.stdout.trim().split(' ');
+    revision = rev ?? 'unknown';
+    commitTime = Number(ct) || undefined;
+    dirty = (st?.stdout.trim().length ?? 0) > 0;
   }
   const fromEnv = Number(env['SOURCE_DATE_EPOCH']);
   const sourceDateEpoch = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : (commitTime ?? 315532800);

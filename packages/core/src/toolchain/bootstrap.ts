@@ -5,7 +5,6 @@
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, linkSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import type { TarsConfig, ToolchainName } from '../config/schema.js';
 import { dockerClient, followProgress, inspectImage, requireEngine } from '../docker.js';
 import { AbortError } from '../errors.js';
@@ -60,6 +59,7 @@ export interface BootstrapResult {
 }
 
 async function importRootfs(dir: string, image: string, signal: AbortSignal | undefined, onLine?: (l: string) => void): Promise<void> {
+  const { execa } = await import('execa');
   const [repo, tag] = image.split(':');
   const tar = execa('tar', ['--numeric-owner', '--sort=name', '-C', dir, '-c', '.'], {
     buffer: false,
@@ -133,6 +133,7 @@ async function buildLayer(opts: BootstrapOptions, recipe: LayerRecipe, image: st
         linkTree(join(copy.from, sub), join(ctx, copy.to, sub));
       }
     }
+    const { execa } = await import('execa');
     const tar = execa('tar', ['--sort=name', '-C', ctx, '-c', '.'], { buffer: false, cancelSignal: opts.signal });
     const stream = await dockerClient().buildImage(tar.stdout as never, {
       t: image,
