@@ -172,6 +172,10 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
   const tools = await toolVersions(opts.format);
   const parent = join(opts.outDir, '..');
   mkdirSync(parent, { recursive: true });
+  // Staging directories left by killed builds are never images; clear them out.
+  for (const name of readdirSync(parent)) {
+    if (name.startsWith(`.${basename(opts.outDir)}.tmp-`) || name.startsWith(`${basename(opts.outDir)}.old-`)) rmSync(join(parent, name), { recursive: true, force: true });
+  }
   const stage = mkdtempSync(join(parent, `.${basename(opts.outDir)}.tmp-`));
   const env = { SOURCE_DATE_EPOCH: String(opts.sourceDateEpoch), TZ: 'UTC', LC_ALL: 'C' };
   try {
