@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
 import { assembleImage, type AssembleResult, type ImageFormat } from './assemble.js';
 import { ComponentCache } from './cache.js';
+import { remoteCacheFromConfig } from './remote-cache.js';
 import { buildComponent, type ComponentResult } from './components.js';
 import { createBuildPlan, type BuildPlan } from './plan.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
@@ -41,6 +42,8 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
     : undefined;
   const logDir = resolve(opts.root, '.tars', 'logs', 'build');
   const toolchains = new Map();
+  const remoteCache = opts.useCache ? remoteCacheFromConfig(opts.config.cache.remote) : undefined;
+  const remote = remoteCache ? { cache: remoteCache, read: opts.config.cache.remote.read, write: opts.config.cache.remote.write } : undefined;
   return [
     ...plan.steps.map(
       (step): TaskSpec<BuildContext> => ({
@@ -53,13 +56,14 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
             executor: opts.executor,
             logDir,
             toolchains,
+            remote,
             ...(opts.signal ? { signal: opts.signal } : {}),
             onLine: (line) => {
               task.output = line;
             },
           });
           ctx.components.push(r);
-          const how = r.executor === 'cache' ? 'cached' : r.executor === 'skipped' ? 'skipped' : `built (${r.executor})`;
+          const how = r.executor === 'cache' ? 'cached' : r.executor === 'remote-cache' ? 'from the remote cache' : r.executor === 'skipped' ? 'skipped' : `built (${r.executor})`;
           task.title = `${step.id}: ${how} ${r.outputs.map((o) => `${o.size} B`).join(', ')}`;
         },
       }),

@@ -17,6 +17,9 @@ import {
   type ToolchainName,
 } from '@tars/core';
 import type { ComponentCache } from './cache.js';
+import { packEntry, unpackEntry, type RemoteCache } from './remote-cache.js';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { hashInputs, sha256File } from './hash-inputs.js';
 import type { ComponentStep } from './plan.js';
 
@@ -32,8 +35,8 @@ export interface ComponentResult {
   inputsHash: string;
   toolchain: { name: string; version: string };
   outputs: FileEntry[];
-  cache: 'hit' | 'miss' | 'corrupt' | 'off';
-  executor: ExecutorKind | 'cache' | 'skipped';
+  cache: 'hit' | 'remote-hit' | 'miss' | 'corrupt' | 'off';
+  executor: ExecutorKind | 'cache' | 'remote-cache' | 'skipped';
   durationMs: number;
   logFile: string | undefined;
 }
@@ -46,6 +49,8 @@ export interface ComponentContext {
   signal?: AbortSignal;
   logDir: string;
   onLine?: (line: string) => void;
+  /** The shared remote tier (Turborepo remote-cache API). */
+  remote?: { cache: RemoteCache; read: boolean; write: boolean } | undefined;
   /** Toolchain resolutions shared by the steps of one build (one probe per toolchain). */
   toolchains?: Map<string, Promise<{ executor: Executor; version: string } | undefined>>;
 }
@@ -122,6 +127,11 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
     }
   }
 
+  if (ctx.remote?.read) {
+    const fetched = await fetchRemote(step, hash, ctx);
+    if (fetched) return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: 'remote-hit', executor: 'remote-cache', durationMs: performance.now() - started, logFile: undefined };
+  }
+
   const logFile = join(ctx.logDir, `${step.id.replace(/[^a-z0-9-]/gi, '_')}.log`);
   await tc.executor.run(
     { name: step.id, toolchain: step.toolchain, command: step.command, workspace: ctx.root, network: ctx.config.executor.network },
@@ -131,6 +141,57 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
   if (missing.length > 0) {
     throw new AbortError(`${step.id}: the step succeeded but did not produce ${missing.join(', ')}`, { code: 'STEP_FAILED', tryMessage: `See ${logFile}.` });
   }
-  ctx.cache?.put(hash, step.id, ctx.root, step.outputs);
+  const index = ctx.cache?.put(hash, step.id, ctx.root, step.outputs);
+  if (ctx.remote?.write) {
+    const idx = index ?? { key: hash, component: step.id, createdAt: new Date().toISOString(), files: describeOutputs(ctx.root, step.outputs) };
+    try {
+      await ctx.remote.cache.put(hash, packEntry(idx, (p) => readFileSync(join(ctx.root, p))));
+    } catch (err) {
+      outputWarn(`${step.id}: could not upload to the remote cache (${err instanceof Error ? err.message : String(err)}); the local build stands`);
+    }
+  }
   return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: cacheState, executor: tc.executor.kind, durationMs: performance.now() - started, logFile };
+}
+
+/** Take a step's outputs from the remote tier; false on a miss or any problem (with a warning). */
+async function fetchRemote(step: ComponentStep, hash: string, ctx: ComponentContext): Promise<boolean> {
+  const remote = ctx.remote;
+  if (!remote) return false;
+  let data: Buffer | undefined;
+  try {
+    data = await remote.cache.get(hash);
+  } catch (err) {
+    outputWarn(`${step.id}: remote cache unavailable (${err instanceof Error ? err.message : String(err)}); building locally`);
+    return false;
+  }
+  if (!data) return false;
+  let entry;
+  try {
+    entry = unpackEntry(data, hash);
+  } catch (err) {
+    outputWarn(`${step.id}: remote cache entry ${hash.slice(0, 12)} rejected (${err instanceof Error ? err.message : String(err)}); building locally`);
+    return false;
+  }
+  if (!step.outputs.every((o) => entry.files[o])) return false;
+  mkdirSync(join(ctx.root, '.tars'), { recursive: true });
+  const tmp = mkdtempSync(join(ctx.root, '.tars', 'remote-'));
+  try {
+    for (const [p, b] of Object.entries(entry.files)) {
+      mkdirSync(dirname(join(tmp, p)), { recursive: true });
+      writeFileSync(join(tmp, p), b);
+    }
+    if (ctx.cache) {
+      ctx.cache.put(hash, step.id, tmp, step.outputs);
+      const hit = ctx.cache.get(hash);
+      if (hit.status === 'hit') ctx.cache.restore(hit, ctx.root);
+    } else {
+      for (const p of step.outputs) {
+        mkdirSync(dirname(join(ctx.root, p)), { recursive: true });
+        writeFileSync(join(ctx.root, p), entry.files[p] as Buffer);
+      }
+    }
+    return true;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }

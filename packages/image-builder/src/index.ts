@@ -11,3 +11,4 @@ export * from './build.js';
 export * from './inspect.js';
 export * from './source-info.js';
 export * from './reproducible.js';
+export * from './remote-cache.js';

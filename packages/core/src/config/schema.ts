@@ -82,6 +82,17 @@ export const configSchema = z
       .object({
         dir: z.string().min(1).default('.tars/cache'),
         maxSizeMb: z.number().int().positive().default(4096),
+        /** A Turborepo remote-cache server shared with turbo (token from TARS_REMOTE_CACHE_TOKEN or TURBO_TOKEN). */
+        remote: z
+          .object({
+            url: z.string().url('must be a URL like http://cache.example:3000').optional(),
+            team: z.string().min(1).default('tars'),
+            read: z.boolean().default(true),
+            write: z.boolean().default(true),
+            timeoutMs: z.number().int().positive().default(10_000),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),
