@@ -9,7 +9,7 @@ import { AbortError, processAlive, readJsonIfExists, writeJsonAtomic } from '@ta
 
 export interface DeploymentRecord {
   id: string;
-  target: 'qemu';
+  target: 'qemu' | 'pxe';
   pid: number;
   createdAt: string;
   runDir: string;

@@ -9,3 +9,5 @@ export * from './deployments.js';
 export * from './qemu-deployer.js';
 export * from './diagnostics.js';
 export * from './hot-swap.js';
+export * from './metal.js';
+export * from './pxe.js';

@@ -10,6 +10,7 @@ import { readManifest, type Manifest } from '@tars/image-builder';
 import type { KernelEvent } from './protocol/types.js';
 import { deploymentsDir, isAlive, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
 import { startQemu, type QemuInstance } from './qemu/instance.js';
+import { preparePxeRoot } from './pxe.js';
 import type { Accel, QemuSpec } from './qemu/args.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
@@ -23,6 +24,8 @@ export interface QemuDeployOptions {
   firmware: 'bios' | 'uefi';
   memoryMb: number;
   bootTimeoutMs: number;
+  /** Network boot: serve kernel + modules over QEMU's TFTP and PXE-boot the machine. */
+  pxe?: boolean;
   signal?: AbortSignal;
   onEvent?: (e: KernelEvent) => void;
 }
@@ -81,7 +84,14 @@ export async function deployToQemu(opts: QemuDeployOptions): Promise<QemuDeploym
   const accel = await resolveAccel(opts.accel);
   const id = newDeploymentId();
   const runDir = join(deploymentsDir(opts.root), id);
-  const spec: QemuSpec = { ...specFromManifest(manifest, imageDir), accel, memoryMb: opts.memoryMb, firmware: opts.firmware };
+  let spec: QemuSpec;
+  if (opts.pxe) {
+    const tftpRoot = join(runDir, 'tftp');
+    const bootFile = await preparePxeRoot(manifest, imageDir, tftpRoot);
+    spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: opts.memoryMb };
+  } else {
+    spec = { ...specFromManifest(manifest, imageDir), accel, memoryMb: opts.memoryMb, firmware: opts.firmware };
+  }
   let ovmf: { code: string; vars: string } | undefined;
   if (opts.firmware === 'uefi') {
     if (!existsSync(OVMF_CODE)) throw new AbortError('OVMF firmware is not installed', { code: 'TOOL_MISSING', tryMessage: 'apt-get install ovmf' });
@@ -93,7 +103,7 @@ export async function deployToQemu(opts: QemuDeployOptions): Promise<QemuDeploym
   const instance = startQemu(spec, runDir, { detached: true, ...(ovmf ? { ovmf } : {}) });
   const record: DeploymentRecord = {
     id,
-    target: 'qemu',
+    target: opts.pxe ? 'pxe' : 'qemu',
     pid: instance.pid,
     createdAt: new Date().toISOString(),
     runDir,
