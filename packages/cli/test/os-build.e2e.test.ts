@@ -99,6 +99,8 @@ describe('os build (host executor)', () => {
   });
 
   it('a killed build leaves the previous image intact and no half artifact', async () => {
+    // Start from a whole image (an earlier test tampered with it; a build notices and re-assembles).
+    expect((await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir })).exitCode).toBe(0);
     const before = readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8');
     appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// force a rebuild\n');
     const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
