@@ -93,6 +93,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     }
     if (this.signal.aborted) error = new CancelledError();
     const s = serializeError(error);
+    if (process.env['GITHUB_ACTIONS'] === 'true' && s.logFile) await this.annotate(s.logFile);
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(error));
     } else {
@@ -100,6 +101,21 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     }
     process.exitCode = s.exitCode;
     this.exit(s.exitCode);
+  }
+
+  /** In GitHub Actions, turn the failed step's compiler diagnostics into annotations. */
+  private async annotate(logFile: string): Promise<void> {
+    try {
+      const { parseDiagnostics, resolveDiagnosticPath, workflowCommand } = await import('@tars/release');
+      const { readFileSync } = await import('node:fs');
+      const dirs = ['packages/kernel-rs', 'packages/dotnet-interop', 'packages/gpu-modules'];
+      for (const d of parseDiagnostics(readFileSync(logFile, 'utf8'))) {
+        const line = workflowCommand({ ...d, file: resolveDiagnosticPath(d.file, process.cwd(), dirs) });
+        (this.jsonEnabled() ? process.stderr : process.stdout).write(`${line}\n`);
+      }
+    } catch {
+      // Annotations are a convenience; the error itself is reported below either way.
+    }
   }
 
   protected override async finally(err: Error | undefined): Promise<void> {

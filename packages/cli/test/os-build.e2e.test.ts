@@ -137,3 +137,18 @@ describe('os build (host executor)', () => {
     expect(statSync(join(dir, 'dist', 'kernel', 'manifest.json')).isFile()).toBe(true);
   });
 });
+
+describe('os build in GitHub Actions', () => {
+  it('turns compiler errors into annotations and writes a step summary', async () => {
+    const dir = copyProject();
+    const summary = join(dir, 'summary.md');
+    const env = { GITHUB_ACTIONS: 'true', CI: 'true', GITHUB_STEP_SUMMARY: summary };
+    const ok = await tarscli(['os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, env });
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(readFileSync(summary, 'utf8')).toMatch(/### TARS OS 0\.1\.0: kernel image[\s\S]*\| kernel \| built \(host\) \|/);
+    appendFileSync(join(dir, 'packages/kernel-rs/agents/ping/src/main.rs'), '\nfn broken() { let x: u32 = "nope"; }\n');
+    const bad = await tarscli(['os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, env });
+    expect(bad.exitCode).toBe(5);
+    expect(bad.stdout).toMatch(/^::error file=packages\/kernel-rs\/agents\/ping\/src\/main\.rs,line=\d+,col=\d+,title=rustc E0308::mismatched types$/m);
+  });
+});

@@ -45,11 +45,11 @@ export function retryDecision(err: HttpError, attempt: number, backoffMs: number
     if (/secondary rate limit/i.test(err.message ?? '')) return { waitMs: 60_000, reason: 'secondary rate limit' };
     return undefined;
   }
-  if (status !== undefined && status >= 500) return { waitMs: backoffMs * 2 ** (attempt - 1), reason: `server error ${status}` };
   // No status, or octokit's 500 for a failed fetch: the connection dropped.
   if (status === undefined || /fetch failed|socket|ECONNRESET|other side closed|terminated/i.test(err.message ?? '')) {
     return { waitMs: backoffMs * 2 ** (attempt - 1), reason: `connection failed (${err.message ?? 'unknown'})` };
   }
+  if (status >= 500) return { waitMs: backoffMs * 2 ** (attempt - 1), reason: `server error ${status}` };
   return undefined;
 }
 

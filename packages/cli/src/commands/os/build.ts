@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
 import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
 
@@ -41,7 +41,13 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     const ctx = newBuildContext(config);
     await runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal }, ctx.plan), ctx);
     if (!ctx.image) throw new Error('image assembly did not run');
-    return { kind: 'image', dir: ctx.image.dir, manifest: ctx.image.manifest, components: ctx.components, durationMs: Math.round(performance.now() - started) };
+    const durationMs = Math.round(performance.now() - started);
+    if (process.env['GITHUB_STEP_SUMMARY']) {
+      const { appendStepSummary, buildSummaryMarkdown } = await import('@tars/release');
+      const m = ctx.image.manifest;
+      appendStepSummary(buildSummaryMarkdown({ name: m.name, version: m.version, format: m.format, dir: relative(root, ctx.image.dir), files: m.files, components: ctx.components, durationMs }));
+    }
+    return { kind: 'image', dir: ctx.image.dir, manifest: ctx.image.manifest, components: ctx.components, durationMs };
   }
 
   protected override toSuccessJson(result: unknown): unknown {

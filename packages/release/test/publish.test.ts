@@ -1,0 +1,142 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createGitHub, publishRelease, retryDecision } from '../src/index.js';
+import { FakeGitHub } from './fake-github.js';
+import { imageDir } from './images.js';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('release publish against a local GitHub-like server', () => {
+  let gh: FakeGitHub;
+  beforeEach(async () => {
+    gh = new FakeGitHub();
+    await gh.start();
+  });
+  afterEach(() => gh.stop());
+
+  const client = (token = gh.tokens.write, retries: string[] = []) =>
+    createGitHub({ token, apiUrl: gh.url, backoffMs: 10, onRetry: (r) => retries.push(`${r.method} ${r.reason}`) });
+  const publish = (dirs: string[], extra: Partial<Parameters<typeof publishRelease>[0]> = {}, octokit = client()) =>
+    publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: dirs, draft: false, prerelease: false, force: false, ...extra });
+
+  it('creates the release and uploads image, manifest and SHA256SUMS with the exact requests', async () => {
+    const dir = imageDir('iso', 'A');
+    const r = await publish([dir]);
+    expect(r.release.created).toBe(true);
+    expect(r.assets.map((a) => [a.name, a.action])).toEqual([
+      ['tars-os-0.1.0.iso', 'uploaded'],
+      ['manifest.json', 'uploaded'],
+      ['SHA256SUMS', 'uploaded'],
+    ]);
+    expect(gh.requests).toEqual([
+      { method: 'GET', path: '/repos/o/r/releases/tags/v0.1.0' },
+      { method: 'POST', path: '/repos/o/r/releases' },
+      { method: 'GET', path: '/repos/o/r/releases/1/assets' },
+      { method: 'POST', path: '/uploads/repos/o/r/releases/1/assets' },
+      { method: 'POST', path: '/uploads/repos/o/r/releases/1/assets' },
+      { method: 'POST', path: '/uploads/repos/o/r/releases/1/assets' },
+    ]);
+    const rel = gh.releases[0];
+    expect(rel?.body).toContain('| iso | `tars-os-0.1.0.iso` |');
+    expect(rel?.body).toContain('| pong | 1.0.0 | serve=echo |');
+    const iso = rel?.assets.find((a) => a.name === 'tars-os-0.1.0.iso');
+    expect(iso?.data.equals(readFileSync(join(dir, 'tars-os-0.1.0.iso')))).toBe(true);
+    const sums = rel?.assets.find((a) => a.name === 'SHA256SUMS')?.data.toString();
+    expect(sums).toContain(`${sha(iso?.data as Buffer)}  tars-os-0.1.0.iso`);
+  });
+
+  it('is idempotent: a re-run skips assets whose content is already there', async () => {
+    const dir = imageDir('iso', 'A');
+    await publish([dir]);
+    gh.requests = [];
+    const r = await publish([dir]);
+    expect(r.release.created).toBe(false);
+    expect(r.assets.every((a) => a.action === 'skipped')).toBe(true);
+    expect(gh.requests.filter((q) => q.method === 'POST')).toEqual([]);
+  });
+
+  it('compares content by downloading when the server gives no digest', async () => {
+    gh.withDigest = false;
+    const dir = imageDir('iso', 'A');
+    await publish([dir]);
+    gh.requests = [];
+    const r = await publish([dir]);
+    expect(r.assets.every((a) => a.action === 'skipped')).toBe(true);
+    expect(gh.requests.filter((q) => q.method === 'GET' && /releases\/assets\/\d+$/.test(q.path))).toHaveLength(3);
+  });
+
+  it('refuses changed assets without --force and replaces only them with it', async () => {
+    const root = imageDir('iso', 'A').replace(/\/iso$/, '');
+    await publish([join(root, 'iso')]);
+    const changed = imageDir('iso', 'B', root);
+    await expect(publish([changed])).rejects.toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('tars-os-0.1.0.iso, manifest.json, SHA256SUMS') });
+    const r = await publish([changed], { force: true });
+    expect(r.assets.map((a) => a.action)).toEqual(['replaced', 'replaced', 'replaced']);
+    expect(gh.releases[0]?.assets.find((a) => a.name === 'tars-os-0.1.0.iso')?.data.toString().startsWith('BBB')).toBe(true);
+    expect(gh.releases[0]?.assets).toHaveLength(3);
+  });
+
+  it('survives 5xx, a rate limit with Retry-After and a connection drop mid-upload, ending complete and correct', async () => {
+    const dir = imageDir('iso', 'C');
+    gh.faults = [
+      { method: 'POST', path: /^\/repos\/o\/r\/releases$/, kind: 'status500' },
+      { method: 'GET', path: /\/assets$/, kind: 'ratelimit', retryAfter: 1 },
+      { method: 'POST', path: /^\/uploads\//, kind: 'drop' },
+    ];
+    const retries: string[] = [];
+    const t0 = Date.now();
+    const r = await publish([dir], {}, client(gh.tokens.write, retries));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1000); // waited for Retry-After
+    expect(retries).toEqual([
+      'POST server error 502',
+      'GET rate limited (403, Retry-After 1s)',
+      expect.stringMatching(/^POST connection failed/),
+    ]);
+    const rel = gh.releases[0];
+    expect(rel?.assets.map((a) => [a.name, a.state])).toEqual([
+      ['tars-os-0.1.0.iso', 'uploaded'],
+      ['manifest.json', 'uploaded'],
+      ['SHA256SUMS', 'uploaded'],
+    ]);
+    expect(rel?.assets[0]?.data.equals(readFileSync(join(dir, 'tars-os-0.1.0.iso')))).toBe(true);
+    expect(r.assets.map((a) => a.action)).toEqual(['uploaded', 'uploaded', 'uploaded']);
+  });
+
+  it('publishes several formats with per-format manifests', async () => {
+    const root = imageDir('iso', 'A').replace(/\/iso$/, '');
+    imageDir('raw', 'R', root);
+    const r = await publish([join(root, 'iso'), join(root, 'raw')]);
+    expect(r.assets.map((a) => a.name)).toEqual(['tars-os-0.1.0.iso', 'manifest.iso.json', 'tars-os-0.1.0.img', 'manifest.raw.json', 'SHA256SUMS']);
+  });
+
+  it('works against a GitHub Enterprise base URL', async () => {
+    const ghe = new FakeGitHub('/api/v3');
+    await ghe.start();
+    try {
+      const octokit = createGitHub({ token: ghe.tokens.write, apiUrl: ghe.url, backoffMs: 10 });
+      const r = await publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: [imageDir('iso', 'E')], draft: true, prerelease: true, force: false });
+      expect(r.release.url).toContain('/api/v3/');
+      expect(ghe.releases[0]).toMatchObject({ draft: true, prerelease: true });
+    } finally {
+      await ghe.stop();
+    }
+  });
+
+  it('a missing, bad or read-only token is one clear error', async () => {
+    expect(() => createGitHub({ token: undefined, apiUrl: gh.url })).toThrow(/No GitHub token: set GITHUB_TOKEN \(or GH_TOKEN\)/);
+    await expect(publish([imageDir('iso', 'A')], {}, client('nope'))).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringContaining('401') });
+    await expect(publish([imageDir('iso', 'A')], {}, client(gh.tokens.read))).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringContaining('lacks permission') });
+  });
+});
+
+describe('retry policy', () => {
+  it('decides waits from Retry-After, rate-limit reset and backoff', () => {
+    expect(retryDecision({ status: 403, response: { headers: { 'retry-after': '3' } } }, 1, 100)).toEqual({ waitMs: 3000, reason: 'rate limited (403, Retry-After 3s)' });
+    expect(retryDecision({ status: 403, response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '110' } } }, 1, 100, 100_000)?.waitMs).toBe(10_000);
+    expect(retryDecision({ status: 503 }, 3, 100)).toEqual({ waitMs: 400, reason: 'server error 503' });
+    expect(retryDecision({ status: 404 }, 1, 100)).toBeUndefined();
+    expect(retryDecision({ status: 403, message: 'Resource not accessible' }, 1, 100)).toBeUndefined();
+  });
+});
