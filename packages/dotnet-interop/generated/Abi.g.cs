@@ -90,6 +90,7 @@ public static class ExportNames
     public const string Snapshot = "tars_snapshot";
     public const string Restore = "tars_restore";
     public const string Shutdown = "tars_shutdown";
+    public const string LastError = "tars_last_error";
 }
 
 /// <summary>Expected struct sizes (checked by the SDK at start-up).</summary>

@@ -99,6 +99,8 @@ module ExportNames =
     let Restore = "tars_restore"
     [<Literal>]
     let Shutdown = "tars_shutdown"
+    [<Literal>]
+    let LastError = "tars_last_error"
 
 /// Expected struct sizes.
 module AbiLayout =

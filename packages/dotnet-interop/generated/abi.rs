@@ -115,3 +115,6 @@ pub const SYM_RESTORE: &[u8] = b"tars_restore\0";
 /// Release everything; no call may follow
 pub type ShutdownFn = unsafe extern "C" fn() -> i32;
 pub const SYM_SHUTDOWN: &[u8] = b"tars_shutdown\0";
+/// Copy the last error's UTF-8 message into out (up to cap bytes); returns its full length, 0 if none
+pub type LastErrorFn = unsafe extern "C" fn(*mut u8, u64) -> u64;
+pub const SYM_LAST_ERROR: &[u8] = b"tars_last_error\0";

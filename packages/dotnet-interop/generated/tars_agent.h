@@ -86,6 +86,7 @@ int32_t tars_on_message(tars_message *msg); /* Handle a message (borrowed for th
 int32_t tars_snapshot(uint8_t *out, uint64_t cap, uint64_t *written); /* Serialize state into out; on BUFFER_TOO_SMALL, written holds the size needed */
 int32_t tars_restore(uint8_t *data, uint64_t len); /* Replace state with a snapshot */
 int32_t tars_shutdown(void); /* Release everything; no call may follow */
+uint64_t tars_last_error(uint8_t *out, uint64_t cap); /* Copy the last error's UTF-8 message into out (up to cap bytes); returns its full length, 0 if none */
 
 #ifdef __cplusplus
 }
