@@ -77,6 +77,7 @@ async function assembleIso(stage: string, opts: AssembleOptions, env: Record<str
   mkdirSync(work, { recursive: true });
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(tree, 'boot', 'tars', 'tars-kernel.elf'));
   for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
+  copyPayloads(opts, join(tree, 'boot', 'tars', 'agents'));
   writeText(
     join(tree, 'boot', 'grub', 'grub.cfg'),
     grubConfig({
@@ -111,10 +112,18 @@ async function assembleIso(stage: string, opts: AssembleOptions, env: Record<str
   );
 }
 
+/** Payloads whose component was built (an optional one may have been skipped). */
+export function builtPayloads(opts: AssembleOptions): AssembleOptions['plan']['payloads'] {
+  return opts.plan.payloads.filter((p) => existsSync(join(opts.root, p.source)) && opts.components.some((c) => c.id === `agent:${p.name}` && c.executor !== 'skipped'));
+}
+
 async function assembleKernelDir(stage: string, opts: AssembleOptions): Promise<void> {
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(stage, 'tars-kernel.elf'));
   mkdirSync(join(stage, 'modules'));
   for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(stage, 'modules', m.file));
+  const payloads = builtPayloads(opts);
+  if (payloads.length) mkdirSync(join(stage, 'agents'));
+  for (const p of payloads) copyFileSync(join(opts.root, p.source), join(stage, 'agents', p.file));
   touchTree(stage, opts.sourceDateEpoch);
 }
 
@@ -141,6 +150,7 @@ export function buildKey(opts: AssembleOptions, tools: Record<string, string>): 
   const material = {
     format: opts.format,
     plan: opts.plan.boot,
+    payloads: opts.plan.payloads,
     name: opts.plan.name,
     version: opts.plan.version,
     components: opts.components.map((c) => [c.id, c.inputsHash, c.outputs.map((o) => o.sha256)]),
@@ -165,6 +175,13 @@ function upToDate(outDir: string, key: string): Manifest | undefined {
   }
 }
 
+/** Put the built payloads into an image tree directory. */
+export function copyPayloads(opts: AssembleOptions, dir: string): void {
+  const payloads = builtPayloads(opts);
+  if (payloads.length) mkdirSync(dir, { recursive: true });
+  for (const p of payloads) copyFileSync(join(opts.root, p.source), join(dir, p.file));
+}
+
 export async function assembleImage(opts: AssembleOptions): Promise<AssembleResult & { upToDate: boolean }> {
   const key = buildKey(opts, toolFingerprints(opts.format));
   const existing = upToDate(opts.outDir, key);
@@ -186,7 +203,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
     let boot: Manifest['boot'];
     if (opts.format === 'kernel') {
       await assembleKernelDir(stage, opts);
-      files = ['tars-kernel.elf', ...modules.map((m) => `modules/${m.file}`)];
+      files = ['tars-kernel.elf', ...modules.map((m) => `modules/${m.file}`), ...builtPayloads(opts).map((p) => `agents/${p.file}`)];
       boot = { kernel: 'tars-kernel.elf', cmdline: opts.plan.boot.cmdline, modules: modules.map((m) => ({ ...mod(m), file: `modules/${m.file}` })), firmware: [] };
     } else {
       const fileName = `${base}.${opts.format === 'iso' ? 'iso' : 'img'}`;
@@ -203,6 +220,8 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
       };
     }
     const fileEntries = files.map((f) => ({ path: f, sha256: sha256File(join(stage, f)), size: statSync(join(stage, f)).size }));
+    const payloadDir = opts.format === 'kernel' ? 'agents' : '/boot/tars/agents';
+    const payloads = builtPayloads(opts).map((p) => ({ name: p.name, lang: p.lang, version: p.version, file: `${payloadDir}/${p.file}`, sha256: sha256File(join(opts.root, p.source)) }));
     const manifest: Manifest = {
       schema: 1,
       name: opts.plan.name,
@@ -215,6 +234,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
         .filter((c) => c.executor !== 'skipped')
         .map((c) => ({ id: c.id, kind: c.kind, inputsHash: c.inputsHash, toolchain: c.toolchain, outputs: c.outputs })),
       boot,
+      payloads,
       tools,
       buildKey: key,
     };

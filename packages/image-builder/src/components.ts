@@ -134,7 +134,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
 
   const logFile = join(ctx.logDir, `${step.id.replace(/[^a-z0-9-]/gi, '_')}.log`);
   await tc.executor.run(
-    { name: step.id, toolchain: step.toolchain, command: step.command, workspace: ctx.root, network: ctx.config.executor.network },
+    { name: step.id, toolchain: step.toolchain, command: step.command, workspace: ctx.root, network: step.network ?? ctx.config.executor.network },
     { logFile, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.onLine ? { onLine: (l: string) => ctx.onLine?.(l) } : {}) },
   );
   const missing = step.outputs.filter((p) => !existsSync(join(ctx.root, p)));

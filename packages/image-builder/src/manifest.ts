@@ -41,6 +41,8 @@ export const manifestSchema = z
         firmware: z.array(z.enum(['bios', 'uefi'])),
       })
       .strict(),
+    /** Files carried in the image that are not boot modules (NativeAOT .NET agents). */
+    payloads: z.array(z.object({ name: z.string(), lang: z.string(), version: z.string(), file: z.string(), sha256: sha }).strict()).default([]),
     tools: z.record(z.string()),
     /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
     buildKey: sha,

@@ -4,10 +4,10 @@
  * cache keys.
  */
 import { posix } from 'node:path';
-import type { TarsConfig, ToolchainName } from '@tars/core';
+import { AbortError, type TarsConfig, type ToolchainName } from '@tars/core';
 import type { InputSpec } from './hash-inputs.js';
 
-export type ComponentKind = 'kernel' | 'rust-agent';
+export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent';
 
 export interface ComponentStep {
   /** `kernel` or `agent:<name>`. */
@@ -21,6 +21,8 @@ export interface ComponentStep {
   /** Output files relative to the project root. */
   outputs: string[];
   optional: boolean;
+  /** The step needs the network (default: hermetic). */
+  network?: boolean;
 }
 
 export interface BootModuleSpec {
@@ -34,11 +36,21 @@ export interface BootModuleSpec {
   args: string;
 }
 
+/** A file carried in the image without being a boot module (NativeAOT .NET agents). */
+export interface PayloadSpec {
+  name: string;
+  lang: string;
+  version: string;
+  source: string;
+  file: string;
+}
+
 export interface BuildPlan {
   name: string;
   version: string;
   steps: ComponentStep[];
   boot: { kernelSource: string; cmdline: string; modules: BootModuleSpec[] };
+  payloads: PayloadSpec[];
 }
 
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
@@ -62,8 +74,28 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     },
   ];
   const modules: BootModuleSpec[] = [];
+  const payloads: PayloadSpec[] = [];
+  const d = config.dotnet.path;
   for (const agent of config.agents) {
-    if (agent.lang !== 'rust') continue; // .NET and CUDA agents are built by their own packages
+    if (agent.lang === 'csharp' || agent.lang === 'fsharp') {
+      const out = posix.join(d, 'out/agents', `${agent.name}.so`);
+      steps.push({
+        id: `agent:${agent.name}`,
+        kind: 'dotnet-agent',
+        toolchain: 'dotnet',
+        command: ['bash', posix.join(d, 'scripts/publish-agent.sh'), agent.path, agent.name],
+        inputs: { include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), posix.join(d, 'scripts/publish-agent.sh')], excludeNames: ['bin', 'obj', 'out', 'node_modules'] },
+        outputs: [out],
+        optional: agent.optional,
+        // NuGet restore (the NativeAOT compiler package) needs the registry.
+        network: true,
+      });
+      payloads.push({ name: agent.name, lang: agent.lang, version: agent.version, source: out, file: `${agent.name}.so` });
+      continue;
+    }
+    if (agent.lang !== 'rust') {
+      throw new AbortError(`Agent ${agent.name}: ${agent.lang} agents cannot be built into an image by this version of tarscli`, { code: 'CONFIG_INVALID', tryMessage: 'Remove it from agents[] or build it with its own package.' });
+    }
     const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
     steps.push({
       id: `agent:${agent.name}`,
@@ -84,5 +116,6 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     version: config.version,
     steps,
     boot: { kernelSource: posix.join(k, 'out/tars-kernel.elf'), cmdline: config.kernel.cmdline, modules },
+    payloads,
   };
 }

@@ -8,7 +8,7 @@ import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeSync }
 import { join } from 'node:path';
 import { runCommand } from '@tars/core';
 import type { AssembleOptions } from './assemble.js';
-import { isoDate } from './assemble.js';
+import { copyPayloads, isoDate } from './assemble.js';
 import { GPT_TYPE, SECTOR, writeGpt } from './gpt.js';
 import { earlyConfig, grubConfig, grubMkimage, writeText } from './grub.js';
 import { readdirSync, statSync, utimesSync } from 'node:fs';
@@ -46,6 +46,7 @@ export async function assembleRaw(stage: string, opts: AssembleOptions, env: Rec
   mkdirSync(work, { recursive: true });
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(tree, 'boot', 'tars', 'tars-kernel.elf'));
   for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
+  copyPayloads(opts, join(tree, 'boot', 'tars', 'agents'));
   writeText(
     join(tree, 'boot', 'grub', 'grub.cfg'),
     grubConfig({

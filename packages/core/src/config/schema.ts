@@ -63,6 +63,13 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    dotnet: z
+      .object({
+        /** The dotnet-interop package (SDK, ABI bindings, publish script), relative to the project root. */
+        path: z.string().min(1).default('packages/dotnet-interop'),
+      })
+      .strict()
+      .default({}),
     image: z
       .object({
         format: z.enum(IMAGE_FORMATS).default('iso'),
