@@ -7,8 +7,10 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(cd "$1" && pwd)"
 name="$2"
 [[ "$name" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "publish-agent: invalid agent name '$name'" >&2; exit 2; }
-project=$(ls "$dir"/*.Host.csproj 2>/dev/null || ls "$dir"/*.csproj 2>/dev/null | head -1)
-[ -n "$project" ] || { echo "publish-agent: no .csproj in $dir" >&2; exit 2; }
+shopt -s nullglob
+candidates=("$dir"/*.Host.csproj "$dir"/Host/*.Host.csproj "$dir"/*.csproj)
+[ ${#candidates[@]} -gt 0 ] || { echo "publish-agent: no .csproj in $dir (nor a Host/*.Host.csproj shim)" >&2; exit 2; }
+project="${candidates[0]}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME="${DOTNET_CLI_HOME:-${HOME:-/tmp}}"
 mkdir -p "$here/out/agents"
 tmp=$(mktemp -d "$here/out/.publish-XXXXXX")

@@ -12,3 +12,4 @@ export * from './inspect.js';
 export * from './source-info.js';
 export * from './reproducible.js';
 export * from './remote-cache.js';
+export * from './scaffold.js';

@@ -1,0 +1,79 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyProject, REPO } from './project.js';
+import { tarscli } from './helpers.js';
+
+describe('agent new: templates that build and run without a manual edit', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = copyProject();
+    cpSync(join(REPO, 'packages', 'dotnet-interop'), join(dir, 'packages', 'dotnet-interop'), {
+      recursive: true,
+      filter: (s) => !/dotnet-interop\/(out|node_modules|harness\/target|\.test-results)|\/(bin|obj)(\/|$)/.test(s),
+    });
+  });
+
+  it('--dry-run --json shows the files and the config entry and writes nothing', async () => {
+    const r = await tarscli(['agent', 'new', 'dry-bot', '--lang', 'rust', '--dry-run', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result.files).toEqual(expect.arrayContaining(['packages/kernel-rs/agents/dry-bot/Cargo.toml', 'packages/kernel-rs/agents/dry-bot/src/main.rs']));
+    expect(r.json.result.configEntry).toMatchObject({ name: 'dry-bot', lang: 'rust', path: 'packages/kernel-rs/agents/dry-bot' });
+    expect(existsSync(join(dir, 'packages/kernel-rs/agents/dry-bot'))).toBe(false);
+    expect(readFileSync(join(dir, 'tars.config.json'), 'utf8')).not.toContain('dry-bot');
+  });
+
+  it('rejects invalid and taken names, never overwrites, and never prompts without a terminal', async () => {
+    expect((await tarscli(['agent', 'new', 'Bad_Name', '--lang', 'rust', '--json'], { cwd: dir })).json.error.message).toMatch(/Invalid agent name "Bad_Name"/);
+    expect((await tarscli(['agent', 'new', 'ping', '--lang', 'rust', '--json'], { cwd: dir })).json.error.message).toBe('An agent named "ping" already exists in the config');
+    mkdirSync(join(dir, 'agents', 'occupied'), { recursive: true });
+    const occupied = await tarscli(['agent', 'new', 'occupied', '--lang', 'csharp', '--json'], { cwd: dir });
+    expect(occupied.exitCode).toBe(2);
+    expect(occupied.json.error.message).toBe('agents/occupied already exists; refusing to overwrite anything');
+    const noLang = await tarscli(['agent', 'new', 'quiet-bot', '--json'], { cwd: dir });
+    expect(noLang.exitCode).toBe(2);
+    expect(noLang.json.error.message).toBe('--lang is required (no terminal to ask on)');
+  });
+
+  it('a new Rust agent builds, lands in the image, boots and says hello in diagnostics', async () => {
+    const t0 = Date.now();
+    const r = await tarscli(['agent', 'new', 'hello-bot', '--lang', 'rust', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(readFileSync(join(dir, 'packages/kernel-rs/Cargo.toml'), 'utf8')).toContain('"agents/hello-bot"');
+    const unit = await execa('cargo', ['test', '--offline', '-p', 'agent-hello-bot', '--lib'], { cwd: join(dir, 'packages/kernel-rs'), reject: false });
+    expect(unit.stdout).toMatch(/test result: ok\. 2 passed/);
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toContain('hello-bot');
+    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      let seen = false;
+      for (let i = 0; i < 50 && !seen; i++) {
+        const diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
+        seen = diag.log.some((l: { line: string }) => /^\[hello-bot\] hello from hello-bot \(task \d+\)$/.test(l.line)) && diag.stats.tasks.some((t: { name: string }) => t.name === 'hello-bot');
+        if (!seen) await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(seen).toBe(true);
+      console.log(`agent new → first message in a booted system: ${Date.now() - t0} ms`);
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+    const list = await tarscli(['agent', 'list', '--json'], { cwd: dir });
+    expect(list.json.result.agents.find((a: { name: string }) => a.name === 'hello-bot')).toMatchObject({ lang: 'rust', build: 'built' });
+  });
+
+  it.each(['csharp', 'fsharp'])('a new %s agent builds with NativeAOT into the image and runs in the harness', async (lang) => {
+    const name = `${lang}-bot`;
+    const r = await tarscli(['agent', 'new', name, '--lang', lang, '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.json.result.payloads.map((p: { name: string }) => p.name)).toContain(name);
+    const harness = join(REPO, 'packages', 'dotnet-interop', 'out', 'tars-agent-harness');
+    const run = await execa(harness, ['roundtrip', join(dir, 'dist', 'kernel', 'agents', `${name}.so`)], { reject: false });
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, snapshot: 'e803000000000000', logs: [`hello from ${name}`, `${name} stopping after 1000 steps`] });
+    expect(readdirSync(join(dir, 'agents', name))).toContain('README.md');
+  }, 300_000);
+});

@@ -1,0 +1,153 @@
+/**
+ * `agent new`: render a template into a new agent directory, register the agent in the config,
+ * and (for Rust) add its crate to the kernel workspace. Never overwrites: the directory is staged
+ * and renamed into place, and any existing file or taken name is an error.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { AbortError, AGENT_NAME_RE, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
+
+export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp'] as const;
+export type ScaffoldLang = (typeof SCAFFOLD_LANGS)[number];
+
+const TEMPLATE_DIR: Record<ScaffoldLang, string> = { rust: 'rust-agent', csharp: 'csharp-agent', fsharp: 'fsharp-agent' };
+
+export interface ScaffoldOptions {
+  loaded: LoadedConfig;
+  name: string;
+  lang: ScaffoldLang;
+  /** Target directory (relative to the project root); a default per language otherwise. */
+  dir?: string;
+  templatesDir: string;
+  version?: string;
+  dryRun?: boolean;
+}
+
+export interface ScaffoldResult {
+  name: string;
+  lang: ScaffoldLang;
+  dir: string;
+  files: string[];
+  configFile: string;
+  configEntry: TarsConfig['agents'][number];
+  workspaceMember?: string;
+  dryRun: boolean;
+}
+
+export const pascal = (name: string) => name.split('-').map((w) => w[0]?.toUpperCase() + w.slice(1)).join('');
+
+function walk(dir: string, base = dir): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? walk(p, base) : [relative(base, p)];
+  });
+}
+
+export function validateAgentName(name: string, config: TarsConfig): void {
+  if (!AGENT_NAME_RE.test(name)) {
+    throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and -), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
+  }
+  if (config.agents.some((a) => a.name === name)) {
+    throw new AbortError(`An agent named "${name}" already exists in the config`, { code: 'USAGE', tryMessage: '`tarscli agent list` shows the agents.' });
+  }
+}
+
+export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang, name: string): string {
+  return lang === 'rust' ? join(config.kernel.path, 'agents', name) : join('agents', name);
+}
+
+export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
+  const { config, root } = opts.loaded;
+  validateAgentName(opts.name, config);
+  const dir = opts.dir ?? defaultAgentDir(config, opts.lang, opts.name);
+  const absDir = resolve(root, dir);
+  if (opts.lang === 'rust' && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
+    throw new AbortError(`Rust agents live in the kernel workspace: --dir must be ${join(config.kernel.path, 'agents', opts.name)}`, { code: 'USAGE' });
+  }
+  if (existsSync(absDir)) throw new AbortError(`${dir} already exists; refusing to overwrite anything`, { code: 'USAGE' });
+  const templateRoot = join(opts.templatesDir, TEMPLATE_DIR[opts.lang]);
+  if (!existsSync(templateRoot)) throw new AbortError(`Template ${templateRoot} is missing`, { code: 'NOT_FOUND' });
+
+  const crate = opts.name.replace(/-/g, '_');
+  const sdkRel = relative(absDir, resolve(root, config.dotnet.path)) || '.';
+  const vars: Record<string, string> = {
+    name: opts.name,
+    crate,
+    Pascal: pascal(opts.name),
+    version: opts.version ?? '0.1.0',
+    metric: `${crate}_heartbeats`,
+    sdkRel,
+    sdkRelDeep: join('..', sdkRel),
+  };
+  const render = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__(\w+)__/g, (m, k: string) => vars[k] ?? m);
+  const files = walk(templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) }));
+
+  const caps = opts.lang === 'rust' ? [] : undefined;
+  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps: caps ?? [], optional: false };
+  const configFile = opts.loaded.filepath ?? join(root, 'tars.config.json');
+  const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
+  const member = `agents/${opts.name}`;
+  const result: ScaffoldResult = { name: opts.name, lang: opts.lang, dir, files: files.map((f) => join(dir, f.out)), configFile, configEntry: entry, ...(opts.lang === 'rust' ? { workspaceMember: member } : {}), dryRun: Boolean(opts.dryRun) };
+  if (opts.dryRun) return result;
+
+  // Can the config be edited? Decide before writing anything.
+  const updateConfig = configEditor(configFile, entry);
+  const updateCargo = opts.lang === 'rust' ? cargoEditor(cargoToml, member) : undefined;
+
+  mkdirSync(dirname(absDir), { recursive: true });
+  const stage = mkdtempSync(join(dirname(absDir), `.${basename(absDir)}.new-`));
+  try {
+    for (const f of files) {
+      const out = join(stage, f.out);
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(out, render(readFileSync(join(templateRoot, f.template), 'utf8')));
+    }
+    renameSync(stage, absDir); // fails if absDir appeared meanwhile: never overwrite
+  } catch (err) {
+    rmSync(stage, { recursive: true, force: true });
+    throw err;
+  }
+  try {
+    updateCargo?.();
+    updateConfig();
+  } catch (err) {
+    rmSync(absDir, { recursive: true, force: true });
+    throw err;
+  }
+  return result;
+}
+
+function configEditor(file: string, entry: object): () => void {
+  if (!existsSync(file)) return () => writeFileAtomic(file, `${JSON.stringify({ agents: [entry] }, null, 2)}\n`);
+  const name = basename(file);
+  if (name === 'package.json') {
+    const pkg = JSON.parse(readFileSync(file, 'utf8'));
+    return () => {
+      pkg.tars ??= {};
+      pkg.tars.agents = [...(pkg.tars.agents ?? []), entry];
+      writeFileAtomic(file, `${JSON.stringify(pkg, null, 2)}\n`);
+    };
+  }
+  if (/\.json$|^\.tarsrc$/.test(name) && readFileSync(file, 'utf8').trim().startsWith('{')) {
+    const cfg = JSON.parse(readFileSync(file, 'utf8'));
+    return () => {
+      cfg.agents = [...(cfg.agents ?? []), entry];
+      writeFileAtomic(file, `${JSON.stringify(cfg, null, 2)}\n`);
+    };
+  }
+  throw new AbortError(`${name} is not JSON, so tarscli cannot add the agent to it`, {
+    code: 'CONFIG_INVALID',
+    tryMessage: `Add this entry to agents[] yourself: ${JSON.stringify(entry)}`,
+  });
+}
+
+function cargoEditor(file: string, member: string): () => void {
+  const text = readFileSync(file, 'utf8');
+  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
+  if (!m) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
+  return () => {
+    const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string);
+    if (!members.includes(member)) members.push(member);
+    writeFileAtomic(file, text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`));
+  };
+}
