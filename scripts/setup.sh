@@ -11,6 +11,23 @@ PACKAGES=(
   build-essential binutils ca-certificates curl xz-utils clang zlib1g-dev
 )
 
+# CUDA: nvcc comes from Debian's non-free component (about 2.4 GB); TARS_SKIP_CUDA=1 skips it.
+if [ "${TARS_SKIP_CUDA:-0}" != "1" ]; then
+  PACKAGES+=(nvidia-cuda-toolkit)
+  if ! grep -rqs "non-free" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "setup: enabling Debian's contrib/non-free components (for nvidia-cuda-toolkit)" >&2
+    cat > /etc/apt/sources.list.d/tars-non-free.sources <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: contrib non-free non-free-firmware
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    rm -f /var/lib/apt/lists/lock
+    apt-get update -qq
+  fi
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

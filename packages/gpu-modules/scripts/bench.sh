@@ -26,4 +26,4 @@ int main(void) {
   return 0;
 }
 C
-cc -std=c11 -D_POSIX_C_SOURCE=199309L -O2 out/bench.c out/libtars_vector_ref.a -lm -o out/bench && ./out/bench
+cc -std=c11 -D_POSIX_C_SOURCE=199309L -O2 out/bench.c out/libtars_gpu_ref.a -lm -o out/bench && ./out/bench

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
-# Build the CPU reference library (out/libtars_vector_ref.a). Output renamed into place atomically.
+# Build gpu-modules: the CPU reference library, the native runner, and (when nvcc is installed)
+# the CUDA fatbin with its module manifest. Outputs renamed into place atomically.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p out
-cc -std=c11 -O2 -Wall -Wextra -Werror -c reference/vector_search.c -o out/.vector_search.o.tmp
-ar rcsD out/.libtars_vector_ref.a.tmp out/.vector_search.o.tmp
-rm -f out/.vector_search.o.tmp
-mv -f out/.libtars_vector_ref.a.tmp out/libtars_vector_ref.a
-echo "built out/libtars_vector_ref.a"
+CFLAGS=(-std=c11 -O2 -Wall -Wextra -Werror)
+cc "${CFLAGS[@]}" -c reference/vector_search.c -o out/.vector_search.o
+cc "${CFLAGS[@]}" -c reference/marl.c -o out/.marl.o
+ar rcsD out/.libtars_gpu_ref.a.tmp out/.vector_search.o out/.marl.o
+rm -f out/.vector_search.o out/.marl.o
+mv -f out/.libtars_gpu_ref.a.tmp out/libtars_gpu_ref.a
+cc "${CFLAGS[@]}" -o out/.tars-gpu-runner.tmp runner/tars_gpu_runner.c runner/cuda_driver.c out/libtars_gpu_ref.a -ldl -lm
+mv -f out/.tars-gpu-runner.tmp out/tars-gpu-runner
+echo "built out/libtars_gpu_ref.a and out/tars-gpu-runner"
+if command -v nvcc >/dev/null; then
+  bash scripts/build-fatbin.sh
+else
+  echo "warning: nvcc not found: the CUDA fatbin was not built (apt-get install nvidia-cuda-toolkit; bash scripts/setup.sh does)" >&2
+fi

@@ -70,6 +70,13 @@ export const configSchema = z
       })
       .strict()
       .default({}),
+    gpu: z
+      .object({
+        /** The gpu-modules package (CUDA kernels, CPU reference, native runner). */
+        path: z.string().min(1).default('packages/gpu-modules'),
+      })
+      .strict()
+      .default({}),
     image: z
       .object({
         format: z.enum(IMAGE_FORMATS).default('iso'),

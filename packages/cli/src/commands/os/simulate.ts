@@ -1,0 +1,52 @@
+import { Flags } from '@oclif/core';
+import { outputInfo, outputResult, outputWarn } from '@tars/core';
+import { runSimulation, writeCurveCsv, writeCurvePng, type SimulateResult } from '@tars/gpu-modules';
+import { resolve } from 'node:path';
+import { BaseCommand } from '../../base-command.js';
+
+export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateResult & { csv?: string; png?: string }> {
+  static override summary = 'Run the multi-agent learning simulation on the GPU module (or its CPU reference)';
+  static override description =
+    'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Reports agent-steps/s and the learning curve (mean reward per iteration); --csv and --png write it out.';
+  static override examples = ['<%= config.bin %> os simulate --agents 64 --iterations 1000', '<%= config.bin %> os simulate --agents 100000 --iterations 50 --device cpu --csv curve.csv --png curve.png --json'];
+  static override flags = {
+    agents: Flags.integer({ description: 'Number of agents', default: 1000, min: 1, max: 10_000_000 }),
+    iterations: Flags.integer({ description: 'Simulation steps', default: 200, min: 1, max: 100_000_000 }),
+    device: Flags.string({ description: 'auto: the GPU when one answers, else the CPU reference', options: ['auto', 'gpu', 'cpu'], default: 'auto' }),
+    seed: Flags.integer({ description: 'Random seed (same seed, same run)', default: 1, min: 0, max: 4294967295 }),
+    csv: Flags.string({ description: 'Write the learning curve as CSV (iteration,mean_reward)' }),
+    png: Flags.string({ description: 'Write the learning curve as a PNG plot' }),
+  };
+
+  async execute(): Promise<SimulateResult & { csv?: string; png?: string }> {
+    const { config, root } = await this.loadConfig();
+    let lastPct = -1;
+    const r = await runSimulation({
+      gpuPath: resolve(root, config.gpu.path),
+      agents: this.flags.agents,
+      iterations: this.flags.iterations,
+      seed: this.flags.seed,
+      device: this.flags.device as 'auto' | 'gpu' | 'cpu',
+      signal: this.signal,
+      onWarning: (w) => outputWarn(w),
+      onProgress: (iter, reward) => {
+        const pct = Math.floor(((iter + 1) / this.flags.iterations) * 10) * 10;
+        if (pct !== lastPct) {
+          lastPct = pct;
+          outputInfo(`iteration ${iter + 1}/${this.flags.iterations} (${pct}%): mean reward ${reward.toFixed(4)}`);
+        }
+      },
+    });
+    const out: SimulateResult & { csv?: string; png?: string } = { ...r };
+    if (this.flags.csv) writeCurveCsv((out.csv = resolve(this.flags.csv)), r.curve);
+    if (this.flags.png) writeCurvePng((out.png = resolve(this.flags.png)), r.curve);
+    return out;
+  }
+
+  protected render(r: SimulateResult & { csv?: string; png?: string }): void {
+    outputResult(`${r.agents} agents × ${r.iterations} iterations on ${r.device} (${r.deviceName}), seed ${r.seed}: ${Math.round(r.agentStepsPerSec).toLocaleString('en-US')} agent-steps/s, ${r.elapsedMs.toFixed(1)} ms`);
+    outputResult(`mean reward: ${r.start.toFixed(4)} over the first tenth → ${r.end.toFixed(4)} over the last tenth`);
+    if (r.csv) outputResult(`curve: ${r.csv}`);
+    if (r.png) outputResult(`plot: ${r.png}`);
+  }
+}

@@ -1,0 +1,2 @@
+export * from './png.js';
+export * from './simulate.js';

@@ -1,0 +1,88 @@
+/**
+ * `os simulate`: run the multi-agent simulation through the native runner (GPU module through the
+ * CUDA driver API when a GPU answers, else the CPU reference), stream progress, and report the
+ * learning curve (mean reward per iteration), throughput, CSV and a PNG plot.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { AbortError, runCommand, writeFileAtomic } from '@tars/core';
+import { plotLine } from './png.js';
+
+export interface SimulateOptions {
+  gpuPath: string;
+  agents: number;
+  iterations: number;
+  seed: number;
+  device: 'auto' | 'gpu' | 'cpu';
+  signal?: AbortSignal;
+  onProgress?: (iter: number, meanReward: number) => void;
+  onWarning?: (text: string) => void;
+}
+
+export interface SimulateResult {
+  device: 'gpu' | 'cpu';
+  deviceName: string;
+  agents: number;
+  iterations: number;
+  seed: number;
+  elapsedMs: number;
+  agentStepsPerSec: number;
+  curve: number[];
+  /** Mean reward over the first and last tenth of the run. */
+  start: number;
+  end: number;
+}
+
+export function runnerPath(gpuPath: string): string {
+  return join(gpuPath, 'out', 'tars-gpu-runner');
+}
+
+export async function runSimulation(opts: SimulateOptions): Promise<SimulateResult> {
+  const runner = runnerPath(opts.gpuPath);
+  if (!existsSync(runner)) throw new AbortError(`The simulation runner is not built (${runner})`, { code: 'NOT_FOUND', tryMessage: 'npm run build -w packages/gpu-modules' });
+  const fatbin = join(opts.gpuPath, 'out', 'tars_kernels.fatbin');
+  const args = ['simulate', '--agents', String(opts.agents), '--iterations', String(opts.iterations), '--seed', String(opts.seed), '--device', opts.device];
+  if (existsSync(fatbin)) args.push('--fatbin', fatbin);
+  const curve: number[] = [];
+  let done: Record<string, unknown> | undefined;
+  let failure: string | undefined;
+  const r = await runCommand(runner, args, {
+    reject: false,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onLine: (line, stream) => {
+      if (stream !== 'stdout' || !line.startsWith('{')) return;
+      const ev = JSON.parse(line) as Record<string, unknown>;
+      if (typeof ev['iter'] === 'number') {
+        curve.push(ev['mean_reward'] as number);
+        opts.onProgress?.(ev['iter'] as number, ev['mean_reward'] as number);
+      } else if (ev['warning']) opts.onWarning?.(String(ev['warning']));
+      else if (ev['done']) done = ev;
+      else if (ev['ok'] === false) failure = String(ev['error']);
+    },
+  });
+  if (failure || r.exitCode !== 0 || !done) {
+    throw new AbortError(`Simulation failed: ${failure ?? `runner exited ${r.exitCode}`}`, { code: failure?.startsWith('GPU requested') ? 'TOOL_MISSING' : 'EXTERNAL_FAILED' });
+  }
+  const tenth = Math.max(1, Math.floor(curve.length / 10));
+  const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+  return {
+    device: done['device'] as 'gpu' | 'cpu',
+    deviceName: String(done['device_name']),
+    agents: opts.agents,
+    iterations: opts.iterations,
+    seed: opts.seed,
+    elapsedMs: Number(done['elapsed_ms']),
+    agentStepsPerSec: Number(done['agent_steps_per_s']),
+    curve,
+    start: avg(curve.slice(0, tenth)),
+    end: avg(curve.slice(-tenth)),
+  };
+}
+
+export function writeCurveCsv(path: string, curve: number[]): void {
+  writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i},${v}`).join('\n')}\n`);
+}
+
+export function writeCurvePng(path: string, curve: number[]): void {
+  writeFileAtomic(path, plotLine(curve));
+}

@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { plotLine, runSimulation, writeCurveCsv } from '../src/index.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const runner = join(root, 'out', 'tars-gpu-runner');
+const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
+
+describe('GPU module', () => {
+  it('nvcc compiles every kernel into a fatbin for sm_80, sm_90 and compute_90 PTX, with a manifest', async () => {
+    const r = await execa('bash', ['scripts/build-fatbin.sh'], { cwd: root, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(root, 'out', 'module.json'), 'utf8'));
+    const fatbin = readFileSync(join(root, 'out', 'tars_kernels.fatbin'));
+    expect(m.fatbin).toEqual({ file: 'tars_kernels.fatbin', sha256: createHash('sha256').update(fatbin).digest('hex'), size: fatbin.length });
+    expect(m.archs).toEqual(['sm_80', 'sm_90', 'compute_90']);
+    expect(m.entryPoints.map((e: { name: string }) => e.name)).toEqual(['marl_occupancy', 'marl_step', 'row_norms', 'cosine_scores', 'topk']);
+    const elf = await execa('cuobjdump', ['--list-elf', join(root, 'out', 'tars_kernels.fatbin')]);
+    expect(elf.stdout).toMatch(/sm_80\.cubin[\s\S]*sm_90\.cubin/);
+    const sass = await execa('cuobjdump', ['--dump-elf-symbols', join(root, 'out', 'tars_kernels.fatbin')]);
+    for (const e of m.entryPoints) expect(sass.stdout).toContain(e.name);
+  });
+
+  it('conformance runs the CPU reference and says why the GPU path cannot run here', async () => {
+    const r = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'tars_kernels.fatbin'), '--agents', '200', '--iterations', '20'], { reject: false });
+    const j = JSON.parse(r.stdout);
+    expect(j.cpu.marl_deterministic).toBe(true);
+    if (j.gpu.available) {
+      expect(j.gpu).toMatchObject({ marl_bit_exact: true, topk_identical: true });
+      expect(j.gpu.cosine_max_abs_err).toBeLessThanOrEqual(1e-4);
+    } else {
+      expect(j.gpu.reason).toMatch(/NVIDIA driver|libcuda\.so\.1/);
+    }
+    expect(j.ok).toBe(true);
+    expect(r.exitCode).toBe(0);
+    const strict = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'tars_kernels.fatbin'), '--require-gpu'], { reject: false });
+    expect(strict.exitCode).toBe(j.gpu.available ? 0 : 1);
+  });
+
+  it('the simulation is deterministic for a seed and the agents learn', async () => {
+    const a = await runSimulation({ gpuPath: root, agents: 64, iterations: 600, seed: 5, device: 'cpu' });
+    const b = await runSimulation({ gpuPath: root, agents: 64, iterations: 600, seed: 5, device: 'cpu' });
+    const c = await runSimulation({ gpuPath: root, agents: 64, iterations: 600, seed: 6, device: 'cpu' });
+    expect(a.curve).toEqual(b.curve);
+    expect(a.curve).not.toEqual(c.curve);
+    expect(a.curve).toHaveLength(600);
+    expect(a.end).toBeGreaterThan(a.start + 0.02);
+    expect(a.agentStepsPerSec).toBeGreaterThan(0);
+  });
+
+  it('--device gpu without a GPU is a clear error; bad arguments are refused', async () => {
+    const j = (await execa(runner, ['conformance'], { reject: false })).stdout;
+    if (!JSON.parse(j).gpu.available) {
+      await expect(runSimulation({ gpuPath: root, agents: 10, iterations: 2, seed: 1, device: 'gpu' })).rejects.toMatchObject({ code: 'TOOL_MISSING', message: expect.stringContaining('GPU requested but unavailable') });
+    }
+    const bad = await execa(runner, ['simulate', '--agents', '0'], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    expect(lines(bad.stdout)[0].error).toMatch(/--agents must be/);
+  });
+
+  it('writes the learning curve as CSV and as a valid PNG', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tars-curve-'));
+    writeCurveCsv(join(dir, 'c.csv'), [0.1, 0.2]);
+    expect(readFileSync(join(dir, 'c.csv'), 'utf8')).toBe('iteration,mean_reward\n0,0.1\n1,0.2\n');
+    const png = plotLine([0, 1, 0.5, 2], 120, 80);
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    expect(png.readUInt32BE(16)).toBe(120);
+    expect(png.readUInt32BE(20)).toBe(80);
+    expect(png.subarray(-8, -4).toString('latin1')).toBe('IEND');
+  });
+});
