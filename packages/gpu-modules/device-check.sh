@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 bash scripts/build.sh
-[ -f out/tars_kernels.fatbin ] || { echo "device-check: nvcc is needed to build the fatbin" >&2; exit 1; }
+[ -f out/module.fatbin ] || { echo "device-check: nvcc is needed to build the fatbin" >&2; exit 1; }
 echo "== conformance (GPU vs CPU reference)"
-./out/tars-gpu-runner conformance --fatbin out/tars_kernels.fatbin --agents 10000 --iterations 50 --require-gpu
+./out/tars-gpu-runner conformance --fatbin out/module.fatbin --agents 10000 --iterations 50 --require-gpu
 echo "== benchmark"
-./out/tars-gpu-runner bench --fatbin out/tars_kernels.fatbin
+./out/tars-gpu-runner bench --fatbin out/module.fatbin

@@ -40,7 +40,7 @@ export function runnerPath(gpuPath: string): string {
 export async function runSimulation(opts: SimulateOptions): Promise<SimulateResult> {
   const runner = runnerPath(opts.gpuPath);
   if (!existsSync(runner)) throw new AbortError(`The simulation runner is not built (${runner})`, { code: 'NOT_FOUND', tryMessage: 'npm run build -w packages/gpu-modules' });
-  const fatbin = join(opts.gpuPath, 'out', 'tars_kernels.fatbin');
+  const fatbin = join(opts.gpuPath, 'out', 'module.fatbin');
   const args = ['simulate', '--agents', String(opts.agents), '--iterations', String(opts.iterations), '--seed', String(opts.seed), '--device', opts.device];
   if (existsSync(fatbin)) args.push('--fatbin', fatbin);
   const curve: number[] = [];

@@ -16,18 +16,18 @@ describe('GPU module', () => {
     const r = await execa('bash', ['scripts/build-fatbin.sh'], { cwd: root, reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     const m = JSON.parse(readFileSync(join(root, 'out', 'module.json'), 'utf8'));
-    const fatbin = readFileSync(join(root, 'out', 'tars_kernels.fatbin'));
-    expect(m.fatbin).toEqual({ file: 'tars_kernels.fatbin', sha256: createHash('sha256').update(fatbin).digest('hex'), size: fatbin.length });
+    const fatbin = readFileSync(join(root, 'out', 'module.fatbin'));
+    expect(m.fatbin).toEqual({ file: 'module.fatbin', sha256: createHash('sha256').update(fatbin).digest('hex'), size: fatbin.length });
     expect(m.archs).toEqual(['sm_80', 'sm_90', 'compute_90']);
     expect(m.entryPoints.map((e: { name: string }) => e.name)).toEqual(['marl_occupancy', 'marl_step', 'row_norms', 'cosine_scores', 'topk']);
-    const elf = await execa('cuobjdump', ['--list-elf', join(root, 'out', 'tars_kernels.fatbin')]);
+    const elf = await execa('cuobjdump', ['--list-elf', join(root, 'out', 'module.fatbin')]);
     expect(elf.stdout).toMatch(/sm_80\.cubin[\s\S]*sm_90\.cubin/);
-    const sass = await execa('cuobjdump', ['--dump-elf-symbols', join(root, 'out', 'tars_kernels.fatbin')]);
+    const sass = await execa('cuobjdump', ['--dump-elf-symbols', join(root, 'out', 'module.fatbin')]);
     for (const e of m.entryPoints) expect(sass.stdout).toContain(e.name);
   });
 
   it('conformance runs the CPU reference and says why the GPU path cannot run here', async () => {
-    const r = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'tars_kernels.fatbin'), '--agents', '200', '--iterations', '20'], { reject: false });
+    const r = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'module.fatbin'), '--agents', '200', '--iterations', '20'], { reject: false });
     const j = JSON.parse(r.stdout);
     expect(j.cpu.marl_deterministic).toBe(true);
     if (j.gpu.available) {
@@ -38,7 +38,7 @@ describe('GPU module', () => {
     }
     expect(j.ok).toBe(true);
     expect(r.exitCode).toBe(0);
-    const strict = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'tars_kernels.fatbin'), '--require-gpu'], { reject: false });
+    const strict = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'module.fatbin'), '--require-gpu'], { reject: false });
     expect(strict.exitCode).toBe(j.gpu.available ? 0 : 1);
   });
 

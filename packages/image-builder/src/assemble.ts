@@ -15,6 +15,8 @@ import type { ComponentResult } from './components.js';
 import { earlyConfig, grubConfig, grubMkimage, writeText } from './grub.js';
 import { sha256File } from './hash-inputs.js';
 import { readManifest, sha256sums, writeManifest, type Manifest } from './manifest.js';
+import { readGpuModule } from './gpu-module.js';
+import { AbortError } from '@tars/core';
 import { createHash } from 'node:crypto';
 import type { BuildPlan } from './plan.js';
 
@@ -121,9 +123,7 @@ async function assembleKernelDir(stage: string, opts: AssembleOptions): Promise<
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(stage, 'tars-kernel.elf'));
   mkdirSync(join(stage, 'modules'));
   for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(stage, 'modules', m.file));
-  const payloads = builtPayloads(opts);
-  if (payloads.length) mkdirSync(join(stage, 'agents'));
-  for (const p of payloads) copyFileSync(join(opts.root, p.source), join(stage, 'agents', p.file));
+  copyPayloads(opts, join(stage, 'agents'));
   touchTree(stage, opts.sourceDateEpoch);
 }
 
@@ -151,6 +151,7 @@ export function buildKey(opts: AssembleOptions, tools: Record<string, string>): 
     format: opts.format,
     plan: opts.plan.boot,
     payloads: opts.plan.payloads,
+    gpuModules: opts.plan.gpuModules,
     name: opts.plan.name,
     version: opts.plan.version,
     components: opts.components.map((c) => [c.id, c.inputsHash, c.outputs.map((o) => o.sha256)]),
@@ -175,11 +176,22 @@ function upToDate(outDir: string, key: string): Manifest | undefined {
   }
 }
 
-/** Put the built payloads into an image tree directory. */
+/** GPU modules whose component was built. */
+export function builtGpuModules(opts: AssembleOptions): AssembleOptions['plan']['gpuModules'] {
+  return opts.plan.gpuModules.filter((g) => existsSync(join(opts.root, g.fatbinSource)) && opts.components.some((c) => c.id === `agent:${g.name}` && c.executor !== 'skipped'));
+}
+
+/** Put the built payloads (agents/) and GPU modules (gpu/NAME/) into an image tree directory. */
 export function copyPayloads(opts: AssembleOptions, dir: string): void {
   const payloads = builtPayloads(opts);
   if (payloads.length) mkdirSync(dir, { recursive: true });
   for (const p of payloads) copyFileSync(join(opts.root, p.source), join(dir, p.file));
+  for (const g of builtGpuModules(opts)) {
+    const to = join(dir, '..', 'gpu', g.name);
+    mkdirSync(to, { recursive: true });
+    copyFileSync(join(opts.root, g.fatbinSource), join(to, 'module.fatbin'));
+    copyFileSync(join(opts.root, g.manifestSource), join(to, 'module.json'));
+  }
 }
 
 export async function assembleImage(opts: AssembleOptions): Promise<AssembleResult & { upToDate: boolean }> {
@@ -203,7 +215,12 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
     let boot: Manifest['boot'];
     if (opts.format === 'kernel') {
       await assembleKernelDir(stage, opts);
-      files = ['tars-kernel.elf', ...modules.map((m) => `modules/${m.file}`), ...builtPayloads(opts).map((p) => `agents/${p.file}`)];
+      files = [
+        'tars-kernel.elf',
+        ...modules.map((m) => `modules/${m.file}`),
+        ...builtPayloads(opts).map((p) => `agents/${p.file}`),
+        ...builtGpuModules(opts).flatMap((g) => [`gpu/${g.name}/module.fatbin`, `gpu/${g.name}/module.json`]),
+      ];
       boot = { kernel: 'tars-kernel.elf', cmdline: opts.plan.boot.cmdline, modules: modules.map((m) => ({ ...mod(m), file: `modules/${m.file}` })), firmware: [] };
     } else {
       const fileName = `${base}.${opts.format === 'iso' ? 'iso' : 'img'}`;
@@ -222,6 +239,13 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
     const fileEntries = files.map((f) => ({ path: f, sha256: sha256File(join(stage, f)), size: statSync(join(stage, f)).size }));
     const payloadDir = opts.format === 'kernel' ? 'agents' : '/boot/tars/agents';
     const payloads = builtPayloads(opts).map((p) => ({ name: p.name, lang: p.lang, version: p.version, file: `${payloadDir}/${p.file}`, sha256: sha256File(join(opts.root, p.source)) }));
+    const gpuDir = opts.format === 'kernel' ? 'gpu' : '/boot/tars/gpu';
+    const gpuModules = builtGpuModules(opts).map((g) => {
+      const gm = readGpuModule(join(opts.root, g.manifestSource));
+      const fatbinSha = sha256File(join(opts.root, g.fatbinSource));
+      if (fatbinSha !== gm.fatbin.sha256) throw new AbortError(`${g.manifestSource} does not describe ${g.fatbinSource} (sha256 differs)`, { code: 'CHECK_FAILED' });
+      return { name: g.name, version: g.version, fatbin: `${gpuDir}/${g.name}/module.fatbin`, manifest: `${gpuDir}/${g.name}/module.json`, sha256: fatbinSha, manifestSha256: sha256File(join(opts.root, g.manifestSource)), archs: gm.archs, entryPoints: gm.entryPoints.map((e) => e.name) };
+    });
     const manifest: Manifest = {
       schema: 1,
       name: opts.plan.name,
@@ -235,6 +259,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
         .map((c) => ({ id: c.id, kind: c.kind, inputsHash: c.inputsHash, toolchain: c.toolchain, outputs: c.outputs })),
       boot,
       payloads,
+      gpuModules,
       tools,
       buildKey: key,
     };

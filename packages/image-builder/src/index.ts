@@ -13,3 +13,4 @@ export * from './source-info.js';
 export * from './reproducible.js';
 export * from './remote-cache.js';
 export * from './scaffold.js';
+export * from './gpu-module.js';

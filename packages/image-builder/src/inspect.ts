@@ -66,7 +66,7 @@ export async function inspectImage(target: string): Promise<InspectReport> {
         const actual = existsSync(p) ? sha256File(p) : 'missing';
         checks.push({ what: `${manifest.boot.kernel} (in image)`, expected: kernelOut.sha256, actual, ok: actual === kernelOut.sha256 });
       }
-      for (const m of [...manifest.boot.modules, ...manifest.payloads]) {
+      for (const m of [...manifest.boot.modules, ...manifest.payloads, ...manifest.gpuModules.map((g) => ({ file: g.fatbin, sha256: g.sha256 })), ...manifest.gpuModules.map((g) => ({ file: g.manifest, sha256: g.manifestSha256 }))]) {
         const p = inImage(m.file);
         const actual = existsSync(p) ? sha256File(p) : 'missing';
         checks.push({ what: `${m.file} (in image)`, expected: m.sha256, actual, ok: actual === m.sha256 });

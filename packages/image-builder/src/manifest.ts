@@ -43,6 +43,10 @@ export const manifestSchema = z
       .strict(),
     /** Files carried in the image that are not boot modules (NativeAOT .NET agents). */
     payloads: z.array(z.object({ name: z.string(), lang: z.string(), version: z.string(), file: z.string(), sha256: sha }).strict()).default([]),
+    /** CUDA modules in the image: fatbin, its manifest, architectures and entry points. */
+    gpuModules: z
+      .array(z.object({ name: z.string(), version: z.string(), fatbin: z.string(), manifest: z.string(), sha256: sha, manifestSha256: sha, archs: z.array(z.string()), entryPoints: z.array(z.string()) }).strict())
+      .default([]),
     tools: z.record(z.string()),
     /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
     buildKey: sha,

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { AbortError, type TarsConfig, type ToolchainName } from '@tars/core';
 import type { InputSpec } from './hash-inputs.js';
 
-export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent';
+export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent' | 'gpu-module';
 
 export interface ComponentStep {
   /** `kernel` or `agent:<name>`. */
@@ -45,12 +45,21 @@ export interface PayloadSpec {
   file: string;
 }
 
+/** A CUDA module carried in the image: its fatbin and manifest. */
+export interface GpuModuleSpec {
+  name: string;
+  version: string;
+  fatbinSource: string;
+  manifestSource: string;
+}
+
 export interface BuildPlan {
   name: string;
   version: string;
   steps: ComponentStep[];
   boot: { kernelSource: string; cmdline: string; modules: BootModuleSpec[] };
   payloads: PayloadSpec[];
+  gpuModules: GpuModuleSpec[];
 }
 
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
@@ -75,6 +84,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
   ];
   const modules: BootModuleSpec[] = [];
   const payloads: PayloadSpec[] = [];
+  const gpuModules: GpuModuleSpec[] = [];
   const d = config.dotnet.path;
   for (const agent of config.agents) {
     if (agent.lang === 'csharp' || agent.lang === 'fsharp') {
@@ -91,6 +101,20 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
         network: true,
       });
       payloads.push({ name: agent.name, lang: agent.lang, version: agent.version, source: out, file: `${agent.name}.so` });
+      continue;
+    }
+    if (agent.lang === 'cuda') {
+      const out = (f: string) => posix.join(agent.path, 'out', f);
+      steps.push({
+        id: `agent:${agent.name}`,
+        kind: 'gpu-module',
+        toolchain: 'cuda',
+        command: ['bash', posix.join(agent.path, 'scripts/build-fatbin.sh')],
+        inputs: { include: [posix.join(agent.path, 'kernels'), posix.join(agent.path, 'reference'), posix.join(agent.path, 'scripts/build-fatbin.sh')], excludeNames: ['out', 'node_modules'] },
+        outputs: [out('module.fatbin'), out('module.json')],
+        optional: agent.optional,
+      });
+      gpuModules.push({ name: agent.name, version: agent.version, fatbinSource: out('module.fatbin'), manifestSource: out('module.json') });
       continue;
     }
     if (agent.lang !== 'rust') {
@@ -117,5 +141,6 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     steps,
     boot: { kernelSource: posix.join(k, 'out/tars-kernel.elf'), cmdline: config.kernel.cmdline, modules },
     payloads,
+    gpuModules,
   };
 }
