@@ -64,6 +64,17 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect(list.json.result.agents.find((a: { name: string }) => a.name === 'hello-bot')).toMatchObject({ lang: 'rust', build: 'built' });
   });
 
+  it('a new CUDA module compiles with nvcc, passes its CPU conformance test, and lands in the image', async () => {
+    const r = await tarscli(['agent', 'new', 'edge-embed', '--lang', 'cuda', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result.dir).toBe('gpu/edge-embed');
+    const t = await execa('bash', ['gpu/edge-embed/scripts/test.sh'], { cwd: dir, reject: false });
+    expect(t.stdout.trim().split('\n').pop()).toBe('5 passed, 0 failed');
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.json.result.gpuModules).toEqual([expect.objectContaining({ name: 'edge-embed', entryPoints: ['edge_embed_scale_add'], archs: ['sm_80', 'sm_90', 'compute_90'] })]);
+  }, 300_000);
+
   it.each(['csharp', 'fsharp'])('a new %s agent builds with NativeAOT into the image and runs in the harness', async (lang) => {
     const name = `${lang}-bot`;
     const r = await tarscli(['agent', 'new', name, '--lang', lang, '--json'], { cwd: dir });

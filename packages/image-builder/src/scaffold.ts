@@ -7,10 +7,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { AbortError, AGENT_NAME_RE, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
 
-export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp'] as const;
+export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
 export type ScaffoldLang = (typeof SCAFFOLD_LANGS)[number];
 
-const TEMPLATE_DIR: Record<ScaffoldLang, string> = { rust: 'rust-agent', csharp: 'csharp-agent', fsharp: 'fsharp-agent' };
+const TEMPLATE_DIR: Record<ScaffoldLang, string> = { rust: 'rust-agent', csharp: 'csharp-agent', fsharp: 'fsharp-agent', cuda: 'cuda-module' };
 
 export interface ScaffoldOptions {
   loaded: LoadedConfig;
@@ -53,7 +53,8 @@ export function validateAgentName(name: string, config: TarsConfig): void {
 }
 
 export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang, name: string): string {
-  return lang === 'rust' ? join(config.kernel.path, 'agents', name) : join('agents', name);
+  if (lang === 'rust') return join(config.kernel.path, 'agents', name);
+  return join(lang === 'cuda' ? 'gpu' : 'agents', name);
 }
 
 export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
@@ -73,13 +74,14 @@ export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
   const vars: Record<string, string> = {
     name: opts.name,
     crate,
+    CRATE: crate.toUpperCase(),
     Pascal: pascal(opts.name),
     version: opts.version ?? '0.1.0',
     metric: `${crate}_heartbeats`,
     sdkRel,
     sdkRelDeep: join('..', sdkRel),
   };
-  const render = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__(\w+)__/g, (m, k: string) => vars[k] ?? m);
+  const render = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__([A-Za-z]+)__/g, (m, k: string) => vars[k] ?? m);
   const files = walk(templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) }));
 
   const caps = opts.lang === 'rust' ? [] : undefined;
@@ -100,7 +102,7 @@ export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
     for (const f of files) {
       const out = join(stage, f.out);
       mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, render(readFileSync(join(templateRoot, f.template), 'utf8')));
+      writeFileSync(out, render(readFileSync(join(templateRoot, f.template), 'utf8')), { mode: out.endsWith('.sh') ? 0o755 : 0o644 });
     }
     renameSync(stage, absDir); // fails if absDir appeared meanwhile: never overwrite
   } catch (err) {

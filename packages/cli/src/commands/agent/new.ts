@@ -9,12 +9,12 @@ import { templatesDir } from '../../templates.js';
 export default class AgentNew extends BaseCommand<typeof AgentNew, ScaffoldResult> {
   static override summary = 'Scaffold a new agent from a template and register it in the config';
   static override description =
-    'Rust agents become a crate of the kernel workspace (a user-mode task of TARS OS); C# and F# agents are NativeAOT libraries built by `os build`. Never overwrites existing files. On a terminal, missing NAME or --lang are asked for; elsewhere they are errors.';
+    'Rust agents become a crate of the kernel workspace (a user-mode task of TARS OS); C# and F# agents are NativeAOT libraries and CUDA modules are fatbins, all built by `os build` and carried in the image. Never overwrites existing files. On a terminal, missing NAME or --lang are asked for; elsewhere they are errors.';
   static override examples = ['<%= config.bin %> agent new planner --lang rust', '<%= config.bin %> agent new ranker --lang csharp --dry-run --json'];
   static override args = { name: Args.string({ description: 'Agent name (kebab-case)' }) };
   static override flags = {
     lang: Flags.string({ char: 'l', description: 'Language', options: [...SCAFFOLD_LANGS] }),
-    dir: Flags.string({ description: 'Directory for the agent (default: kernel-rs/agents/NAME for Rust, agents/NAME otherwise)' }),
+    dir: Flags.string({ description: 'Directory for the agent (default: kernel-rs/agents/NAME for Rust, gpu/NAME for CUDA, agents/NAME otherwise)' }),
     version: Flags.string({ description: 'Initial version', default: '0.1.0' }),
     'dry-run': Flags.boolean({ description: 'Show what would be written, write nothing', default: false }),
   };
