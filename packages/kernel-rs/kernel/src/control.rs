@@ -94,9 +94,29 @@ fn reply_err(id: Option<u64>, code: &str, message: &str) {
     send_frame(w.as_bytes());
 }
 
-/// Drain COM2 and serve every complete request.
+static CHANNEL_PRESENT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+/// Probe COM2 once at boot; without it there is no control channel (events still flow on COM1).
+pub fn init() -> bool {
+    let present = COM2.present();
+    if present {
+        COM2.init();
+    }
+    CHANNEL_PRESENT.store(present, core::sync::atomic::Ordering::Relaxed);
+    present
+}
+
+/// Drain COM2 and serve every complete request (bounded per call).
 pub fn poll(k: &mut Kernel) {
+    if !CHANNEL_PRESENT.load(core::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let mut budget = 64 * 1024;
     while let Some(b) = COM2.read_byte() {
+        budget -= 1;
+        if budget == 0 {
+            break;
+        }
         match decoder().push(b) {
             None => {}
             Some(Event::Error(e)) => reply_err(None, e.code(), "malformed frame"),

@@ -35,8 +35,10 @@ use kcore::fmt::JsonStr;
 
 /// isa-debug-exit: QEMU exits with status (value << 1) | 1.
 pub const EXIT_PORT: u16 = 0xf4;
-pub const EXIT_PASS: u8 = 0x10; // status 33
-pub const EXIT_FAIL: u8 = 0x11; // status 35
+/// Base exit value of the test runner: status = ((EXIT_PASS + failed) << 1) | 1, 33 = all passed.
+pub const EXIT_PASS: u8 = 0x10;
+/// A panic during the test run: status 35 (counted as one failure).
+pub const EXIT_FAIL: u8 = 0x11;
 
 pub fn qemu_exit(value: u8) -> ! {
     port::outb(EXIT_PORT, value);
@@ -55,9 +57,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     time::mark_boot();
     time::calibrate();
     serial::COM1.init();
-    serial::COM2.init();
+    let control = control::init();
     events::emit("boot", |w| {
-        let _ = write!(w, ",\"stage\":\"serial\",\"kernel\":{},\"protocol\":{}", JsonStr(control::KERNEL_VERSION), kcore::PROTOCOL_VERSION);
+        let _ = write!(w, ",\"stage\":\"serial\",\"kernel\":{},\"protocol\":{},\"control_channel\":{}", JsonStr(control::KERNEL_VERSION), kcore::PROTOCOL_VERSION, control);
     });
     if magic != multiboot::MAGIC {
         panic!("not booted by a multiboot loader (magic {:#x})", magic);
@@ -99,7 +101,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
 
     modules::load_boot_modules(k, &boot);
     pic::init();
-    serial::COM2.enable_rx_interrupt();
+    if control {
+        serial::COM2.enable_rx_interrupt();
+    }
     events::stage("timer");
     k.ready_us = time::now_us();
     let tasks = k.tasks.iter().flatten().count();

@@ -10,6 +10,17 @@ pub const COM1: Uart = Uart { base: 0x3F8 };
 pub const COM2: Uart = Uart { base: 0x2F8 };
 
 impl Uart {
+    /// Whether a UART answers at this port (the scratch register keeps what is written to it;
+    /// an absent port reads back 0xFF, and its status would claim data forever).
+    pub fn present(self) -> bool {
+        outb(self.base + 7, 0x5A);
+        if inb(self.base + 7) != 0x5A {
+            return false;
+        }
+        outb(self.base + 7, 0xA5);
+        inb(self.base + 7) == 0xA5
+    }
+
     pub fn init(self) {
         outb(self.base + 1, 0x00); // no interrupts
         outb(self.base + 3, 0x80); // DLAB
