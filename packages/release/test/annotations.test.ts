@@ -29,9 +29,11 @@ describe('compiler diagnostics → GitHub annotations (output captured from this
     expect(resolveDiagnosticPath(d[0]?.file as string, REPO)).toBe('packages/dotnet-interop/test/cs/Program.cs');
   });
 
-  it('nvcc errors (format as nvcc prints it; no nvcc on this machine to capture from)', () => {
-    const d = parseDiagnostics('kernels/vector_search.cu(42): error: identifier "blockDimm" is undefined\n');
-    expect(d).toEqual([{ tool: 'nvcc', level: 'error', file: 'kernels/vector_search.cu', line: 42, message: 'identifier "blockDimm" is undefined' }]);
+  it('nvcc errors and warnings', () => {
+    expect(parseDiagnostics(fixture('nvcc-build.txt'))).toEqual([
+      { tool: 'nvcc', level: 'error', file: 'broken.cu', line: 2, message: 'identifier "blockDimm" is undefined' },
+      { tool: 'nvcc', level: 'warning', file: 'broken.cu', line: 3, code: '177-D', message: 'variable "unused" was declared but never referenced' },
+    ]);
   });
 
   it('escapes workflow-command data and properties', () => {
