@@ -178,7 +178,14 @@ function genFs() {
   return out.join('\n');
 }
 
-const files = { 'generated/tars_agent.h': genC(), 'generated/abi.rs': genRust(), 'generated/Abi.g.cs': genCs(), 'generated/Abi.g.fs': genFs() };
+const files = {
+  'generated/tars_agent.h': genC(),
+  'generated/abi.rs': genRust(),
+  'generated/Abi.g.cs': genCs(),
+  'generated/Abi.g.fs': genFs(),
+  // The kernel's Rust agents use the same ABI (their runtime drives the same lifecycle).
+  '../kernel-rs/crates/agent-rt/src/agent_abi.rs': genRust(),
+};
 const check = process.argv.includes('--check');
 let drift = 0;
 for (const [rel, text] of Object.entries(files)) {

@@ -3,6 +3,10 @@
 #![no_std]
 
 pub use kcore::abi;
+/// The agent ABI shared with C#/F# agents (generated from packages/dotnet-interop/abi/agent-abi.json).
+#[allow(clippy::all)]
+pub mod agent_abi;
+pub mod lifecycle;
 use core::arch::asm;
 use core::fmt::Write;
 use kcore::abi::*;
