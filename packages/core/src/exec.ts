@@ -3,7 +3,7 @@
  * passed down, output streamed line by line and kept in a log file, failures carrying
  * the tail of stderr.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import type { execa as Execa } from 'execa';
@@ -151,16 +151,25 @@ export async function runCommand(file: string, args: string[], options: RunOptio
   return { command, exitCode, stdout, stderr, durationMs };
 }
 
+/**
+ * A short query (a version, a git revision): capture output with node's execFile. It avoids
+ * loading execa, which is worth ~150 ms on commands like a no-op build that only ask questions.
+ */
+export function captureOutput(file: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 20_000, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;
+      resolve({ exitCode: code, stdout: String(stdout ?? ''), stderr: String(stderr ?? '') });
+    });
+  });
+}
+
 /** First line of `tool --version` style output, or undefined when the tool is missing or fails. */
 export async function probeVersion(file: string, args: string[] = ['--version']): Promise<string | undefined> {
-  try {
-    const r = await runCommand(file, args, { reject: false, timeoutMs: 20_000 });
-    if (r.exitCode !== 0) return undefined;
-    const text = (r.stdout || r.stderr).trim();
-    return text.split('\n')[0]?.trim();
-  } catch {
-    return undefined;
-  }
+  const r = await captureOutput(file, args);
+  if (r.exitCode !== 0) return undefined;
+  const text = (r.stdout || r.stderr).trim();
+  return text.split('\n')[0]?.trim() || undefined;
 }
 
 export interface SpawnedProcess {

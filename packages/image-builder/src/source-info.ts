@@ -1,5 +1,5 @@
 /** Where the sources come from: git revision and the reproducible build timestamp. */
-import { runCommand } from '@tars/core';
+import { captureOutput } from '@tars/core';
 
 export interface SourceInfo {
   git: { revision: string; dirty: boolean };
@@ -12,8 +12,8 @@ export async function sourceInfo(root: string, env: NodeJS.ProcessEnv = process.
   let dirty = false;
   let commitTime: number | undefined;
   const [log, st] = await Promise.all([
-    runCommand('git', ['log', '-1', '--format=%H %ct'], { cwd: root, reject: false }).catch(() => undefined),
-    runCommand('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, reject: false }).catch(() => undefined),
+    captureOutput('git', ['log', '-1', '--format=%H %ct'], { cwd: root }),
+    captureOutput('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root }),
   ]);
   if (log?.exitCode === 0) {
     const [rev, ct] = log.stdout.trim().split(' ');
