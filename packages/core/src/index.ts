@@ -15,3 +15,4 @@ export * from './doctor/checks.js';
 export * from './qemu/accel-probe.js';
 export * from './toolchain/recipes.js';
 export * from './toolchain/bootstrap.js';
+export * from './crc32.js';

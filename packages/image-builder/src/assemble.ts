@@ -39,7 +39,7 @@ export interface AssembleResult {
   manifest: Manifest;
 }
 
-function touchTree(dir: string, epoch: number): void {
+export function touchTree(dir: string, epoch: number): void {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) touchTree(p, epoch);
@@ -71,7 +71,11 @@ async function makeEsp(path: string, efiBinary: string, sizeKb: number, env: Rec
   await runCommand('mcopy', ['-m', '-i', path, efiBinary, '::/EFI/BOOT/BOOTX64.EFI'], o);
 }
 
-async function assembleIso(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
+/**
+ * The file tree both bootable formats share: /boot/tars (kernel, modules, payloads, GPU modules),
+ * /boot/grub/grub.cfg, and GRUB's early config in `work`. Returns { tree, work, early }.
+ */
+export function stageBootTree(stage: string, opts: AssembleOptions): { tree: string; work: string; early: string } {
   const tree = join(stage, 'tree');
   const work = join(stage, 'work');
   mkdirSync(join(tree, 'boot', 'grub'), { recursive: true });
@@ -90,6 +94,11 @@ async function assembleIso(stage: string, opts: AssembleOptions, env: Record<str
   );
   const early = join(work, 'early.cfg');
   writeText(early, earlyConfig());
+  return { tree, work, early };
+}
+
+async function assembleIso(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
+  const { tree, work, early } = stageBootTree(stage, opts);
   const sig = opts.signal;
   await grubMkimage('i386-pc-eltorito', join(tree, 'boot', 'grub', 'bios.img'), early, ['biosdisk'], env, sig);
   const efi = join(work, 'bootx64.efi');

@@ -3,6 +3,9 @@
  * GUIDs are derived from content hashes, never random, so the same inputs give the same disk.
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from '@tars/core';
+
+export { crc32 };
 
 export const SECTOR = 512;
 const ENTRIES = 128;
@@ -21,22 +24,6 @@ export interface GptPartition {
   lastLba: number;
   /** Seed for the partition's unique GUID. */
   seed: string;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(data: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const b of data) c = (CRC_TABLE[(c ^ b) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 /** GUID text → the 16 on-disk bytes (first three fields little-endian). */

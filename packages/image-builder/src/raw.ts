@@ -4,14 +4,13 @@
  * partition (FAT) holding BOOTX64.EFI, grub.cfg, the kernel and its modules. Both firmware paths
  * end in the same grub.cfg. Written without loop devices or root.
  */
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '@tars/core';
 import type { AssembleOptions } from './assemble.js';
-import { copyPayloads, isoDate } from './assemble.js';
+import { isoDate, stageBootTree, touchTree } from './assemble.js';
 import { GPT_TYPE, SECTOR, writeGpt } from './gpt.js';
-import { earlyConfig, grubConfig, grubMkimage, writeText } from './grub.js';
-import { readdirSync, statSync, utimesSync } from 'node:fs';
+import { grubMkimage } from './grub.js';
 
 const CORE_LBA = 2048;
 const CORE_SECTORS = 2048; // 1 MiB BIOS boot partition
@@ -19,13 +18,6 @@ const ESP_LBA = 4096;
 const ESP_MB = 32;
 const GRUB_LIB = '/usr/lib/grub/i386-pc';
 
-function touch(dir: string, epoch: number): void {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) touch(p, epoch);
-    utimesSync(p, epoch, epoch);
-  }
-}
 
 /** Patch GRUB's boot.img and core.img the way grub-bios-setup does, for core.img at `lba`. */
 export function patchGrubBios(bootImg: Buffer, coreImg: Buffer, lba: number): void {
@@ -38,29 +30,12 @@ export function patchGrubBios(bootImg: Buffer, coreImg: Buffer, lba: number): vo
 }
 
 export async function assembleRaw(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
-  const tree = join(stage, 'tree');
-  const work = join(stage, 'work');
-  mkdirSync(join(tree, 'boot', 'grub'), { recursive: true });
-  mkdirSync(join(tree, 'boot', 'tars'), { recursive: true });
+  const { tree, work, early } = stageBootTree(stage, opts);
   mkdirSync(join(tree, 'EFI', 'BOOT'), { recursive: true });
-  mkdirSync(work, { recursive: true });
-  copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(tree, 'boot', 'tars', 'tars-kernel.elf'));
-  for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
-  copyPayloads(opts, join(tree, 'boot', 'tars', 'agents'));
-  writeText(
-    join(tree, 'boot', 'grub', 'grub.cfg'),
-    grubConfig({
-      kernelPath: '/boot/tars/tars-kernel.elf',
-      cmdline: opts.plan.boot.cmdline,
-      modules: opts.plan.boot.modules.map((m) => ({ path: `/boot/tars/${m.file}`, args: m.args })),
-    }),
-  );
-  const early = join(work, 'early.cfg');
-  writeText(early, earlyConfig());
   const core = join(work, 'core.img');
   await grubMkimage('i386-pc', core, early, ['biosdisk'], env, opts.signal);
   await grubMkimage('x86_64-efi', join(tree, 'EFI', 'BOOT', 'BOOTX64.EFI'), early, ['efi_gop'], env, opts.signal);
-  touch(tree, opts.sourceDateEpoch);
+  touchTree(tree, opts.sourceDateEpoch);
 
   const espSectors = (ESP_MB * 1024 * 1024) / SECTOR;
   const esp = join(work, 'esp.img');
@@ -91,5 +66,4 @@ export async function assembleRaw(stage: string, opts: AssembleOptions, env: Rec
   } finally {
     closeSync(fd);
   }
-  void statSync;
 }

@@ -146,7 +146,7 @@ async function uploadWithCleanup(opts: PublishOptions, releaseId: number, upload
       });
       return;
     } catch (err) {
-      // GitHub answers 422 when a dropped upload left a placeholder under this name.
+      // GitHub answers 422 when a dropped upload left a partial asset under this name.
       if ((err as { status?: number }).status === 422 && attempt === 1) {
         await removeExisting();
         continue;

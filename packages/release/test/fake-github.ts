@@ -83,7 +83,7 @@ export class FakeGitHub {
       if (f.kind === 'status500') return this.json(res, 502, { message: 'Server Error' });
       if (f.kind === 'ratelimit') return this.json(res, 403, { message: 'You have exceeded a secondary rate limit.' }, { 'retry-after': String(f.retryAfter ?? 1) });
       if (f.kind === 'drop') {
-        // Like GitHub: a placeholder asset appears, then the connection dies mid-body.
+        // Like GitHub: a partial asset (state "starter") appears, then the connection dies mid-body.
         const m = /^\/uploads\/repos\/o\/r\/releases\/(\d+)\/assets$/.exec(path);
         const rel = this.releases.find((r) => r.id === Number(m?.[1]));
         rel?.assets.push({ id: this.nextId++, name: u.searchParams.get('name') ?? '', size: 0, state: 'starter', data: Buffer.alloc(0) });

@@ -1,6 +1,6 @@
 //! IDT and the trap entry path. Every vector enters `trap_common`, which saves the general
 //! registers into a `TrapFrame` on the trap stack and calls `trap_dispatch`. The dispatcher may
-//! replace the frame with another task's (that is a context switch), then the stub restores it
+//! replace the frame with another task's (that is a context switch), then the entry code restores it
 //! and `iretq`s. One kernel stack, Hubris-style: the kernel never blocks mid-syscall.
 use crate::gdt::{IST_DOUBLE_FAULT, IST_TRAP, KERNEL_CS};
 use core::arch::{asm, global_asm};
@@ -44,9 +44,9 @@ const NSTUBS: usize = 49;
 
 global_asm!(
     r#"
-    .macro trap_stub n, err
-    .global trap_stub_\n
-trap_stub_\n:
+    .macro trap_entry n, err
+    .global trap_entry_\n
+trap_entry_\n:
     .if \err == 0
     push 0
     .endif
@@ -55,55 +55,55 @@ trap_stub_\n:
     .endm
 
     .section .text
-    trap_stub 0, 0
-    trap_stub 1, 0
-    trap_stub 2, 0
-    trap_stub 3, 0
-    trap_stub 4, 0
-    trap_stub 5, 0
-    trap_stub 6, 0
-    trap_stub 7, 0
-    trap_stub 8, 1
-    trap_stub 9, 0
-    trap_stub 10, 1
-    trap_stub 11, 1
-    trap_stub 12, 1
-    trap_stub 13, 1
-    trap_stub 14, 1
-    trap_stub 15, 0
-    trap_stub 16, 0
-    trap_stub 17, 1
-    trap_stub 18, 0
-    trap_stub 19, 0
-    trap_stub 20, 0
-    trap_stub 21, 1
-    trap_stub 22, 0
-    trap_stub 23, 0
-    trap_stub 24, 0
-    trap_stub 25, 0
-    trap_stub 26, 0
-    trap_stub 27, 0
-    trap_stub 28, 0
-    trap_stub 29, 1
-    trap_stub 30, 1
-    trap_stub 31, 0
-    trap_stub 32, 0
-    trap_stub 33, 0
-    trap_stub 34, 0
-    trap_stub 35, 0
-    trap_stub 36, 0
-    trap_stub 37, 0
-    trap_stub 38, 0
-    trap_stub 39, 0
-    trap_stub 40, 0
-    trap_stub 41, 0
-    trap_stub 42, 0
-    trap_stub 43, 0
-    trap_stub 44, 0
-    trap_stub 45, 0
-    trap_stub 46, 0
-    trap_stub 47, 0
-    trap_stub 128, 0
+    trap_entry 0, 0
+    trap_entry 1, 0
+    trap_entry 2, 0
+    trap_entry 3, 0
+    trap_entry 4, 0
+    trap_entry 5, 0
+    trap_entry 6, 0
+    trap_entry 7, 0
+    trap_entry 8, 1
+    trap_entry 9, 0
+    trap_entry 10, 1
+    trap_entry 11, 1
+    trap_entry 12, 1
+    trap_entry 13, 1
+    trap_entry 14, 1
+    trap_entry 15, 0
+    trap_entry 16, 0
+    trap_entry 17, 1
+    trap_entry 18, 0
+    trap_entry 19, 0
+    trap_entry 20, 0
+    trap_entry 21, 1
+    trap_entry 22, 0
+    trap_entry 23, 0
+    trap_entry 24, 0
+    trap_entry 25, 0
+    trap_entry 26, 0
+    trap_entry 27, 0
+    trap_entry 28, 0
+    trap_entry 29, 1
+    trap_entry 30, 1
+    trap_entry 31, 0
+    trap_entry 32, 0
+    trap_entry 33, 0
+    trap_entry 34, 0
+    trap_entry 35, 0
+    trap_entry 36, 0
+    trap_entry 37, 0
+    trap_entry 38, 0
+    trap_entry 39, 0
+    trap_entry 40, 0
+    trap_entry 41, 0
+    trap_entry 42, 0
+    trap_entry 43, 0
+    trap_entry 44, 0
+    trap_entry 45, 0
+    trap_entry 46, 0
+    trap_entry 47, 0
+    trap_entry 128, 0
 
 trap_common:
     push rax
@@ -144,62 +144,62 @@ trap_common:
 
     .section .rodata
     .align 8
-    .global trap_stub_table
-trap_stub_table:
-    .quad trap_stub_0
-    .quad trap_stub_1
-    .quad trap_stub_2
-    .quad trap_stub_3
-    .quad trap_stub_4
-    .quad trap_stub_5
-    .quad trap_stub_6
-    .quad trap_stub_7
-    .quad trap_stub_8
-    .quad trap_stub_9
-    .quad trap_stub_10
-    .quad trap_stub_11
-    .quad trap_stub_12
-    .quad trap_stub_13
-    .quad trap_stub_14
-    .quad trap_stub_15
-    .quad trap_stub_16
-    .quad trap_stub_17
-    .quad trap_stub_18
-    .quad trap_stub_19
-    .quad trap_stub_20
-    .quad trap_stub_21
-    .quad trap_stub_22
-    .quad trap_stub_23
-    .quad trap_stub_24
-    .quad trap_stub_25
-    .quad trap_stub_26
-    .quad trap_stub_27
-    .quad trap_stub_28
-    .quad trap_stub_29
-    .quad trap_stub_30
-    .quad trap_stub_31
-    .quad trap_stub_32
-    .quad trap_stub_33
-    .quad trap_stub_34
-    .quad trap_stub_35
-    .quad trap_stub_36
-    .quad trap_stub_37
-    .quad trap_stub_38
-    .quad trap_stub_39
-    .quad trap_stub_40
-    .quad trap_stub_41
-    .quad trap_stub_42
-    .quad trap_stub_43
-    .quad trap_stub_44
-    .quad trap_stub_45
-    .quad trap_stub_46
-    .quad trap_stub_47
-    .quad trap_stub_128
+    .global trap_entry_table
+trap_entry_table:
+    .quad trap_entry_0
+    .quad trap_entry_1
+    .quad trap_entry_2
+    .quad trap_entry_3
+    .quad trap_entry_4
+    .quad trap_entry_5
+    .quad trap_entry_6
+    .quad trap_entry_7
+    .quad trap_entry_8
+    .quad trap_entry_9
+    .quad trap_entry_10
+    .quad trap_entry_11
+    .quad trap_entry_12
+    .quad trap_entry_13
+    .quad trap_entry_14
+    .quad trap_entry_15
+    .quad trap_entry_16
+    .quad trap_entry_17
+    .quad trap_entry_18
+    .quad trap_entry_19
+    .quad trap_entry_20
+    .quad trap_entry_21
+    .quad trap_entry_22
+    .quad trap_entry_23
+    .quad trap_entry_24
+    .quad trap_entry_25
+    .quad trap_entry_26
+    .quad trap_entry_27
+    .quad trap_entry_28
+    .quad trap_entry_29
+    .quad trap_entry_30
+    .quad trap_entry_31
+    .quad trap_entry_32
+    .quad trap_entry_33
+    .quad trap_entry_34
+    .quad trap_entry_35
+    .quad trap_entry_36
+    .quad trap_entry_37
+    .quad trap_entry_38
+    .quad trap_entry_39
+    .quad trap_entry_40
+    .quad trap_entry_41
+    .quad trap_entry_42
+    .quad trap_entry_43
+    .quad trap_entry_44
+    .quad trap_entry_45
+    .quad trap_entry_46
+    .quad trap_entry_47
+    .quad trap_entry_128
 "#
 );
 
 extern "C" {
-    static trap_stub_table: [u64; NSTUBS];
+    static trap_entry_table: [u64; NSTUBS];
 }
 
 #[repr(C)]
@@ -223,7 +223,7 @@ pub fn init() {
     unsafe {
         let idt = core::ptr::addr_of_mut!(IDT);
         for (i, &v) in VECTORS.iter().enumerate() {
-            let addr = trap_stub_table[i];
+            let addr = trap_entry_table[i];
             let user = v == SYSCALL_VECTOR;
             (*idt)[v as usize] = Gate {
                 off_lo: addr as u16,

@@ -1,9 +1,13 @@
-// Host tests of the kernel's pure logic (kcore): runs `cargo test` and records the counts for
-// the suite's closing line (.test-results/cargo.json).
+// Runs `cargo test ARGS...` in the current package and records the counts for the suite's closing
+// line (.test-results/cargo.json). Usage: node ../../scripts/cargo-test.mjs [--dir D] -- CARGO_ARGS
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-const r = spawnSync('cargo', ['test', '--offline', '-p', 'kcore'], { encoding: 'utf8' });
+const argv = process.argv.slice(2);
+const dirAt = argv.indexOf('--dir');
+const cwd = dirAt >= 0 ? argv[dirAt + 1] : '.';
+const cargoArgs = argv.slice(argv.indexOf('--') + 1);
+const r = spawnSync('cargo', ['test', '--offline', ...cargoArgs], { cwd, encoding: 'utf8' });
 process.stdout.write(r.stdout ?? '');
 process.stderr.write(r.stderr ?? '');
 let passed = 0;
