@@ -27,11 +27,14 @@ check_paths() {
   fi
 }
 
+# Temporary names are per process: a build left running by a killed tarscli must not collide
+# with the next one.
 build_kernel() {
+  local tmp="out/.tars-kernel.elf.$$.tmp"
   cargo rustc --quiet --offline --release --target "$TARGET" -p tars-kernel --bin tars-kernel -- "${LINK[@]}" -C "link-arg=-T$here/linker/kernel.ld"
-  objcopy -I elf64-x86-64 -O elf32-i386 "$rel/tars-kernel" out/.tars-kernel.elf.tmp
-  check_paths out/.tars-kernel.elf.tmp
-  mv -f out/.tars-kernel.elf.tmp out/tars-kernel.elf
+  objcopy -I elf64-x86-64 -O elf32-i386 "$rel/tars-kernel" "$tmp"
+  check_paths "$tmp"
+  mv -f "$tmp" out/tars-kernel.elf
   echo "built out/tars-kernel.elf ($(stat -c %s out/tars-kernel.elf) bytes)"
 }
 
@@ -39,10 +42,11 @@ build_agent() {
   local name="$1"
   [[ "$name" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "build: invalid agent name '$name'" >&2; exit 2; }
   [ -d "agents/$name" ] || { echo "build: no agent crate at agents/$name" >&2; exit 2; }
+  local tmp="out/agents/.$name.elf.$$.tmp"
   cargo rustc --quiet --offline --release --target "$TARGET" -p "agent-$name" --bin "$name" -- "${LINK[@]}" -C "link-arg=-T$here/linker/agent.ld"
-  strip --strip-all -o "out/agents/.$name.elf.tmp" "$rel/$name"
-  check_paths "out/agents/.$name.elf.tmp"
-  mv -f "out/agents/.$name.elf.tmp" "out/agents/$name.elf"
+  strip --strip-all -o "$tmp" "$rel/$name"
+  check_paths "$tmp"
+  mv -f "$tmp" "out/agents/$name.elf"
   echo "built out/agents/$name.elf ($(stat -c %s "out/agents/$name.elf") bytes)"
 }
 
