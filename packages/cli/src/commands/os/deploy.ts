@@ -98,11 +98,6 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     });
   }
 
-  protected override toSuccessJson(result: unknown): unknown {
-    // Under --json the events went out as JSON lines; the last line is the envelope.
-    return super.toSuccessJson(result);
-  }
-
   protected render(r: DeployResult): void {
     if (r.kind === 'metal') {
       const w = r.write;
