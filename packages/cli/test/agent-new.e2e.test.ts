@@ -50,7 +50,9 @@ describe('agent new: templates that build and run without a manual edit', () => 
     const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
     try {
       let seen = false;
-      for (let i = 0; i < 50 && !seen; i++) {
+      // Polls until the hello is observed; the deadline is only a generous upper bound.
+      const deadline = Date.now() + 120_000;
+      while (!seen && Date.now() < deadline) {
         const diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
         seen = diag.log.some((l: { line: string }) => /^\[hello-bot\] hello from hello-bot \(task \d+\)$/.test(l.line)) && diag.stats.tasks.some((t: { name: string }) => t.name === 'hello-bot');
         if (!seen) await new Promise((res) => setTimeout(res, 200));

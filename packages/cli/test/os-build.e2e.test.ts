@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, writeFileSync, appendFileSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,6 +7,7 @@ import { startQemu } from '@tars/deploy';
 import { specFromManifest } from '@tars/deploy';
 import { copyProject } from './project.js';
 import { BIN, tarscli } from './helpers.js';
+import { holdBuildScript } from './hold.js';
 
 const HOST = ['--executor', 'host'];
 
@@ -32,13 +34,12 @@ describe('os build (host executor)', () => {
     const sums = readFileSync(join(dir, 'dist', 'kernel', 'SHA256SUMS'), 'utf8');
     expect(sums).toContain(`${m.files[0].sha256}  tars-kernel.elf`);
 
-    const started = Date.now();
     const again = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
     expect(again.exitCode).toBe(0);
     expect(again.json.result.build.components.map((c: { executor: string }) => c.executor)).toEqual(['cache', 'cache', 'cache']);
     expect(again.json.result.buildKey).toBe(m.buildKey);
-    expect(again.json.result.build.durationMs).toBeLessThan(1000);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // What makes it a no-op is observed above (every component from the cache); its speed is
+    // benchmarked in `npm run bench`, not asserted here, so a loaded machine cannot fail this test.
   });
 
   it('touching one agent rebuilds only that agent and the image', async () => {
@@ -102,11 +103,17 @@ describe('os build (host executor)', () => {
     // Start from a whole image (an earlier test tampered with it; a build notices and re-assembles).
     expect((await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir })).exitCode).toBe(0);
     const before = readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8');
-    appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// force a rebuild\n');
-    const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
-    await new Promise((r) => setTimeout(r, 1500));
-    child.kill('SIGKILL');
-    await child;
+    // The build script changes, so the kernel step must run; it is held once it is running.
+    const hold = holdBuildScript(join(dir, 'packages/kernel-rs/scripts/build.sh'));
+    try {
+      const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
+      await hold.started;
+      child.kill('SIGKILL');
+      const killed = await child;
+      expect(killed.signal).toBe('SIGKILL');
+    } finally {
+      hold.restore();
+    }
     // The published image is untouched and still verifies; outputs only ever appear whole.
     expect(readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8')).toBe(before);
     expect((await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir })).json.result.ok).toBe(true);
@@ -119,22 +126,20 @@ describe('os build (host executor)', () => {
   });
 
   it('Ctrl-C (SIGINT) cancels with exit 130', async () => {
-    appendFileSync(join(dir, 'packages/kernel-rs/kernel/src/main.rs'), '\n// and again\n');
-    const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
-    // Interrupt once the kernel step is running (a loaded machine may take a while to get there).
-    await new Promise<void>((resolve) => {
-      let seen = '';
-      child.stderr?.on('data', (d: Buffer) => {
-        seen += d.toString();
-        if (/kernel/.test(seen)) resolve();
-      });
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    child.kill('SIGINT');
-    const r = await child;
-    expect(r.exitCode).toBe(130);
-    expect(String(r.stderr)).toContain('CANCELLED');
-    expect(statSync(join(dir, 'dist', 'kernel', 'manifest.json')).isFile()).toBe(true);
+    const before = readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8');
+    const hold = holdBuildScript(join(dir, 'packages/kernel-rs/scripts/build.sh'));
+    try {
+      const child = execa('node', [BIN, 'os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, reject: false });
+      // Interrupt once a step is running in its executor (observed, not timed).
+      await hold.started;
+      child.kill('SIGINT');
+      const r = await child;
+      expect(r.exitCode).toBe(130);
+      expect(String(r.stderr)).toContain('CANCELLED');
+    } finally {
+      hold.restore();
+    }
+    expect(readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8')).toBe(before);
   });
 });
 
@@ -150,5 +155,46 @@ describe('os build in GitHub Actions', () => {
     const bad = await tarscli(['os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, env });
     expect(bad.exitCode).toBe(5);
     expect(bad.stdout).toMatch(/^::error file=packages\/kernel-rs\/agents\/ping\/src\/main\.rs,line=\d+,col=\d+,title=rustc E0308::mismatched types$/m);
+  });
+});
+
+describe('os build --verify-reproducible', () => {
+  it('fails with CHECK_FAILED (exit 7) and names the component when two builds differ', async () => {
+    // A build script that stamps the time into an agent: the classic source of nondeterminism.
+    const dir = copyProject();
+    const agent = join(dir, 'packages/kernel-rs/agents/ping');
+    writeFileSync(
+      join(agent, 'build.rs'),
+      'fn main() {\n    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();\n    println!("cargo:rustc-env=TARS_BUILD_STAMP={t}");\n}\n',
+    );
+    const main = join(agent, 'src/main.rs');
+    writeFileSync(main, readFileSync(main, 'utf8').replace('    ready();', '    log(env!("TARS_BUILD_STAMP"));\n    ready();'));
+
+    const json = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--verify-reproducible', '--json'], { cwd: dir });
+    expect(json.exitCode, json.stderr).toBe(7);
+    expect(json.json.status).toBe(7);
+    expect(json.json.result).toMatchObject({ identical: false, firstDifference: 'component agent:ping: packages/kernel-rs/out/agents/ping.elf' });
+
+    const text = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--verify-reproducible'], { cwd: dir });
+    expect(text.exitCode).toBe(7);
+    expect(text.stdout).toContain('NOT reproducible: component agent:ping');
+  });
+});
+
+describe('doctor', () => {
+  it('exits CHECK_FAILED (7) when a required tool is missing, in text and --json', async () => {
+    const dir = copyProject();
+    // A PATH that holds node alone: every required tool (cargo among them) is missing.
+    const bin = mkdtempSync(join(tmpdir(), 'tars-bin-'));
+    symlinkSync(process.execPath, join(bin, 'node'));
+    const env = { PATH: bin, TARS_QEMU_ACCEL: 'tcg' };
+    const json = await tarscli(['doctor', '--json'], { cwd: dir, env });
+    expect(json.exitCode).toBe(7);
+    expect(json.json.status).toBe(7);
+    expect(json.json.result.ok).toBe(false);
+    expect(json.json.result.checks.find((c: { id: string }) => c.id === 'cargo')).toMatchObject({ status: 'fail', required: true });
+    const text = await tarscli(['doctor'], { cwd: dir, env });
+    expect(text.exitCode).toBe(7);
+    expect(text.stdout).toContain('Some required checks failed.');
   });
 });

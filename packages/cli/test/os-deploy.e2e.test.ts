@@ -1,4 +1,4 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -73,9 +73,13 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
       expect(diag.stats.fault_count).toBe(1);
       // The old pong still serves: ping's calls keep being answered.
       const before = diag.stats.ipc.replies;
-      await new Promise((r) => setTimeout(r, 600));
-      diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
-      expect(diag.stats.ipc.replies).toBeGreaterThan(before);
+      // Wait for the observable event (more replies); the deadline is only a generous upper bound.
+      const deadline = Date.now() + 60_000;
+      let replies = before;
+      while (replies <= before && Date.now() < deadline) {
+        replies = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result.stats.ipc.replies;
+      }
+      expect(replies).toBeGreaterThan(before);
     } finally {
       await tarscli(['os', 'stop', id], { cwd: dir });
     }
@@ -86,7 +90,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     const envelope = JSON.parse(d.stdout.trim().split('\n').pop() as string);
     const { id, pid } = envelope.result.deployment;
     process.kill(pid, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 300));
+    await exited(pid);
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
     expect(diag.exitCode).toBe(6);
     expect(diag.json.error.message).toContain('is no longer running');
@@ -105,3 +109,17 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect(r.json.error.message).toMatch(/No image at .*dist\/raw/);
   });
 });
+
+/** Resolves once `pid` is gone or a zombie (observed through /proc, never a fixed sleep). */
+async function exited(pid: number): Promise<void> {
+  for (;;) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] ?? '';
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    await new Promise((r) => setTimeout(r, 20)); // a poll interval, not a deadline
+  }
+}

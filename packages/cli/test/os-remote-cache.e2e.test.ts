@@ -32,7 +32,9 @@ describe('remote component cache (turborepo-remote-cache server, loopback)', () 
       reject: false,
     });
     url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
+    // Polls until the server answers; the deadline is only a generous upper bound.
+    const deadline = Date.now() + 50_000;
+    while (Date.now() < deadline) {
       const ok = await fetch(`${url}/v8/artifacts/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).then((r) => r.ok, () => false);
       if (ok) return;
       await new Promise((r) => setTimeout(r, 100));

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
+import { EXIT_CODES, formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
 import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
 import { join, relative } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -35,7 +35,10 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     const format = config.image.format;
     if (this.flags['dry-run']) return { kind: 'plan', plan: createBuildPlan(config) };
     if (this.flags['verify-reproducible']) {
-      return { kind: 'reproducibility', report: await verifyReproducible({ root, config, format, executor, signal: this.signal }) };
+      const report = await verifyReproducible({ root, config, format, executor, signal: this.signal });
+      // A check that cannot fail is a defect: a difference exits CHECK_FAILED, in text and --json.
+      if (!report.identical) process.exitCode = EXIT_CODES.CHECK_FAILED;
+      return { kind: 'reproducibility', report };
     }
     const started = performance.now();
     const ctx = newBuildContext(config);
@@ -64,7 +67,12 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
       return;
     }
     if (r.kind === 'reproducibility') {
-      outputResult(r.report.identical ? `Reproducible: both builds produced identical ${r.report.format} images (${r.report.files.map((f) => `${f.path} ${f.sha256.slice(0, 16)}`).join(', ')})` : `NOT reproducible: ${r.report.firstDifference}`);
+      if (r.report.identical) {
+        outputResult(`Reproducible: both builds produced identical ${r.report.format} images (${r.report.files.map((f) => `${f.path} ${f.sha256.slice(0, 16)}`).join(', ')})`);
+      } else {
+        outputResult(`NOT reproducible: ${r.report.firstDifference}`);
+        outputResult('Two builds from clean caches in different directories gave different bytes (exit 7).');
+      }
       if (r.report.diffoscope) outputResult(`diffoscope report: ${r.report.diffoscope}`);
       return;
     }
