@@ -8,7 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools dosfstools
   docker.io iptables debootstrap busybox-static
-  build-essential binutils ca-certificates curl xz-utils clang zlib1g-dev
+  build-essential binutils ca-certificates curl xz-utils clang zlib1g-dev jq diffoscope-minimal lld
 )
 
 # CUDA: nvcc comes from Debian's non-free component (about 2.4 GB); TARS_SKIP_CUDA=1 skips it.

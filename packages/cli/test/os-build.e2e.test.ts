@@ -174,10 +174,14 @@ describe('os build --verify-reproducible', () => {
     expect(json.exitCode, json.stderr).toBe(7);
     expect(json.json.status).toBe(7);
     expect(json.json.result).toMatchObject({ identical: false, firstDifference: 'component agent:ping: packages/kernel-rs/out/agents/ping.elf' });
+    // diffoscope (installed by setup) summarises the first difference.
+    expect(json.json.result.diffoscope).toMatch(/diffoscope\.txt$/);
+    expect(json.json.result.diffoscopeSummary.join('\n')).toMatch(/ping\.elf/);
 
     const text = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--verify-reproducible'], { cwd: dir });
     expect(text.exitCode).toBe(7);
     expect(text.stdout).toContain('NOT reproducible: component agent:ping');
+    expect(text.stdout).toContain('diffoscope report: ');
   });
 });
 

@@ -10,7 +10,7 @@ mkdir -p out/agents
 publish() { # project, library name
   local tmp
   tmp=$(mktemp -d out/.publish-XXXXXX)
-  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" 1>&2
+  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" "-p:PathMap=$PWD=/_/dotnet-interop" -p:ObjCopyName=objcopy 1>&2
   mv -f "$tmp/$2.so" "out/agents/$2.so"
   rm -rf "$tmp"
   echo "built out/agents/$2.so ($(stat -c %s "out/agents/$2.so") bytes)"

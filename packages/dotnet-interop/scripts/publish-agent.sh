@@ -1,8 +1,20 @@
 #!/usr/bin/env bash
-# Publish one .NET agent with NativeAOT: publish-agent.sh AGENT_DIR NAME
+# Publish one .NET agent with NativeAOT, offline:    publish-agent.sh AGENT_DIR NAME
+# Fetch its NuGet packages first (network, host):    publish-agent.sh --fetch AGENT_DIR NAME
+#
 # AGENT_DIR holds the agent's project (for F#, the C# host shim *.Host.csproj is the one published).
+# Packages live in the project's package folder, $NUGET_PACKAGES or else ./.tars/nuget (the step
+# runs from the workspace root). --fetch restores them from the packages.lock.json files (written
+# on the first fetch, verified by their sha512 content hashes on every later one); the publish
+# then resolves every package from that folder alone, so it runs with the network off.
+# Source paths are mapped (PathMap) so the bytes do not depend on where the checkout lives, and the
+# symbol stripper is pinned to GNU objcopy (NativeAOT prefers llvm-objcopy when one is installed,
+# which orders the sections differently), so the host and the builder image give the same bytes.
 # Output: out/agents/NAME.so in this package, renamed into place atomically.
 set -euo pipefail
+fetch=0
+if [ "${1:-}" = "--fetch" ]; then fetch=1; shift; fi
+[ $# -eq 2 ] || { echo "usage: publish-agent.sh [--fetch] AGENT_DIR NAME" >&2; exit 2; }
 here="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(cd "$1" && pwd)"
 name="$2"
@@ -12,10 +24,24 @@ candidates=("$dir"/*.Host.csproj "$dir"/Host/*.Host.csproj "$dir"/*.csproj)
 [ ${#candidates[@]} -gt 0 ] || { echo "publish-agent: no .csproj in $dir (nor a Host/*.Host.csproj shim)" >&2; exit 2; }
 project="${candidates[0]}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME="${DOTNET_CLI_HOME:-${HOME:-/tmp}}"
+export NUGET_PACKAGES="${NUGET_PACKAGES:-$PWD/.tars/nuget}"
+mkdir -p "$NUGET_PACKAGES"
+# Lock files for every project of the graph; locked mode once they exist.
+lock=(-p:RestorePackagesWithLockFile=true)
+[ -f "$(dirname "$project")/packages.lock.json" ] && lock+=(-p:RestoreLockedMode=true)
+
+if [ $fetch -eq 1 ]; then
+  dotnet restore "$project" --nologo -v quiet "${lock[@]}"
+  echo "fetched NuGet packages for $name into $NUGET_PACKAGES"
+  exit 0
+fi
+
 mkdir -p "$here/out/agents"
 tmp=$(mktemp -d "$here/out/.publish-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
-dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp"
+# The package folder is the only source: nothing is downloaded here.
+dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
+  "-p:PathMap=$dir=/_/agent%2C$here=/_/dotnet-interop" -p:ObjCopyName=objcopy
 libs=("$tmp"/*.so)
 [ ${#libs[@]} -eq 1 ] && [ -f "${libs[0]}" ] || { echo "publish-agent: expected one shared library from $project, got: ${libs[*]}" >&2; exit 1; }
 mv -f "${libs[0]}" "$here/out/agents/$name.so"

@@ -21,6 +21,8 @@ export interface CacheIndex {
   component: string;
   createdAt: string;
   files: CacheEntryFile[];
+  /** The builder image (`sha256:…` id) that produced the files; absent for host builds. */
+  image?: string;
 }
 
 export type CacheLookup = { status: 'hit'; entry: CacheIndex; dir: string } | { status: 'miss' } | { status: 'corrupt'; reason: string };
@@ -39,7 +41,7 @@ export class ComponentCache {
   }
 
   /** Store files (paths relative to `fromRoot`) under `key`. */
-  put(key: string, component: string, fromRoot: string, paths: string[]): CacheIndex {
+  put(key: string, component: string, fromRoot: string, paths: string[], image?: string): CacheIndex {
     const final = this.entryDir(key);
     const staging = join(this.dir, 'tmp', `${key}.${process.pid}.${randomBytes(4).toString('hex')}`);
     mkdirSync(staging, { recursive: true });
@@ -54,7 +56,7 @@ export class ComponentCache {
           copyFileSync(src, dest);
           return { path: p, sha256: sha256File(dest), size: statSync(dest).size };
         });
-      const index: CacheIndex = { key, component, createdAt: new Date().toISOString(), files };
+      const index: CacheIndex = { key, component, createdAt: new Date().toISOString(), files, ...(image ? { image } : {}) };
       writeJsonAtomic(join(staging, 'index.json'), index);
       mkdirSync(dirname(final), { recursive: true });
       rmSync(final, { recursive: true, force: true });

@@ -7,7 +7,12 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AbortError,
+  BugError,
+  CancelledError,
+  ExternalError,
   inspectImage,
+  runCommand,
+  tailLines,
   outputWarn,
   probeVersion,
   selectExecutor,
@@ -33,7 +38,8 @@ export interface ComponentResult {
   id: string;
   kind: string;
   inputsHash: string;
-  toolchain: { name: string; version: string };
+  /** `image`: the builder image id (`sha256:…`) the outputs came from, for container builds. */
+  toolchain: { name: string; version: string; image?: string };
   outputs: FileEntry[];
   cache: 'hit' | 'remote-hit' | 'miss' | 'corrupt' | 'off';
   executor: ExecutorKind | 'cache' | 'remote-cache' | 'skipped';
@@ -52,7 +58,7 @@ export interface ComponentContext {
   /** The shared remote tier (Turborepo remote-cache API). */
   remote?: { cache: RemoteCache; read: boolean; write: boolean } | undefined;
   /** Toolchain resolutions shared by the steps of one build (one probe per toolchain). */
-  toolchains?: Map<string, Promise<{ executor: Executor; version: string } | undefined>>;
+  toolchains?: Map<string, Promise<ResolvedToolchain | undefined>>;
 }
 
 const HOST_TOOL: Record<ToolchainName, [string, string[]]> = {
@@ -62,8 +68,16 @@ const HOST_TOOL: Record<ToolchainName, [string, string[]]> = {
   cuda: ['nvcc', ['--version']],
 };
 
+export interface ResolvedToolchain {
+  executor: Executor;
+  /** The toolchain's identity (part of the cache key): host tool version or image version label. */
+  version: string;
+  /** The builder image id when the executor is docker. */
+  image?: string;
+}
+
 /** Pick the executor and name the exact toolchain it brings (part of the cache key). */
-export function resolveToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<{ executor: Executor; version: string } | undefined> {
+export function resolveToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<ResolvedToolchain | undefined> {
   if (!ctx.toolchains) return probeToolchain(ctx, toolchain);
   let p = ctx.toolchains.get(toolchain);
   if (!p) {
@@ -73,11 +87,11 @@ export function resolveToolchain(ctx: ComponentContext, toolchain: ToolchainName
   return p;
 }
 
-async function probeToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<{ executor: Executor; version: string } | undefined> {
+async function probeToolchain(ctx: ComponentContext, toolchain: ToolchainName): Promise<ResolvedToolchain | undefined> {
   const executor = await selectExecutor({ config: ctx.config, toolchain, kind: ctx.executor });
   if (executor.kind === 'docker') {
     const img = await inspectImage(ctx.config.toolchains[toolchain].image);
-    return { executor, version: img?.labels['dev.tars.version'] ?? img?.id ?? 'unknown' };
+    return { executor, version: img?.labels['dev.tars.version'] ?? img?.id ?? 'unknown', ...(img?.id ? { image: img.id } : {}) };
   }
   const [file, args] = HOST_TOOL[toolchain];
   const version = await probeVersion(file, args);
@@ -106,6 +120,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
       tryMessage: 'Run `tarscli doctor` for the install line, or bootstrap the builder image: `tarscli toolchain bootstrap`.',
     });
   }
+  if (step.fetch && step.fetch.creates.some((f) => !existsSync(join(ctx.root, f)))) await runFetch(step, ctx);
   const { hash } = hashInputs({
     root: ctx.root,
     include: step.inputs.include,
@@ -119,7 +134,8 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
     const hit = ctx.cache.get(hash);
     if (hit.status === 'hit') {
       ctx.cache.restore(hit, ctx.root);
-      return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: 'hit', executor: 'cache', durationMs: performance.now() - started, logFile: undefined };
+      const toolchain = { name: step.toolchain, version: tc.version, ...(hit.entry.image ? { image: hit.entry.image } : {}) };
+      return { ...base, toolchain, outputs: describeOutputs(ctx.root, step.outputs), cache: 'hit', executor: 'cache', durationMs: performance.now() - started, logFile: undefined };
     }
     if (hit.status === 'corrupt') {
       outputWarn(`${step.id}: cache entry ${hash.slice(0, 12)} was corrupt (${hit.reason}); rebuilding`);
@@ -133,6 +149,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
   }
 
   const logFile = join(ctx.logDir, `${step.id.replace(/[^a-z0-9-]/gi, '_')}.log`);
+  if (step.fetch) await runFetch(step, ctx);
   await tc.executor.run(
     { name: step.id, toolchain: step.toolchain, command: step.command, workspace: ctx.root, network: step.network ?? ctx.config.executor.network },
     { logFile, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.onLine ? { onLine: (l: string) => ctx.onLine?.(l) } : {}) },
@@ -141,7 +158,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
   if (missing.length > 0) {
     throw new AbortError(`${step.id}: the step succeeded but did not produce ${missing.join(', ')}`, { code: 'STEP_FAILED', tryMessage: `See ${logFile}.` });
   }
-  const index = ctx.cache?.put(hash, step.id, ctx.root, step.outputs);
+  const index = ctx.cache?.put(hash, step.id, ctx.root, step.outputs, tc.image);
   if (ctx.remote?.write) {
     const idx = index ?? { key: hash, component: step.id, createdAt: new Date().toISOString(), files: describeOutputs(ctx.root, step.outputs) };
     try {
@@ -150,7 +167,34 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
       outputWarn(`${step.id}: could not upload to the remote cache (${err instanceof Error ? err.message : String(err)}); the local build stands`);
     }
   }
-  return { ...base, outputs: describeOutputs(ctx.root, step.outputs), cache: cacheState, executor: tc.executor.kind, durationMs: performance.now() - started, logFile };
+  const toolchain = { name: step.toolchain, version: tc.version, ...(tc.executor.kind === 'docker' && tc.image ? { image: tc.image } : {}) };
+  return { ...base, toolchain, outputs: describeOutputs(ctx.root, step.outputs), cache: cacheState, executor: tc.executor.kind, durationMs: performance.now() - started, logFile };
+}
+
+/** A step's downloads, on the host with the network (see `FetchSpec`). */
+async function runFetch(step: ComponentStep, ctx: ComponentContext): Promise<void> {
+  const fetch = step.fetch;
+  if (!fetch) return;
+  const [file, ...args] = fetch.command;
+  if (!file) throw new BugError(`${step.id}: empty fetch command`);
+  const logFile = join(ctx.logDir, `${step.id.replace(/[^a-z0-9-]/gi, '_')}.fetch.log`);
+  if (!(await probeVersion(HOST_TOOL[step.toolchain][0], HOST_TOOL[step.toolchain][1]))) {
+    throw new AbortError(`${step.id}: its packages are fetched on the host, and the host has no ${HOST_TOOL[step.toolchain][0]}`, {
+      code: 'TOOL_MISSING',
+      tryMessage: 'Install the toolchain on the host (`tarscli doctor` prints the line); the builder containers build offline from what the host fetched.',
+    });
+  }
+  const r = await runCommand(file, args, { cwd: ctx.root, logFile, reject: false, ...(ctx.signal ? { signal: ctx.signal } : {}), ...(ctx.onLine ? { onLine: (l: string) => ctx.onLine?.(l) } : {}) });
+  if (ctx.signal?.aborted) throw new CancelledError(`Cancelled fetching packages for ${step.id}`);
+  if (r.exitCode !== 0) {
+    throw new ExternalError(`${step.id}: fetching its packages failed with exit code ${r.exitCode}`, {
+      code: 'STEP_FAILED',
+      command: fetch.command,
+      exitCode: r.exitCode,
+      stderrTail: tailLines(r.stderr || r.stdout),
+      logFile,
+    });
+  }
 }
 
 /** Take a step's outputs from the remote tier; false on a miss or any problem (with a warning). */

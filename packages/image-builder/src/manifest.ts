@@ -27,7 +27,8 @@ export const manifestSchema = z
             id: z.string(),
             kind: z.string(),
             inputsHash: sha,
-            toolchain: z.object({ name: z.string(), version: z.string() }).strict(),
+            /** `image`: the id of the builder image that produced the outputs (container builds). */
+            toolchain: z.object({ name: z.string(), version: z.string(), image: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional() }).strict(),
             outputs: z.array(fileEntry),
           })
           .strict(),

@@ -23,6 +23,22 @@ export interface ComponentStep {
   optional: boolean;
   /** The step needs the network (default: hermetic). */
   network?: boolean;
+  /**
+   * Downloads the step needs, done apart from it: on the host, with the network, into a
+   * package folder the step then reads offline (the builder containers do not trust the
+   * package sources' certificates, and build steps never get the network).
+   */
+  fetch?: FetchSpec;
+}
+
+export interface FetchSpec {
+  /** Argument array run on the host from the project root. */
+  command: string[];
+  /**
+   * Files the fetch writes into the step's inputs (lock files). While one is missing the fetch
+   * runs before the inputs are hashed, so the key covers what was locked.
+   */
+  creates: string[];
 }
 
 export interface BootModuleSpec {
@@ -89,16 +105,18 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
   for (const agent of config.agents) {
     if (agent.lang === 'csharp' || agent.lang === 'fsharp') {
       const out = posix.join(d, 'out/agents', `${agent.name}.so`);
+      const publish = posix.join(d, 'scripts/publish-agent.sh');
       steps.push({
         id: `agent:${agent.name}`,
         kind: 'dotnet-agent',
         toolchain: 'dotnet',
-        command: ['bash', posix.join(d, 'scripts/publish-agent.sh'), agent.path, agent.name],
+        command: ['bash', publish, agent.path, agent.name],
         inputs: { include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), posix.join(d, 'scripts/publish-agent.sh')], excludeNames: ['bin', 'obj', 'out', 'node_modules'] },
         outputs: [out],
         optional: agent.optional,
-        // NuGet restore (the NativeAOT compiler package) needs the registry.
-        network: true,
+        // NuGet packages (the NativeAOT compiler among them) come from packages.lock.json into
+        // .tars/nuget on the host; the publish itself runs offline against that folder.
+        fetch: { command: ['bash', publish, '--fetch', agent.path, agent.name], creates: [posix.join(agent.path, 'packages.lock.json')] },
       });
       payloads.push({ name: agent.name, lang: agent.lang, version: agent.version, source: out, file: `${agent.name}.so` });
       continue;

@@ -1,9 +1,10 @@
 /**
- * `os build --verify-reproducible`: copy the sources into two separate directories, build each
- * from an empty cache, and compare component outputs and image files byte for byte. Names the
- * first differing component and file, and runs diffoscope on it when installed.
+ * `os build --verify-reproducible`: copy the sources into two separate directories (so paths
+ * differ), build every component in each through the executor in use from an empty cache (the
+ * remote cache is not consulted), and compare every component output and image file byte for
+ * byte. Names the first differing component and file, and summarises it with diffoscope.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { probeVersion, runCommand, runTasks, type ExecutorKind, type TarsConfig } from '@tars/core';
@@ -18,8 +19,13 @@ export interface ReproReport {
   firstDifference: string | null;
   files: { path: string; sha256: string }[];
   dirs: [string, string];
+  /** The full diffoscope report of the first difference (a file under .tars/). */
   diffoscope: string | null;
+  /** Its first lines, for the terminal. */
+  diffoscopeSummary: string[];
 }
+
+const SUMMARY_LINES = 40;
 
 const SKIP = new Set(['node_modules', 'target', 'out', 'dist', '.tars', '.turbo', '.git', '.test-results']);
 
@@ -58,12 +64,14 @@ export async function verifyReproducible(opts: {
   const base = mkdtempSync(join(tmpdir(), 'tars-repro-'));
   const dirs: [string, string] = [join(base, 'a'), join(base, 'b')];
   const results: BuildContext[] = [];
+  // From scratch means from scratch: no shared remote tier either.
+  const config: TarsConfig = { ...opts.config, cache: { ...opts.config.cache, remote: { ...opts.config.cache.remote, read: false, write: false } } };
   try {
     for (const dir of dirs) {
       await copySources(opts.root, dir);
-      const ctx = newBuildContext(opts.config);
+      const ctx = newBuildContext(config);
       await runTasks(
-        buildTasks({ root: dir, config: opts.config, format: opts.format, executor: opts.executor, useCache: true, source, ...(opts.signal ? { signal: opts.signal } : {}) }, ctx.plan),
+        buildTasks({ root: dir, config, format: opts.format, executor: opts.executor, useCache: true, source, ...(opts.signal ? { signal: opts.signal } : {}) }, ctx.plan),
         ctx,
       );
       results.push(ctx);
@@ -91,12 +99,14 @@ export async function verifyReproducible(opts: {
       }
     }
     let diffoscope: string | null = null;
+    let diffoscopeSummary: string[] = [];
     if (diffPair && (await probeVersion('diffoscope'))) {
       diffoscope = join(opts.root, '.tars', 'diffoscope.txt');
       mkdirSync(dirname(diffoscope), { recursive: true });
-      await runCommand('diffoscope', ['--text', diffoscope, ...diffPair], { reject: false });
+      await runCommand('diffoscope', ['--no-progress', '--text', diffoscope, ...diffPair], { reject: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+      if (existsSync(diffoscope)) diffoscopeSummary = readFileSync(diffoscope, 'utf8').split('\n').slice(0, SUMMARY_LINES);
     }
-    return { identical: firstDifference === null, format: opts.format, firstDifference, files: filesA.map((f) => ({ path: f.path, sha256: f.sha256 })), dirs, diffoscope };
+    return { identical: firstDifference === null, format: opts.format, firstDifference, files: filesA.map((f) => ({ path: f.path, sha256: f.sha256 })), dirs, diffoscope, diffoscopeSummary };
   } finally {
     if (!opts.keep) rmSync(base, { recursive: true, force: true });
   }

@@ -3,6 +3,7 @@
  * a debootstrap rootfs imported as the base, then one layer per toolchain on top of it.
  * Each image's digest is recorded in `.tars/toolchains.json`.
  */
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, linkSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TarsConfig, ToolchainName } from '../config/schema.js';
@@ -58,7 +59,20 @@ export interface BootstrapResult {
   built: boolean;
 }
 
-async function importRootfs(dir: string, image: string, signal: AbortSignal | undefined, onLine?: (l: string) => void): Promise<void> {
+/** Label naming the recipe an image was built from; an image whose recipe changed is rebuilt. */
+const RECIPE_LABEL = 'dev.tars.recipe';
+
+const baseRecipe = (mirror: string): string => sha256(`debootstrap --variant=minbase ${BASE_SUITE} ${BASE_PACKAGES.join(',')} ${mirror}`);
+
+function layerRecipe(recipe: LayerRecipe, baseImageId: string): string {
+  return sha256(`${recipe.dockerfile}\n${baseImageId}\n${recipe.version}`);
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+async function importRootfs(dir: string, image: string, signal: AbortSignal | undefined, onLine?: (l: string) => void, recipe?: string): Promise<void> {
   const { execa } = await import('execa');
   const [repo, tag] = image.split(':');
   const tar = execa('tar', ['--numeric-owner', '--sort=name', '-C', dir, '-c', '.'], {
@@ -72,7 +86,7 @@ async function importRootfs(dir: string, image: string, signal: AbortSignal | un
     tag: tag ?? 'latest',
     changes: [
       `ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8`,
-      `LABEL dev.tars.toolchain=base dev.tars.version=debian-${BASE_SUITE}`,
+      `LABEL dev.tars.toolchain=base dev.tars.version=debian-${BASE_SUITE}${recipe ? ` ${RECIPE_LABEL}=${recipe}` : ''}`,
       'CMD ["/bin/bash"]',
     ],
   } as never)) as unknown as NodeJS.ReadableStream;
@@ -99,7 +113,7 @@ async function buildBase(opts: BootstrapOptions, image: string): Promise<string>
       const p = join(rootfs, dir);
       if (existsSync(p)) for (const e of readdirSync(p)) if (statSync(join(p, e)).isFile()) rmSync(join(p, e), { force: true });
     }
-    await importRootfs(rootfs, image, opts.signal, opts.onLine);
+    await importRootfs(rootfs, image, opts.signal, opts.onLine, baseRecipe(opts.mirror ?? DEFAULT_MIRROR));
     return `debian-${BASE_SUITE} (${BASE_PACKAGES.join(' ')})`;
   } finally {
     rmSync(rootfs, { recursive: true, force: true });
@@ -121,12 +135,12 @@ function linkTree(from: string, to: string): void {
   }
 }
 
-async function buildLayer(opts: BootstrapOptions, recipe: LayerRecipe, image: string): Promise<string> {
+async function buildLayer(opts: BootstrapOptions, recipe: LayerRecipe, image: string, recipeHash: string): Promise<string> {
   const work = join(opts.root, '.tars', 'tmp');
   mkdirSync(work, { recursive: true });
   const ctx = mkdtempSync(join(work, `ctx-${recipe.toolchain}-`));
   try {
-    writeFileSync(join(ctx, 'Dockerfile'), `${recipe.dockerfile}\n`);
+    writeFileSync(join(ctx, 'Dockerfile'), `${recipe.dockerfile}\nLABEL ${RECIPE_LABEL}=${recipeHash}\n`);
     for (const copy of recipe.context) {
       for (const sub of copy.only ?? ['']) {
         opts.onLine?.(`copying ${join(copy.from, sub)} into the build context`);
@@ -171,7 +185,26 @@ export async function bootstrapToolchain(opts: BootstrapOptions): Promise<Bootst
   await requireEngine();
   const image = opts.config.toolchains[opts.toolchain].image;
   const existing = await inspectImage(image);
-  if (existing && !opts.force) {
+  const baseImage = opts.config.toolchains.base.image;
+  // What the image would be built from now; an existing image from another recipe is stale.
+  let recipe: LayerRecipe | undefined;
+  let recipeHash: string;
+  if (opts.toolchain === 'base') {
+    recipeHash = baseRecipe(opts.mirror ?? DEFAULT_MIRROR);
+  } else {
+    const base = await inspectImage(baseImage);
+    if (!base) {
+      throw new AbortError(`The ${opts.toolchain} image builds on ${baseImage}, which does not exist`, {
+        code: 'IMAGE_MISSING',
+        tryMessage: 'Run `tarscli toolchain bootstrap --only base` first (or without --only).',
+      });
+    }
+    recipe = await recipeFor(opts.toolchain, baseImage);
+    recipeHash = layerRecipe(recipe, base.id);
+  }
+  const stale = existing !== undefined && existing.labels[RECIPE_LABEL] !== recipeHash;
+  if (stale) opts.onLine?.(`${image} was built from another recipe; rebuilding`);
+  if (existing && !opts.force && !stale) {
     const rec: ToolchainRecord = {
       toolchain: opts.toolchain,
       image,
@@ -183,19 +216,7 @@ export async function bootstrapToolchain(opts: BootstrapOptions): Promise<Bootst
     record(opts.root, rec);
     return { record: rec, built: false };
   }
-  let version: string;
-  if (opts.toolchain === 'base') {
-    version = await buildBase(opts, image);
-  } else {
-    const baseImage = opts.config.toolchains.base.image;
-    if (!(await inspectImage(baseImage))) {
-      throw new AbortError(`The ${opts.toolchain} image builds on ${baseImage}, which does not exist`, {
-        code: 'IMAGE_MISSING',
-        tryMessage: 'Run `tarscli toolchain bootstrap --only base` first (or without --only).',
-      });
-    }
-    version = await buildLayer(opts, await recipeFor(opts.toolchain, baseImage), image);
-  }
+  const version = recipe ? await buildLayer(opts, recipe, image, recipeHash) : await buildBase(opts, image);
   const built = await inspectImage(image);
   if (!built) throw new AbortError(`docker reported success but ${image} is missing`, { code: 'EXTERNAL_FAILED' });
   const rec: ToolchainRecord = {

@@ -64,7 +64,7 @@ export async function dotnetRecipe(baseImage: string): Promise<LayerRecipe | und
     context: [{ from: root, to: 'dotnet' }],
     dockerfile: [
       `FROM ${baseImage}`,
-      'RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang zlib1g-dev libicu72 && rm -rf /var/lib/apt/lists/*',
+      'RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang zlib1g-dev libicu72 lld && rm -rf /var/lib/apt/lists/*',
       'COPY dotnet/ /usr/share/dotnet/',
       `ENV PATH=/usr/share/dotnet:${SYSTEM_PATH} DOTNET_ROOT=/usr/share/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME=/tmp NUGET_PACKAGES=/workspace/.tars/nuget`,
       `LABEL dev.tars.toolchain=dotnet dev.tars.version="${version}"`,
@@ -73,16 +73,19 @@ export async function dotnetRecipe(baseImage: string): Promise<LayerRecipe | und
   };
 }
 
+const CUDA_VERSION = 'nvidia-cuda-toolkit 11.8 (Debian bookworm non-free)';
+
 export function cudaRecipe(baseImage: string): LayerRecipe {
   return {
     toolchain: 'cuda',
-    version: 'nvidia-cuda-toolkit (Debian bookworm non-free)',
+    version: CUDA_VERSION,
     needsNetwork: true,
     context: [],
     dockerfile: [
       `FROM ${baseImage}`,
-      "RUN sed -i 's/ main$/ main contrib non-free non-free-firmware/' /etc/apt/sources.list && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nvidia-cuda-toolkit g++ && rm -rf /var/lib/apt/lists/*",
-      'LABEL dev.tars.toolchain=cuda',
+      // clang-14 is nvcc's host compiler on the host too (the same bytes); jq writes the module manifest.
+      "RUN sed -i 's/ main$/ main contrib non-free non-free-firmware/' /etc/apt/sources.list && apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nvidia-cuda-toolkit clang-14 jq && rm -rf /var/lib/apt/lists/*",
+      `LABEL dev.tars.toolchain=cuda dev.tars.version="${CUDA_VERSION}"`,
       'RUN nvcc --version',
     ].join('\n'),
   };

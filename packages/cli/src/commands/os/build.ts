@@ -72,6 +72,7 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
       } else {
         outputResult(`NOT reproducible: ${r.report.firstDifference}`);
         outputResult('Two builds from clean caches in different directories gave different bytes (exit 7).');
+        for (const line of r.report.diffoscopeSummary) outputResult(`  ${line}`);
       }
       if (r.report.diffoscope) outputResult(`diffoscope report: ${r.report.diffoscope}`);
       return;

@@ -8,6 +8,7 @@ interface ToolchainRow {
   id: string | null;
   recordedId: string | null;
   version: string | null;
+  sizeBytes: number | null;
   optional: boolean;
 }
 
@@ -30,6 +31,7 @@ export default class ToolchainList extends BaseCommand<typeof ToolchainList, { e
           id: found?.id ?? null,
           recordedId: registry.images[t]?.id ?? null,
           version: found?.labels['dev.tars.version'] ?? null,
+          sizeBytes: found?.size ?? null,
           optional: config.toolchains[t].optional,
         };
       }),
