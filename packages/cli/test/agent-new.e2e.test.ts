@@ -88,5 +88,13 @@ describe('agent new: templates that build and run without a manual edit', () => 
     const run = await execa(harness, ['roundtrip', join(dir, 'dist', 'kernel', 'agents', `${name}.so`)], { reject: false });
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, snapshot: 'e803000000000000', logs: [`hello from ${name}`, `${name} stopping after 1000 steps`] });
     expect(readdirSync(join(dir, 'agents', name))).toContain('README.md');
+    // Its first build locked its packages; the lock file is part of the agent's sources.
+    expect(readdirSync(join(dir, 'agents', name, lang === 'fsharp' ? 'Host' : '.'))).toContain('packages.lock.json');
   }, 300_000);
+
+  it('a project with new C#, F#, CUDA and Rust agents is reproducible (two directories, empty caches)', async () => {
+    const r = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--verify-reproducible', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result).toMatchObject({ identical: true, firstDifference: null });
+  }, 600_000);
 });

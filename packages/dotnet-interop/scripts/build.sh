@@ -5,12 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The package's own NuGet folder, checked against the samples' lock files (a shared global folder
+# may hold another build of the same package version, e.g. the F# SDK's bundled FSharp.Core).
+export NUGET_PACKAGES="${NUGET_PACKAGES:-$PWD/.tars/nuget}"
 node scripts/generate.mjs --check
 mkdir -p out/agents
 publish() { # project, library name
   local tmp
   tmp=$(mktemp -d out/.publish-XXXXXX)
-  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" "-p:PathMap=$PWD=/_/dotnet-interop" -p:ObjCopyName=objcopy 1>&2
+  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" "-p:PathMap=$PWD=/_/dotnet-interop" -p:ObjCopyName=objcopy -p:DisableImplicitLibraryPacksFolder=true 1>&2
   mv -f "$tmp/$2.so" "out/agents/$2.so"
   rm -rf "$tmp"
   echo "built out/agents/$2.so ($(stat -c %s "out/agents/$2.so") bytes)"

@@ -26,8 +26,10 @@ project="${candidates[0]}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME="${DOTNET_CLI_HOME:-${HOME:-/tmp}}"
 export NUGET_PACKAGES="${NUGET_PACKAGES:-$PWD/.tars/nuget}"
 mkdir -p "$NUGET_PACKAGES"
-# Lock files for every project of the graph; locked mode once they exist.
-lock=(-p:RestorePackagesWithLockFile=true)
+# Lock files for every project of the graph; locked mode once they exist. The F# SDK's bundled
+# FSharp.Core (library-packs) is not a source: it has the registry's version number but other
+# bytes, and restore took whichever answered first, so lock files did not hold across machines.
+lock=(-p:RestorePackagesWithLockFile=true -p:DisableImplicitLibraryPacksFolder=true)
 [ -f "$(dirname "$project")/packages.lock.json" ] && lock+=(-p:RestoreLockedMode=true)
 
 if [ $fetch -eq 1 ]; then
