@@ -1,0 +1,115 @@
+// TARS against the alternative, in one run with the same QEMU settings (pc, 256 MiB, TCG,
+// -icount shift=0 so one TSC tick is one instruction or one ns of idle): a minimal Linux guest made
+// from Debian's packages (the distribution kernel and a static /init, bench/linux/bench-init.c)
+// against the TARS kernel with its ping/pong agents.
+//   boot: instructions from reset to Linux's /init vs to TARS's `ready`
+//   IPC: pipe, futex and socketpair ping-pong between two processes vs TARS call+reply
+//   memory in use after boot: MemTotal - MemFree vs frames in use
+// Prints a table with Linux/TARS ratios; with BENCH_JSON=FILE also writes the figures as JSON.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ProtocolClient, qemuArgs, startQemu } from '@tars/deploy';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const OUT = fileURLToPath(new URL('../out/', import.meta.url));
+const WORK = fileURLToPath(new URL('../../../.tars/bench/linux/', import.meta.url));
+const MEMORY_MB = 256;
+const MODULES = [
+  { path: `${OUT}agents/pong.elf`, args: 'name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready' },
+  { path: `${OUT}agents/ping.elf`, args: 'name=ping version=1.0.0 prio=3 call=echo shm=tensor notify=ready' },
+];
+
+/** The distribution kernel (linux-image-amd64's dependency), downloaded once and unpacked. */
+function debianKernel() {
+  mkdirSync(WORK, { recursive: true });
+  const found = readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'));
+  if (found) return join(WORK, found);
+  const deps = execFileSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' });
+  const pkg = /Depends: (linux-image-[^\s]+)/.exec(deps)?.[1];
+  if (!pkg) throw new Error('apt-cache names no linux-image package for linux-image-amd64 (run apt-get update)');
+  const dl = mkdtempSync(join(tmpdir(), 'tars-linux-'));
+  try {
+    execFileSync('apt-get', ['download', pkg], { cwd: dl, stdio: 'ignore' });
+    const deb = readdirSync(dl).find((f) => f.endsWith('.deb'));
+    execFileSync('dpkg-deb', ['-x', join(dl, deb), join(dl, 'x')]);
+    const vmlinuz = readdirSync(join(dl, 'x', 'boot')).find((f) => f.startsWith('vmlinuz-'));
+    writeFileSync(join(WORK, vmlinuz), readFileSync(join(dl, 'x', 'boot', vmlinuz)));
+    return join(WORK, vmlinuz);
+  } finally {
+    rmSync(dl, { recursive: true, force: true });
+  }
+}
+
+/** An initramfs holding the static /init and busybox (newc cpio written by busybox). */
+function initramfs() {
+  const root = mkdtempSync(join(tmpdir(), 'tars-initramfs-'));
+  try {
+    mkdirSync(join(root, 'bin'));
+    mkdirSync(join(root, 'dev'));
+    execFileSync('gcc', ['-static', '-O2', '-o', join(root, 'init'), join(HERE, 'linux', 'bench-init.c')]);
+    if (existsSync('/bin/busybox')) writeFileSync(join(root, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
+    const files = execFileSync('find', ['.', '-mindepth', '1'], { cwd: root, encoding: 'utf8' });
+    const cpio = spawnSync('busybox', ['cpio', '-o', '-H', 'newc'], { cwd: root, input: files, maxBuffer: 64 << 20 });
+    if (cpio.status !== 0) throw new Error(`cpio failed: ${cpio.stderr}`);
+    const out = join(WORK, 'initramfs.cpio');
+    writeFileSync(out, cpio.stdout);
+    return out;
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function bootLinux(kernel, initrd) {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-linux-run-'));
+  try {
+    const paths = { events: join(dir, 'console.log'), control: join(dir, 'unused.sock') };
+    const args = qemuArgs({ kernel, append: 'console=ttyS0 quiet panic=-1 rdinit=/init', modules: [{ path: initrd, args: '' }], accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, paths);
+    const r = spawnSync('qemu-system-x86_64', args, { timeout: 600_000 });
+    const out = readFileSync(paths.events, 'utf8');
+    const figures = Object.fromEntries([...out.matchAll(/^TARSBENCH (\w+)=(\S+)/gm)].map((m) => [m[1], m[2]]));
+    if (figures.done !== '1') throw new Error(`the Linux guest did not finish (QEMU exit ${r.status}): ${out.slice(-2000)}`);
+    return Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, Number(v)]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bootTars() {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
+  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: MODULES, accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, dir);
+  try {
+    const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 120_000 });
+    const client = await ProtocolClient.connect(q.paths.control);
+    const stats = await client.stats();
+    const rtt = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_min', { timeoutMs: 120_000 });
+    const avg = q.reader.events.find((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg');
+    client.close();
+    return {
+      readyInstructions: Number(ready.boot_us) * 1000,
+      rttMin: Number(rtt.value),
+      rttAvg: Number(avg?.value ?? 0),
+      memUsedKb: ((stats.memory.frames_total - stats.memory.frames_free) * 4096) / 1024,
+    };
+  } finally {
+    await q.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const linux = bootLinux(debianKernel(), initramfs());
+const tars = await bootTars();
+const rows = [
+  ['boot to init / ready (instructions)', linux.init_tsc, tars.readyInstructions],
+  ['IPC round trip, pipe vs call+reply (min)', linux.pipe_rtt_min, tars.rttMin],
+  ['IPC round trip, futex vs call+reply (min)', linux.futex_rtt_min, tars.rttMin],
+  ['IPC round trip, socketpair vs call+reply (min)', linux.socketpair_rtt_min, tars.rttMin],
+  ['IPC round trip, futex vs call+reply (avg)', linux.futex_rtt_avg, tars.rttAvg],
+  ['memory in use after boot (KiB)', linux.mem_used_kb, tars.memUsedKb],
+];
+console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'))} + static /init.`);
+console.log('figure                                          Linux          TARS   Linux/TARS');
+for (const [what, l, t] of rows) console.log(`${what.padEnd(46)} ${String(Math.round(l)).padStart(12)} ${String(Math.round(t)).padStart(12)}   ${(l / t).toFixed(2)}x`);
+if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ linux, tars }, null, 2));

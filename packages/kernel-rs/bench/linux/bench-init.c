@@ -1,0 +1,131 @@
+/*
+ * /init of the minimal Linux guest that TARS is benchmarked against (bench/linux-baseline.mjs).
+ * Static, no libc beyond glibc's static startup. Under QEMU -icount shift=0 the TSC counts one tick
+ * per instruction (and per ns of idle), so rdtsc deltas are instruction counts, the unit TARS's own
+ * IPC figures use. Prints `TARSBENCH key=value` lines on the console (COM1), then powers off.
+ *
+ * Ping-pong pairs are two processes (fork), as TARS's ping and pong are two tasks in separate
+ * address spaces: pipes (one byte each way), an AF_UNIX socketpair, and a futex word in a shared
+ * mapping (FUTEX_WAIT/FUTEX_WAKE, not private).
+ */
+#define _GNU_SOURCE
+#include <linux/futex.h>
+#include <linux/reboot.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ROUNDS 2000
+
+static inline uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi));
+  return ((uint64_t)hi << 32) | lo;
+}
+
+static void report(const char *name, uint64_t min, uint64_t sum) {
+  printf("TARSBENCH %s_rtt_min=%llu\nTARSBENCH %s_rtt_avg=%llu\n", name, (unsigned long long)min, name, (unsigned long long)(sum / ROUNDS));
+  fflush(stdout);
+}
+
+static void die(const char *what) {
+  printf("TARSBENCH error=%s\n", what);
+  fflush(stdout);
+  reboot(LINUX_REBOOT_CMD_POWER_OFF);
+  _exit(1);
+}
+
+/* One byte there and back over a pair of file descriptors (pipes or a socketpair). */
+static void fd_pingpong(const char *name, int to_child_w, int to_child_r, int to_parent_w, int to_parent_r) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  char b = 0;
+  if (pid == 0) {
+    for (int i = 0; i < ROUNDS; i++) {
+      if (read(to_child_r, &b, 1) != 1 || write(to_parent_w, &b, 1) != 1) _exit(1);
+    }
+    _exit(0);
+  }
+  uint64_t min = UINT64_MAX, sum = 0;
+  for (int i = 0; i < ROUNDS; i++) {
+    uint64_t t0 = rdtsc();
+    if (write(to_child_w, &b, 1) != 1 || read(to_parent_r, &b, 1) != 1) die(name);
+    uint64_t dt = rdtsc() - t0;
+    sum += dt;
+    if (dt < min) min = dt;
+  }
+  waitpid(pid, NULL, 0);
+  report(name, min, sum);
+}
+
+static long futex(int *uaddr, int op, int val) { return syscall(SYS_futex, uaddr, op, val, NULL, NULL, 0); }
+
+/* A shared word: the parent sets it to 1 and wakes the child, the child sets it to 0 and wakes
+ * the parent; each waits while the word still holds its own value. */
+static void futex_pingpong(void) {
+  int *word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (word == MAP_FAILED) die("mmap");
+  *word = 0;
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    for (int i = 0; i < ROUNDS; i++) {
+      while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 0) futex(word, FUTEX_WAIT, 0);
+      __atomic_store_n(word, 0, __ATOMIC_RELEASE);
+      futex(word, FUTEX_WAKE, 1);
+    }
+    _exit(0);
+  }
+  uint64_t min = UINT64_MAX, sum = 0;
+  for (int i = 0; i < ROUNDS; i++) {
+    uint64_t t0 = rdtsc();
+    __atomic_store_n(word, 1, __ATOMIC_RELEASE);
+    futex(word, FUTEX_WAKE, 1);
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 1) futex(word, FUTEX_WAIT, 1);
+    uint64_t dt = rdtsc() - t0;
+    sum += dt;
+    if (dt < min) min = dt;
+  }
+  waitpid(pid, NULL, 0);
+  report("futex", min, sum);
+}
+
+int main(void) {
+  uint64_t at_init = rdtsc();
+  printf("TARSBENCH init_tsc=%llu\n", (unsigned long long)at_init);
+  mkdir("/proc", 0555);
+  if (mount("proc", "/proc", "proc", 0, NULL) != 0) die("mount-proc");
+  FILE *m = fopen("/proc/meminfo", "r");
+  if (!m) die("meminfo");
+  char line[128];
+  unsigned long long total = 0, free_kb = 0;
+  while (fgets(line, sizeof line, m)) {
+    sscanf(line, "MemTotal: %llu kB", &total);
+    sscanf(line, "MemFree: %llu kB", &free_kb);
+  }
+  fclose(m);
+  printf("TARSBENCH mem_total_kb=%llu\nTARSBENCH mem_used_kb=%llu\n", total, total - free_kb);
+  fflush(stdout);
+
+  int a[2], b[2];
+  if (pipe(a) || pipe(b)) die("pipe");
+  fd_pingpong("pipe", a[1], a[0], b[1], b[0]);
+  int s[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM, 0, s)) die("socketpair");
+  fd_pingpong("socketpair", s[0], s[1], s[1], s[0]);
+  futex_pingpong();
+  printf("TARSBENCH done=1\n");
+  fflush(stdout);
+  sync();
+  reboot(LINUX_REBOOT_CMD_POWER_OFF);
+  return 0;
+}
