@@ -1,5 +1,7 @@
 // dotnet-interop benchmarks, each against a baseline measured in the same run:
-// - call overhead Rust → .NET and .NET → Rust beside Rust → Rust through the same fn-pointer type;
+// - call overhead Rust → .NET and .NET → Rust beside Rust → Rust through the same fn-pointer type
+//   (host calls: the same host function called from Rust; a short call with a trivial body);
+// - Rust → .NET messages one call each vs the batched path (on_messages);
 // - cold start (process start → first step): NativeAOT library vs the same agent under the JIT;
 // - zero-copy tensor exchange vs copying the tensor in and out; binary sizes.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -21,7 +23,10 @@ function timed(cmd, args) {
 const b = JSON.parse(execFileSync(harness, ['bench', aot], { encoding: 'utf8' }));
 console.log(`call Rust → Rust (fn pointer, baseline)   ${b.rust_to_rust_ns} ns/call`);
 console.log(`call Rust → .NET (NativeAOT tars_step)    ${b.rust_to_dotnet_ns} ns/call (${(b.rust_to_dotnet_ns / b.rust_to_rust_ns).toFixed(1)}x baseline)`);
-console.log(`call .NET → Rust (host now_us)            ${b.dotnet_to_rust_ns} ns/call (${(b.dotnet_to_rust_ns / b.rust_to_rust_ns).toFixed(1)}x baseline)`);
+console.log(`call .NET → Rust (host now_us, real clock) ${b.dotnet_to_rust_ns} ns/call vs Rust → the same host function ${b.rust_to_host_ns} ns (${(b.dotnet_to_rust_ns / b.rust_to_host_ns).toFixed(2)}x)`);
+console.log(`call .NET → Rust, short call (trivial body) ${b.dotnet_to_rust_short_ns} ns/call vs Rust → the same function ${b.rust_to_rust_short_ns} ns (${(b.dotnet_to_rust_short_ns / b.rust_to_rust_short_ns).toFixed(2)}x; goal ≤ 3x; SuppressGCTransition)`);
+console.log(`Rust → .NET messages, one call each        ${b.message_single_ns} ns/message`);
+console.log(`Rust → .NET messages, batched (${b.batch_path}, 1000/call) ${b.message_batched_ns} ns/message (${(b.message_single_ns / b.message_batched_ns).toFixed(2)}x faster)`);
 console.log(`tensor exchange, zero-copy view           ${b.zero_copy_gbps} GB/s`);
 console.log(`tensor exchange, copy in + out (baseline) ${b.copying_gbps} GB/s (zero-copy is ${(b.zero_copy_gbps / b.copying_gbps).toFixed(1)}x)`);
 

@@ -74,8 +74,8 @@ public unsafe struct HostApi
     public void* Context;
     /// <summary>Log a UTF-8 line</summary>
     public delegate* unmanaged<void*, byte*, ulong, void> Log;
-    /// <summary>Monotonic microseconds</summary>
-    public delegate* unmanaged<void*, ulong> NowUs;
+    /// <summary>Monotonic microseconds. Short: never blocks and never calls back into the agent, so .NET calls it without a GC transition</summary>
+    public delegate* unmanaged[SuppressGCTransition]<void*, ulong> NowUs;
     /// <summary>Send a message to other agents</summary>
     public delegate* unmanaged<void*, Message*, int> Publish;
 }
@@ -87,6 +87,7 @@ public static class ExportNames
     public const string Init = "tars_init";
     public const string Step = "tars_step";
     public const string OnMessage = "tars_on_message";
+    public const string OnMessages = "tars_on_messages";
     public const string Snapshot = "tars_snapshot";
     public const string Restore = "tars_restore";
     public const string Shutdown = "tars_shutdown";

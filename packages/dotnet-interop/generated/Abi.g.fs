@@ -79,7 +79,7 @@ type HostApi =
     val mutable Context: nativeint
     /// Log a UTF-8 line
     val mutable Log: nativeint
-    /// Monotonic microseconds
+    /// Monotonic microseconds. Short: never blocks and never calls back into the agent, so .NET calls it without a GC transition
     val mutable NowUs: nativeint
     /// Send a message to other agents
     val mutable Publish: nativeint
@@ -93,6 +93,8 @@ module ExportNames =
     let Step = "tars_step"
     [<Literal>]
     let OnMessage = "tars_on_message"
+    [<Literal>]
+    let OnMessages = "tars_on_messages"
     [<Literal>]
     let Snapshot = "tars_snapshot"
     [<Literal>]

@@ -67,7 +67,7 @@ typedef struct tars_host_api {
   uint32_t reserved; /* Zero */
   void *context; /* Opaque host pointer passed back to every call */
   void (*log)(void *, uint8_t *, uint64_t); /* Log a UTF-8 line */
-  uint64_t (*now_us)(void *); /* Monotonic microseconds */
+  uint64_t (*now_us)(void *); /* Monotonic microseconds. Short: never blocks and never calls back into the agent, so .NET calls it without a GC transition */
   int32_t (*publish)(void *, tars_message *); /* Send a message to other agents */
 } tars_host_api;
 _Static_assert(sizeof(tars_host_api) == 40, "ABI drift: HostApi size");
@@ -83,6 +83,7 @@ uint32_t tars_abi_version(void); /* The ABI version the agent was built against 
 int32_t tars_init(tars_host_api *host, uint8_t *config, uint64_t config_len); /* Start the agent; the host table stays valid until shutdown */
 int32_t tars_step(uint64_t now_us); /* Advance one tick */
 int32_t tars_on_message(tars_message *msg); /* Handle a message (borrowed for the call) */
+int32_t tars_on_messages(tars_message *msgs, uint64_t count, uint64_t *handled); /* (optional) Handle count messages in one call (the batched path: one transition for many messages); stops at the first failure, whose status it returns; handled holds how many succeeded. Optional: hosts fall back to on_message */
 int32_t tars_snapshot(uint8_t *out, uint64_t cap, uint64_t *written); /* Serialize state into out; on BUFFER_TOO_SMALL, written holds the size needed */
 int32_t tars_restore(uint8_t *data, uint64_t len); /* Replace state with a snapshot */
 int32_t tars_shutdown(void); /* Release everything; no call may follow */

@@ -77,7 +77,7 @@ function genC() {
     out.push('');
   }
   out.push('/* Functions every agent library exports. */');
-  for (const e of abi.exports) out.push(`${cType(parseType(e.ret))} ${P}_${e.name}(${e.params.map((p) => cType(parseType(p.type), p.name)).join(', ') || 'void'}); /* ${e.doc} */`);
+  for (const e of abi.exports) out.push(`${cType(parseType(e.ret))} ${P}_${e.name}(${e.params.map((p) => cType(parseType(p.type), p.name)).join(', ') || 'void'}); /* ${e.optional ? '(optional) ' : ''}${e.doc} */`);
   out.push('', '#ifdef __cplusplus', '}', '#endif', `#endif /* ${g} */`, '');
   return out.join('\n');
 }
@@ -114,12 +114,14 @@ function genRust() {
 }
 
 // ---- C# -----------------------------------------------------------------------------------
-function csType(ty) {
+// A host function marked `short` (never blocks, never calls back) is called without a GC
+// transition: a plain indirect call instead of the managed → native switch.
+function csType(ty, short = false) {
   switch (ty.kind) {
     case 'prim': return PRIM[ty.name][3];
     case 'struct': return ty.name;
     case 'ptr': return `${csType(ty.to)}*`;
-    case 'fn': return `delegate* unmanaged<${[...ty.params.map(csType), csType(ty.ret)].join(', ')}>`;
+    case 'fn': return `delegate* unmanaged${short ? '[SuppressGCTransition]' : ''}<${[...ty.params.map((t) => csType(t)), csType(ty.ret)].join(', ')}>`;
     case 'array': throw new Error('arrays are emitted as fixed buffers');
   }
 }
@@ -133,7 +135,7 @@ function genCs() {
     for (const f of l.fields) {
       out.push(`    /// <summary>${f.doc}</summary>`);
       if (f.ty.kind === 'array') out.push(`    public fixed ${csType(f.ty.of)} ${pascal(f.name)}[${f.ty.n}];`);
-      else out.push(`    public ${csType(f.ty)} ${pascal(f.name)};`);
+      else out.push(`    public ${csType(f.ty, f.short === true)} ${pascal(f.name)};`);
     }
     out.push('}', '');
   }

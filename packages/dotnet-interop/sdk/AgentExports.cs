@@ -76,6 +76,38 @@ internal static unsafe class AgentExports
         }
     }
 
+    /// <summary>The batched path: many messages for one native → managed transition.</summary>
+    [UnmanagedCallersOnly(EntryPoint = ExportNames.OnMessages)]
+    public static int OnMessages(Message* msgs, ulong count, ulong* handled)
+    {
+        AgentRuntime.LastError = null;
+        if (handled != null) *handled = 0;
+        if (!AgentRuntime.Initialized) return Fail(AbiConstants.StatusBadState, "on_messages: not initialised");
+        if (msgs == null && count != 0) return Fail(AbiConstants.StatusInvalidArgument, "on_messages: messages are null but the count is not zero");
+        var agent = AgentRuntime.Agent!;
+        for (ulong i = 0; i < count; i++)
+        {
+            var msg = msgs + i;
+            if (msg->Payload == null && msg->PayloadLen != 0) return Fail(AbiConstants.StatusInvalidArgument, $"on_messages: message {i} has a null payload with a length");
+            int st;
+            try
+            {
+                st = agent.OnMessage(new AgentMessage(msg));
+            }
+            catch (Exception e)
+            {
+                return Fail(AbiConstants.StatusException, $"message {i}: {e.GetType().Name}: {e.Message}");
+            }
+            if (st != AbiConstants.StatusOk)
+            {
+                if (AgentRuntime.LastError is null) AgentRuntime.LastError = $"on_messages: the agent returned {st} for message {i} (topic {msg->Topic})";
+                return st;
+            }
+            if (handled != null) *handled = i + 1;
+        }
+        return AbiConstants.StatusOk;
+    }
+
     [UnmanagedCallersOnly(EntryPoint = ExportNames.OnMessage)]
     public static int OnMessage(Message* msg)
     {

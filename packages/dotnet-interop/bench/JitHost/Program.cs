@@ -10,7 +10,9 @@ unsafe
     var host = (HostApi*)NativeMemory.AllocZeroed((nuint)sizeof(HostApi));
     host->AbiVersion = AbiConstants.AbiVersion;
     host->Log = &Log;
-    host->NowUs = &Now;
+    // now_us is a short call (no GC transition), so it must be native code, never a managed
+    // callback: libc's time(NULL) stands in (the context pointer is null).
+    host->NowUs = (delegate* unmanaged[SuppressGCTransition]<void*, ulong>)NativeLibrary.GetExport(NativeLibrary.Load("libc.so.6"), "time");
     host->Publish = &Publish;
     var agent = AgentRuntime.Agent ?? new Samples.CounterAgent();
     agent.Init(AgentRuntime.CreateContext(host), ReadOnlySpan<byte>.Empty);
@@ -23,6 +25,5 @@ unsafe
 static unsafe partial class Program
 {
     [UnmanagedCallersOnly] static void Log(void* ctx, byte* p, ulong n) { }
-    [UnmanagedCallersOnly] static ulong Now(void* ctx) => (ulong)Environment.TickCount64 * 1000;
     [UnmanagedCallersOnly] static int Publish(void* ctx, Message* m) => 0;
 }

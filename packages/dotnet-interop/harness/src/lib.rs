@@ -37,6 +37,14 @@ extern "C" fn host_now_us(ctx: *mut c_void) -> u64 {
     st.start.elapsed().as_micros() as u64 + 1
 }
 
+/// A host call with a trivial body (count and return), for measuring what a call itself costs.
+extern "C" fn host_now_us_trivial(ctx: *mut c_void) -> u64 {
+    // SAFETY: as above.
+    let st = unsafe { &mut *(ctx as *mut HostState) };
+    st.host_calls += 1;
+    st.host_calls
+}
+
 extern "C" fn host_publish(ctx: *mut c_void, msg: *mut Message) -> i32 {
     // SAFETY: as above; msg is borrowed for the call.
     let st = unsafe { &mut *(ctx as *mut HostState) };
@@ -99,6 +107,8 @@ pub struct Agent {
     init: InitFn,
     step: StepFn,
     on_message: OnMessageFn,
+    /// The batched path, when the agent exports it (optional in the ABI).
+    on_messages: Option<OnMessagesFn>,
     snapshot: SnapshotFn,
     restore: RestoreFn,
     shutdown: ShutdownFn,
@@ -138,6 +148,8 @@ impl Agent {
             init: sym!(lib, p, SYM_INIT, InitFn),
             step: sym!(lib, p, SYM_STEP, StepFn),
             on_message: sym!(lib, p, SYM_ON_MESSAGE, OnMessageFn),
+            // SAFETY: the ABI defines this optional symbol with exactly this signature.
+            on_messages: lib.symbol(SYM_ON_MESSAGES).map(|f| unsafe { std::mem::transmute::<*mut c_void, OnMessagesFn>(f) }),
             snapshot: sym!(lib, p, SYM_SNAPSHOT, SnapshotFn),
             restore: sym!(lib, p, SYM_RESTORE, RestoreFn),
             shutdown: sym!(lib, p, SYM_SHUTDOWN, ShutdownFn),
@@ -190,6 +202,41 @@ impl Agent {
     /// The raw step entry point (benchmarks).
     pub fn step_fn(&self) -> StepFn {
         self.step
+    }
+
+    /// Whether the agent has the batched message path.
+    pub fn has_batch(&self) -> bool {
+        self.on_messages.is_some()
+    }
+
+    /// Deliver many messages: one call through the batched path when the agent has it, else one
+    /// call each. Returns how many were handled, and the first failure (which stops the batch).
+    pub fn send_batch(&mut self, msgs: &mut [Message]) -> (u64, Result<(), HarnessError>) {
+        if let Some(f) = self.on_messages {
+            let mut handled = 0u64;
+            // SAFETY: msgs is a valid, exclusively borrowed array for the call.
+            let code = unsafe { f(msgs.as_mut_ptr(), msgs.len() as u64, &mut handled) };
+            return (handled, self.check("on_messages", code));
+        }
+        for (i, m) in msgs.iter_mut().enumerate() {
+            // SAFETY: m is a valid message for the call.
+            let code = unsafe { (self.on_message)(m) };
+            if let Err(e) = self.check("on_message", code) {
+                return (i as u64, Err(e));
+            }
+        }
+        (msgs.len() as u64, Ok(()))
+    }
+
+    /// The host's own now_us through the same function pointer type the agent uses (the
+    /// baseline for host calls: the same body without the .NET side).
+    pub fn host_now_us_fn(&mut self) -> (unsafe extern "C" fn(*mut c_void) -> u64, *mut c_void) {
+        (self.host.now_us.expect("set in load"), self.host.context)
+    }
+
+    /// Benchmarks: make now_us a trivial host call (count and return) or the real clock again.
+    pub fn use_trivial_now_us(&mut self, trivial: bool) {
+        self.host.now_us = Some(if trivial { host_now_us_trivial } else { host_now_us });
     }
 
     pub fn send(&mut self, topic: u32, payload: &[u8]) -> Result<(), HarnessError> {

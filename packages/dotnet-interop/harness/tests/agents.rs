@@ -115,3 +115,18 @@ fn a_file_that_is_not_a_library_is_a_clear_load_error() {
     assert!(!ok);
     assert!(field(&j, "error").starts_with("cannot load agent /etc/hostname:"), "{j}");
 }
+
+#[test]
+fn batched_messages_run_in_one_call_and_stop_at_the_first_failure() {
+    for lib in agents() {
+        let (ok, j) = run("batch", &lib);
+        assert!(ok, "{j}");
+        assert_eq!(field(&j, "path"), "on_messages", "{lib} exports the batched path");
+        assert_eq!(field(&j, "good_handled"), "10");
+        // The third message has an unknown topic: two were handled, the error names message 2.
+        assert_eq!(field(&j, "bad_handled"), "2");
+        assert!(field(&j, "bad_error").contains("message 2"), "{j}");
+        // 0 steps; 10 x 10 + 2 x 10 bytes counted, nothing from after the failure.
+        assert_eq!(field(&j, "snapshot"), "00000000000000007800000000000000");
+    }
+}

@@ -80,7 +80,7 @@ pub struct HostApi {
     pub context: *mut core::ffi::c_void,
     /// Log a UTF-8 line
     pub log: Option<unsafe extern "C" fn(*mut core::ffi::c_void, *mut u8, u64)>,
-    /// Monotonic microseconds
+    /// Monotonic microseconds. Short: never blocks and never calls back into the agent, so .NET calls it without a GC transition
     pub now_us: Option<unsafe extern "C" fn(*mut core::ffi::c_void) -> u64>,
     /// Send a message to other agents
     pub publish: Option<unsafe extern "C" fn(*mut core::ffi::c_void, *mut Message) -> i32>,
@@ -106,6 +106,9 @@ pub const SYM_STEP: &[u8] = b"tars_step\0";
 /// Handle a message (borrowed for the call)
 pub type OnMessageFn = unsafe extern "C" fn(*mut Message) -> i32;
 pub const SYM_ON_MESSAGE: &[u8] = b"tars_on_message\0";
+/// Handle count messages in one call (the batched path: one transition for many messages); stops at the first failure, whose status it returns; handled holds how many succeeded. Optional: hosts fall back to on_message
+pub type OnMessagesFn = unsafe extern "C" fn(*mut Message, u64, *mut u64) -> i32;
+pub const SYM_ON_MESSAGES: &[u8] = b"tars_on_messages\0";
 /// Serialize state into out; on BUFFER_TOO_SMALL, written holds the size needed
 pub type SnapshotFn = unsafe extern "C" fn(*mut u8, u64, *mut u64) -> i32;
 pub const SYM_SNAPSHOT: &[u8] = b"tars_snapshot\0";
