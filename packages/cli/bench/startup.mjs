@@ -1,6 +1,7 @@
 // Startup benchmark: median of 10 runs of `tarscli --help` beside `node -e 0` in the same run.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 
 const bin = fileURLToPath(new URL('../bin/run.js', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 10);
@@ -24,3 +25,7 @@ console.log(`node -e 0        median ${node.toFixed(1)} ms (baseline)`);
 console.log(`tarscli --help   median ${help.toFixed(1)} ms (${(help / node).toFixed(2)}x baseline, budget ${budget} ms)`);
 // Reported, not enforced: the machine's own Node start-up (the baseline) varies a lot between hosts.
 console.log(help <= budget ? 'within budget' : `OVER BUDGET by ${(help - budget).toFixed(1)} ms`);
+recordFigures('cli-startup', [
+  { name: 'node -e 0', value: node, unit: 'ms', better: 'lower' },
+  { name: 'tarscli --help', value: help, unit: 'ms', better: 'lower', baseline: { name: 'node -e 0', value: node } },
+]);

@@ -6,6 +6,7 @@
 // - zero-copy tensor exchange vs copying the tensor in and out; binary sizes.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const harness = 'out/tars-agent-harness';
@@ -39,3 +40,12 @@ console.log(`cold start → first step, NativeAOT        ${median(aotRuns.map((r
 console.log(`cold start → first step, JIT (dotnet dll) ${median(jitRuns.map((r) => r.ms)).toFixed(1)} ms process, ${inner(jitRuns).toFixed(1)} ms to first step (${(inner(jitRuns) / inner(aotRuns)).toFixed(1)}x NativeAOT)`);
 const size = (p) => `${(statSync(p).size / 1024).toFixed(0)} KiB`;
 console.log(`sizes: counter_csharp.so ${size(aot)}, counter_fsharp.so ${size('out/agents/counter_fsharp.so')}; JIT: JitHost.dll ${size('out/jit/JitHost.dll')} + Tars.Agents.Sdk.dll ${size('out/jit/Tars.Agents.Sdk.dll')} + the shared .NET runtime`);
+recordFigures('interop', [
+  { name: 'call Rust → .NET (tars_step)', value: b.rust_to_dotnet_ns, unit: 'ns', better: 'lower', baseline: { name: 'Rust → Rust', value: b.rust_to_rust_ns } },
+  { name: 'call .NET → Rust, short call', value: b.dotnet_to_rust_short_ns, unit: 'ns', better: 'lower', baseline: { name: 'Rust → the same function', value: b.rust_to_rust_short_ns } },
+  { name: 'call .NET → Rust, host now_us', value: b.dotnet_to_rust_ns, unit: 'ns', better: 'lower', baseline: { name: 'Rust → the same function', value: b.rust_to_host_ns } },
+  { name: 'Rust → .NET message, batched', value: b.message_batched_ns, unit: 'ns', better: 'lower', baseline: { name: 'one call each', value: b.message_single_ns } },
+  { name: 'tensor exchange, zero-copy', value: b.zero_copy_gbps, unit: 'GB/s', better: 'higher', baseline: { name: 'copy in + out', value: b.copying_gbps } },
+  { name: 'cold start to first step, NativeAOT', value: inner(aotRuns), unit: 'ms', better: 'lower', baseline: { name: 'JIT', value: inner(jitRuns) } },
+  { name: 'size counter_csharp.so', value: statSync(aot).size / 1024, unit: 'KiB', better: 'lower' },
+]);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(REPO, 'packages/cli/bin/run.js');
@@ -29,9 +30,11 @@ const time = (cmd, args) => {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`executor: ${executor}`);
+const figures = [];
 for (const format of ['kernel', 'iso', 'raw']) {
   const r = run(['os', 'build', '--format', format, '--executor', executor, '--json']);
   const m = r.json.result;
+  figures.push({ name: `first build (${format})`, value: r.ms, unit: 'ms', better: 'lower' }, { name: `image size (${format})`, value: m.files.reduce((n, f) => n + f.size, 0), unit: 'B', better: 'lower' });
   const comps = m.build.components.map((c) => `${c.id} ${c.executor} ${Math.round(c.durationMs)} ms ${c.outputs[0]?.size ?? 0} B`).join('; ');
   console.log(`${format.padEnd(6)} first build ${Math.round(r.ms)} ms; ${comps}; image ${m.files.reduce((n, f) => n + f.size, 0)} B`);
 }
@@ -55,3 +58,9 @@ const touched = run(['os', 'build', '--format', 'iso', '--executor', executor, '
 console.log(`after touching agent ping (${Math.round(touched.ms)} ms):`);
 for (const c of touched.json.result.build.components) console.log(`  ${c.id.padEnd(12)} ${c.executor === 'cache' ? 'cache hit' : `rebuilt (${c.executor})`} ${Math.round(c.durationMs)} ms`);
 console.log(`  image        ${touched.json.result.buildKey.slice(0, 12)} reassembled`);
+figures.push(
+  { name: 'no-op os build (iso), process', value: n, unit: 'ms', better: 'lower', baseline: { name: 'node -e 0', value: base } },
+  { name: 'no-op os build (iso), inside the command', value: inner, unit: 'ms', better: 'lower' },
+  { name: 'rebuild after touching one agent', value: touched.ms, unit: 'ms', better: 'lower' },
+);
+recordFigures(`image-build-${executor}`, figures);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(REPO, 'packages/cli/bin/run.js');
@@ -60,3 +61,11 @@ for (const executor of ['host', 'docker']) {
   console.log(`${executor.padEnd(6)} whole build: cold ${Math.round(cold.ms)} ms, --no-cache ${Math.round(rebuild.ms)} ms, warm (every component cached) ${Math.round(warm.ms)} ms (${(warm.ms / cold.ms).toFixed(3)}x cold)`);
 }
 for (const t of images) console.log(`builder image ${t.image.padEnd(28)} ${(t.sizeBytes / 1e6).toFixed(0)} MB`);
+const figures = [];
+for (const c of results.host.cold.m.build.components) {
+  const d = results.docker.cold.m.build.components.find((x) => x.id === c.id);
+  figures.push({ name: `${c.id} cold, container`, value: d.durationMs, unit: 'ms', better: 'lower', baseline: { name: 'host', value: c.durationMs } });
+}
+for (const executor of ['host', 'docker']) figures.push({ name: `whole build warm (${executor})`, value: results[executor].warm.ms, unit: 'ms', better: 'lower', baseline: { name: 'cold', value: results[executor].cold.ms } });
+for (const t of images) figures.push({ name: `builder image ${t.toolchain}`, value: t.sizeBytes / 1e6, unit: 'MB', better: 'lower' });
+recordFigures('containers', figures);

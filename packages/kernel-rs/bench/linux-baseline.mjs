@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 import { ProtocolClient, qemuArgs, startQemu } from '@tars/deploy';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -113,3 +114,7 @@ console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${rea
 console.log('figure                                          Linux          TARS   Linux/TARS');
 for (const [what, l, t] of rows) console.log(`${what.padEnd(46)} ${String(Math.round(l)).padStart(12)} ${String(Math.round(t)).padStart(12)}   ${(l / t).toFixed(2)}x`);
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ linux, tars }, null, 2));
+recordFigures(
+  'tars-vs-linux',
+  rows.map(([what, l, t]) => ({ name: `TARS ${what}`, value: t, unit: what.includes('KiB') ? 'KiB' : 'instructions', better: 'lower', baseline: { name: 'Linux', value: l } })),
+);
