@@ -89,19 +89,19 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     await new Promise((r) => setTimeout(r, 300));
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
     expect(diag.exitCode).toBe(6);
-    expect(diag.json.error.message).toContain('is no longer running');
+    expect(diag.json.message).toContain('is no longer running');
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
 
   it('an unknown deployment id is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
-    expect(r.json.error).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
+    expect(r.json).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
   });
 
   it('deploying an image that was never built is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'raw', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
-    expect(r.json.error.message).toMatch(/No image at .*dist\/raw/);
+    expect(r.json.message).toMatch(/No image at .*dist\/raw/);
   });
 });

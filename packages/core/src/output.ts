@@ -191,3 +191,11 @@ export async function withSpinner<T>(title: string, work: () => Promise<T>): Pro
     process.stderr.write('\r\u001B[2K');
   }
 }
+
+/** The candidate a mistyped word most likely meant (did-you-mean), when one is close enough. */
+export async function closestWord(word: string, candidates: string[]): Promise<string | undefined> {
+  if (candidates.length === 0) return undefined;
+  const { closest, distance } = await import('fastest-levenshtein');
+  const best = closest(word, candidates);
+  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
