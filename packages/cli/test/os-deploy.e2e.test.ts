@@ -1,9 +1,39 @@
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { kvmVerdictKey } from '@tars/core';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { BIN, tarscli } from './helpers.js';
+
+/**
+ * Run tarscli with stdout on a pseudo-terminal; once `until` appears in the output, send Ctrl-C
+ * (SIGINT). Returns the exit code, everything written to the terminal, and stderr.
+ */
+async function ctrlCOnTerminal(args: string[], cwd: string, until: string): Promise<{ code: number; out: string; err: string }> {
+  const py = [
+    'import json,os,pty,select,signal,subprocess,sys',
+    'm,s=pty.openpty()',
+    'p=subprocess.Popen(sys.argv[2:],stdout=s,stderr=subprocess.PIPE,stdin=subprocess.DEVNULL)',
+    'os.close(s)',
+    "buf=b'';sent=False",
+    'while True:',
+    '  r,_,_=select.select([m],[],[],0.2)',
+    '  if r:',
+    '    try: d=os.read(m,65536)',
+    '    except OSError: break',
+    '    if not d: break',
+    '    buf+=d',
+    '  if not sent and sys.argv[1].encode() in buf:',
+    '    p.send_signal(signal.SIGINT);sent=True',
+    '  if p.poll() is not None and not r: break',
+    'p.wait()',
+    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace'),'err':p.stderr.read().decode()}))",
+  ].join('\n');
+  const r = await execa('python3', ['-c', py, until, 'node', BIN, ...args], { cwd, env: { TERM: 'xterm-256color' } });
+  return JSON.parse(r.stdout);
+}
 
 const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];
 
@@ -90,6 +120,38 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
     expect(diag.exitCode).toBe(6);
     expect(diag.json.message).toContain('is no longer running');
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('os diagnostics --watch redraws in place on the alternate screen; Ctrl-C quits quietly (exit 0)', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      const r = await ctrlCOnTerminal(['os', 'diagnostics', id, '--watch'], dir, 'memory:');
+      expect(r.code).toBe(0);
+      expect(r.err).toBe('');
+      expect(r.out.startsWith('\u001B[?1049h')).toBe(true); // enters the alternate screen
+      expect(r.out).toContain('\u001B[H\u001B[J'); // each frame redraws from the top
+      expect(r.out.trimEnd().endsWith('\u001B[?1049l')).toBe(true); // and leaves it: the scrollback is untouched
+      expect(r.out).not.toContain('CANCELLED');
+      const logs = await ctrlCOnTerminal(['os', 'logs', id, '--follow'], dir, 'ready');
+      expect(logs).toMatchObject({ code: 0, err: '' });
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  });
+
+  it('--accel kvm where KVM does not work exits 5 with "try --accel tcg", without booting', async () => {
+    // The cached verdict says KVM is broken here (as on a nested host where QEMU aborts).
+    const cache = mkdtempSync(join(tmpdir(), 'tars-kvm-'));
+    const key = await kvmVerdictKey();
+    if (key) {
+      mkdirSync(join(cache, 'tarscli'), { recursive: true });
+      writeFileSync(join(cache, 'tarscli', 'kvm-verdict.json'), JSON.stringify({ key, usable: false, detail: 'probe exited 134: qemu-system-x86_64: KVM: entry failed', checkedAt: new Date().toISOString() }));
+    }
+    const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'kvm', '--detach', '--json'], { cwd: dir, env: { XDG_CACHE_HOME: cache } });
+    expect(r.exitCode).toBe(5);
+    expect(r.json).toMatchObject({ code: 'EXTERNAL_FAILED', message: expect.stringContaining('KVM is not usable here'), actions: [expect.stringContaining('try --accel tcg'), expect.any(String)] });
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
 
