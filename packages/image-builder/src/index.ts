@@ -14,3 +14,4 @@ export * from './reproducible.js';
 export * from './remote-cache.js';
 export * from './scaffold.js';
 export * from './gpu-module.js';
+export * from './init.js';
