@@ -155,6 +155,37 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
 
+  it('os support bundles config, manifests, logs, live diagnostics and doctor into one archive', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      const out = join(mkdtempSync(join(tmpdir(), 'tars-sup-')), 'bundle.tar.gz');
+      const r = await tarscli(['os', 'support', '--output', out, '--json'], { cwd: dir });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.json.result.archive).toBe(out);
+      const listing = (await execa('tar', ['-tzf', out])).stdout.split('\n');
+      expect(listing).toEqual(
+        expect.arrayContaining([
+          'tars-support/config/tars.config.json',
+          'tars-support/config/resolved.json',
+          'tars-support/manifests/kernel/manifest.json',
+          'tars-support/logs/build/kernel.log',
+          `tars-support/deployments/${id}/record.json`,
+          `tars-support/deployments/${id}/diagnostics.json`,
+          'tars-support/doctor.json',
+          'tars-support/index.json',
+        ]),
+      );
+      expect(listing.some((f) => f.startsWith(`tars-support/deployments/${id}/`) && f.endsWith('.jsonl'))).toBe(true);
+      const diag = JSON.parse((await execa('tar', ['-xzOf', out, `tars-support/deployments/${id}/diagnostics.json`])).stdout);
+      expect(diag.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
+      const doctor = JSON.parse((await execa('tar', ['-xzOf', out, 'tars-support/doctor.json'])).stdout);
+      expect(doctor.checks.map((c: { id: string }) => c.id)).toContain('qemu');
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  });
+
   it('an unknown deployment id is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
