@@ -22,7 +22,12 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     expect(b.exitCode, b.stderr).toBe(0);
     expect(b.json.result.name).toBe('edge-os');
     expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping']);
-    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
+    // --output: the same image in a directory of our choice, bootable from there.
+    const o = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--output', 'images/k', '--json'], { cwd: dir });
+    expect(o.exitCode, o.stderr).toBe(0);
+    expect(o.json.result.dir).toBe(join(dir, 'images', 'k'));
+    expect(JSON.parse(readFileSync(join(dir, 'images', 'k', 'manifest.json'), 'utf8')).files).toEqual(b.json.result.files);
+    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--image', 'images/k', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, d.stderr).toBe(0);
     const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
     const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
