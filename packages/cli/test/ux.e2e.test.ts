@@ -157,6 +157,20 @@ describe('release publish to a host that is not there', () => {
   });
 });
 
+describe('release publish --dry-run', () => {
+  it('shows the assets and notes without a token or the network', async () => {
+    const cwd = dirWith({ image: { outDir: 'dist' } });
+    imageDir('iso', 'A', join(cwd, 'dist'));
+    const r = await tarscli(['release', 'publish', '--tag', 'v0.1.0', '--repo', 'o/r', '--api-url', 'http://127.0.0.1:9', '--dry-run', '--json'], { cwd, env: { GITHUB_TOKEN: '', GH_TOKEN: '' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result).toMatchObject({ tag: 'v0.1.0', repo: 'o/r', dryRun: true });
+    expect(r.json.result.assets.map((a: { name: string }) => a.name)).toEqual(['tars-os-0.1.0.iso', 'manifest.json', 'SHA256SUMS']);
+    expect(r.json.result.notes).toContain('tars-os-0.1.0.iso');
+    const human = await tarscli(['release', 'publish', '--tag', 'v0.1.0', '--dry-run'], { cwd, env: { GITHUB_TOKEN: '' } });
+    expect(human.stdout).toContain('Would publish release v0.1.0');
+  });
+});
+
 describe('--verbose and --quiet', () => {
   it('--verbose prints debug lines on stderr; without it there are none', async () => {
     const cwd = dirWith({ name: 'x' });
