@@ -171,6 +171,28 @@ describe('release publish --dry-run', () => {
   });
 });
 
+describe('os diff', () => {
+  it('compares components, sizes, module versions and capabilities', async () => {
+    const a = imageDir('iso', 'A');
+    const b = imageDir('iso', 'BB');
+    const m = JSON.parse(readFileSync(join(b, 'manifest.json'), 'utf8'));
+    m.boot.modules[0] = { ...m.boot.modules[0], version: '1.1.0', args: 'name=pong notify=ready serve=echo' };
+    m.components[0].outputs[0].size = 9;
+    m.components[0].outputs[0].sha256 = 'f'.repeat(64);
+    writeFileSync(join(b, 'manifest.json'), JSON.stringify(m));
+    const r = await tarscli(['os', 'diff', a, b, '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result.identical).toBe(false);
+    expect(r.json.result.components).toEqual([{ id: 'kernel', change: 'changed', size: [6, 9], sha256: [expect.any(String), 'f'.repeat(64)], toolchain: ['rustc 1.95.0', 'rustc 1.95.0'] }]);
+    expect(r.json.result.modules).toEqual([expect.objectContaining({ name: 'pong', change: 'changed', version: ['1.0.0', '1.1.0'], caps: { added: ['notify=ready'], removed: [] } })]);
+    expect(r.json.result.files).toEqual([{ path: 'tars-os-0.1.0.iso', change: 'changed', size: [1000, 2000] }]);
+    const human = await tarscli(['os', 'diff', a, b]);
+    expect(human.stdout).toMatch(/pong\s+changed\s+1\.0\.0 → 1\.1\.0\s+\+notify=ready/);
+    expect(human.stdout).toMatch(/tars-os-0\.1\.0\.iso\s+changed\s+1000\s+2000 \(\+1000\)/);
+    expect((await tarscli(['os', 'diff', a, a, '--json'])).json.result.identical).toBe(true);
+  });
+});
+
 describe('--verbose and --quiet', () => {
   it('--verbose prints debug lines on stderr; without it there are none', async () => {
     const cwd = dirWith({ name: 'x' });

@@ -15,3 +15,4 @@ export * from './remote-cache.js';
 export * from './scaffold.js';
 export * from './gpu-module.js';
 export * from './init.js';
+export * from './diff.js';
