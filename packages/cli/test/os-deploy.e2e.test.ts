@@ -186,6 +186,20 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     }
   });
 
+  it('os stop --all stops every deployment', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+      ids.push(JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id);
+    }
+    const r = await tarscli(['os', 'stop', '--all', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result.stopped.map((s: { id: string }) => s.id).sort()).toEqual([...ids].sort());
+    expect(r.json.result.stopped.every((s: { result: string }) => s.result === 'stopped')).toBe(true);
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+    expect((await tarscli(['os', 'stop', '--json'], { cwd: dir })).json).toMatchObject({ code: 'USAGE', message: 'Which deployment? Pass its id, or --all' });
+  });
+
   it('an unknown deployment id is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
