@@ -280,33 +280,64 @@ describe('one meaning per flag name', () => {
   });
 });
 
+/** A deployment record whose "QEMU" is a node process holding the events file on its command line. */
+function fakeDeployment(serial: string): { root: string; id: string; stop: () => void } {
+  const root = dirWith({});
+  const id = 'tars-abc123';
+  const run = join(root, '.tars', 'deployments', id);
+  mkdirSync(run, { recursive: true });
+  const events = join(run, 'events.jsonl');
+  writeFileSync(events, serial);
+  const qemu = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', events], { stdio: 'ignore' });
+  writeFileSync(join(run, 'record.json'), JSON.stringify({ id, target: 'qemu', pid: qemu.pid, createdAt: new Date().toISOString(), runDir: run, events, control: join(run, 'control.sock'), qemuLog: join(run, 'qemu.log'), accel: 'tcg', image: { dir: root, format: 'kernel', name: 'tars-os', version: '0.1.0', sha256: '' }, qemuArgs: [] }));
+  return { root, id, stop: () => qemu.kill() };
+}
+
+/** Start tarscli, wait until `until` appears on stdout (an observable event, not a sleep), press Ctrl-C. */
+async function interruptAfter(args: string[], cwd: string, until: string) {
+  const child = execa('node', [BIN, ...args], { cwd, reject: false, env: { XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'c-')) } });
+  await new Promise<void>((resolve) => {
+    let seen = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      seen += d.toString();
+      if (seen.includes(until)) resolve();
+    });
+    void child.finally(resolve); // it ended early: the assertions say why
+  });
+  child.kill('SIGINT');
+  return child;
+}
+
+const BOOT_EVENT = `${JSON.stringify({ v: 1, seq: 0, ev: 'boot', t_us: 1000, kernel: '0.1.0' })}\n`;
+
 describe('Ctrl-C on a command that runs until interrupted', () => {
   it('os logs --follow exits 0 without an error', async () => {
-    const root = dirWith({});
-    const run = join(root, '.tars', 'deployments', 'tars-abc123');
-    mkdirSync(run, { recursive: true });
-    const events = join(run, 'events.jsonl');
-    writeFileSync(events, `${JSON.stringify({ v: 1, seq: 0, ev: 'boot', t_us: 1000, kernel: '0.1.0' })}\n`);
-    // A stand-in for QEMU: alive, with the events file on its command line (what isAlive checks).
-    const qemu = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', events], { stdio: 'ignore' });
+    const f = fakeDeployment(BOOT_EVENT);
     try {
-      writeFileSync(join(run, 'record.json'), JSON.stringify({ id: 'tars-abc123', target: 'qemu', pid: qemu.pid, createdAt: new Date().toISOString(), runDir: run, events, control: join(run, 'control.sock'), qemuLog: join(run, 'qemu.log'), accel: 'tcg', image: { dir: root, format: 'kernel', name: 'tars-os', version: '0.1.0', sha256: '' }, qemuArgs: [] }));
-      const child = execa('node', [BIN, 'os', 'logs', 'tars-abc123', '--follow'], { cwd: root, reject: false, env: { XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'c-')) } });
-      // Wait for an observable event: the first log line on stdout.
-      await new Promise<void>((resolve) => {
-        let seen = '';
-        child.stdout?.on('data', (d: Buffer) => {
-          seen += d.toString();
-          if (seen.includes('boot')) resolve();
-        });
-        void child.finally(resolve); // it ended early: the assertions below say why
-      });
-      child.kill('SIGINT');
-      const r = await child;
+      const r = await interruptAfter(['os', 'logs', f.id, '--follow'], f.root, 'boot');
       expect(r.exitCode).toBe(0);
       expect(String(r.stderr)).toBe('');
     } finally {
-      qemu.kill();
+      f.stop();
+    }
+  });
+});
+
+describe('os console', () => {
+  it('attaches to the raw serial stream (firmware lines included) and Ctrl-C detaches with exit 0', async () => {
+    const f = fakeDeployment(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`);
+    try {
+      const r = await interruptAfter(['os', 'console', f.id], f.root, '"ev":"boot"');
+      expect(r.exitCode).toBe(0);
+      expect(String(r.stderr)).toBe('');
+      expect(String(r.stdout)).toBe(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`.trimEnd()); // execa drops the final newline
+      const once = await tarscli(['os', 'console', f.id, '--no-follow', '--json'], { cwd: f.root });
+      expect(once.exitCode, once.stderr).toBe(0);
+      const lines = once.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(lines[0]).toEqual({ line: 'SeaBIOS (version 1.16.2-debian-1.16.2-1)' });
+      expect(lines.pop().result).toEqual({ id: f.id, bytes: Buffer.byteLength(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`) });
+    } finally {
+      f.stop();
     }
   });
 });
