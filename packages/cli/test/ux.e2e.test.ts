@@ -349,6 +349,14 @@ describe('install and run', () => {
     expect(String(r.stdout)).toMatch(/^@tars\/cli\/0\.1\.0/);
   });
 
+  it('the README carries the command reference oclif generates, up to date', async () => {
+    const r = await execa('npx', ['oclif', 'readme', '--readme-path', '../../README.md', '--no-aliases', '--no-source-links', '--dry-run'], { cwd: join(REPO, 'packages', 'cli') });
+    const generated = String(r.stdout).replace(/^replacing <!-- commands --> in .*\n/, '');
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    expect(readme).toContain('## `tarscli os build`');
+    expect(generated.trim(), 'README.md is stale: npm run readme -w packages/cli').toBe(readme.trim());
+  });
+
   it('the README says how to install and run it, and documents the JSON error shape', () => {
     const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
     expect(readme).toMatch(/npx tarscli/);

@@ -5,10 +5,20 @@
  * 2, a usage error. Cheap for every other invocation: the kit is imported only on a miss.
  */
 import type { Hook } from '@oclif/core';
+import { realpathSync } from 'node:fs';
+
+/** Whether this process is tarscli itself (not a tool such as `oclif readme` loading the plugin). */
+function isOwnProcess(root: string): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '').startsWith(realpathSync(root));
+  } catch {
+    return false;
+  }
+}
 
 const hook: Hook.Init = async function (opts) {
   const { id, config } = opts;
-  if (!id || id.startsWith('-') || config.findCommand(id) || config.findTopic(id)) return;
+  if (!id || id.startsWith('-') || config.findCommand(id) || config.findTopic(id) || !isOwnProcess(config.root)) return;
   const json = opts.argv.includes('--json');
   if (!json && process.stdin.isTTY && process.stderr.isTTY) return;
   const { AbortError, closestWord, colorErr, errorJson } = await import('@tars/core');
