@@ -186,6 +186,23 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     }
   });
 
+  it('os deploy without --detach streams until Ctrl-C, which stops QEMU and exits 0', async () => {
+    const child = execa('node', [BIN, 'os', 'deploy', ...TCG], { cwd: dir, reject: false });
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('streaming events, Ctrl-C stops it')) resolve();
+      });
+      void child.finally(resolve);
+    });
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).not.toContain('CANCELLED');
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
   it('os stop --all stops every deployment', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {

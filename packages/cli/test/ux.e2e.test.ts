@@ -136,6 +136,15 @@ describe('KVM verdict and doctor', () => {
     const refreshed = await tarscli(['doctor', '--refresh', '--json'], { cwd, env: { XDG_CACHE_HOME: cache } });
     expect(kvm(refreshed).detail).not.toContain('cached verdict');
   });
+
+  it.runIf(kvmDeviceUsable())('a spinner shows on a terminal while KVM is probed, and is gone after', async () => {
+    const py = 'import os,pty,subprocess,sys\nm,s=pty.openpty()\np=subprocess.Popen(sys.argv[1:],stdout=subprocess.DEVNULL,stderr=s)\nos.close(s)\nbuf=b""\nwhile True:\n  try: d=os.read(m,65536)\n  except OSError: break\n  if not d: break\n  buf+=d\np.wait()\nsys.stdout.write(buf.decode("utf8","replace"))';
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['NO_COLOR', 'CI', 'GITHUB_ACTIONS'].includes(k)));
+    const r = await execa('python3', ['-c', py, 'node', BIN, 'doctor'], { cwd: dirWith(), env: { ...env, TERM: 'xterm-256color', XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'tars-spin-')) }, extendEnv: false });
+    expect(r.stdout).toContain('Checking that KVM works');
+    expect(r.stdout).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
+    expect(r.stdout.endsWith('\r\u001B[2K')).toBe(true); // the line is cleared when the probe ends
+  });
 });
 
 describe('release publish to a host that is not there', () => {

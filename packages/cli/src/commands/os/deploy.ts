@@ -5,7 +5,7 @@ import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
 import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
-import { BaseCommand } from '../../base-command.js';
+import { BaseCommand, sleep } from '../../base-command.js';
 import { formatFlag, timeoutFlag } from '../../flags.js';
 
 type DeployResult =
@@ -55,12 +55,14 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       onEvent,
     });
     if (!this.flags.detach) {
+      // From here Ctrl-C is the normal way to end (it stops QEMU): exit 0, not 130.
+      this.runsUntilInterrupted = true;
       outputInfo(`deployment ${d.record.id} is ready; streaming events, Ctrl-C stops it`);
       let seen = d.instance.reader.events.length;
       while (!this.signal.aborted && !d.instance.exited) {
         d.instance.reader.poll();
         for (; seen < d.instance.reader.events.length; seen++) onEvent(d.instance.reader.events[seen] as KernelEvent);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100, this.signal);
       }
       await stopDeployment(d.record);
       removeDeployment(root, d.record.id);
