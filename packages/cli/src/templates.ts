@@ -4,16 +4,16 @@ import { fileURLToPath } from 'node:url';
 
 const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = join(pkgRoot, '..', '..');
+/** Running from this repository (not from an installed package): read templates and kernel in place. */
+const inRepo = () => existsSync(join(repoRoot, 'packages', 'kernel-rs', 'Cargo.toml')) && existsSync(join(repoRoot, 'templates'));
 
-/** $TARS_TEMPLATES, else the copy packed into the npm package (assets/), else the repository's templates/. */
+/** $TARS_TEMPLATES, else the repository's templates/, else the copy packed into the npm package (assets/). */
 export function templatesDir(): string {
   if (process.env['TARS_TEMPLATES']) return process.env['TARS_TEMPLATES'];
-  const packed = join(pkgRoot, 'assets', 'templates');
-  return existsSync(packed) ? packed : join(repoRoot, 'templates');
+  return inRepo() ? join(repoRoot, 'templates') : join(pkgRoot, 'assets', 'templates');
 }
 
-/** The kernel workspace `tarscli init` copies: the packed copy, else the repository's packages/kernel-rs. */
+/** The kernel workspace `tarscli init` copies: the repository's packages/kernel-rs, else the packed copy. */
 export function kernelSourceDir(): string {
-  const packed = join(pkgRoot, 'assets', 'kernel');
-  return existsSync(packed) ? packed : join(repoRoot, 'packages', 'kernel-rs');
+  return inRepo() ? join(repoRoot, 'packages', 'kernel-rs') : join(pkgRoot, 'assets', 'kernel');
 }

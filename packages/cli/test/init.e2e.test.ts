@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -61,6 +61,29 @@ describe('installable from npm', () => {
     expect(pkg.private).toBeUndefined();
     expect(pkg.bin).toEqual({ tarscli: './bin/run.js' });
   });
+
+  it('from the packed tarballs alone: install, init a project, build it, scaffold an agent — outside this repository', async () => {
+    const packs = mkdtempSync(join(tmpdir(), 'tars-packs-'));
+    for (const p of ['core', 'image-builder', 'deploy', 'release', 'gpu-modules', 'cli']) await execa('npm', ['pack', '-w', `packages/${p}`, '--pack-destination', packs], { cwd: REPO });
+    const tarballs = readdirSync(packs).map((f) => join(packs, f));
+    expect(tarballs).toHaveLength(6);
+    const home = mkdtempSync(join(tmpdir(), 'tars-user-'));
+    const init = await execa('npx', ['--yes', `--package=${tarballs.find((t) => t.includes('tars-cli-')) as string}`, ...tarballs.flatMap((t) => ['--package', t]), 'tarscli', 'init', 'my-os', '--json'], { cwd: home, reject: false, env: { npm_config_offline: 'true' } });
+    expect(init.exitCode, String(init.stderr)).toBe(0);
+    const dir = join(home, 'my-os');
+    // What a user does next: install the project's tools (here: from the tarballs, offline), then build.
+    const install = await execa('npm', ['install', '--offline', '--no-audit', '--no-fund', ...tarballs], { cwd: dir, reject: false });
+    expect(install.exitCode, String(install.stderr)).toBe(0);
+    const schema = JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8')).$schema;
+    expect(existsSync(join(dir, schema))).toBe(true);
+    const bin = join(dir, 'node_modules', '.bin', 'tarscli');
+    const build = await execa(bin, ['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir, reject: false });
+    expect(build.exitCode, String(build.stderr)).toBe(0);
+    expect(JSON.parse(String(build.stdout)).result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping']);
+    const agent = await execa(bin, ['agent', 'new', 'scout', '--lang', 'rust', '--json'], { cwd: dir, reject: false });
+    expect(agent.exitCode, String(agent.stderr)).toBe(0);
+    expect(readFileSync(join(dir, 'kernel', 'Cargo.toml'), 'utf8')).toContain('"agents/scout"');
+  }, 300_000);
 
   it('the kit packs the config JSON Schema; every @tars package tarscli depends on is publishable', async () => {
     const core = await pack('packages/core');
