@@ -1,17 +1,20 @@
 /**
- * The one base command: owns --json, --verbose and --config, the {status, result, warnings}
- * envelope, error rendering with stable codes and exit codes, and Ctrl-C (exit 130).
+ * The one base command: owns --json, --verbose, --quiet and --config, the {status, result,
+ * warnings} envelope, error rendering with stable codes and exit codes (flat JSON errors like
+ * sf-plugins-core's), and Ctrl-C: exit 130, or a quiet exit 0 for commands that run until
+ * interrupted (`os logs --follow`, `os diagnostics --watch`).
  */
 import { Command, Flags, Interfaces } from '@oclif/core';
 import {
+  AbortError,
   CancelledError,
-  color,
+  colorErr,
   configureOutput,
+  errorJson,
   EXIT_CODES,
   loadConfig,
   serializeError,
   takeWarnings,
-  AbortError,
   type LoadedConfig,
   type SerializedError,
 } from '@tars/core';
@@ -20,18 +23,23 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
 
 export abstract class BaseCommand<T extends typeof Command, R> extends Command {
   static override enableJsonFlag = true;
+  /** Commands that work outside a TARS project (doctor, config show) set this to false. */
+  static requiresProject = true;
 
   static override baseFlags = {
     config: Flags.string({ description: 'Path of the TARS config file (default: searched from the current directory up)', helpGroup: 'GLOBAL' }),
-    verbose: Flags.boolean({ description: 'Print debug output on stderr', default: false, helpGroup: 'GLOBAL' }),
+    verbose: Flags.boolean({ description: 'Print debug lines on stderr (config file, commands run, requests, cache decisions)', default: false, helpGroup: 'GLOBAL', exclusive: ['quiet'] }),
+    quiet: Flags.boolean({ description: 'Print only results, warnings and errors: no progress', default: false, helpGroup: 'GLOBAL' }),
   };
 
   protected flags!: BaseFlags<T>;
   protected args!: Interfaces.InferredArgs<T['args']>;
+  /** Set by commands whose normal end is Ctrl-C: then it exits 0 without an error. */
+  protected runsUntilInterrupted = false;
   private readonly abort = new AbortController();
   private readonly onSigint = () => {
     this.abort.abort();
-    process.exitCode = EXIT_CODES.CANCELLED;
+    if (!this.runsUntilInterrupted) process.exitCode = EXIT_CODES.CANCELLED;
   };
 
   /** Cancelled on Ctrl-C; pass it to every service. */
@@ -41,6 +49,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   override async init(): Promise<void> {
     await super.init();
+    process.on('SIGINT', this.onSigint);
     const { flags, args } = await this.parse({
       flags: this.ctor.flags,
       baseFlags: (this.ctor as typeof BaseCommand).baseFlags,
@@ -50,13 +59,13 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     });
     this.flags = flags as BaseFlags<T>;
     this.args = args as Interfaces.InferredArgs<T['args']>;
-    configureOutput({ json: this.jsonEnabled(), verbose: this.flags.verbose });
-    process.on('SIGINT', this.onSigint);
+    configureOutput({ json: this.jsonEnabled(), verbose: this.flags.verbose, quiet: this.flags.quiet });
   }
 
   /** Load and validate the config once; flag overrides are dotted paths. */
   protected async loadConfig(overrides: Record<string, unknown> = {}): Promise<LoadedConfig> {
-    return loadConfig({ ...(this.flags.config ? { file: this.flags.config } : {}), overrides });
+    const requireFile = (this.ctor as typeof BaseCommand).requiresProject;
+    return loadConfig({ ...(this.flags.config ? { file: this.flags.config } : {}), overrides, requireFile });
   }
 
   /** Do the work and return the typed result. */
@@ -67,8 +76,9 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
 
   async run(): Promise<R> {
     const result = await this.execute();
-    if (this.signal.aborted) throw new CancelledError();
-    if (!this.jsonEnabled()) this.render(result);
+    if (this.signal.aborted && !this.runsUntilInterrupted) throw new CancelledError();
+    // A command that runs until interrupted has drawn its output as it went.
+    if (!this.jsonEnabled() && !this.runsUntilInterrupted) this.render(result);
     return result;
   }
 
@@ -82,19 +92,21 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
   }
 
   protected override toErrorJson(err: unknown): unknown {
-    return { status: serializeError(err).exitCode, error: serializeError(err), warnings: takeWarnings() };
+    return errorJson(err, { context: this.id?.replace(/:/g, ' '), warnings: takeWarnings() });
   }
 
   override async catch(err: Interfaces.CommandError): Promise<void> {
-    let error: unknown = err;
-    // oclif parse errors (unknown flag, missing arg) are usage errors.
-    if ((err as { oclif?: { exit?: number } }).oclif?.exit === 2 || /Unexpected argument|Nonexistent flag|Missing required|Expected --|to be one of/.test(err.message)) {
-      error = new AbortError(err.message.split('\n')[0] ?? err.message, { tryMessage: `See \`tarscli ${this.id?.replace(/:/g, ' ') ?? ''} --help\`.` });
+    if (this.signal.aborted && this.runsUntilInterrupted) {
+      process.exitCode = 0;
+      return;
     }
+    let error: unknown = err;
+    const usage = usageError(err, this.id);
+    if (usage) error = usage;
     if (this.signal.aborted) error = new CancelledError();
     const s = serializeError(error);
     if (process.env['GITHUB_ACTIONS'] === 'true' && s.logFile) await this.annotate(s.logFile);
-    if (this.jsonEnabled()) {
+    if (this.jsonEnabled() || (!this.flags && process.argv.includes('--json'))) {
       this.logJson(this.toErrorJson(error));
     } else {
       process.stderr.write(formatError(s, err));
@@ -124,14 +136,53 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
   }
 }
 
+/**
+ * oclif's parse errors (unknown flag, missing argument, a value below a minimum) as one USAGE
+ * error that keeps oclif's whole reason, on one line.
+ */
+export function usageError(err: Error & { oclif?: { exit?: number }; parse?: unknown }, id: string | undefined): AbortError | undefined {
+  const isParse = err.parse !== undefined || /Unexpected argument|Nonexistent flag|Missing \d+ required arg|Missing required flag|Expected --|to be one of|Parsing --|The following error|cannot also be provided/.test(err.message);
+  if (!isParse || err instanceof AbortError) return undefined;
+  const message = oneLineReason(err.message);
+  return new AbortError(message, { code: 'USAGE', tryMessage: `See \`tarscli ${id?.replace(/:/g, ' ') ?? ''} --help\`.` });
+}
+
+export function oneLineReason(message: string): string {
+  const lines = message
+    .replace(/\u001B\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^See more help with --help$/.test(l))
+    .map((l, i) => (i > 0 ? l.replace(/^(\S+)\s{2,}(.+)$/, '$1 ($2)') : l));
+  return lines
+    .map((l, i) => (i < lines.length - 1 && !/[:.;]$/.test(l) ? `${l}:` : l))
+    .join(' ')
+    .replace(/\s+/g, ' ');
+}
+
 function formatError(s: SerializedError, raw: Error): string {
-  const lines = [`${color.red('Error')} ${color.dim(`[${s.code}]`)} ${s.message}`];
-  if (s.command) lines.push(color.dim(`  command: ${s.command.join(' ')}`));
-  if (s.stderrTail?.length) lines.push(...s.stderrTail.slice(-10).map((l) => color.dim(`  | ${l}`)));
+  const c = colorErr;
+  const lines = [`${c.red('Error')} ${c.dim(`[${s.code}]`)} ${s.message}`];
+  if (s.command) lines.push(c.dim(`  command: ${s.command.join(' ')}`));
+  if (s.stderrTail?.length) lines.push(...s.stderrTail.slice(-10).map((l) => c.dim(`  | ${l}`)));
   if (s.logFile) lines.push(`  full log: ${s.logFile}`);
   if (s.tryMessage) lines.push(`  ${s.tryMessage}`);
   for (const step of s.nextSteps ?? []) lines.push(`  - ${step}`);
   if (s.code === 'BUG' && process.env['TARS_DEBUG']) lines.push(raw.stack ?? '');
-  else if (s.code === 'BUG') lines.push(color.dim('  This is a bug in tarscli; rerun with TARS_DEBUG=1 for the stack trace.'));
+  else if (s.code === 'BUG') lines.push(c.dim('  This is a bug in tarscli; rerun with TARS_DEBUG=1 for the stack trace.'));
   return `${lines.join('\n')}\n`;
+}
+
+/** Wait `ms`, or less when `signal` aborts (Ctrl-C ends a poll loop at once). */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

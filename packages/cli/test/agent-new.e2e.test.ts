@@ -25,15 +25,15 @@ describe('agent new: templates that build and run without a manual edit', () => 
   });
 
   it('rejects invalid and taken names, never overwrites, and never prompts without a terminal', async () => {
-    expect((await tarscli(['agent', 'new', 'Bad_Name', '--lang', 'rust', '--json'], { cwd: dir })).json.error.message).toMatch(/Invalid agent name "Bad_Name"/);
-    expect((await tarscli(['agent', 'new', 'ping', '--lang', 'rust', '--json'], { cwd: dir })).json.error.message).toBe('An agent named "ping" already exists in the config');
+    expect((await tarscli(['agent', 'new', 'Bad_Name', '--lang', 'rust', '--json'], { cwd: dir })).json.message).toMatch(/Invalid agent name "Bad_Name"/);
+    expect((await tarscli(['agent', 'new', 'ping', '--lang', 'rust', '--json'], { cwd: dir })).json.message).toBe('An agent named "ping" already exists in the config');
     mkdirSync(join(dir, 'agents', 'occupied'), { recursive: true });
     const occupied = await tarscli(['agent', 'new', 'occupied', '--lang', 'csharp', '--json'], { cwd: dir });
     expect(occupied.exitCode).toBe(2);
-    expect(occupied.json.error.message).toBe('agents/occupied already exists; refusing to overwrite anything');
+    expect(occupied.json.message).toBe('agents/occupied already exists; refusing to overwrite anything');
     const noLang = await tarscli(['agent', 'new', 'quiet-bot', '--json'], { cwd: dir });
     expect(noLang.exitCode).toBe(2);
-    expect(noLang.json.error.message).toBe('--lang is required (no terminal to ask on)');
+    expect(noLang.json.message).toBe('--lang is required (no terminal to ask on)');
   });
 
   it('a new Rust agent builds, lands in the image, boots and says hello in diagnostics', async () => {

@@ -61,24 +61,25 @@ describe('tarscli (built binary)', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('--json errors use the error envelope on stdout', async () => {
+  it('--json errors are flat like sf-plugins-core: status, name, message, code, exitCode, actions', async () => {
     const dir = emptyProject({ qemu: { accel: 'hvf' } });
     const r = await tarscli(['config', 'show', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(3);
-    expect(r.json).toMatchObject({ status: 3, error: { code: 'CONFIG_INVALID', exitCode: 3 } });
+    expect(r.json).toMatchObject({ status: 3, name: 'ConfigInvalidError', code: 'CONFIG_INVALID', exitCode: 3, actions: [expect.stringContaining('config show')] });
+    expect(r.json.error).toBeUndefined();
   });
 
   it('an unknown flag is a usage error (exit 2)', async () => {
     const r = await tarscli(['doctor', '--frobnicate', '--json']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.code).toBe('USAGE');
-    expect(r.json.error.message).toContain('--frobnicate');
+    expect(r.json.code).toBe('USAGE');
+    expect(r.json.message).toContain('--frobnicate');
   });
 
   it('toolchain bootstrap rejects an unknown toolchain', async () => {
     const r = await tarscli(['toolchain', 'bootstrap', '--only', 'cobol', '--json'], { cwd: emptyProject() });
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.message).toBe('Unknown toolchain cobol; expected one of base, rust, dotnet, cuda');
+    expect(r.json.message).toBe('Unknown toolchain cobol; expected one of base, rust, dotnet, cuda');
   });
 
   it('toolchain list --json names each configured image', async () => {

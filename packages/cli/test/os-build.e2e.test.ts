@@ -88,15 +88,15 @@ describe('os build (host executor)', () => {
   it('a missing toolchain fails with the doctor fix line (exit 4)', async () => {
     const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--no-cache', '--json'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
     expect(r.exitCode).toBe(4);
-    expect(r.json.error).toMatchObject({ code: 'TOOL_MISSING' });
-    expect(r.json.error.message).toContain('the rust toolchain (rustc) is missing');
+    expect(r.json).toMatchObject({ code: 'TOOL_MISSING' });
+    expect(r.json.message).toContain('the rust toolchain (rustc) is missing');
   });
 
   it('refuses the docker executor when the builder image is missing (exit 4)', async () => {
     const d = copyProject((c) => (c.toolchains = { rust: { image: 'tars-no-such-builder:0' } }));
     const r = await tarscli(['os', 'build', '--executor', 'docker', '--json'], { cwd: d });
     expect(r.exitCode).toBe(4);
-    expect(r.json.error.code).toBe('IMAGE_MISSING');
+    expect(r.json.code).toBe('IMAGE_MISSING');
   });
 
   it('a killed build leaves the previous image intact and no half artifact', async () => {

@@ -1,9 +1,39 @@
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { kvmVerdictKey } from '@tars/core';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { BIN, tarscli } from './helpers.js';
+
+/**
+ * Run tarscli with stdout on a pseudo-terminal; once `until` appears in the output, send Ctrl-C
+ * (SIGINT). Returns the exit code, everything written to the terminal, and stderr.
+ */
+async function ctrlCOnTerminal(args: string[], cwd: string, until: string): Promise<{ code: number; out: string; err: string }> {
+  const py = [
+    'import json,os,pty,select,signal,subprocess,sys',
+    'm,s=pty.openpty()',
+    'p=subprocess.Popen(sys.argv[2:],stdout=s,stderr=subprocess.PIPE,stdin=subprocess.DEVNULL)',
+    'os.close(s)',
+    "buf=b'';sent=False",
+    'while True:',
+    '  r,_,_=select.select([m],[],[],0.2)',
+    '  if r:',
+    '    try: d=os.read(m,65536)',
+    '    except OSError: break',
+    '    if not d: break',
+    '    buf+=d',
+    '  if not sent and sys.argv[1].encode() in buf:',
+    '    p.send_signal(signal.SIGINT);sent=True',
+    '  if p.poll() is not None and not r: break',
+    'p.wait()',
+    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace'),'err':p.stderr.read().decode()}))",
+  ].join('\n');
+  const r = await execa('python3', ['-c', py, until, 'node', BIN, ...args], { cwd, env: { TERM: 'xterm-256color' } });
+  return JSON.parse(r.stdout);
+}
 
 const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];
 
@@ -93,20 +123,114 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     await exited(pid);
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
     expect(diag.exitCode).toBe(6);
-    expect(diag.json.error.message).toContain('is no longer running');
+    expect(diag.json.message).toContain('is no longer running');
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('os diagnostics --watch redraws in place on the alternate screen; Ctrl-C quits quietly (exit 0)', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      const r = await ctrlCOnTerminal(['os', 'diagnostics', id, '--watch'], dir, 'memory:');
+      expect(r.code).toBe(0);
+      expect(r.err).toBe('');
+      expect(r.out.startsWith('\u001B[?1049h')).toBe(true); // enters the alternate screen
+      expect(r.out).toContain('\u001B[H\u001B[J'); // each frame redraws from the top
+      expect(r.out.trimEnd().endsWith('\u001B[?1049l')).toBe(true); // and leaves it: the scrollback is untouched
+      expect(r.out).not.toContain('CANCELLED');
+      const logs = await ctrlCOnTerminal(['os', 'logs', id, '--follow'], dir, 'ready');
+      expect(logs).toMatchObject({ code: 0, err: '' });
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  });
+
+  it('--accel kvm where KVM does not work exits 5 with "try --accel tcg", without booting', async () => {
+    // The cached verdict says KVM is broken here (as on a nested host where QEMU aborts).
+    const cache = mkdtempSync(join(tmpdir(), 'tars-kvm-'));
+    const key = await kvmVerdictKey();
+    if (key) {
+      mkdirSync(join(cache, 'tarscli'), { recursive: true });
+      writeFileSync(join(cache, 'tarscli', 'kvm-verdict.json'), JSON.stringify({ key, usable: false, detail: 'probe exited 134: qemu-system-x86_64: KVM: entry failed', checkedAt: new Date().toISOString() }));
+    }
+    const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'kvm', '--detach', '--json'], { cwd: dir, env: { XDG_CACHE_HOME: cache } });
+    expect(r.exitCode).toBe(5);
+    expect(r.json).toMatchObject({ code: 'EXTERNAL_FAILED', message: expect.stringContaining('KVM is not usable here'), actions: [expect.stringContaining('try --accel tcg'), expect.any(String)] });
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('os support bundles config, manifests, logs, live diagnostics and doctor into one archive', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    try {
+      const out = join(mkdtempSync(join(tmpdir(), 'tars-sup-')), 'bundle.tar.gz');
+      const r = await tarscli(['os', 'support', '--output', out, '--json'], { cwd: dir });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.json.result.archive).toBe(out);
+      const listing = (await execa('tar', ['-tzf', out])).stdout.split('\n');
+      expect(listing).toEqual(
+        expect.arrayContaining([
+          'tars-support/config/tars.config.json',
+          'tars-support/config/resolved.json',
+          'tars-support/manifests/kernel/manifest.json',
+          'tars-support/logs/build/kernel.log',
+          `tars-support/deployments/${id}/record.json`,
+          `tars-support/deployments/${id}/diagnostics.json`,
+          'tars-support/doctor.json',
+          'tars-support/index.json',
+        ]),
+      );
+      expect(listing.some((f) => f.startsWith(`tars-support/deployments/${id}/`) && f.endsWith('.jsonl'))).toBe(true);
+      const diag = JSON.parse((await execa('tar', ['-xzOf', out, `tars-support/deployments/${id}/diagnostics.json`])).stdout);
+      expect(diag.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
+      const doctor = JSON.parse((await execa('tar', ['-xzOf', out, 'tars-support/doctor.json'])).stdout);
+      expect(doctor.checks.map((c: { id: string }) => c.id)).toContain('qemu');
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  });
+
+  it('os deploy without --detach streams until Ctrl-C, which stops QEMU and exits 0', async () => {
+    const child = execa('node', [BIN, 'os', 'deploy', ...TCG], { cwd: dir, reject: false });
+    await new Promise<void>((resolve) => {
+      let seen = '';
+      child.stderr?.on('data', (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes('streaming events, Ctrl-C stops it')) resolve();
+      });
+      void child.finally(resolve);
+    });
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    expect(String(r.stderr)).not.toContain('CANCELLED');
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+  });
+
+  it('os stop --all stops every deployment', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+      ids.push(JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id);
+    }
+    const r = await tarscli(['os', 'stop', '--all', '--json'], { cwd: dir });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.json.result.stopped.map((s: { id: string }) => s.id).sort()).toEqual([...ids].sort());
+    expect(r.json.result.stopped.every((s: { result: string }) => s.result === 'stopped')).toBe(true);
+    expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
+    expect((await tarscli(['os', 'stop', '--json'], { cwd: dir })).json).toMatchObject({ code: 'USAGE', message: 'Which deployment? Pass its id, or --all' });
   });
 
   it('an unknown deployment id is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
-    expect(r.json.error).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
+    expect(r.json).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
   });
 
   it('deploying an image that was never built is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'raw', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
-    expect(r.json.error.message).toMatch(/No image at .*dist\/raw/);
+    expect(r.json.message).toMatch(/No image at .*dist\/raw/);
   });
 });
 

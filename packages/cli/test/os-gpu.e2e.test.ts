@@ -41,6 +41,6 @@ describe('GPU modules: in the image, and os simulate', () => {
     const r = await tarscli(['os', 'simulate', '--agents', '8', '--iterations', '2', '--device', 'gpu', '--json'], { cwd: REPO });
     if (r.exitCode === 0) return; // a machine with a GPU
     expect(r.exitCode).toBe(4);
-    expect(r.json.error.message).toMatch(/GPU requested but unavailable: (the NVIDIA driver reports no usable GPU|no NVIDIA driver)/);
+    expect(r.json.message).toMatch(/GPU requested but unavailable: (the NVIDIA driver reports no usable GPU|no NVIDIA driver)/);
   });
 });

@@ -40,7 +40,7 @@ describe('os deploy --to metal (loop devices and files) and --to pxe', () => {
 
   it('writes a loop device, syncs, and verifies by reading back (--force: loop disks are not removable)', async () => {
     const dev = loop(64);
-    const r = await metal(['--device', dev, '--force', '--yes']);
+    const r = await metal(['--disk', dev, '--force', '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     const sha = createHash('sha256').update(readFileSync(image)).digest('hex');
     expect(r.json.result.write).toMatchObject({ device: dev, verified: true, sha256: sha, bytes: readFileSync(image).length });
@@ -50,15 +50,15 @@ describe('os deploy --to metal (loop devices and files) and --to pxe', () => {
 
   it('writes a plain file', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'tars-metal-')), 'usb.img');
-    const r = await metal(['--device', out, '--yes']);
+    const r = await metal(['--disk', out, '--yes']);
     expect(r.exitCode, r.stderr).toBe(0);
     expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(r.json.result.write.sha256);
   });
 
   it('refuses a non-removable disk without --force', async () => {
-    const r = await metal(['--device', loop(64), '--yes']);
+    const r = await metal(['--disk', loop(64), '--yes']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.message).toMatch(/is not a removable disk/);
+    expect(r.json.message).toMatch(/is not a removable disk/);
   });
 
   it('refuses a device with a mounted filesystem, even with --force', async () => {
@@ -67,29 +67,29 @@ describe('os deploy --to metal (loop devices and files) and --to pxe', () => {
     const mnt = mkdtempSync(join(tmpdir(), 'tars-mnt-'));
     execFileSync('mount', [dev, mnt]);
     mountsToUndo.push(mnt);
-    const r = await metal(['--device', dev, '--force', '--yes']);
+    const r = await metal(['--disk', dev, '--force', '--yes']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.message).toContain(`it is in use (mounted at ${mnt})`);
+    expect(r.json.message).toContain(`it is in use (mounted at ${mnt})`);
   });
 
   it('refuses the disk holding /, even with --force', async () => {
     const root = sh('findmnt', ['-n', '-o', 'SOURCE', '/']);
     if (!root.startsWith('/dev/')) return; // root on an overlay: no disk to protect here
-    const r = await metal(['--device', root, '--force', '--yes']);
+    const r = await metal(['--disk', root, '--force', '--yes']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.message).toMatch(/holds the running system's root filesystem/);
+    expect(r.json.message).toMatch(/holds the running system's root filesystem/);
   });
 
   it('refuses a device too small for the image', async () => {
-    const r = await metal(['--device', loop(8), '--force', '--yes']);
+    const r = await metal(['--disk', loop(8), '--force', '--yes']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error.message).toMatch(/holds 8388608 bytes; the image needs/);
+    expect(r.json.message).toMatch(/holds 8388608 bytes; the image needs/);
   });
 
   it('without --yes and without a terminal it asks for --yes instead of hanging', async () => {
-    const r = await metal(['--device', loop(64), '--force']);
+    const r = await metal(['--disk', loop(64), '--force']);
     expect(r.exitCode).toBe(2);
-    expect(r.json.error).toMatchObject({ message: expect.stringMatching(/needs confirmation/), tryMessage: 'Pass --yes (no terminal to ask on).' });
+    expect(r.json).toMatchObject({ message: expect.stringMatching(/needs confirmation/), actions: ['Pass --yes (no terminal to ask on).'] });
   });
 
   it('--to pxe PXE-boots a QEMU machine from the served TFTP root to ready', async () => {

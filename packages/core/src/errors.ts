@@ -160,3 +160,48 @@ export function tailLines(text: string, n = 20): string[] {
   const lines = text.split(/\r?\n/).filter((l) => l.trim().length > 0);
   return lines.slice(-n);
 }
+
+/**
+ * The `--json` error document, flat like sf-plugins-core's: `status` and `exitCode` (the
+ * process exit code), `name` (a stable error name derived from `code`), `message`, `code`,
+ * `actions` (what to do next: the try message, then the next steps), `context` (the command),
+ * `data` (a failed tool's command, stderr tail and log file) and `warnings`.
+ */
+export interface ErrorJson {
+  status: number;
+  name: string;
+  message: string;
+  code: ErrorCode;
+  exitCode: number;
+  actions: string[];
+  context?: string;
+  data?: { command?: string[]; stderrTail?: string[]; logFile?: string };
+  warnings: string[];
+}
+
+/** `CONFIG_NOT_FOUND` → `ConfigNotFoundError`. */
+export function errorName(code: ErrorCode): string {
+  return `${code
+    .toLowerCase()
+    .split('_')
+    .map((w) => (w[0]?.toUpperCase() ?? '') + w.slice(1))
+    .join('')}Error`;
+}
+
+export function errorJson(err: unknown, options: { context?: string; warnings?: string[] } = {}): ErrorJson {
+  const s = serializeError(err);
+  const out: ErrorJson = {
+    status: s.exitCode,
+    name: errorName(s.code),
+    message: s.message,
+    code: s.code,
+    exitCode: s.exitCode,
+    actions: [...(s.tryMessage ? [s.tryMessage] : []), ...(s.nextSteps ?? [])],
+    ...(options.context ? { context: options.context } : {}),
+    warnings: options.warnings ?? [],
+  };
+  if (s.command || s.stderrTail || s.logFile) {
+    out.data = { ...(s.command ? { command: s.command } : {}), ...(s.stderrTail ? { stderrTail: s.stderrTail } : {}), ...(s.logFile ? { logFile: s.logFile } : {}) };
+  }
+  return out;
+}

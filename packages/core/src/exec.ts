@@ -3,6 +3,7 @@
  * passed down, output streamed line by line and kept in a log file, failures carrying
  * the tail of stderr.
  */
+import { outputDebug } from './output.js';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, openSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
@@ -68,6 +69,7 @@ export function lineSplitter(onLine: (line: string) => void): { push(chunk: stri
 export async function runCommand(file: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const command = [file, ...args];
   const started = performance.now();
+  outputDebug(`exec: ${command.join(' ')}${options.cwd ? ` (in ${options.cwd})` : ''}`);
   const log = openLog(options.logFile);
   log?.write(`$ ${command.join(' ')}\n`);
   // Own process group, so cancellation reaches grandchildren (a shell's `sleep`, cargo's rustc).
@@ -148,6 +150,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
       logFile: options.logFile,
     });
   }
+  outputDebug(`exec: ${file} exited ${exitCode} after ${Math.round(durationMs)} ms`);
   return { command, exitCode, stdout, stderr, durationMs };
 }
 
@@ -156,6 +159,7 @@ export async function runCommand(file: string, args: string[], options: RunOptio
  * loading execa, which is worth ~150 ms on commands like a no-op build that only ask questions.
  */
 export function captureOutput(file: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  outputDebug(`exec: ${[file, ...args].join(' ')}`);
   return new Promise((resolve) => {
     execFile(file, args, { cwd: options.cwd, timeout: options.timeoutMs ?? 20_000, encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 127) : 0;

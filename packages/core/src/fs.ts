@@ -23,3 +23,22 @@ export function readJsonIfExists<T>(path: string): T | undefined {
   if (!existsSync(path)) return undefined;
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
+
+/**
+ * Set `path` to `value` in JSON text, changing only that value: the rest of the file keeps its
+ * formatting, key order and comments. `append` adds `value` to the array at `path` instead.
+ * New text is indented like the file (its first indented line).
+ */
+export async function editJsonText(text: string, path: (string | number)[], value: unknown, options: { append?: boolean } = {}): Promise<string> {
+  const { applyEdits, modify, parseTree, findNodeAtLocation } = await import('jsonc-parser');
+  const indent = /^([ \t]+)\S/m.exec(text)?.[1] ?? '  ';
+  const eol = text.includes('\r\n') ? '\r\n' : '\n';
+  const formattingOptions = { insertSpaces: !indent.startsWith('\t'), tabSize: indent.startsWith('\t') ? 1 : indent.length, eol };
+  const tree = parseTree(text);
+  const target = tree ? findNodeAtLocation(tree, path) : undefined;
+  const edits =
+    options.append && target?.type === 'array'
+      ? modify(text, [...path, -1], value, { formattingOptions, isArrayInsertion: true })
+      : modify(text, path, options.append ? [value] : value, { formattingOptions });
+  return applyEdits(text, edits);
+}

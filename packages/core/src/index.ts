@@ -13,6 +13,7 @@ export * from './executor/docker.js';
 export * from './executor/select.js';
 export * from './doctor/checks.js';
 export * from './qemu/accel-probe.js';
+export * from './qemu/kvm-verdict.js';
 export * from './toolchain/recipes.js';
 export * from './toolchain/bootstrap.js';
 export * from './crc32.js';

@@ -2,23 +2,36 @@
  * Output: results go to stdout, everything else (progress, logs, warnings) to stderr.
  * Under --json nothing but the final JSON document is written to stdout, and
  * warnings are collected so the base command can put them in the envelope.
+ *
+ * Colour is decided per stream: a result piped into a file or `cat -v` carries no escape codes
+ * even when stderr is a terminal (and the other way round). NO_COLOR, CI and TERM=dumb turn it
+ * off; FORCE_COLOR turns it on.
  */
+import { Chalk, type ChalkInstance } from 'chalk';
+import Table from 'cli-table3';
 import { isCI } from './environment.js';
 
 export interface OutputOptions {
   json: boolean;
   verbose: boolean;
+  /** Only results, warnings and errors: no progress or info lines. */
+  quiet: boolean;
 }
 
-const state: OutputOptions & { warnings: string[] } = { json: false, verbose: false, warnings: [] };
+const state: OutputOptions & { warnings: string[] } = { json: false, verbose: false, quiet: false, warnings: [] };
 
 export function configureOutput(options: Partial<OutputOptions>): void {
   if (options.json !== undefined) state.json = options.json;
   if (options.verbose !== undefined) state.verbose = options.verbose;
+  if (options.quiet !== undefined) state.quiet = options.quiet;
 }
 
 export function isJsonMode(): boolean {
   return state.json;
+}
+
+export function isQuiet(): boolean {
+  return state.quiet;
 }
 
 /** Warnings raised since the last call, for the JSON envelope. */
@@ -28,40 +41,63 @@ export function takeWarnings(): string[] {
   return w;
 }
 
-function useColor(): boolean {
-  return Boolean(process.stderr.isTTY) && !process.env['NO_COLOR'] && !isCI();
+/** Whether escape codes may be written to `stream`. */
+export function colorEnabled(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): boolean {
+  const force = env['FORCE_COLOR'];
+  if (force !== undefined && force !== '' && force !== '0' && force !== 'false') return true;
+  if (env['NO_COLOR'] !== undefined && env['NO_COLOR'] !== '') return false;
+  if (env['TERM'] === 'dumb' || isCI(env)) return false;
+  return Boolean(stream.isTTY);
 }
 
-function paint(code: number, text: string): string {
-  return useColor() ? `\u001B[${code}m${text}\u001B[0m` : text;
+const chalks = new Map<NodeJS.WriteStream, ChalkInstance>();
+function chalkFor(stream: NodeJS.WriteStream): ChalkInstance {
+  let c = chalks.get(stream);
+  if (!c) {
+    c = new Chalk({ level: colorEnabled(stream) ? 1 : 0 });
+    chalks.set(stream, c);
+  }
+  return c;
 }
 
-export const color = {
-  red: (t: string) => paint(31, t),
-  green: (t: string) => paint(32, t),
-  yellow: (t: string) => paint(33, t),
-  cyan: (t: string) => paint(36, t),
-  dim: (t: string) => paint(2, t),
-  bold: (t: string) => paint(1, t),
-};
+function palette(stream: () => NodeJS.WriteStream) {
+  return {
+    red: (t: string) => chalkFor(stream()).red(t),
+    green: (t: string) => chalkFor(stream()).green(t),
+    yellow: (t: string) => chalkFor(stream()).yellow(t),
+    cyan: (t: string) => chalkFor(stream()).cyan(t),
+    dim: (t: string) => chalkFor(stream()).dim(t),
+    bold: (t: string) => chalkFor(stream()).bold(t),
+  };
+}
 
-/** Informational line on stderr; silent under --json. */
+/** Colours for results (stdout). */
+export const color = palette(() => process.stdout);
+/** Colours for messages, progress and errors (stderr). */
+export const colorErr = palette(() => process.stderr);
+
+/** Informational line on stderr; silent under --json and --quiet. */
 export function outputInfo(message: string): void {
-  if (!state.json) process.stderr.write(`${message}\n`);
+  if (!state.json && !state.quiet) process.stderr.write(`${message}\n`);
 }
 
+/** A debug line on stderr, only with --verbose (never under --json). */
 export function outputDebug(message: string): void {
-  if (state.verbose && !state.json) process.stderr.write(`${color.dim(message)}\n`);
+  if (state.verbose && !state.json) process.stderr.write(`${colorErr.dim(`debug ${message}`)}\n`);
+}
+
+export function isVerbose(): boolean {
+  return state.verbose;
 }
 
 /** A warning is always recorded; printed on stderr unless under --json. */
 export function outputWarn(message: string): void {
   state.warnings.push(message);
-  if (!state.json) process.stderr.write(`${color.yellow('warning')} ${message}\n`);
+  if (!state.json) process.stderr.write(`${colorErr.yellow('warning')} ${message}\n`);
 }
 
 export function outputSuccess(message: string): void {
-  if (!state.json) process.stderr.write(`${color.green('✔')} ${message}\n`);
+  if (!state.json && !state.quiet) process.stderr.write(`${colorErr.green('✔')} ${message}\n`);
 }
 
 /** A human-readable result on stdout (not used under --json: the envelope is the result). */
@@ -69,15 +105,97 @@ export function outputResult(text: string): void {
   if (!state.json) process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/** Render rows as an aligned plain-text table. */
-export function formatTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => stripAnsi(r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => c + ' '.repeat(Math.max(0, (widths[i] ?? 0) - stripAnsi(c).length))).join('  ').trimEnd();
-  return [line(headers.map((h) => color.bold(h))), ...rows.map(line)].join('\n');
+/**
+ * The width tables must fit: the terminal's columns when stdout is one, else $COLUMNS, else
+ * unlimited (a pipe into a file keeps whole values).
+ */
+export function outputWidth(stream: { isTTY?: boolean; columns?: number } = process.stdout, env: NodeJS.ProcessEnv = process.env): number {
+  if (stream.isTTY && stream.columns) return stream.columns;
+  const cols = Number(env['COLUMNS']);
+  return Number.isInteger(cols) && cols > 0 ? cols : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Rows as a borderless table (cli-table3) that fits `width`: the widest columns give way first
+ * and wrap (values are never cut off), the narrow ones keep their natural width, and no line ends
+ * in padding.
+ */
+export function formatTable(headers: string[], rows: string[][], width = outputWidth()): string {
+  const gap = 2;
+  const natural = headers.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => maxLineLength(r[i] ?? ''))));
+  const widths = fitWidths(natural, width, gap);
+  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' };
+  const table = new Table({
+    head: headers.map((h) => color.bold(h)),
+    chars: none,
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': gap },
+    colWidths: widths.map((w) => w + gap),
+    wordWrap: true,
+    wrapOnWordBoundary: false,
+  });
+  for (const r of rows) table.push(headers.map((_, i) => r[i] ?? ''));
+  return table
+    .toString()
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .join('\n');
+}
+
+/** Column widths that sum (with gaps) to at most `width`; the widest columns give way first. */
+export function fitWidths(natural: number[], width: number, gap = 2, min = 6): number[] {
+  const widths = [...natural];
+  let over = widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1) - width;
+  while (over > 0) {
+    const order = widths.map((w, i) => [w, i] as const).sort((a, b) => b[0] - a[0]);
+    const [w0, i0] = order[0] as readonly [number, number];
+    if (w0 <= min) break;
+    const w1 = order[1]?.[0] ?? min;
+    const cut = Math.max(1, Math.min(over, w0 - Math.max(w1, min)));
+    widths[i0] = w0 - cut;
+    over -= cut;
+  }
+  return widths;
+}
+
+function maxLineLength(text: string): number {
+  return Math.max(0, ...text.split('\n').map(visibleLength));
+}
+
+function visibleLength(text: string): number {
+  return stripAnsi(text).length;
 }
 
 export function stripAnsi(text: string): string {
   // eslint-disable-next-line no-control-regex
   return text.replace(/\u001B\[[0-9;]*m/g, '');
+}
+
+/**
+ * Run `work` with a spinner on stderr (a terminal only; a plain line with --verbose elsewhere,
+ * nothing under --json or --quiet).
+ */
+export async function withSpinner<T>(title: string, work: () => Promise<T>): Promise<T> {
+  if (state.json || state.quiet || !process.stderr.isTTY || isCI()) {
+    outputDebug(title);
+    return work();
+  }
+  const frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+  let i = 0;
+  const draw = () => process.stderr.write(`\r${colorErr.cyan(frames[i++ % frames.length] as string)} ${title}`);
+  draw();
+  const timer = setInterval(draw, 80);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    process.stderr.write('\r\u001B[2K');
+  }
+}
+
+/** The candidate a mistyped word most likely meant (did-you-mean), when one is close enough. */
+export async function closestWord(word: string, candidates: string[]): Promise<string | undefined> {
+  if (candidates.length === 0) return undefined;
+  const { closest, distance } = await import('fastest-levenshtein');
+  const best = closest(word, candidates);
+  return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }

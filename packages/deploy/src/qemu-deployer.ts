@@ -5,7 +5,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AbortError, outputWarn, probeAccel } from '@tars/core';
+import { AbortError, kvmVerdict, outputWarn } from '@tars/core';
 import { readManifest, type Manifest } from '@tars/image-builder';
 import type { KernelEvent } from './protocol/types.js';
 import { deploymentsDir, isAlive, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
@@ -63,11 +63,19 @@ export function specFromManifest(m: Manifest, imageDir: string): Omit<QemuSpec, 
   return { image: { path: join(imageDir, file.path), format: m.format === 'iso' ? 'iso' : 'raw' } };
 }
 
+/** `auto`: KVM when the (cached) probe verdict says it works, else TCG; `kvm` that does not work is an error. */
 export async function resolveAccel(accel: 'auto' | Accel): Promise<Accel> {
-  if (accel !== 'auto') return accel;
-  const probe = await probeAccel('kvm');
-  if (probe.usable) return 'kvm';
-  outputWarn(`KVM is not usable (${probe.detail}); booting under TCG (slower)`);
+  if (accel === 'tcg') return accel;
+  const verdict = await kvmVerdict();
+  if (verdict.usable) return 'kvm';
+  if (accel === 'kvm') {
+    throw new AbortError(`KVM is not usable here: ${verdict.detail}`, {
+      code: 'EXTERNAL_FAILED',
+      tryMessage: 'try --accel tcg (or --accel auto, which falls back to TCG)',
+      nextSteps: ['`tarscli doctor --refresh` probes KVM again after fixing virtualization'],
+    });
+  }
+  outputWarn(`KVM is not usable (${verdict.detail}); booting under TCG (slower)`);
   return 'tcg';
 }
 

@@ -1,2 +1,3 @@
 export * from './png.js';
 export * from './simulate.js';
+export * from './chart.js';

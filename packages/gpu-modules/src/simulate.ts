@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, runCommand, writeFileAtomic } from '@tars/core';
-import { plotLine } from './png.js';
+import { curveChartSvg, svgToPng } from './chart.js';
 
 export interface SimulateOptions {
   gpuPath: string;
@@ -83,6 +83,9 @@ export function writeCurveCsv(path: string, curve: number[]): void {
   writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i},${v}`).join('\n')}\n`);
 }
 
-export function writeCurvePng(path: string, curve: number[]): void {
-  writeFileAtomic(path, plotLine(curve));
+/** The learning curve as a labelled chart: `path` (PNG) and the SVG it was rendered from when `svgPath` is given. */
+export async function writeCurvePng(path: string, curve: number[], subtitle?: string, svgPath?: string): Promise<void> {
+  const svg = curveChartSvg(curve, subtitle);
+  if (svgPath) writeFileAtomic(svgPath, svg);
+  writeFileAtomic(path, await svgToPng(svg));
 }

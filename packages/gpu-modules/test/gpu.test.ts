@@ -74,3 +74,31 @@ describe('GPU module', () => {
     expect(png.subarray(-8, -4).toString('latin1')).toBe('IEND');
   });
 });
+
+describe('learning-curve chart', () => {
+  it('is labelled: title, subtitle, axis labels, ticks on both axes and a legend', async () => {
+    const { curveChartSvg, niceTicks } = await import('../src/index.js');
+    const curve = Array.from({ length: 500 }, (_, i) => -1 + (i / 499) * 3);
+    const svg = curveChartSvg(curve, '64 agents × 500 iterations on cpu, seed 9');
+    expect(svg).toContain('>Multi-agent Q-learning: learning curve</text>');
+    expect(svg).toContain('>64 agents × 500 iterations on cpu, seed 9</text>');
+    expect(svg).toMatch(/class="axis-label"[^>]*>iteration<\/text>/);
+    expect(svg).toMatch(/class="axis-label"[^>]*>mean reward per agent<\/text>/);
+    const ticks = [...svg.matchAll(/class="tick"[^>]*>([^<]+)<\/text>/g)].map((m) => m[1]);
+    expect(ticks).toEqual(expect.arrayContaining(['0', '100', '400', '-1', '2']));
+    expect(svg).toMatch(/class="legend"[\s\S]*>mean reward<\/text>[\s\S]*>moving average \(10 iterations\)<\/text>/);
+    expect(niceTicks(0, 499)).toEqual([0, 100, 200, 300, 400, 500]);
+    expect(niceTicks(0.02, 0.33)).toEqual([0, 0.1, 0.2, 0.3, 0.4]);
+    expect(niceTicks(-1, 2)).toEqual([-1, -0.5, 0, 0.5, 1, 1.5, 2]);
+  });
+
+  it('renders to a PNG of the chart size with text drawn (resvg)', async () => {
+    const { curveChartSvg, svgToPng, lineChartSvg } = await import('../src/index.js');
+    const png = await svgToPng(curveChartSvg([0, 1, 0.5, 2]));
+    expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([900, 500]);
+    // The same chart without its text renders smaller: the labels really are drawn.
+    const bare = await svgToPng(lineChartSvg([{ name: '', values: [0, 1, 0.5, 2], color: '#000', width: 1 }], { title: '', xLabel: '', yLabel: '' }));
+    expect(png.length).toBeGreaterThan(bare.length);
+  });
+});

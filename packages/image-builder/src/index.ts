@@ -14,3 +14,5 @@ export * from './reproducible.js';
 export * from './remote-cache.js';
 export * from './scaffold.js';
 export * from './gpu-module.js';
+export * from './init.js';
+export * from './diff.js';

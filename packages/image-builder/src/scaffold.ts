@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { AbortError, AGENT_NAME_RE, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
+import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
 export type ScaffoldLang = (typeof SCAFFOLD_LANGS)[number];
@@ -57,7 +57,7 @@ export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang, name: st
   return join(lang === 'cuda' ? 'gpu' : 'agents', name);
 }
 
-export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
+export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResult> {
   const { config, root } = opts.loaded;
   validateAgentName(opts.name, config);
   const dir = opts.dir ?? defaultAgentDir(config, opts.lang, opts.name);
@@ -93,7 +93,7 @@ export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
   if (opts.dryRun) return result;
 
   // Can the config be edited? Decide before writing anything.
-  const updateConfig = configEditor(configFile, entry);
+  const updateConfig = await configEditor(configFile, entry);
   const updateCargo = opts.lang === 'rust' ? cargoEditor(cargoToml, member) : undefined;
 
   mkdirSync(dirname(absDir), { recursive: true });
@@ -119,23 +119,18 @@ export function scaffoldAgent(opts: ScaffoldOptions): ScaffoldResult {
   return result;
 }
 
-function configEditor(file: string, entry: object): () => void {
+/** Adds `entry` to agents[] and changes nothing else in the file (formatting, order, other keys). */
+async function configEditor(file: string, entry: object): Promise<() => void> {
   if (!existsSync(file)) return () => writeFileAtomic(file, `${JSON.stringify({ agents: [entry] }, null, 2)}\n`);
   const name = basename(file);
+  const text = readFileSync(file, 'utf8');
   if (name === 'package.json') {
-    const pkg = JSON.parse(readFileSync(file, 'utf8'));
-    return () => {
-      pkg.tars ??= {};
-      pkg.tars.agents = [...(pkg.tars.agents ?? []), entry];
-      writeFileAtomic(file, `${JSON.stringify(pkg, null, 2)}\n`);
-    };
+    const next = await editJsonText(text, ['tars', 'agents'], entry, { append: true });
+    return () => writeFileAtomic(file, next);
   }
-  if (/\.json$|^\.tarsrc$/.test(name) && readFileSync(file, 'utf8').trim().startsWith('{')) {
-    const cfg = JSON.parse(readFileSync(file, 'utf8'));
-    return () => {
-      cfg.agents = [...(cfg.agents ?? []), entry];
-      writeFileAtomic(file, `${JSON.stringify(cfg, null, 2)}\n`);
-    };
+  if (/\.json$|^\.tarsrc$/.test(name) && text.trim().startsWith('{')) {
+    const next = await editJsonText(text, ['agents'], entry, { append: true });
+    return () => writeFileAtomic(file, next);
   }
   throw new AbortError(`${name} is not JSON, so tarscli cannot add the agent to it`, {
     code: 'CONFIG_INVALID',

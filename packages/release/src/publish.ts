@@ -70,6 +70,20 @@ export function planAssets(imageDirs: string[]): { manifests: Manifest[]; assets
   return { manifests, assets };
 }
 
+export interface ReleasePlan {
+  tag: string;
+  dryRun: true;
+  assets: { name: string; size: number; sha256: string }[];
+  notes: string;
+}
+
+/** What `publish` would upload and the notes it would write, without a token or the network. */
+export function planRelease(tag: string, imageDirs: string[]): ReleasePlan {
+  for (const d of imageDirs) if (!existsSync(d) || !statSync(d).isDirectory()) throw new AbortError(`${d} is not an image directory`, { code: 'NOT_FOUND' });
+  const { manifests, assets } = planAssets(imageDirs);
+  return { tag, dryRun: true, assets: assets.map((a) => ({ name: a.name, size: a.data.length, sha256: a.sha256 })), notes: releaseNotes(tag, manifests) };
+}
+
 async function assetSha(octokit: Octokit, owner: string, repo: string, a: GhAsset): Promise<string> {
   if (a.digest?.startsWith('sha256:')) return a.digest.slice(7);
   const res = await octokit.request('GET /repos/{owner}/{repo}/releases/assets/{asset_id}', { owner, repo, asset_id: a.id, headers: { accept: 'application/octet-stream' } });

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createGitHub, publishRelease, retryDecision } from '../src/index.js';
+import { createServer } from 'node:net';
+import { createGitHub, networkErrorCode, publishRelease, retryReason } from '../src/index.js';
 import { FakeGitHub } from './fake-github.js';
 import { imageDir } from './images.js';
 
@@ -17,7 +18,7 @@ describe('release publish against a local GitHub-like server', () => {
   afterEach(() => gh.stop());
 
   const client = (token = gh.tokens.write, retries: string[] = []) =>
-    createGitHub({ token, apiUrl: gh.url, backoffMs: 10, onRetry: (r) => retries.push(`${r.method} ${r.reason}`) });
+    createGitHub({ token, apiUrl: gh.url, backoffMs: 10, writeIntervalMs: 0, onRetry: (r) => retries.push(`${r.method} ${r.reason}`) });
   const publish = (dirs: string[], extra: Partial<Parameters<typeof publishRelease>[0]> = {}, octokit = client()) =>
     publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: dirs, draft: false, prerelease: false, force: false, ...extra });
 
@@ -115,7 +116,7 @@ describe('release publish against a local GitHub-like server', () => {
     const ghe = new FakeGitHub('/api/v3');
     await ghe.start();
     try {
-      const octokit = createGitHub({ token: ghe.tokens.write, apiUrl: ghe.url, backoffMs: 10 });
+      const octokit = createGitHub({ token: ghe.tokens.write, apiUrl: ghe.url, backoffMs: 10, writeIntervalMs: 0 });
       const r = await publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: [imageDir('iso', 'E')], draft: true, prerelease: true, force: false });
       expect(r.release.url).toContain('/api/v3/');
       expect(ghe.releases[0]).toMatchObject({ draft: true, prerelease: true });
@@ -131,12 +132,49 @@ describe('release publish against a local GitHub-like server', () => {
   });
 });
 
-describe('retry policy', () => {
-  it('decides waits from Retry-After, rate-limit reset and backoff', () => {
-    expect(retryDecision({ status: 403, response: { headers: { 'retry-after': '3' } } }, 1, 100)).toEqual({ waitMs: 3000, reason: 'rate limited (403, Retry-After 3s)' });
-    expect(retryDecision({ status: 403, response: { headers: { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '110' } } }, 1, 100, 100_000)?.waitMs).toBe(10_000);
-    expect(retryDecision({ status: 503 }, 3, 100)).toEqual({ waitMs: 400, reason: 'server error 503' });
-    expect(retryDecision({ status: 404 }, 1, 100)).toBeUndefined();
-    expect(retryDecision({ status: 403, message: 'Resource not accessible' }, 1, 100)).toBeUndefined();
+describe('retry policy (plugin-retry and plugin-throttling underneath)', () => {
+  it('retries 5xx and dropped connections, not client errors', () => {
+    expect(retryReason({ status: 503, response: { headers: {} } })).toBe('server error 503');
+    expect(retryReason({ status: 500, message: 'other side closed' })).toBe('connection failed (other side closed)');
+    expect(retryReason({ status: 404, response: { headers: {} } })).toBeUndefined();
+    expect(retryReason({ status: 422, response: { headers: {} } })).toBeUndefined();
+  });
+
+  it('finds the socket error code in a fetch failure', () => {
+    const fetchFailed = Object.assign(new TypeError('fetch failed'), { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }) });
+    expect(networkErrorCode({ status: 500, cause: fetchFailed })).toBe('ECONNREFUSED');
+    expect(networkErrorCode(new Error('x'))).toBeUndefined();
+  });
+
+  it('a closed port is "cannot reach", exit 5, at once and without retries', async () => {
+    // A port that was just free: nothing listens on it.
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const retries: string[] = [];
+    // A backoff so long that a single retry would blow the test's timeout.
+    const octokit = createGitHub({ token: 't', apiUrl: `http://127.0.0.1:${port}`, backoffMs: 600_000, onRetry: (r) => retries.push(r.reason) });
+    const err = await publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: [imageDir('iso', 'A')], draft: false, prerelease: false, force: false }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EXTERNAL_FAILED', exitCode: 5, message: expect.stringContaining(`Cannot reach GitHub at http://127.0.0.1:${port} (ECONNREFUSED`) });
+    expect(retries).toEqual([]);
+  }, 20_000);
+
+  it('gives up on 5xx after the retries, with the reason', async () => {
+    const gh = new FakeGitHub();
+    await gh.start();
+    try {
+      gh.faults = Array.from({ length: 5 }, () => ({ method: 'GET', path: /releases\/tags/, kind: 'status500' as const }));
+      const retries: string[] = [];
+      const octokit = createGitHub({ token: gh.tokens.write, apiUrl: gh.url, backoffMs: 1, maxRetries: 2, writeIntervalMs: 0, onRetry: (r) => retries.push(r.reason) });
+      const err = await publishRelease({ octokit, owner: 'o', repo: 'r', tag: 'v0.1.0', imageDirs: [imageDir('iso', 'A')], draft: false, prerelease: false, force: false }).catch((e: unknown) => e);
+      expect(retries).toEqual(['server error 502', 'server error 502']);
+      expect(err).toMatchObject({ code: 'EXTERNAL_FAILED', message: expect.stringContaining('server error 502, still after retries') });
+      expect(gh.requests).toHaveLength(3);
+    } finally {
+      await gh.stop();
+    }
   });
 });

@@ -1,14 +1,19 @@
+import { Flags } from '@oclif/core';
 import { color, EXIT_CODES, formatTable, outputResult, runDoctor, type DoctorReport } from '@tars/core';
 import { BaseCommand } from '../base-command.js';
 
 export default class Doctor extends BaseCommand<typeof Doctor, DoctorReport> {
   static override summary = 'Check every tool tarscli needs, with versions and a fix for each problem';
   static override description = 'Exits non-zero (7) when a required check fails; optional ones (nvcc, KVM, Docker, builder images) only warn.';
-  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json'];
+  static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json', '<%= config.bin %> doctor --refresh'];
+  static override requiresProject = false;
+  static override flags = {
+    refresh: Flags.boolean({ description: 'Probe KVM again instead of using the cached verdict', default: false }),
+  };
 
   async execute(): Promise<DoctorReport> {
     const { config, root } = await this.loadConfig();
-    const report = await runDoctor({ config, root });
+    const report = await runDoctor({ config, root, refreshKvm: this.flags.refresh });
     if (!report.ok) process.exitCode = EXIT_CODES.CHECK_FAILED;
     return report;
   }

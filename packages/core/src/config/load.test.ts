@@ -132,3 +132,49 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/nope\.json: config file not found/);
   });
 });
+
+describe('loadConfig: what a user gets wrong', () => {
+  it('a JSON syntax error names the line and column', async () => {
+    const dir = project({ 'tars.config.json': '{\n  "name": "x",\n  "image": { "format": "iso" }\n  "qemu": {}\n}\n' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toMatch(/^tars\.config\.json: cannot be parsed: .+ at line 4 column 3$/);
+  });
+
+  it('a truncated file names where it ends', async () => {
+    const dir = project({ 'tars.config.json': '{\n  "image": ' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toMatch(/cannot be parsed: .*line 2 column 12/);
+  });
+
+  it('an unknown key gets a did-you-mean, at the top level and nested', async () => {
+    const dir = project({ 'tars.config.json': '{"imgae":{"format":"iso"},"qemu":{"acel":"tcg"},"agents":[{"name":"ab","lang":"rust","path":"p","prority":1}]}' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message.split('\n')).toEqual(
+      expect.arrayContaining([
+        'tars.config.json [imgae]: unknown key (did you mean "image"?)',
+        'tars.config.json [qemu.acel]: unknown key (did you mean "accel"?)',
+        'tars.config.json [agents.0.prority]: unknown key (did you mean "priority"?)',
+      ]),
+    );
+  });
+
+  it('a key nothing resembles lists the allowed ones', async () => {
+    const dir = project({ 'tars.config.json': '{"qemu":{"zzzzzzzz":1}}' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toBe('tars.config.json [qemu.zzzzzzzz]: unknown key (allowed here: accel, memoryMb, bootTimeoutMs)');
+  });
+
+  it('accepts "$schema"', async () => {
+    const dir = project({ 'tars.config.json': '{"$schema":"./node_modules/@tars/core/tars.config.schema.json","name":"x"}' });
+    const r = await loadConfig({ cwd: dir, stopDir: dir, env });
+    expect(r.config.name).toBe('x');
+  });
+
+  it('requireFile: no config anywhere up the tree is CONFIG_NOT_FOUND (exit 3) with how to start', async () => {
+    const dir = project({});
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env, requireFile: true }));
+    expect(err).toMatchObject({ code: 'CONFIG_NOT_FOUND', exitCode: 3, message: `No TARS config found in ${dir} or any directory above it` });
+    expect(err.tryMessage).toContain('tarscli init');
+  });
+});

@@ -2,10 +2,13 @@
  * Load the TARS config once: file (cosmiconfig) < env (TARS_*) < flags, validated by zod.
  * Every problem is reported at once as `<file> [a.b.c]: message (got: …)`.
  */
-import { relative } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, relative } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import type { ZodIssue } from 'zod';
+import { closest, distance } from 'fastest-levenshtein';
+import { z, type ZodIssue } from 'zod';
 import { AbortError } from '../errors.js';
+import { outputDebug } from '../output.js';
 import { configSchema, defaultConfig, type TarsConfig } from './schema.js';
 
 export const CONFIG_MODULE = 'tars';
@@ -48,7 +51,12 @@ export interface LoadConfigOptions {
   overrides?: Record<string, unknown>;
   /** Stop the upward search here (defaults to the filesystem root). */
   stopDir?: string;
+  /** No config file found is an error (CONFIG_NOT_FOUND) instead of an all-defaults config. */
+  requireFile?: boolean;
 }
+
+/** What a user outside a project is told to do. */
+export const START_PROJECT_HINT = 'Run tarscli inside a TARS project (a directory with tars.config.json, or below one), or start one: `tarscli init my-os`.';
 
 type Json = Record<string, unknown>;
 
@@ -119,11 +127,43 @@ function describeValue(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
+/** The keys a config object accepts at `path` (array indexes step into the element). */
+export function knownKeysAt(path: (string | number)[]): string[] {
+  let t: z.ZodTypeAny = configSchema;
+  const unwrap = (x: z.ZodTypeAny): z.ZodTypeAny => {
+    for (;;) {
+      if (x instanceof z.ZodDefault) x = x._def.innerType;
+      else if (x instanceof z.ZodOptional || x instanceof z.ZodNullable) x = x.unwrap();
+      else if (x instanceof z.ZodEffects) x = x.innerType();
+      else return x;
+    }
+  };
+  for (const key of path) {
+    t = unwrap(t);
+    if (t instanceof z.ZodObject && typeof key === 'string') t = (t.shape as Record<string, z.ZodTypeAny>)[key] ?? z.never();
+    else if (t instanceof z.ZodArray) t = t.element;
+    else return [];
+  }
+  t = unwrap(t);
+  return t instanceof z.ZodObject ? Object.keys(t.shape as object) : [];
+}
+
+/** The known key a typo most likely meant, when one is close enough. */
+export function suggestKey(key: string, known: string[]): string | undefined {
+  if (known.length === 0) return undefined;
+  const best = closest(key.toLowerCase(), known.map((k) => k.toLowerCase()));
+  const match = known.find((k) => k.toLowerCase() === best);
+  return match && distance(key.toLowerCase(), best) <= Math.max(2, Math.floor(key.length / 3)) ? match : undefined;
+}
+
 function issueToLines(issue: ZodIssue, input: unknown, where: (path: string) => string): string[] {
   if (issue.code === 'unrecognized_keys') {
+    const known = knownKeysAt(issue.path);
     return issue.keys.map((key) => {
       const path = [...issue.path, key].join('.');
-      return `${where(path)} [${path}]: unknown key (allowed keys are listed in README.md "Configuration")`;
+      const guess = suggestKey(key, known);
+      const hint = guess ? `did you mean "${guess}"?` : `allowed here: ${known.join(', ')}`;
+      return `${where(path)} [${path}]: unknown key (${hint})`;
     });
   }
   const path = issue.path.join('.');
@@ -149,12 +189,19 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     found = options.file ? await explorer.load(options.file) : await explorer.search(cwd);
   } catch (err) {
     const file = options.file ?? (err as { filepath?: string }).filepath ?? 'config';
-    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new AbortError(`${file}: config file not found`, { code: 'CONFIG_NOT_FOUND' });
+      throw new AbortError(`${file}: config file not found`, { code: 'CONFIG_NOT_FOUND', tryMessage: START_PROJECT_HINT });
     }
-    throw new AbortError(`${file}: cannot be parsed: ${detail}`, { code: 'CONFIG_INVALID' });
+    const label = relative(cwd, file) || file;
+    throw new AbortError(`${label}: cannot be parsed: ${syntaxErrorDetail(file, err)}`, {
+      code: 'CONFIG_INVALID',
+      tryMessage: 'Fix the syntax at that line and column; editors check tars.config.json against its $schema.',
+    });
   }
+  if (!found && options.requireFile) {
+    throw new AbortError(`No TARS config found in ${cwd} or any directory above it`, { code: 'CONFIG_NOT_FOUND', tryMessage: START_PROJECT_HINT });
+  }
+  outputDebug(found ? `config: ${found.filepath}` : `config: none found from ${cwd}; using defaults`);
 
   const fileValue: unknown = found?.isEmpty ? {} : (found?.config ?? {});
   const filepath = found?.filepath;
@@ -207,6 +254,37 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     else sources[leaf] = { kind: 'default' };
   }
   return { config: parsed.data, filepath, root, sources };
+}
+
+/** The parser's reason with a line and column, for a config file that is not valid JSON/YAML/JS. */
+export function syntaxErrorDetail(file: string, err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  let text: string | undefined;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    // fall through to the parser's own message
+  }
+  const name = basename(file);
+  if (text !== undefined && (name.endsWith('.json') || name === '.tarsrc')) {
+    try {
+      JSON.parse(text);
+    } catch (e) {
+      const m = /^(.*?)(?: in JSON)? at position (\d+)/s.exec((e as Error).message);
+      if (m) {
+        const pos = Number(m[2]);
+        const before = text.slice(0, pos).split('\n');
+        return `${m[1]} at line ${before.length} column ${(before[before.length - 1]?.length ?? 0) + 1}`;
+      }
+      if (/end of JSON input/.test((e as Error).message)) {
+        const lines = text.split('\n');
+        return `unexpected end of the file at line ${lines.length} column ${(lines[lines.length - 1]?.length ?? 0) + 1}`;
+      }
+      return (e as Error).message;
+    }
+  }
+  // YAML and JS loaders already name the line; keep their whole message on one line.
+  return message.replace(/^(JSON|YAML) Error in [^\n]*:\s*/, '').replace(/\s*\n\s*/g, ' ').trim();
 }
 
 export function describeSource(source: ValueSource, cwd = process.cwd()): string {

@@ -35,6 +35,8 @@ export const agentSchema = z
 
 export const configSchema = z
   .object({
+    /** The JSON Schema editors check this file against (tars.config.schema.json); ignored by tarscli. */
+    $schema: z.string().optional(),
     name: z.string().min(1).default('tars-os'),
     version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'must be a semantic version like 1.2.3').default('0.1.0'),
     executor: z

@@ -6,7 +6,7 @@ import { statfsSync } from 'node:fs';
 import type { TarsConfig, ToolchainName } from '../config/schema.js';
 import { inspectImage, pingEngine } from '../docker.js';
 import { probeVersion } from '../exec.js';
-import { kvmDeviceUsable, probeAccel } from '../qemu/accel-probe.js';
+import { kvmVerdict } from '../qemu/kvm-verdict.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -23,6 +23,8 @@ export interface CheckResult {
 export interface DoctorContext {
   config: TarsConfig;
   root: string;
+  /** Probe KVM again instead of using the cached verdict. */
+  refreshKvm?: boolean;
 }
 
 export interface Check {
@@ -93,11 +95,12 @@ export function doctorChecks(): Check[] {
       id: 'kvm',
       title: 'KVM acceleration',
       required: false,
-      async run() {
-        if (!kvmDeviceUsable()) return { status: 'warn', detail: '/dev/kvm absent: QEMU runs under TCG (slower)', fix: 'Enable virtualization (or nested KVM) for this machine' };
-        const probe = await probeAccel('kvm');
-        if (!probe.usable) return { status: 'warn', detail: `KVM probe boot failed (${probe.detail}); using TCG`, fix: 'Use --accel tcg, or fix nested virtualization' };
-        return { status: 'ok', detail: probe.detail };
+      async run(ctx) {
+        const v = await kvmVerdict({ ...(ctx.refreshKvm ? { refresh: true } : {}) });
+        const when = v.source === 'cache' ? ` (cached verdict from ${v.checkedAt}; \`tarscli doctor --refresh\` probes again)` : '';
+        if (v.source === 'device') return { status: 'warn', detail: '/dev/kvm absent: QEMU runs under TCG (slower)', fix: 'Enable virtualization (or nested KVM) for this machine' };
+        if (!v.usable) return { status: 'warn', detail: `KVM probe boot failed (${v.detail}); using TCG${when}`, fix: 'Use --accel tcg, or fix nested virtualization' };
+        return { status: 'ok', detail: `${v.detail}${when}` };
       },
     },
     {

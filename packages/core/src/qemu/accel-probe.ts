@@ -70,7 +70,7 @@ export function kvmDeviceUsable(): boolean {
 }
 
 /** Boot the probe kernel under `accel` and check it reached the exit port. */
-export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64'): Promise<ProbeResult> {
+export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64', timeoutMs = 15_000): Promise<ProbeResult> {
   if (accel === 'kvm' && !kvmDeviceUsable()) {
     return { accel, usable: false, detail: '/dev/kvm is missing or not accessible', wallMs: 0 };
   }
@@ -84,18 +84,25 @@ export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64'): Pro
         '-accel', accel, '-m', '32', '-display', 'none', '-serial', 'none', '-monitor', 'none',
         '-no-reboot', '-nodefaults', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel,
       ],
-      { reject: false, timeoutMs: 15_000 },
+      { reject: false, timeoutMs },
     );
     const usable = r.exitCode === PROBE_EXIT_STATUS;
     const why = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 200);
+    const timedOut = !usable && r.durationMs >= timeoutMs - 50;
     return {
       accel,
       usable,
-      detail: usable ? `probe kernel booted in ${Math.round(r.durationMs)} ms` : `probe exited ${r.exitCode}${why ? `: ${why}` : ''}`,
+      detail: usable
+        ? `probe kernel booted in ${Math.round(r.durationMs)} ms`
+        : timedOut
+          ? `the probe boot did not finish within ${timeoutMs / 1000} s (nested KVM that hangs)`
+          : `probe exited ${r.exitCode}${why ? `: ${why}` : ''}`,
       wallMs: r.durationMs,
     };
   } catch (err) {
-    return { accel, usable: false, detail: err instanceof Error ? err.message : String(err), wallMs: 0 };
+    const message = err instanceof Error ? err.message : String(err);
+    const detail = /timed out/i.test(message) ? `the probe boot did not finish within ${timeoutMs / 1000} s (nested KVM that hangs)` : message;
+    return { accel, usable: false, detail, wallMs: 0 };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -13,6 +13,7 @@ export default class ConfigShow extends BaseCommand<typeof ConfigShow, ConfigSho
   static override description =
     'Precedence: flag > env (TARS_*) > file (tars.config.*, .tarsrc*, package.json#tars) > default.';
   static override examples = ['<%= config.bin %> config show', '<%= config.bin %> config show --json', 'TARS_QEMU_ACCEL=tcg <%= config.bin %> config show'];
+  static override requiresProject = false;
 
   async execute(): Promise<ConfigShowResult> {
     const loaded = await this.loadConfig();

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { EXIT_CODES, formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
 import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
 
@@ -18,6 +18,7 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     '<%= config.bin %> os build',
     '<%= config.bin %> os build --format kernel --executor host',
     '<%= config.bin %> os build --dry-run --json',
+    '<%= config.bin %> os build --format raw --output /srv/images/tars',
     '<%= config.bin %> os build --verify-reproducible',
   ];
 
@@ -25,6 +26,7 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     format: formatFlag,
     executor: executorFlag,
     cache: Flags.boolean({ description: 'Use the component cache (--no-cache rebuilds everything)', default: true, allowNo: true }),
+    output: Flags.string({ char: 'o', description: 'Directory for the image, manifest.json and SHA256SUMS (default: <image.outDir>/<format>)' }),
     'dry-run': Flags.boolean({ description: 'Print the build plan and exit', default: false }),
     'verify-reproducible': Flags.boolean({ description: 'Build twice from clean caches in separate directories and compare', default: false }),
   };
@@ -42,7 +44,8 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     }
     const started = performance.now();
     const ctx = newBuildContext(config);
-    await runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal }, ctx.plan), ctx);
+    const outDir = this.flags.output ? resolve(this.flags.output) : undefined;
+    await runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) }, ctx.plan), ctx);
     if (!ctx.image) throw new Error('image assembly did not run');
     const durationMs = Math.round(performance.now() - started);
     if (process.env['GITHUB_STEP_SUMMARY']) {

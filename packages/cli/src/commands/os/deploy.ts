@@ -5,8 +5,8 @@ import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
 import { createInterface } from 'node:readline/promises';
 import { join } from 'node:path';
-import { BaseCommand } from '../../base-command.js';
-import { formatFlag } from '../../flags.js';
+import { BaseCommand, sleep } from '../../base-command.js';
+import { formatFlag, timeoutFlag } from '../../flags.js';
 
 type DeployResult =
   | { kind: 'qemu'; deployment: DeploymentRecord; ready: KernelEvent; timings: DeployTimings; detached: boolean }
@@ -23,8 +23,8 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
   ];
 
   static override flags = {
-    to: Flags.string({ description: 'qemu: boot in QEMU; pxe: PXE-boot QEMU from a TFTP root; metal: write the image to --device', options: ['qemu', 'pxe', 'metal'], default: 'qemu' }),
-    device: Flags.string({ description: 'Block device or file to write (with --to metal)' }),
+    to: Flags.string({ description: 'qemu: boot in QEMU; pxe: PXE-boot QEMU from a TFTP root; metal: write the image to --disk', options: ['qemu', 'pxe', 'metal'], default: 'qemu' }),
+    disk: Flags.string({ description: 'Block device or file to write (with --to metal)', aliases: ['device'], deprecateAliases: true }),
     force: Flags.boolean({ description: 'Allow a non-removable disk (with --to metal)', default: false }),
     yes: Flags.boolean({ char: 'y', description: 'Do not ask to type the device name (with --to metal)', default: false }),
     image: Flags.string({ description: 'Image directory (default: <image.outDir>/<format>)' }),
@@ -32,7 +32,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     accel: Flags.string({ description: 'QEMU acceleration (auto probes KVM with a real boot)', options: [...ACCELS] }),
     firmware: Flags.string({ description: 'Firmware for iso/raw images', options: ['bios', 'uefi'], default: 'bios' }),
     detach: Flags.boolean({ description: 'Return once the kernel is ready, leaving QEMU running', default: false }),
-    timeout: Flags.integer({ description: 'Seconds to wait for `ready` (default: qemu.bootTimeoutMs)' }),
+    timeout: timeoutFlag('Seconds to wait for `ready` (default: qemu.bootTimeoutMs)'),
   };
 
   async execute(): Promise<DeployResult> {
@@ -55,12 +55,14 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       onEvent,
     });
     if (!this.flags.detach) {
+      // From here Ctrl-C is the normal way to end (it stops QEMU): exit 0, not 130.
+      this.runsUntilInterrupted = true;
       outputInfo(`deployment ${d.record.id} is ready; streaming events, Ctrl-C stops it`);
       let seen = d.instance.reader.events.length;
       while (!this.signal.aborted && !d.instance.exited) {
         d.instance.reader.poll();
         for (; seen < d.instance.reader.events.length; seen++) onEvent(d.instance.reader.events[seen] as KernelEvent);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100, this.signal);
       }
       await stopDeployment(d.record);
       removeDeployment(root, d.record.id);
@@ -69,21 +71,21 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
   }
 
   private async metal(dir: string): Promise<MetalWriteResult> {
-    if (!this.flags.device) throw new AbortError('--to metal needs --device PATH (a block device or a file)');
+    if (!this.flags.disk) throw new AbortError('--to metal needs --disk PATH (a block device or a file)');
     const manifest = readManifest(join(dir, 'manifest.json'));
     const file = manifest.files[0];
     if (manifest.format === 'kernel' || !file) throw new AbortError('--to metal writes an iso or raw image', { tryMessage: 'Build one: tarscli os build --format raw' });
     let last = 0;
     return writeImageToTarget({
       image: join(dir, file.path),
-      device: this.flags.device,
+      device: this.flags.disk,
       force: this.flags.force,
       yes: this.flags.yes,
       signal: this.signal,
       confirm: async (expected) => {
         const rl = createInterface({ input: process.stdin, output: process.stderr });
         try {
-          return await rl.question(`This erases ${this.flags.device}. Type "${expected}" to continue: `);
+          return await rl.question(`This erases ${this.flags.disk}. Type "${expected}" to continue: `);
         } finally {
           rl.close();
         }

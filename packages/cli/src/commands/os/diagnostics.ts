@@ -1,7 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
 import { collectDiagnostics, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
-import { BaseCommand } from '../../base-command.js';
+import { BaseCommand, sleep } from '../../base-command.js';
+
+const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
+const ALT_SCREEN_OFF = '\u001B[?25h\u001B[?1049l';
+const HOME_AND_CLEAR = '\u001B[H\u001B[J';
 
 export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, DiagnosticsReport> {
   static override summary = 'Live view of a running system through the kernel control channel';
@@ -9,27 +13,32 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
   static override examples = ['<%= config.bin %> os diagnostics', '<%= config.bin %> os diagnostics tars-1a2b3c --json', '<%= config.bin %> os diagnostics --watch'];
   static override args = { id: Args.string({ description: 'Deployment id (default: the only running one)' }) };
   static override flags = {
-    watch: Flags.boolean({ char: 'w', description: 'Refresh every second like top (Ctrl-C to quit)', default: false }),
+    watch: Flags.boolean({ char: 'w', description: 'Refresh every second like top, in place on a terminal (Ctrl-C quits, exit 0)', default: false }),
   };
 
   async execute(): Promise<DiagnosticsReport> {
     const { root } = await this.loadConfig();
     const rec = getDeployment(root, this.args.id);
     if (!this.flags.watch) return collectDiagnostics(rec);
+    this.runsUntilInterrupted = true;
+    // On a terminal, redraw in place on the alternate screen (like top); the scrollback is left as it was.
+    const screen = !isJsonMode() && Boolean(process.stdout.isTTY);
     const client = await ProtocolClient.connect(rec.control);
+    if (screen) process.stdout.write(ALT_SCREEN_ON);
     try {
       let last: DiagnosticsReport | undefined;
       while (!this.signal.aborted) {
         last = await collectDiagnostics(rec, client);
         if (isJsonMode()) process.stdout.write(`${JSON.stringify(last)}\n`);
         else {
-          if (process.stdout.isTTY) process.stdout.write('\u001B[2J\u001B[H');
+          if (screen) process.stdout.write(HOME_AND_CLEAR);
           this.render(last);
         }
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(1000, this.signal);
       }
       return last as DiagnosticsReport;
     } finally {
+      if (screen) process.stdout.write(ALT_SCREEN_OFF);
       client.close();
     }
   }

@@ -1,11 +1,11 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
 import { EventReader, formatEvent, getDeployment, isAlive, type KernelEvent } from '@tars/deploy';
-import { BaseCommand } from '../../base-command.js';
+import { BaseCommand, sleep } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
   static override summary = "Print a deployment's kernel events (--follow keeps streaming)";
-  static override description = 'With --json --follow the events are printed as JSON lines as they arrive.';
+  static override description = 'With --json --follow the events are printed as JSON lines as they arrive. Ctrl-C ends --follow quietly (exit 0).';
   static override examples = ['<%= config.bin %> os logs tars-1a2b3c', '<%= config.bin %> os logs tars-1a2b3c --follow'];
   static override args = { id: Args.string({ description: 'Deployment id', required: true }) };
   static override flags = {
@@ -15,6 +15,7 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
   async execute(): Promise<{ id: string; events: KernelEvent[] }> {
     const { root } = await this.loadConfig();
     const rec = getDeployment(root, this.args.id);
+    this.runsUntilInterrupted = this.flags.follow;
     const reader = new EventReader(rec.events);
     const show = (e: KernelEvent) => {
       if (isJsonMode()) {
@@ -23,7 +24,7 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
     };
     reader.poll().forEach(show);
     while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200, this.signal);
       reader.poll().forEach(show);
     }
     return { id: rec.id, events: this.flags.follow ? [] : reader.events };

@@ -1,10 +1,10 @@
 import { Flags } from '@oclif/core';
-import { outputInfo, outputResult, outputWarn } from '@tars/core';
-import { runSimulation, writeCurveCsv, writeCurvePng, type SimulateResult } from '@tars/gpu-modules';
+import { outputInfo, outputResult, outputWarn, writeFileAtomic } from '@tars/core';
+import { curveChartSvg, runSimulation, writeCurveCsv, writeCurvePng, type SimulateResult } from '@tars/gpu-modules';
 import { resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 
-export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateResult & { csv?: string; png?: string }> {
+export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateResult & { csv?: string; png?: string; svg?: string }> {
   static override summary = 'Run the multi-agent learning simulation on the GPU module (or its CPU reference)';
   static override description =
     'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Reports agent-steps/s and the learning curve (mean reward per iteration); --csv and --png write it out.';
@@ -15,10 +15,11 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
     device: Flags.string({ description: 'auto: the GPU when one answers, else the CPU reference', options: ['auto', 'gpu', 'cpu'], default: 'auto' }),
     seed: Flags.integer({ description: 'Random seed (same seed, same run)', default: 1, min: 0, max: 4294967295 }),
     csv: Flags.string({ description: 'Write the learning curve as CSV (iteration,mean_reward)' }),
-    png: Flags.string({ description: 'Write the learning curve as a PNG plot' }),
+    png: Flags.string({ description: 'Write the learning curve as a labelled PNG chart (title, axes, ticks, legend)' }),
+    svg: Flags.string({ description: 'Write the same chart as SVG' }),
   };
 
-  async execute(): Promise<SimulateResult & { csv?: string; png?: string }> {
+  async execute(): Promise<SimulateResult & { csv?: string; png?: string; svg?: string }> {
     const { config, root } = await this.loadConfig();
     let lastPct = -1;
     const r = await runSimulation({
@@ -37,16 +38,19 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
         }
       },
     });
-    const out: SimulateResult & { csv?: string; png?: string } = { ...r };
+    const out: SimulateResult & { csv?: string; png?: string; svg?: string } = { ...r };
     if (this.flags.csv) writeCurveCsv((out.csv = resolve(this.flags.csv)), r.curve);
-    if (this.flags.png) writeCurvePng((out.png = resolve(this.flags.png)), r.curve);
+    const subtitle = `${r.agents} agents × ${r.iterations} iterations on ${r.device}, seed ${r.seed}`;
+    if (this.flags.svg) writeFileAtomic((out.svg = resolve(this.flags.svg)), curveChartSvg(r.curve, subtitle));
+    if (this.flags.png) await writeCurvePng((out.png = resolve(this.flags.png)), r.curve, subtitle);
     return out;
   }
 
-  protected render(r: SimulateResult & { csv?: string; png?: string }): void {
+  protected render(r: SimulateResult & { csv?: string; png?: string; svg?: string }): void {
     outputResult(`${r.agents} agents × ${r.iterations} iterations on ${r.device} (${r.deviceName}), seed ${r.seed}: ${Math.round(r.agentStepsPerSec).toLocaleString('en-US')} agent-steps/s, ${r.elapsedMs.toFixed(1)} ms`);
     outputResult(`mean reward: ${r.start.toFixed(4)} over the first tenth → ${r.end.toFixed(4)} over the last tenth`);
     if (r.csv) outputResult(`curve: ${r.csv}`);
-    if (r.png) outputResult(`plot: ${r.png}`);
+    if (r.png) outputResult(`chart: ${r.png}`);
+    if (r.svg) outputResult(`chart (SVG): ${r.svg}`);
   }
 }

@@ -1,22 +1,45 @@
-import { Args } from '@oclif/core';
-import { outputResult } from '@tars/core';
-import { getDeployment, removeDeployment, stopDeployment } from '@tars/deploy';
+import { Args, Flags } from '@oclif/core';
+import { AbortError, outputResult } from '@tars/core';
+import { getDeployment, listDeployments, removeDeployment, stopDeployment } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
-export default class OsStop extends BaseCommand<typeof OsStop, { id: string; result: string }> {
-  static override summary = 'Stop a deployment (SIGTERM, then SIGKILL) and remove its record';
-  static override examples = ['<%= config.bin %> os stop tars-1a2b3c'];
-  static override args = { id: Args.string({ description: 'Deployment id (see `tarscli os ps`)', required: true }) };
+type StopResult = { id: string; result: string } | { stopped: { id: string; result: string }[] };
 
-  async execute(): Promise<{ id: string; result: string }> {
+export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
+  static override summary = 'Stop a deployment, or all of them (SIGTERM, then SIGKILL), and remove the records';
+  static override examples = ['<%= config.bin %> os stop tars-1a2b3c', '<%= config.bin %> os stop --all --json'];
+  static override args = { id: Args.string({ description: 'Deployment id (see `tarscli os ps`)' }) };
+  static override flags = {
+    all: Flags.boolean({ description: 'Stop every deployment of this project', default: false }),
+  };
+
+  async execute(): Promise<StopResult> {
+    if (this.flags.all === Boolean(this.args.id)) {
+      throw new AbortError(this.flags.all ? 'Pass a deployment id or --all, not both' : 'Which deployment? Pass its id, or --all', { code: 'USAGE', tryMessage: '`tarscli os ps` lists the deployments.' });
+    }
     const { root } = await this.loadConfig();
-    const rec = getDeployment(root, this.args.id);
-    const result = await stopDeployment(rec);
-    removeDeployment(root, rec.id);
-    return { id: rec.id, result };
+    if (!this.flags.all) {
+      const rec = getDeployment(root, this.args.id);
+      const result = await stopDeployment(rec);
+      removeDeployment(root, rec.id);
+      return { id: rec.id, result };
+    }
+    const stopped: { id: string; result: string }[] = [];
+    // Records of QEMUs that already died are removed by the listing itself.
+    for (const { record, alive } of listDeployments(root)) {
+      if (!alive) {
+        stopped.push({ id: record.id, result: 'already exited' });
+        continue;
+      }
+      stopped.push({ id: record.id, result: await stopDeployment(record) });
+      removeDeployment(root, record.id);
+    }
+    return { stopped };
   }
 
-  protected render(r: { id: string; result: string }): void {
-    outputResult(`${r.id} ${r.result}`);
+  protected render(r: StopResult): void {
+    if ('id' in r) outputResult(`${r.id} ${r.result}`);
+    else if (r.stopped.length === 0) outputResult('No deployments.');
+    else for (const s of r.stopped) outputResult(`${s.id} ${s.result}`);
   }
 }

@@ -5,7 +5,7 @@ import { buildComponent, ComponentCache, createBuildPlan } from '@tars/image-bui
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
-import { executorFlag } from '../../flags.js';
+import { executorFlag, timeoutFlag } from '../../flags.js';
 
 export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, SwapResult> {
   static override summary = 'Hot-swap a module in a running system';
@@ -18,7 +18,7 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
     file: Flags.string({ description: 'Module ELF image (default: build the agent from the config)' }),
     version: Flags.string({ description: 'Version to record (default: the agent version in the config)' }),
     executor: executorFlag,
-    timeout: Flags.integer({ description: 'Seconds to wait for the health verdict', default: 10 }),
+    timeout: timeoutFlag('Seconds to wait for the health verdict', 10),
   };
 
   async execute(): Promise<SwapResult> {
@@ -42,7 +42,7 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
         module: this.flags.module,
         image,
         version: this.flags.version ?? agent?.version ?? '0.0.0',
-        timeoutMs: this.flags.timeout * 1000,
+        timeoutMs: (this.flags.timeout ?? 10) * 1000,
         signal: this.signal,
         onProgress: (sent, total) => outputInfo(`sent ${sent}/${total} bytes`),
       });

@@ -30,10 +30,10 @@ export default class ToolchainBootstrap extends BaseCommand<typeof ToolchainBoot
   };
 
   async execute(): Promise<BootstrapCommandResult> {
-    const { config, root } = await this.loadConfig();
     const wanted = this.flags.only.split(',').map((s) => s.trim()).filter(Boolean);
     const unknown = wanted.filter((w) => !TOOLCHAIN_NAMES.includes(w as ToolchainName));
     if (unknown.length > 0) throw new AbortError(`Unknown toolchain ${unknown.join(', ')}; expected one of ${TOOLCHAIN_NAMES.join(', ')}`);
+    const { config, root } = await this.loadConfig();
     // Always in dependency order: base first.
     const order = TOOLCHAIN_NAMES.filter((t) => wanted.includes(t));
     const ctx: BootstrapCommandResult = { images: [] };

@@ -15,6 +15,7 @@ interface ToolchainRow {
 export default class ToolchainList extends BaseCommand<typeof ToolchainList, { engine: boolean; toolchains: ToolchainRow[] }> {
   static override summary = 'List the builder images the config names, whether they exist and their digests';
   static override examples = ['<%= config.bin %> toolchain list --json'];
+  static override requiresProject = false;
 
   async execute(): Promise<{ engine: boolean; toolchains: ToolchainRow[] }> {
     const { config, root } = await this.loadConfig();

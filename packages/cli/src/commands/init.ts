@@ -1,0 +1,27 @@
+import { Args, Flags } from '@oclif/core';
+import { outputResult } from '@tars/core';
+import { initProject, type InitResult } from '@tars/image-builder';
+import { relative } from 'node:path';
+import { BaseCommand } from '../base-command.js';
+import { kernelSourceDir } from '../templates.js';
+
+export default class Init extends BaseCommand<typeof Init, InitResult> {
+  static override summary = 'Start a TARS project: the kernel workspace with demo agents, tars.config.json, package.json';
+  static override description = 'Creates DIR (or fills an empty one). The project builds, boots and takes new agents with tarscli like this repository does; `npm install` in it installs tarscli itself.';
+  static override examples = ['<%= config.bin %> init my-os', '<%= config.bin %> init . --name edge-os --json'];
+  static override requiresProject = false;
+  static override args = { dir: Args.string({ description: 'Directory for the project (created when missing; must be empty)', required: true }) };
+  static override flags = {
+    name: Flags.string({ description: 'Image name (default: the directory name)' }),
+  };
+
+  async execute(): Promise<InitResult> {
+    return initProject({ dir: this.args.dir, kernelSource: kernelSourceDir(), cliVersion: `^${this.config.version}`, ...(this.flags.name ? { name: this.flags.name } : {}) });
+  }
+
+  protected render(r: InitResult): void {
+    const where = relative(process.cwd(), r.dir) || '.';
+    outputResult(`Created TARS project ${r.name} in ${where}: ${r.files.join(', ')}`);
+    outputResult(`Next: cd ${where} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
+  }
+}
