@@ -33,10 +33,11 @@ describe('runCommand', () => {
   it('is cancelled by the signal', async () => {
     const ac = new AbortController();
     const started = Date.now();
-    setTimeout(() => ac.abort(), 200);
-    const err = await runCommand('sleep', ['30'], { signal: ac.signal }).catch((e: unknown) => e);
+    // Cancelled once the child is observed running (its first line), never on a timer.
+    const err = await runCommand('sh', ['-c', 'echo running; sleep 30'], { signal: ac.signal, onLine: (l) => l.includes('running') && ac.abort() }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);
-    expect(Date.now() - started).toBeLessThan(5000);
+    // A generous bound: the child would otherwise sleep 30 s.
+    expect(Date.now() - started).toBeLessThan(20_000);
   });
 
   it('splits chunks into whole lines', () => {

@@ -52,10 +52,13 @@ function contract(make: () => Promise<Executor>) {
     const ws = workspace();
     const ac = new AbortController();
     const started = Date.now();
-    setTimeout(() => ac.abort(), 1500);
-    const err = await ex.run(step(ws, 'sleep 60'), { signal: ac.signal }).catch((e: unknown) => e);
+    // Cancel once the step is observed running (its first line), never on a timer.
+    const err = await ex
+      .run(step(ws, 'echo running; sleep 60'), { signal: ac.signal, onLine: (l) => l.includes('running') && ac.abort() })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CancelledError);
-    expect(Date.now() - started).toBeLessThan(15_000);
+    // A generous bound: the step would otherwise sleep 60 s.
+    expect(Date.now() - started).toBeLessThan(30_000);
   });
 }
 
@@ -101,8 +104,10 @@ describe('docker executor (real engine)', () => {
   it('leaves no container behind after success, failure or cancellation', async () => {
     const ws = workspace();
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 500);
-    await new DockerExecutor(image).run(step(ws, 'sleep 30'), { signal: ac.signal }).catch(() => undefined);
+    const cancelled = await new DockerExecutor(image)
+      .run(step(ws, 'echo running; sleep 30'), { signal: ac.signal, onLine: (l) => l.includes('running') && ac.abort() })
+      .catch((e: unknown) => e);
+    expect(cancelled).toBeInstanceOf(CancelledError);
     await new DockerExecutor(image).run(step(ws, 'exit 1')).catch(() => undefined);
     const left = await dockerClient().listContainers({ all: true, filters: { label: [`${TARS_LABEL}=true`, 'dev.tars.step=test-step'] } });
     expect(left).toEqual([]);
