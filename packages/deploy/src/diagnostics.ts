@@ -2,6 +2,8 @@
 import { statSync } from 'node:fs';
 import { isAlive, type DeploymentRecord } from './deployments.js';
 import { ProtocolClient } from './protocol/client.js';
+import { symbolizerForImage } from './symbolize.js';
+import { EventReader } from './qemu/instance.js';
 import type { KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
 
 export interface DiagnosticsReport {
@@ -23,6 +25,12 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const kernel = await c.ping();
     const controlRttMs = performance.now() - t0;
     const stats = await c.stats();
+    // Faults as `agent+offset  function (file:line)`, from the debug files beside the image.
+    if (stats.faults?.length) {
+      const sym = symbolizerForImage(rec.image.dir);
+      sym.learn(new EventReader(rec.events).poll());
+      for (const f of stats.faults) f.frames = await sym.fault(f);
+    }
     const modules = await c.modules();
     const log = await c.log();
     let eventsBytes = 0;

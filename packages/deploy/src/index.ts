@@ -12,3 +12,4 @@ export * from './hot-swap.js';
 export * from './metal.js';
 export * from './pxe.js';
 export * from './support.js';
+export * from './symbolize.js';

@@ -190,6 +190,20 @@ export function builtGpuModules(opts: AssembleOptions): AssembleOptions['plan'][
   return opts.plan.gpuModules.filter((g) => existsSync(join(opts.root, g.fatbinSource)) && opts.components.some((c) => c.id === `agent:${g.name}` && c.executor !== 'skipped'));
 }
 
+/**
+ * Each built component's debug file into `debug/` beside the image (not inside it): what fault
+ * reports are symbolized with.
+ */
+function copyDebug(opts: AssembleOptions, stage: string): Manifest['debug'] {
+  const built = opts.plan.debug.filter((d) => existsSync(join(opts.root, d.source)) && opts.components.some((c) => c.id === d.component && c.executor !== 'skipped'));
+  if (built.length) mkdirSync(join(stage, 'debug'), { recursive: true });
+  return built.map((d) => {
+    copyFileSync(join(opts.root, d.source), join(stage, d.file));
+    utimesSync(join(stage, d.file), opts.sourceDateEpoch, opts.sourceDateEpoch);
+    return { component: d.component, name: d.name, file: d.file, sha256: sha256File(join(stage, d.file)) };
+  });
+}
+
 /** Put the built payloads (agents/) and GPU modules (gpu/NAME/) into an image tree directory. */
 export function copyPayloads(opts: AssembleOptions, dir: string): void {
   const payloads = builtPayloads(opts);
@@ -269,6 +283,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
       boot,
       payloads,
       gpuModules,
+      debug: copyDebug(opts, stage),
       tools,
       buildKey: key,
     };

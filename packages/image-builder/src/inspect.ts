@@ -55,6 +55,12 @@ export async function inspectImage(target: string): Promise<InspectReport> {
     const actual = existsSync(p) ? sha256File(p) : 'missing';
     checks.push({ what: f.path, expected: f.sha256, actual, ok: actual === f.sha256 });
   }
+  // Debug files beside the image: a wrong one would symbolize faults wrongly.
+  for (const d of manifest.debug) {
+    const p = join(dir, d.file);
+    const actual = existsSync(p) ? sha256File(p) : 'missing';
+    checks.push({ what: d.file, expected: d.sha256, actual, ok: actual === d.sha256 });
+  }
   if (manifest.format !== 'kernel' && checks.every((c) => c.ok)) {
     const tmp = mkdtempSync(join(tmpdir(), 'tars-inspect-'));
     try {

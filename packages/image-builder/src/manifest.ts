@@ -48,6 +48,8 @@ export const manifestSchema = z
     gpuModules: z
       .array(z.object({ name: z.string(), version: z.string(), fatbin: z.string(), manifest: z.string(), sha256: sha, manifestSha256: sha, archs: z.array(z.string()), entryPoints: z.array(z.string()) }).strict())
       .default([]),
+    /** Debug information per component (symbols and line tables), beside the image, not in it. */
+    debug: z.array(z.object({ component: z.string(), name: z.string(), file: z.string(), sha256: sha }).strict()).default([]),
     tools: z.record(z.string()),
     /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
     buildKey: sha,

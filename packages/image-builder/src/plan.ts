@@ -41,6 +41,18 @@ export interface FetchSpec {
   creates: string[];
 }
 
+/** A component's debug information (symbols, line tables), carried beside the image. */
+export interface DebugSpec {
+  /** The component it describes: `kernel` or `agent:<name>`. */
+  component: string;
+  /** The binary's name as fault reports give it (`tars-kernel`, or the agent's name). */
+  name: string;
+  /** Output file (relative to the project root). */
+  source: string;
+  /** Path beside the image: `debug/<name>.dbg`. */
+  file: string;
+}
+
 export interface BootModuleSpec {
   name: string;
   version: string;
@@ -76,6 +88,7 @@ export interface BuildPlan {
   boot: { kernelSource: string; cmdline: string; modules: BootModuleSpec[] };
   payloads: PayloadSpec[];
   gpuModules: GpuModuleSpec[];
+  debug: DebugSpec[];
 }
 
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
@@ -94,10 +107,11 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
       toolchain: 'rust',
       command: ['bash', posix.join(k, 'scripts/build.sh'), 'kernel'],
       inputs: { include: [...shared, posix.join(k, 'kernel'), posix.join(k, 'linker/kernel.ld')], excludeNames: KERNEL_EXCLUDES },
-      outputs: [posix.join(k, 'out/tars-kernel.elf')],
+      outputs: [posix.join(k, 'out/tars-kernel.elf'), posix.join(k, 'out/tars-kernel.dbg')],
       optional: false,
     },
   ];
+  const debug: DebugSpec[] = [{ component: 'kernel', name: 'tars-kernel', source: posix.join(k, 'out/tars-kernel.dbg'), file: 'debug/tars-kernel.dbg' }];
   const modules: BootModuleSpec[] = [];
   const payloads: PayloadSpec[] = [];
   const gpuModules: GpuModuleSpec[] = [];
@@ -139,6 +153,8 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
       throw new AbortError(`Agent ${agent.name}: ${agent.lang} agents cannot be built into an image by this version of tarscli`, { code: 'CONFIG_INVALID', tryMessage: 'Remove it from agents[] or build it with its own package.' });
     }
     const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
+    const dbg = posix.join(k, 'out/agents', `${agent.name}.dbg`);
+    debug.push({ component: `agent:${agent.name}`, name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
     steps.push({
       id: `agent:${agent.name}`,
       kind: 'rust-agent',
@@ -148,7 +164,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
         include: [...shared, posix.join(k, 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
         excludeNames: KERNEL_EXCLUDES,
       },
-      outputs: [out],
+      outputs: [out, dbg],
       optional: agent.optional,
     });
     modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
@@ -160,5 +176,6 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     boot: { kernelSource: posix.join(k, 'out/tars-kernel.elf'), cmdline: config.kernel.cmdline, modules },
     payloads,
     gpuModules,
+    debug,
   };
 }

@@ -25,6 +25,7 @@ export function imageDir(format: 'iso' | 'raw', content: string, root = mkdtempS
     components: [{ id: 'kernel', kind: 'kernel', inputsHash: sha('in'), toolchain: { name: 'rust', version: 'rustc 1.95.0' }, outputs: [kernel] }],
     boot: { kernel: '/boot/tars/tars-kernel.elf', cmdline: '', modules: [{ name: 'pong', version: '1.0.0', file: '/boot/tars/pong.elf', args: 'name=pong serve=echo', sha256: sha('pong') }], firmware: ['bios', 'uefi'] },
     payloads: [],
+    debug: [],
     gpuModules: [],
     tools: {},
     buildKey: sha('key'),

@@ -30,6 +30,10 @@ export interface FaultRecord {
   error: number;
   task: number;
   name: string;
+  /** Return addresses of the stack snapshot, innermost first (when the kernel reports them). */
+  stack?: string[];
+  /** Added on the host: `rip` and `stack` symbolized from the image's debug files. */
+  frames?: import('../symbolize.js').SymbolizedFrame[];
 }
 
 export interface KernelStats {

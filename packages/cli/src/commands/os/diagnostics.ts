@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, formatFrames, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -62,7 +62,13 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
     const metrics = Object.entries(s.metrics);
     if (metrics.length) outputResult(`metrics: ${metrics.map(([k, v]) => `${k}=${v}`).join('  ')}`);
     outputResult(formatTable(['module', 'version', 'state', 'sha256', 'size'], d.modules.map((m) => [m.name, m.version, m.state, m.sha256.slice(0, 16), String(m.size)])));
-    if (s.fault_count > 0) outputResult(color.red(`faults (${s.fault_count}): ${s.faults.map((f) => `${f.name} vector ${f.vector} at ${f.rip} cr2 ${f.cr2}`).join('; ')}`));
+    if (s.fault_count > 0) {
+      outputResult(color.red(`faults (${s.fault_count}):`));
+      for (const f of s.faults) {
+        outputResult(`  ${f.name} vector ${f.vector} at ${f.rip} cr2 ${f.cr2}`);
+        for (const line of formatFrames(f.frames ?? [])) outputResult(`  ${line}`);
+      }
+    }
     outputResult(`log (last ${Math.min(8, d.log.length)}):\n${d.log.slice(-8).map((l) => `  ${(l.t_us / 1000).toFixed(1).padStart(9)} ms  ${l.line}`).join('\n')}`);
   }
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
-import { EventReader, formatEvent, getDeployment, isAlive, type KernelEvent } from '@tars/deploy';
+import { EventReader, formatEvent, formatFrames, getDeployment, isAlive, symbolizerForImage, type KernelEvent } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
@@ -17,15 +17,23 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
     const rec = getDeployment(root, this.args.id);
     this.runsUntilInterrupted = this.flags.follow;
     const reader = new EventReader(rec.events);
-    const show = (e: KernelEvent) => {
+    const symbolizer = symbolizerForImage(rec.image.dir);
+    const show = async (e: KernelEvent) => {
+      // A fault is reported with its addresses symbolized: agent+offset, function, file:line.
+      symbolizer.learn([e]);
+      if (e.ev === 'fault') e['frames'] = await symbolizer.fault(e);
       if (isJsonMode()) {
         if (this.flags.follow) process.stdout.write(`${JSON.stringify(e)}\n`);
-      } else outputResult(formatEvent(e));
+      } else {
+        const { frames, ...event } = e;
+        outputResult(formatEvent(event as KernelEvent));
+        if (Array.isArray(frames)) for (const line of formatFrames(frames)) outputResult(line);
+      }
     };
-    reader.poll().forEach(show);
+    for (const e of reader.poll()) await show(e);
     while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
       await sleep(200, this.signal);
-      reader.poll().forEach(show);
+      for (const e of reader.poll()) await show(e);
     }
     return { id: rec.id, events: this.flags.follow ? [] : reader.events };
   }
