@@ -8,6 +8,7 @@ import { Command, Flags, Interfaces } from '@oclif/core';
 import {
   AbortError,
   CancelledError,
+  closestWord,
   colorErr,
   configureOutput,
   errorJson,
@@ -102,7 +103,7 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     }
     let error: unknown = err;
     const usage = usageError(err, this.id);
-    if (usage) error = usage;
+    if (usage) error = await this.withFlagSuggestion(usage);
     if (this.signal.aborted) error = new CancelledError();
     const s = serializeError(error);
     if (process.env['GITHUB_ACTIONS'] === 'true' && s.logFile) await this.annotate(s.logFile);
@@ -113,6 +114,17 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     }
     process.exitCode = s.exitCode;
     this.exit(s.exitCode);
+  }
+
+  /** `Nonexistent flag: --formt` → also "Did you mean --format?" (from this command's flags). */
+  private async withFlagSuggestion(usage: AbortError): Promise<AbortError> {
+    const typo = /Nonexistent flags?: (--[\w-]+)/.exec(usage.message)?.[1];
+    if (!typo) return usage;
+    const ctor = this.ctor as typeof BaseCommand;
+    const names = Object.entries({ ...ctor.baseFlags, ...ctor.flags, ...(ctor.enableJsonFlag ? { json: {} } : {}) }).flatMap(([name, f]) => [name, ...((f as { aliases?: string[] }).aliases ?? [])]);
+    const guess = await closestWord(typo.slice(2), names);
+    if (!guess) return usage;
+    return new AbortError(usage.message, { code: 'USAGE', tryMessage: `Did you mean --${guess}? ${usage.tryMessage ?? ''}`.trim() });
   }
 
   /** In GitHub Actions, turn the failed step's compiler diagnostics into annotations. */

@@ -280,6 +280,13 @@ describe('one meaning per flag name', () => {
     expect(r.json.message).toContain('Nonexistent flag: -f');
   });
 
+  it('a mistyped flag gets a did-you-mean', async () => {
+    const r = await tarscli(['os', 'build', '--formt', 'iso', '--dry-run', '--json'], { cwd: dirWith({}) });
+    expect(r.exitCode).toBe(2);
+    expect(r.json.message).toContain('Nonexistent flag: --formt');
+    expect(r.json.actions[0]).toBe('Did you mean --format? See `tarscli os build --help`.');
+  });
+
   it('old spellings still parse, with a deprecation warning', async () => {
     const r = await tarscli(['os', 'build', '--target', 'kernel', '--dry-run'], { cwd: REPO });
     expect(r.exitCode, r.stderr).toBe(0);
