@@ -8,7 +8,13 @@
  * off; FORCE_COLOR turns it on.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import Table from 'cli-table3';
+import { createRequire } from 'node:module';
+import type TableType from 'cli-table3';
+
+// cli-table3 loads on the first table (8 ms a start-up otherwise, for commands that print none).
+const requireCjs = createRequire(import.meta.url);
+let TableCtor: typeof TableType | undefined;
+const tableCtor = (): typeof TableType => (TableCtor ??= requireCjs('cli-table3') as typeof TableType);
 import { isCI } from './environment.js';
 
 export interface OutputOptions {
@@ -125,6 +131,7 @@ export function formatTable(headers: string[], rows: string[][], width = outputW
   const natural = headers.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => maxLineLength(r[i] ?? ''))));
   const widths = fitWidths(natural, width, gap);
   const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' };
+  const Table = tableCtor();
   const table = new Table({
     head: headers.map((h) => color.bold(h)),
     chars: none,
