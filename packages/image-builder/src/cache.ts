@@ -7,7 +7,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { writeJsonAtomic } from '@tars/core';
+import { BugError, writeJsonAtomic } from '@tars/core';
 import { sha256File } from './hash-inputs.js';
 
 export interface CacheEntryFile {
@@ -36,7 +36,7 @@ export class ComponentCache {
   ) {}
 
   private entryDir(key: string): string {
-    if (!KEY_RE.test(key)) throw new Error(`invalid cache key ${key}`);
+    if (!KEY_RE.test(key)) throw new BugError(`invalid cache key ${key}`);
     return join(this.dir, key.slice(0, 2), key);
   }
 

@@ -216,7 +216,11 @@ async function fetchRemote(step: ComponentStep, hash: string, ctx: ComponentCont
     outputWarn(`${step.id}: remote cache entry ${hash.slice(0, 12)} rejected (${err instanceof Error ? err.message : String(err)}); building locally`);
     return false;
   }
-  if (!step.outputs.every((o) => entry.files[o])) return false;
+  // Exactly the step's outputs: an artifact with other files is not this step's entry.
+  if (!step.outputs.every((o) => entry.files[o]) || Object.keys(entry.files).some((p) => !step.outputs.includes(p))) {
+    outputWarn(`${step.id}: remote cache entry ${hash.slice(0, 12)} holds other files than the step's outputs; building locally`);
+    return false;
+  }
   mkdirSync(join(ctx.root, '.tars'), { recursive: true });
   const tmp = mkdtempSync(join(ctx.root, '.tars', 'remote-'));
   try {

@@ -3,7 +3,7 @@
  * GUIDs are derived from content hashes, never random, so the same inputs give the same disk.
  */
 import { createHash } from 'node:crypto';
-import { crc32 } from '@tars/core';
+import { AbortError, BugError, crc32 } from '@tars/core';
 
 export { crc32 };
 
@@ -29,7 +29,7 @@ export interface GptPartition {
 /** GUID text → the 16 on-disk bytes (first three fields little-endian). */
 export function guidBytes(guid: string): Buffer {
   const hex = guid.replace(/-/g, '');
-  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new Error(`bad GUID ${guid}`);
+  if (!/^[0-9a-fA-F]{32}$/.test(hex)) throw new BugError(`bad GUID ${guid}`);
   const b = Buffer.from(hex, 'hex');
   return Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
 }
@@ -81,10 +81,10 @@ function header(myLba: number, altLba: number, entriesLba: number, totalSectors:
  */
 export function writeGpt(disk: Buffer, parts: GptPartition[], diskSeed: string, bootCode?: Buffer): void {
   const total = disk.length / SECTOR;
-  if (!Number.isInteger(total) || total < 2 * (2 + ENTRY_SECTORS) + 1) throw new Error('disk too small for GPT');
+  if (!Number.isInteger(total) || total < 2 * (2 + ENTRY_SECTORS) + 1) throw new AbortError(`a ${total}-sector disk is too small for a GPT`, { code: 'CHECK_FAILED' });
   for (const p of parts) {
     if (p.firstLba < 2 + ENTRY_SECTORS || p.lastLba > total - 2 - ENTRY_SECTORS || p.lastLba < p.firstLba) {
-      throw new Error(`partition ${p.name} out of the usable range`);
+      throw new BugError(`partition ${p.name} out of the usable range`);
     }
   }
   if (bootCode) bootCode.subarray(0, 440).copy(disk, 0);

@@ -6,6 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { posix } from 'node:path';
+import { AbortError } from '@tars/core';
 import type { CacheIndex } from './cache.js';
 
 export interface RemoteCacheOptions {
@@ -30,14 +32,21 @@ export function packEntry(index: CacheIndex, read: (path: string) => Buffer): Bu
 /** Decode and verify an artifact; throws when it is malformed or a file does not match. */
 export function unpackEntry(data: Buffer, key: string): PackedEntry {
   const doc = JSON.parse(gunzipSync(data).toString('utf8')) as { format: number; index: CacheIndex; files: Record<string, string> };
-  if (doc.format !== 1 || doc.index?.key !== key) throw new Error('artifact is not this entry');
+  if (doc.format !== 1 || doc.index?.key !== key || !Array.isArray(doc.index.files)) throw new AbortError('artifact is not this entry', { code: 'CHECK_FAILED' });
   const files: Record<string, Buffer> = {};
   for (const f of doc.index.files) {
+    // A server decides these names: only plain relative paths inside the project are accepted.
+    if (typeof f.path !== 'string' || !isPlainRelativePath(f.path)) throw new AbortError(`artifact names a path outside the project: ${JSON.stringify(f.path)}`, { code: 'CHECK_FAILED' });
     const b = Buffer.from(doc.files[f.path] ?? '', 'base64');
-    if (createHash('sha256').update(b).digest('hex') !== f.sha256) throw new Error(`${f.path} does not match its sha256`);
+    if (createHash('sha256').update(b).digest('hex') !== f.sha256) throw new AbortError(`${f.path} does not match its sha256`, { code: 'CHECK_FAILED' });
     files[f.path] = b;
   }
   return { index: doc.index, files };
+}
+
+/** `a/b/c`: relative, normalised, no `..`, no empty or `.` segment. */
+export function isPlainRelativePath(p: string): boolean {
+  return p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && posix.normalize(p) === p && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..');
 }
 
 export class RemoteCache {
@@ -56,7 +65,7 @@ export class RemoteCache {
   async get(key: string): Promise<Buffer | undefined> {
     const res = await fetch(this.url(key), { headers: this.headers(), signal: AbortSignal.timeout(this.opts.timeoutMs) });
     if (res.status === 404) return undefined;
-    if (!res.ok) throw new Error(`GET ${res.status} ${res.statusText}`);
+    if (!res.ok) throw new AbortError(`GET ${res.status} ${res.statusText}`, { code: res.status === 401 || res.status === 403 ? 'AUTH_FAILED' : 'EXTERNAL_FAILED' });
     return Buffer.from(await res.arrayBuffer());
   }
 
@@ -67,7 +76,7 @@ export class RemoteCache {
       body: data,
       signal: AbortSignal.timeout(this.opts.timeoutMs),
     });
-    if (!res.ok) throw new Error(`PUT ${res.status} ${res.statusText}`);
+    if (!res.ok) throw new AbortError(`PUT ${res.status} ${res.statusText}`, { code: res.status === 401 || res.status === 403 ? 'AUTH_FAILED' : 'EXTERNAL_FAILED' });
   }
 }
 
