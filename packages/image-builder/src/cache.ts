@@ -89,6 +89,15 @@ export class ComponentCache {
     return { status: 'hit', entry: index, dir: join(dir, 'files') };
   }
 
+  /** The entry's index without verifying or touching it (status queries), or undefined. */
+  peek(key: string): CacheIndex | undefined {
+    try {
+      return JSON.parse(readFileSync(join(this.entryDir(key), 'index.json'), 'utf8')) as CacheIndex;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Copy a hit's files out to `toRoot`. */
   restore(hit: Extract<CacheLookup, { status: 'hit' }>, toRoot: string): void {
     for (const f of hit.entry.files) {

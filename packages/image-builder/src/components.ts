@@ -121,12 +121,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
     });
   }
   if (step.fetch && step.fetch.creates.some((f) => !existsSync(join(ctx.root, f)))) await runFetch(step, ctx);
-  const { hash } = hashInputs({
-    root: ctx.root,
-    include: step.inputs.include,
-    excludeNames: step.inputs.excludeNames ?? [],
-    extra: { toolchain: `${step.toolchain} ${tc.version}`, command: step.command.join(' ') },
-  });
+  const hash = stepKey(step, ctx.root, tc);
   const base = { id: step.id, kind: step.kind, inputsHash: hash, toolchain: { name: step.toolchain, version: tc.version } };
 
   let cacheState: ComponentResult['cache'] = ctx.cache ? 'miss' : 'off';
@@ -169,6 +164,16 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
   }
   const toolchain = { name: step.toolchain, version: tc.version, ...(tc.executor.kind === 'docker' && tc.image ? { image: tc.image } : {}) };
   return { ...base, toolchain, outputs: describeOutputs(ctx.root, step.outputs), cache: cacheState, executor: tc.executor.kind, durationMs: performance.now() - started, logFile };
+}
+
+/** The cache key of a step: its declared inputs, its toolchain's identity and its command. */
+export function stepKey(step: ComponentStep, root: string, tc: Pick<ResolvedToolchain, 'version'>): string {
+  return hashInputs({
+    root,
+    include: step.inputs.include,
+    excludeNames: step.inputs.excludeNames ?? [],
+    extra: { toolchain: `${step.toolchain} ${tc.version}`, command: step.command.join(' ') },
+  }).hash;
 }
 
 /** A step's downloads, on the host with the network (see `FetchSpec`). */

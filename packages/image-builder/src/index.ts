@@ -16,3 +16,4 @@ export * from './scaffold.js';
 export * from './gpu-module.js';
 export * from './init.js';
 export * from './diff.js';
+export * from './status.js';

@@ -1,6 +1,6 @@
 import { formatTable, outputResult } from '@tars/core';
-import { createBuildPlan } from '@tars/image-builder';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { componentStatus } from '@tars/image-builder';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 
@@ -16,25 +16,15 @@ interface AgentRow {
 
 export default class AgentList extends BaseCommand<typeof AgentList, { agents: AgentRow[] }> {
   static override summary = 'List the agents in the config with language, path and build status';
-  static override description = 'Build status: built (the output is newer than every source file), stale (a source changed since), not built.';
+  static override description = 'Build status, judged like os build judges it (by the hash of the inputs, toolchain and command): built (the outputs are the cached build of the current inputs), stale (an input changed since), not built.';
   static override examples = ['<%= config.bin %> agent list', '<%= config.bin %> agent list --json'];
 
   async execute(): Promise<{ agents: AgentRow[] }> {
     const { config, root } = await this.loadConfig();
-    const plan = createBuildPlan(config);
-    const newest = (dir: string): number => {
-      if (!existsSync(dir)) return 0;
-      const st = statSync(dir);
-      if (!st.isDirectory()) return st.mtimeMs;
-      return Math.max(0, ...readdirSync(dir).filter((e) => !['bin', 'obj', 'target', 'out'].includes(e)).map((e) => newest(join(dir, e))));
-    };
+    const status = new Map((await componentStatus({ root, config })).map((c) => [c.id, c]));
     const agents = config.agents.map((a): AgentRow => {
-      const step = plan.steps.find((s) => s.id === `agent:${a.name}`);
-      const out = step?.outputs[0];
-      const abs = out ? join(root, out) : undefined;
-      let build: AgentRow['build'] = 'not built';
-      if (abs && existsSync(abs)) build = statSync(abs).mtimeMs >= newest(join(root, a.path)) ? 'built' : 'stale';
-      return { name: a.name, lang: a.lang, version: a.version, path: a.path, sourcePresent: existsSync(join(root, a.path)), build, output: out ?? null };
+      const st = status.get(`agent:${a.name}`);
+      return { name: a.name, lang: a.lang, version: a.version, path: a.path, sourcePresent: existsSync(join(root, a.path)), build: st?.state ?? 'not built', output: st?.outputs[0] ?? null };
     });
     return { agents };
   }
