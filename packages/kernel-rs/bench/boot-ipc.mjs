@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ProtocolClient, startQemu } from '@tars/deploy';
 import { probeAccel } from '@tars/core';
+import { recordFigures } from '../../../scripts/bench-record.mjs';
 
 const OUT = fileURLToPath(new URL('../out/', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
@@ -51,3 +52,10 @@ console.log(`boot to ready, guest instructions (-icount)             median ${(m
 console.log(`IPC call+reply round trip, TCG cycles                   min ${median(tcg.map((r) => r.rttMin))}, avg ${median(tcg.map((r) => r.rttAvg))}`);
 console.log(`IPC call+reply round trip, instructions (-icount)       min ${median(ic.map((r) => r.rttMin))}, avg ${median(ic.map((r) => r.rttAvg))} (seL4 publishes ~375 + 382 cycles on Skylake)`);
 console.log(`context switch (kernel path), instructions (-icount)    min ${median(ic.map((r) => r.switchMin))}, avg ${median(ic.map((r) => r.switchAvg))}`);
+recordFigures('kernel', [
+  { name: 'boot to ready, QEMU wall', value: w, unit: 'ms', better: 'lower', baseline: { name: 'QEMU probe start+exit', value: b } },
+  { name: 'boot to ready, guest instructions', value: median(ic.map((r) => r.guestUs)) * 1000, unit: 'instructions', better: 'lower' },
+  { name: 'IPC call+reply round trip (min)', value: median(ic.map((r) => r.rttMin)), unit: 'instructions', better: 'lower' },
+  { name: 'IPC call+reply round trip (avg)', value: median(ic.map((r) => r.rttAvg)), unit: 'instructions', better: 'lower' },
+  { name: 'context switch, kernel path (min)', value: median(ic.map((r) => r.switchMin)), unit: 'instructions', better: 'lower' },
+]);
