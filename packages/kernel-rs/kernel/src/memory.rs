@@ -28,8 +28,56 @@ pub fn ram_frames() -> usize {
 
 extern "C" {
     static __kernel_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
     static __kernel_end: u8;
     static boot_pml4: [u64; 512];
+}
+
+const PS: u64 = 1 << 7;
+
+/// Replace boot.rs's RWX identity map (1 GiB of 2 MiB pages) with one that enforces W^X and
+/// catches null pointers: page 0 not present; kernel text read-only and executable; rodata
+/// read-only; data, bss and all other RAM writable and never executable. The 2 MiB regions the
+/// kernel image touches get 4 KiB page tables; the rest stay 2 MiB pages, NX. Supervisor-only
+/// everywhere (U=0), so with SMEP/SMAP the kernel neither runs nor touches user pages. Every
+/// task's PML4 shares slot 0, so this covers every address space created afterwards.
+pub fn protect_kernel() {
+    // SAFETY: linker symbols; only their addresses are used.
+    let (text_end, ro_end) = unsafe { (&__text_end as *const u8 as u64, &__rodata_end as *const u8 as u64) };
+    let (ks, ke) = kernel_range();
+    let pdpt = alloc_zeroed().expect("no frame for the kernel page tables");
+    let pd = alloc_zeroed().expect("no frame for the kernel page tables");
+    let small_regions = ke.div_ceil(2 << 20);
+    for r in 0..512u64 {
+        let base = r << 21;
+        if r < small_regions {
+            let pt = alloc_zeroed().expect("no frame for the kernel page tables");
+            for p in 0..512u64 {
+                let a = base + (p << 12);
+                table(pt)[p as usize] = if a == 0 {
+                    0
+                } else if (ks..text_end).contains(&a) {
+                    a | P
+                } else if (text_end..ro_end).contains(&a) {
+                    a | P | NX
+                } else {
+                    a | P | W | NX
+                };
+            }
+            table(pd)[r as usize] = pt | P | W;
+        } else {
+            table(pd)[r as usize] = base | P | W | PS | NX;
+        }
+    }
+    table(pdpt)[0] = pd | P | W;
+    // SAFETY: boot_pml4 is the live top-level table; the new slot 0 maps the same addresses
+    // (minus page 0), so the code running now stays mapped across the switch.
+    unsafe {
+        let pml4 = core::ptr::addr_of!(boot_pml4) as *mut [u64; 512];
+        (*pml4)[0] = pdpt | P | W;
+    }
+    load_cr3(kernel_pml4());
 }
 
 pub fn frames() -> &'static mut FrameAllocator<'static> {

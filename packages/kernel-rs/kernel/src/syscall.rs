@@ -1,10 +1,11 @@
-//! System calls (`int 0x80`), with capability checks on every kernel object access.
+//! System calls (the `syscall` instruction, `idt.rs`), with capability checks on every kernel
+//! object access.
 //! IPC follows seL4's shape: synchronous call/reply on endpoints (the caller blocks until the
 //! server replies), asynchronous notification words, and shared-memory buffers for payloads.
 use crate::idt::TrapFrame;
 use crate::kernel::{Kernel, Name};
 use crate::memory::{self, SHM_BASE};
-use crate::task::{Cap, State, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
+use crate::task::{Cap, State, TaskId, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
 use core::fmt::Write;
 use kcore::abi::*;
 use kcore::frames::FRAME_SIZE;
@@ -32,9 +33,10 @@ fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize,
 }
 
 /// Deliver `msg` from `caller` to receiver `r` (not running): fill its saved frame.
-fn deliver(k: &mut Kernel, r: usize, caller: usize, msg: [u64; 4]) {
-    let badge = k.task(caller).id as u64;
-    let rt = k.task(r);
+/// False when `r` is gone (a stale reference): the caller then queues instead.
+fn deliver(k: &mut Kernel, r: TaskId, caller: usize, msg: [u64; 4]) -> bool {
+    let (badge, ctid) = (k.task(caller).id as u64, k.task(caller).tid);
+    let Some(rt) = k.get(r).filter(|t| matches!(t.state, State::RecvBlocked(_))) else { return false };
     rt.frame.rax = 0;
     rt.frame.rdi = badge;
     rt.frame.rsi = msg[0];
@@ -42,21 +44,29 @@ fn deliver(k: &mut Kernel, r: usize, caller: usize, msg: [u64; 4]) {
     rt.frame.r10 = msg[2];
     rt.frame.r8 = msg[3];
     rt.state = State::Runnable;
-    rt.reply_to = Some(caller);
+    rt.reply_to = Some(ctid);
     k.task(caller).state = State::ReplyBlocked;
+    true
 }
 
 /// Try to receive on `ep` for the current task `i` (running: results go in `frame`).
 /// Returns true if it blocked.
 fn recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize) -> bool {
-    let e = k.endpoints[ep].as_mut().expect("dangling endpoint cap");
+    let tid = k.task(i).tid;
+    let Some(e) = k.endpoints[ep].as_mut() else {
+        set_status(frame, E_BAD_CAP);
+        return false;
+    };
     if e.qlen > 0 {
         let caller = e.queue[0];
         e.queue.copy_within(1..e.qlen, 0);
         e.qlen -= 1;
-        let msg = k.task(caller).msg;
-        let badge = k.task(caller).id as u64;
-        k.task(caller).state = State::ReplyBlocked;
+        let Some(ct) = k.get(caller).filter(|t| t.state == State::SendBlocked(ep)) else {
+            // A caller that vanished while queued: take the next one.
+            return recv(k, frame, i, ep);
+        };
+        let (msg, badge) = (ct.msg, ct.id as u64);
+        ct.state = State::ReplyBlocked;
         k.task(i).reply_to = Some(caller);
         frame.rax = 0;
         frame.rdi = badge;
@@ -65,11 +75,11 @@ fn recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize) -> bool {
         frame.r10 = msg[2];
         frame.r8 = msg[3];
         false
-    } else if e.receiver.is_some_and(|r| r != i) {
+    } else if e.receiver.is_some_and(|r| r != tid) {
         set_status(frame, E_BUSY);
         false
     } else {
-        e.receiver = Some(i);
+        e.receiver = Some(tid);
         k.block_current(frame, State::RecvBlocked(ep));
         true
     }
@@ -78,10 +88,8 @@ fn recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize) -> bool {
 /// Reply to the caller the current task owes; returns the status.
 fn reply(k: &mut Kernel, i: usize, msg: [u64; 4]) -> i64 {
     let Some(c) = k.task(i).reply_to.take() else { return E_NO_CALLER };
-    let ct = k.task(c);
-    if ct.state != State::ReplyBlocked {
-        return E_PEER_DEAD;
-    }
+    // The caller may have been retired or replaced (hot-swap, fault) since: a stale id.
+    let Some(ct) = k.get(c).filter(|t| t.state == State::ReplyBlocked) else { return E_PEER_DEAD };
     ct.frame.rax = 0;
     ct.frame.rsi = msg[0];
     ct.frame.rdx = msg[1];
@@ -135,12 +143,20 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
             };
             k.counters.ipc_calls += 1;
             k.task(i).ipc_calls += 1;
-            let e = k.endpoints[ep].as_mut().expect("dangling endpoint cap");
-            if let Some(r) = e.receiver.take() {
-                deliver(k, r, i, msg);
-                k.block_current(frame, State::ReplyBlocked);
-            } else if e.qlen < e.queue.len() {
-                e.queue[e.qlen] = i;
+            let tid = k.task(i).tid;
+            let receiver = k.endpoints[ep].as_mut().and_then(|e| e.receiver.take());
+            if let Some(r) = receiver {
+                if deliver(k, r, i, msg) {
+                    return k.block_current(frame, State::ReplyBlocked);
+                }
+            }
+            if !k.has_receiver(ep) {
+                // Nobody can ever receive here (the server faulted or exited): fail now.
+                return set_status(frame, E_PEER_DEAD);
+            }
+            let Some(e) = k.endpoints[ep].as_mut() else { return set_status(frame, E_BAD_CAP) };
+            if e.qlen < e.queue.len() {
+                e.queue[e.qlen] = tid;
                 e.qlen += 1;
                 k.task(i).msg = msg;
                 k.block_current(frame, State::SendBlocked(ep));
@@ -172,14 +188,19 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         SYS_NOTIFY => match cap_of(k, i, frame.rdi) {
             Ok(Cap::Notification { n }) => {
                 k.counters.notifications += 1;
-                let nt = k.notifications[n].as_mut().expect("dangling notification cap");
+                let Some(nt) = k.notifications[n].as_mut() else { return set_status(frame, E_BAD_CAP) };
                 nt.bits |= frame.rsi;
                 if let Some(w) = nt.waiter.take() {
                     let bits = core::mem::take(&mut nt.bits);
-                    let wt = k.task(w);
-                    wt.frame.rax = 0;
-                    wt.frame.rdi = bits;
-                    wt.state = State::Runnable;
+                    match k.get(w).filter(|t| t.state == State::NotifyBlocked(n)) {
+                        Some(wt) => {
+                            wt.frame.rax = 0;
+                            wt.frame.rdi = bits;
+                            wt.state = State::Runnable;
+                        }
+                        // A stale waiter: keep the bits for the next wait.
+                        None => k.notifications[n].as_mut().map(|nt| nt.bits |= bits).unwrap_or(()),
+                    }
                 }
                 set_status(frame, E_OK);
             }
@@ -188,14 +209,15 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         },
         SYS_WAIT => match cap_of(k, i, frame.rdi) {
             Ok(Cap::Notification { n }) => {
-                let nt = k.notifications[n].as_mut().expect("dangling notification cap");
+                let tid = k.task(i).tid;
+                let Some(nt) = k.notifications[n].as_mut() else { return set_status(frame, E_BAD_CAP) };
                 if nt.bits != 0 {
                     frame.rdi = core::mem::take(&mut nt.bits);
                     set_status(frame, E_OK);
-                } else if nt.waiter.is_some_and(|w| w != i) {
+                } else if nt.waiter.is_some_and(|w| w != tid) {
                     set_status(frame, E_BUSY);
                 } else {
-                    nt.waiter = Some(i);
+                    nt.waiter = Some(tid);
                     k.block_current(frame, State::NotifyBlocked(n));
                 }
             }
@@ -205,7 +227,7 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         SYS_SHM_MAP => match cap_of(k, i, frame.rdi) {
             Ok(Cap::Shm { shm }) => {
                 let base = SHM_BASE + frame.rdi * (SHM_PAGES * FRAME_SIZE);
-                let frames = k.shms[shm].expect("dangling shm cap").frames;
+                let Some(frames) = k.shms[shm].map(|s| s.frames) else { return set_status(frame, E_BAD_CAP) };
                 let cr3 = k.task(i).cr3;
                 for (p, f) in frames.iter().enumerate() {
                     if memory::map_user(cr3, base + p as u64 * FRAME_SIZE, *f, true, false).is_none() {
@@ -240,9 +262,9 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
             set_status(frame, E_OK);
         }
         SYS_SLEEP => {
-            let ticks = (frame.rdi * crate::pic::TICK_HZ as u64 / 1_000_000).max(1);
+            let ticks = (frame.rdi.saturating_mul(crate::pic::TICK_HZ as u64) / 1_000_000).max(1);
             set_status(frame, E_OK);
-            let until = k.ticks + ticks;
+            let until = k.ticks.saturating_add(ticks);
             k.block_current(frame, State::Sleeping(until));
         }
         SYS_READY => {
