@@ -2,7 +2,13 @@
 import { statSync } from 'node:fs';
 import { isAlive, type DeploymentRecord } from './deployments.js';
 import { ProtocolClient } from './protocol/client.js';
-import type { KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
+import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
+import { symbolizeFault, type SymbolizedFrame } from './symbolize.js';
+
+export interface SymbolizedFault extends FaultRecord {
+  /** rip first, then the stack snapshot: `agent+offset`, function and `file:line`. */
+  frames: SymbolizedFrame[];
+}
 
 export interface DiagnosticsReport {
   deployment: { id: string; pid: number; accel: string; image: DeploymentRecord['image'] };
@@ -11,6 +17,10 @@ export interface DiagnosticsReport {
   stats: KernelStats;
   modules: ModuleInfo[];
   log: LogResult['lines'];
+  /** The kernel's recent faults, symbolized with the image's debug files. */
+  faults: SymbolizedFault[];
+  /** Per module: fault policy, restarts and the last fault (symbolized). */
+  supervision: { module: string; state: string; policy: string; restarts: number; lastFault?: SymbolizedFault }[];
   /** Round trip of one `ping` over the control channel, host-measured. */
   controlRttMs: number;
 }
@@ -31,8 +41,21 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     } catch {
       // no events yet
     }
+    const dirs = [rec.image.dir];
+    const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await symbolizeFault(f, dirs) })));
+    const supervision = await Promise.all(
+      modules.map(async (m) => ({
+        module: m.name,
+        state: m.state,
+        policy: m.fault_policy ?? 'stop',
+        restarts: m.restarts ?? 0,
+        ...(m.last_fault ? { lastFault: { ...m.last_fault, frames: await symbolizeFault({ ...m.last_fault, module: m.name }, dirs) } } : {}),
+      })),
+    );
     return {
       deployment: { id: rec.id, pid: rec.pid, accel: rec.accel, image: rec.image },
+      faults,
+      supervision,
       host: { qemuAlive: isAlive(rec), accel: rec.accel, eventsBytes },
       kernel,
       stats,

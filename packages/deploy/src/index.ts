@@ -11,3 +11,4 @@ export * from './diagnostics.js';
 export * from './hot-swap.js';
 export * from './metal.js';
 export * from './pxe.js';
+export * from './symbolize.js';

@@ -30,6 +30,13 @@ export interface FaultRecord {
   error: number;
   task: number;
   name: string;
+  rsp?: string;
+  rbp?: string;
+  rax?: string;
+  rdi?: string;
+  rsi?: string;
+  /** Return addresses from a frame-pointer walk of the agent's stack, innermost first. */
+  stack?: string[];
 }
 
 export interface KernelStats {
@@ -55,6 +62,11 @@ export interface ModuleInfo {
   size: number;
   state: string;
   task: number;
+  swaps?: number;
+  /** The supervisor's policy on a fault: `restart` (with backoff) or `stop`. */
+  fault_policy?: 'restart' | 'stop';
+  restarts?: number;
+  last_fault?: FaultRecord;
 }
 
 export interface PingResult {

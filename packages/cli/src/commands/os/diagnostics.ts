@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, formatFrames, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, DiagnosticsReport> {
@@ -53,7 +53,19 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
     const metrics = Object.entries(s.metrics);
     if (metrics.length) outputResult(`metrics: ${metrics.map(([k, v]) => `${k}=${v}`).join('  ')}`);
     outputResult(formatTable(['module', 'version', 'state', 'sha256', 'size'], d.modules.map((m) => [m.name, m.version, m.state, m.sha256.slice(0, 16), String(m.size)])));
-    if (s.fault_count > 0) outputResult(color.red(`faults (${s.fault_count}): ${s.faults.map((f) => `${f.name} vector ${f.vector} at ${f.rip} cr2 ${f.cr2}`).join('; ')}`));
+    outputResult(
+      formatTable(
+        ['module', 'on fault', 'restarts', 'last fault'],
+        d.supervision.map((m) => [m.module, m.policy, String(m.restarts), m.lastFault ? `vector ${m.lastFault.vector} at ${m.lastFault.frames[0]?.where ?? m.lastFault.rip}` : '-']),
+      ),
+    );
+    if (s.fault_count > 0) {
+      outputResult(color.red(`faults (${s.fault_count}):`));
+      for (const f of d.faults) {
+        outputResult(`  ${f.name} (task ${f.task}) vector ${f.vector} cr2 ${f.cr2} error ${f.error} rsp ${f.rsp ?? '?'} rbp ${f.rbp ?? '?'}`);
+        outputResult(formatFrames(f.frames).map((l) => `  ${l}`).join('\n'));
+      }
+    }
     outputResult(`log (last ${Math.min(8, d.log.length)}):\n${d.log.slice(-8).map((l) => `  ${(l.t_us / 1000).toFixed(1).padStart(9)} ms  ${l.line}`).join('\n')}`);
   }
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
-import { EventReader, formatEvent, getDeployment, isAlive, type KernelEvent } from '@tars/deploy';
+import { EventReader, formatEvent, formatFrames, getDeployment, isAlive, symbolizeFault, type KernelEvent } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
@@ -16,15 +16,22 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
     const { root } = await this.loadConfig();
     const rec = getDeployment(root, this.args.id);
     const reader = new EventReader(rec.events);
-    const show = (e: KernelEvent) => {
+    // A fault event gets its rip and stack snapshot symbolized (`agent+offset`, file:line).
+    const show = async (e: KernelEvent) => {
+      if (e.ev === 'fault' && typeof e['rip'] === 'string') {
+        e['frames'] = await symbolizeFault({ name: String(e['name']), module: e['module'], rip: e['rip'], stack: e['stack'] }, [rec.image.dir]);
+      }
       if (isJsonMode()) {
         if (this.flags.follow) process.stdout.write(`${JSON.stringify(e)}\n`);
-      } else outputResult(formatEvent(e));
+      } else {
+        outputResult(formatEvent(Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'frames')) as KernelEvent));
+        if (e.ev === 'fault') outputResult(formatFrames(e['frames'] as Parameters<typeof formatFrames>[0]).join('\n'));
+      }
     };
-    reader.poll().forEach(show);
+    for (const e of reader.poll()) await show(e);
     while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
       await new Promise((r) => setTimeout(r, 200));
-      reader.poll().forEach(show);
+      for (const e of reader.poll()) await show(e);
     }
     return { id: rec.id, events: this.flags.follow ? [] : reader.events };
   }

@@ -7,7 +7,7 @@
 #![no_std]
 #![no_main]
 
-use agent_rt::{abi, call, log, log_fmt, recv, sleep_us, syscall, Msg};
+use agent_rt::{abi, call, log, log_fmt, metric, ready, recv, sleep_us, syscall, time_us, Msg};
 use core::arch::asm;
 
 pub const PRIVILEGED: u64 = 1;
@@ -39,6 +39,7 @@ fn ud2() -> ! {
 }
 
 fn main(_task: u64, mode: u64) -> i64 {
+    ready();
     log_fmt(format_args!("attacker: mode {}", mode));
     // SAFETY (all blocks below): deliberately hostile; the kernel must contain each.
     unsafe {
@@ -104,9 +105,23 @@ fn main(_task: u64, mode: u64) -> i64 {
                 );
             }
             FPU => fpu_check(),
-            HOG => loop {
-                core::hint::spin_loop();
-            },
+            // Spin and publish the spin rate (iterations per ms of kernel time) every 50 ms: the
+            // CPU share the agents keep under a control-channel flood.
+            HOG => {
+                let (mut n, mut t0) = (0u64, time_us());
+                loop {
+                    n += 1;
+                    if n % 4096 == 0 {
+                        let t = time_us();
+                        if t - t0 >= 50_000 {
+                            metric("hog_rate", n * 1000 / (t - t0));
+                            n = 0;
+                            t0 = t;
+                        }
+                    }
+                    core::hint::spin_loop();
+                }
+            }
             CALLER => {
                 let mut n = 0u64;
                 loop {

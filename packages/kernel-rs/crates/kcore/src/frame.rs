@@ -266,7 +266,7 @@ mod tests {
             assert_eq!(got.first().map(|r| r.clone().unwrap_err().code()), Some(code), "{:?}", String::from_utf8_lossy(&wire));
             m += 1;
         }
-        assert_eq!(m, 4);
+        assert_eq!(m, 5);
     }
 
     #[test]

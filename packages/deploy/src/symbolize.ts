@@ -1,0 +1,75 @@
+/**
+ * Symbolized fault reports: the kernel reports a fault's rip and a frame-pointer walk of the
+ * agent's stack as raw addresses; here they become `agent+offset` and `function (file:line)`
+ * using the component's debug information kept by the build (`NAME.dbg`, next to the image in
+ * `debug/` and beside `out/agents/NAME.elf` in kernel-rs), through binutils `addr2line`.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { captureOutput } from '@tars/core';
+
+/** Where agents are linked (kernel-rs linker/agent.ld): offsets are taken from here. */
+export const AGENT_BASE = 0x80_0000_0000n;
+
+export interface SymbolizedFrame {
+  addr: string;
+  /** `agent+0x1a2` */
+  where: string;
+  function?: string;
+  /** `file:line` */
+  location?: string;
+}
+
+export interface FaultLike {
+  name: string;
+  module?: unknown;
+  rip: string;
+  stack?: unknown;
+}
+
+/** The debug file of module `name`, searched in the given directories (image `debug/`, `out/agents/`). */
+export function findDebugFile(name: string, dirs: string[]): string | undefined {
+  for (const d of dirs) {
+    for (const f of [join(d, 'debug', `${name}.dbg`), join(d, `${name}.dbg`), join(d, 'modules', `${name}.dbg`)]) if (existsSync(f)) return f;
+  }
+  return undefined;
+}
+
+function offsetOf(name: string, addr: string): string {
+  try {
+    const a = BigInt(addr);
+    return a >= AGENT_BASE ? `${name}+0x${(a - AGENT_BASE).toString(16)}` : `${name}@${addr}`;
+  } catch {
+    return `${name}@${addr}`;
+  }
+}
+
+/** Symbolize addresses of one module; without a debug file (or addr2line) only `agent+offset`. */
+export async function symbolizeAddresses(name: string, addrs: string[], debugFile: string | undefined): Promise<SymbolizedFrame[]> {
+  const frames: SymbolizedFrame[] = addrs.map((addr) => ({ addr, where: offsetOf(name, addr) }));
+  if (!debugFile || addrs.length === 0) return frames;
+  // Return addresses point after the call: look up addr-1 so the line is the call's.
+  const lookup = addrs.map((a, i) => (i === 0 ? a : `0x${(BigInt(a) - 1n).toString(16)}`));
+  const r = await captureOutput('addr2line', ['-f', '-C', '-e', debugFile, ...lookup], { timeoutMs: 10_000 }).catch(() => undefined);
+  if (!r || r.exitCode !== 0) return frames;
+  const lines = r.stdout.split('\n');
+  frames.forEach((f, i) => {
+    const fn = lines[2 * i];
+    const loc = lines[2 * i + 1];
+    if (fn && fn !== '??') f.function = fn;
+    if (loc && !loc.startsWith('??')) f.location = loc.replace(/ \(discriminator \d+\)$/, '');
+  });
+  return frames;
+}
+
+/** The fault's rip, then its stack snapshot, symbolized. */
+export async function symbolizeFault(fault: FaultLike, debugDirs: string[]): Promise<SymbolizedFrame[]> {
+  const name = typeof fault.module === 'string' && fault.module ? fault.module : fault.name;
+  const stack = Array.isArray(fault.stack) ? fault.stack.map(String) : [];
+  return symbolizeAddresses(name, [fault.rip, ...stack], findDebugFile(name, debugDirs));
+}
+
+/** One line per frame: `  #0 pong+0x1a2 pong::main (src/main.rs:40)`. */
+export function formatFrames(frames: SymbolizedFrame[]): string[] {
+  return frames.map((f, i) => `  #${i} ${f.where}${f.function ? ` ${f.function}` : ''}${f.location ? ` (${f.location})` : ''}`);
+}
