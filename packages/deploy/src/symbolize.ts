@@ -48,17 +48,21 @@ function offsetOf(name: string, addr: string): string {
 export async function symbolizeAddresses(name: string, addrs: string[], debugFile: string | undefined): Promise<SymbolizedFrame[]> {
   const frames: SymbolizedFrame[] = addrs.map((addr) => ({ addr, where: offsetOf(name, addr) }));
   if (!debugFile || addrs.length === 0) return frames;
-  // Return addresses point after the call: look up addr-1 so the line is the call's.
-  const lookup = addrs.map((a, i) => (i === 0 ? a : `0x${(BigInt(a) - 1n).toString(16)}`));
-  const r = await captureOutput('addr2line', ['-f', '-C', '-e', debugFile, ...lookup], { timeoutMs: 10_000 }).catch(() => undefined);
-  if (!r || r.exitCode !== 0) return frames;
-  const lines = r.stdout.split('\n');
-  frames.forEach((f, i) => {
-    const fn = lines[2 * i];
-    const loc = lines[2 * i + 1];
+  // Return addresses point after the call: look up addr-1 so the line is the call's. With -i
+  // each address gives its inline chain, innermost first: the frame's function is the last
+  // entry, its location the innermost one in the agent's own code (not the Rust library).
+  for (const [i, f] of frames.entries()) {
+    const a = i === 0 ? f.addr : `0x${(BigInt(f.addr) - 1n).toString(16)}`;
+    const r = await captureOutput('addr2line', ['-f', '-C', '-i', '-e', debugFile, a], { timeoutMs: 10_000 }).catch(() => undefined);
+    if (!r || r.exitCode !== 0) return frames;
+    const lines = r.stdout.trim().split('\n');
+    const pairs: [string, string][] = [];
+    for (let k = 0; k + 1 < lines.length; k += 2) pairs.push([lines[k] as string, (lines[k + 1] as string).replace(/ \(discriminator \d+\)$/, '')]);
+    const fn = pairs[pairs.length - 1]?.[0];
+    const loc = pairs.find(([, l]) => !l.startsWith('/rustc/') && !l.startsWith('??'))?.[1] ?? pairs[0]?.[1];
     if (fn && fn !== '??') f.function = fn;
-    if (loc && !loc.startsWith('??')) f.location = loc.replace(/ \(discriminator \d+\)$/, '');
-  });
+    if (loc && !loc.startsWith('??')) f.location = loc;
+  }
   return frames;
 }
 

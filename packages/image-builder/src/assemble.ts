@@ -123,6 +123,20 @@ async function assembleIso(stage: string, opts: AssembleOptions, env: Record<str
   );
 }
 
+/**
+ * Debug information next to the image, not in it: `debug/tars-kernel.dbg` and `debug/NAME.dbg`
+ * per module (what `os diagnostics` and `os logs` symbolize faults with). Absent ones are skipped.
+ */
+function copyDebugFiles(stage: string, opts: AssembleOptions): void {
+  const pairs: [string, string][] = [[opts.plan.boot.kernelSource.replace(/\.elf$/, '.dbg'), 'tars-kernel.dbg']];
+  for (const m of opts.plan.boot.modules) pairs.push([m.source.replace(/\.elf$/, '.dbg'), `${m.name}.dbg`]);
+  for (const [src, name] of pairs) {
+    if (!src.endsWith('.dbg') || !existsSync(join(opts.root, src))) continue;
+    mkdirSync(join(stage, 'debug'), { recursive: true });
+    copyFileSync(join(opts.root, src), join(stage, 'debug', name));
+  }
+}
+
 /** Payloads whose component was built (an optional one may have been skipped). */
 export function builtPayloads(opts: AssembleOptions): AssembleOptions['plan']['payloads'] {
   return opts.plan.payloads.filter((p) => existsSync(join(opts.root, p.source)) && opts.components.some((c) => c.id === `agent:${p.name}` && c.executor !== 'skipped'));
@@ -245,6 +259,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
         firmware: ['bios', 'uefi'],
       };
     }
+    copyDebugFiles(stage, opts);
     const fileEntries = files.map((f) => ({ path: f, sha256: sha256File(join(stage, f)), size: statSync(join(stage, f)).size }));
     const payloadDir = opts.format === 'kernel' ? 'agents' : '/boot/tars/agents';
     const payloads = builtPayloads(opts).map((p) => ({ name: p.name, lang: p.lang, version: p.version, file: `${payloadDir}/${p.file}`, sha256: sha256File(join(opts.root, p.source)) }));

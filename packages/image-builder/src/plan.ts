@@ -80,7 +80,9 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
       toolchain: 'rust',
       command: ['bash', posix.join(k, 'scripts/build.sh'), 'kernel'],
       inputs: { include: [...shared, posix.join(k, 'kernel'), posix.join(k, 'linker/kernel.ld')], excludeNames: KERNEL_EXCLUDES },
-      outputs: [posix.join(k, 'out/tars-kernel.elf')],
+      // The .dbg files keep the debug information the loaded images are stripped of
+      // (symbolized fault reports); they are cached with the component and copied next to the image.
+      outputs: [posix.join(k, 'out/tars-kernel.elf'), posix.join(k, 'out/tars-kernel.dbg')],
       optional: false,
     },
   ];
@@ -132,7 +134,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
         include: [...shared, posix.join(k, 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
         excludeNames: KERNEL_EXCLUDES,
       },
-      outputs: [out],
+      outputs: [out, posix.join(k, 'out/agents', `${agent.name}.dbg`)],
       optional: agent.optional,
     });
     modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
-import { encodeFrame, FrameDecoder, hotSwapModule, ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
+import { encodeFrame, FrameDecoder, hotSwapModule, symbolizeAddresses, ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
 import { DEMO_MODULES, KERNEL, OUT } from './system.js';
 
 const ATTACKER = `${OUT}agents/attacker.elf`;
@@ -72,6 +72,13 @@ describe('isolation boundary (QEMU, TCG, -cpu max)', () => {
     }
     // User-mode accesses to supervisor pages are protection faults on present pages (bit 0, bit 2).
     expect(Number((await wait(q, faultOf('kernel-read')))['error']) & 0x5).toBe(0x5);
+    // Symbolized with the build's debug file: agent+offset, function, file:line, and the stack.
+    const nf = await wait(q, faultOf('null-write'));
+    const frames = await symbolizeAddresses('attacker', [String(nf['rip']), ...(nf['stack'] as string[])], `${OUT}agents/attacker.dbg`);
+    expect(frames[0]?.where).toMatch(/^attacker\+0x[0-9a-f]+$/);
+    expect(frames[0]?.function).toMatch(/main/);
+    expect(frames[0]?.location).toMatch(/agents\/attacker\/src\/main\.rs:\d+$/);
+    expect(frames.some((f) => /_start/.test(f.function ?? ''))).toBe(true);
     await wait(q, isLog('no-cap', /^no-cap calls refused: -2 -2 -2$/));
     await wait(q, isLog('syscall', /^hostile syscalls refused: -1 -1 -4 /));
     await wait(q, isLog('fpu', /^fpu state kept across syscalls and switches$/));
