@@ -15,6 +15,7 @@ mod events;
 mod gdt;
 mod heap;
 mod idt;
+mod ipc;
 mod kernel;
 mod klog;
 mod memory;
