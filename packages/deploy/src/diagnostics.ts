@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { isAlive, type DeploymentRecord } from './deployments.js';
 import { ProtocolClient } from './protocol/client.js';
 import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
-import { symbolizeFault, type SymbolizedFrame } from './symbolize.js';
+import { imageModuleShas, symbolizeFault, type SymbolizedFrame } from './symbolize.js';
 
 export interface SymbolizedFault extends FaultRecord {
   /** rip first, then the stack snapshot: `agent+offset`, function and `file:line`. */
@@ -42,14 +42,15 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
       // no events yet
     }
     const dirs = [rec.image.dir];
-    const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await symbolizeFault(f, dirs) })));
+    const shas = imageModuleShas(rec.image.dir);
+    const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await symbolizeFault(f, dirs, shas) })));
     const supervision = await Promise.all(
       modules.map(async (m) => ({
         module: m.name,
         state: m.state,
         policy: m.fault_policy ?? 'stop',
         restarts: m.restarts ?? 0,
-        ...(m.last_fault ? { lastFault: { ...m.last_fault, frames: await symbolizeFault({ ...m.last_fault, module: m.name }, dirs) } } : {}),
+        ...(m.last_fault ? { lastFault: { ...m.last_fault, frames: await symbolizeFault({ ...m.last_fault, module: m.name }, dirs, shas) } } : {}),
       })),
     );
     return {

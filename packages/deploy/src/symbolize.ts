@@ -4,7 +4,7 @@
  * using the component's debug information kept by the build (`NAME.dbg`, next to the image in
  * `debug/` and beside `out/agents/NAME.elf` in kernel-rs), through binutils `addr2line`.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { captureOutput } from '@tars/core';
 
@@ -25,6 +25,21 @@ export interface FaultLike {
   module?: unknown;
   rip: string;
   stack?: unknown;
+  /** sha256 of the faulting task's image (the kernel reports it). */
+  sha256?: unknown;
+}
+
+/**
+ * The image's module sha256s (manifest.json's boot.modules), by module name: a debug file is
+ * used only for the image it was built with (a module replaced by update-kernel runs other code).
+ */
+export function imageModuleShas(imageDir: string): Map<string, string> {
+  try {
+    const m = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8')) as { boot?: { modules?: { name: string; sha256: string }[] } };
+    return new Map((m.boot?.modules ?? []).map((x) => [x.name, x.sha256]));
+  } catch {
+    return new Map();
+  }
 }
 
 /** The debug file of module `name`, searched in the given directories (image `debug/`, `out/agents/`). */
@@ -66,11 +81,16 @@ export async function symbolizeAddresses(name: string, addrs: string[], debugFil
   return frames;
 }
 
-/** The fault's rip, then its stack snapshot, symbolized. */
-export async function symbolizeFault(fault: FaultLike, debugDirs: string[]): Promise<SymbolizedFrame[]> {
+/**
+ * The fault's rip, then its stack snapshot, symbolized. With `shas` (module → image sha256), a
+ * fault of a task running another image than the one the debug file belongs to gets offsets only.
+ */
+export async function symbolizeFault(fault: FaultLike, debugDirs: string[], shas?: Map<string, string>): Promise<SymbolizedFrame[]> {
   const name = typeof fault.module === 'string' && fault.module ? fault.module : fault.name;
   const stack = Array.isArray(fault.stack) ? fault.stack.map(String) : [];
-  return symbolizeAddresses(name, [fault.rip, ...stack], findDebugFile(name, debugDirs));
+  const expected = shas?.get(name);
+  const matches = !expected || typeof fault.sha256 !== 'string' || fault.sha256 === expected;
+  return symbolizeAddresses(name, [fault.rip, ...stack], matches ? findDebugFile(name, debugDirs) : undefined);
 }
 
 /** One line per frame: `  #0 pong+0x1a2 pong::main (src/main.rs:40)`. */

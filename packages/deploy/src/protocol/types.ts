@@ -37,6 +37,8 @@ export interface FaultRecord {
   rsi?: string;
   /** Return addresses from a frame-pointer walk of the agent's stack, innermost first. */
   stack?: string[];
+  /** sha256 of the image the faulting task ran. */
+  sha256?: string;
 }
 
 export interface KernelStats {

@@ -138,6 +138,8 @@ pub struct FaultInfo {
     pub rsi: u64,
     /// Return addresses from a frame-pointer walk of the user stack (0 = none).
     pub stack: [u64; STACK_FRAMES],
+    /// sha256 of the faulting task's image.
+    pub image_sha: [u8; 32],
 }
 
 #[derive(Clone, Copy, Default)]
@@ -237,11 +239,13 @@ pub fn fxsave(area: &mut FxArea) {
 
 impl Kernel {
     /// The task in slot `i`; only for indices known to be live (the current task).
+    #[inline]
     pub fn task(&mut self, i: usize) -> &mut Task {
         self.tasks[i].as_mut().expect("no such task")
     }
 
     /// Look a stored reference up: None when the task is gone or the slot holds a newer task.
+    #[inline]
     pub fn get(&mut self, id: TaskId) -> Option<&mut Task> {
         self.tasks.get_mut(id.index())?.as_mut().filter(|t| t.tid == id)
     }

@@ -250,6 +250,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 rdi: frame.rdi,
                 rsi: frame.rsi,
                 stack: stack_snapshot(cr3, frame.rbp),
+                image_sha: k.task(i).image_sha,
             };
             k.record_fault(f);
             let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);
@@ -308,7 +309,7 @@ pub fn write_fault_regs(w: &mut kcore::fmt::BufWriter, f: &kernel::FaultInfo) {
         let _ = write!(w, "{}\"{:#x}\"", if first { "" } else { "," }, a);
         first = false;
     }
-    let _ = w.write_str("]");
+    let _ = write!(w, "],\"sha256\":\"{}\"", kcore::fmt::Hex(&f.image_sha));
 }
 
 #[panic_handler]

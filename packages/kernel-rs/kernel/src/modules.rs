@@ -143,6 +143,7 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     t.caps = caps;
     t.frame.rdi = id as u64;
     t.frame.rsi = m.arg;
+    t.image_sha = m.sha256;
     k.tasks[tid.index()] = Some(t);
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     if let Some(m) = k.modules[slot].as_mut() {

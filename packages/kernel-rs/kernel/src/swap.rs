@@ -150,6 +150,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     t.caps = caps;
     t.frame.rdi = id as u64;
     t.frame.rsi = k.modules[s.module].map(|m| m.arg).unwrap_or(0);
+    t.image_sha = s.expected;
     // Suspend the old task. A receive it was blocked in is restarted when it runs again
     // (rip back over the 2-byte `syscall`, registers unchanged), so a rollback loses no message.
     let t0_us = now_us();

@@ -46,6 +46,7 @@ const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
 ];
 
 /// The table lookup: a TARS call, or (for now) E_BAD_SYSCALL for the Linux range and beyond.
+#[inline]
 fn lookup(nr: u64) -> Option<SysFn> {
     let n = nr.checked_sub(SYS_TARS_BASE)?;
     TARS_CALLS.get(usize::try_from(n).ok()?).copied()
@@ -73,6 +74,7 @@ fn msg_of(frame: &TrapFrame) -> [u64; 4] {
     [frame.rsi, frame.rdx, frame.r10, frame.r8]
 }
 
+#[inline]
 fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
     match k.task(i).caps.get(usize::try_from(slot).unwrap_or(MAX_CAPS)) {
         None | Some(Cap::Empty) => Err(E_BAD_CAP),
@@ -80,6 +82,7 @@ fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
     }
 }
 
+#[inline]
 fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
     match cap_of(k, i, slot)? {
         Cap::Endpoint { ep, rights } if rights & right != 0 => Ok(ep),

@@ -104,6 +104,8 @@ pub struct Task {
     pub suspended: bool,
     /// Called `SYS_READY`.
     pub ready: bool,
+    /// sha256 of the image this task runs (fault reports name it: symbolize with its debug file).
+    pub image_sha: [u8; 32],
 }
 
 impl Task {
@@ -214,6 +216,7 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         quantum_left: 0,
         suspended: false,
         ready: false,
+        image_sha: [0; 32],
     }
 }
 

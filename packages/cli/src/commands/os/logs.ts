@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
-import { EventReader, formatEvent, formatFrames, getDeployment, isAlive, symbolizeFault, type KernelEvent } from '@tars/deploy';
+import { EventReader, formatEvent, formatFrames, getDeployment, imageModuleShas, isAlive, symbolizeFault, type KernelEvent } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
@@ -16,10 +16,11 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
     const { root } = await this.loadConfig();
     const rec = getDeployment(root, this.args.id);
     const reader = new EventReader(rec.events);
+    const shas = imageModuleShas(rec.image.dir);
     // A fault event gets its rip and stack snapshot symbolized (`agent+offset`, file:line).
     const show = async (e: KernelEvent) => {
       if (e.ev === 'fault' && typeof e['rip'] === 'string') {
-        e['frames'] = await symbolizeFault({ name: String(e['name']), module: e['module'], rip: e['rip'], stack: e['stack'] }, [rec.image.dir]);
+        e['frames'] = await symbolizeFault({ name: String(e['name']), module: e['module'], rip: e['rip'], stack: e['stack'], sha256: e['sha256'] }, [rec.image.dir], shas);
       }
       if (isJsonMode()) {
         if (this.flags.follow) process.stdout.write(`${JSON.stringify(e)}\n`);
