@@ -1,5 +1,6 @@
-//! Physical memory and paging. RAM below 1 GiB is identity-mapped (supervisor-only, 2 MiB
-//! pages, set up in boot.rs); every physical frame is therefore directly addressable. Each task
+//! Physical memory and paging. RAM below 1 GiB is identity-mapped, supervisor-only: boot.rs
+//! maps it RWX with 2 MiB pages to get into long mode, then `protect_kernel` replaces that with a
+//! W^X map (page 0 absent); every physical frame is therefore directly addressable. Each task
 //! gets its own PML4 whose slot 0 shares the kernel's identity map and whose slot 1 is the
 //! task's private user window [512 GiB, 1 TiB), mapped with 4 KiB pages.
 use kcore::frames::{FrameAllocator, FRAME_SIZE};
