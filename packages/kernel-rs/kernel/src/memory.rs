@@ -134,6 +134,28 @@ pub fn new_address_space() -> Option<u64> {
     Some(pml4)
 }
 
+/// The kernel map's leaf entry for `vaddr` (PS set for a 2 MiB page); None when not present.
+pub fn kernel_leaf(vaddr: u64) -> Option<u64> {
+    let mut t = kernel_pml4();
+    for (level, shift) in [39u64, 30, 21, 12].into_iter().enumerate() {
+        let e = table(t)[((vaddr >> shift) & 511) as usize];
+        if e & P == 0 {
+            return None;
+        }
+        if level == 3 || (level == 2 && e & PS != 0) {
+            return Some(e);
+        }
+        t = e & ADDR;
+    }
+    None
+}
+
+/// Where the kernel's text and rodata end (linker symbols).
+pub fn text_rodata_end() -> (u64, u64) {
+    // SAFETY: linker symbols; only their addresses are used.
+    unsafe { (&__text_end as *const u8 as u64, &__rodata_end as *const u8 as u64) }
+}
+
 /// Map one 4 KiB user page.
 pub fn map_user(pml4: u64, vaddr: u64, phys: u64, writable: bool, exec: bool) -> Option<()> {
     if !(USER_BASE..USER_END).contains(&vaddr) {
