@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -64,6 +64,13 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect(r.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
     expect(r.modules.map((m: { name: string; version: string }) => `${m.name}@${m.version}`)).toEqual(['pong@1.0.0', 'ping@1.0.0']);
     expect(r.kernel.protocol).toBe(1);
+    // Supervision per module, and the debug files the build kept next to the image.
+    expect(r.supervision).toEqual([
+      { module: 'pong', state: 'running', policy: 'stop', restarts: 0 },
+      { module: 'ping', state: 'running', policy: 'stop', restarts: 0 },
+    ]);
+    expect(existsSync(join(r.deployment.image.dir, 'debug', 'pong.dbg'))).toBe(true);
+    expect(existsSync(join(r.deployment.image.dir, 'debug', 'tars-kernel.dbg'))).toBe(true);
 
     const human = await tarscli(['os', 'diagnostics'], { cwd: dir });
     expect(human.stdout).toMatch(/pong\s+recv_blocked|pong\s+runnable/);
@@ -101,6 +108,15 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
       diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
       expect(diag.modules.find((m: { name: string }) => m.name === 'pong')).toMatchObject({ version: '1.1.0', state: 'running' });
       expect(diag.stats.fault_count).toBe(1);
+      // The fault report: registers, a stack snapshot and agent+offset. The faulting image is
+      // not the one pong.dbg describes (its sha256 differs), so no file:line is claimed.
+      const f = diag.faults[0];
+      expect(f).toMatchObject({ name: 'pong', vector: 14, cr2: '0x0' });
+      expect(f.frames[0].location).toMatch(/^pong\+0x[0-9a-f]+$/);
+      expect(f.frames[0].source).toBeUndefined();
+      const logs = await tarscli(['os', 'logs', id], { cwd: dir });
+      expect(logs.stdout).toMatch(/fault .*name=pong/);
+      expect(logs.stdout).toMatch(/#0 pong\+0x[0-9a-f]+/);
       // The old pong still serves: ping's calls keep being answered.
       const before = diag.stats.ipc.replies;
       // Wait for the observable event (more replies); the deadline is only a generous upper bound.

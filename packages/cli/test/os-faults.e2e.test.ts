@@ -41,7 +41,7 @@ describe('symbolized fault reports', () => {
       expect(text.stdout).toMatch(/#0 faulty\+0x[0-9a-f]+ {2}faulty::main \(packages\/kernel-rs\/agents\/faulty\/src\/main\.rs:\d+\)/);
 
       const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
-      const f = diag.json.result.stats.faults.find((x: { name: string }) => x.name === 'faulty');
+      const f = diag.json.result.faults.find((x: { name: string }) => x.name === 'faulty');
       expect(f.frames[0]).toMatchObject({ location: fault.frames[0].location, source: fault.frames[0].source });
       // The other agents keep serving and the kernel answers.
       expect(diag.json.result.kernel.pong).toBe(true);

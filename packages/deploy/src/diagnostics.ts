@@ -2,9 +2,14 @@
 import { statSync } from 'node:fs';
 import { isAlive, type DeploymentRecord } from './deployments.js';
 import { ProtocolClient } from './protocol/client.js';
-import { symbolizerForImage } from './symbolize.js';
+import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
 import { EventReader } from './qemu/instance.js';
-import type { KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
+import { symbolizerForImage, type SymbolizedFrame } from './symbolize.js';
+
+export interface SymbolizedFault extends FaultRecord {
+  /** rip first, then the stack snapshot: `agent+offset`, function and `file:line`. */
+  frames: SymbolizedFrame[];
+}
 
 export interface DiagnosticsReport {
   deployment: { id: string; pid: number; accel: string; image: DeploymentRecord['image'] };
@@ -13,6 +18,10 @@ export interface DiagnosticsReport {
   stats: KernelStats;
   modules: ModuleInfo[];
   log: LogResult['lines'];
+  /** The kernel's recent faults, symbolized with the image's debug files. */
+  faults: SymbolizedFault[];
+  /** Per module: fault policy, restarts and the last fault (symbolized). */
+  supervision: { module: string; state: string; policy: string; restarts: number; lastFault?: SymbolizedFault }[];
   /** Round trip of one `ping` over the control channel, host-measured. */
   controlRttMs: number;
 }
@@ -25,12 +34,6 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const kernel = await c.ping();
     const controlRttMs = performance.now() - t0;
     const stats = await c.stats();
-    // Faults as `agent+offset  function (file:line)`, from the debug files beside the image.
-    if (stats.faults?.length) {
-      const sym = symbolizerForImage(rec.image.dir);
-      sym.learn(new EventReader(rec.events).poll());
-      for (const f of stats.faults) f.frames = await sym.fault(f);
-    }
     const modules = await c.modules();
     const log = await c.log();
     let eventsBytes = 0;
@@ -39,8 +42,23 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     } catch {
       // no events yet
     }
+    // Faults as `agent+offset  function (file:line)`, from the debug files beside the image.
+    const sym = symbolizerForImage(rec.image.dir);
+    sym.learn(new EventReader(rec.events).poll());
+    const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await sym.fault(f) })));
+    const supervision = await Promise.all(
+      modules.map(async (m) => ({
+        module: m.name,
+        state: m.state,
+        policy: m.fault_policy ?? 'stop',
+        restarts: m.restarts ?? 0,
+        ...(m.last_fault ? { lastFault: { ...m.last_fault, frames: await sym.fault({ ...m.last_fault, module: m.name }) } } : {}),
+      })),
+    );
     return {
       deployment: { id: rec.id, pid: rec.pid, accel: rec.accel, image: rec.image },
+      faults,
+      supervision,
       host: { qemuAlive: isAlive(rec), accel: rec.accel, eventsBytes },
       kernel,
       stats,

@@ -1,8 +1,12 @@
 /**
- * Symbolized fault reports: addresses from the kernel's fault events (the faulting `rip` and the
- * return addresses of its stack snapshot) as `agent+offset  function (file:line)`, using the debug
- * file each component's build kept (`debug/<name>.dbg` beside the image, listed in its manifest)
- * and binutils' addr2line.
+ * Symbolized fault reports: the kernel reports a fault's `rip`, a frame-pointer walk of the
+ * agent's stack (return addresses) and the sha256 of the image the task ran; here they become
+ * `agent+offset  function (file:line)`, using the debug file each component's build kept
+ * (`debug/<name>.dbg` beside the image, listed and hashed in its manifest) and binutils' addr2line.
+ *
+ * A debug file is used only for the binary it describes: when the kernel names the faulting
+ * image's sha256 it must be the image's module; without it, a module hot-swapped before the fault
+ * (seen in the event stream) is not symbolized. Such frames keep `name+offset` and say why.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +34,8 @@ export interface SymbolizedFrame {
 /** Binary path prefix the kernel build writes into debug info (build.sh's --remap-path-prefix). */
 const BUILD_PREFIX = '/tars/kernel-rs/';
 
+type DebugList = Manifest['debug'];
+
 export class Symbolizer {
   private readonly cache = new Map<string, SymbolizedFrame>();
   /** Modules hot-swapped since boot, with the time of their first swap (guest µs). */
@@ -37,7 +43,7 @@ export class Symbolizer {
 
   constructor(
     private readonly imageDir: string,
-    private readonly manifest: Pick<Manifest, 'debug'>,
+    private readonly manifest: { debug: DebugList; boot?: { modules?: { name: string; sha256: string }[] } },
     /** The kernel workspace relative to the project root, e.g. `packages/kernel-rs`. */
     private readonly kernelPath = 'packages/kernel-rs',
   ) {}
@@ -59,24 +65,28 @@ export class Symbolizer {
     }
   }
 
-  /** Symbolize addresses of one binary; unknown binaries and addresses still get `name+offset`. */
-  async frames(name: string, addrs: string[], useDebug = true): Promise<SymbolizedFrame[]> {
+  /**
+   * Symbolize addresses of one binary; unknown binaries and addresses still get `name+offset`.
+   * `returns`: how many leading addresses are exact (the faulting rip); the rest are return
+   * addresses, looked up one byte back so the line is the call's, not the next statement's.
+   */
+  async frames(name: string, addrs: string[], useDebug = true, exact = 1): Promise<SymbolizedFrame[]> {
     const base = name === 'tars-kernel' ? 0n : AGENT_BASE;
-    const parsed = addrs.map((a) => {
+    const parsed = addrs.map((a, i) => {
       let v: bigint | undefined;
       try {
         v = BigInt(a);
       } catch {
         v = undefined;
       }
-      return { a, v };
+      return { a, v, lookup: v === undefined ? undefined : i < exact || v === 0n ? v : v - 1n };
     });
     const file = useDebug ? this.debugFile(name) : undefined;
-    const key = (a: string) => `${useDebug ? 'dbg' : 'raw'}:${name}@${a}`;
-    const todo = parsed.filter((p) => p.v !== undefined && !this.cache.has(key(p.a)));
+    const key = (a: string, i: number) => `${useDebug ? 'dbg' : 'raw'}:${i < exact ? 'x' : 'r'}:${name}@${a}`;
+    const todo = parsed.map((p, i) => ({ ...p, k: key(p.a, i) })).filter((p) => p.lookup !== undefined && !this.cache.has(p.k));
     if (file && todo.length > 0) {
       // -a marks where each address's answer starts; -i lists the inlining chain, innermost first.
-      const r = await runCommand('addr2line', ['-a', '-f', '-C', '-i', '-e', file, ...todo.map((p) => `0x${(p.v as bigint).toString(16)}`)], { reject: false });
+      const r = await runCommand('addr2line', ['-a', '-f', '-C', '-i', '-e', file, ...todo.map((p) => `0x${(p.lookup as bigint).toString(16)}`)], { reject: false });
       const groups: string[][] = [];
       for (const line of r.exitCode === 0 ? r.stdout.split('\n') : []) {
         if (/^0x[0-9a-f]+$/.test(line)) groups.push([]);
@@ -86,16 +96,17 @@ export class Symbolizer {
         const pairs: [string, string][] = [];
         const g = groups[i] ?? [];
         for (let k = 0; k + 1 < g.length; k += 2) pairs.push([g[k] as string, g[k + 1] as string]);
-        this.cache.set(key(p.a), this.frame(name, p.a, p.v as bigint, base, pairs));
+        this.cache.set(p.k, this.frame(name, p.a, p.v as bigint, base, pairs));
       });
     }
-    return parsed.map((p) => this.cache.get(key(p.a)) ?? this.frame(name, p.a, p.v, base));
+    return parsed.map((p, i) => this.cache.get(key(p.a, i)) ?? this.frame(name, p.a, p.v, base));
   }
 
   private frame(name: string, addr: string, v: bigint | undefined, base: bigint, pairs: [string, string][] = []): SymbolizedFrame {
     const location = v === undefined ? `${name}+?` : v >= base ? `${name}+0x${(v - base).toString(16)}` : `${name}-0x${(base - v).toString(16)}`;
     const out: SymbolizedFrame = { addr, location };
     const known = pairs.filter(([, src]) => !src.startsWith('??'));
+    // With line tables only, addr2line names the enclosing function first (qualified).
     const fn = pairs[0]?.[0];
     if (fn && fn !== '??') out.function = fn;
     // The innermost line in the project's own sources (not the Rust standard library's).
@@ -110,18 +121,21 @@ export class Symbolizer {
   }
 
   /**
-   * A fault event or fault record (`name`, `rip`, optional `stack` of return addresses) as
-   * frames, innermost first.
+   * A fault event or fault record (`name` or `module`, `rip`, optional `stack` of return
+   * addresses and `sha256` of the faulting image) as frames, innermost first.
    */
   async fault(e: object): Promise<SymbolizedFrame[]> {
-    const { name: n, rip, stack, t_us } = e as { name?: unknown; rip?: unknown; stack?: unknown; t_us?: unknown };
-    const name = typeof n === 'string' ? n : 'unknown';
+    const { name: n, module: mod, rip, stack, t_us, sha256 } = e as { name?: unknown; module?: unknown; rip?: unknown; stack?: unknown; t_us?: unknown; sha256?: unknown };
+    const name = typeof mod === 'string' && mod ? mod : typeof n === 'string' ? n : 'unknown';
     const addrs = [rip, ...(Array.isArray(stack) ? stack : [])].filter((a): a is string => typeof a === 'string');
-    const swappedAt = this.swapped.get(name);
-    // A fault after the module's first swap may be the new binary's: no file:line from the image's.
-    if (swappedAt !== undefined && (typeof t_us !== 'number' || t_us >= swappedAt)) {
-      return (await this.frames(name, addrs, false)).map((f) => ({ ...f, note: 'module swapped since boot: the image has no debug file for this binary' }));
+    const imageSha = this.manifest.boot?.modules?.find((m) => m.name === name)?.sha256;
+    let why: string | undefined;
+    if (typeof sha256 === 'string' && imageSha && sha256 !== imageSha) why = 'the faulting binary is not the image\'s (hot-swapped): no debug file for it';
+    else if (typeof sha256 !== 'string') {
+      const swappedAt = this.swapped.get(name);
+      if (swappedAt !== undefined && (typeof t_us !== 'number' || t_us >= swappedAt)) why = 'module swapped since boot: the image has no debug file for this binary';
     }
+    if (why) return (await this.frames(name, addrs, false)).map((f) => ({ ...f, note: why }));
     return this.frames(name, addrs);
   }
 }
@@ -133,12 +147,19 @@ export function formatFrames(frames: SymbolizedFrame[]): string[] {
 
 /** The symbolizer for a deployed image (its manifest's debug files); none listed is fine. */
 export function symbolizerForImage(imageDir: string, kernelPath?: string): Symbolizer {
-  let debug: Manifest['debug'] = [];
+  let manifest: { debug: DebugList; boot?: { modules?: { name: string; sha256: string }[] } } = { debug: [] };
   try {
     const m = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8')) as Partial<Manifest>;
-    if (Array.isArray(m.debug)) debug = m.debug;
+    manifest = { debug: Array.isArray(m.debug) ? m.debug : [], ...(m.boot ? { boot: m.boot } : {}) };
   } catch {
     // no manifest (the image was removed since): addresses stay as name+offset
   }
-  return new Symbolizer(imageDir, { debug }, kernelPath);
+  return new Symbolizer(imageDir, manifest, kernelPath);
+}
+
+/** Symbolize addresses with one debug file (tests, tools): rip first, then return addresses. */
+export async function symbolizeAddresses(name: string, addrs: string[], debugFile: string | undefined): Promise<SymbolizedFrame[]> {
+  if (!debugFile) return new Symbolizer('/', { debug: [] }).frames(name, addrs, false);
+  const dir = join(debugFile, '..');
+  return new Symbolizer(dir, { debug: [{ component: name, name, file: debugFile.slice(dir.length + 1), sha256: '0'.repeat(64) }] }).frames(name, addrs);
 }

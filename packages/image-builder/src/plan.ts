@@ -94,7 +94,9 @@ export interface BuildPlan {
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
 
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
-  return [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...agent.caps].join(' ');
+  // `stop` is the kernel's default: only `restart` needs a word on the command line.
+  const fault = agent.onFault === 'restart' ? ['fault=restart'] : [];
+  return [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...agent.caps].join(' ');
 }
 
 export function createBuildPlan(config: TarsConfig): BuildPlan {

@@ -85,7 +85,7 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   const files = walk(templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) }));
 
   const caps = opts.lang === 'rust' ? [] : undefined;
-  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps: caps ?? [], optional: false };
+  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps: caps ?? [], onFault: 'stop' as const, optional: false };
   const configFile = opts.loaded.filepath ?? join(root, 'tars.config.json');
   const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
   const member = `agents/${opts.name}`;

@@ -81,6 +81,16 @@ describe('loadConfig', () => {
     expect(envNameFor('toolchains.rust.image')).toBe('TARS_TOOLCHAINS_RUST_IMAGE');
   });
 
+  it('takes a fault policy per agent (restart or stop, default stop) and refuses others', async () => {
+    const agents = '[{"name":"pong","lang":"rust","path":"a/pong","onFault":"restart"},{"name":"ping","lang":"rust","path":"a/ping"}]';
+    const dir = project({ 'tars.config.json': `{"agents":${agents}}` });
+    const { config } = await loadConfig({ cwd: dir, stopDir: dir, env });
+    expect(config.agents.map((a) => a.onFault)).toEqual(['restart', 'stop']);
+    const bad = project({ 'tars.config.json': '{"agents":[{"name":"pong","lang":"rust","path":"a","onFault":"reboot"}]}' });
+    const err = await loadError(loadConfig({ cwd: bad, stopDir: bad, env }));
+    expect(err.message).toMatch(/\[agents\.0\.onFault\]/);
+  });
+
   it('reports an unknown key with the file and key path', async () => {
     const dir = project({ 'tars.config.json': '{"image":{"fromat":"iso"}}' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));

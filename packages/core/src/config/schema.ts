@@ -5,6 +5,8 @@ export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
 export const IMAGE_FORMATS = ['iso', 'kernel', 'raw'] as const;
 export const EXECUTOR_KINDS = ['auto', 'docker', 'host'] as const;
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
+/** What the kernel's supervisor does when an agent faults (module command line `fault=`). */
+export const FAULT_POLICIES = ['restart', 'stop'] as const;
 
 const toolchainSchema = z
   .object({
@@ -29,6 +31,8 @@ export const agentSchema = z
     priority: z.number().int().min(0).max(7).default(3),
     /** Kernel capabilities in slot order: serve=EP, call=EP, notify=N, shm=NAME. */
     caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(8).default([]),
+    /** On a fault: `restart` (backoff 50 ms, doubling per restart, at most 2 s) or `stop`. */
+    onFault: z.enum(FAULT_POLICIES).default('stop'),
     optional: z.boolean().default(false),
   })
   .strict();

@@ -5,7 +5,7 @@
 import { crc32 } from './crc32.js';
 
 export const HEADER_LEN = 18;
-export type FrameErrorCode = 'GARBAGE' | 'BAD_HEADER' | 'TOO_LONG' | 'BAD_CHECKSUM' | 'MISSING_TERMINATOR';
+export type FrameErrorCode = 'GARBAGE' | 'BAD_HEADER' | 'TOO_LONG' | 'BAD_CHECKSUM' | 'MISSING_TERMINATOR' | 'TRUNCATED';
 export type FrameEvent = { kind: 'frame'; payload: Buffer } | { kind: 'error'; code: FrameErrorCode };
 
 const hex8 = (n: number) => n.toString(16).padStart(8, '0');
@@ -69,6 +69,12 @@ export class FrameDecoder {
         return undefined;
       }
       case 'payload':
+        // Payloads are compact JSON and never hold a raw newline: one here means the header
+        // lied about the length. Resync at the next `!` (PROTOCOL.md).
+        if (byte === 0x0a) {
+          this.state = 'idle';
+          return { kind: 'error', code: 'TRUNCATED' };
+        }
         this.buf[this.pos++] = byte;
         if (this.pos === this.len) this.state = 'terminator';
         return undefined;

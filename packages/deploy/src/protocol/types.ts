@@ -30,8 +30,15 @@ export interface FaultRecord {
   error: number;
   task: number;
   name: string;
-  /** Return addresses of the stack snapshot, innermost first (when the kernel reports them). */
+  rsp?: string;
+  rbp?: string;
+  rax?: string;
+  rdi?: string;
+  rsi?: string;
+  /** Return addresses from a frame-pointer walk of the agent's stack, innermost first. */
   stack?: string[];
+  /** sha256 of the image the faulting task ran. */
+  sha256?: string;
   /** Added on the host: `rip` and `stack` symbolized from the image's debug files. */
   frames?: import('../symbolize.js').SymbolizedFrame[];
 }
@@ -59,6 +66,11 @@ export interface ModuleInfo {
   size: number;
   state: string;
   task: number;
+  swaps?: number;
+  /** The supervisor's policy on a fault: `restart` (with backoff) or `stop`. */
+  fault_policy?: 'restart' | 'stop';
+  restarts?: number;
+  last_fault?: FaultRecord;
 }
 
 export interface PingResult {

@@ -51,7 +51,10 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     '-chardev', `socket,id=control,path=${qemuEscape(paths.control)},server=on,wait=off`,
     '-serial', 'chardev:control',
   ];
-  if (spec.accel === 'kvm') args.push('-cpu', 'host');
+  // The CPU model is chosen, not defaulted: `qemu64` lacks SMEP and SMAP, which the kernel turns
+  // on when present. Under TCG `max` is every feature TCG emulates (SMEP, SMAP, NX, PCID,
+  // FSGSBASE, XSAVE…); under KVM `host` passes the real CPU's.
+  args.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
   if (spec.icount) args.push('-icount', 'shift=0');
   if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
   if (spec.firmware === 'uefi') {

@@ -1,6 +1,11 @@
 //! The control channel on COM2: framed JSON requests in, framed JSON replies out
-//! (PROTOCOL.md). Polled from the timer tick and the idle loop; a malformed request gets an
-//! error reply, never a crash.
+//! (PROTOCOL.md). A malformed request gets an error reply, never a crash.
+//!
+//! Bounded work: replies go into a TX ring drained like the event ring; the idle loop serves
+//! without limit (nothing else wants the CPU), the timer tick only within CONTROL_BUDGET_US of
+//! each 1 ms tick and only while the TX ring has room for a reply, so a flood of requests cannot
+//! take the CPU from the agents. A frame left incomplete for STALL_TICKS is abandoned, so a
+//! lying header cannot swallow later requests.
 use crate::heap;
 use crate::swap;
 use crate::kernel::Kernel;
@@ -15,7 +20,15 @@ use kcore::frame::{encode_header, Decoder, Event, HEADER_LEN};
 use kcore::frames::FRAME_SIZE;
 use kcore::json::{self, Value};
 
-const MAX_REQUEST: usize = 16 * 1024;
+/// Largest request payload (PROTOCOL.md), except `swap_chunk`, which may fill a frame.
+pub const MAX_REQUEST: usize = 512;
+/// Largest frame payload the decoder accepts.
+const MAX_FRAME: usize = 16 * 1024;
+/// Control work per timer tick while agents run (µs of TSC time; 5% of a 1 ms tick).
+pub const CONTROL_BUDGET_US: u64 = 50;
+/// A frame with no byte for this many ticks (ms) is abandoned (TRUNCATED).
+pub const STALL_TICKS: u64 = 200;
+const TXQ_LEN: usize = 48 * 1024;
 /// Largest decoded chunk a `swap_chunk` may carry (its base64 fits a request frame).
 pub const MAX_CHUNK: usize = 8 * 1024;
 
@@ -32,10 +45,51 @@ fn parse_sha(hex: &str) -> Option<[u8; 32]> {
     }
     Some(out)
 }
-static mut RX: [u8; MAX_REQUEST] = [0; MAX_REQUEST];
+static mut RX: [u8; MAX_FRAME] = [0; MAX_FRAME];
 static mut TX: [u8; 16 * 1024] = [0; 16 * 1024];
-static mut REQ: [u8; MAX_REQUEST] = [0; MAX_REQUEST];
+static mut REQ: [u8; MAX_FRAME] = [0; MAX_FRAME];
 static mut DECODER: Option<Decoder<'static>> = None;
+
+/// Replies waiting for the UART.
+struct TxQueue {
+    buf: [u8; TXQ_LEN],
+    head: usize,
+    len: usize,
+}
+static mut TXQ: TxQueue = TxQueue { buf: [0; TXQ_LEN], head: 0, len: 0 };
+static mut LAST_RX_TICK: u64 = 0;
+
+fn txq() -> &'static mut TxQueue {
+    // SAFETY: single CPU, interrupts disabled; only this module touches the queue.
+    unsafe { &mut *core::ptr::addr_of_mut!(TXQ) }
+}
+
+impl TxQueue {
+    fn push(&mut self, bytes: &[u8]) {
+        // Callers check room before serving a request; a reply that still does not fit is
+        // dropped whole rather than sent cut (the client times out on it).
+        if self.len + bytes.len() > TXQ_LEN {
+            return;
+        }
+        for &b in bytes {
+            self.buf[(self.head + self.len) % TXQ_LEN] = b;
+            self.len += 1;
+        }
+    }
+    fn room(&self) -> usize {
+        TXQ_LEN - self.len
+    }
+    /// Send one byte if the UART takes it now.
+    fn send_one(&mut self) -> bool {
+        if self.len == 0 || !COM2.can_write() {
+            return false;
+        }
+        COM2.write_byte(self.buf[self.head]);
+        self.head = (self.head + 1) % TXQ_LEN;
+        self.len -= 1;
+        true
+    }
+}
 
 pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -50,9 +104,13 @@ fn decoder() -> &'static mut Decoder<'static> {
 fn send_frame(payload: &[u8]) {
     let mut h = [0u8; HEADER_LEN];
     encode_header(payload, &mut h);
-    COM2.write(&h);
-    COM2.write(payload);
-    COM2.write(b"\n");
+    let q = txq();
+    if q.room() < HEADER_LEN + payload.len() + 1 {
+        return;
+    }
+    q.push(&h);
+    q.push(payload);
+    q.push(b"\n");
 }
 
 /// Write a reply `{"v":1,"id":ID,"ok":true,"result":...}` built by `body`.
@@ -106,17 +164,47 @@ pub fn init() -> bool {
     present
 }
 
-/// Drain COM2 and serve every complete request (bounded per call).
+/// Serve the control channel without a time limit (the idle loop: no agent wants the CPU).
 pub fn poll(k: &mut Kernel) {
+    serve_for(k, u64::MAX);
+}
+
+/// Serve the control channel for at most CONTROL_BUDGET_US (the timer tick).
+pub fn poll_budgeted(k: &mut Kernel) {
+    serve_for(k, crate::time::rdtsc().saturating_add(CONTROL_BUDGET_US * tsc_per_us()));
+}
+
+/// Send queued reply bytes, read request bytes and serve complete requests until the TSC
+/// passes `deadline` or there is nothing to do. A request is only read while the TX queue can
+/// hold the largest reply (backpressure: QEMU holds further input in the socket).
+fn serve_for(k: &mut Kernel, deadline: u64) {
     if !CHANNEL_PRESENT.load(core::sync::atomic::Ordering::Relaxed) {
         return;
     }
-    let mut budget = 64 * 1024;
-    while let Some(b) = COM2.read_byte() {
-        budget -= 1;
-        if budget == 0 {
-            break;
+    // SAFETY: single CPU, interrupts disabled.
+    let last_rx = unsafe { &mut *core::ptr::addr_of_mut!(LAST_RX_TICK) };
+    if decoder().mid_frame() && k.ticks.saturating_sub(*last_rx) > STALL_TICKS {
+        decoder().reset();
+        reply_err(None, "TRUNCATED", "incomplete frame abandoned after 200 ms without data");
+    }
+    loop {
+        let before = txq().len;
+        while txq().send_one() {
+            if crate::time::rdtsc() >= deadline {
+                return;
+            }
         }
+        if crate::time::rdtsc() >= deadline {
+            return;
+        }
+        if txq().room() < 16 * 1024 + 64 {
+            if txq().len == before {
+                return; // UART busy and no room: try again next tick
+            }
+            continue;
+        }
+        let Some(b) = COM2.read_byte() else { return };
+        *last_rx = k.ticks;
         match decoder().push(b) {
             None => {}
             Some(Event::Error(e)) => reply_err(None, e.code(), "malformed frame"),
@@ -141,6 +229,9 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
     let id = doc.get("id").and_then(|v| v.as_u64());
     if id.is_none() {
         return reply_err(None, "BAD_REQUEST", "missing numeric \"id\"");
+    }
+    if payload.len() > MAX_REQUEST && doc.get("cmd").and_then(|v| v.as_str()) != Some("swap_chunk") {
+        return reply_err(id, "TOO_LONG", "requests are at most 512 bytes (swap_chunk: one 16 KiB frame)");
     }
     if let Some(v) = doc.get("v").and_then(|v| v.as_u64()) {
         if v != kcore::PROTOCOL_VERSION as u64 {
@@ -288,31 +379,39 @@ fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
     let _ = write!(w, "}},\"faults\":[");
     let mut first = true;
     for f in k.faults.iter().flatten() {
-        let _ = write!(
-            w,
-            "{}{{\"t_us\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},\"task\":{},\"name\":{}}}",
-            if first { "" } else { "," },
-            f.t_us,
-            f.vector,
-            f.rip,
-            f.cr2,
-            f.error,
-            f.task,
-            JsonStr(f.name.as_str())
-        );
+        if !first {
+            let _ = w.write_str(",");
+        }
+        write_fault(w, f);
         first = false;
     }
     let _ = write!(w, "],\"fault_count\":{}}}", c.faults);
+}
+
+fn write_fault(w: &mut BufWriter, f: &crate::kernel::FaultInfo) {
+    let _ = write!(
+        w,
+        "{{\"t_us\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},\"task\":{},\"name\":{},",
+        f.t_us,
+        f.vector,
+        f.rip,
+        f.cr2,
+        f.error,
+        f.task,
+        JsonStr(f.name.as_str())
+    );
+    crate::write_fault_regs(w, f);
+    let _ = w.write_str("}");
 }
 
 fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
     let _ = w.write_str("{\"modules\":[");
     let mut first = true;
     for m in k.modules.iter().flatten() {
-        let task = m.task.and_then(|i| k.tasks[i].as_ref()).map(|t| t.id as i64).unwrap_or(-1);
+        let task = m.task.and_then(|t| k.tasks[t.index()].as_ref().filter(|x| x.tid == t)).map(|t| t.id as i64).unwrap_or(-1);
         let _ = write!(
             w,
-            "{}{{\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"state\":{},\"task\":{},\"swaps\":{}}}",
+            "{}{{\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"state\":{},\"task\":{},\"swaps\":{},\"fault_policy\":{},\"restarts\":{}",
             if first { "" } else { "," },
             JsonStr(m.name.as_str()),
             JsonStr(m.version.as_str()),
@@ -320,8 +419,15 @@ fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
             m.size,
             JsonStr(m.state.name()),
             task,
-            m.swaps
+            m.swaps,
+            JsonStr(m.policy.name()),
+            m.restarts
         );
+        if let Some(f) = m.last_fault {
+            let _ = w.write_str(",\"last_fault\":");
+            write_fault(w, &f);
+        }
+        let _ = w.write_str("}");
         first = false;
     }
     let _ = w.write_str("]}");

@@ -1,7 +1,15 @@
-//! IDT and the trap entry path. Every vector enters `trap_common`, which saves the general
-//! registers into a `TrapFrame` on the trap stack and calls `trap_dispatch`. The dispatcher may
-//! replace the frame with another task's (that is a context switch), then the entry code restores it
-//! and `iretq`s. One kernel stack, Hubris-style: the kernel never blocks mid-syscall.
+//! IDT and the kernel entry paths. Two ways in, one way through:
+//! - interrupts and exceptions enter `trap_entry_N` (the CPU pushed an iret frame on the trap
+//!   stack, IST 1);
+//! - system calls enter `syscall_entry` through the `syscall` instruction (LSTAR): it switches to
+//!   the same trap stack and builds the same frame by hand, with vector `SYSCALL_VECTOR`.
+//! Both continue in `trap_common`: save the general registers (a `TrapFrame`), save the
+//! interrupted context's FPU/SSE state into `CURRENT_FX`, call `trap_dispatch`, restore FPU/SSE
+//! from `CURRENT_FX` (the dispatcher may have switched tasks: it swaps the frame and the pointer),
+//! restore the registers and return: `sysretq` when the frame being resumed was saved by a
+//! `syscall` (rcx/r11 are dead by the ABI) and its return address is canonical, `iretq` for
+//! everything else. `int 0x80` is not reachable from user mode. One kernel stack, Hubris-style:
+//! the kernel never blocks mid-syscall.
 use crate::gdt::{IST_DOUBLE_FAULT, IST_TRAP, KERNEL_CS};
 use core::arch::{asm, global_asm};
 use core::mem::size_of;
@@ -39,8 +47,8 @@ impl TrapFrame {
     }
 }
 
-pub const VECTORS: [u8; NSTUBS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 128];
-const NSTUBS: usize = 49;
+pub const VECTORS: [u8; NSTUBS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47];
+const NSTUBS: usize = 48;
 
 global_asm!(
     r#"
@@ -103,7 +111,20 @@ trap_entry_\n:
     trap_entry 45, 0
     trap_entry 46, 0
     trap_entry 47, 0
-    trap_entry 128, 0
+
+    /* syscall: rcx = user rip, r11 = user rflags, IF/TF/DF/AC cleared by SFMASK, rsp still
+       the user's. One CPU and interrupts masked: a static scratch word holds the user rsp. */
+    .global syscall_entry
+syscall_entry:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + syscall_kernel_rsp]
+    push 0x1b                       /* ss: USER_DS */
+    push qword ptr [rip + syscall_user_rsp]
+    push r11                        /* rflags */
+    push 0x23                       /* cs: USER_CS */
+    push rcx                        /* rip */
+    push 0                          /* error */
+    push 0x80                       /* vector: SYSCALL_VECTOR */
 
 trap_common:
     push rax
@@ -121,9 +142,13 @@ trap_common:
     push r13
     push r14
     push r15
+    mov rax, [rip + CURRENT_FX]
+    fxsave64 [rax]
     mov rdi, rsp
     cld
     call trap_dispatch
+    mov rax, [rip + CURRENT_FX]
+    fxrstor64 [rax]
     pop r15
     pop r14
     pop r13
@@ -139,8 +164,31 @@ trap_common:
     pop rcx
     pop rbx
     pop rax
+    /* sysretq only for a frame saved by syscall, returning to user mode, at a canonical
+       address (sysret with a non-canonical rcx faults in ring 0 on Intel CPUs). */
+    cmp qword ptr [rsp], 0x80
+    jne 3f
+    cmp qword ptr [rsp + 24], 0x23
+    jne 3f
+    mov rcx, [rsp + 16]
+    mov r11, rcx
+    shr r11, 47
+    jnz 3f
+    mov r11, [rsp + 32]
+    and r11, ~0x3000                /* IOPL 0 */
+    or r11, 0x200                   /* IF */
+    mov rsp, [rsp + 40]
+    sysretq
+3:
     add rsp, 16
     iretq
+
+    .section .data
+    .align 8
+    .global syscall_user_rsp
+syscall_user_rsp: .quad 0
+    .global syscall_kernel_rsp
+syscall_kernel_rsp: .quad 0
 
     .section .rodata
     .align 8
@@ -194,12 +242,42 @@ trap_entry_table:
     .quad trap_entry_45
     .quad trap_entry_46
     .quad trap_entry_47
-    .quad trap_entry_128
 "#
 );
 
 extern "C" {
     static trap_entry_table: [u64; NSTUBS];
+    static mut syscall_kernel_rsp: u64;
+    fn syscall_entry();
+}
+
+const IA32_EFER: u32 = 0xC000_0080;
+const IA32_STAR: u32 = 0xC000_0081;
+const IA32_LSTAR: u32 = 0xC000_0082;
+const IA32_FMASK: u32 = 0xC000_0084;
+
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: reading an architectural MSR the CPU implements (checked by the caller).
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    ((hi as u64) << 32) | lo as u64
+}
+
+pub fn wrmsr(msr: u32, v: u64) {
+    // SAFETY: the callers write architectural MSRs with values valid for them.
+    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Program the `syscall` entry. STAR: kernel CS 0x08 (SS 0x10); sysret uses base 0x10, so
+/// SS = 0x18|3 (user data) and CS = 0x20|3 (user code), the GDT order gdt.rs keeps. FMASK
+/// clears IF, TF, DF, AC and NT on entry.
+pub fn init_syscall() {
+    // SAFETY: written once at boot, before user mode exists.
+    unsafe { *core::ptr::addr_of_mut!(syscall_kernel_rsp) = crate::gdt::trap_stack_top() };
+    wrmsr(IA32_STAR, (0x10u64 << 48) | ((KERNEL_CS as u64) << 32));
+    wrmsr(IA32_LSTAR, syscall_entry as *const () as u64);
+    wrmsr(IA32_FMASK, 0x4_7700);
+    wrmsr(IA32_EFER, rdmsr(IA32_EFER) | 1); // SCE (boot.rs sets it too)
 }
 
 #[repr(C)]
@@ -216,7 +294,8 @@ struct Gate {
 
 static mut IDT: [Gate; 256] = [Gate { off_lo: 0, sel: 0, ist: 0, attr: 0, off_mid: 0, off_hi: 0, _zero: 0 }; 256];
 
-pub const SYSCALL_VECTOR: u8 = 0x80;
+/// The `vector` of a frame built by `syscall_entry` (no IDT gate has it).
+pub const SYSCALL_VECTOR: u64 = 0x80;
 
 pub fn init() {
     // SAFETY: runs once at boot with interrupts disabled; the table is static.
@@ -224,12 +303,12 @@ pub fn init() {
         let idt = core::ptr::addr_of_mut!(IDT);
         for (i, &v) in VECTORS.iter().enumerate() {
             let addr = trap_entry_table[i];
-            let user = v == SYSCALL_VECTOR;
+            // DPL 0 everywhere: user mode cannot `int N` into the kernel (#GP, a fault).
             (*idt)[v as usize] = Gate {
                 off_lo: addr as u16,
                 sel: KERNEL_CS,
                 ist: if v == 8 { IST_DOUBLE_FAULT } else { IST_TRAP },
-                attr: if user { 0xEE } else { 0x8E },
+                attr: 0x8E,
                 off_mid: (addr >> 16) as u16,
                 off_hi: (addr >> 32) as u32,
                 _zero: 0,

@@ -4,7 +4,7 @@ use crate::events;
 use crate::idt::TrapFrame;
 use crate::klog::LogRing;
 use crate::memory;
-use crate::task::{FxArea, State, Task, MAX_TASKS};
+use crate::task::{Cap, FxArea, State, Task, TaskId, MAX_TASKS, RIGHT_RECV};
 use crate::time::{now_us, rdtsc};
 use core::fmt::Write;
 use kcore::fmt::JsonStr;
@@ -14,7 +14,7 @@ pub const QUANTUM_TICKS: u32 = 10;
 pub const MAX_EPS: usize = 8;
 pub const MAX_NOTIFS: usize = 8;
 pub const MAX_SHMS: usize = 4;
-pub const MAX_MODULES: usize = 12;
+pub const MAX_MODULES: usize = 16;
 pub const MAX_METRICS: usize = 12;
 pub const MAX_FAULTS: usize = 8;
 const QLEN: usize = 8;
@@ -41,8 +41,8 @@ impl Name {
 #[derive(Clone, Copy)]
 pub struct Endpoint {
     pub name: Name,
-    pub receiver: Option<usize>,
-    pub queue: [usize; QLEN],
+    pub receiver: Option<TaskId>,
+    pub queue: [TaskId; QLEN],
     pub qlen: usize,
 }
 
@@ -50,7 +50,7 @@ pub struct Endpoint {
 pub struct Notification {
     pub name: Name,
     pub bits: u64,
-    pub waiter: Option<usize>,
+    pub waiter: Option<TaskId>,
 }
 
 #[derive(Clone, Copy)]
@@ -84,13 +84,43 @@ pub struct Module {
     pub version: Name,
     pub sha256: [u8; 32],
     pub size: u64,
-    pub task: Option<usize>,
+    pub task: Option<TaskId>,
     pub state: ModuleState,
     /// State handed over across hot-swaps (SYS_STATE_SAVE / SYS_STATE_LOAD).
     pub saved: [u8; kcore::abi::STATE_MAX],
     pub saved_len: usize,
     pub swaps: u32,
+    pub prio: u8,
+    /// What the supervisor does when the module's task faults (`fault=` on its command line).
+    pub policy: FaultPolicy,
+    /// The image a restart loads again (boot modules; None after a hot-swap).
+    pub image: Option<&'static [u8]>,
+    pub restarts: u32,
+    /// Tick at which the supervisor restarts the module (backoff after a fault).
+    pub restart_at: Option<u64>,
+    pub last_fault: Option<FaultInfo>,
+    /// `arg=` from the command line: passed to every task of the module in rsi.
+    pub arg: u64,
 }
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum FaultPolicy {
+    /// Restart after a backoff that doubles with each restart (RESTART_BACKOFF_TICKS << n).
+    Restart,
+    /// Leave the module faulted (callers of its endpoints get E_PEER_DEAD).
+    Stop,
+}
+
+impl FaultPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultPolicy::Restart => "restart",
+            FaultPolicy::Stop => "stop",
+        }
+    }
+}
+
+pub const STACK_FRAMES: usize = 6;
 
 #[derive(Clone, Copy)]
 pub struct FaultInfo {
@@ -101,6 +131,15 @@ pub struct FaultInfo {
     pub error: u64,
     pub task: u32,
     pub name: Name,
+    pub rsp: u64,
+    pub rbp: u64,
+    pub rax: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    /// Return addresses from a frame-pointer walk of the user stack (0 = none).
+    pub stack: [u64; STACK_FRAMES],
+    /// sha256 of the faulting task's image.
+    pub image_sha: [u8; 32],
 }
 
 #[derive(Clone, Copy, Default)]
@@ -119,6 +158,8 @@ pub struct Counters {
 
 pub struct Kernel {
     pub tasks: [Option<Task>; MAX_TASKS],
+    /// Generation of each task slot; bumped whenever the slot is freed.
+    pub gens: [u16; MAX_TASKS],
     pub sched: [Option<SchedInfo>; MAX_TASKS],
     pub current: Option<usize>,
     pub idle_frame: TrapFrame,
@@ -146,6 +187,7 @@ const ZERO_FRAME: TrapFrame = TrapFrame {
 
 static mut KERNEL: Kernel = Kernel {
     tasks: [None; MAX_TASKS],
+    gens: [0; MAX_TASKS],
     sched: [None; MAX_TASKS],
     current: None,
     idle_frame: ZERO_FRAME,
@@ -176,19 +218,56 @@ pub fn kernel() -> &'static mut Kernel {
     unsafe { &mut *core::ptr::addr_of_mut!(KERNEL) }
 }
 
+/// The FPU/SSE save area of whatever runs on the CPU (the current task, or the idle loop).
+/// The trap entry (`idt.rs`) saves the interrupted context's FPU/SSE state here before any
+/// kernel code runs and restores it from here (re-read after the dispatcher, which may have
+/// switched tasks) just before returning: kernel code may use SSE freely, and no register value
+/// crosses between tasks or from kernel to user.
+#[no_mangle]
+pub static mut CURRENT_FX: *mut FxArea = core::ptr::null_mut();
+
+fn set_current_fx(area: *mut FxArea) {
+    // SAFETY: single CPU, interrupts off; the entry code reads it only around trap_dispatch.
+    unsafe { *core::ptr::addr_of_mut!(CURRENT_FX) = area };
+}
+
 pub fn fxsave(area: &mut FxArea) {
     // SAFETY: 512-byte, 16-aligned save area.
     unsafe { core::arch::asm!("fxsave64 [{}]", in(reg) area.0.as_mut_ptr(), options(nostack, preserves_flags)) }
 }
 
-pub fn fxrstor(area: &FxArea) {
-    // SAFETY: the area holds a state written by fxsave64.
-    unsafe { core::arch::asm!("fxrstor64 [{}]", in(reg) area.0.as_ptr(), options(nostack, preserves_flags)) }
-}
 
 impl Kernel {
+    /// The task in slot `i`; only for indices known to be live (the current task).
+    #[inline]
     pub fn task(&mut self, i: usize) -> &mut Task {
         self.tasks[i].as_mut().expect("no such task")
+    }
+
+    /// Look a stored reference up: None when the task is gone or the slot holds a newer task.
+    #[inline]
+    pub fn get(&mut self, id: TaskId) -> Option<&mut Task> {
+        self.tasks.get_mut(id.index())?.as_mut().filter(|t| t.tid == id)
+    }
+
+    /// A free slot and the id a task placed there will have.
+    pub fn free_slot(&self) -> Option<TaskId> {
+        let i = self.tasks.iter().position(|t| t.is_none())?;
+        Some(TaskId::new(i, self.gens[i]))
+    }
+
+    /// Free a retired task's slot: every stored reference to it becomes stale.
+    pub fn release(&mut self, id: TaskId) {
+        if self.get(id).is_some() {
+            self.tasks[id.index()] = None;
+            self.sched[id.index()] = None;
+            self.gens[id.index()] = self.gens[id.index()].wrapping_add(1);
+        }
+    }
+
+    /// Point the trap entry's FPU save area at the idle loop's (boot, before the first trap).
+    pub fn init_fx(&mut self) {
+        set_current_fx(&mut self.idle_fx);
     }
 
     /// Log a line into the ring and as a `log` event.
@@ -221,35 +300,30 @@ impl Kernel {
         match self.current {
             // The current task's slot was freed (retired by a hot-swap): nothing to save.
             Some(i) if self.tasks[i].is_none() => {}
+            // FPU/SSE state needs no copy: the entry code saved it into the task's own area.
             Some(i) => {
                 let run = t0.saturating_sub(self.run_start);
                 let t = self.task(i);
                 t.frame = *frame;
-                fxsave(&mut t.fx);
                 t.cpu_cycles += run;
                 if let Some(s) = self.sched[i].as_mut() {
                     s.last_run = ticks;
                 }
             }
-            None => {
-                self.idle_frame = *frame;
-                let mut fx = self.idle_fx;
-                fxsave(&mut fx);
-                self.idle_fx = fx;
-            }
+            None => self.idle_frame = *frame,
         }
         match next {
             Some(i) => {
                 let t = self.task(i);
                 *frame = t.frame;
-                fxrstor(&t.fx);
+                set_current_fx(&mut t.fx);
                 memory::load_cr3(t.cr3);
                 t.switches_in += 1;
                 t.quantum_left = QUANTUM_TICKS;
             }
             None => {
                 *frame = self.idle_frame;
-                fxrstor(&self.idle_fx);
+                set_current_fx(&mut self.idle_fx);
                 memory::load_cr3(memory::kernel_pml4());
             }
         }
@@ -289,36 +363,48 @@ impl Kernel {
         self.counters.faults += 1;
     }
 
-    /// Tear a task down after exit or fault: wake peers waiting on it, free its memory.
+    /// Tear a task down after exit or fault: wake peers waiting on it, fail callers of the
+    /// endpoints it served (when no other live task can receive there), free its memory. The
+    /// slot stays as a tombstone (state, accounting) until `release`.
     pub fn retire(&mut self, i: usize, state: State) {
-        let (cr3, module) = {
+        let (cr3, module, tid, caps) = {
             let t = self.task(i);
             t.state = state;
-            (t.cr3, t.module)
+            (t.cr3, t.module, t.tid, t.caps)
         };
         self.sched[i] = None;
-        // Callers waiting for this task's reply get E_PEER_DEAD.
+        // The caller waiting for this task's reply gets E_PEER_DEAD.
         if let Some(c) = self.task(i).reply_to.take() {
-            let ct = self.task(c);
-            ct.frame.rax = kcore::abi::E_PEER_DEAD as u64;
-            ct.state = State::Runnable;
+            if let Some(ct) = self.get(c).filter(|t| t.state == State::ReplyBlocked) {
+                ct.frame.rax = kcore::abi::E_PEER_DEAD as u64;
+                ct.state = State::Runnable;
+            }
         }
         for ep in self.endpoints.iter_mut().flatten() {
-            if ep.receiver == Some(i) {
+            if ep.receiver == Some(tid) {
                 ep.receiver = None;
             }
-            if let Some(pos) = ep.queue[..ep.qlen].iter().position(|&q| q == i) {
+            if let Some(pos) = ep.queue[..ep.qlen].iter().position(|&q| q == tid) {
                 ep.queue.copy_within(pos + 1..ep.qlen, pos);
                 ep.qlen -= 1;
             }
         }
         for n in self.notifications.iter_mut().flatten() {
-            if n.waiter == Some(i) {
+            if n.waiter == Some(tid) {
                 n.waiter = None;
             }
         }
+        // Callers queued on an endpoint this task served: with nobody left to receive there,
+        // they get E_PEER_DEAD now rather than waiting forever.
+        for cap in caps {
+            if let Cap::Endpoint { ep, rights } = cap {
+                if rights & RIGHT_RECV != 0 && !self.has_receiver(ep) {
+                    self.fail_callers(ep);
+                }
+            }
+        }
         if let Some(Some(m)) = self.modules.get_mut(module) {
-            if m.task == Some(i) {
+            if m.task == Some(tid) {
                 m.state = if matches!(state, State::Faulted) { ModuleState::Faulted } else { ModuleState::Exited };
             }
         }
@@ -327,5 +413,26 @@ impl Kernel {
         }
         let shms = self.shms;
         memory::free_address_space(cr3, &|f| shms.iter().flatten().any(|s| s.frames.contains(&f)));
+    }
+
+    /// Whether a live (not exited or faulted) task holds the receive right on `ep`.
+    pub fn has_receiver(&self, ep: usize) -> bool {
+        self.tasks.iter().flatten().any(|t| {
+            !matches!(t.state, State::Exited(_) | State::Faulted)
+                && t.caps.iter().any(|c| matches!(c, Cap::Endpoint { ep: e, rights } if *e == ep && rights & RIGHT_RECV != 0))
+        })
+    }
+
+    /// Wake every caller queued on `ep` with E_PEER_DEAD.
+    pub fn fail_callers(&mut self, ep: usize) {
+        let Some(e) = self.endpoints[ep].as_mut() else { return };
+        let (queue, n) = (e.queue, e.qlen);
+        e.qlen = 0;
+        for c in &queue[..n] {
+            if let Some(ct) = self.get(*c) {
+                ct.frame.rax = kcore::abi::E_PEER_DEAD as u64;
+                ct.state = State::Runnable;
+            }
+        }
     }
 }

@@ -15,6 +15,7 @@ mod events;
 mod gdt;
 mod heap;
 mod idt;
+mod ipc;
 mod kernel;
 mod klog;
 mod memory;
@@ -64,9 +65,11 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     if magic != multiboot::MAGIC {
         panic!("not booted by a multiboot loader (magic {:#x})", magic);
     }
+    kernel::kernel().init_fx();
     gdt::init();
     events::stage("gdt");
     idt::init();
+    idt::init_syscall();
     events::stage("idt");
     events::emit("boot", |w| {
         let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_per_us\":{}", time::tsc_per_us());
@@ -83,9 +86,18 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         }
     });
     memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
+    memory::protect_kernel();
+    let (smep, smap) = cpu_protections();
     let fa = memory::frames();
     events::emit("boot", |w| {
-        let _ = write!(w, ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{}", memory::ram_frames(), fa.free_frames());
+        let _ = write!(
+            w,
+            ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{},\"nx\":true,\"smep\":{},\"smap\":{}",
+            memory::ram_frames(),
+            fa.free_frames(),
+            smep,
+            smap
+        );
     });
 
     // FPU/SSE template for new tasks: clean x87 state, default MXCSR.
@@ -114,6 +126,31 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     idle_loop()
 }
 
+/// Turn on SMEP and SMAP when the CPU has them (CPUID leaf 7: EBX bits 7 and 20): the
+/// kernel then faults instead of executing or touching a user page. Returns (smep, smap).
+fn cpu_protections() -> (bool, bool) {
+    let max = core::arch::x86_64::__cpuid(0).eax;
+    if max < 7 {
+        return (false, false);
+    }
+    let ebx = core::arch::x86_64::__cpuid_count(7, 0).ebx;
+    let (smep, smap) = (ebx & (1 << 7) != 0, ebx & (1 << 20) != 0);
+    let mut cr4: u64;
+    // SAFETY: setting CR4.SMEP/SMAP only when CPUID reports them; the kernel never runs or
+    // touches user pages (it copies through the identity map, see memory.rs).
+    unsafe {
+        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
+        if smep {
+            cr4 |= 1 << 20;
+        }
+        if smap {
+            cr4 |= 1 << 21;
+        }
+        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
+    }
+    (smep, smap)
+}
+
 /// Runs when no task is runnable: serve the control channel, then sleep until an interrupt.
 fn idle_loop() -> ! {
     loop {
@@ -136,7 +173,7 @@ const EXCEPTIONS: [&str; 32] = [
 extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
     let k = kernel::kernel();
     match frame.vector {
-        0x80 => syscall::handle(k, frame),
+        idt::SYSCALL_VECTOR => syscall::handle(k, frame),
         32 => {
             pic::eoi(0);
             k.ticks += 1;
@@ -167,18 +204,23 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
             if swap::tick(k) {
                 resched = true;
             }
-            control::poll(k);
+            if modules::supervise(k) {
+                resched = true;
+            }
+            // Bounded: the agents keep the CPU under a control-channel flood.
+            control::poll_budgeted(k);
             events::drain(512);
             if resched {
                 k.reschedule(frame);
             }
         }
         35 => {
-            // COM2 received data: serve the control channel now rather than at the next tick.
+            // COM2 received data. When idle, serve the control channel now; when an agent runs,
+            // the next tick serves it within its budget (a flood must not starve agents).
             pic::eoi(3);
-            control::poll(k);
-            // A request may have made a task runnable (a hot-swap's new task): when idle, run it now.
             if k.current.is_none() {
+                control::poll(k);
+                // A request may have made a task runnable (a hot-swap's new task): run it now.
                 k.reschedule(frame);
             }
         }
@@ -192,28 +234,82 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                     EXCEPTIONS[v as usize], v, frame.rip, cr2, frame.error
                 );
             }
-            let i = k.current.expect("user fault without a current task");
-            let (id, name) = (k.task(i).id, kernel::Name::new(k.task(i).name()));
-            let f = kernel::FaultInfo { t_us: time::now_us(), vector: v, rip: frame.rip, cr2, error: frame.error, task: id, name };
+            let Some(i) = k.current else { return };
+            let (id, name, cr3, module) = (k.task(i).id, kernel::Name::new(k.task(i).name()), k.task(i).cr3, k.task(i).module);
+            let f = kernel::FaultInfo {
+                t_us: time::now_us(),
+                vector: v,
+                rip: frame.rip,
+                cr2,
+                error: frame.error,
+                task: id,
+                name,
+                rsp: frame.rsp,
+                rbp: frame.rbp,
+                rax: frame.rax,
+                rdi: frame.rdi,
+                rsi: frame.rsi,
+                stack: stack_snapshot(cr3, frame.rbp),
+                image_sha: k.task(i).image_sha,
+            };
             k.record_fault(f);
+            let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);
             events::emit("fault", |w| {
                 let _ = write!(
                     w,
-                    ",\"task\":{},\"name\":{},\"exception\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{}",
+                    ",\"task\":{},\"name\":{},\"module\":{},\"exception\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},",
                     id,
                     JsonStr(name.as_str()),
+                    JsonStr(module_name.as_str()),
                     JsonStr(EXCEPTIONS[v as usize]),
                     v,
                     frame.rip,
                     cr2,
                     frame.error
                 );
+                write_fault_regs(w, &f);
             });
             k.retire(i, task::State::Faulted);
+            modules::on_fault(k, module, f);
             k.reschedule(frame);
         }
         _ => {}
     }
+}
+
+/// Return addresses of the faulting task's user stack by frame pointers (agents are built
+/// with them): each frame is [saved rbp, return address]. Read through the task's page tables
+/// with checked copies, so a corrupt chain ends the walk, never the kernel.
+fn stack_snapshot(cr3: u64, mut rbp: u64) -> [u64; kernel::STACK_FRAMES] {
+    let mut out = [0u64; kernel::STACK_FRAMES];
+    for slot in out.iter_mut() {
+        let mut pair = [0u8; 16];
+        if rbp % 8 != 0 || memory::copy_from_user(cr3, rbp, &mut pair).is_none() {
+            break;
+        }
+        let next = u64::from_le_bytes(pair[..8].try_into().unwrap_or([0; 8]));
+        let ret = u64::from_le_bytes(pair[8..].try_into().unwrap_or([0; 8]));
+        if ret == 0 {
+            break;
+        }
+        *slot = ret;
+        if next <= rbp {
+            break;
+        }
+        rbp = next;
+    }
+    out
+}
+
+/// `"rsp":…,"rbp":…,"rax":…,"rdi":…,"rsi":…,"stack":[…]` of a fault record.
+pub fn write_fault_regs(w: &mut kcore::fmt::BufWriter, f: &kernel::FaultInfo) {
+    let _ = write!(w, "\"rsp\":\"{:#x}\",\"rbp\":\"{:#x}\",\"rax\":\"{:#x}\",\"rdi\":\"{:#x}\",\"rsi\":\"{:#x}\",\"stack\":[", f.rsp, f.rbp, f.rax, f.rdi, f.rsi);
+    let mut first = true;
+    for a in f.stack.iter().take_while(|a| **a != 0) {
+        let _ = write!(w, "{}\"{:#x}\"", if first { "" } else { "," }, a);
+        first = false;
+    }
+    let _ = write!(w, "],\"sha256\":\"{}\"", kcore::fmt::Hex(&f.image_sha));
 }
 
 #[panic_handler]

@@ -1,5 +1,6 @@
-//! Physical memory and paging. RAM below 1 GiB is identity-mapped (supervisor-only, 2 MiB
-//! pages, set up in boot.rs); every physical frame is therefore directly addressable. Each task
+//! Physical memory and paging. RAM below 1 GiB is identity-mapped, supervisor-only: boot.rs
+//! maps it RWX with 2 MiB pages to get into long mode, then `protect_kernel` replaces that with a
+//! W^X map (page 0 absent); every physical frame is therefore directly addressable. Each task
 //! gets its own PML4 whose slot 0 shares the kernel's identity map and whose slot 1 is the
 //! task's private user window [512 GiB, 1 TiB), mapped with 4 KiB pages.
 use kcore::frames::{FrameAllocator, FRAME_SIZE};
@@ -28,8 +29,56 @@ pub fn ram_frames() -> usize {
 
 extern "C" {
     static __kernel_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
     static __kernel_end: u8;
     static boot_pml4: [u64; 512];
+}
+
+const PS: u64 = 1 << 7;
+
+/// Replace boot.rs's RWX identity map (1 GiB of 2 MiB pages) with one that enforces W^X and
+/// catches null pointers: page 0 not present; kernel text read-only and executable; rodata
+/// read-only; data, bss and all other RAM writable and never executable. The 2 MiB regions the
+/// kernel image touches get 4 KiB page tables; the rest stay 2 MiB pages, NX. Supervisor-only
+/// everywhere (U=0), so with SMEP/SMAP the kernel neither runs nor touches user pages. Every
+/// task's PML4 shares slot 0, so this covers every address space created afterwards.
+pub fn protect_kernel() {
+    // SAFETY: linker symbols; only their addresses are used.
+    let (text_end, ro_end) = unsafe { (&__text_end as *const u8 as u64, &__rodata_end as *const u8 as u64) };
+    let (ks, ke) = kernel_range();
+    let pdpt = alloc_zeroed().expect("no frame for the kernel page tables");
+    let pd = alloc_zeroed().expect("no frame for the kernel page tables");
+    let small_regions = ke.div_ceil(2 << 20);
+    for r in 0..512u64 {
+        let base = r << 21;
+        if r < small_regions {
+            let pt = alloc_zeroed().expect("no frame for the kernel page tables");
+            for p in 0..512u64 {
+                let a = base + (p << 12);
+                table(pt)[p as usize] = if a == 0 {
+                    0
+                } else if (ks..text_end).contains(&a) {
+                    a | P
+                } else if (text_end..ro_end).contains(&a) {
+                    a | P | NX
+                } else {
+                    a | P | W | NX
+                };
+            }
+            table(pd)[r as usize] = pt | P | W;
+        } else {
+            table(pd)[r as usize] = base | P | W | PS | NX;
+        }
+    }
+    table(pdpt)[0] = pd | P | W;
+    // SAFETY: boot_pml4 is the live top-level table; the new slot 0 maps the same addresses
+    // (minus page 0), so the code running now stays mapped across the switch.
+    unsafe {
+        let pml4 = core::ptr::addr_of!(boot_pml4) as *mut [u64; 512];
+        (*pml4)[0] = pdpt | P | W;
+    }
+    load_cr3(kernel_pml4());
 }
 
 pub fn frames() -> &'static mut FrameAllocator<'static> {
@@ -83,6 +132,28 @@ pub fn new_address_space() -> Option<u64> {
     let pml4 = alloc_zeroed()?;
     table(pml4)[0] = table(kernel_pml4())[0];
     Some(pml4)
+}
+
+/// The kernel map's leaf entry for `vaddr` (PS set for a 2 MiB page); None when not present.
+pub fn kernel_leaf(vaddr: u64) -> Option<u64> {
+    let mut t = kernel_pml4();
+    for (level, shift) in [39u64, 30, 21, 12].into_iter().enumerate() {
+        let e = table(t)[((vaddr >> shift) & 511) as usize];
+        if e & P == 0 {
+            return None;
+        }
+        if level == 3 || (level == 2 && e & PS != 0) {
+            return Some(e);
+        }
+        t = e & ADDR;
+    }
+    None
+}
+
+/// Where the kernel's text and rodata end (linker symbols).
+pub fn text_rodata_end() -> (u64, u64) {
+    // SAFETY: linker symbols; only their addresses are used.
+    unsafe { (&__text_end as *const u8 as u64, &__rodata_end as *const u8 as u64) }
 }
 
 /// Map one 4 KiB user page.

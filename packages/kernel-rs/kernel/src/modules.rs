@@ -1,13 +1,19 @@
 //! Boot modules → tasks. A module's command line is `[PATH] key=value…` (QEMU passes the path,
 //! GRUB does not):
-//! `name=` (default: file name), `version=`, `prio=` (base level 0..7), and capabilities in
+//! `name=` (default: file name), `version=`, `prio=` (base level 0..7), `arg=N` (a number the
+//! task receives at start in rsi, after its id in rdi), and capabilities in
 //! slot order: `serve=EP` (endpoint, receive), `call=EP` (endpoint, send), `notify=N`
-//! (notification), `shm=NAME` (shared buffer of SHM_PAGES pages).
+//! (notification), `shm=NAME` (shared buffer of SHM_PAGES pages), and `fault=restart|stop`
+//! (the supervisor's policy when the task faults; default `stop`).
+//!
+//! Supervision (like Hubris' jefe): a faulted module with `fault=restart` is loaded again from
+//! its boot image with the same capabilities after a backoff that doubles with each restart;
+//! `fault=stop` leaves it faulted, and callers of the endpoints it served get E_PEER_DEAD.
 use crate::events;
-use crate::kernel::{Endpoint, Kernel, Module, ModuleState, Name, Notification, Shm};
+use crate::kernel::{Endpoint, FaultPolicy, Kernel, Module, ModuleState, Name, Notification, Shm};
 use crate::memory;
 use crate::multiboot::BootInfo;
-use crate::task::{self, Cap, RIGHT_RECV, RIGHT_SEND, MAX_CAPS, MAX_TASKS};
+use crate::task::{self, Cap, State, TaskId, RIGHT_RECV, RIGHT_SEND, MAX_CAPS};
 use core::fmt::Write;
 use kcore::fmt::{Hex, JsonStr};
 use kcore::sha256::sha256;
@@ -32,7 +38,7 @@ fn endpoint(k: &mut Kernel, name: &str) -> Option<usize> {
         return Some(i);
     }
     let i = k.endpoints.iter().position(|e| e.is_none())?;
-    k.endpoints[i] = Some(Endpoint { name: Name::new(name), receiver: None, queue: [0; 8], qlen: 0 });
+    k.endpoints[i] = Some(Endpoint { name: Name::new(name), receiver: None, queue: [TaskId::new(0, 0); 8], qlen: 0 });
     Some(i)
 }
 
@@ -78,11 +84,17 @@ fn caps_from(k: &mut Kernel, cmdline: &str) -> [Cap; MAX_CAPS] {
     caps
 }
 
+/// First restart backoff in ticks (ms); doubled per restart, capped at RESTART_BACKOFF_MAX.
+pub const RESTART_BACKOFF_TICKS: u64 = 50;
+pub const RESTART_BACKOFF_MAX: u64 = 2000;
+
 /// Register a module and start its task; a bad image is recorded as rejected, not fatal.
-pub fn start_module(k: &mut Kernel, image: &[u8], cmdline: &str) -> Result<usize, &'static str> {
+pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &str) -> Result<usize, &'static str> {
     let name = arg(cmdline, "name").unwrap_or_else(|| file_stem(cmdline));
     let version = arg(cmdline, "version").unwrap_or("0.0.0");
     let prio: u8 = arg(cmdline, "prio").and_then(|p| p.parse().ok()).unwrap_or(3);
+    let policy = if arg(cmdline, "fault") == Some("restart") { FaultPolicy::Restart } else { FaultPolicy::Stop };
+    let start_arg: u64 = arg(cmdline, "arg").and_then(|a| a.parse().ok()).unwrap_or(0);
     let slot = k.modules.iter().position(|m| m.is_none()).ok_or("too many modules")?;
     let digest = sha256(image);
     k.modules[slot] = Some(Module {
@@ -95,49 +107,107 @@ pub fn start_module(k: &mut Kernel, image: &[u8], cmdline: &str) -> Result<usize
         saved: [0; kcore::abi::STATE_MAX],
         saved_len: 0,
         swaps: 0,
+        prio,
+        policy,
+        image: Some(image),
+        restarts: 0,
+        restart_at: None,
+        last_fault: None,
+        arg: start_arg,
     });
+    let caps = caps_from(k, cmdline);
+    spawn(k, slot, caps)
+}
+
+/// Load the module's image into a new task with `caps` and make it the module's task.
+fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'static str> {
+    let Some(m) = k.modules[slot] else { return Err("no such module") };
+    let image = m.image.ok_or("the module has no image to load")?;
     let (cr3, frame) = match task::load_image(image) {
         Ok(v) => v,
         Err(e) => {
             events::emit("module_rejected", |w| {
-                let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(name), JsonStr(e.message()));
+                let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(m.name.as_str()), JsonStr(e.message()));
             });
             return Err(e.message());
         }
     };
-    let ti = k.tasks.iter().position(|t| t.is_none()).ok_or("too many tasks")?;
+    let Some(tid) = k.free_slot() else {
+        memory::free_address_space(cr3, &|_| false);
+        return Err("too many tasks");
+    };
     let id = k.next_id;
     k.next_id += 1;
-    let caps = caps_from(k, cmdline);
     let fx = k.fx_template;
-    let mut t = task::new_task(id, name, cr3, frame, &fx, slot);
+    let mut t = task::new_task(id, tid, m.name.as_str(), cr3, frame, &fx, slot);
     t.caps = caps;
     t.frame.rdi = id as u64;
-    k.tasks[ti] = Some(t);
-    k.sched[ti] = Some(task::sched_info(prio));
+    t.frame.rsi = m.arg;
+    t.image_sha = m.sha256;
+    k.tasks[tid.index()] = Some(t);
+    k.sched[tid.index()] = Some(task::sched_info(m.prio));
     if let Some(m) = k.modules[slot].as_mut() {
-        m.task = Some(ti);
+        m.task = Some(tid);
         m.state = ModuleState::Running;
     }
     events::emit("task_start", |w| {
         let _ = write!(
             w,
-            ",\"task\":{},\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"entry\":\"{:#x}\",\"level\":{}",
+            ",\"task\":{},\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"entry\":\"{:#x}\",\"level\":{},\"restarts\":{}",
             id,
-            JsonStr(name),
-            JsonStr(version),
-            Hex(&digest),
+            JsonStr(m.name.as_str()),
+            JsonStr(m.version.as_str()),
+            Hex(&m.sha256),
             image.len(),
             frame.rip,
-            prio
+            m.prio,
+            m.restarts
         );
     });
-    Ok(ti)
+    Ok(tid.index())
+}
+
+/// The supervisor's side of a fault: remember it on the module and, under `fault=restart`,
+/// schedule a restart after the backoff.
+pub fn on_fault(k: &mut Kernel, module: usize, f: crate::kernel::FaultInfo) {
+    let now = k.ticks;
+    let Some(m) = k.modules.get_mut(module).and_then(|m| m.as_mut()) else { return };
+    m.last_fault = Some(f);
+    if m.policy == FaultPolicy::Restart && m.image.is_some() {
+        let backoff = (RESTART_BACKOFF_TICKS << m.restarts.min(6)).min(RESTART_BACKOFF_MAX);
+        m.restart_at = Some(now + backoff);
+    }
+}
+
+/// Restart modules whose backoff ran out (from the timer tick). Returns true if a task started.
+pub fn supervise(k: &mut Kernel) -> bool {
+    let mut started = false;
+    for slot in 0..k.modules.len() {
+        let Some(m) = k.modules[slot] else { continue };
+        if m.restart_at.is_none_or(|t| t > k.ticks) || m.state != ModuleState::Faulted {
+            continue;
+        }
+        if crate::swap::busy_with(slot) {
+            continue;
+        }
+        let Some(old) = m.task else { continue };
+        let Some(caps) = k.get(old).filter(|t| t.state == State::Faulted).map(|t| t.caps) else { continue };
+        k.release(old);
+        if let Some(m) = k.modules[slot].as_mut() {
+            m.restart_at = None;
+            m.restarts += 1;
+        }
+        let restarts = k.modules[slot].map(|m| m.restarts).unwrap_or(0);
+        crate::events::emit("restart", |w| {
+            let _ = write!(w, ",\"module\":{},\"restarts\":{}", JsonStr(m.name.as_str()), restarts);
+        });
+        started |= spawn(k, slot, caps).is_ok();
+    }
+    started
 }
 
 pub fn load_boot_modules(k: &mut Kernel, boot: &BootInfo) {
     for m in boot.modules() {
         let _ = start_module(k, m.bytes(), m.cmdline);
     }
-    let _ = MAX_TASKS;
 }

@@ -138,7 +138,40 @@ fn t_elf_reject(_: &BootInfo) -> Result<(), &'static str> {
     }
 }
 
+fn t_kernel_wx(_: &BootInfo) -> Result<(), &'static str> {
+    const W: u64 = 2;
+    const U: u64 = 4;
+    const NX: u64 = 1 << 63;
+    if memory::kernel_leaf(0).is_some() {
+        return Err("page 0 is mapped");
+    }
+    let (ks, _) = memory::kernel_range();
+    let (text_end, ro_end) = memory::text_rodata_end();
+    let text = memory::kernel_leaf(ks).ok_or("kernel text not mapped")?;
+    if text & W != 0 || text & NX != 0 {
+        return Err("kernel text is writable or not executable");
+    }
+    let ro = memory::kernel_leaf(text_end).ok_or("rodata not mapped")?;
+    if text_end < ro_end && (ro & W != 0 || ro & NX == 0) {
+        return Err("rodata is writable or executable");
+    }
+    let data = memory::kernel_leaf(core::ptr::addr_of!(ACTIVE) as u64).ok_or("data not mapped")?;
+    if data & NX == 0 || data & W == 0 {
+        return Err("kernel data is executable or read-only");
+    }
+    for a in [ks, 0x4000_0000 - 4096, 0x1000_0000] {
+        if memory::kernel_leaf(a).is_some_and(|e| e & U != 0) {
+            return Err("kernel map is user-accessible");
+        }
+    }
+    if memory::kernel_leaf(0x1000_0000).is_some_and(|e| e & NX == 0) {
+        return Err("free RAM is executable");
+    }
+    Ok(())
+}
+
 const TESTS: &[(&str, TestFn)] = &[
+    ("kernel_wx", t_kernel_wx),
     ("frames", t_frames),
     ("paging", t_paging),
     ("heap", t_heap),

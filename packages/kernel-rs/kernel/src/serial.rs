@@ -37,17 +37,16 @@ impl Uart {
         outb(self.base + 1, 0x01);
     }
 
+    /// Whether the transmit holding register is empty.
+    pub fn can_write(self) -> bool {
+        inb(self.base + 5) & 0x20 != 0
+    }
+
     pub fn write_byte(self, b: u8) {
         while inb(self.base + 5) & 0x20 == 0 {
             core::hint::spin_loop();
         }
         outb(self.base, b);
-    }
-
-    pub fn write(self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_byte(b);
-        }
     }
 
     pub fn read_byte(self) -> Option<u8> {

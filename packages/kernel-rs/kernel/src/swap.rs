@@ -8,7 +8,7 @@
 //! Downtime is measured from suspending the old task to the new task's `SYS_READY`.
 use crate::events;
 use crate::kernel::{Kernel, ModuleState, Name};
-use crate::task::{self, State};
+use crate::task::{self, State, TaskId};
 use crate::time::now_us;
 use alloc::vec::Vec;
 use core::fmt::Write;
@@ -27,7 +27,7 @@ pub enum Outcome {
 pub enum Phase {
     Idle,
     Receiving,
-    Starting { old: usize, new: usize, t0_us: u64, deadline: u64 },
+    Starting { old: TaskId, new: TaskId, t0_us: u64, deadline: u64 },
     Finished(Outcome),
 }
 
@@ -48,6 +48,12 @@ pub fn swap() -> &'static mut Swap {
     unsafe { &mut *core::ptr::addr_of_mut!(SWAP) }
 }
 
+/// Whether a swap of module `slot` is under way (the supervisor leaves it alone then).
+pub fn busy_with(slot: usize) -> bool {
+    let s = swap();
+    matches!(s.phase, Phase::Receiving | Phase::Starting { .. }) && s.module == slot
+}
+
 pub fn phase_name(p: &Phase) -> &'static str {
     match p {
         Phase::Idle => "idle",
@@ -66,9 +72,10 @@ pub fn begin(k: &mut Kernel, module: &str, size: usize, sha: [u8; 32], version: 
     let Some(mi) = k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == module)) else {
         return Err(("NO_SUCH_MODULE", "no module with that name"));
     };
-    let running = k.modules[mi].and_then(|m| m.task).is_some_and(|t| k.tasks[t].is_some_and(|t| !matches!(t.state, State::Exited(_) | State::Faulted)));
-    if !running {
-        return Err(("NOT_RUNNING", "the module has no running task to replace"));
+    // A module whose task faulted or exited can be replaced too (supervision: the fix for a
+    // crashing agent is a new image); only a module that never loaded has nothing to carry over.
+    if k.modules[mi].and_then(|m| m.task).is_none() {
+        return Err(("NOT_RUNNING", "the module has no task whose capabilities a new image could take over"));
     }
     if size == 0 || size > MAX_IMAGE {
         return Err(("BAD_SIZE", "image size must be 1 byte to 2 MiB"));
@@ -123,26 +130,31 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
             return Err(("BAD_IMAGE", e.message()));
         }
     };
-    let old = k.modules[s.module].and_then(|m| m.task).ok_or(("NOT_RUNNING", "module has no task"))?;
-    let Some(ti) = k.tasks.iter().position(|t| t.is_none()) else {
+    let prio = k.modules[s.module].map(|m| m.prio).unwrap_or(3);
+    let Some((old, old_id, caps, name)) = k.modules[s.module].and_then(|m| m.task).and_then(|old| k.get(old).map(|o| (old, o.id, o.caps, Name::new(o.name())))) else {
+        s.phase = Phase::Idle;
+        s.buf = Vec::new();
+        crate::memory::free_address_space(cr3, &|_| false);
+        return Err(("NOT_RUNNING", "module has no task"));
+    };
+    let Some(ti) = k.free_slot() else {
+        s.phase = Phase::Idle;
+        s.buf = Vec::new();
         crate::memory::free_address_space(cr3, &|_| false);
         return Err(("NO_TASK_SLOT", "too many tasks"));
     };
     let id = k.next_id;
     k.next_id += 1;
-    let (caps, name, base) = {
-        let o = k.task(old);
-        (o.caps, Name::new(o.name()), k.sched[old].map(|x| x.base).unwrap_or(3))
-    };
     let fx = k.fx_template;
-    let mut t = task::new_task(id, name.as_str(), cr3, frame, &fx, s.module);
+    let mut t = task::new_task(id, ti, name.as_str(), cr3, frame, &fx, s.module);
     t.caps = caps;
     t.frame.rdi = id as u64;
+    t.frame.rsi = k.modules[s.module].map(|m| m.arg).unwrap_or(0);
+    t.image_sha = s.expected;
     // Suspend the old task. A receive it was blocked in is restarted when it runs again
-    // (rip back over `int 0x80`, registers unchanged), so a rollback loses no message.
+    // (rip back over the 2-byte `syscall`, registers unchanged), so a rollback loses no message.
     let t0_us = now_us();
-    {
-        let o = k.task(old);
+    if let Some(o) = k.get(old) {
         o.suspended = true;
         if let State::RecvBlocked(ep) = o.state {
             o.state = State::Runnable;
@@ -154,12 +166,12 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
             }
         }
     }
-    k.tasks[ti] = Some(t);
-    k.sched[ti] = Some(task::sched_info(base));
+    k.tasks[ti.index()] = Some(t);
+    k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
     s.buf = Vec::new();
     events::emit("swap_start", |w| {
-        let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old, id, Hex(&s.expected));
+        let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old_id, id, Hex(&s.expected));
     });
     Ok(())
 }
@@ -169,12 +181,20 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
 pub fn tick(k: &mut Kernel) -> bool {
     let s = swap();
     let Phase::Starting { old, new, t0_us, deadline } = s.phase else { return false };
-    let nt = k.tasks[new].expect("swap task vanished");
+    let Some(nt) = k.get(new).copied() else {
+        s.phase = Phase::Finished(Outcome::RolledBack { reason: "the new module vanished" });
+        return true;
+    };
     let outcome = if nt.ready {
         let downtime_us = now_us().saturating_sub(t0_us);
-        k.task(old).suspended = false;
-        k.retire(old, State::Exited(0));
-        k.tasks[old] = None;
+        if let Some(o) = k.get(old) {
+            o.suspended = false;
+            let live = !matches!(o.state, State::Exited(_) | State::Faulted);
+            if live {
+                k.retire(old.index(), State::Exited(0));
+            }
+        }
+        k.release(old);
         if let Some(m) = k.modules[s.module].as_mut() {
             m.task = Some(new);
             m.version = s.version;
@@ -182,6 +202,10 @@ pub fn tick(k: &mut Kernel) -> bool {
             m.size = s.size as u64;
             m.state = ModuleState::Running;
             m.swaps += 1;
+            // The boot image no longer describes this module: a restart after a fault needs
+            // an image, so a swapped module's fault policy falls back to `stop`.
+            m.image = None;
+            m.restart_at = None;
         }
         Outcome::Done { downtime_us }
     } else if matches!(nt.state, State::Faulted | State::Exited(_)) || k.ticks >= deadline {
@@ -191,11 +215,14 @@ pub fn tick(k: &mut Kernel) -> bool {
             _ => "the new module missed its health deadline",
         };
         if !matches!(nt.state, State::Faulted | State::Exited(_)) {
-            k.retire(new, State::Exited(-1));
+            k.retire(new.index(), State::Exited(-1));
         }
-        k.tasks[new] = None;
-        k.sched[new] = None;
-        k.task(old).suspended = false;
+        k.release(new);
+        if let Some(o) = k.get(old) {
+            o.suspended = false;
+        }
+        // The module's record points at the old task again (retire of the new one did not
+        // touch it); if the old task was dead already, the module stays faulted.
         Outcome::RolledBack { reason }
     } else {
         return false;

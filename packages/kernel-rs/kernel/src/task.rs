@@ -11,6 +11,25 @@ pub const MAX_TASKS: usize = 16;
 pub const MAX_CAPS: usize = 8;
 pub const NAME_LEN: usize = 24;
 
+/// A reference to a task that can go stale (Hubris-style): the slot index plus the slot's
+/// generation when the reference was taken. A slot's generation changes every time it is freed,
+/// so a stale id never reaches a newer task in the same slot; looking it up is an error
+/// (`Kernel::get`), never a panic.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct TaskId {
+    pub index: u16,
+    pub gen: u16,
+}
+
+impl TaskId {
+    pub const fn new(index: usize, gen: u16) -> Self {
+        TaskId { index: index as u16, gen }
+    }
+    pub fn index(self) -> usize {
+        self.index as usize
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum State {
     Runnable,
@@ -60,7 +79,10 @@ pub struct FxArea(pub [u8; 512]);
 
 #[derive(Clone, Copy)]
 pub struct Task {
+    /// Display id (counts up from 1, never reused); the badge a server sees.
     pub id: u32,
+    /// Slot and generation: what kernel tables store to refer to this task.
+    pub tid: TaskId,
     pub name: [u8; NAME_LEN],
     pub name_len: usize,
     pub state: State,
@@ -71,7 +93,7 @@ pub struct Task {
     /// Outgoing message while send-blocked.
     pub msg: [u64; 4],
     /// The caller we owe a reply to (after a receive).
-    pub reply_to: Option<usize>,
+    pub reply_to: Option<TaskId>,
     pub module: usize,
     pub cpu_cycles: u64,
     pub switches_in: u64,
@@ -82,6 +104,8 @@ pub struct Task {
     pub suspended: bool,
     /// Called `SYS_READY`.
     pub ready: bool,
+    /// sha256 of the image this task runs (fault reports name it: symbolize with its debug file).
+    pub image_sha: [u8; 32],
 }
 
 impl Task {
@@ -106,9 +130,21 @@ impl LoadError {
 }
 
 /// Build a task's address space from an ELF image and return (pml4, entry frame).
+/// On error every frame taken so far is given back (an image with a huge BSS must not drain
+/// physical memory).
 pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
     let elf = Elf::parse(image, (USER_BASE, USER_END)).map_err(LoadError::Elf)?;
     let pml4 = memory::new_address_space().ok_or(LoadError::OutOfMemory)?;
+    match populate(&elf, pml4) {
+        Ok(frame) => Ok((pml4, frame)),
+        Err(e) => {
+            memory::free_address_space(pml4, &|_| false);
+            Err(e)
+        }
+    }
+}
+
+fn populate(elf: &Elf, pml4: u64) -> Result<TrapFrame, LoadError> {
     for seg in elf.segments() {
         let data = elf.segment_data(&seg);
         let first = seg.vaddr & !(FRAME_SIZE - 1);
@@ -120,7 +156,10 @@ pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
                 Some(p) => p & !(FRAME_SIZE - 1),
                 None => {
                     let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
-                    memory::map_user(pml4, page, f, seg.writable, seg.executable).ok_or(LoadError::OutOfMemory)?;
+                    if memory::map_user(pml4, page, f, seg.writable, seg.executable).is_none() {
+                        memory::frames().free(f);
+                        return Err(LoadError::OutOfMemory);
+                    }
                     f
                 }
             };
@@ -137,7 +176,10 @@ pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
     }
     for k in 1..=USER_STACK_PAGES {
         let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
-        memory::map_user(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, true, false).ok_or(LoadError::OutOfMemory)?;
+        if memory::map_user(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, true, false).is_none() {
+            memory::frames().free(f);
+            return Err(LoadError::OutOfMemory);
+        }
     }
     let frame = TrapFrame {
         rip: elf.entry,
@@ -147,15 +189,16 @@ pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
         ss: USER_DS as u64,
         ..TrapFrame::default()
     };
-    Ok((pml4, frame))
+    Ok(frame)
 }
 
-pub fn new_task(id: u32, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, module: usize) -> Task {
+pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, module: usize) -> Task {
     let mut n = [0u8; NAME_LEN];
     let len = name.len().min(NAME_LEN);
     n[..len].copy_from_slice(&name.as_bytes()[..len]);
     Task {
         id,
+        tid,
         name: n,
         name_len: len,
         state: State::Runnable,
@@ -173,6 +216,7 @@ pub fn new_task(id: u32, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, mo
         quantum_left: 0,
         suspended: false,
         ready: false,
+        image_sha: [0; 32],
     }
 }
 

@@ -62,11 +62,17 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
     const metrics = Object.entries(s.metrics);
     if (metrics.length) outputResult(`metrics: ${metrics.map(([k, v]) => `${k}=${v}`).join('  ')}`);
     outputResult(formatTable(['module', 'version', 'state', 'sha256', 'size'], d.modules.map((m) => [m.name, m.version, m.state, m.sha256.slice(0, 16), String(m.size)])));
+    outputResult(
+      formatTable(
+        ['module', 'on fault', 'restarts', 'last fault'],
+        d.supervision.map((m) => [m.module, m.policy, String(m.restarts), m.lastFault ? `vector ${m.lastFault.vector} at ${m.lastFault.frames[0]?.location ?? m.lastFault.rip}` : '-']),
+      ),
+    );
     if (s.fault_count > 0) {
       outputResult(color.red(`faults (${s.fault_count}):`));
-      for (const f of s.faults) {
-        outputResult(`  ${f.name} vector ${f.vector} at ${f.rip} cr2 ${f.cr2}`);
-        for (const line of formatFrames(f.frames ?? [])) outputResult(`  ${line}`);
+      for (const f of d.faults) {
+        outputResult(`  ${f.name} (task ${f.task}) vector ${f.vector} cr2 ${f.cr2} error ${f.error} rsp ${f.rsp ?? '?'} rbp ${f.rbp ?? '?'}`);
+        outputResult(formatFrames(f.frames).map((l) => `  ${l}`).join('\n'));
       }
     }
     outputResult(`log (last ${Math.min(8, d.log.length)}):\n${d.log.slice(-8).map((l) => `  ${(l.t_us / 1000).toFixed(1).padStart(9)} ms  ${l.line}`).join('\n')}`);

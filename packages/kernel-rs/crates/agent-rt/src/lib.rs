@@ -17,19 +17,24 @@ pub struct Msg(pub [u64; 4]);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SysError(pub i64);
 
+/// Raw system call: (status, rdi, [rsi, rdx, r10, r8]). For tests and tools; agents use the
+/// typed wrappers.
 #[inline(always)]
-fn syscall(nr: u64, a: [u64; 5]) -> (i64, u64, [u64; 4]) {
+pub fn syscall(nr: u64, a: [u64; 5]) -> (i64, u64, [u64; 4]) {
     let (rax, rdi, rsi, rdx, r10, r8): (u64, u64, u64, u64, u64, u64);
-    // SAFETY: int 0x80 is the kernel's syscall gate; it preserves all registers but these.
+    // SAFETY: `syscall` is the kernel's only entry; it preserves every register but these and
+    // rcx/r11 (return rip and rflags, by the instruction's definition).
     unsafe {
         asm!(
-            "int 0x80",
+            "syscall",
             inlateout("rax") nr => rax,
             inlateout("rdi") a[0] => rdi,
             inlateout("rsi") a[1] => rsi,
             inlateout("rdx") a[2] => rdx,
             inlateout("r10") a[3] => r10,
             inlateout("r8") a[4] => r8,
+            out("rcx") _,
+            out("r11") _,
             options(nostack)
         );
     }
@@ -134,9 +139,19 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Define the agent's entry: `agent_rt::entry!(main);` with `fn main(task_id: u64) -> i64`.
+/// Define the agent's entry: `agent_rt::entry!(main);` with `fn main(task_id: u64) -> i64`, or
+/// `agent_rt::entry!(main, arg);` with `fn main(task_id: u64, arg: u64) -> i64` (`arg=` on the
+/// module's command line).
 #[macro_export]
 macro_rules! entry {
+    ($main:path, arg) => {
+        #[no_mangle]
+        #[link_section = ".text.entry"]
+        pub extern "C" fn _start(task_id: u64, arg: u64) -> ! {
+            let f: fn(u64, u64) -> i64 = $main;
+            $crate::exit(f(task_id, arg))
+        }
+    };
     ($main:path) => {
         #[no_mangle]
         #[link_section = ".text.entry"]

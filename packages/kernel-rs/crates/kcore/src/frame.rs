@@ -19,6 +19,10 @@ pub enum FrameError {
     BadChecksum,
     /// The byte after the payload is not `\n`.
     MissingTerminator,
+    /// The frame ended before its declared length: a `\n` inside the payload (payloads are
+    /// compact JSON and never contain one), or the sender went quiet mid-frame (`reset`).
+    /// Decoding resumes at the next `!`, so a lying header costs at most one request.
+    Truncated,
 }
 
 impl FrameError {
@@ -29,6 +33,7 @@ impl FrameError {
             FrameError::TooLong => "TOO_LONG",
             FrameError::BadChecksum => "BAD_CHECKSUM",
             FrameError::MissingTerminator => "MISSING_TERMINATOR",
+            FrameError::Truncated => "TRUNCATED",
         }
     }
 }
@@ -84,6 +89,18 @@ impl<'b> Decoder<'b> {
         self.buf.len()
     }
 
+    /// Whether a frame has started and not ended.
+    pub fn mid_frame(&self) -> bool {
+        matches!(self.state, State::Header | State::Payload | State::Terminator)
+    }
+
+    /// Abandon a partial frame (the caller's timeout); the next `!` starts a new one.
+    pub fn reset(&mut self) {
+        self.state = State::Idle;
+        self.hlen = 0;
+        self.pos = 0;
+    }
+
     /// Feed one byte; returns a complete frame's payload or an error when one is detected.
     pub fn push(&mut self, byte: u8) -> Option<Event<'_>> {
         match self.state {
@@ -126,6 +143,10 @@ impl<'b> Decoder<'b> {
                 }
             }
             State::Payload => {
+                if byte == b'\n' {
+                    self.state = State::Idle;
+                    return Some(Event::Error(FrameError::Truncated));
+                }
                 self.buf[self.pos] = byte;
                 self.pos += 1;
                 if self.pos == self.len {
@@ -245,7 +266,7 @@ mod tests {
             assert_eq!(got.first().map(|r| r.clone().unwrap_err().code()), Some(code), "{:?}", String::from_utf8_lossy(&wire));
             m += 1;
         }
-        assert_eq!(m, 4);
+        assert_eq!(m, 5);
     }
 
     #[test]
@@ -270,6 +291,38 @@ mod tests {
         noterm[last] = b'X';
         noterm.extend(encode(b"z"));
         assert_eq!(decode_all(&noterm, 8), vec![Err(FrameError::MissingTerminator), Ok(b"z".to_vec())]);
+    }
+
+    #[test]
+    fn a_lying_length_costs_at_most_the_next_frame() {
+        // A header declaring far more than follows: the next frame's newline ends it.
+        let mut bytes = b"!00003e8000000000 {\"id\":1".to_vec();
+        bytes.extend(encode(b"lost"));
+        bytes.extend(encode(b"kept"));
+        assert_eq!(decode_all(&bytes, 16 * 1024), vec![Err(FrameError::Truncated), Ok(b"kept".to_vec())]);
+        // A newline as the frame's own terminator before its length: truncated, then resync.
+        let mut short = b"!0000000a00000000 abc\n".to_vec();
+        short.extend(encode(b"x"));
+        assert_eq!(decode_all(&short, 64), vec![Err(FrameError::Truncated), Ok(b"x".to_vec())]);
+    }
+
+    #[test]
+    fn reset_abandons_a_partial_frame() {
+        let mut buf = vec![0u8; 64];
+        let mut d = Decoder::new(&mut buf);
+        for &b in b"!0000002000000000 ab" {
+            let _ = d.push(b);
+        }
+        assert!(d.mid_frame());
+        d.reset();
+        assert!(!d.mid_frame());
+        let mut got = None;
+        for &b in encode(b"ok").iter() {
+            if let Some(Event::Frame(p)) = d.push(b) {
+                got = Some(p.to_vec());
+            }
+        }
+        assert_eq!(got, Some(b"ok".to_vec()));
     }
 
     #[test]
