@@ -16,3 +16,4 @@ export * from './qemu/accel-probe.js';
 export * from './toolchain/recipes.js';
 export * from './toolchain/bootstrap.js';
 export * from './crc32.js';
+export * from './workspace.js';

@@ -1,11 +1,12 @@
 /** `os diagnostics`: the kernel's live view through the control channel, plus host-side checks. */
 import { statSync } from 'node:fs';
-import { isAlive, type DeploymentRecord } from './deployments.js';
-import { ProtocolClient } from './protocol/client.js';
+import type { DeploymentRecord } from './deployments.js';
+import { deployerOf } from './deployers.js';
+import type { ProtocolClient } from './protocol/client.js';
 import type { KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
 
 export interface DiagnosticsReport {
-  deployment: { id: string; pid: number; accel: string; image: DeploymentRecord['image'] };
+  deployment: { id: string; deployer: string; engine: string; accel: string; image: DeploymentRecord['image'] };
   host: { qemuAlive: boolean; accel: string; eventsBytes: number };
   kernel: PingResult;
   stats: KernelStats;
@@ -17,7 +18,8 @@ export interface DiagnosticsReport {
 
 export async function collectDiagnostics(rec: DeploymentRecord, client?: ProtocolClient): Promise<DiagnosticsReport> {
   const own = !client;
-  const c = client ?? (await ProtocolClient.connect(rec.control));
+  const deployer = deployerOf(rec);
+  const c = client ?? (await deployer.control(rec));
   try {
     const t0 = performance.now();
     const kernel = await c.ping();
@@ -27,13 +29,13 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const log = await c.log();
     let eventsBytes = 0;
     try {
-      eventsBytes = statSync(rec.events).size;
+      eventsBytes = statSync(deployer.events(rec)).size;
     } catch {
       // no events yet
     }
     return {
-      deployment: { id: rec.id, pid: rec.pid, accel: rec.accel, image: rec.image },
-      host: { qemuAlive: isAlive(rec), accel: rec.accel, eventsBytes },
+      deployment: { id: rec.id, deployer: rec.deployer, engine: deployer.describe(rec), accel: rec.accel, image: rec.image },
+      host: { qemuAlive: await deployer.alive(rec), accel: rec.accel, eventsBytes },
       kernel,
       stats,
       modules,

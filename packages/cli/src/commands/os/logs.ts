@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
-import { EventReader, formatEvent, getDeployment, isAlive, type KernelEvent } from '@tars/deploy';
+import { EventReader, deployerOf, formatEvent, getDeployment, type KernelEvent } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
@@ -14,15 +14,16 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
 
   async execute(): Promise<{ id: string; events: KernelEvent[] }> {
     const { root } = await this.loadConfig();
-    const rec = getDeployment(root, this.args.id);
-    const reader = new EventReader(rec.events);
+    const rec = await getDeployment(root, this.args.id);
+    const deployer = deployerOf(rec);
+    const reader = new EventReader(deployer.events(rec));
     const show = (e: KernelEvent) => {
       if (isJsonMode()) {
         if (this.flags.follow) process.stdout.write(`${JSON.stringify(e)}\n`);
       } else outputResult(formatEvent(e));
     };
     reader.poll().forEach(show);
-    while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
+    while (this.flags.follow && !this.signal.aborted && (await deployer.alive(rec))) {
       await new Promise((r) => setTimeout(r, 200));
       reader.poll().forEach(show);
     }
