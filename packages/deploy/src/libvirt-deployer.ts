@@ -93,7 +93,7 @@ export function domainXml(d: DomainSpec): string {
     if (spec.modules?.length) os.push(`<initrd>${e(spec.modules.map((m) => qemuEscape(m.args ? `${m.path} ${m.args}` : m.path)).join(','))}</initrd>`);
     if (spec.append) os.push(`<cmdline>${e(spec.append)}</cmdline>`);
   } else if (spec.image) {
-    if (spec.image.format === 'iso') {
+    if (spec.image.media === 'cdrom') {
       os.push(`<boot dev='cdrom'/>`);
       disks.push(`<disk type='file' device='cdrom'><driver name='qemu' type='raw'/><source file='${e(spec.image.path)}'/><target dev='hdc' bus='ide'/><readonly/></disk>`);
     } else {

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { AbortError, isInteractive } from '@tars/core';
 import type { DeployOutcome, Deployer, DeployRequest } from './deployer.js';
+import { getFormat } from '@tars/image-builder';
 
 export interface TargetInfo {
   path: string;
@@ -217,7 +218,7 @@ export const metalDeployer: Deployer = {
     const m = req.metal;
     if (!m?.device) throw new AbortError('--to metal needs --device PATH (a block device or a file)', { code: 'USAGE' });
     const file = req.manifest.files[0];
-    if (req.manifest.format === 'kernel' || !file) throw new AbortError('--to metal writes an iso or raw image', { code: 'USAGE', tryMessage: 'Build one: tarscli os build --format raw' });
+    if (!getFormat(req.manifest.format).boot(req.manifest, req.imageDir).disk || !file) throw new AbortError('--to metal writes an iso or raw image', { code: 'USAGE', tryMessage: 'Build one: tarscli os build --format raw' });
     const write = await writeImageToTarget({
       image: join(req.imageDir, file.path),
       device: m.device,

@@ -10,7 +10,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, outputWarn, probeAccel, processAlive, projectIdentity } from '@tars/core';
-import type { Manifest } from '@tars/image-builder';
+import { getFormat, type Manifest } from '@tars/image-builder';
 import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
 import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type DeployRequest } from './deployer.js';
 import { startQemu } from './qemu/instance.js';
@@ -29,17 +29,11 @@ export interface QemuEngine {
   log: string;
 }
 
+/** The QEMU spec for an image, from its format's boot description. */
 export function specFromManifest(m: Manifest, imageDir: string): Omit<QemuSpec, 'accel' | 'memoryMb'> {
-  if (m.format === 'kernel') {
-    return {
-      kernel: join(imageDir, m.boot.kernel),
-      modules: m.boot.modules.map((x) => ({ path: join(imageDir, x.file), args: x.args })),
-      ...(m.boot.cmdline ? { append: m.boot.cmdline } : {}),
-    };
-  }
-  const file = m.files[0];
-  if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
-  return { image: { path: join(imageDir, file.path), format: m.format === 'iso' ? 'iso' : 'raw' } };
+  const boot = getFormat(m.format).boot(m, imageDir);
+  if (boot.disk) return { image: boot.disk };
+  return { kernel: boot.kernel, modules: boot.modules, ...(boot.append ? { append: boot.append } : {}) };
 }
 
 export async function resolveAccel(accel: 'auto' | Accel): Promise<Accel> {
@@ -67,8 +61,8 @@ function engineOf(rec: DeploymentRecord): QemuEngine {
 }
 
 export function uefiNeedsDiskImage(req: Pick<DeployRequest, 'firmware' | 'manifest'>): void {
-  if (req.firmware === 'uefi' && req.manifest.format === 'kernel') {
-    throw new AbortError('UEFI boot needs an iso or raw image; the kernel format boots directly', { tryMessage: 'Use --format iso, or --firmware bios.' });
+  if (!getFormat(req.manifest.format).firmware.includes(req.firmware)) {
+    throw new AbortError(`${req.firmware.toUpperCase()} boot needs an iso or raw image; the ${req.manifest.format} format boots directly`, { tryMessage: 'Use --format iso, or --firmware bios.' });
   }
 }
 
