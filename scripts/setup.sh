@@ -8,6 +8,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools dosfstools
   docker.io iptables debootstrap busybox-static
+  libvirt-daemon-system libvirt-clients
   build-essential binutils ca-certificates curl xz-utils clang zlib1g-dev jq diffoscope-minimal lld
 )
 
@@ -49,6 +50,25 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.5
   done
   docker info >/dev/null 2>&1 || { echo "setup: dockerd did not start; see /var/log/tars-dockerd.log" >&2; tail -20 /var/log/tars-dockerd.log >&2; exit 1; }
+fi
+
+# libvirt (`os deploy --to libvirt`): no systemd here, so start virtlogd and libvirtd when
+# qemu:///system does not answer. /dev/kvm gets what Debian's udev rule gives it (root:kvm 0660)
+# where no udev ran: libvirt checks KVM access as its QEMU user (libvirt-qemu, group kvm), and
+# without it discards its QEMU capability cache on every call (each `virsh define` re-probed
+# QEMU for ~40 s). Domains themselves run TCG (<domain type='qemu'>).
+if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
+  chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+fi
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  echo "setup: starting virtlogd and libvirtd" >&2
+  pgrep -x virtlogd >/dev/null || virtlogd -d
+  pgrep -x libvirtd >/dev/null || libvirtd -d
+  for _ in $(seq 1 60); do
+    virsh -c qemu:///system version >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  virsh -c qemu:///system version >/dev/null 2>&1 || { echo "setup: libvirtd did not answer on qemu:///system" >&2; exit 1; }
 fi
 
 # npm workspace (lockfile-exact).

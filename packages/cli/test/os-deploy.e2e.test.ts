@@ -134,7 +134,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
   it('detects a QEMU killed with SIGKILL and cleans its record up', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
     const envelope = JSON.parse(d.stdout.trim().split('\n').pop() as string);
-    const { id, pid } = envelope.result.deployment;
+    const { id, engine: { pid } } = envelope.result.deployment;
     process.kill(pid, 'SIGKILL');
     await exited(pid);
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });

@@ -17,3 +17,4 @@ export * from './qemu/kvm-verdict.js';
 export * from './toolchain/recipes.js';
 export * from './toolchain/bootstrap.js';
 export * from './crc32.js';
+export * from './workspace.js';

@@ -1,93 +1,66 @@
 /**
- * Deployment records in `.tars/deployments/<id>/record.json`: what runs where (pid, sockets,
- * image sha256). A record whose QEMU is gone is detected and cleaned up.
+ * Deployment records in `.tars/deployments/<id>/record.json`: one generic shape for every
+ * deployer (the engine-specific part lives in `engine`), stamped with the project's identity.
+ * Records of another project (a copy of this one, say) are never listed, pruned or stopped.
  */
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AbortError, processAlive, readJsonIfExists, writeJsonAtomic } from '@tars/core';
+import { projectIdentity, readJsonIfExists, sameProject, workspace, writeJsonAtomic, type ProjectIdentity } from '@tars/core';
+import type { Accel } from './qemu/args.js';
 
-export interface DeploymentRecord {
+export interface DeploymentRecord<Engine = Record<string, unknown>> {
   id: string;
-  target: 'qemu' | 'pxe';
-  pid: number;
+  /** The registry name of the deployer that owns it (`qemu`, `pxe`, `libvirt`). */
+  deployer: string;
+  project: ProjectIdentity;
   createdAt: string;
-  runDir: string;
-  events: string;
-  control: string;
-  qemuLog: string;
-  accel: 'kvm' | 'tcg';
+  accel: Accel;
   image: { dir: string; format: string; name: string; version: string; sha256: string };
-  qemuArgs: string[];
+  /** The deployment's own directory (sockets, event log, engine files). */
+  runDir: string;
+  /** Where the COM1 event stream (JSON lines) is read from: a file on this host. */
+  events: string;
+  /** The COM2 control socket (framed protocol). */
+  control: string;
+  /** Deployer-specific: qemu {pid, startTime, args, log}; libvirt {uri, domain, uuid}. */
+  engine: Engine;
 }
 
 export function deploymentsDir(root: string): string {
-  return join(root, '.tars', 'deployments');
+  return workspace(root).deployments;
+}
+
+export function deploymentDir(root: string, id: string): string {
+  return join(deploymentsDir(root), id);
 }
 
 export function newDeploymentId(): string {
   return `tars-${randomBytes(3).toString('hex')}`;
 }
 
-export function saveDeployment(root: string, rec: DeploymentRecord): void {
-  writeJsonAtomic(join(deploymentsDir(root), rec.id, 'record.json'), rec);
-}
-
-/** Whether the record's QEMU still runs (and the pid was not reused by something else). */
-export function isAlive(rec: DeploymentRecord): boolean {
-  if (!processAlive(rec.pid)) return false;
-  try {
-    return readFileSync(`/proc/${rec.pid}/cmdline`, 'utf8').includes(rec.events);
-  } catch {
-    return false;
-  }
+export function saveDeployment(root: string, rec: DeploymentRecord<unknown>): void {
+  writeJsonAtomic(join(deploymentDir(root, rec.id), 'record.json'), rec);
 }
 
 export function removeDeployment(root: string, id: string): void {
-  rmSync(join(deploymentsDir(root), id), { recursive: true, force: true });
+  rmSync(deploymentDir(root, id), { recursive: true, force: true });
 }
 
-export interface ListedDeployment {
-  record: DeploymentRecord;
-  alive: boolean;
-}
-
-/** All records; dead ones are removed when `prune` (their state is reported once). */
-export function listDeployments(root: string, prune = true): ListedDeployment[] {
+/** This project's records (sorted by id); another project's are skipped, untouched. */
+export function readDeployments(root: string): DeploymentRecord[] {
   const dir = deploymentsDir(root);
   if (!existsSync(dir)) return [];
-  const out: ListedDeployment[] = [];
+  const me = projectIdentity(root);
+  const out: DeploymentRecord[] = [];
   for (const id of readdirSync(dir).sort()) {
-    const rec = readJsonIfExists<DeploymentRecord>(join(dir, id, 'record.json'));
-    if (!rec) continue;
-    const alive = isAlive(rec);
-    if (!alive && prune) removeDeployment(root, id);
-    out.push({ record: rec, alive });
+    let rec: DeploymentRecord | undefined;
+    try {
+      rec = readJsonIfExists<DeploymentRecord>(join(dir, id, 'record.json'));
+    } catch {
+      continue;
+    }
+    if (rec && sameProject(me, rec.project)) out.push(rec);
   }
   return out;
-}
-
-/** Find a running deployment by id (or the only one when `id` is omitted). */
-export function getDeployment(root: string, id: string | undefined): DeploymentRecord {
-  const all = listDeployments(root, false);
-  if (!id) {
-    const alive = all.filter((d) => d.alive);
-    if (alive.length === 1) return (alive[0] as ListedDeployment).record;
-    throw new AbortError(alive.length === 0 ? 'No deployment is running' : `Several deployments run: ${alive.map((d) => d.record.id).join(', ')}`, {
-      code: 'NOT_FOUND',
-      tryMessage: alive.length === 0 ? 'Start one with `tarscli os deploy --to qemu --detach`.' : 'Name one: `tarscli os diagnostics ID`.',
-    });
-  }
-  const found = all.find((d) => d.record.id === id);
-  if (!found) {
-    throw new AbortError(`No deployment ${id}`, { code: 'NOT_FOUND', tryMessage: '`tarscli os ps` lists the deployments.' });
-  }
-  if (!found.alive) {
-    removeDeployment(root, id);
-    throw new AbortError(`Deployment ${id} is no longer running (its QEMU exited); the record was removed`, {
-      code: 'NOT_FOUND',
-      tryMessage: `Its last events are in ${found.record.events} until the next deploy.`,
-    });
-  }
-  return found.record;
 }

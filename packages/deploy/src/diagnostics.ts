@@ -1,7 +1,8 @@
 /** `os diagnostics`: the kernel's live view through the control channel, plus host-side checks. */
 import { statSync } from 'node:fs';
-import { isAlive, type DeploymentRecord } from './deployments.js';
-import { ProtocolClient } from './protocol/client.js';
+import type { DeploymentRecord } from './deployments.js';
+import { deployerOf } from './deployers.js';
+import type { ProtocolClient } from './protocol/client.js';
 import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
 import { EventReader } from './qemu/instance.js';
 import { symbolizerForImage, type SymbolizedFrame } from './symbolize.js';
@@ -12,7 +13,7 @@ export interface SymbolizedFault extends FaultRecord {
 }
 
 export interface DiagnosticsReport {
-  deployment: { id: string; pid: number; accel: string; image: DeploymentRecord['image'] };
+  deployment: { id: string; deployer: string; engine: string; accel: string; image: DeploymentRecord['image'] };
   host: { qemuAlive: boolean; accel: string; eventsBytes: number };
   kernel: PingResult;
   stats: KernelStats;
@@ -28,7 +29,8 @@ export interface DiagnosticsReport {
 
 export async function collectDiagnostics(rec: DeploymentRecord, client?: ProtocolClient): Promise<DiagnosticsReport> {
   const own = !client;
-  const c = client ?? (await ProtocolClient.connect(rec.control));
+  const deployer = deployerOf(rec);
+  const c = client ?? (await deployer.control(rec));
   try {
     const t0 = performance.now();
     const kernel = await c.ping();
@@ -38,13 +40,17 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const log = await c.log();
     let eventsBytes = 0;
     try {
-      eventsBytes = statSync(rec.events).size;
+      eventsBytes = statSync(deployer.events(rec)).size;
     } catch {
       // no events yet
     }
     // Faults as `agent+offset  function (file:line)`, from the debug files beside the image.
     const sym = symbolizerForImage(rec.image.dir);
-    sym.learn(new EventReader(rec.events).poll());
+    try {
+      sym.learn(new EventReader(deployer.events(rec)).poll());
+    } catch {
+      // no event stream (yet): the sha256 the kernel reports decides alone
+    }
     const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await sym.fault(f) })));
     const supervision = await Promise.all(
       modules.map(async (m) => ({
@@ -56,14 +62,14 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
       })),
     );
     return {
-      deployment: { id: rec.id, pid: rec.pid, accel: rec.accel, image: rec.image },
-      faults,
-      supervision,
-      host: { qemuAlive: isAlive(rec), accel: rec.accel, eventsBytes },
+      deployment: { id: rec.id, deployer: rec.deployer, engine: deployer.describe(rec), accel: rec.accel, image: rec.image },
+      host: { qemuAlive: await deployer.alive(rec), accel: rec.accel, eventsBytes },
       kernel,
       stats,
       modules,
       log: log.lines,
+      faults,
+      supervision,
       controlRttMs: Math.round(controlRttMs * 1000) / 1000,
     };
   } finally {

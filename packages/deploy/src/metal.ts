@@ -8,6 +8,8 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, 
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { AbortError, isInteractive } from '@tars/core';
+import type { DeployOutcome, Deployer, DeployRequest } from './deployer.js';
+import { getFormat } from '@tars/image-builder';
 
 export interface TargetInfo {
   path: string;
@@ -200,3 +202,37 @@ export async function writeImageToTarget(opts: MetalWriteOptions): Promise<Metal
   if (!verified) throw new AbortError(`Read-back of ${opts.device} does not match the image: the write failed`, { code: 'CHECK_FAILED' });
   return { device: opts.device, target, bytes: written, sha256, verified, writeMs: Math.round(writeMs), verifyMs: Math.round(performance.now() - v0), mbPerSec: Math.round((written / 1048576 / (writeMs / 1000)) * 10) / 10 };
 }
+
+function notManaged(what: string): never {
+  throw new AbortError(`A metal machine is not managed by tarscli: it cannot ${what}`, {
+    code: 'USAGE',
+    tryMessage: 'Metal deploys write a disk and leave; watch the machine itself (its serial console) instead.',
+  });
+}
+
+/** `--to metal`: deploy writes the disk; the machine it later boots is not managed. */
+export const metalDeployer: Deployer = {
+  name: 'metal',
+  summary: 'write an iso or raw image to --device (a block device or a file)',
+  async deploy(req: DeployRequest): Promise<DeployOutcome> {
+    const m = req.metal;
+    if (!m?.device) throw new AbortError('--to metal needs --device PATH (a block device or a file)', { code: 'USAGE' });
+    const file = req.manifest.files[0];
+    if (!getFormat(req.manifest.format).boot(req.manifest, req.imageDir).disk || !file) throw new AbortError('--to metal writes an iso or raw image', { code: 'USAGE', tryMessage: 'Build one: tarscli os build --format raw' });
+    const write = await writeImageToTarget({
+      image: join(req.imageDir, file.path),
+      device: m.device,
+      force: m.force,
+      yes: m.yes,
+      confirm: m.confirm,
+      ...(m.onProgress ? { onProgress: m.onProgress } : {}),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
+    return { kind: 'written', write };
+  },
+  alive: async () => notManaged('tell whether it is alive'),
+  stop: async () => notManaged('stop it'),
+  events: () => notManaged('read its event stream'),
+  control: async () => notManaged('reach its control channel'),
+  describe: () => 'metal (not managed)',
+};

@@ -1,66 +1,39 @@
 /**
- * `os deploy --to qemu`: boot an image (from its manifest) in QEMU, wait for the kernel's
- * `ready`, record the deployment. `auto` acceleration probes KVM with a real boot and falls
- * back to TCG with a warning.
+ * The `qemu` and `pxe` deployers: boot an image (from its manifest) in a QEMU process this CLI
+ * spawns, wait for the kernel's `ready`, record the deployment. `auto` acceleration probes KVM
+ * with a real boot and falls back to TCG with a warning. `pxe` PXE-boots the machine from a TFTP
+ * root through QEMU's built-in DHCP/TFTP.
+ *
+ * Liveness is the recorded pid plus its start time (from /proc/<pid>/stat): a reused pid is a
+ * different process and never taken for the deployment's QEMU.
  */
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { AbortError, kvmVerdict, outputWarn } from '@tars/core';
-import { readManifest, type Manifest } from '@tars/image-builder';
-import type { KernelEvent } from './protocol/types.js';
-import { deploymentsDir, isAlive, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
-import { startQemu, type QemuInstance } from './qemu/instance.js';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } from '@tars/core';
+import { getFormat, type Manifest } from '@tars/image-builder';
+import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
+import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type DeployRequest } from './deployer.js';
+import { startQemu } from './qemu/instance.js';
 import { preparePxeRoot } from './pxe.js';
+import { ProtocolClient } from './protocol/client.js';
 import type { Accel, QemuSpec } from './qemu/args.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 
-export interface QemuDeployOptions {
-  root: string;
-  /** The image directory (holding manifest.json). */
-  imageDir: string;
-  accel: 'auto' | Accel;
-  firmware: 'bios' | 'uefi';
-  memoryMb: number;
-  bootTimeoutMs: number;
-  /** Network boot: serve kernel + modules over QEMU's TFTP and PXE-boot the machine. */
-  pxe?: boolean;
-  signal?: AbortSignal;
-  onEvent?: (e: KernelEvent) => void;
+export interface QemuEngine {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks after boot): tells a reused pid apart. */
+  startTime: string | null;
+  args: string[];
+  log: string;
 }
 
-export interface DeployTimings {
-  /** Process start to QEMU spawn (config, manifest, accel probe). */
-  cliMs: number;
-  /** QEMU spawn to the kernel's first instruction (wall), firmware and loader included. */
-  qemuStartMs: number;
-  /** Kernel entry to `ready`, as the kernel measured it (guest µs). */
-  kernelBootUs: number;
-  /** QEMU spawn until tarscli saw `ready`. */
-  spawnToReadyMs: number;
-  /** Process start until tarscli saw `ready`. */
-  totalMs: number;
-}
-
-export interface QemuDeployment {
-  record: DeploymentRecord;
-  instance: QemuInstance;
-  ready: KernelEvent;
-  timings: DeployTimings;
-}
-
+/** The QEMU spec for an image, from its format's boot description. */
 export function specFromManifest(m: Manifest, imageDir: string): Omit<QemuSpec, 'accel' | 'memoryMb'> {
-  if (m.format === 'kernel') {
-    return {
-      kernel: join(imageDir, m.boot.kernel),
-      modules: m.boot.modules.map((x) => ({ path: join(imageDir, x.file), args: x.args })),
-      ...(m.boot.cmdline ? { append: m.boot.cmdline } : {}),
-    };
-  }
-  const file = m.files[0];
-  if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
-  return { image: { path: join(imageDir, file.path), format: m.format === 'iso' ? 'iso' : 'raw' } };
+  const boot = getFormat(m.format).boot(m, imageDir);
+  if (boot.disk) return { image: boot.disk };
+  return { kernel: boot.kernel, modules: boot.modules, ...(boot.append ? { append: boot.append } : {}) };
 }
 
 /** `auto`: KVM when the (cached) probe verdict says it works, else TCG; `kvm` that does not work is an error. */
@@ -79,101 +52,134 @@ export async function resolveAccel(accel: 'auto' | Accel): Promise<Accel> {
   return 'tcg';
 }
 
-export async function deployToQemu(opts: QemuDeployOptions): Promise<QemuDeployment> {
-  const imageDir = resolve(opts.imageDir);
-  const manifestPath = join(imageDir, 'manifest.json');
-  if (!existsSync(manifestPath)) {
-    throw new AbortError(`No image at ${imageDir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: 'Build one with `tarscli os build`.' });
-  }
-  const manifest = readManifest(manifestPath);
-  if (opts.firmware === 'uefi' && manifest.format === 'kernel') {
-    throw new AbortError('UEFI boot needs an iso or raw image; the kernel format boots directly', { tryMessage: 'Use --format iso, or --firmware bios.' });
-  }
-  const accel = await resolveAccel(opts.accel);
-  const id = newDeploymentId();
-  const runDir = join(deploymentsDir(opts.root), id);
-  let spec: QemuSpec;
-  if (opts.pxe) {
-    const tftpRoot = join(runDir, 'tftp');
-    const bootFile = await preparePxeRoot(manifest, imageDir, tftpRoot);
-    spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: opts.memoryMb };
-  } else {
-    spec = { ...specFromManifest(manifest, imageDir), accel, memoryMb: opts.memoryMb, firmware: opts.firmware };
-  }
-  let ovmf: { code: string; vars: string } | undefined;
-  if (opts.firmware === 'uefi') {
-    if (!existsSync(OVMF_CODE)) throw new AbortError('OVMF firmware is not installed', { code: 'TOOL_MISSING', tryMessage: 'apt-get install ovmf' });
-    mkdirSync(runDir, { recursive: true });
-    ovmf = { code: OVMF_CODE, vars: join(runDir, 'OVMF_VARS.fd') };
-    copyFileSync(OVMF_VARS, ovmf.vars);
-  }
-  const spawnAt = performance.now();
-  const instance = startQemu(spec, runDir, { detached: true, ...(ovmf ? { ovmf } : {}) });
-  const record: DeploymentRecord = {
-    id,
-    target: opts.pxe ? 'pxe' : 'qemu',
-    pid: instance.pid,
-    createdAt: new Date().toISOString(),
-    runDir,
-    events: instance.paths.events,
-    control: instance.paths.control,
-    qemuLog: instance.paths.qemuLog,
-    accel,
-    image: { dir: imageDir, format: manifest.format, name: manifest.name, version: manifest.version, sha256: manifest.files[0]?.sha256 ?? '' },
-    qemuArgs: instance.args,
-  };
-  saveDeployment(opts.root, record);
-  let firstSeenAt: number | undefined;
+/** The start time of `pid` (field 22 of /proc/<pid>/stat), or null when it is gone or a zombie. */
+export function processStartTime(pid: number): string | null {
   try {
-    const ready = await instance.waitFor((e) => e.ev === 'ready', {
-      timeoutMs: opts.bootTimeoutMs,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      onEvent: (e) => {
-        firstSeenAt ??= performance.now();
-        opts.onEvent?.(e);
-      },
-    });
-    const readyAt = performance.now();
-    const kernelBootUs = Number(ready['boot_us'] ?? ready.t_us);
-    const first = instance.reader.events[0];
-    // The first event was written first.t_us after kernel entry; what precedes it is QEMU + firmware.
-    const qemuStartMs = Math.max(0, (firstSeenAt ?? readyAt) - spawnAt - (first ? first.t_us / 1000 : 0));
-    return {
-      record,
-      instance,
-      ready,
-      timings: {
-        cliMs: Math.round(spawnAt),
-        qemuStartMs: Math.round(qemuStartMs),
-        kernelBootUs,
-        spawnToReadyMs: Math.round(readyAt - spawnAt),
-        totalMs: Math.round(readyAt),
-      },
-    };
-  } catch (err) {
-    await instance.stop();
-    removeDeployment(opts.root, id);
-    throw err;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z') return null;
+    return fields[19] ?? null;
+  } catch {
+    return null;
   }
 }
 
-/** Stop a deployment's QEMU: SIGTERM, SIGKILL after a grace period; gone already is fine. */
-export async function stopDeployment(rec: DeploymentRecord, graceMs = 3000): Promise<'stopped' | 'already-stopped'> {
-  if (!isAlive(rec)) return 'already-stopped';
-  try {
-    process.kill(rec.pid, 'SIGTERM');
-  } catch {
-    return 'already-stopped';
-  }
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(rec)) return 'stopped';
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  try {
-    process.kill(rec.pid, 'SIGKILL');
-  } catch {
-    // exited meanwhile
-  }
-  return 'stopped';
+function engineOf(rec: DeploymentRecord): QemuEngine {
+  return rec.engine as unknown as QemuEngine;
 }
+
+export function uefiNeedsDiskImage(req: Pick<DeployRequest, 'firmware' | 'manifest'>): void {
+  if (!getFormat(req.manifest.format).firmware.includes(req.firmware)) {
+    throw new AbortError(`${req.firmware.toUpperCase()} boot needs an iso or raw image; the ${req.manifest.format} format boots directly`, { tryMessage: 'Use --format iso, or --firmware bios.' });
+  }
+}
+
+class QemuDeployer implements Deployer {
+  constructor(
+    readonly name: 'qemu' | 'pxe',
+    readonly summary: string,
+  ) {}
+
+  async deploy(req: DeployRequest): Promise<DeployOutcome> {
+    if ((req.count ?? 1) !== 1) throw new AbortError(`--to ${this.name} starts one machine; --count needs --to libvirt`, { code: 'USAGE' });
+    const { manifest, imageDir } = req;
+    uefiNeedsDiskImage(req);
+    const accel = await resolveAccel(req.accel);
+    const id = newDeploymentId();
+    const runDir = deploymentDir(req.root, id);
+    let spec: QemuSpec;
+    if (this.name === 'pxe') {
+      const tftpRoot = join(runDir, 'tftp');
+      const bootFile = await preparePxeRoot(manifest, imageDir, tftpRoot);
+      spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: req.memoryMb };
+    } else {
+      spec = { ...specFromManifest(manifest, imageDir), accel, memoryMb: req.memoryMb, firmware: req.firmware };
+    }
+    let ovmf: { code: string; vars: string } | undefined;
+    if (req.firmware === 'uefi') {
+      if (!existsSync(OVMF_CODE)) throw new AbortError('OVMF firmware is not installed', { code: 'TOOL_MISSING', tryMessage: 'apt-get install ovmf' });
+      mkdirSync(runDir, { recursive: true });
+      ovmf = { code: OVMF_CODE, vars: join(runDir, 'OVMF_VARS.fd') };
+      copyFileSync(OVMF_VARS, ovmf.vars);
+    }
+    const spawnAt = performance.now();
+    const instance = startQemu(spec, runDir, { detached: true, ...(ovmf ? { ovmf } : {}) });
+    const engine: QemuEngine = { pid: instance.pid, startTime: processStartTime(instance.pid), args: instance.args, log: instance.paths.qemuLog };
+    const record: DeploymentRecord = {
+      id,
+      deployer: this.name,
+      project: projectIdentity(req.root),
+      createdAt: new Date().toISOString(),
+      accel,
+      image: { dir: imageDir, format: manifest.format, name: manifest.name, version: manifest.version, sha256: manifest.files[0]?.sha256 ?? '' },
+      runDir,
+      events: instance.paths.events,
+      control: instance.paths.control,
+      engine: engine as unknown as Record<string, unknown>,
+    };
+    saveDeployment(req.root, record);
+    let firstSeenAt: number | undefined;
+    try {
+      const ready = await waitForReady(instance.reader, {
+        timeoutMs: req.bootTimeoutMs,
+        ...(req.signal ? { signal: req.signal } : {}),
+        onEvent: (e) => {
+          firstSeenAt ??= performance.now();
+          req.onEvent?.(e, id);
+        },
+        gone: async () => (instance.exited ? `QEMU exited (code ${instance.exited.exitCode}, signal ${instance.exited.signal})` : undefined),
+        logTail: () => instance.qemuLogTail().map((l) => `qemu: ${l}`),
+      });
+      const timings = deployTimings(spawnAt, firstSeenAt, performance.now(), instance.reader, ready);
+      return { kind: 'machines', deployments: [{ record, ready, timings }] };
+    } catch (err) {
+      await instance.stop();
+      removeDeployment(req.root, id);
+      throw err;
+    }
+  }
+
+  async alive(rec: DeploymentRecord): Promise<boolean> {
+    const e = engineOf(rec);
+    if (!processAlive(e.pid)) return false;
+    const now = processStartTime(e.pid);
+    return now !== null && (e.startTime === null || now === e.startTime);
+  }
+
+  /** SIGTERM, SIGKILL after a grace period; gone already is fine. */
+  async stop(rec: DeploymentRecord, graceMs = 3000): Promise<'stopped' | 'already-stopped'> {
+    const pid = engineOf(rec).pid;
+    if (!(await this.alive(rec))) return 'already-stopped';
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      return 'already-stopped';
+    }
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      if (!(await this.alive(rec))) return 'stopped';
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+    return 'stopped';
+  }
+
+  events(rec: DeploymentRecord): string {
+    return rec.events;
+  }
+
+  control(rec: DeploymentRecord): Promise<ProtocolClient> {
+    return ProtocolClient.connect(rec.control);
+  }
+
+  describe(rec: DeploymentRecord): string {
+    return `pid ${engineOf(rec).pid}`;
+  }
+}
+
+export const qemuDeployer: Deployer = new QemuDeployer('qemu', 'boot in a QEMU process');
+export const pxeDeployer: Deployer = new QemuDeployer('pxe', 'PXE-boot a QEMU machine from a TFTP root (kernel format)');

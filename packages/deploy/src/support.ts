@@ -8,7 +8,8 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { ExternalError, IMAGE_FORMATS, runCommand, runDoctor, type LoadedConfig } from '@tars/core';
-import { listDeployments } from './deployments.js';
+import { deployerOf, listDeployments } from './deployers.js';
+import { workspace } from '@tars/core';
 import { collectDiagnostics } from './diagnostics.js';
 
 export interface SupportOptions {
@@ -49,12 +50,15 @@ export async function collectSupportBundle(opts: SupportOptions): Promise<Suppor
       const m = resolve(root, config.image.outDir, format, 'manifest.json');
       if (existsSync(m)) copy(m, `manifests/${format}/manifest.json`);
     }
-    copy(join(root, '.tars', 'logs'), 'logs');
-    for (const { record, alive } of listDeployments(root, false)) {
+    copy(workspace(root).logs, 'logs');
+    for (const { record, alive } of await listDeployments(root, false)) {
       const base = `deployments/${record.id}`;
       json(`${base}/record.json`, { ...record, alive });
-      copy(record.events, `${base}/${basename(record.events)}`);
-      copy(record.qemuLog, `${base}/${basename(record.qemuLog)}`);
+      const events = deployerOf(record).events(record);
+      copy(events, `${base}/${basename(events)}`);
+      // The machine's own log (QEMU's stderr, or libvirt's domain log), where the engine has one.
+      const log = (record.engine as { log?: unknown }).log;
+      if (typeof log === 'string') copy(log, `${base}/${basename(log)}`);
       if (!alive) continue;
       try {
         json(`${base}/diagnostics.json`, await collectDiagnostics(record));

@@ -3,7 +3,7 @@
  * `buildTasks` returns the listr2 task list as data so it can be tested and rendered.
  */
 import { join, resolve } from 'node:path';
-import { type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
+import { workspace, type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
 import { assembleImage, type AssembleResult, type ImageFormat } from './assemble.js';
 import { ComponentCache } from './cache.js';
 import { remoteCacheFromConfig } from './remote-cache.js';
@@ -40,7 +40,7 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
   const cache = opts.useCache
     ? new ComponentCache(resolve(opts.root, opts.cacheDir ?? opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024)
     : undefined;
-  const logDir = resolve(opts.root, '.tars', 'logs', 'build');
+  const logDir = workspace(resolve(opts.root)).buildLogs;
   const toolchains = new Map();
   const remoteCache = opts.useCache ? remoteCacheFromConfig(opts.config.cache.remote) : undefined;
   const remote = remoteCache ? { cache: remoteCache, read: opts.config.cache.remote.read, write: opts.config.cache.remote.write } : undefined;

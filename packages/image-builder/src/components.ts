@@ -20,6 +20,7 @@ import {
   type ExecutorKind,
   type TarsConfig,
   type ToolchainName,
+  workspace,
 } from '@tars/core';
 import type { ComponentCache } from './cache.js';
 import { packEntry, unpackEntry, type RemoteCache } from './remote-cache.js';
@@ -226,8 +227,8 @@ async function fetchRemote(step: ComponentStep, hash: string, ctx: ComponentCont
     outputWarn(`${step.id}: remote cache entry ${hash.slice(0, 12)} holds other files than the step's outputs; building locally`);
     return false;
   }
-  mkdirSync(join(ctx.root, '.tars'), { recursive: true });
-  const tmp = mkdtempSync(join(ctx.root, '.tars', 'remote-'));
+  mkdirSync(workspace(ctx.root).dir, { recursive: true });
+  const tmp = mkdtempSync(join(workspace(ctx.root).dir, 'remote-'));
   try {
     for (const [p, b] of Object.entries(entry.files)) {
       mkdirSync(dirname(join(tmp, p)), { recursive: true });

@@ -5,7 +5,7 @@ export * from './manifest.js';
 export * from './components.js';
 export * from './assemble.js';
 export * from './gpt.js';
-export * from './raw.js';
+export * from './formats/index.js';
 export * from './grub.js';
 export * from './build.js';
 export * from './inspect.js';

@@ -2,13 +2,13 @@
  * `os inspect`: read an image back and verify it against its manifest — every file's sha256,
  * and for ISO and raw images the kernel and modules inside the image filesystem.
  */
-import { existsSync, mkdtempSync, rmSync, statSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { AbortError, runCommand } from '@tars/core';
+import { AbortError } from '@tars/core';
 import { sha256File } from './hash-inputs.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { SECTOR } from './gpt.js';
+import { getFormat } from './formats/index.js';
 
 export interface InspectCheck {
   what: string;
@@ -33,18 +33,6 @@ export function locateManifest(target: string): string {
   return path;
 }
 
-async function extractBootFiles(m: Manifest, image: string, into: string): Promise<void> {
-  if (m.format === 'iso') {
-    await runCommand('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/boot/tars', join(into, 'boot', 'tars')]);
-    return;
-  }
-  // raw: the ESP is partition 2 of the GPT; read it with mtools at its byte offset.
-  const disk = readFileSync(image);
-  const entries = Number(disk.readBigUInt64LE(SECTOR + 72));
-  const first = Number(disk.readBigUInt64LE(entries * SECTOR + 128 + 32));
-  await runCommand('mcopy', ['-s', '-n', '-i', `${image}@@${first * SECTOR}`, '::/boot', into]);
-}
-
 export async function inspectImage(target: string): Promise<InspectReport> {
   const manifestPath = locateManifest(target);
   const dir = dirname(manifestPath);
@@ -61,10 +49,11 @@ export async function inspectImage(target: string): Promise<InspectReport> {
     const actual = existsSync(p) ? sha256File(p) : 'missing';
     checks.push({ what: d.file, expected: d.sha256, actual, ok: actual === d.sha256 });
   }
-  if (manifest.format !== 'kernel' && checks.every((c) => c.ok)) {
+  const format = getFormat(manifest.format);
+  if (format.extractBootFiles && checks.every((c) => c.ok)) {
     const tmp = mkdtempSync(join(tmpdir(), 'tars-inspect-'));
     try {
-      await extractBootFiles(manifest, join(dir, manifest.files[0]?.path ?? ''), tmp);
+      await format.extractBootFiles(manifest, join(dir, manifest.files[0]?.path ?? ''), tmp);
       const kernelOut = manifest.components.find((c) => c.id === 'kernel')?.outputs[0];
       const inImage = (p: string) => join(tmp, p.replace(/^\//, ''));
       if (kernelOut) {

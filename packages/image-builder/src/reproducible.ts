@@ -7,7 +7,7 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { probeVersion, runCommand, runTasks, type ExecutorKind, type TarsConfig } from '@tars/core';
+import { probeVersion, runCommand, runTasks, workspace, WORKSPACE_DIR, type ExecutorKind, type TarsConfig } from '@tars/core';
 import type { ImageFormat } from './assemble.js';
 import { buildTasks, newBuildContext, type BuildContext } from './build.js';
 import { sourceInfo } from './source-info.js';
@@ -27,7 +27,7 @@ export interface ReproReport {
 
 const SUMMARY_LINES = 40;
 
-const SKIP = new Set(['node_modules', 'target', 'out', 'dist', '.tars', '.turbo', '.git', '.test-results']);
+const SKIP = new Set(['node_modules', 'target', 'out', 'dist', WORKSPACE_DIR, '.turbo', '.git', '.test-results']);
 
 async function sourceFiles(root: string): Promise<string[] | undefined> {
   const r = await runCommand('git', ['ls-files', '-co', '--exclude-standard', '-z'], { cwd: root, reject: false }).catch(() => undefined);
@@ -101,7 +101,7 @@ export async function verifyReproducible(opts: {
     let diffoscope: string | null = null;
     let diffoscopeSummary: string[] = [];
     if (diffPair && (await probeVersion('diffoscope'))) {
-      diffoscope = join(opts.root, '.tars', 'diffoscope.txt');
+      diffoscope = join(workspace(opts.root).dir, 'diffoscope.txt');
       mkdirSync(dirname(diffoscope), { recursive: true });
       await runCommand('diffoscope', ['--no-progress', '--text', diffoscope, ...diffPair], { reject: false, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (existsSync(diffoscope)) diffoscopeSummary = readFileSync(diffoscope, 'utf8').split('\n').slice(0, SUMMARY_LINES);

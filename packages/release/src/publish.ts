@@ -6,10 +6,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Octokit } from '@octokit/rest';
 import { AbortError } from '@tars/core';
-import { readManifest, sha256sums, type Manifest } from '@tars/image-builder';
+import { getFormat, readManifest, sha256sums, type Manifest } from '@tars/image-builder';
 import { releaseNotes } from './notes.js';
 
 export interface PublishOptions {
@@ -62,7 +62,7 @@ export function planAssets(imageDirs: string[]): { manifests: Manifest[]; assets
     for (const f of m.files) {
       const data = readFileSync(join(dir, f.path));
       if (sha(data) !== f.sha256) throw new AbortError(`${join(dir, f.path)} does not match its manifest`, { code: 'CHECK_FAILED', tryMessage: `tarscli os inspect ${dir}` });
-      add(m.format === 'kernel' ? `${m.name}-${m.version}-${basename(f.path)}` : f.path, data);
+      add(getFormat(m.format).releaseAssetName(m, f.path), data);
     }
     add(imageDirs.length === 1 ? 'manifest.json' : `manifest.${m.format}.json`, readFileSync(mpath));
   }

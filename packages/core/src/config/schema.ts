@@ -1,5 +1,6 @@
 /** The TARS config schema: the single definition of every key, its type and default. */
 import { z } from 'zod';
+import { WORKSPACE_DIR } from '../workspace.js';
 
 export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
 export const IMAGE_FORMATS = ['iso', 'kernel', 'raw'] as const;
@@ -100,7 +101,7 @@ export const configSchema = z
       .default({}),
     cache: z
       .object({
-        dir: z.string().min(1).default('.tars/cache'),
+        dir: z.string().min(1).default(`${WORKSPACE_DIR}/cache`),
         maxSizeMb: z.number().int().positive().default(4096),
         /** A Turborepo remote-cache server shared with turbo (token from TARS_REMOTE_CACHE_TOKEN or TURBO_TOKEN). */
         remote: z

@@ -10,6 +10,7 @@ import type { TarsConfig, ToolchainName } from '../config/schema.js';
 import { dockerClient, followProgress, inspectImage, requireEngine } from '../docker.js';
 import { AbortError } from '../errors.js';
 import { runCommand } from '../exec.js';
+import { workspace } from '../workspace.js';
 import { readJsonIfExists, writeJsonAtomic } from '../fs.js';
 import { BASE_PACKAGES, BASE_SUITE, cudaRecipe, DEFAULT_MIRROR, dotnetRecipe, rustRecipe, type LayerRecipe } from './recipes.js';
 
@@ -29,7 +30,7 @@ export interface ToolchainRegistry {
 }
 
 export function registryPath(root: string): string {
-  return join(root, '.tars', 'toolchains.json');
+  return workspace(root).toolchains;
 }
 
 export function readRegistry(root: string): ToolchainRegistry {
@@ -99,7 +100,7 @@ async function buildBase(opts: BootstrapOptions, image: string): Promise<string>
       tryMessage: 'Run `sudo tarscli toolchain bootstrap --only base`, or set toolchains.base.image to an existing image.',
     });
   }
-  const work = join(opts.root, '.tars', 'tmp');
+  const work = workspace(opts.root).tmp;
   mkdirSync(work, { recursive: true });
   const rootfs = mkdtempSync(join(work, 'rootfs-'));
   try {
@@ -136,7 +137,7 @@ function linkTree(from: string, to: string): void {
 }
 
 async function buildLayer(opts: BootstrapOptions, recipe: LayerRecipe, image: string, recipeHash: string): Promise<string> {
-  const work = join(opts.root, '.tars', 'tmp');
+  const work = workspace(opts.root).tmp;
   mkdirSync(work, { recursive: true });
   const ctx = mkdtempSync(join(work, `ctx-${recipe.toolchain}-`));
   try {

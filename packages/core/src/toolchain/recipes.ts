@@ -6,6 +6,7 @@
 import { dirname } from 'node:path';
 import type { ToolchainName } from '../config/schema.js';
 import { probeVersion, runCommand } from '../exec.js';
+import { WORKSPACE_DIR } from '../workspace.js';
 
 export const BASE_SUITE = 'bookworm';
 export const BASE_PACKAGES = ['binutils', 'gcc', 'libc6-dev', 'make', 'ca-certificates', 'xz-utils'];
@@ -66,7 +67,7 @@ export async function dotnetRecipe(baseImage: string): Promise<LayerRecipe | und
       `FROM ${baseImage}`,
       'RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends clang zlib1g-dev libicu72 lld && rm -rf /var/lib/apt/lists/*',
       'COPY dotnet/ /usr/share/dotnet/',
-      `ENV PATH=/usr/share/dotnet:${SYSTEM_PATH} DOTNET_ROOT=/usr/share/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME=/tmp NUGET_PACKAGES=/workspace/.tars/nuget`,
+      `ENV PATH=/usr/share/dotnet:${SYSTEM_PATH} DOTNET_ROOT=/usr/share/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME=/tmp NUGET_PACKAGES=/workspace/${WORKSPACE_DIR}/nuget`,
       `LABEL dev.tars.toolchain=dotnet dev.tars.version="${version}"`,
       'RUN dotnet --version',
     ].join('\n'),

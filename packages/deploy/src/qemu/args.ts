@@ -14,7 +14,7 @@ export interface QemuSpec {
   modules?: BootModule[];
   append?: string;
   /** Disk boot: an ISO or raw image instead of `kernel`. */
-  image?: { path: string; format: 'iso' | 'raw' };
+  image?: { path: string; media: 'cdrom' | 'disk' };
   firmware?: 'bios' | 'uefi';
   accel: Accel;
   memoryMb: number;
@@ -68,9 +68,9 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     args.push('-device', 'e1000,netdev=net0', '-boot', 'n');
   } else if (spec.image) {
     // The image is never modified: a CD is read-only, a disk runs on a throwaway overlay.
-    const drive = spec.image.format === 'iso' ? 'media=cdrom,readonly=on' : 'media=disk,snapshot=on';
+    const drive = spec.image.media === 'cdrom' ? 'media=cdrom,readonly=on' : 'media=disk,snapshot=on';
     args.push('-drive', `file=${qemuEscape(spec.image.path)},format=raw,${drive},if=ide`);
-    args.push('-boot', spec.image.format === 'iso' ? 'd' : 'c');
+    args.push('-boot', spec.image.media === 'cdrom' ? 'd' : 'c');
   } else if (spec.kernel) {
     args.push('-kernel', spec.kernel);
     if (spec.append) args.push('-append', spec.append);

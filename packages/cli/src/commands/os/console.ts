@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode } from '@tars/core';
-import { getDeployment, isAlive } from '@tars/deploy';
+import { deployerOf, getDeployment } from '@tars/deploy';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { BaseCommand, sleep } from '../../base-command.js';
 
@@ -21,16 +21,18 @@ export default class OsConsole extends BaseCommand<typeof OsConsole, ConsoleResu
 
   async execute(): Promise<ConsoleResult> {
     const { root } = await this.loadConfig();
-    const rec = getDeployment(root, this.args.id);
+    const rec = await getDeployment(root, this.args.id);
+    const deployer = deployerOf(rec);
+    const events = deployer.events(rec);
     this.runsUntilInterrupted = this.flags.follow;
     let offset = 0;
     let rest = '';
     const drain = () => {
-      if (!existsSync(rec.events)) return;
-      const size = statSync(rec.events).size;
+      if (!existsSync(events)) return;
+      const size = statSync(events).size;
       if (size <= offset) return;
       const buf = Buffer.alloc(size - offset);
-      const fd = openSync(rec.events, 'r');
+      const fd = openSync(events, 'r');
       try {
         readSync(fd, buf, 0, buf.length, offset);
       } finally {
@@ -46,7 +48,7 @@ export default class OsConsole extends BaseCommand<typeof OsConsole, ConsoleResu
       for (const line of lines) process.stdout.write(`${JSON.stringify({ line: line.replace(/\r$/, '') })}\n`);
     };
     drain();
-    while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
+    while (this.flags.follow && !this.signal.aborted && (await deployer.alive(rec))) {
       await sleep(100, this.signal);
       drain();
     }

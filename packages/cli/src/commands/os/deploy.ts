@@ -1,15 +1,16 @@
 import { Flags } from '@oclif/core';
 import { ACCELS, isJsonMode, outputInfo, outputResult } from '@tars/core';
-import { deployToQemu, formatEvent, stopDeployment, removeDeployment, writeImageToTarget, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
+import { DEPLOYER_NAMES, EventReader, formatEvent, getDeployer, stopDeployment, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
 import { createInterface } from 'node:readline/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { BaseCommand, sleep } from '../../base-command.js';
 import { formatFlag, timeoutFlag } from '../../flags.js';
 
 type DeployResult =
-  | { kind: 'qemu'; deployment: DeploymentRecord; ready: KernelEvent; timings: DeployTimings; detached: boolean }
+  | { kind: 'qemu'; deployment: DeploymentRecord; ready: KernelEvent; timings: DeployTimings; detached: boolean; deployments: Array<{ deployment: DeploymentRecord; ready: KernelEvent; timings: DeployTimings }> }
   | { kind: 'metal'; write: MetalWriteResult };
 
 export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult> {
@@ -23,7 +24,9 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
   ];
 
   static override flags = {
-    to: Flags.string({ description: 'qemu: boot in QEMU; pxe: PXE-boot QEMU from a TFTP root; metal: write the image to --disk', options: ['qemu', 'pxe', 'metal'], default: 'qemu' }),
+    to: Flags.string({ description: 'qemu: boot in QEMU; pxe: PXE-boot QEMU from a TFTP root; libvirt: define and start libvirt domains; metal: write the image to --disk', options: DEPLOYER_NAMES, default: 'qemu' }),
+    connect: Flags.string({ description: 'libvirt connection URI (with --to libvirt; default qemu:///system)' }),
+    count: Flags.integer({ description: 'Start N machines at once (with --to libvirt)', default: 1, min: 1 }),
     disk: Flags.string({ description: 'Block device or file to write (with --to metal)', aliases: ['device'], deprecateAliases: true }),
     force: Flags.boolean({ description: 'Allow a non-removable disk (with --to metal)', default: false }),
     yes: Flags.boolean({ char: 'y', description: 'Do not ask to type the device name (with --to metal)', default: false }),
@@ -37,67 +40,78 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
 
   async execute(): Promise<DeployResult> {
     const { config, root } = await this.loadConfig({ 'image.format': this.flags.format, 'qemu.accel': this.flags.accel });
-    const dir = this.flags.image ?? imageDir(root, config, config.image.format);
-    if (this.flags.to === 'metal') return { kind: 'metal', write: await this.metal(dir) };
+    const dir = resolve(this.flags.image ?? imageDir(root, config, config.image.format));
+    const manifestPath = join(dir, 'manifest.json');
+    if (!existsSync(manifestPath)) {
+      throw new AbortError(`No image at ${dir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: 'Build one with `tarscli os build`.' });
+    }
+    const deployer = getDeployer(this.flags.to);
     const onEvent = (e: KernelEvent) => {
       if (isJsonMode()) process.stdout.write(`${JSON.stringify(e)}\n`);
       else outputInfo(formatEvent(e));
     };
-    const d = await deployToQemu({
+    const outcome = await deployer.deploy({
       root,
       imageDir: dir,
+      manifest: readManifest(manifestPath),
       accel: config.qemu.accel,
       firmware: this.flags.firmware as 'bios' | 'uefi',
       memoryMb: config.qemu.memoryMb,
       bootTimeoutMs: (this.flags.timeout ?? config.qemu.bootTimeoutMs / 1000) * 1000,
-      pxe: this.flags.to === 'pxe',
+      count: this.flags.count,
+      ...(this.flags.connect ? { connect: this.flags.connect } : {}),
+      metal: { ...(this.flags.disk ? { device: this.flags.disk } : {}), force: this.flags.force, yes: this.flags.yes, confirm: (expected) => this.confirm(expected), onProgress: this.progress() },
       signal: this.signal,
       onEvent,
     });
+    if (outcome.kind === 'written') return { kind: 'metal', write: outcome.write };
+    const all = outcome.deployments;
+    const d = all[0] as (typeof all)[number];
     if (!this.flags.detach) {
-      // From here Ctrl-C is the normal way to end (it stops QEMU): exit 0, not 130.
+      // From here Ctrl-C is the normal way to end (it stops the machines): exit 0, not 130.
       this.runsUntilInterrupted = true;
-      outputInfo(`deployment ${d.record.id} is ready; streaming events, Ctrl-C stops it`);
-      let seen = d.instance.reader.events.length;
-      while (!this.signal.aborted && !d.instance.exited) {
-        d.instance.reader.poll();
-        for (; seen < d.instance.reader.events.length; seen++) onEvent(d.instance.reader.events[seen] as KernelEvent);
+      outputInfo(`deployment ${all.map((x) => x.record.id).join(', ')} ${all.length > 1 ? 'are' : 'is'} ready; streaming events, Ctrl-C stops ${all.length > 1 ? 'them' : 'it'}`);
+      const reader = new EventReader(deployer.events(d.record));
+      reader.poll();
+      let lastCheck = Date.now();
+      while (!this.signal.aborted) {
+        reader.poll().forEach(onEvent);
+        if (Date.now() - lastCheck >= 1000) {
+          lastCheck = Date.now();
+          if (!(await deployer.alive(d.record))) break;
+        }
         await sleep(100, this.signal);
       }
-      await stopDeployment(d.record);
-      removeDeployment(root, d.record.id);
+      for (const x of all) await stopDeployment(root, x.record);
     }
-    return { kind: 'qemu', deployment: d.record, ready: d.ready, timings: d.timings, detached: this.flags.detach };
+    return {
+      kind: 'qemu',
+      deployment: d.record,
+      ready: d.ready,
+      timings: d.timings,
+      detached: this.flags.detach,
+      deployments: all.map((x) => ({ deployment: x.record, ready: x.ready, timings: x.timings })),
+    };
   }
 
-  private async metal(dir: string): Promise<MetalWriteResult> {
-    if (!this.flags.disk) throw new AbortError('--to metal needs --disk PATH (a block device or a file)');
-    const manifest = readManifest(join(dir, 'manifest.json'));
-    const file = manifest.files[0];
-    if (manifest.format === 'kernel' || !file) throw new AbortError('--to metal writes an iso or raw image', { tryMessage: 'Build one: tarscli os build --format raw' });
+  private async confirm(expected: string): Promise<string> {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return await rl.question(`This erases ${this.flags.disk}. Type "${expected}" to continue: `);
+    } finally {
+      rl.close();
+    }
+  }
+
+  private progress(): (w: number, total: number) => void {
     let last = 0;
-    return writeImageToTarget({
-      image: join(dir, file.path),
-      device: this.flags.disk,
-      force: this.flags.force,
-      yes: this.flags.yes,
-      signal: this.signal,
-      confirm: async (expected) => {
-        const rl = createInterface({ input: process.stdin, output: process.stderr });
-        try {
-          return await rl.question(`This erases ${this.flags.disk}. Type "${expected}" to continue: `);
-        } finally {
-          rl.close();
-        }
-      },
-      onProgress: (w, total) => {
-        const pct = Math.floor((w / total) * 100);
-        if (pct >= last + 10 || w === total) {
-          last = pct;
-          outputInfo(`written ${Math.round(w / 1048576)} / ${Math.round(total / 1048576)} MiB (${pct}%)`);
-        }
-      },
-    });
+    return (w, total) => {
+      const pct = Math.floor((w / total) * 100);
+      if (pct >= last + 10 || w === total) {
+        last = pct;
+        outputInfo(`written ${Math.round(w / 1048576)} / ${Math.round(total / 1048576)} MiB (${pct}%)`);
+      }
+    };
   }
 
   protected render(r: DeployResult): void {
@@ -106,9 +120,10 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       outputResult(`wrote ${w.bytes} bytes to ${w.device} (${w.target.kind}${w.target.disk ? ` ${w.target.disk}` : ''}) at ${w.mbPerSec} MiB/s; read back and verified sha256 ${w.sha256.slice(0, 16)} in ${w.verifyMs} ms`);
       return;
     }
-    const t = r.timings;
-    outputResult(`${r.deployment.id} ready (pid ${r.deployment.pid}, ${r.deployment.accel}, ${r.deployment.image.format} ${r.deployment.image.sha256.slice(0, 12)})`);
-    outputResult(`timings: cli ${t.cliMs} ms, qemu start ${t.qemuStartMs} ms, kernel boot ${(t.kernelBootUs / 1000).toFixed(1)} ms (guest), spawn to ready ${t.spawnToReadyMs} ms, total ${t.totalMs} ms`);
+    for (const { deployment, timings: t } of r.deployments) {
+      outputResult(`${deployment.id} ready (${getDeployer(deployment.deployer).describe(deployment)}, ${deployment.accel}, ${deployment.image.format} ${deployment.image.sha256.slice(0, 12)})`);
+      outputResult(`timings: cli ${t.cliMs} ms, qemu start ${t.qemuStartMs} ms, kernel boot ${(t.kernelBootUs / 1000).toFixed(1)} ms (guest), spawn to ready ${t.spawnToReadyMs} ms, total ${t.totalMs} ms`);
+    }
     if (r.detached) outputResult(`next: tarscli os diagnostics ${r.deployment.id} | tarscli os logs ${r.deployment.id} --follow | tarscli os stop ${r.deployment.id}`);
   }
 }

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, formatFrames, getDeployment, ProtocolClient, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, deployerOf, formatFrames, getDeployment, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -18,12 +18,12 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
 
   async execute(): Promise<DiagnosticsReport> {
     const { root } = await this.loadConfig();
-    const rec = getDeployment(root, this.args.id);
+    const rec = await getDeployment(root, this.args.id);
     if (!this.flags.watch) return collectDiagnostics(rec);
     this.runsUntilInterrupted = true;
     // On a terminal, redraw in place on the alternate screen (like top); the scrollback is left as it was.
     const screen = !isJsonMode() && Boolean(process.stdout.isTTY);
-    const client = await ProtocolClient.connect(rec.control);
+    const client = await deployerOf(rec).control(rec);
     if (screen) process.stdout.write(ALT_SCREEN_ON);
     try {
       let last: DiagnosticsReport | undefined;
@@ -47,7 +47,7 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
     const s = d.stats;
     const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
     outputResult(
-      `${color.bold(d.deployment.id)}  kernel ${d.kernel.kernel} (protocol ${d.kernel.protocol})  uptime ${(s.uptime_us / 1e6).toFixed(2)} s  ready at ${(s.ready_us / 1000).toFixed(1)} ms  qemu ${d.host.qemuAlive ? 'alive' : 'DEAD'} (${d.host.accel}, pid ${d.deployment.pid})  control rtt ${d.controlRttMs} ms`,
+      `${color.bold(d.deployment.id)}  kernel ${d.kernel.kernel} (protocol ${d.kernel.protocol})  uptime ${(s.uptime_us / 1e6).toFixed(2)} s  ready at ${(s.ready_us / 1000).toFixed(1)} ms  qemu ${d.host.qemuAlive ? 'alive' : 'DEAD'} (${d.host.accel}, ${d.deployment.engine})  control rtt ${d.controlRttMs} ms`,
     );
     outputResult(`memory: ${mb(s.memory.used_bytes)} used, ${mb(s.memory.free_bytes)} free; heap ${s.memory.heap_used}/${s.memory.heap_total} B`);
     outputResult(

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { isJsonMode, outputResult } from '@tars/core';
-import { EventReader, formatEvent, formatFrames, getDeployment, isAlive, symbolizerForImage, type KernelEvent } from '@tars/deploy';
+import { EventReader, deployerOf, formatEvent, formatFrames, getDeployment, symbolizerForImage, type KernelEvent } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
@@ -14,9 +14,10 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
 
   async execute(): Promise<{ id: string; events: KernelEvent[] }> {
     const { root } = await this.loadConfig();
-    const rec = getDeployment(root, this.args.id);
+    const rec = await getDeployment(root, this.args.id);
+    const deployer = deployerOf(rec);
     this.runsUntilInterrupted = this.flags.follow;
-    const reader = new EventReader(rec.events);
+    const reader = new EventReader(deployer.events(rec));
     const symbolizer = symbolizerForImage(rec.image.dir);
     const show = async (e: KernelEvent) => {
       // A fault is reported with its addresses symbolized: agent+offset, function, file:line.
@@ -31,7 +32,7 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
       }
     };
     for (const e of reader.poll()) await show(e);
-    while (this.flags.follow && !this.signal.aborted && isAlive(rec)) {
+    while (this.flags.follow && !this.signal.aborted && (await deployer.alive(rec))) {
       await sleep(200, this.signal);
       for (const e of reader.poll()) await show(e);
     }

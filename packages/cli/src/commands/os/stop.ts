@@ -1,12 +1,12 @@
 import { Args, Flags } from '@oclif/core';
 import { AbortError, outputResult } from '@tars/core';
-import { getDeployment, listDeployments, removeDeployment, stopDeployment } from '@tars/deploy';
+import { getDeployment, listDeployments, stopDeployment } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 type StopResult = { id: string; result: string } | { stopped: { id: string; result: string }[] };
 
 export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
-  static override summary = 'Stop a deployment, or all of them (SIGTERM, then SIGKILL), and remove the records';
+  static override summary = 'Stop a deployment, or all of them (QEMU: SIGTERM, then SIGKILL; libvirt: destroy and undefine), and remove the records';
   static override examples = ['<%= config.bin %> os stop tars-1a2b3c', '<%= config.bin %> os stop --all --json'];
   static override args = { id: Args.string({ description: 'Deployment id (see `tarscli os ps`)' }) };
   static override flags = {
@@ -19,20 +19,13 @@ export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
     }
     const { root } = await this.loadConfig();
     if (!this.flags.all) {
-      const rec = getDeployment(root, this.args.id);
-      const result = await stopDeployment(rec);
-      removeDeployment(root, rec.id);
-      return { id: rec.id, result };
+      const rec = await getDeployment(root, this.args.id);
+      return { id: rec.id, result: await stopDeployment(root, rec) };
     }
     const stopped: { id: string; result: string }[] = [];
-    // Records of QEMUs that already died are removed by the listing itself.
-    for (const { record, alive } of listDeployments(root)) {
-      if (!alive) {
-        stopped.push({ id: record.id, result: 'already exited' });
-        continue;
-      }
-      stopped.push({ id: record.id, result: await stopDeployment(record) });
-      removeDeployment(root, record.id);
+    // Records of machines that already died are removed by the listing itself.
+    for (const { record, alive } of await listDeployments(root)) {
+      stopped.push({ id: record.id, result: alive ? await stopDeployment(root, record) : 'already exited' });
     }
     return { stopped };
   }

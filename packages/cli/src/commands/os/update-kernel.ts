@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { AbortError, EXIT_CODES, outputInfo, outputResult } from '@tars/core';
-import { getDeployment, hotSwapModule, ProtocolClient, type SwapResult } from '@tars/deploy';
+import { AbortError, EXIT_CODES, outputInfo, outputResult, workspace } from '@tars/core';
+import { deployerOf, getDeployment, hotSwapModule, type SwapResult } from '@tars/deploy';
 import { buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -23,7 +23,7 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
 
   async execute(): Promise<SwapResult> {
     const { config, root } = await this.loadConfig({ 'executor.default': this.flags.executor });
-    const rec = getDeployment(root, this.args.id);
+    const rec = await getDeployment(root, this.args.id);
     const agent = config.agents.find((a) => a.name === this.flags.module);
     let imagePath: string;
     if (this.flags.file) imagePath = resolve(this.flags.file);
@@ -31,12 +31,12 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
       const step = createBuildPlan(config).steps.find((s) => s.id === `agent:${this.flags.module}`);
       if (!step) throw new AbortError(`No agent named ${this.flags.module} in the config`, { code: 'NOT_FOUND', tryMessage: 'Pass --file, or add the agent to tars.config.json.' });
       const cache = new ComponentCache(resolve(root, config.cache.dir), config.cache.maxSizeMb * 1024 * 1024);
-      const built = await buildComponent(step, { root, config, cache, executor: config.executor.default, logDir: join(root, '.tars', 'logs', 'build'), signal: this.signal });
+      const built = await buildComponent(step, { root, config, cache, executor: config.executor.default, logDir: workspace(root).buildLogs, signal: this.signal });
       outputInfo(`${step.id}: ${built.executor === 'cache' ? 'cached' : `built (${built.executor})`}`);
       imagePath = join(root, step.outputs[0] as string);
     }
     const image = readFileSync(imagePath);
-    const client = await ProtocolClient.connect(rec.control);
+    const client = await deployerOf(rec).control(rec);
     try {
       const result = await hotSwapModule(client, {
         module: this.flags.module,

@@ -9,6 +9,7 @@ import {
   TOOLCHAIN_NAMES,
   type ToolchainName,
   type ToolchainRecord,
+  workspace,
 } from '@tars/core';
 import { join } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -48,7 +49,7 @@ export default class ToolchainBootstrap extends BaseCommand<typeof ToolchainBoot
             mirror: this.flags.mirror,
             force: this.flags.force,
             signal: this.signal,
-            logFile: join(root, '.tars', 'logs', `toolchain-${toolchain}.log`),
+            logFile: join(workspace(root).logs, `toolchain-${toolchain}.log`),
             onLine: (line) => {
               task.output = line;
             },

@@ -6,11 +6,12 @@
  */
 import { closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCommand } from '@tars/core';
-import type { AssembleOptions } from './assemble.js';
-import { isoDate, stageBootTree, touchTree } from './assemble.js';
-import { GPT_TYPE, SECTOR, writeGpt } from './gpt.js';
-import { grubMkimage } from './grub.js';
+import { AbortError, probeVersion, runCommand } from '@tars/core';
+import { GPT_TYPE, SECTOR, writeGpt } from '../gpt.js';
+import { grubMkimage } from '../grub.js';
+import type { Manifest } from '../manifest.js';
+import { diskBootSection, isoDate, stageBootTree, touchTree, type AssembleOptions } from './common.js';
+import type { ImageFormatModule } from './format.js';
 
 const CORE_LBA = 2048;
 const CORE_SECTORS = 2048; // 1 MiB BIOS boot partition
@@ -29,7 +30,7 @@ export function patchGrubBios(bootImg: Buffer, coreImg: Buffer, lba: number): vo
   coreImg.writeUInt16LE(sectors - 1, list + 8); // length in sectors
 }
 
-export async function assembleRaw(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
+async function assembleRaw(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
   const { tree, work, early } = stageBootTree(stage, opts);
   mkdirSync(join(tree, 'EFI', 'BOOT'), { recursive: true });
   const core = join(work, 'core.img');
@@ -47,7 +48,7 @@ export async function assembleRaw(stage: string, opts: AssembleOptions, env: Rec
   const disk = Buffer.alloc(totalSectors * SECTOR);
   const bootImg = Buffer.from(readFileSync(join(GRUB_LIB, 'boot.img')));
   const coreImg = Buffer.from(readFileSync(core));
-  if (coreImg.length > CORE_SECTORS * SECTOR) throw new Error(`GRUB core.img (${coreImg.length} bytes) does not fit the BIOS boot partition`);
+  if (coreImg.length > CORE_SECTORS * SECTOR) throw new AbortError(`GRUB core.img (${coreImg.length} bytes) does not fit the BIOS boot partition`, { code: 'CHECK_FAILED' });
   patchGrubBios(bootImg, coreImg, CORE_LBA);
   writeGpt(
     disk,
@@ -67,3 +68,34 @@ export async function assembleRaw(stage: string, opts: AssembleOptions, env: Rec
     closeSync(fd);
   }
 }
+
+export const rawFormat: ImageFormatModule = {
+  name: 'raw',
+  summary: 'GPT disk image, BIOS and UEFI',
+  tools: ['grub-mkimage', 'mformat', 'mcopy'],
+  async toolVersions() {
+    const [grub, mtools] = await Promise.all([probeVersion('grub-mkimage'), probeVersion('mformat', ['--version'])]);
+    return { 'grub-mkimage': grub ?? 'missing', mtools: mtools ?? 'missing' };
+  },
+  async assemble(stage, opts, env) {
+    const fileName = `${opts.plan.name}-${opts.plan.version}.img`;
+    await assembleRaw(stage, opts, env, fileName);
+    return { files: [fileName], boot: diskBootSection(opts) };
+  },
+  paths: { payloads: '/boot/tars/agents', gpu: '/boot/tars/gpu' },
+  firmware: ['bios', 'uefi'],
+  boot(m: Manifest, imageDir: string) {
+    const file = m.files[0];
+    if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
+    // The image is never modified: deployers boot it on a throwaway overlay.
+    return { disk: { path: join(imageDir, file.path), media: 'disk' } };
+  },
+  async extractBootFiles(_m, image, into) {
+    // The ESP is partition 2 of the GPT; read it with mtools at its byte offset.
+    const disk = readFileSync(image);
+    const entries = Number(disk.readBigUInt64LE(SECTOR + 72));
+    const first = Number(disk.readBigUInt64LE(entries * SECTOR + 128 + 32));
+    await runCommand('mcopy', ['-s', '-n', '-i', `${image}@@${first * SECTOR}`, '::/boot', into]);
+  },
+  releaseAssetName: (_m, file) => file,
+};
