@@ -102,10 +102,10 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
     for (const id of ids) {
       const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: copy });
       expect(stop.exitCode).toBe(6);
-      expect(stop.json.error.message).toBe(`No deployment ${id}`);
+      expect(stop.json.message).toBe(`No deployment ${id}`);
     }
     const diag = await tarscli(['os', 'diagnostics', '--json'], { cwd: copy });
-    expect(diag.json.error.message).toBe('No deployment is running');
+    expect(diag.json.message).toBe('No deployment is running');
 
     // The original still runs both, and its records are intact.
     const ps = (await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments;
