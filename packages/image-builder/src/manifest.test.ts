@@ -61,3 +61,23 @@ describe('readManifest: a tampered manifest cannot point outside the image', () 
     expect(err.message).toContain(`[${where}]`);
   });
 });
+
+describe('readManifest: a truncated manifest is a failed check', () => {
+  it('exits CHECK_FAILED (7), not NOT_FOUND, when manifest.json is cut short', () => {
+    const text = JSON.stringify(validManifest());
+    const err = failure(text.slice(0, text.length / 2));
+    expect(err.code).toBe('CHECK_FAILED');
+    expect(err.exitCode).toBe(7);
+    expect(err.message).toMatch(/manifest\.json: the manifest is not valid JSON/);
+  });
+
+  it('a missing manifest is still NOT_FOUND (6)', () => {
+    let err: TarsError | undefined;
+    try {
+      readManifest(join(tmpdir(), 'no-such-dir-tars', 'manifest.json'));
+    } catch (e) {
+      err = e as TarsError;
+    }
+    expect(err?.code).toBe('NOT_FOUND');
+  });
+});

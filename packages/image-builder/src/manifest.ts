@@ -77,11 +77,18 @@ export function writeManifest(path: string, manifest: Manifest): void {
 }
 
 export function readManifest(path: string): Manifest {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new AbortError(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    // There, but truncated or tampered: a failed check, not a missing file.
+    throw new AbortError(`${path}: the manifest is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { code: 'CHECK_FAILED', tryMessage: 'Rebuild the image: tarscli os build.' });
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
