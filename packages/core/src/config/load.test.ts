@@ -26,6 +26,13 @@ async function loadError(promise: Promise<unknown>): Promise<AbortError> {
 const env = {}; // never let the test runner's environment leak into a load
 
 describe('loadConfig', () => {
+  it.each(['../../etc', '/tmp/elsewhere', 'agents/../../outside'])('refuses an agent path outside the project (%s)', async (path) => {
+    const dir = project({ 'tars.config.json': JSON.stringify({ agents: [{ name: 'far-bot', lang: 'csharp', path }] }) });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toContain('[agents.0.path]: must be a path inside the project, relative to its root (no "..", not absolute)');
+  });
+
   it('applies defaults when there is no config file', async () => {
     const dir = project({});
     const { config, filepath, sources } = await loadConfig({ cwd: dir, stopDir: dir, env });
