@@ -29,6 +29,15 @@ export type CacheLookup = { status: 'hit'; entry: CacheIndex; dir: string } | { 
 
 const KEY_RE = /^[0-9a-f]{64}$/;
 
+/**
+ * An entry's file path is relative to the project and stays inside it: no `..` segment, not
+ * absolute, no backslash or NUL. Indexes come from a cache directory that may be shared between
+ * checkouts and from the remote tier, so they are checked before a path is joined onto anything.
+ */
+export function isEntryPath(p: unknown): p is string {
+  return typeof p === 'string' && p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && !p.split('/').includes('..');
+}
+
 export class ComponentCache {
   constructor(
     readonly dir: string,
@@ -79,7 +88,9 @@ export class ComponentCache {
     } catch {
       return this.dropCorrupt(key, 'index.json does not parse');
     }
+    if (!Array.isArray(index?.files)) return this.dropCorrupt(key, 'index.json has no file list');
     for (const f of index.files) {
+      if (!isEntryPath(f?.path)) return this.dropCorrupt(key, `${JSON.stringify(f?.path)} is not a path inside the project`);
       const p = join(dir, 'files', f.path);
       if (!existsSync(p)) return this.dropCorrupt(key, `${f.path} is missing`);
       if (sha256File(p) !== f.sha256) return this.dropCorrupt(key, `${f.path} does not match its sha256`);

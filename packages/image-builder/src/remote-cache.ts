@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import type { CacheIndex } from './cache.js';
+import { isEntryPath, type CacheIndex } from './cache.js';
 
 export interface RemoteCacheOptions {
   url: string;
@@ -33,6 +33,7 @@ export function unpackEntry(data: Buffer, key: string): PackedEntry {
   if (doc.format !== 1 || doc.index?.key !== key) throw new Error('artifact is not this entry');
   const files: Record<string, Buffer> = {};
   for (const f of doc.index.files) {
+    if (!isEntryPath(f.path)) throw new Error(`${JSON.stringify(f.path)} is not a path inside the project`);
     const b = Buffer.from(doc.files[f.path] ?? '', 'base64');
     if (createHash('sha256').update(b).digest('hex') !== f.sha256) throw new Error(`${f.path} does not match its sha256`);
     files[f.path] = b;
