@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
@@ -21,5 +24,24 @@ describe('os build --output never deletes user data', () => {
     expect(self.exitCode).toBe(2);
     expect(self.stderr).toMatch(/Refusing to write the image to .*: it is the project directory or contains it/);
     expect(existsSync(join(dir, 'tars.config.json'))).toBe(true);
+  });
+});
+
+describe('two os build in one checkout', () => {
+  it('the second one exits CHECK_FAILED (7, CONFLICT) while the first holds the build lock, touching nothing', async () => {
+    const dir = copyProject();
+    const holder = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await once(holder, 'spawn');
+    try {
+      mkdirSync(join(dir, '.tars'));
+      writeFileSync(join(dir, '.tars', 'build.lock'), JSON.stringify({ pid: holder.pid, host: hostname(), startedAt: '2026-01-01T00:00:00.000Z' }));
+      const r = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+      expect(r.exitCode).toBe(7);
+      expect(r.json).toMatchObject({ status: 7, code: 'CONFLICT', message: `Another os build (pid ${holder.pid}, started 2026-01-01T00:00:00.000Z) is running in this checkout` });
+      expect(existsSync(join(dir, 'dist'))).toBe(false);
+      expect(existsSync(join(dir, '.tars', 'cache'))).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 });

@@ -9,6 +9,7 @@ export * from './raw.js';
 export * from './grub.js';
 export * from './build.js';
 export * from './output-dir.js';
+export * from './build-lock.js';
 export * from './inspect.js';
 export * from './source-info.js';
 export * from './reproducible.js';
