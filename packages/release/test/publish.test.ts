@@ -146,6 +146,12 @@ describe('release publish against a local GitHub-like server', () => {
     }
   });
 
+  it('a repository that does not exist is NOT_FOUND (exit 6) with the request named, not a tarscli bug', async () => {
+    const err = (await publish([imageDir('iso', 'A')], { owner: 'nobody', repo: 'nothing' }).catch((e: unknown) => e)) as { code: string; exitCode: number; message: string };
+    expect(err).toMatchObject({ code: 'NOT_FOUND', exitCode: 6 });
+    expect(err.message).toBe('GitHub answered 404 for POST /repos/{owner}/{repo}/releases: no route POST /repos/nobody/nothing/releases');
+  });
+
   it('a missing, bad or read-only token is one clear error', async () => {
     expect(() => createGitHub({ token: undefined, apiUrl: gh.url })).toThrow(/No GitHub token: set GITHUB_TOKEN \(or GH_TOKEN\)/);
     await expect(publish([imageDir('iso', 'A')], {}, client('nope'))).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringContaining('401') });
