@@ -45,7 +45,7 @@ function walk(dir: string, base = dir): string[] {
 
 export function validateAgentName(name: string, config: TarsConfig): void {
   if (!AGENT_NAME_RE.test(name)) {
-    throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and -), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
+    throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and single dashes), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
   }
   if (config.agents.some((a) => a.name === name)) {
     throw new AbortError(`An agent named "${name}" already exists in the config`, { code: 'USAGE', tryMessage: '`tarscli agent list` shows the agents.' });
