@@ -1,4 +1,5 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -34,6 +35,21 @@ describe('agent new: templates that build and run without a manual edit', () => 
     const noLang = await tarscli(['agent', 'new', 'quiet-bot', '--json'], { cwd: dir });
     expect(noLang.exitCode).toBe(2);
     expect(noLang.json.message).toBe('--lang is required (no terminal to ask on)');
+  });
+
+  it('--dir cannot put an agent outside the project, directly or through a symlink', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'tars-outside-'));
+    symlinkSync(outside, join(dir, 'escape'));
+    for (const d of [join('..', '..', outside), outside, 'escape/far-bot']) {
+      const r = await tarscli(['agent', 'new', 'far-bot', '--lang', 'csharp', '--dir', d, '--json'], { cwd: dir });
+      expect(r.exitCode, d).toBe(2);
+      expect(r.json.message).toBe(`--dir ${d} is outside the project: an agent lives inside ${dir}`);
+    }
+    expect(readdirSync(outside)).toEqual([]);
+    expect(readFileSync(join(dir, 'tars.config.json'), 'utf8')).not.toContain('far-bot');
+    const inside = await tarscli(['agent', 'new', 'near-bot', '--lang', 'csharp', '--dir', join(dir, 'agents', 'near'), '--dry-run', '--json'], { cwd: dir });
+    expect(inside.exitCode, inside.stderr).toBe(0);
+    expect(inside.json.result.configEntry.path).toBe('agents/near');
   });
 
   it('a new Rust agent builds, lands in the image, boots and says hello in diagnostics', async () => {

@@ -8,6 +8,7 @@ import { assembleImage, type AssembleResult, type ImageFormat } from './assemble
 import { ComponentCache } from './cache.js';
 import { remoteCacheFromConfig } from './remote-cache.js';
 import { buildComponent, type ComponentResult } from './components.js';
+import { checkOutputDir } from './output-dir.js';
 import { createBuildPlan, type BuildPlan } from './plan.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
 
@@ -37,6 +38,9 @@ export function imageDir(root: string, config: TarsConfig, format: ImageFormat):
 }
 
 export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildContext>[] {
+  // Before any work: the image swap replaces the whole output directory.
+  const outDir = opts.outDir ?? imageDir(opts.root, opts.config, opts.format);
+  checkOutputDir(outDir, opts.root);
   const cache = opts.useCache
     ? new ComponentCache(resolve(opts.root, opts.cacheDir ?? opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024)
     : undefined;
@@ -77,7 +81,7 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
           plan,
           components: ctx.components,
           format: opts.format,
-          outDir: opts.outDir ?? imageDir(opts.root, opts.config, opts.format),
+          outDir,
           sourceDateEpoch: src.sourceDateEpoch,
           git: src.git,
           ...(opts.signal ? { signal: opts.signal } : {}),

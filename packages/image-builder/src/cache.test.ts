@@ -2,7 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync, exists
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { ComponentCache } from './cache.js';
+import { unpackEntry } from './remote-cache.js';
 import { hashInputs } from './hash-inputs.js';
 
 function tree(files: Record<string, string>): string {
@@ -74,5 +77,28 @@ describe('ComponentCache', () => {
     cache.put(key('d'), 'd', src, ['f']);
     expect(existsSync(join(dir, 'tmp')) ? readdirSync(join(dir, 'tmp')) : []).toEqual([]);
     expect(() => cache.get('../../etc')).toThrow(/invalid cache key/);
+  });
+});
+
+describe('cache entries cannot write outside the project', () => {
+  const key = 'c'.repeat(64);
+  const evil = Buffer.from('echo pwned\n');
+  const digest = createHash('sha256').update(evil).digest('hex');
+  const index = { key, component: 'kernel', createdAt: '1980-01-01T00:00:00.000Z', files: [{ path: '../../../../tmp/tars-pwned', sha256: digest, size: evil.length }] };
+
+  it('unpackEntry rejects a remote artifact whose index names a path outside the project', () => {
+    const artifact = gzipSync(Buffer.from(JSON.stringify({ format: 1, index, files: { [index.files[0]!.path]: evil.toString('base64') } })));
+    expect(() => unpackEntry(artifact, key)).toThrow('artifact names a path outside the project: "../../../../tmp/tars-pwned"');
+  });
+
+  it('a local (possibly shared) cache entry with such a path is corrupt, and restore never sees it', () => {
+    const dir = tree({});
+    const cache = new ComponentCache(join(dir, 'cache'), 1 << 20);
+    const entry = join(dir, 'cache', key.slice(0, 2), key);
+    mkdirSync(join(entry, 'files'), { recursive: true });
+    writeFileSync(join(entry, 'index.json'), JSON.stringify(index));
+    const hit = cache.get(key);
+    expect(hit).toEqual({ status: 'corrupt', reason: '"../../../../tmp/tars-pwned" is not a path inside the project' });
+    expect(existsSync(entry)).toBe(false);
   });
 });

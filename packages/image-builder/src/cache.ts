@@ -29,6 +29,15 @@ export type CacheLookup = { status: 'hit'; entry: CacheIndex; dir: string } | { 
 
 const KEY_RE = /^[0-9a-f]{64}$/;
 
+/**
+ * An entry's file path is relative to the project and stays inside it: no `..` segment, not
+ * absolute, no backslash or NUL. Indexes come from a cache directory that may be shared between
+ * checkouts and from the remote tier, so they are checked before a path is joined onto anything.
+ */
+export function isEntryPath(p: unknown): p is string {
+  return typeof p === 'string' && p.length > 0 && !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && !p.split('/').includes('..');
+}
+
 export class ComponentCache {
   constructor(
     readonly dir: string,
@@ -59,8 +68,13 @@ export class ComponentCache {
       const index: CacheIndex = { key, component, createdAt: new Date().toISOString(), files, ...(image ? { image } : {}) };
       writeJsonAtomic(join(staging, 'index.json'), index);
       mkdirSync(dirname(final), { recursive: true });
-      rmSync(final, { recursive: true, force: true });
-      renameSync(staging, final);
+      this.discard(key);
+      try {
+        renameSync(staging, final);
+      } catch (err) {
+        // Another checkout sharing this cache stored the same key meanwhile: its entry stands.
+        if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      }
       this.evict(key);
       return index;
     } finally {
@@ -68,20 +82,52 @@ export class ComponentCache {
     }
   }
 
+  /**
+   * Take an entry out of the cache: renamed aside in one step (so a process reading or writing the
+   * same key never sees a half-deleted directory), then deleted. Already gone is fine.
+   */
+  private discard(key: string): void {
+    const trash = join(this.dir, 'tmp', `${key}.gone.${process.pid}.${randomBytes(4).toString('hex')}`);
+    mkdirSync(dirname(trash), { recursive: true });
+    try {
+      renameSync(this.entryDir(key), trash);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    rmSync(trash, { recursive: true, force: true });
+  }
+
   /** Look an entry up and verify every file against its recorded hash. */
   get(key: string): CacheLookup {
+    try {
+      return this.lookup(key);
+    } catch (err) {
+      // Evicted by another checkout sharing this cache while it was being read: a miss.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { status: 'miss' };
+      throw err;
+    }
+  }
+
+  private lookup(key: string): CacheLookup {
     const dir = this.entryDir(key);
     const indexPath = join(dir, 'index.json');
     if (!existsSync(indexPath)) return { status: 'miss' };
     let index: CacheIndex;
     try {
       index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
       return this.dropCorrupt(key, 'index.json does not parse');
     }
+    if (!Array.isArray(index?.files)) return this.dropCorrupt(key, 'index.json has no file list');
     for (const f of index.files) {
+      if (!isEntryPath(f?.path)) return this.dropCorrupt(key, `${JSON.stringify(f?.path)} is not a path inside the project`);
       const p = join(dir, 'files', f.path);
-      if (!existsSync(p)) return this.dropCorrupt(key, `${f.path} is missing`);
+      if (!existsSync(p)) {
+        if (!existsSync(indexPath)) return { status: 'miss' }; // the whole entry went meanwhile
+        return this.dropCorrupt(key, `${f.path} is missing`);
+      }
       if (sha256File(p) !== f.sha256) return this.dropCorrupt(key, `${f.path} does not match its sha256`);
     }
     const now = new Date();
@@ -98,20 +144,26 @@ export class ComponentCache {
     }
   }
 
-  /** Copy a hit's files out to `toRoot`. */
-  restore(hit: Extract<CacheLookup, { status: 'hit' }>, toRoot: string): void {
+  /** Copy a hit's files out to `toRoot`; false when another process evicted the entry meanwhile (build instead). */
+  restore(hit: Extract<CacheLookup, { status: 'hit' }>, toRoot: string): boolean {
     for (const f of hit.entry.files) {
       const dest = join(toRoot, f.path);
       if (existsSync(dest) && statSync(dest).size === f.size && sha256File(dest) === f.sha256) continue; // already in place
       mkdirSync(dirname(dest), { recursive: true });
       const tmp = `${dest}.${process.pid}.tmp`;
-      copyFileSync(join(hit.dir, f.path), tmp);
+      try {
+        copyFileSync(join(hit.dir, f.path), tmp);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw err;
+      }
       renameSync(tmp, dest);
     }
+    return true;
   }
 
   private dropCorrupt(key: string, reason: string): CacheLookup {
-    rmSync(this.entryDir(key), { recursive: true, force: true });
+    this.discard(key);
     return { status: 'corrupt', reason };
   }
 
@@ -123,9 +175,12 @@ export class ComponentCache {
       if (shard === 'tmp' || shard.length !== 2) continue;
       for (const key of readdirSync(join(this.dir, shard))) {
         const indexPath = join(this.dir, shard, key, 'index.json');
-        if (!existsSync(indexPath)) continue;
-        const index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
-        out.push({ key, bytes: index.files.reduce((n, f) => n + f.size, 0), lastUsedMs: statSync(indexPath).mtimeMs });
+        try {
+          const index = JSON.parse(readFileSync(indexPath, 'utf8')) as CacheIndex;
+          out.push({ key, bytes: index.files.reduce((n, f) => n + f.size, 0), lastUsedMs: statSync(indexPath).mtimeMs });
+        } catch {
+          // Gone meanwhile (another checkout evicted it) or not an entry: nothing to count.
+        }
       }
     }
     return out.sort((a, b) => a.lastUsedMs - b.lastUsedMs);
@@ -139,7 +194,7 @@ export class ComponentCache {
     for (const e of all) {
       if (total <= this.maxBytes) break;
       if (e.key === keep) continue;
-      rmSync(this.entryDir(e.key), { recursive: true, force: true });
+      this.discard(e.key);
       total -= e.bytes;
       evicted.push(e.key);
     }

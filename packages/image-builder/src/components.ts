@@ -128,8 +128,7 @@ export async function buildComponent(step: ComponentStep, ctx: ComponentContext)
   let cacheState: ComponentResult['cache'] = ctx.cache ? 'miss' : 'off';
   if (ctx.cache) {
     const hit = ctx.cache.get(hash);
-    if (hit.status === 'hit') {
-      ctx.cache.restore(hit, ctx.root);
+    if (hit.status === 'hit' && ctx.cache.restore(hit, ctx.root)) {
       const toolchain = { name: step.toolchain, version: tc.version, ...(hit.entry.image ? { image: hit.entry.image } : {}) };
       return { ...base, toolchain, outputs: describeOutputs(ctx.root, step.outputs), cache: 'hit', executor: 'cache', durationMs: performance.now() - started, logFile: undefined };
     }

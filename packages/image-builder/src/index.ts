@@ -8,6 +8,8 @@ export * from './gpt.js';
 export * from './formats/index.js';
 export * from './grub.js';
 export * from './build.js';
+export * from './output-dir.js';
+export * from './build-lock.js';
 export * from './inspect.js';
 export * from './source-info.js';
 export * from './reproducible.js';

@@ -8,7 +8,19 @@ import { AbortError, writeJsonAtomic } from '@tars/core';
 import { IMAGE_FORMATS } from '@tars/core';
 
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
-const fileEntry = z.object({ path: z.string().min(1), sha256: sha, size: z.number().int().nonnegative() }).strict();
+/** No `..` segment, no backslash, no NUL: a manifest path can never point outside where it is read. */
+const contained = (p: string) => !p.includes('\\') && !p.includes('\0') && !p.split('/').includes('..');
+/** A path relative to the image directory (or the project, for component outputs). */
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => contained(p) && !p.startsWith('/'), { message: 'must be a relative path inside the image directory (no "..", not absolute)' });
+/** A path inside the image filesystem (absolute there, as /boot/tars/…, or relative to the image directory). */
+const imagePath = z
+  .string()
+  .min(1)
+  .refine(contained, { message: 'must stay inside the image (no "..")' });
+const fileEntry = z.object({ path: relPath, sha256: sha, size: z.number().int().nonnegative() }).strict();
 
 export const manifestSchema = z
   .object({
@@ -36,20 +48,20 @@ export const manifestSchema = z
       .min(1),
     boot: z
       .object({
-        kernel: z.string(),
+        kernel: imagePath,
         cmdline: z.string(),
-        modules: z.array(z.object({ name: z.string(), version: z.string(), file: z.string(), args: z.string(), sha256: sha }).strict()),
+        modules: z.array(z.object({ name: z.string(), version: z.string(), file: imagePath, args: z.string(), sha256: sha }).strict()),
         firmware: z.array(z.enum(['bios', 'uefi'])),
       })
       .strict(),
     /** Files carried in the image that are not boot modules (NativeAOT .NET agents). */
-    payloads: z.array(z.object({ name: z.string(), lang: z.string(), version: z.string(), file: z.string(), sha256: sha }).strict()).default([]),
+    payloads: z.array(z.object({ name: z.string(), lang: z.string(), version: z.string(), file: imagePath, sha256: sha }).strict()).default([]),
     /** CUDA modules in the image: fatbin, its manifest, architectures and entry points. */
     gpuModules: z
-      .array(z.object({ name: z.string(), version: z.string(), fatbin: z.string(), manifest: z.string(), sha256: sha, manifestSha256: sha, archs: z.array(z.string()), entryPoints: z.array(z.string()) }).strict())
+      .array(z.object({ name: z.string(), version: z.string(), fatbin: imagePath, manifest: imagePath, sha256: sha, manifestSha256: sha, archs: z.array(z.string()), entryPoints: z.array(z.string()) }).strict())
       .default([]),
     /** Debug information per component (symbols and line tables), beside the image, not in it. */
-    debug: z.array(z.object({ component: z.string(), name: z.string(), file: z.string(), sha256: sha }).strict()).default([]),
+    debug: z.array(z.object({ component: z.string(), name: z.string(), file: relPath, sha256: sha }).strict()).default([]),
     tools: z.record(z.string()),
     /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
     buildKey: sha,
@@ -65,11 +77,18 @@ export function writeManifest(path: string, manifest: Manifest): void {
 }
 
 export function readManifest(path: string): Manifest {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(path, 'utf8');
   } catch (err) {
     throw new AbortError(`${path}: cannot read the manifest (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    // There, but truncated or tampered: a failed check, not a missing file.
+    throw new AbortError(`${path}: the manifest is not valid JSON (${err instanceof Error ? err.message : String(err)})`, { code: 'CHECK_FAILED', tryMessage: 'Rebuild the image: tarscli os build.' });
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {

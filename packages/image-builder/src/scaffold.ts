@@ -3,8 +3,8 @@
  * and (for Rust) add its crate to the kernel workspace. Never overwrites: the directory is staged
  * and renamed into place, and any existing file or taken name is an error.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
@@ -45,7 +45,7 @@ function walk(dir: string, base = dir): string[] {
 
 export function validateAgentName(name: string, config: TarsConfig): void {
   if (!AGENT_NAME_RE.test(name)) {
-    throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and -), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
+    throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and single dashes), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
   }
   if (config.agents.some((a) => a.name === name)) {
     throw new AbortError(`An agent named "${name}" already exists in the config`, { code: 'USAGE', tryMessage: '`tarscli agent list` shows the agents.' });
@@ -57,11 +57,24 @@ export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang, name: st
   return join(lang === 'cuda' ? 'gpu' : 'agents', name);
 }
 
+/** `absDir` relative to the project root; an error if it (or a symlink on the way) leads outside. */
+function insideProject(root: string, absDir: string, asGiven: string): string {
+  const rel = relative(root, absDir);
+  let existing = absDir;
+  while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+  const realRel = relative(realpathSync(root), realpathSync(existing));
+  const outside = (r: string) => r === '..' || r.startsWith(`..${sep}`) || isAbsolute(r);
+  if (rel === '' || outside(rel) || outside(realRel)) {
+    throw new AbortError(`--dir ${asGiven} is outside the project: an agent lives inside ${root}`, { code: 'USAGE', tryMessage: 'Pass a directory relative to the project root, such as agents/NAME.' });
+  }
+  return rel;
+}
+
 export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResult> {
   const { config, root } = opts.loaded;
   validateAgentName(opts.name, config);
-  const dir = opts.dir ?? defaultAgentDir(config, opts.lang, opts.name);
-  const absDir = resolve(root, dir);
+  const absDir = resolve(root, opts.dir ?? defaultAgentDir(config, opts.lang, opts.name));
+  const dir = insideProject(root, absDir, opts.dir ?? '');
   if (opts.lang === 'rust' && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
     throw new AbortError(`Rust agents live in the kernel workspace: --dir must be ${join(config.kernel.path, 'agents', opts.name)}`, { code: 'USAGE' });
   }

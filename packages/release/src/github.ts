@@ -137,9 +137,18 @@ export function createGitHub(opts: GitHubOptions): Octokit {
       notifications: new Bottleneck.Group({ maxConcurrent: 1, minTime: writeMs * 3 }),
     },
   });
+  const allowed = allowedOrigins(apiUrl);
   // Outermost: once retries are spent, say what failed in words a person can act on.
   octokit.hook.wrap('request', async (request, options) => {
     outputDebug(`github: ${String(options.method)} ${String(options.url)}`);
+    // The token goes with every request: never to a URL a server response named on another host.
+    const target = originOf(String(options.url), apiUrl);
+    if (!allowed.includes(target)) {
+      throw new AbortError(`Refusing to send the GitHub token to ${target} (${String(options.method)} ${String(options.url).replace(/(\{\?|\?).*$/, '')}): it is not the API at ${apiUrl}`, {
+        code: 'CHECK_FAILED',
+        tryMessage: 'The server answered with a URL on another host. Check --api-url / GITHUB_API_URL.',
+      });
+    }
     try {
       return await request(options);
     } catch (err) {
@@ -147,6 +156,26 @@ export function createGitHub(opts: GitHubOptions): Octokit {
     }
   });
   return octokit as unknown as Octokit;
+}
+
+/** The origin (scheme://host:port) a request URL goes to; relative URLs go to the API. */
+function originOf(url: string, apiUrl: string): string {
+  try {
+    return new URL(url.replace(/\{[^}]*\}/g, ''), `${apiUrl}/`).origin;
+  } catch {
+    return url;
+  }
+}
+
+/** Where the token may go: the API's origin, and for github.com its uploads host (same scheme). */
+export function allowedOrigins(apiUrl: string): string[] {
+  let api: URL;
+  try {
+    api = new URL(apiUrl);
+  } catch {
+    throw new AbortError(`The GitHub API URL ${apiUrl} is not a URL`, { code: 'USAGE', tryMessage: 'Example: --api-url https://ghe.example/api/v3' });
+  }
+  return api.host === 'api.github.com' ? [api.origin, 'https://uploads.github.com'] : [api.origin];
 }
 
 /** Turn auth failures and exhausted retries into one clear error; keep everything else (a 404 is data). */
@@ -170,5 +199,26 @@ function explain(e: HttpError, method: string, url: string): Error {
       cause: e,
     });
   }
+  // Any other answer (404 for a wrong --repo, 422, …) is GitHub's word, not a tarscli bug; the
+  // status stays on the error so callers can still treat a 404 as data.
+  if (typeof e.status === 'number') return new GitHubHttpError(method, url, e.status, e.message ?? '');
   return e instanceof Error ? e : new Error(String(e.message));
+}
+
+/** GitHub answered with an HTTP error that is neither auth nor worth retrying. */
+export class GitHubHttpError extends AbortError {
+  constructor(
+    method: string,
+    url: string,
+    readonly status: number,
+    serverMessage: string,
+  ) {
+    super(`GitHub answered ${status} for ${method} ${url.replace(/(\{\?|\?).*$/, '')}: ${serverMessage.split('\n')[0]?.slice(0, 200) || 'no message'}`, {
+      code: status === 404 ? 'NOT_FOUND' : 'EXTERNAL_FAILED',
+      tryMessage:
+        status === 404
+          ? 'Check --repo (owner/name) and that the token can see that repository.'
+          : 'See the message above; publishing is idempotent, so the same command can be run again.',
+    });
+  }
 }

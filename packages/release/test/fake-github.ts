@@ -30,6 +30,8 @@ export class FakeGitHub {
   faults: Fault[] = [];
   tokens = { write: 'write-token', read: 'read-token' };
   withDigest = true;
+  /** Where release responses say uploads go (default: this server); a hostile server names another host. */
+  uploadBase: string | undefined;
   private server: Server | undefined;
   private nextId = 1;
   url = '';
@@ -54,7 +56,7 @@ export class FakeGitHub {
 
   private releaseJson(r: Release): unknown {
     const base = this.url;
-    return { id: r.id, tag_name: r.tag_name, name: r.name, body: r.body, draft: r.draft, prerelease: r.prerelease, html_url: `${base}/o/r/releases/tag/${r.tag_name}`, upload_url: `${base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}` };
+    return { id: r.id, tag_name: r.tag_name, name: r.name, body: r.body, draft: r.draft, prerelease: r.prerelease, html_url: `${base}/o/r/releases/tag/${r.tag_name}`, upload_url: `${this.uploadBase ?? base}/uploads/repos/o/r/releases/${r.id}/assets{?name,label}` };
   }
 
   private assetJson(a: Asset): unknown {

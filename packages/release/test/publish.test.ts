@@ -125,6 +125,33 @@ describe('release publish against a local GitHub-like server', () => {
     }
   });
 
+  it('never sends the token to an upload URL on another host named by the server', async () => {
+    const thief = new FakeGitHub();
+    await thief.start();
+    const seen: (string | undefined)[] = [];
+    const orig = (thief as unknown as { handle: (req: { headers: Record<string, string> }, res: unknown) => void }).handle.bind(thief);
+    (thief as unknown as { handle: unknown }).handle = (req: { headers: Record<string, string> }, res: unknown) => {
+      seen.push(req.headers['authorization']);
+      return orig(req, res);
+    };
+    try {
+      gh.uploadBase = thief.url;
+      const err = await publish([imageDir('iso', 'A')]).catch((e: unknown) => e as { code?: string; message: string });
+      expect(err).toMatchObject({ code: 'CHECK_FAILED' });
+      expect((err as Error).message).toMatch(/^Refusing to send the GitHub token to http:\/\/127\.0\.0\.1:\d+ \(POST .*\/uploads\/repos\/o\/r\/releases\/1\/assets\): it is not the API at /);
+      expect(thief.requests).toEqual([]);
+      expect(seen).toEqual([]);
+    } finally {
+      await thief.stop();
+    }
+  });
+
+  it('a repository that does not exist is NOT_FOUND (exit 6) with the request named, not a tarscli bug', async () => {
+    const err = (await publish([imageDir('iso', 'A')], { owner: 'nobody', repo: 'nothing' }).catch((e: unknown) => e)) as { code: string; exitCode: number; message: string };
+    expect(err).toMatchObject({ code: 'NOT_FOUND', exitCode: 6 });
+    expect(err.message).toBe('GitHub answered 404 for POST /repos/{owner}/{repo}/releases: no route POST /repos/nobody/nothing/releases');
+  });
+
   it('a missing, bad or read-only token is one clear error', async () => {
     expect(() => createGitHub({ token: undefined, apiUrl: gh.url })).toThrow(/No GitHub token: set GITHUB_TOKEN \(or GH_TOKEN\)/);
     await expect(publish([imageDir('iso', 'A')], {}, client('nope'))).rejects.toMatchObject({ code: 'AUTH_FAILED', message: expect.stringContaining('401') });

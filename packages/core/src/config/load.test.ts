@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +27,40 @@ async function loadError(promise: Promise<unknown>): Promise<AbortError> {
 const env = {}; // never let the test runner's environment leak into a load
 
 describe('loadConfig', () => {
+  it('a tars.config.json that is a directory is an error, not silently the defaults', async () => {
+    const dir = project({ 'tars.config.json/keep': '' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toBe('tars.config.json: cannot be read as a config file (it is a directory)');
+  });
+
+  it('a config place that is not a regular file (a FIFO) is an error, not a fall-through to a file further up', async () => {
+    const dir = project({ 'tars.config.json': '{"image":{"format":"raw"}}', 'sub/.keep': '' });
+    execFileSync('mkfifo', [join(dir, 'sub', 'tars.config.json')]);
+    const err = await loadError(loadConfig({ cwd: join(dir, 'sub'), stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toBe('tars.config.json: cannot be read as a config file (it is not a regular file)');
+  });
+
+  it.runIf(process.getuid?.() !== 0)('an unreadable config file is an error, not silently the defaults', async () => {
+    const dir = project({ 'tars.config.json': '{"image":{"format":"raw"}}' });
+    chmodSync(join(dir, 'tars.config.json'), 0o000);
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toBe('tars.config.json: cannot be read as a config file (EACCES: permission denied)');
+  });
+
+  it('a config file found later in the same directory is still used when an earlier place is absent', async () => {
+    const dir = project({ 'package.json': '{"name":"x"}', 'tars.config.json': '{"image":{"format":"raw"}}' });
+    expect((await loadConfig({ cwd: dir, stopDir: dir, env })).config.image.format).toBe('raw');
+  });
+
+  it.each(['../../etc', '/tmp/elsewhere', 'agents/../../outside'])('refuses an agent path outside the project (%s)', async (path) => {
+    const dir = project({ 'tars.config.json': JSON.stringify({ agents: [{ name: 'far-bot', lang: 'csharp', path }] }) });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toContain('[agents.0.path]: must be a path inside the project, relative to its root (no "..", not absolute)');
+  });
+
   it('applies defaults when there is no config file', async () => {
     const dir = project({});
     const { config, filepath, sources } = await loadConfig({ cwd: dir, stopDir: dir, env });

@@ -2,8 +2,9 @@
  * Load the TARS config once: file (cosmiconfig) < env (TARS_*) < flags, validated by zod.
  * Every problem is reported at once as `<file> [a.b.c]: message (got: …)`.
  */
-import { readFileSync } from 'node:fs';
-import { basename, relative } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { closest, distance } from 'fastest-levenshtein';
 import { z, type ZodIssue } from 'zod';
@@ -184,6 +185,8 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     cache: false,
   });
 
+  // Before the search: cosmiconfig would block reading a FIFO, and skip what it cannot read.
+  if (!options.file) checkSearchPlaces(cwd, options.stopDir);
   let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
     found = options.file ? await explorer.load(options.file) : await explorer.search(cwd);
@@ -254,6 +257,43 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     else sources[leaf] = { kind: 'default' };
   }
   return { config: parsed.data, filepath, root, sources };
+}
+
+/**
+ * cosmiconfig skips a search place it cannot read (a directory named tars.config.json, a file
+ * without read permission) and carries on, so the user's config would be silently replaced by
+ * defaults or by a file further up; a FIFO would hang it. Every place up to the first config file
+ * must be absent or a readable regular file (package.json may lack a `tars` key, so the walk goes on).
+ */
+function checkSearchPlaces(cwd: string, stopDir: string | undefined): void {
+  const stop = resolve(stopDir ?? homedir()); // where cosmiconfig's upward search stops
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    for (const place of CONFIG_SEARCH_PLACES) {
+      const p = join(dir, place);
+      let st;
+      try {
+        st = statSync(p);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        throw unreadable(cwd, p, (err as NodeJS.ErrnoException).code ?? String(err));
+      }
+      if (!st.isFile()) throw unreadable(cwd, p, st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
+      try {
+        accessSync(p, constants.R_OK);
+      } catch (err) {
+        throw unreadable(cwd, p, `${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: permission denied`);
+      }
+      if (place !== 'package.json') return; // the search stops at this file
+    }
+    if (dir === stop || dir === dirname(dir)) return;
+  }
+}
+
+function unreadable(cwd: string, file: string, why: string): AbortError {
+  return new AbortError(`${relative(cwd, file) || file}: cannot be read as a config file (${why})`, {
+    code: 'CONFIG_INVALID',
+    tryMessage: 'Make it a readable file, or remove it; tarscli will not silently use defaults instead.',
+  });
 }
 
 /** The parser's reason with a line and column, for a config file that is not valid JSON/YAML/JS. */

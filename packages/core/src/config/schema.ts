@@ -18,15 +18,18 @@ const toolchainSchema = z
   })
   .strict();
 
-export const AGENT_NAME_RE = /^[a-z][a-z0-9-]{0,38}[a-z0-9]$/;
+/** kebab-case, 2 to 40 characters: words of a-z0-9 joined by single dashes (`a--b` would make class `AundefinedB`). */
+export const AGENT_NAME_RE = /^(?=.{2,40}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
+/** Relative, no `..` segment, no backslash or NUL: a path that stays inside the project. */
+export const PROJECT_PATH_RE = /^(?!\/)(?!(?:.*\/)?\.\.(?:\/|$))[^\\\0]+$/;
 export const CAP_RE = /^(serve|call|notify|shm)=[a-z][a-z0-9-]{0,22}$/;
 
 export const agentSchema = z
   .object({
-    name: z.string().regex(AGENT_NAME_RE, 'must be kebab-case: a-z, 0-9 and -, 2 to 40 characters'),
+    name: z.string().regex(AGENT_NAME_RE, 'must be kebab-case: a-z, 0-9 and single dashes, 2 to 40 characters'),
     lang: z.enum(AGENT_LANGS),
-    /** Source directory, relative to the project root. */
-    path: z.string().min(1),
+    /** Source directory, relative to the project root (inside it: no `..`, not absolute). */
+    path: z.string().min(1).regex(PROJECT_PATH_RE, 'must be a path inside the project, relative to its root (no "..", not absolute)'),
     version: z.string().regex(/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?$/, 'must be a semantic version like 1.2.3').default('0.1.0'),
     /** Base scheduling level, 0 (most urgent) to 7. */
     priority: z.number().int().min(0).max(7).default(3),

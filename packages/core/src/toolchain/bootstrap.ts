@@ -73,25 +73,44 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-async function importRootfs(dir: string, image: string, signal: AbortSignal | undefined, onLine?: (l: string) => void, recipe?: string): Promise<void> {
+/**
+ * Import a rootfs directory as `image`. The import goes to a temporary tag and is tagged `image`
+ * only when tar exited 0 and the engine accepted the archive: docker imports whatever arrives, so a
+ * tar cut short (Ctrl-C, a failed read) would otherwise leave an empty or partial image under the
+ * final name, carrying the recipe label that makes the next bootstrap reuse it.
+ */
+export async function importRootfs(dir: string, image: string, signal: AbortSignal | undefined, onLine?: (l: string) => void, recipe?: string): Promise<void> {
   const { execa } = await import('execa');
-  const [repo, tag] = image.split(':');
+  const [repo, tag] = image.split(':') as [string, string | undefined];
+  const partialTag = `${(tag ?? 'latest').slice(0, 80)}-partial-${process.pid}`;
   const tar = execa('tar', ['--numeric-owner', '--sort=name', '-C', dir, '-c', '.'], {
     buffer: false,
     cancelSignal: signal,
     stdout: 'pipe',
   });
   const docker = dockerClient();
-  const stream = (await docker.importImage(tar.stdout as never, {
-    repo,
-    tag: tag ?? 'latest',
-    changes: [
-      `ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8`,
-      `LABEL dev.tars.toolchain=base dev.tars.version=debian-${BASE_SUITE}${recipe ? ` ${RECIPE_LABEL}=${recipe}` : ''}`,
-      'CMD ["/bin/bash"]',
-    ],
-  } as never)) as unknown as NodeJS.ReadableStream;
-  await Promise.all([followProgress(stream as never, onLine), tar]);
+  const imported = (async () => {
+    const stream = (await docker.importImage(tar.stdout as never, {
+      repo,
+      tag: partialTag,
+      changes: [
+        `ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8`,
+        `LABEL dev.tars.toolchain=base dev.tars.version=debian-${BASE_SUITE}${recipe ? ` ${RECIPE_LABEL}=${recipe}` : ''}`,
+        'CMD ["/bin/bash"]',
+      ],
+    } as never)) as unknown as NodeJS.ReadableStream;
+    return followProgress(stream as never, onLine);
+  })();
+  // Wait for both: the engine finishes an import even after tar has failed.
+  const [tarResult, importResult] = await Promise.allSettled([tar, imported]);
+  const partial = docker.getImage(`${repo}:${partialTag}`);
+  const failure = tarResult.status === 'rejected' ? tarResult.reason : importResult.status === 'rejected' ? importResult.reason : signal?.aborted ? signal.reason : undefined;
+  if (failure !== undefined) {
+    await partial.remove({ force: true }).catch(() => undefined); // absent when the engine refused it
+    throw failure;
+  }
+  await partial.tag({ repo, tag: tag ?? 'latest' });
+  await partial.remove(); // the partial tag only; the image stays under its final name
 }
 
 async function buildBase(opts: BootstrapOptions, image: string): Promise<string> {

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BugError, EXIT_CODES, formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
-import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
+import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, withBuildLock, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
 import { join, relative, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
@@ -45,7 +45,7 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     const started = performance.now();
     const ctx = newBuildContext(config);
     const outDir = this.flags.output ? resolve(this.flags.output) : undefined;
-    await runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) }, ctx.plan), ctx);
+    await withBuildLock(root, () => runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) }, ctx.plan), ctx));
     if (!ctx.image) throw new BugError('image assembly did not run');
     const durationMs = Math.round(performance.now() - started);
     if (process.env['GITHUB_STEP_SUMMARY']) {
