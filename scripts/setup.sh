@@ -57,8 +57,8 @@ fi
 # where no udev ran: libvirt checks KVM access as its QEMU user (libvirt-qemu, group kvm), and
 # without it discards its QEMU capability cache on every call (each `virsh define` re-probed
 # QEMU for ~40 s). Domains themselves run TCG (<domain type='qemu'>).
-if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ]; then
-  chgrp kvm /dev/kvm && chmod 660 /dev/kvm
+if [ -c /dev/kvm ] && [ "$(stat -c %G /dev/kvm)" = root ] && getent group kvm >/dev/null; then
+  chgrp kvm /dev/kvm && chmod 660 /dev/kvm || echo "setup: could not give /dev/kvm to group kvm (libvirt will be slow to define domains)" >&2
 fi
 if ! virsh -c qemu:///system version >/dev/null 2>&1; then
   echo "setup: starting virtlogd and libvirtd" >&2
