@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AbortError } from '@tars/core';
+import { AbortError, workspace } from '@tars/core';
 
 interface LockInfo {
   pid: number;
@@ -35,13 +35,13 @@ function readLock(file: string): LockInfo | undefined {
 }
 
 export function buildLockPath(root: string): string {
-  return join(root, '.tars', 'build.lock');
+  return join(workspace(root).dir, 'build.lock');
 }
 
 /** Take the checkout's build lock; the returned function gives it back. CONFLICT (exit 7) while another build holds it. */
 export function acquireBuildLock(root: string): () => void {
   const file = buildLockPath(root);
-  mkdirSync(join(root, '.tars'), { recursive: true });
+  mkdirSync(workspace(root).dir, { recursive: true });
   const me: LockInfo = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -93,6 +93,11 @@ export interface BuildPlan {
 
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
 
+/** The component id of an agent: `agent:<name>` (the kernel's is `kernel`). */
+export function agentComponentId(name: string): string {
+  return `agent:${name}`;
+}
+
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
   // `stop` is the kernel's default: only `restart` needs a word on the command line.
   const fault = agent.onFault === 'restart' ? ['fault=restart'] : [];
@@ -123,7 +128,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
       const out = posix.join(d, 'out/agents', `${agent.name}.so`);
       const publish = posix.join(d, 'scripts/publish-agent.sh');
       steps.push({
-        id: `agent:${agent.name}`,
+        id: agentComponentId(agent.name),
         kind: 'dotnet-agent',
         toolchain: 'dotnet',
         command: ['bash', publish, agent.path, agent.name],
@@ -140,7 +145,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     if (agent.lang === 'cuda') {
       const out = (f: string) => posix.join(agent.path, 'out', f);
       steps.push({
-        id: `agent:${agent.name}`,
+        id: agentComponentId(agent.name),
         kind: 'gpu-module',
         toolchain: 'cuda',
         command: ['bash', posix.join(agent.path, 'scripts/build-fatbin.sh')],
@@ -156,9 +161,9 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     }
     const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
     const dbg = posix.join(k, 'out/agents', `${agent.name}.dbg`);
-    debug.push({ component: `agent:${agent.name}`, name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
+    debug.push({ component: agentComponentId(agent.name), name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
     steps.push({
-      id: `agent:${agent.name}`,
+      id: agentComponentId(agent.name),
       kind: 'rust-agent',
       toolchain: 'rust',
       command: ['bash', posix.join(k, 'scripts/build.sh'), 'agent', agent.name],

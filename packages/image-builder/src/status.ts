@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ExecutorKind, TarsConfig } from '@tars/core';
+import { workspace, type ExecutorKind, type TarsConfig } from '@tars/core';
 import { ComponentCache } from './cache.js';
 import { resolveToolchain, stepKey } from './components.js';
 import { sha256File } from './hash-inputs.js';
@@ -25,7 +25,7 @@ export interface ComponentStatus {
 export async function componentStatus(opts: { root: string; config: TarsConfig; executor?: ExecutorKind | 'auto' }): Promise<ComponentStatus[]> {
   const plan = createBuildPlan(opts.config);
   const cache = new ComponentCache(resolve(opts.root, opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024);
-  const ctx = { root: opts.root, config: opts.config, cache, executor: opts.executor ?? (opts.config.executor.default as ExecutorKind | 'auto'), logDir: join(opts.root, '.tars', 'logs', 'build'), toolchains: new Map() };
+  const ctx = { root: opts.root, config: opts.config, cache, executor: opts.executor ?? (opts.config.executor.default as ExecutorKind | 'auto'), logDir: workspace(opts.root).buildLogs, toolchains: new Map() };
   const out: ComponentStatus[] = [];
   for (const step of plan.steps) {
     const present = step.outputs.every((o) => existsSync(join(opts.root, o)));

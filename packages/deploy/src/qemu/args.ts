@@ -1,4 +1,6 @@
 /** QEMU command lines for TARS: direct multiboot boot or disk images, serial wiring. */
+import { AbortError, BugError } from '@tars/core';
+
 export type Accel = 'kvm' | 'tcg';
 
 export interface BootModule {
@@ -58,7 +60,7 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
   if (spec.icount) args.push('-icount', 'shift=0');
   if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
   if (spec.firmware === 'uefi') {
-    if (!paths.ovmfCode || !paths.ovmfVars) throw new Error('UEFI boot needs OVMF code and vars paths');
+    if (!paths.ovmfCode || !paths.ovmfVars) throw new BugError('UEFI boot needs OVMF code and vars paths');
     args.push('-drive', `if=pflash,format=raw,readonly=on,file=${qemuEscape(paths.ovmfCode)}`);
     args.push('-drive', `if=pflash,format=raw,file=${qemuEscape(paths.ovmfVars)}`);
   }
@@ -75,11 +77,11 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     args.push('-kernel', spec.kernel);
     if (spec.append) args.push('-append', spec.append);
     if (spec.modules?.length) {
-      for (const m of spec.modules) if (/\s/.test(m.path)) throw new Error(`module path has whitespace: ${m.path}`);
+      for (const m of spec.modules) if (/\s/.test(m.path)) throw new AbortError(`QEMU cannot pass a module path with whitespace: ${m.path}`, { code: 'USAGE', tryMessage: 'Move the project (or --image) to a path without spaces.' });
       args.push('-initrd', spec.modules.map((m) => qemuEscape(m.args ? `${m.path} ${m.args}` : m.path)).join(','));
     }
   } else {
-    throw new Error('QEMU spec needs a kernel, an image or a PXE root');
+    throw new BugError('QEMU spec needs a kernel, an image or a PXE root');
   }
   return args;
 }

@@ -3,6 +3,7 @@
  * FAT ESP. Format modules import from here (never from assemble.ts, which imports them).
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import { agentComponentId } from '../plan.js';
 import { join } from 'node:path';
 import { runCommand, type TarsConfig } from '@tars/core';
 import { sha256File } from '../hash-inputs.js';
@@ -77,12 +78,12 @@ export function stageBootTree(stage: string, opts: AssembleOptions): { tree: str
 
 /** Payloads whose component was built (an optional one may have been skipped). */
 export function builtPayloads(opts: AssembleOptions): AssembleOptions['plan']['payloads'] {
-  return opts.plan.payloads.filter((p) => existsSync(join(opts.root, p.source)) && opts.components.some((c) => c.id === `agent:${p.name}` && c.executor !== 'skipped'));
+  return opts.plan.payloads.filter((p) => existsSync(join(opts.root, p.source)) && opts.components.some((c) => c.id === agentComponentId(p.name) && c.executor !== 'skipped'));
 }
 
 /** GPU modules whose component was built. */
 export function builtGpuModules(opts: AssembleOptions): AssembleOptions['plan']['gpuModules'] {
-  return opts.plan.gpuModules.filter((g) => existsSync(join(opts.root, g.fatbinSource)) && opts.components.some((c) => c.id === `agent:${g.name}` && c.executor !== 'skipped'));
+  return opts.plan.gpuModules.filter((g) => existsSync(join(opts.root, g.fatbinSource)) && opts.components.some((c) => c.id === agentComponentId(g.name) && c.executor !== 'skipped'));
 }
 
 /** Put the built payloads (agents/) and GPU modules (gpu/NAME/) into an image tree directory. */

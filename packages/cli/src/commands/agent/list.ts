@@ -1,5 +1,5 @@
 import { formatTable, outputResult } from '@tars/core';
-import { componentStatus } from '@tars/image-builder';
+import { agentComponentId, componentStatus } from '@tars/image-builder';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -23,7 +23,7 @@ export default class AgentList extends BaseCommand<typeof AgentList, { agents: A
     const { config, root } = await this.loadConfig();
     const status = new Map((await componentStatus({ root, config })).map((c) => [c.id, c]));
     const agents = config.agents.map((a): AgentRow => {
-      const st = status.get(`agent:${a.name}`);
+      const st = status.get(agentComponentId(a.name));
       return { name: a.name, lang: a.lang, version: a.version, path: a.path, sourcePresent: existsSync(join(root, a.path)), build: st?.state ?? 'not built', output: st?.outputs[0] ?? null };
     });
     return { agents };

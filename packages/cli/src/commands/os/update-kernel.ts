@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { AbortError, EXIT_CODES, outputInfo, outputResult, workspace } from '@tars/core';
 import { deployerOf, getDeployment, hotSwapModule, type SwapResult } from '@tars/deploy';
-import { buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
+import { agentComponentId, buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -28,7 +28,7 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
     let imagePath: string;
     if (this.flags.file) imagePath = resolve(this.flags.file);
     else {
-      const step = createBuildPlan(config).steps.find((s) => s.id === `agent:${this.flags.module}`);
+      const step = createBuildPlan(config).steps.find((s) => s.id === agentComponentId(this.flags.module));
       if (!step) throw new AbortError(`No agent named ${this.flags.module} in the config`, { code: 'NOT_FOUND', tryMessage: 'Pass --file, or add the agent to tars.config.json.' });
       const cache = new ComponentCache(resolve(root, config.cache.dir), config.cache.maxSizeMb * 1024 * 1024);
       const built = await buildComponent(step, { root, config, cache, executor: config.executor.default, logDir: workspace(root).buildLogs, signal: this.signal });
