@@ -16,3 +16,4 @@ export * from './metal.js';
 export * from './pxe.js';
 export * from './support.js';
 export * from './symbolize.js';
+export * from './update-module.js';

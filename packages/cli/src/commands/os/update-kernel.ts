@@ -1,9 +1,6 @@
 import { Args, Flags } from '@oclif/core';
-import { AbortError, EXIT_CODES, outputInfo, outputResult, workspace } from '@tars/core';
-import { deployerOf, getDeployment, hotSwapModule, type SwapResult } from '@tars/deploy';
-import { agentComponentId, buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { EXIT_CODES, outputInfo, outputResult } from '@tars/core';
+import { getDeployment, updateModule, type SwapResult } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, timeoutFlag } from '../../flags.js';
 
@@ -23,34 +20,19 @@ export default class OsUpdateKernel extends BaseCommand<typeof OsUpdateKernel, S
 
   async execute(): Promise<SwapResult> {
     const { config, root } = await this.loadConfig({ 'executor.default': this.flags.executor });
-    const rec = await getDeployment(root, this.args.id);
-    const agent = config.agents.find((a) => a.name === this.flags.module);
-    let imagePath: string;
-    if (this.flags.file) imagePath = resolve(this.flags.file);
-    else {
-      const step = createBuildPlan(config).steps.find((s) => s.id === agentComponentId(this.flags.module));
-      if (!step) throw new AbortError(`No agent named ${this.flags.module} in the config`, { code: 'NOT_FOUND', tryMessage: 'Pass --file, or add the agent to tars.config.json.' });
-      const cache = new ComponentCache(resolve(root, config.cache.dir), config.cache.maxSizeMb * 1024 * 1024);
-      const built = await buildComponent(step, { root, config, cache, executor: config.executor.default, logDir: workspace(root).buildLogs, signal: this.signal });
-      outputInfo(`${step.id}: ${built.executor === 'cache' ? 'cached' : `built (${built.executor})`}`);
-      imagePath = join(root, step.outputs[0] as string);
-    }
-    const image = readFileSync(imagePath);
-    const client = await deployerOf(rec).control(rec);
-    try {
-      const result = await hotSwapModule(client, {
-        module: this.flags.module,
-        image,
-        version: this.flags.version ?? agent?.version ?? '0.0.0',
-        timeoutMs: (this.flags.timeout ?? 10) * 1000,
-        signal: this.signal,
-        onProgress: (sent, total) => outputInfo(`sent ${sent}/${total} bytes`),
-      });
-      if (result.outcome === 'rolled_back') process.exitCode = EXIT_CODES.EXTERNAL;
-      return result;
-    } finally {
-      client.close();
-    }
+    const result = await updateModule({
+      root,
+      config,
+      deployment: await getDeployment(root, this.args.id),
+      module: this.flags.module,
+      ...(this.flags.file ? { file: this.flags.file } : {}),
+      ...(this.flags.version ? { version: this.flags.version } : {}),
+      timeoutMs: (this.flags.timeout ?? 10) * 1000,
+      signal: this.signal,
+      onInfo: outputInfo,
+    });
+    if (result.outcome === 'rolled_back') process.exitCode = EXIT_CODES.EXTERNAL;
+    return result;
   }
 
   protected render(r: SwapResult): void {

@@ -1,0 +1,65 @@
+/**
+ * The `os update-kernel` service: take the module image (a given file, or the agent built through
+ * the component cache like `os build` builds it), and hot-swap it into a running deployment
+ * through its deployer's control channel.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AbortError, workspace, type ExecutorKind, type TarsConfig } from '@tars/core';
+import { agentComponentId, buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
+import { deployerOf } from './deployers.js';
+import type { DeploymentRecord } from './deployments.js';
+import { hotSwapModule, type SwapResult } from './hot-swap.js';
+
+export interface UpdateModuleOptions {
+  root: string;
+  config: TarsConfig;
+  deployment: DeploymentRecord;
+  module: string;
+  /** A prebuilt module ELF; default: build the agent from the config (cached). */
+  file?: string;
+  version?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  onInfo?: (line: string) => void;
+}
+
+export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResult> {
+  const agent = opts.config.agents.find((a) => a.name === opts.module);
+  let imagePath: string;
+  if (opts.file) imagePath = resolve(opts.file);
+  else {
+    const step = createBuildPlan(opts.config).steps.find((s) => s.id === agentComponentId(opts.module));
+    if (!step) throw new AbortError(`No agent named ${opts.module} in the config`, { code: 'NOT_FOUND', tryMessage: 'Pass --file, or add the agent to tars.config.json.' });
+    const cache = new ComponentCache(resolve(opts.root, opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024);
+    const built = await buildComponent(step, {
+      root: opts.root,
+      config: opts.config,
+      cache,
+      executor: opts.config.executor.default as ExecutorKind | 'auto',
+      logDir: workspace(opts.root).buildLogs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    opts.onInfo?.(`${step.id}: ${built.executor === 'cache' ? 'cached' : `built (${built.executor})`}`);
+    imagePath = join(opts.root, step.outputs[0] as string);
+  }
+  let image: Buffer;
+  try {
+    image = readFileSync(imagePath);
+  } catch (err) {
+    throw new AbortError(`Cannot read the module image ${imagePath} (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
+  }
+  const client = await deployerOf(opts.deployment).control(opts.deployment);
+  try {
+    return await hotSwapModule(client, {
+      module: opts.module,
+      image,
+      version: opts.version ?? agent?.version ?? '0.0.0',
+      timeoutMs: opts.timeoutMs,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onProgress: (sent, total) => opts.onInfo?.(`sent ${sent}/${total} bytes`),
+    });
+  } finally {
+    client.close();
+  }
+}
