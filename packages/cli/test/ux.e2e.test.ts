@@ -3,6 +3,7 @@
  * binary as a user would. Nothing here boots QEMU or builds a kernel; those rows live in
  * os-deploy.e2e.test.ts.
  */
+import { projectIdentity } from '@tars/core';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -296,7 +297,7 @@ describe('one meaning per flag name', () => {
   });
 });
 
-/** A deployment record whose "QEMU" is a node process holding the events file on its command line. */
+/** A deployment record whose "QEMU" is a node process that stays alive until stopped. */
 function fakeDeployment(serial: string): { root: string; id: string; stop: () => void } {
   const root = dirWith({});
   const id = 'tars-abc123';
@@ -305,7 +306,11 @@ function fakeDeployment(serial: string): { root: string; id: string; stop: () =>
   const events = join(run, 'events.jsonl');
   writeFileSync(events, serial);
   const qemu = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', events], { stdio: 'ignore' });
-  writeFileSync(join(run, 'record.json'), JSON.stringify({ id, target: 'qemu', pid: qemu.pid, createdAt: new Date().toISOString(), runDir: run, events, control: join(run, 'control.sock'), qemuLog: join(run, 'qemu.log'), accel: 'tcg', image: { dir: root, format: 'kernel', name: 'tars-os', version: '0.1.0', sha256: '' }, qemuArgs: [] }));
+  // The generic record of the qemu deployer, scoped to this project (startTime null: pid alone).
+  writeFileSync(
+    join(run, 'record.json'),
+    JSON.stringify({ id, deployer: 'qemu', project: projectIdentity(root), createdAt: new Date().toISOString(), accel: 'tcg', image: { dir: root, format: 'kernel', name: 'tars-os', version: '0.1.0', sha256: '' }, runDir: run, events, control: join(run, 'control.sock'), engine: { pid: qemu.pid, startTime: null, args: [], log: join(run, 'qemu.log') } }),
+  );
   return { root, id, stop: () => qemu.kill() };
 }
 
