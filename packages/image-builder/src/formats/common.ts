@@ -5,7 +5,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, utimesSync } from 'node:fs';
 import { agentComponentId } from '../plan.js';
 import { join } from 'node:path';
-import { runCommand, type TarsConfig } from '@tars/core';
+import { AbortError, runCommand, type TarsConfig } from '@tars/core';
 import { sha256File } from '../hash-inputs.js';
 import type { Manifest } from '../manifest.js';
 import { earlyConfig, grubConfig, writeText } from '../grub.js';
@@ -108,4 +108,11 @@ export function diskBootSection(opts: AssembleOptions): Manifest['boot'] {
     modules: opts.plan.boot.modules.map((m) => ({ name: m.name, version: m.version, args: m.args, sha256: sha256File(join(opts.root, m.source)), file: `/boot/tars/${m.file}` })),
     firmware: ['bios', 'uefi'],
   };
+}
+
+/** How a deployer boots a disk-image format: the image file (never modified) as a CD or a disk. */
+export function diskBoot(m: Manifest, imageDir: string, media: 'cdrom' | 'disk'): { disk: { path: string; media: 'cdrom' | 'disk' } } {
+  const file = m.files[0];
+  if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
+  return { disk: { path: join(imageDir, file.path), media } };
 }

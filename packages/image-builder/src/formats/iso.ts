@@ -4,10 +4,10 @@
  * not).
  */
 import { join } from 'node:path';
-import { AbortError, probeVersion, runCommand } from '@tars/core';
+import { probeVersion, runCommand } from '@tars/core';
 import { grubMkimage } from '../grub.js';
 import type { Manifest } from '../manifest.js';
-import { diskBootSection, isoDate, makeEsp, stageBootTree, touchTree, type AssembleOptions } from './common.js';
+import { diskBoot, diskBootSection, isoDate, makeEsp, stageBootTree, touchTree, type AssembleOptions } from './common.js';
 import type { ImageFormatModule } from './format.js';
 
 async function assembleIso(stage: string, opts: AssembleOptions, env: Record<string, string>, fileName: string): Promise<void> {
@@ -53,9 +53,7 @@ export const isoFormat: ImageFormatModule = {
   paths: { payloads: '/boot/tars/agents', gpu: '/boot/tars/gpu' },
   firmware: ['bios', 'uefi'],
   boot(m: Manifest, imageDir: string) {
-    const file = m.files[0];
-    if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
-    return { disk: { path: join(imageDir, file.path), media: 'cdrom' } };
+    return diskBoot(m, imageDir, 'cdrom');
   },
   async extractBootFiles(_m, image, into) {
     await runCommand('xorriso', ['-osirrox', 'on', '-indev', image, '-extract', '/boot/tars', join(into, 'boot', 'tars')]);

@@ -10,7 +10,7 @@ import { AbortError, probeVersion, runCommand } from '@tars/core';
 import { GPT_TYPE, SECTOR, writeGpt } from '../gpt.js';
 import { grubMkimage } from '../grub.js';
 import type { Manifest } from '../manifest.js';
-import { diskBootSection, isoDate, stageBootTree, touchTree, type AssembleOptions } from './common.js';
+import { diskBoot, diskBootSection, isoDate, stageBootTree, touchTree, type AssembleOptions } from './common.js';
 import type { ImageFormatModule } from './format.js';
 
 const CORE_LBA = 2048;
@@ -85,10 +85,8 @@ export const rawFormat: ImageFormatModule = {
   paths: { payloads: '/boot/tars/agents', gpu: '/boot/tars/gpu' },
   firmware: ['bios', 'uefi'],
   boot(m: Manifest, imageDir: string) {
-    const file = m.files[0];
-    if (!file) throw new AbortError(`${imageDir}: the manifest lists no image file`, { code: 'CHECK_FAILED' });
     // The image is never modified: deployers boot it on a throwaway overlay.
-    return { disk: { path: join(imageDir, file.path), media: 'disk' } };
+    return diskBoot(m, imageDir, 'disk');
   },
   async extractBootFiles(_m, image, into) {
     // The ESP is partition 2 of the GPT; read it with mtools at its byte offset.
