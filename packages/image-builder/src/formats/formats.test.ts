@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -42,5 +43,21 @@ describe('image format registry', () => {
     for (const f of readdirSync(dir).filter((x) => x.endsWith('.ts') && !x.endsWith('.test.ts'))) {
       expect(readFileSync(join(dir, f), 'utf8'), f).not.toMatch(/from '\.\.\/assemble\.js'/);
     }
+  });
+});
+
+describe('raw format: a disk whose GPT lies', () => {
+  it('is CHECK_FAILED, never a crash, when the table points outside the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tars-gpt-'));
+    const extract = getFormat('raw').extractBootFiles;
+    if (!extract) throw new Error('raw has extractBootFiles');
+    const noHeader = join(dir, 'zeros.img');
+    writeFileSync(noHeader, Buffer.alloc(4096));
+    await expect(extract({} as never, noHeader, dir)).rejects.toMatchObject({ code: 'CHECK_FAILED', message: expect.stringContaining('no GPT header') });
+    const lying = Buffer.alloc(4096);
+    lying.write('EFI PART', 512, 'latin1');
+    lying.writeBigUInt64LE(1n << 40n, 512 + 72); // partition entries far beyond the file
+    writeFileSync(join(dir, 'lying.img'), lying);
+    await expect(extract({} as never, join(dir, 'lying.img'), dir)).rejects.toMatchObject({ code: 'CHECK_FAILED', message: expect.stringContaining('outside the disk') });
   });
 });

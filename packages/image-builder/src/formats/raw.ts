@@ -91,8 +91,14 @@ export const rawFormat: ImageFormatModule = {
   async extractBootFiles(_m, image, into) {
     // The ESP is partition 2 of the GPT; read it with mtools at its byte offset.
     const disk = readFileSync(image);
+    // The table's numbers come from the file: check each before following it.
+    const bad = (why: string) => new AbortError(`${image}: not a TARS GPT disk (${why})`, { code: 'CHECK_FAILED' });
+    if (disk.length < 2 * SECTOR || disk.toString('latin1', SECTOR, SECTOR + 8) !== 'EFI PART') throw bad('no GPT header at LBA 1');
     const entries = Number(disk.readBigUInt64LE(SECTOR + 72));
-    const first = Number(disk.readBigUInt64LE(entries * SECTOR + 128 + 32));
+    const at = entries * SECTOR + 128 + 32;
+    if (!Number.isSafeInteger(at) || at + 8 > disk.length) throw bad(`partition entries at LBA ${entries} lie outside the disk`);
+    const first = Number(disk.readBigUInt64LE(at));
+    if (!Number.isSafeInteger(first * SECTOR) || first < 2 || first * SECTOR >= disk.length) throw bad(`the ESP's first LBA ${first} lies outside the disk`);
     await runCommand('mcopy', ['-s', '-n', '-i', `${image}@@${first * SECTOR}`, '::/boot', into]);
   },
   releaseAssetName: (_m, file) => file,
