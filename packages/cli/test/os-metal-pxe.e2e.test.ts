@@ -96,12 +96,16 @@ describe('os deploy --to metal (loop devices and files) and --to pxe', () => {
     const r = await tarscli(['os', 'deploy', '--to', 'pxe', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json', '--timeout', '120'], { cwd: dir });
     expect(r.exitCode, r.stderr).toBe(0);
     const rec = r.json.result.deployment;
-    expect(rec.deployer).toBe('pxe');
-    expect(rec.engine.args.join(' ')).toMatch(/tftp=.*bootfile=tars\.pxe/);
-    expect(existsSync(join(rec.runDir, 'tftp', 'tars.pxe'))).toBe(true);
-    expect(r.json.result.ready).toMatchObject({ ev: 'ready', tasks: 2 });
-    const diag = await tarscli(['os', 'diagnostics', rec.id, '--json'], { cwd: dir });
-    expect(diag.json.result.modules.length).toBe(2);
-    await tarscli(['os', 'stop', rec.id], { cwd: dir });
+    try {
+      expect(rec.deployer).toBe('pxe');
+      expect(rec.engine.args.join(' ')).toMatch(/tftp=.*bootfile=tars\.pxe/);
+      expect(existsSync(join(rec.runDir, 'tftp', 'tars.pxe'))).toBe(true);
+      expect(r.json.result.ready).toMatchObject({ ev: 'ready', tasks: 2 });
+      const diag = await tarscli(['os', 'diagnostics', rec.id, '--json'], { cwd: dir });
+      expect(diag.json.result.modules.length).toBe(2);
+    } finally {
+      // A failed assertion must not leave the machine running.
+      await tarscli(['os', 'stop', rec.id], { cwd: dir });
+    }
   });
 });
