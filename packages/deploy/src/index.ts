@@ -17,3 +17,4 @@ export * from './pxe.js';
 export * from './support.js';
 export * from './symbolize.js';
 export * from './update-module.js';
+export * from './follow.js';

@@ -2,8 +2,8 @@
  * `os build`: the plan's component steps (cached, through executors), then image assembly.
  * `buildTasks` returns the listr2 task list as data so it can be tested and rendered.
  */
-import { join, resolve } from 'node:path';
-import { workspace, type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
+import { join, relative, resolve } from 'node:path';
+import { BugError, runTasks, workspace, type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
 import { assembleImage, type AssembleResult, type ImageFormat } from './assemble.js';
 import { ComponentCache } from './cache.js';
 import { remoteCacheFromConfig } from './remote-cache.js';
@@ -11,6 +11,9 @@ import { buildComponent, type ComponentResult } from './components.js';
 import { checkOutputDir } from './output-dir.js';
 import { createBuildPlan, type BuildPlan } from './plan.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
+import { withBuildLock } from './build-lock.js';
+import type { Manifest } from './manifest.js';
+import { appendStepSummary, buildSummaryMarkdown } from './step-summary.js';
 
 export interface BuildOptions {
   root: string;
@@ -95,4 +98,28 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
 
 export function newBuildContext(config: TarsConfig): BuildContext {
   return { plan: createBuildPlan(config), components: [] };
+}
+
+export interface BuildImageResult {
+  dir: string;
+  manifest: Manifest;
+  components: ComponentResult[];
+  durationMs: number;
+}
+
+/**
+ * The `os build` service: one build per checkout at a time (the build lock), every component
+ * step and the image assembly, and in GitHub Actions the summary on the run page.
+ */
+export async function buildImage(opts: BuildOptions): Promise<BuildImageResult> {
+  const started = performance.now();
+  const ctx = newBuildContext(opts.config);
+  await withBuildLock(opts.root, () => runTasks(buildTasks(opts, ctx.plan), ctx));
+  if (!ctx.image) throw new BugError('image assembly did not run');
+  const durationMs = Math.round(performance.now() - started);
+  const m = ctx.image.manifest;
+  if (process.env['GITHUB_STEP_SUMMARY']) {
+    appendStepSummary(buildSummaryMarkdown({ name: m.name, version: m.version, format: m.format, dir: relative(opts.root, ctx.image.dir), files: m.files, components: ctx.components, durationMs }));
+  }
+  return { dir: ctx.image.dir, manifest: m, components: ctx.components, durationMs };
 }

@@ -19,3 +19,4 @@ export * from './gpu-module.js';
 export * from './init.js';
 export * from './diff.js';
 export * from './status.js';
+export * from './step-summary.js';

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
-import { BugError, EXIT_CODES, formatTable, outputResult, runTasks, type ExecutorKind } from '@tars/core';
-import { buildTasks, createBuildPlan, newBuildContext, verifyReproducible, withBuildLock, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
-import { join, relative, resolve } from 'node:path';
+import { EXIT_CODES, formatTable, outputResult, type ExecutorKind } from '@tars/core';
+import { buildImage, createBuildPlan, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
+import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
 
@@ -42,18 +42,9 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
       if (!report.identical) process.exitCode = EXIT_CODES.CHECK_FAILED;
       return { kind: 'reproducibility', report };
     }
-    const started = performance.now();
-    const ctx = newBuildContext(config);
     const outDir = this.flags.output ? resolve(this.flags.output) : undefined;
-    await withBuildLock(root, () => runTasks(buildTasks({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) }, ctx.plan), ctx));
-    if (!ctx.image) throw new BugError('image assembly did not run');
-    const durationMs = Math.round(performance.now() - started);
-    if (process.env['GITHUB_STEP_SUMMARY']) {
-      const { appendStepSummary, buildSummaryMarkdown } = await import('@tars/release');
-      const m = ctx.image.manifest;
-      appendStepSummary(buildSummaryMarkdown({ name: m.name, version: m.version, format: m.format, dir: relative(root, ctx.image.dir), files: m.files, components: ctx.components, durationMs }));
-    }
-    return { kind: 'image', dir: ctx.image.dir, manifest: ctx.image.manifest, components: ctx.components, durationMs };
+    const built = await buildImage({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) });
+    return { kind: 'image', ...built };
   }
 
   protected override toSuccessJson(result: unknown): unknown {

@@ -1,12 +1,12 @@
 import { Flags } from '@oclif/core';
 import { ACCELS, isJsonMode, outputInfo, outputResult } from '@tars/core';
-import { DEPLOYER_NAMES, EventReader, formatEvent, getDeployer, stopDeployment, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
+import { DEPLOYER_NAMES, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
 import { createInterface } from 'node:readline/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BaseCommand, sleep } from '../../base-command.js';
+import { BaseCommand } from '../../base-command.js';
 import { formatFlag, timeoutFlag } from '../../flags.js';
 
 type DeployResult =
@@ -71,18 +71,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       // From here Ctrl-C is the normal way to end (it stops the machines): exit 0, not 130.
       this.runsUntilInterrupted = true;
       outputInfo(`deployment ${all.map((x) => x.record.id).join(', ')} ${all.length > 1 ? 'are' : 'is'} ready; streaming events, Ctrl-C stops ${all.length > 1 ? 'them' : 'it'}`);
-      const reader = new EventReader(deployer.events(d.record));
-      reader.poll();
-      let lastCheck = Date.now();
-      while (!this.signal.aborted) {
-        reader.poll().forEach(onEvent);
-        if (Date.now() - lastCheck >= 1000) {
-          lastCheck = Date.now();
-          if (!(await deployer.alive(d.record))) break;
-        }
-        await sleep(100, this.signal);
-      }
-      for (const x of all) await stopDeployment(root, x.record);
+      await followThenStop(root, all.map((x) => x.record), { signal: this.signal, onEvent });
     }
     return {
       kind: 'qemu',
