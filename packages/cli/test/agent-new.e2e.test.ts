@@ -63,7 +63,7 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect(b.exitCode, b.stderr).toBe(0);
     expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toContain('hello-bot');
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     try {
       let seen = false;
       // Polls until the hello is observed; the deadline is only a generous upper bound.

@@ -29,7 +29,7 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     expect(JSON.parse(readFileSync(join(dir, 'images', 'k', 'manifest.json'), 'utf8')).files).toEqual(b.json.result.files);
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--image', 'images/k', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, d.stderr).toBe(0);
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
     expect(stop.json.result).toEqual({ id, result: 'stopped' });
   }, 300_000);

@@ -1,9 +1,9 @@
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { kvmVerdictKey } from '@tars/core';
+import { kvmVerdictKey, processAlive } from '@tars/core';
 import { copyProject } from './project.js';
 import { BIN, tarscli } from './helpers.js';
 
@@ -85,7 +85,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('update-kernel hot-swaps a module, and a module that faults is rolled back', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     try {
       // A changed pong: built through the cache, streamed in chunks, swapped in.
       appendFileSync(join(dir, 'packages/kernel-rs/agents/pong/src/main.rs'), '\n// v1.1.0\n');
@@ -133,7 +133,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('detects a QEMU killed with SIGKILL and cleans its record up', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    const envelope = JSON.parse(d.stdout.trim().split('\n').pop() as string);
+    const envelope = d.json;
     const { id, engine: { pid } } = envelope.result.deployment;
     process.kill(pid, 'SIGKILL');
     await exited(pid);
@@ -145,7 +145,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('os diagnostics --watch redraws in place on the alternate screen; Ctrl-C quits quietly (exit 0)', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     try {
       const r = await ctrlCOnTerminal(['os', 'diagnostics', id, '--watch'], dir, 'memory:');
       expect(r.code).toBe(0);
@@ -177,7 +177,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('os support bundles config, manifests, logs, live diagnostics and doctor into one archive', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     try {
       const out = join(mkdtempSync(join(tmpdir(), 'tars-sup-')), 'bundle.tar.gz');
       const r = await tarscli(['os', 'support', '--output', out, '--json'], { cwd: dir });
@@ -227,7 +227,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
       const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-      ids.push(JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id);
+      ids.push(d.json.result.deployment.id);
     }
     const r = await tarscli(['os', 'stop', '--all', '--json'], { cwd: dir });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -252,14 +252,5 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
 /** Resolves once `pid` is gone or a zombie (observed through /proc, never a fixed sleep). */
 async function exited(pid: number): Promise<void> {
-  for (;;) {
-    let state: string;
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0] ?? '';
-    } catch {
-      return;
-    }
-    if (state === 'Z' || state === 'X') return;
-    await new Promise((r) => setTimeout(r, 20)); // a poll interval, not a deadline
-  }
+  while (processAlive(pid)) await new Promise((r) => setTimeout(r, 20)); // a poll interval, not a deadline
 }

@@ -21,7 +21,7 @@ describe('symbolized fault reports', () => {
 
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, d.stderr).toBe(0);
-    const id = JSON.parse(d.stdout.trim().split('\n').pop() as string).result.deployment.id;
+    const id = d.json.result.deployment.id;
     try {
       // Wait for the fault event (observed in the event file; the deadline is only an upper bound).
       const events = join(dir, '.tars', 'deployments', id, 'events.jsonl');

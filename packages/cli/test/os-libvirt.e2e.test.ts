@@ -14,10 +14,6 @@ async function domstate(domain: string): Promise<string | undefined> {
   return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
 }
 
-function envelopeOf(stdout: string): any {
-  return JSON.parse(stdout.trim().split('\n').pop() as string);
-}
-
 describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel / stop', () => {
   let dir: string;
   beforeAll(async () => {
@@ -73,7 +69,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
   it('--count 2 starts two machines at once and records each', async () => {
     const d = await tarscli(['os', 'deploy', ...LIBVIRT, '--count', '2', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, d.stderr).toBe(0);
-    const all = envelopeOf(d.stdout).result.deployments.map((x: { deployment: { id: string; engine: { domain: string } } }) => x.deployment);
+    const all = d.json.result.deployments.map((x: { deployment: { id: string; engine: { domain: string } } }) => x.deployment);
     expect(all).toHaveLength(2);
     expect(new Set(all.map((r: { engine: { domain: string } }) => r.engine.domain)).size).toBe(2);
     for (const r of all) expect(await domstate(r.engine.domain)).toBe('running');
@@ -92,8 +88,8 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
     expect(q.exitCode, q.stderr).toBe(0);
     const l = await tarscli(['os', 'deploy', ...LIBVIRT, '--detach', '--json'], { cwd: dir });
     expect(l.exitCode, l.stderr).toBe(0);
-    const ids = [envelopeOf(q.stdout).result.deployment.id, envelopeOf(l.stdout).result.deployment.id];
-    const domain = envelopeOf(l.stdout).result.deployment.engine.domain;
+    const ids = [q.json.result.deployment.id, l.json.result.deployment.id];
+    const domain = l.json.result.deployment.engine.domain;
 
     const copy = join(mkdtempSync(join(tmpdir(), 'tars-copy-')), 'project');
     // As a user would copy it: `cp -r`, `.tars` (records, sockets) included.

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { AbortError, projectIdentity } from '@tars/core';
 import type { Manifest } from '@tars/image-builder';
-import { DEPLOYER_NAMES, domainXml, getDeployer, listDeployments, getDeployment, metalDeployer, newDeploymentId, saveDeployment, type DeploymentRecord } from '../src/index.js';
+import { DEPLOYER_NAMES, domainXml, getDeployer, listDeployments, getDeployment, metalDeployer, newDeploymentId, processStartTime, saveDeployment, type DeploymentRecord } from '../src/index.js';
 
 function project(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tars-deployers-'));
@@ -54,10 +54,7 @@ describe('deployment records are scoped to their project', () => {
     const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
     try {
       const pid = sleeper.pid as number;
-      const { readFileSync } = await import('node:fs');
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] as string;
-      const rec = qemuRecord(root, pid, start);
+      const rec = qemuRecord(root, pid, processStartTime(pid) as string);
       saveDeployment(root, rec);
       expect((await listDeployments(root)).map((d) => [d.record.id, d.alive])).toEqual([[rec.id, true]]);
 
