@@ -44,12 +44,16 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     } catch {
       // no events yet
     }
-    // Faults as `agent+offset  function (file:line)`, from the debug files beside the image.
+    // Faults as `agent+offset  function (file:line)`, from the debug files beside the image. The
+    // event stream (for hot-swaps) is read only when there is a fault to symbolize: --watch calls
+    // this every second.
     const sym = symbolizerForImage(rec.image.dir);
-    try {
-      sym.learn(new EventReader(deployer.events(rec)).poll());
-    } catch {
-      // no event stream (yet): the sha256 the kernel reports decides alone
+    if ((stats.faults ?? []).length > 0 || modules.some((m) => m.last_fault)) {
+      try {
+        sym.learn(new EventReader(deployer.events(rec)).poll());
+      } catch {
+        // no event stream (yet): the sha256 the kernel reports decides alone
+      }
     }
     const faults = await Promise.all((stats.faults ?? []).map(async (f) => ({ ...f, frames: await sym.fault(f) })));
     const supervision = await Promise.all(
