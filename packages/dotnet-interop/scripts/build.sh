@@ -3,6 +3,7 @@
 # with NativeAOT (shared libraries exporting the ABI), and build the Rust host harness.
 # Outputs: out/agents/counter_csharp.so, out/agents/counter_fsharp.so, out/tars-agent-harness
 set -euo pipefail
+source "$(dirname "$0")/reproducible.sh"
 cd "$(dirname "$0")/.."
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # The package's own NuGet folder, checked against the samples' lock files (a shared global folder
@@ -13,7 +14,7 @@ mkdir -p out/agents
 publish() { # project, library name
   local tmp
   tmp=$(mktemp -d out/.publish-XXXXXX)
-  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" "-p:PathMap=$PWD=/_/dotnet-interop" -p:ObjCopyName=objcopy -p:DisableImplicitLibraryPacksFolder=true 1>&2
+  dotnet publish "$1" -c Release --nologo -v quiet -o "$tmp" "$(tars_path_map "$PWD=/_/dotnet-interop")" "${TARS_DOTNET_REPRODUCIBLE[@]}" 1>&2
   mv -f "$tmp/$2.so" "out/agents/$2.so"
   rm -rf "$tmp"
   echo "built out/agents/$2.so ($(stat -c %s "out/agents/$2.so") bytes)"

@@ -7,11 +7,10 @@
 # runs from the workspace root). --fetch restores them from the packages.lock.json files (written
 # on the first fetch, verified by their sha512 content hashes on every later one); the publish
 # then resolves every package from that folder alone, so it runs with the network off.
-# Source paths are mapped (PathMap) so the bytes do not depend on where the checkout lives, and the
-# symbol stripper is pinned to GNU objcopy (NativeAOT prefers llvm-objcopy when one is installed,
-# which orders the sections differently), so the host and the builder image give the same bytes.
+# The flags in reproducible.sh make the bytes the same on any machine, host or builder image.
 # Output: out/agents/NAME.so in this package, renamed into place atomically.
 set -euo pipefail
+source "$(dirname "$0")/reproducible.sh"
 fetch=0
 if [ "${1:-}" = "--fetch" ]; then fetch=1; shift; fi
 [ $# -eq 2 ] || { echo "usage: publish-agent.sh [--fetch] AGENT_DIR NAME" >&2; exit 2; }
@@ -26,10 +25,8 @@ project="${candidates[0]}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME="${DOTNET_CLI_HOME:-${HOME:-/tmp}}"
 export NUGET_PACKAGES="${NUGET_PACKAGES:-$PWD/.tars/nuget}"
 mkdir -p "$NUGET_PACKAGES"
-# Lock files for every project of the graph; locked mode once they exist. The F# SDK's bundled
-# FSharp.Core (library-packs) is not a source: it has the registry's version number but other
-# bytes, and restore took whichever answered first, so lock files did not hold across machines.
-lock=(-p:RestorePackagesWithLockFile=true -p:DisableImplicitLibraryPacksFolder=true)
+# Lock files for every project of the graph; locked mode once they exist.
+lock=(-p:RestorePackagesWithLockFile=true "${TARS_DOTNET_REPRODUCIBLE[@]}")
 [ -f "$(dirname "$project")/packages.lock.json" ] && lock+=(-p:RestoreLockedMode=true)
 
 if [ $fetch -eq 1 ]; then
@@ -43,7 +40,7 @@ tmp=$(mktemp -d "$here/out/.publish-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 # The package folder is the only source: nothing is downloaded here.
 dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
-  "-p:PathMap=$dir=/_/agent%2C$here=/_/dotnet-interop" -p:ObjCopyName=objcopy
+  "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")"
 libs=("$tmp"/*.so)
 [ ${#libs[@]} -eq 1 ] && [ -f "${libs[0]}" ] || { echo "publish-agent: expected one shared library from $project, got: ${libs[*]}" >&2; exit 1; }
 mv -f "${libs[0]}" "$here/out/agents/$name.so"

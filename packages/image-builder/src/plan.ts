@@ -132,7 +132,7 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
         kind: 'dotnet-agent',
         toolchain: 'dotnet',
         command: ['bash', publish, agent.path, agent.name],
-        inputs: { include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), posix.join(d, 'scripts/publish-agent.sh')], excludeNames: ['bin', 'obj', 'out', 'node_modules'] },
+        inputs: { include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), publish, posix.join(d, 'scripts/reproducible.sh')], excludeNames: ['bin', 'obj', 'out', 'node_modules'] },
         outputs: [out],
         optional: agent.optional,
         // NuGet packages (the NativeAOT compiler among them) come from packages.lock.json into
