@@ -354,6 +354,10 @@ fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
             t.syscalls,
             t.ipc_calls
         );
+        if let Some(pid) = t.proc.and_then(|p| k.procs[p].as_ref()).map(|p| p.pid) {
+            w.truncate_last(1);
+            let _ = write!(w, ",\"pid\":{}}}", pid);
+        }
         first = false;
     }
     let avg = if c.context_switches > 0 { c.switch_cycles_total / c.context_switches } else { 0 };
@@ -426,6 +430,19 @@ fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
         if let Some(f) = m.last_fault {
             let _ = w.write_str(",\"last_fault\":");
             write_fault(w, &f);
+        }
+        if m.linux {
+            let _ = write!(w, ",\"abi\":\"linux\",\"limit_kib\":{}", m.limit_frames * 4);
+            let proc = m.task.and_then(|t| k.tasks[t.index()].as_ref().filter(|x| x.tid == t)).and_then(|t| t.proc).and_then(|p| k.procs[p].as_ref());
+            if let Some(pr) = proc {
+                let _ = write!(w, ",\"pid\":{},\"threads\":{},\"mem_kib\":{},\"peak_kib\":{},\"enosys\":[", pr.pid, pr.threads, pr.vm.frames * 4, pr.vm.peak_frames * 4);
+                let mut f1 = true;
+                for (nr, count) in pr.enosys.iter().filter(|e| e.1 > 0) {
+                    let _ = write!(w, "{}{{\"nr\":{},\"count\":{}}}", if f1 { "" } else { "," }, nr, count);
+                    f1 = false;
+                }
+                let _ = w.write_str("]");
+            }
         }
         let _ = w.write_str("}");
         first = false;

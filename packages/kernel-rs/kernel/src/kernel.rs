@@ -101,6 +101,13 @@ pub struct Module {
     pub last_fault: Option<FaultInfo>,
     /// `arg=` from the command line: passed to every task of the module in rsi.
     pub arg: u64,
+    /// `abi=linux`: an unmodified static Linux executable (loader.rs, linux.rs).
+    pub linux: bool,
+    /// `mem=MiB`: the process's frame limit (0 = none).
+    pub limit_frames: usize,
+    /// The module's command line (boot modules: it lives as long as the kernel), for the
+    /// environment of every process started from it.
+    pub cmdline: &'static str,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -178,6 +185,8 @@ pub struct Kernel {
     pub log: LogRing,
     pub run_start: u64,
     pub ready_us: u64,
+    pub procs: [Option<crate::process::Proc>; crate::process::MAX_PROCS],
+    pub pipes: [Option<crate::process::Pipe>; crate::process::MAX_PIPES],
 }
 
 const ZERO_FRAME: TrapFrame = TrapFrame {
@@ -209,6 +218,8 @@ static mut KERNEL: Kernel = Kernel {
     log: LogRing::new(),
     run_start: 0,
     ready_us: 0,
+    procs: [None; crate::process::MAX_PROCS],
+    pipes: [None; crate::process::MAX_PIPES],
 };
 
 /// The kernel state.
@@ -229,6 +240,18 @@ pub static mut CURRENT_FX: *mut FxArea = core::ptr::null_mut();
 fn set_current_fx(area: *mut FxArea) {
     // SAFETY: single CPU, interrupts off; the entry code reads it only around trap_dispatch.
     unsafe { *core::ptr::addr_of_mut!(CURRENT_FX) = area };
+}
+
+/// Load the FS base of the thread about to run (skipped when it is already there).
+pub fn set_fs_base(v: u64) {
+    static mut LAST: u64 = 0;
+    // SAFETY: single CPU, interrupts off; IA32_FS_BASE takes any canonical value (callers check).
+    unsafe {
+        if *core::ptr::addr_of!(LAST) != v {
+            *core::ptr::addr_of_mut!(LAST) = v;
+            crate::idt::wrmsr(0xC000_0100, v);
+        }
+    }
 }
 
 pub fn fxsave(area: &mut FxArea) {
@@ -283,6 +306,20 @@ impl Kernel {
         });
     }
 
+    /// A line a Linux process wrote to stdout or stderr: into the ring and as a `log` event
+    /// with its stream.
+    pub fn log_stream(&mut self, source: &str, stream: &str, text: &str) {
+        let t = now_us();
+        let mut line = [0u8; 120];
+        let mut w = kcore::fmt::BufWriter::new(&mut line);
+        let _ = write!(w, "[{}] {}", source, text);
+        let len = w.len();
+        self.log.push(t, &line[..len]);
+        events::emit("log", |w| {
+            let _ = write!(w, ",\"source\":{},\"stream\":{},\"msg\":{}", JsonStr(source), JsonStr(stream), JsonStr(text));
+        });
+    }
+
     pub fn set_metric(&mut self, name: &str, value: u64) {
         let slot = self.metrics.iter().position(|(n, _)| n.as_str() == name).or_else(|| self.metrics.iter().position(|(n, _)| n.len == 0));
         if let Some(i) = slot {
@@ -320,6 +357,7 @@ impl Kernel {
                 memory::load_cr3(t.cr3);
                 t.switches_in += 1;
                 t.quantum_left = QUANTUM_TICKS;
+                set_fs_base(t.fs_base);
             }
             None => {
                 *frame = self.idle_frame;
@@ -345,6 +383,9 @@ impl Kernel {
         }
         let next = sched::pick(&mut self.sched, self.ticks);
         self.switch_to(frame, next);
+        if let Some(i) = self.current {
+            crate::signal::deliver_pending(self, frame, i);
+        }
     }
 
     /// The current task blocks (or yields) before its quantum ends.
@@ -411,8 +452,52 @@ impl Kernel {
         if self.current == Some(i) {
             memory::load_cr3(memory::kernel_pml4());
         }
+        if let Some(p) = self.task(i).proc {
+            // A thread of a Linux process: the address space goes with the last thread.
+            crate::thread::on_thread_end(self, i);
+            let Some(pr) = self.procs[p].as_mut() else { return };
+            pr.threads = pr.threads.saturating_sub(1);
+            if pr.threads > 0 {
+                return;
+            }
+            crate::linux::close_all(self, p);
+            self.procs[p] = None;
+        }
         let shms = self.shms;
         memory::free_address_space(cr3, &|f| shms.iter().flatten().any(|s| s.frames.contains(&f)));
+    }
+
+    /// End every thread of Linux process `p` (exit_group, a fatal signal, a fault): the
+    /// module's main thread stays as its tombstone, the others' slots are freed at once.
+    pub fn end_process(&mut self, p: usize, state: State) {
+        let main = self.procs[p].and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task);
+        self.end_process_keeping(p, state, main.unwrap_or(TaskId::new(usize::MAX >> 48, u16::MAX)));
+    }
+
+    /// `end_process`, keeping `keep`'s slot as the tombstone (the caller releases it).
+    pub fn end_process_keeping(&mut self, p: usize, state: State, keep: TaskId) {
+        let main = Some(keep);
+        let cur = self.current;
+        // The current thread last: its retire frees the address space when it is the last.
+        let mut order = [usize::MAX; MAX_TASKS];
+        let mut n = 0;
+        for j in 0..MAX_TASKS {
+            if Some(j) != cur && self.tasks[j].is_some_and(|t| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted)) {
+                order[n] = j;
+                n += 1;
+            }
+        }
+        if let Some(c) = cur.filter(|&c| self.tasks[c].is_some_and(|t| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted))) {
+            order[n] = c;
+            n += 1;
+        }
+        for &j in &order[..n] {
+            let tid = self.task(j).tid;
+            self.retire(j, state);
+            if Some(tid) != main {
+                self.release(tid);
+            }
+        }
     }
 
     /// Whether a live (not exited or faulted) task holds the receive right on `ep`.

@@ -18,17 +18,23 @@ mod idt;
 mod ipc;
 mod kernel;
 mod klog;
+mod linux;
+mod loader;
 mod memory;
 mod modules;
 mod multiboot;
 mod pic;
 mod port;
+mod process;
 mod selftest;
 mod serial;
+mod signal;
 mod swap;
 mod syscall;
 mod task;
+mod thread;
 mod time;
+mod vm;
 
 use core::fmt::Write;
 use idt::TrapFrame;
@@ -201,6 +207,9 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                     resched = true;
                 }
             }
+            if thread::expire(k) {
+                resched = true;
+            }
             if swap::tick(k) {
                 resched = true;
             }
@@ -235,46 +244,77 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                 );
             }
             let Some(i) = k.current else { return };
-            let (id, name, cr3, module) = (k.task(i).id, kernel::Name::new(k.task(i).name()), k.task(i).cr3, k.task(i).module);
-            let f = kernel::FaultInfo {
-                t_us: time::now_us(),
-                vector: v,
-                rip: frame.rip,
-                cr2,
-                error: frame.error,
-                task: id,
-                name,
-                rsp: frame.rsp,
-                rbp: frame.rbp,
-                rax: frame.rax,
-                rdi: frame.rdi,
-                rsi: frame.rsi,
-                stack: stack_snapshot(cr3, frame.rbp),
-                image_sha: k.task(i).image_sha,
-            };
-            k.record_fault(f);
-            let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);
-            events::emit("fault", |w| {
-                let _ = write!(
-                    w,
-                    ",\"task\":{},\"name\":{},\"module\":{},\"exception\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},",
-                    id,
-                    JsonStr(name.as_str()),
-                    JsonStr(module_name.as_str()),
-                    JsonStr(EXCEPTIONS[v as usize]),
-                    v,
-                    frame.rip,
-                    cr2,
-                    frame.error
-                );
-                write_fault_regs(w, &f);
-            });
-            k.retire(i, task::State::Faulted);
-            modules::on_fault(k, module, f);
-            k.reschedule(frame);
+            if let Some(p) = k.task(i).proc {
+                // A Linux process: first touch of a page of one of its areas, then its signal
+                // handler, and only then a fault.
+                let mut mapped = false;
+                if v == 14 {
+                    let access = if frame.error & 2 != 0 { vm::PROT_WRITE } else if frame.error & 16 != 0 { vm::PROT_EXEC } else { vm::PROT_READ };
+                    match k.procs[p].as_mut().map(|pr| pr.vm.fault_in(cr2, access)) {
+                        Some(Ok(_)) => return,
+                        Some(Err(vm::Fault::OutOfMemory)) => {
+                            fault_task(k, frame, i, v, cr2, Some("out_of_memory"));
+                            return;
+                        }
+                        Some(Err(vm::Fault::Denied)) => mapped = true,
+                        _ => {}
+                    }
+                }
+                if signal::on_exception(k, frame, i, v, cr2, mapped) {
+                    return;
+                }
+            }
+            fault_task(k, frame, i, v, cr2, None);
         }
         _ => {}
     }
+}
+
+/// Record and report a fault of the current task `i` (a CPU exception, or for vectors from
+/// 0x100 a fatal signal / the memory limit, named by `label`), end it — every thread of a Linux
+/// process — and let the supervisor apply the module's policy.
+pub fn fault_task(k: &mut kernel::Kernel, frame: &mut TrapFrame, i: usize, v: u64, cr2: u64, label: Option<&str>) {
+    let (id, name, cr3, module) = (k.task(i).id, kernel::Name::new(k.task(i).name()), k.task(i).cr3, k.task(i).module);
+    let f = kernel::FaultInfo {
+        t_us: time::now_us(),
+        vector: v,
+        rip: frame.rip,
+        cr2,
+        error: frame.error,
+        task: id,
+        name,
+        rsp: frame.rsp,
+        rbp: frame.rbp,
+        rax: frame.rax,
+        rdi: frame.rdi,
+        rsi: frame.rsi,
+        stack: stack_snapshot(cr3, frame.rbp),
+        image_sha: k.task(i).image_sha,
+    };
+    k.record_fault(f);
+    let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);
+    let exception = label.unwrap_or_else(|| EXCEPTIONS.get(v as usize).copied().unwrap_or("fault"));
+    events::emit("fault", |w| {
+        let _ = write!(
+            w,
+            ",\"task\":{},\"name\":{},\"module\":{},\"exception\":{},\"vector\":{},\"rip\":\"{:#x}\",\"cr2\":\"{:#x}\",\"error\":{},",
+            id,
+            JsonStr(name.as_str()),
+            JsonStr(module_name.as_str()),
+            JsonStr(exception),
+            v,
+            frame.rip,
+            cr2,
+            frame.error
+        );
+        write_fault_regs(w, &f);
+    });
+    match k.task(i).proc {
+        Some(p) => k.end_process(p, task::State::Faulted),
+        None => k.retire(i, task::State::Faulted),
+    }
+    modules::on_fault(k, module, f);
+    k.reschedule(frame);
 }
 
 /// Return addresses of the faulting task's user stack by frame pointers (agents are built

@@ -272,3 +272,81 @@ pub fn read_cr2() -> u64 {
     unsafe { core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
     v
 }
+
+/// Page-table entry bits, for the user-memory code (vm.rs).
+pub const PTE_P: u64 = P;
+pub const PTE_W: u64 = W;
+pub const PTE_U: u64 = U;
+pub const PTE_NX: u64 = NX;
+pub const PTE_ADDR: u64 = ADDR;
+
+/// A pointer to physical address `pa` in the kernel's map of RAM.
+#[inline]
+pub fn phys_ptr(pa: u64) -> *mut u8 {
+    pa as *mut u8
+}
+
+/// The leaf entry slot of user address `vaddr` in `pml4`; with `create`, missing intermediate
+/// tables are allocated (None when out of frames or outside the user window).
+pub fn user_pte(pml4: u64, vaddr: u64, create: bool) -> Option<&'static mut u64> {
+    if !(USER_BASE..USER_END).contains(&vaddr) {
+        return None;
+    }
+    let idx = [(vaddr >> 39) & 511, (vaddr >> 30) & 511, (vaddr >> 21) & 511];
+    let mut t = pml4;
+    for i in idx {
+        let e = &mut table(t)[i as usize];
+        if *e & P == 0 {
+            if !create {
+                return None;
+            }
+            *e = alloc_zeroed()? | P | W | U;
+        }
+        t = *e & ADDR;
+    }
+    Some(&mut table(t)[((vaddr >> 12) & 511) as usize])
+}
+
+/// Visit every present leaf entry of `pml4` in [start, end) (page-aligned), skipping absent
+/// tables wholesale: a 256 GiB reservation with three touched pages costs three visits.
+pub fn for_each_user_pte(pml4: u64, start: u64, end: u64, f: &mut dyn FnMut(u64, &mut u64)) {
+    let (start, end) = (start.max(USER_BASE), end.min(USER_END));
+    let mut va = start;
+    while va < end {
+        let mut t = pml4;
+        let mut skip = 0u64;
+        for shift in [39u64, 30, 21] {
+            let e = table(t)[((va >> shift) & 511) as usize];
+            if e & P == 0 {
+                skip = 1 << shift;
+                break;
+            }
+            t = e & ADDR;
+        }
+        if skip != 0 {
+            va = (va & !(skip - 1)) + skip;
+            continue;
+        }
+        let e = &mut table(t)[((va >> 12) & 511) as usize];
+        if *e & P != 0 {
+            f(va, e);
+        }
+        va += FRAME_SIZE;
+    }
+}
+
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { core::arch::asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Drop the TLB entry of `vaddr` when `pml4` is the live address space (a switch reloads CR3,
+/// which flushes everything else: no PCIDs).
+pub fn flush_page(pml4: u64, vaddr: u64) {
+    if read_cr3() & ADDR == pml4 {
+        // SAFETY: invlpg only drops a translation.
+        unsafe { core::arch::asm!("invlpg [{}]", in(reg) vaddr, options(nostack, preserves_flags)) };
+    }
+}

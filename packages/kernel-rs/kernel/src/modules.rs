@@ -89,7 +89,7 @@ pub const RESTART_BACKOFF_TICKS: u64 = 50;
 pub const RESTART_BACKOFF_MAX: u64 = 2000;
 
 /// Register a module and start its task; a bad image is recorded as rejected, not fatal.
-pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &str) -> Result<usize, &'static str> {
+pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str) -> Result<usize, &'static str> {
     let name = arg(cmdline, "name").unwrap_or_else(|| file_stem(cmdline));
     let version = arg(cmdline, "version").unwrap_or("0.0.0");
     let prio: u8 = arg(cmdline, "prio").and_then(|p| p.parse().ok()).unwrap_or(3);
@@ -114,6 +114,9 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &str) -> Resu
         restart_at: None,
         last_fault: None,
         arg: start_arg,
+        linux: arg(cmdline, "abi") == Some("linux"),
+        limit_frames: arg(cmdline, "mem").and_then(|m| m.parse::<usize>().ok()).map(|mib| mib.saturating_mul(256)).unwrap_or(0),
+        cmdline,
     });
     let caps = caps_from(k, cmdline);
     spawn(k, slot, caps)
@@ -123,26 +126,26 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &str) -> Resu
 fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'static str> {
     let Some(m) = k.modules[slot] else { return Err("no such module") };
     let image = m.image.ok_or("the module has no image to load")?;
-    let (cr3, frame) = match task::load_image(image) {
+    let Some(tid) = k.free_slot() else { return Err("too many tasks") };
+    let id = k.next_id;
+    let (cr3, frame, proc) = match load(k, slot, image, id, &caps) {
         Ok(v) => v,
         Err(e) => {
             events::emit("module_rejected", |w| {
-                let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(m.name.as_str()), JsonStr(e.message()));
+                let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(m.name.as_str()), JsonStr(e));
             });
-            return Err(e.message());
+            return Err(e);
         }
     };
-    let Some(tid) = k.free_slot() else {
-        memory::free_address_space(cr3, &|_| false);
-        return Err("too many tasks");
-    };
-    let id = k.next_id;
     k.next_id += 1;
     let fx = k.fx_template;
     let mut t = task::new_task(id, tid, m.name.as_str(), cr3, frame, &fx, slot);
     t.caps = caps;
-    t.frame.rdi = id as u64;
-    t.frame.rsi = m.arg;
+    if proc.is_none() {
+        t.frame.rdi = id as u64;
+        t.frame.rsi = m.arg;
+    }
+    t.proc = proc;
     t.image_sha = m.sha256;
     k.tasks[tid.index()] = Some(t);
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
@@ -165,6 +168,46 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
         );
     });
     Ok(tid.index())
+}
+
+/// Load `image` for module `slot` as the first task (display id `id`) with `caps`: a TARS
+/// agent's address space, or for `abi=linux` a Linux process (its slot in `k.procs`) with the
+/// environment of the module line. Returns (cr3, entry frame, process).
+pub fn load(k: &mut Kernel, slot: usize, image: &[u8], id: u32, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
+    let Some(m) = k.modules[slot] else { return Err("no such module") };
+    if !m.linux {
+        let (cr3, frame) = task::load_image(image).map_err(|e| e.message())?;
+        return Ok((cr3, frame, None));
+    }
+    let p = k.procs.iter().position(|p| p.is_none()).ok_or("too many Linux processes")?;
+    let mut env = [0u8; 1536];
+    let mut w = kcore::fmt::BufWriter::new(&mut env);
+    let _ = write!(w, "TARS_AGENT={}\0TARS_TASK_ID={}\0TARS_ARG={}\0TARS_CAPS=", m.name.as_str(), id, m.arg);
+    for (n, c) in caps.iter().filter(|c| **c != Cap::Empty).enumerate() {
+        let (kind, name) = match *c {
+            Cap::Endpoint { ep, rights } => (if rights & RIGHT_RECV != 0 { "serve" } else { "call" }, k.endpoints[ep].map(|e| e.name)),
+            Cap::Notification { n } => ("notify", k.notifications[n].map(|x| x.name)),
+            Cap::Shm { shm } => ("shm", k.shms[shm].map(|x| x.name)),
+            Cap::Empty => continue,
+        };
+        let _ = write!(w, "{}{}:{}", if n == 0 { "" } else { "," }, kind, name.map(|x| x).unwrap_or(Name::EMPTY).as_str());
+    }
+    let _ = w.write_str("\0");
+    for e in kv_words(m.cmdline).filter_map(|kv| kv.strip_prefix("env=")) {
+        if e.contains('=') {
+            let _ = write!(w, "{}\0", e);
+        }
+    }
+    let len = w.len();
+    let seed = crate::process::seed();
+    let mut random = [0u8; 16];
+    random[..8].copy_from_slice(&seed.to_le_bytes());
+    random[8..].copy_from_slice(&seed.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+    let start = crate::loader::Start { argv0: m.name.as_str(), env: &env[..len], limit_frames: m.limit_frames, random };
+    let (vm, frame) = crate::loader::load(image, &start).map_err(|e| e.message())?;
+    let cr3 = vm.pml4;
+    k.procs[p] = Some(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7)));
+    Ok((cr3, frame, Some(p)))
 }
 
 /// The supervisor's side of a fault: remember it on the module and, under `fault=restart`,

@@ -122,40 +122,41 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
         s.buf = Vec::new();
         return Err(("BAD_SHA256", "the image does not match its sha256"));
     }
-    let (cr3, frame) = match task::load_image(&s.buf) {
-        Ok(v) => v,
-        Err(e) => {
-            s.phase = Phase::Idle;
-            s.buf = Vec::new();
-            return Err(("BAD_IMAGE", e.message()));
-        }
-    };
-    let prio = k.modules[s.module].map(|m| m.prio).unwrap_or(3);
     let Some((old, old_id, caps, name)) = k.modules[s.module].and_then(|m| m.task).and_then(|old| k.get(old).map(|o| (old, o.id, o.caps, Name::new(o.name())))) else {
         s.phase = Phase::Idle;
         s.buf = Vec::new();
-        crate::memory::free_address_space(cr3, &|_| false);
         return Err(("NOT_RUNNING", "module has no task"));
     };
     let Some(ti) = k.free_slot() else {
         s.phase = Phase::Idle;
         s.buf = Vec::new();
-        crate::memory::free_address_space(cr3, &|_| false);
         return Err(("NO_TASK_SLOT", "too many tasks"));
     };
+    let prio = k.modules[s.module].map(|m| m.prio).unwrap_or(3);
     let id = k.next_id;
+    let (cr3, frame, proc) = match crate::modules::load(k, s.module, &s.buf, id, &caps) {
+        Ok(v) => v,
+        Err(e) => {
+            s.phase = Phase::Idle;
+            s.buf = Vec::new();
+            return Err(("BAD_IMAGE", e));
+        }
+    };
     k.next_id += 1;
     let fx = k.fx_template;
     let mut t = task::new_task(id, ti, name.as_str(), cr3, frame, &fx, s.module);
     t.caps = caps;
-    t.frame.rdi = id as u64;
-    t.frame.rsi = k.modules[s.module].map(|m| m.arg).unwrap_or(0);
+    if proc.is_none() {
+        t.frame.rdi = id as u64;
+        t.frame.rsi = k.modules[s.module].map(|m| m.arg).unwrap_or(0);
+    }
+    t.proc = proc;
     t.image_sha = s.expected;
     // Suspend the old task. A receive it was blocked in is restarted when it runs again
     // (rip back over the 2-byte `syscall`, registers unchanged), so a rollback loses no message.
     let t0_us = now_us();
+    set_suspended(k, old, true);
     if let Some(o) = k.get(old) {
-        o.suspended = true;
         if let State::RecvBlocked(ep) = o.state {
             o.state = State::Runnable;
             o.frame.rip -= 2;
@@ -176,6 +177,16 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     Ok(())
 }
 
+/// Hold back (or let go) a module's task and, for a Linux process, every thread of it.
+fn set_suspended(k: &mut Kernel, main: TaskId, on: bool) {
+    let proc = k.get(main).and_then(|t| t.proc);
+    for t in k.tasks.iter_mut().flatten() {
+        if t.tid == main || (proc.is_some() && t.proc == proc) {
+            t.suspended = on;
+        }
+    }
+}
+
 /// Decide a swap in progress: called from every tick and after SYS_READY. Returns true when
 /// the swap ended now (the caller reschedules: a task may have been retired).
 pub fn tick(k: &mut Kernel) -> bool {
@@ -187,11 +198,16 @@ pub fn tick(k: &mut Kernel) -> bool {
     };
     let outcome = if nt.ready {
         let downtime_us = now_us().saturating_sub(t0_us);
-        if let Some(o) = k.get(old) {
-            o.suspended = false;
+        set_suspended(k, old, false);
+        if let Some(o) = k.get(old).copied() {
             let live = !matches!(o.state, State::Exited(_) | State::Faulted);
-            if live {
-                k.retire(old.index(), State::Exited(0));
+            match o.proc {
+                // Every thread of the old process goes (the main one stays a tombstone until released).
+                Some(p) if k.procs[p].is_some() => {
+                    k.end_process_keeping(p, State::Exited(0), old);
+                }
+                _ if live => k.retire(old.index(), State::Exited(0)),
+                _ => {}
             }
         }
         k.release(old);
@@ -215,12 +231,13 @@ pub fn tick(k: &mut Kernel) -> bool {
             _ => "the new module missed its health deadline",
         };
         if !matches!(nt.state, State::Faulted | State::Exited(_)) {
-            k.retire(new.index(), State::Exited(-1));
+            match nt.proc {
+                Some(p) => k.end_process_keeping(p, State::Exited(-1), new),
+                None => k.retire(new.index(), State::Exited(-1)),
+            }
         }
         k.release(new);
-        if let Some(o) = k.get(old) {
-            o.suspended = false;
-        }
+        set_suspended(k, old, false);
         // The module's record points at the old task again (retire of the new one did not
         // touch it); if the old task was dead already, the module stays faulted.
         Outcome::RolledBack { reason }

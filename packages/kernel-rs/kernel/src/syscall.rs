@@ -20,6 +20,8 @@ pub enum Next {
     Return,
     /// The frame holds another context now (the caller blocked, yielded or ended).
     Switched,
+    /// A Linux call's result: rax = the value (errors are `Err(-errno)`).
+    Value(u64),
 }
 
 pub type SysResult = Result<Next, i64>;
@@ -52,21 +54,43 @@ fn lookup(nr: u64) -> Option<SysFn> {
     TARS_CALLS.get(usize::try_from(n).ok()?).copied()
 }
 
+/// One entry for both personalities: numbers from SYS_TARS_BASE are TARS calls for every task;
+/// below it, a Linux process's calls go to the Linux table (`linux.rs`; anything it lacks is
+/// -ENOSYS, counted per process for diagnostics) and a TARS agent's get E_BAD_SYSCALL.
 pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
     let Some(i) = k.current else {
         frame.rax = E_BAD_SYSCALL as u64;
         return;
     };
     k.counters.syscalls += 1;
-    k.task(i).syscalls += 1;
-    let result = match lookup(frame.rax) {
+    let nr = frame.rax;
+    let linux = {
+        let t = k.task(i);
+        t.syscalls += 1;
+        t.proc.is_some()
+    };
+    let result = match lookup(nr) {
         Some(f) => f(k, frame, i),
+        None if linux && nr < SYS_TARS_BASE => match crate::linux::lookup(nr) {
+            Some(f) => f(k, frame, i),
+            None => {
+                if let Some(p) = k.task(i).proc.and_then(|p| k.procs[p].as_mut()) {
+                    p.count_enosys(nr);
+                }
+                Err(crate::linux::errno::ENOSYS)
+            }
+        },
         None => Err(E_BAD_SYSCALL),
     };
     match result {
         Ok(Next::Return) => frame.rax = E_OK as u64,
+        Ok(Next::Value(v)) => frame.rax = v,
         Ok(Next::Switched) => {}
         Err(e) => frame.rax = e as u64,
+    }
+    // A signal made pending by this call (tgkill to itself, an unblocking sigprocmask).
+    if linux && k.current == Some(i) {
+        crate::signal::deliver_pending(k, frame, i);
     }
 }
 
@@ -101,7 +125,7 @@ fn notification_cap(k: &mut Kernel, i: usize, slot: u64) -> Result<usize, i64> {
 fn sys_log(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let len = (frame.rsi as usize).min(200);
     let mut buf = [0u8; 200];
-    memory::copy_from_user(k.task(i).cr3, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
+    crate::linux::read_user(k, i, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
     let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid utf-8>");
     let src = Name::new(k.task(i).name());
     k.log(src.as_str(), text);
@@ -115,6 +139,10 @@ fn sys_yield(k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
 }
 
 fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if k.task(i).proc.is_some() {
+        // A Linux process ends as a whole, as with exit_group.
+        return crate::thread::sys_exit_group(k, frame, i);
+    }
     let code = frame.rdi as i64;
     let (id, name) = (k.task(i).id, Name::new(k.task(i).name()));
     crate::events::emit("task_exit", |w| {
@@ -159,6 +187,23 @@ fn sys_shm_map(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let base = SHM_BASE + frame.rdi * (SHM_PAGES * FRAME_SIZE);
     let frames = k.shms[shm].map(|s| s.frames).ok_or(E_BAD_CAP)?;
     let cr3 = k.task(i).cr3;
+    if let Some(p) = k.task(i).proc {
+        // A Linux process: the buffer is an area of its own, never freed by munmap/madvise.
+        let vm = &mut k.procs[p].as_mut().ok_or(E_BAD_CAP)?.vm;
+        let end = base + SHM_PAGES * FRAME_SIZE;
+        if vm.find(base).is_none_or(|v| v.kind != crate::vm::Kind::Shm) {
+            if !vm.is_free(base, end) {
+                return Err(E_NO_MEMORY);
+            }
+            vm.insert(crate::vm::Vma { start: base, end, prot: crate::vm::PROT_READ | crate::vm::PROT_WRITE, kind: crate::vm::Kind::Shm }).map_err(|_| E_NO_MEMORY)?;
+        }
+        for (n, f) in frames.iter().enumerate() {
+            vm.map_frame(base + n as u64 * FRAME_SIZE, *f, crate::vm::PROT_READ | crate::vm::PROT_WRITE, false).map_err(|_| E_NO_MEMORY)?;
+        }
+        k.counters.shm_maps += 1;
+        frame.rdi = base;
+        return Ok(Next::Return);
+    }
     for (p, f) in frames.iter().enumerate() {
         memory::map_user(cr3, base + p as u64 * FRAME_SIZE, *f, true, false).ok_or(E_NO_MEMORY)?;
     }
@@ -170,7 +215,7 @@ fn sys_shm_map(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 fn sys_metric(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let len = (frame.rsi as usize).min(24);
     let mut buf = [0u8; 24];
-    memory::copy_from_user(k.task(i).cr3, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
+    crate::linux::read_user(k, i, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
     let name = core::str::from_utf8(&buf[..len]).unwrap_or("invalid");
     let value = frame.rdx;
     k.set_metric(name, value);
@@ -196,6 +241,14 @@ fn sys_sleep(k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
 
 fn sys_ready(k: &mut Kernel, _frame: &mut TrapFrame, i: usize) -> SysResult {
     k.task(i).ready = true;
+    // Any thread of a Linux process may report for it: the swap watches the main thread.
+    if let Some(p) = k.task(i).proc {
+        for t in k.tasks.iter_mut().flatten() {
+            if t.proc == Some(p) {
+                t.ready = true;
+            }
+        }
+    }
     crate::swap::tick(k);
     Ok(Next::Return)
 }
@@ -206,7 +259,7 @@ fn sys_state_save(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
         return Err(E_BAD_ADDRESS);
     }
     let mut buf = [0u8; STATE_MAX];
-    memory::copy_from_user(k.task(i).cr3, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
+    crate::linux::read_user(k, i, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
     let module = k.task(i).module;
     if let Some(m) = k.modules[module].as_mut() {
         m.saved = buf;
@@ -219,7 +272,7 @@ fn sys_state_load(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let module = k.task(i).module;
     let (saved, len) = k.modules[module].as_ref().map(|m| (m.saved, m.saved_len)).unwrap_or(([0; STATE_MAX], 0));
     let n = len.min(frame.rsi as usize);
-    memory::copy_to_user(k.task(i).cr3, frame.rdi, &saved[..n]).ok_or(E_BAD_ADDRESS)?;
+    crate::linux::write_user(k, i, frame.rdi, &saved[..n]).ok_or(E_BAD_ADDRESS)?;
     frame.rdi = n as u64;
     Ok(Next::Return)
 }

@@ -7,7 +7,7 @@ use kcore::elf::{Elf, ElfError};
 use kcore::frames::FRAME_SIZE;
 use kcore::sched::SchedInfo;
 
-pub const MAX_TASKS: usize = 16;
+pub const MAX_TASKS: usize = 48;
 pub const MAX_CAPS: usize = 8;
 pub const NAME_LEN: usize = 24;
 
@@ -43,6 +43,10 @@ pub enum State {
     NotifyBlocked(usize),
     /// Sleeping until the given tick.
     Sleeping(u64),
+    /// A Linux thread in futex wait on this user address (its process's; `wake_at` bounds it).
+    Futex(u64),
+    /// A Linux thread reading an empty pipe.
+    PipeRead(usize),
     Exited(i64),
     Faulted,
 }
@@ -56,6 +60,8 @@ impl State {
             State::ReplyBlocked => "reply_blocked",
             State::NotifyBlocked(_) => "notify_blocked",
             State::Sleeping(_) => "sleeping",
+            State::Futex(_) => "futex_wait",
+            State::PipeRead(_) => "pipe_read",
             State::Exited(_) => "exited",
             State::Faulted => "faulted",
         }
@@ -106,6 +112,18 @@ pub struct Task {
     pub ready: bool,
     /// sha256 of the image this task runs (fault reports name it: symbolize with its debug file).
     pub image_sha: [u8; 32],
+    /// The Linux process this thread belongs to (None: a TARS `no_std` agent).
+    pub proc: Option<usize>,
+    /// FS base (thread pointer, arch_prctl / CLONE_SETTLS).
+    pub fs_base: u64,
+    /// set_tid_address / CLONE_CHILD_CLEARTID: zeroed and futex-woken when the thread ends.
+    pub clear_tid: u64,
+    pub sigmask: u64,
+    pub sigpending: u64,
+    /// sigaltstack: (base, size); size 0 = none.
+    pub altstack: (u64, u64),
+    /// Tick at which a blocked wait (futex with a timeout) gives up with -ETIMEDOUT; 0 = never.
+    pub wake_at: u64,
 }
 
 impl Task {
@@ -217,6 +235,13 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         suspended: false,
         ready: false,
         image_sha: [0; 32],
+        proc: None,
+        fs_base: 0,
+        clear_tid: 0,
+        sigmask: 0,
+        sigpending: 0,
+        altstack: (0, 0),
+        wake_at: 0,
     }
 }
 

@@ -15,6 +15,8 @@ pub enum ElfError {
     FileSizeExceedsMemSize,
     EntryNotInSegment,
     NoLoadableSegments,
+    NeedsInterpreter,
+    Misaligned,
 }
 
 impl ElfError {
@@ -32,6 +34,8 @@ impl ElfError {
             ElfError::FileSizeExceedsMemSize => "segment file size exceeds memory size",
             ElfError::EntryNotInSegment => "entry point not in an executable segment",
             ElfError::NoLoadableSegments => "no PT_LOAD segments",
+            ElfError::NeedsInterpreter => "dynamically linked (PT_INTERP): link the program statically (-static or -static-pie)",
+            ElfError::Misaligned => "segment address and file offset disagree modulo the page size",
         }
     }
 }
@@ -55,6 +59,23 @@ pub struct Elf<'a> {
 }
 
 const PT_LOAD: u32 = 1;
+const PT_INTERP: u32 = 3;
+const PT_PHDR: u32 = 6;
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+
+/// What the Linux loader needs beyond the segments: whether the image is position-independent
+/// (ET_DYN, static-pie), the page-aligned span of its segments and where its program headers
+/// are in memory (AT_PHDR, before the load bias).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinuxInfo {
+    pub pie: bool,
+    pub lo: u64,
+    pub hi: u64,
+    pub phdr_vaddr: u64,
+    pub phnum: u64,
+    pub phentsize: u64,
+}
 const PF_X: u32 = 1;
 const PF_W: u32 = 2;
 
@@ -125,6 +146,84 @@ impl<'a> Elf<'a> {
             return Err(ElfError::EntryNotInSegment);
         }
         Ok(elf)
+    }
+
+    /// Parse a static Linux executable: ET_EXEC or ET_DYN (static-pie), no PT_INTERP. For a PIE
+    /// the segment addresses are relative (the loader adds a bias) and `window` only bounds
+    /// the span; for ET_EXEC the segments must lie in `window` itself.
+    pub fn parse_linux(data: &'a [u8], window: (u64, u64)) -> Result<(Self, LinuxInfo), ElfError> {
+        if data.len() < 64 {
+            return Err(ElfError::TooShort);
+        }
+        if &data[0..4] != b"\x7fELF" {
+            return Err(ElfError::BadMagic);
+        }
+        if data[4] != 2 {
+            return Err(ElfError::NotElf64);
+        }
+        if data[5] != 1 {
+            return Err(ElfError::NotLittleEndian);
+        }
+        let ty = u16_at(data, 16);
+        if ty != ET_EXEC && ty != ET_DYN {
+            return Err(ElfError::NotExecutable);
+        }
+        if u16_at(data, 18) != 62 {
+            return Err(ElfError::NotX86_64);
+        }
+        let pie = ty == ET_DYN;
+        let entry = u64_at(data, 24);
+        let phoff = u64_at(data, 32);
+        let phentsize = u16_at(data, 54) as usize;
+        let phnum = u16_at(data, 56) as usize;
+        let table = (phnum as u64).checked_mul(phentsize as u64).and_then(|n| n.checked_add(phoff));
+        if phentsize < 56 || phnum == 0 || table.is_none_or(|end| end > data.len() as u64) {
+            return Err(ElfError::BadProgramHeaders);
+        }
+        let elf = Elf { data, entry, phoff: phoff as usize, phnum, phentsize };
+        let mut phdr_vaddr = None;
+        for i in 0..phnum {
+            let o = phoff as usize + i * phentsize;
+            match u32_at(data, o) {
+                PT_INTERP => return Err(ElfError::NeedsInterpreter),
+                PT_PHDR => phdr_vaddr = Some(u64_at(data, o + 16)),
+                _ => {}
+            }
+        }
+        let (mut lo, mut hi, mut any, mut entry_ok) = (u64::MAX, 0u64, false, false);
+        for seg in elf.segments() {
+            any = true;
+            if seg.filesz > seg.memsz {
+                return Err(ElfError::FileSizeExceedsMemSize);
+            }
+            if seg.offset.checked_add(seg.filesz).is_none_or(|e| e > data.len() as u64) {
+                return Err(ElfError::SegmentOutOfFile);
+            }
+            if seg.vaddr % 4096 != seg.offset % 4096 {
+                return Err(ElfError::Misaligned);
+            }
+            let end = seg.vaddr.checked_add(seg.memsz).ok_or(ElfError::SegmentOutsideUserWindow)?;
+            lo = lo.min(seg.vaddr & !4095);
+            hi = hi.max(end.checked_add(4095).ok_or(ElfError::SegmentOutsideUserWindow)? & !4095);
+            if seg.executable && entry >= seg.vaddr && entry < end {
+                entry_ok = true;
+            }
+            if phdr_vaddr.is_none() && seg.offset <= phoff && phoff < seg.offset + seg.filesz {
+                phdr_vaddr = Some(seg.vaddr + (phoff - seg.offset));
+            }
+        }
+        if !any {
+            return Err(ElfError::NoLoadableSegments);
+        }
+        if !entry_ok {
+            return Err(ElfError::EntryNotInSegment);
+        }
+        let span_ok = if pie { hi - lo <= window.1 - window.0 } else { lo >= window.0 && hi <= window.1 };
+        if !span_ok {
+            return Err(ElfError::SegmentOutsideUserWindow);
+        }
+        let info = LinuxInfo { pie, lo, hi, phdr_vaddr: phdr_vaddr.unwrap_or(0), phnum: phnum as u64, phentsize: phentsize as u64 };
+        Ok((elf, info))
     }
 
     pub fn segments(&self) -> impl Iterator<Item = Segment> + '_ {
@@ -212,6 +311,27 @@ mod tests {
         let mut wrap = good.clone();
         wrap[64 + 16..64 + 24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert_eq!(Elf::parse(&wrap, WIN).err(), Some(ElfError::SegmentOutsideUserWindow));
+    }
+
+    #[test]
+    fn parses_static_pie_and_rejects_interpreters() {
+        let mut pie = build(&[0x90, 0xc3], 0x1000, 0x1000);
+        pie[16..18].copy_from_slice(&3u16.to_le_bytes());
+        // file offset 120 vs vaddr 0x1000: misaligned modulo the page.
+        assert_eq!(Elf::parse_linux(&pie, WIN).err(), Some(ElfError::Misaligned));
+        pie[64 + 16..64 + 24].copy_from_slice(&(0x1000u64 + 120).to_le_bytes());
+        pie[24..32].copy_from_slice(&(0x1000u64 + 120).to_le_bytes());
+        let (e, info) = Elf::parse_linux(&pie, WIN).unwrap();
+        assert!(info.pie);
+        assert_eq!((info.lo, info.hi), (0x1000, 0x2000));
+        assert_eq!(e.entry, 0x1078);
+        let mut interp = pie.clone();
+        interp[64..68].copy_from_slice(&3u32.to_le_bytes());
+        interp[56..58].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(Elf::parse_linux(&interp, WIN).err(), Some(ElfError::NeedsInterpreter));
+        for cut in 0..pie.len() {
+            let _ = Elf::parse_linux(&pie[..cut], WIN);
+        }
     }
 
     #[test]

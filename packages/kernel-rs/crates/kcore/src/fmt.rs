@@ -19,6 +19,10 @@ impl<'a> BufWriter<'a> {
     pub fn len(&self) -> usize {
         self.len
     }
+    /// Drop the last `n` bytes written (to reopen a JSON object just closed).
+    pub fn truncate_last(&mut self, n: usize) {
+        self.len = self.len.saturating_sub(n);
+    }
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -1,0 +1,880 @@
+//! The Linux x86-64 personality: the system calls unmodified static executables make (glibc and
+//! the .NET NativeAOT runtime), each one function returning `Result<Next, -errno>` in the same
+//! table shape as the TARS calls (`syscall.rs` dispatches). Memory calls work on the process's
+//! areas (vm.rs), threads and futexes live in thread.rs, signals in signal.rs. There is no file
+//! system: stdin reads EOF, stdout/stderr lines become `log` events tagged with the agent,
+//! pipes work inside a process, /dev/null and /dev/urandom open, every other path is ENOENT.
+//! A number this table lacks is -ENOSYS, counted per process (`os diagnostics` lists them).
+use crate::idt::TrapFrame;
+use crate::kernel::{Kernel, Name};
+use crate::process::{Fd, Pipe, MAX_FDS};
+use crate::syscall::Next;
+use crate::task::State;
+use crate::vm::{Fault, Kind, Vm, Vma};
+use core::fmt::Write;
+use kcore::frames::FRAME_SIZE;
+
+pub use crate::syscall::SysResult;
+type SysFn = fn(&mut Kernel, &mut TrapFrame, usize) -> SysResult;
+
+/// Linux errno values, negated as the system call returns them.
+pub mod errno {
+    pub const EPERM: i64 = -1;
+    pub const ENOENT: i64 = -2;
+    pub const ESRCH: i64 = -3;
+    pub const EINTR: i64 = -4;
+    pub const EBADF: i64 = -9;
+    pub const EAGAIN: i64 = -11;
+    pub const ENOMEM: i64 = -12;
+    pub const EFAULT: i64 = -14;
+    pub const EEXIST: i64 = -17;
+    pub const ENOTDIR: i64 = -20;
+    pub const EINVAL: i64 = -22;
+    pub const EMFILE: i64 = -24;
+    pub const ENOTTY: i64 = -25;
+    pub const ESPIPE: i64 = -29;
+    pub const EPIPE: i64 = -32;
+    pub const ERANGE: i64 = -34;
+    pub const ENOSYS: i64 = -38;
+    pub const ETIMEDOUT: i64 = -110;
+}
+use errno::*;
+
+/// The Linux table: number → handler. Numbers not listed are -ENOSYS (counted).
+pub fn lookup(nr: u64) -> Option<SysFn> {
+    Some(match nr {
+        0 => sys_read,
+        1 => sys_write,
+        3 => sys_close,
+        4 | 6 | 21 | 137 => sys_no_such_path, // stat, lstat, access, statfs
+        5 => sys_fstat,
+        8 => sys_lseek,
+        9 => sys_mmap,
+        10 => sys_mprotect,
+        11 => sys_munmap,
+        12 => sys_brk,
+        13 => crate::signal::sys_rt_sigaction,
+        14 => crate::signal::sys_rt_sigprocmask,
+        15 => crate::signal::sys_rt_sigreturn,
+        16 => sys_ioctl,
+        20 => sys_writev,
+        22 => sys_pipe,
+        24 => sys_sched_yield,
+        28 => sys_madvise,
+        32 => sys_dup,
+        33 => sys_dup2,
+        35 => sys_nanosleep,
+        39 => sys_getpid,
+        56 => crate::thread::sys_clone,
+        60 => crate::thread::sys_exit,
+        62 => crate::signal::sys_kill,
+        63 => sys_uname,
+        72 => sys_fcntl,
+        79 => sys_getcwd,
+        89 => sys_readlink,
+        96 => sys_gettimeofday,
+        97 => sys_getrlimit,
+        99 => sys_sysinfo,
+        102 | 104 | 107 | 108 | 110 => sys_zero, // getuid, getgid, geteuid, getegid, getppid
+        131 => crate::signal::sys_sigaltstack,
+        157 => sys_prctl,
+        158 => sys_arch_prctl,
+        186 => sys_gettid,
+        200 => crate::signal::sys_tkill,
+        201 => sys_time,
+        202 => crate::thread::sys_futex,
+        203 => sys_zero, // sched_setaffinity: one CPU, any mask containing it is as good
+        204 => sys_sched_getaffinity,
+        217 => sys_getdents64,
+        218 => sys_set_tid_address,
+        228 => sys_clock_gettime,
+        229 => sys_clock_getres,
+        230 => sys_clock_nanosleep,
+        231 => crate::thread::sys_exit_group,
+        234 => crate::signal::sys_tgkill,
+        239 => sys_get_mempolicy,
+        257 => sys_openat,
+        262 => sys_newfstatat,
+        267 => sys_readlinkat,
+        273 => sys_zero, // set_robust_list: glibc's robust mutexes are not used by agents; accepted
+        292 => sys_dup3,
+        293 => sys_pipe2,
+        302 => sys_prlimit64,
+        318 => sys_getrandom,
+        324 => sys_membarrier,
+        334 => sys_rseq,
+        435 => crate::thread::sys_clone3,
+        _ => return None,
+    })
+}
+
+pub fn proc_of(k: &mut Kernel, i: usize) -> Result<usize, i64> {
+    k.task(i).proc.ok_or(ENOSYS)
+}
+
+pub fn vm_of(k: &mut Kernel, i: usize) -> Result<&mut Vm, i64> {
+    let p = proc_of(k, i)?;
+    k.procs[p].as_mut().map(|p| &mut p.vm).ok_or(ESRCH)
+}
+
+fn efault(_: Fault) -> i64 {
+    EFAULT
+}
+
+/// Read user memory for a TARS call: through the process's areas for a Linux thread (faulting
+/// in untouched pages), the page tables for a TARS agent.
+pub fn read_user(k: &mut Kernel, i: usize, va: u64, buf: &mut [u8]) -> Option<()> {
+    match k.task(i).proc {
+        Some(p) => k.procs[p].as_mut()?.vm.copy_in(va, buf).ok(),
+        None => crate::memory::copy_from_user(k.task(i).cr3, va, buf),
+    }
+}
+
+pub fn write_user(k: &mut Kernel, i: usize, va: u64, data: &[u8]) -> Option<()> {
+    match k.task(i).proc {
+        Some(p) => k.procs[p].as_mut()?.vm.copy_out(va, data).ok(),
+        None => crate::memory::copy_to_user(k.task(i).cr3, va, data),
+    }
+}
+
+fn page_up(len: u64) -> Option<u64> {
+    len.checked_add(FRAME_SIZE - 1).map(|v| v & !(FRAME_SIZE - 1))
+}
+
+fn sys_zero(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Ok(Next::Value(0))
+}
+
+fn sys_no_such_path(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Err(ENOENT)
+}
+
+/// rseq: declined as a kernel without it would (glibc then runs without restartable sequences).
+fn sys_rseq(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Err(ENOSYS)
+}
+
+// ---- memory ----
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_FIXED_NOREPLACE: u64 = 0x10_0000;
+
+fn sys_mmap(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (addr, len, prot, flags) = (frame.rdi, frame.rsi, frame.rdx, frame.r10);
+    if len == 0 || prot & !7 != 0 || flags & (MAP_SHARED | MAP_PRIVATE) == 0 {
+        return Err(EINVAL);
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // No files to map.
+        return Err(EBADF);
+    }
+    let len = page_up(len).ok_or(ENOMEM)?;
+    let vm = vm_of(k, i)?;
+    let start = if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 {
+        if addr % FRAME_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        let end = addr.checked_add(len).ok_or(ENOMEM)?;
+        if addr < crate::memory::USER_BASE || end > crate::memory::USER_END {
+            return Err(ENOMEM);
+        }
+        if !vm.is_free(addr, end) {
+            if flags & MAP_FIXED_NOREPLACE != 0 {
+                return Err(EEXIST);
+            }
+            vm.unmap(addr, end).map_err(|_| ENOMEM)?;
+        }
+        addr
+    } else {
+        vm.find_free(addr & !(FRAME_SIZE - 1), len).ok_or(ENOMEM)?
+    };
+    vm.insert(Vma { start, end: start + len, prot: prot as u8, kind: Kind::Anon }).map_err(|_| ENOMEM)?;
+    Ok(Next::Value(start))
+}
+
+fn range(addr: u64, len: u64) -> Result<(u64, u64), i64> {
+    if addr % FRAME_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let end = addr.checked_add(page_up(len).ok_or(EINVAL)?).ok_or(EINVAL)?;
+    Ok((addr, end))
+}
+
+fn sys_munmap(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (s, e) = range(frame.rdi, frame.rsi)?;
+    if s == e {
+        return Err(EINVAL);
+    }
+    vm_of(k, i)?.unmap(s, e).map_err(|_| ENOMEM)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_mprotect(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (s, e) = range(frame.rdi, frame.rsi)?;
+    if frame.rdx & !7 != 0 {
+        return Err(EINVAL);
+    }
+    vm_of(k, i)?.protect(s, e, frame.rdx as u8).map_err(|_| ENOMEM)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_madvise(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (s, e) = range(frame.rdi, frame.rsi)?;
+    // MADV_DONTNEED, MADV_FREE, MADV_REMOVE: the frames go back now; the next touch reads zeroes.
+    if matches!(frame.rdx, 4 | 8 | 9) {
+        vm_of(k, i)?.discard(s, e);
+    }
+    Ok(Next::Value(0))
+}
+
+fn sys_brk(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let want = frame.rdi;
+    let vm = vm_of(k, i)?;
+    if want < vm.brk_start || want > vm.mmap_floor {
+        return Ok(Next::Value(vm.brk));
+    }
+    let (old_end, new_end) = (page_up(vm.brk).unwrap_or(vm.brk), page_up(want).unwrap_or(want));
+    if new_end > old_end {
+        if !vm.is_free(old_end, new_end) || vm.insert(Vma { start: old_end, end: new_end, prot: 3, kind: Kind::Heap }).is_err() {
+            return Ok(Next::Value(vm.brk));
+        }
+    } else if new_end < old_end && vm.unmap(new_end, old_end).is_err() {
+        return Ok(Next::Value(vm.brk));
+    }
+    vm.brk = want;
+    Ok(Next::Value(want))
+}
+
+// ---- files: stdio, pipes, /dev/null, /dev/urandom ----
+
+fn fd(k: &mut Kernel, i: usize, n: u64) -> Result<(usize, Fd), i64> {
+    let p = proc_of(k, i)?;
+    let f = k.procs[p].as_ref().and_then(|pr| pr.fds.get(n as usize).copied()).unwrap_or(Fd::Closed);
+    if f == Fd::Closed {
+        return Err(EBADF);
+    }
+    Ok((p, f))
+}
+
+fn sys_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (p, f) = fd(k, i, frame.rdi)?;
+    let (buf, len) = (frame.rsi, (frame.rdx as usize).min(1 << 16));
+    match f {
+        Fd::Stdin | Fd::Null => Ok(Next::Value(0)),
+        Fd::Random => {
+            fill_random(k, p, buf, len)?;
+            Ok(Next::Value(len as u64))
+        }
+        Fd::PipeRead(pi) => {
+            let Some(pipe) = k.pipes[pi].as_mut() else { return Err(EBADF) };
+            if pipe.len == 0 {
+                if pipe.writers == 0 {
+                    return Ok(Next::Value(0));
+                }
+                // Block; the call runs again when a writer wakes us (rip back over `syscall`).
+                frame.rip -= 2;
+                k.block_current(frame, State::PipeRead(pi));
+                return Ok(Next::Switched);
+            }
+            let mut tmp = [0u8; 512];
+            let n = pipe.read(&mut tmp[..len.min(512)]);
+            vm_of(k, i)?.copy_out(buf, &tmp[..n]).map_err(efault)?;
+            Ok(Next::Value(n as u64))
+        }
+        _ => Err(EBADF),
+    }
+}
+
+fn fill_random(k: &mut Kernel, p: usize, buf: u64, len: usize) -> Result<(), i64> {
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let mut done = 0;
+    while done < len {
+        let r = pr.random().to_le_bytes();
+        let n = (len - done).min(8);
+        pr.vm.copy_out(buf + done as u64, &r[..n]).map_err(efault)?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// stdout/stderr: whole lines become `log` events (source: the agent, stream: stdout|stderr).
+fn write_out(k: &mut Kernel, i: usize, p: usize, stream: usize, data: &[u8]) {
+    let name = Name::new(k.task(i).name());
+    for &b in data {
+        let Some(pr) = k.procs[p].as_mut() else { return };
+        let lb = &mut pr.out[stream];
+        if b != b'\n' && lb.len < lb.buf.len() {
+            lb.buf[lb.len] = b;
+            lb.len += 1;
+            continue;
+        }
+        let (line, n) = (lb.buf, lb.len);
+        lb.len = 0;
+        if b != b'\n' {
+            lb.buf[0] = b;
+            lb.len = 1;
+        }
+        let text = core::str::from_utf8(&line[..n]).unwrap_or("<invalid utf-8>");
+        k.log_stream(name.as_str(), if stream == 0 { "stdout" } else { "stderr" }, text);
+    }
+}
+
+fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u64, i64> {
+    let (p, f) = fd(k, i, n)?;
+    match f {
+        Fd::Stdout | Fd::Stderr => {
+            let mut done = 0;
+            let mut tmp = [0u8; 256];
+            while done < len {
+                let n = (len - done).min(tmp.len());
+                vm_of(k, i)?.copy_in(buf + done as u64, &mut tmp[..n]).map_err(efault)?;
+                write_out(k, i, p, if f == Fd::Stdout { 0 } else { 1 }, &tmp[..n]);
+                done += n;
+            }
+            Ok(len as u64)
+        }
+        Fd::Null => Ok(len as u64),
+        Fd::PipeWrite(pi) => {
+            let mut tmp = [0u8; 512];
+            let n = len.min(512);
+            vm_of(k, i)?.copy_in(buf, &mut tmp[..n]).map_err(efault)?;
+            let pipe = k.pipes[pi].as_mut().ok_or(EBADF)?;
+            if pipe.readers == 0 {
+                return Err(EPIPE);
+            }
+            let w = pipe.write(&tmp[..n]);
+            if w == 0 {
+                return Err(EAGAIN);
+            }
+            // Wake a reader: it re-runs its read.
+            for t in k.tasks.iter_mut().flatten() {
+                if t.proc == Some(p) && t.state == State::PipeRead(pi) {
+                    t.state = State::Runnable;
+                }
+            }
+            Ok(w as u64)
+        }
+        _ => Err(EBADF),
+    }
+}
+
+fn sys_write(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    write_fd(k, i, frame.rdi, frame.rsi, frame.rdx as usize).map(Next::Value)
+}
+
+fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (n, iov, cnt) = (frame.rdi, frame.rsi, frame.rdx);
+    if cnt > 1024 {
+        return Err(EINVAL);
+    }
+    let mut total = 0u64;
+    for c in 0..cnt {
+        let mut e = [0u8; 16];
+        vm_of(k, i)?.copy_in(iov + c * 16, &mut e).map_err(efault)?;
+        let base = u64::from_le_bytes(e[..8].try_into().unwrap_or([0; 8]));
+        let len = u64::from_le_bytes(e[8..].try_into().unwrap_or([0; 8]));
+        if len == 0 {
+            continue;
+        }
+        match write_fd(k, i, n, base, len as usize) {
+            Ok(w) => total += w,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(Next::Value(total))
+}
+
+fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let f = *pr.fds.get(n).ok_or(EBADF)?;
+    pr.fds[n] = Fd::Closed;
+    match f {
+        Fd::Closed => return Err(EBADF),
+        Fd::PipeRead(pi) | Fd::PipeWrite(pi) => {
+            if let Some(pipe) = k.pipes[pi].as_mut() {
+                if matches!(f, Fd::PipeRead(_)) {
+                    pipe.readers = pipe.readers.saturating_sub(1);
+                } else {
+                    pipe.writers = pipe.writers.saturating_sub(1);
+                    // Readers see EOF now.
+                    for t in k.tasks.iter_mut().flatten() {
+                        if t.state == State::PipeRead(pi) {
+                            t.state = State::Runnable;
+                        }
+                    }
+                }
+                if pipe.readers == 0 && pipe.writers == 0 {
+                    k.pipes[pi] = None;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Close every descriptor of a process that ended.
+pub fn close_all(k: &mut Kernel, p: usize) {
+    for n in 0..MAX_FDS {
+        let _ = close_fd(k, p, n);
+    }
+}
+
+fn sys_close(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    close_fd(k, p, frame.rdi as usize).map(|()| Next::Value(0))
+}
+
+fn dup_to(k: &mut Kernel, i: usize, old: u64, min: usize, exact: bool) -> Result<u64, i64> {
+    let (p, f) = fd(k, i, old)?;
+    if exact {
+        if min >= MAX_FDS {
+            return Err(EBADF);
+        }
+        if min as u64 == old {
+            return Ok(old);
+        }
+        let _ = close_fd(k, p, min);
+    }
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let slot = (min..MAX_FDS).find(|&n| pr.fds[n] == Fd::Closed).ok_or(EMFILE)?;
+    pr.fds[slot] = f;
+    match f {
+        Fd::PipeRead(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.readers += 1),
+        Fd::PipeWrite(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.writers += 1),
+        _ => {}
+    }
+    Ok(slot as u64)
+}
+
+fn sys_dup(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    dup_to(k, i, frame.rdi, 0, false).map(Next::Value)
+}
+
+fn sys_dup2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    dup_to(k, i, frame.rdi, frame.rsi as usize, true).map(Next::Value)
+}
+
+fn sys_dup3(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rdi == frame.rsi {
+        return Err(EINVAL);
+    }
+    dup_to(k, i, frame.rdi, frame.rsi as usize, true).map(Next::Value)
+}
+
+fn sys_fcntl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (_, f) = fd(k, i, frame.rdi)?;
+    match frame.rsi {
+        0 | 1030 => dup_to(k, i, frame.rdi, frame.rdx as usize, false).map(Next::Value), // F_DUPFD(_CLOEXEC)
+        1 | 2 | 4 => Ok(Next::Value(0)),                                                     // F_GETFD, F_SETFD, F_SETFL
+        3 => Ok(Next::Value(match f {
+            Fd::PipeRead(_) => 0,
+            Fd::PipeWrite(_) => 1,
+            _ => 2,
+        })),
+        _ => Err(EINVAL),
+    }
+}
+
+fn sys_ioctl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    fd(k, i, frame.rdi)?;
+    Err(ENOTTY)
+}
+
+fn sys_lseek(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    fd(k, i, frame.rdi)?;
+    Err(ESPIPE)
+}
+
+fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    fd(k, i, frame.rdi)?;
+    Err(ENOTDIR)
+}
+
+fn make_pipe(k: &mut Kernel, i: usize, out: u64) -> SysResult {
+    let p = proc_of(k, i)?;
+    let pi = k.pipes.iter().position(|x| x.is_none()).ok_or(EMFILE)?;
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let r = pr.alloc_fd(Fd::PipeRead(pi)).ok_or(EMFILE)?;
+    let Some(w) = pr.alloc_fd(Fd::PipeWrite(pi)) else {
+        pr.fds[r] = Fd::Closed;
+        return Err(EMFILE);
+    };
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&(r as u32).to_le_bytes());
+    b[4..].copy_from_slice(&(w as u32).to_le_bytes());
+    if pr.vm.copy_out(out, &b).is_err() {
+        pr.fds[r] = Fd::Closed;
+        pr.fds[w] = Fd::Closed;
+        return Err(EFAULT);
+    }
+    k.pipes[pi] = Some(Pipe::new());
+    Ok(Next::Value(0))
+}
+
+fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    make_pipe(k, i, frame.rdi)
+}
+
+fn sys_pipe2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    make_pipe(k, i, frame.rdi)
+}
+
+fn read_path(k: &mut Kernel, i: usize, va: u64) -> Result<([u8; 128], usize), i64> {
+    let mut b = [0u8; 128];
+    let vm = vm_of(k, i)?;
+    for n in 0..b.len() {
+        let mut c = [0u8; 1];
+        vm.copy_in(va + n as u64, &mut c).map_err(efault)?;
+        if c[0] == 0 {
+            return Ok((b, n));
+        }
+        b[n] = c[0];
+    }
+    Ok((b, b.len()))
+}
+
+fn sys_openat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (path, n) = read_path(k, i, frame.rsi)?;
+    let f = match &path[..n] {
+        b"/dev/null" => Fd::Null,
+        b"/dev/urandom" | b"/dev/random" => Fd::Random,
+        _ => return Err(ENOENT),
+    };
+    let p = proc_of(k, i)?;
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    pr.alloc_fd(f).map(|n| Next::Value(n as u64)).ok_or(EMFILE)
+}
+
+const S_IFCHR: u32 = 0o020000;
+const S_IFIFO: u32 = 0o010000;
+
+fn stat_into(k: &mut Kernel, i: usize, f: Fd, out: u64) -> SysResult {
+    let mut st = [0u8; 144];
+    let mode = match f {
+        Fd::PipeRead(_) | Fd::PipeWrite(_) => S_IFIFO | 0o600,
+        _ => S_IFCHR | 0o620,
+    };
+    st[16..24].copy_from_slice(&1u64.to_le_bytes()); // st_nlink
+    st[24..28].copy_from_slice(&mode.to_le_bytes());
+    st[56..64].copy_from_slice(&4096u64.to_le_bytes()); // st_blksize
+    vm_of(k, i)?.copy_out(out, &st).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_fstat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (_, f) = fd(k, i, frame.rdi)?;
+    stat_into(k, i, f, frame.rsi)
+}
+
+fn sys_newfstatat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    const AT_EMPTY_PATH: u64 = 0x1000;
+    let (_, n) = read_path(k, i, frame.rsi)?;
+    if n == 0 && frame.r10 & AT_EMPTY_PATH != 0 {
+        let (_, f) = fd(k, i, frame.rdi)?;
+        return stat_into(k, i, f, frame.rdx);
+    }
+    Err(ENOENT)
+}
+
+fn readlink_common(k: &mut Kernel, i: usize, path: u64, buf: u64, size: u64) -> SysResult {
+    let (p, n) = read_path(k, i, path)?;
+    if &p[..n] != b"/proc/self/exe" {
+        return Err(ENOENT);
+    }
+    let mut target = [0u8; 64];
+    let mut w = kcore::fmt::BufWriter::new(&mut target);
+    let _ = write!(w, "/tars/agents/{}", k.task(i).name());
+    let len = w.len().min(size as usize);
+    vm_of(k, i)?.copy_out(buf, &target[..len]).map_err(efault)?;
+    Ok(Next::Value(len as u64))
+}
+
+fn sys_readlink(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    readlink_common(k, i, frame.rdi, frame.rsi, frame.rdx)
+}
+
+fn sys_readlinkat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    readlink_common(k, i, frame.rsi, frame.rdx, frame.r10)
+}
+
+fn sys_getcwd(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rsi < 2 {
+        return Err(ERANGE);
+    }
+    vm_of(k, i)?.copy_out(frame.rdi, b"/\0").map_err(efault)?;
+    Ok(Next::Value(2))
+}
+
+// ---- process, identity, limits ----
+
+fn sys_getpid(k: &mut Kernel, _frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    Ok(Next::Value(k.procs[p].map(|pr| pr.pid as u64).unwrap_or(0)))
+}
+
+fn sys_gettid(k: &mut Kernel, _frame: &mut TrapFrame, i: usize) -> SysResult {
+    Ok(Next::Value(k.task(i).id as u64))
+}
+
+fn sys_set_tid_address(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = k.task(i);
+    t.clear_tid = frame.rdi;
+    Ok(Next::Value(t.id as u64))
+}
+
+fn sys_arch_prctl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    const ARCH_SET_FS: u64 = 0x1002;
+    const ARCH_GET_FS: u64 = 0x1003;
+    match frame.rdi {
+        ARCH_SET_FS => {
+            if frame.rsi >= 0x8000_0000_0000 {
+                return Err(EPERM);
+            }
+            k.task(i).fs_base = frame.rsi;
+            crate::kernel::set_fs_base(frame.rsi);
+            Ok(Next::Value(0))
+        }
+        ARCH_GET_FS => {
+            let v = k.task(i).fs_base;
+            vm_of(k, i)?.write_u64(frame.rsi, v).map_err(efault)?;
+            Ok(Next::Value(0))
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn sys_prctl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    const PR_SET_NAME: u64 = 15;
+    const PR_GET_NAME: u64 = 16;
+    match frame.rdi {
+        PR_SET_NAME => Ok(Next::Value(0)),
+        PR_GET_NAME => {
+            let mut n = [0u8; 16];
+            let name = Name::new(k.task(i).name());
+            let len = name.len.min(15);
+            n[..len].copy_from_slice(&name.bytes[..len]);
+            vm_of(k, i)?.copy_out(frame.rsi, &n).map_err(efault)?;
+            Ok(Next::Value(0))
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+fn sys_uname(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let mut u = [0u8; 65 * 6];
+    for (n, v) in [&b"Linux"[..], b"tars", b"6.1.0-tars", crate::control::KERNEL_VERSION.as_bytes(), b"x86_64", b"(none)"].iter().enumerate() {
+        let l = v.len().min(64);
+        u[n * 65..n * 65 + l].copy_from_slice(&v[..l]);
+    }
+    vm_of(k, i)?.copy_out(frame.rdi, &u).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn rlimit(res: u64, max_fds: u64) -> (u64, u64) {
+    const INF: u64 = u64::MAX;
+    match res {
+        3 => (crate::loader::STACK_SIZE, INF), // RLIMIT_STACK
+        4 => (0, INF),                          // RLIMIT_CORE
+        7 => (max_fds, max_fds),                // RLIMIT_NOFILE
+        _ => (INF, INF),
+    }
+}
+
+fn sys_prlimit64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (pid, res, old) = (frame.rdi, frame.rsi, frame.r10);
+    let p = proc_of(k, i)?;
+    if pid != 0 && Some(pid) != k.procs[p].map(|pr| pr.pid as u64) {
+        return Err(ESRCH);
+    }
+    if res > 15 {
+        return Err(EINVAL);
+    }
+    if old != 0 {
+        let (c, m) = rlimit(res, MAX_FDS as u64);
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&c.to_le_bytes());
+        b[8..].copy_from_slice(&m.to_le_bytes());
+        vm_of(k, i)?.copy_out(old, &b).map_err(efault)?;
+    }
+    Ok(Next::Value(0))
+}
+
+fn sys_getrlimit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rdi > 15 {
+        return Err(EINVAL);
+    }
+    let (c, m) = rlimit(frame.rdi, MAX_FDS as u64);
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&c.to_le_bytes());
+    b[8..].copy_from_slice(&m.to_le_bytes());
+    vm_of(k, i)?.copy_out(frame.rsi, &b).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_sysinfo(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let (limit, used) = k.procs[p].map(|pr| (pr.vm.limit_frames as u64, pr.vm.frames as u64)).unwrap_or((0, 0));
+    let free_sys = crate::memory::frames().free_frames() as u64;
+    let (total, free) = if limit > 0 { (limit, limit.saturating_sub(used).min(free_sys)) } else { (crate::memory::ram_frames() as u64, free_sys) };
+    let procs = k.tasks.iter().flatten().filter(|t| !matches!(t.state, State::Exited(_) | State::Faulted)).count() as u16;
+    let mut s = [0u8; 112];
+    s[0..8].copy_from_slice(&(crate::time::now_us() / 1_000_000).to_le_bytes());
+    s[32..40].copy_from_slice(&(total * FRAME_SIZE).to_le_bytes());
+    s[40..48].copy_from_slice(&(free * FRAME_SIZE).to_le_bytes());
+    s[80..82].copy_from_slice(&procs.to_le_bytes());
+    s[104..108].copy_from_slice(&1u32.to_le_bytes());
+    vm_of(k, i)?.copy_out(frame.rdi, &s).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_sched_getaffinity(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rsi < 8 {
+        return Err(EINVAL);
+    }
+    vm_of(k, i)?.write_u64(frame.rdx, 1).map_err(efault)?;
+    Ok(Next::Value(8))
+}
+
+fn sys_get_mempolicy(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let vm = vm_of(k, i)?;
+    if frame.rdi != 0 {
+        vm.write_u32(frame.rdi, 0).map_err(efault)?; // MPOL_DEFAULT
+    }
+    if frame.rsi != 0 && frame.rdx > 0 {
+        vm.write_u64(frame.rsi, 1).map_err(efault)?; // node 0
+    }
+    Ok(Next::Value(0))
+}
+
+fn sys_getrandom(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let len = (frame.rsi as usize).min(1 << 20);
+    fill_random(k, p, frame.rdi, len)?;
+    Ok(Next::Value(len as u64))
+}
+
+/// membarrier: one CPU, and every switch is a full barrier, so each command is done on return.
+fn sys_membarrier(_k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
+    const QUERY: u64 = 0;
+    const SUPPORTED: u64 = 1 | 8 | 16; // GLOBAL, PRIVATE_EXPEDITED, REGISTER_PRIVATE_EXPEDITED
+    match frame.rdi {
+        QUERY => Ok(Next::Value(SUPPORTED)),
+        c if c & SUPPORTED == c && c.count_ones() == 1 => Ok(Next::Value(0)),
+        _ => Err(EINVAL),
+    }
+}
+
+fn sys_sched_yield(k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
+    frame.rax = 0;
+    k.block_current(frame, State::Runnable);
+    Ok(Next::Switched)
+}
+
+// ---- time ----
+
+fn thread_cpu_us(k: &mut Kernel, i: usize) -> u64 {
+    let running = if k.current == Some(i) { crate::time::rdtsc().saturating_sub(k.run_start) } else { 0 };
+    crate::time::cycles_to_us(k.task(i).cpu_cycles + running)
+}
+
+fn clock_us(k: &mut Kernel, i: usize, clk: u64) -> Result<u64, i64> {
+    match clk {
+        0 | 1 | 4 | 5 | 6 | 7 => Ok(crate::time::now_us()),
+        2 => {
+            let p = proc_of(k, i)?;
+            let mut sum = 0;
+            for j in 0..k.tasks.len() {
+                if k.tasks[j].is_some_and(|t| t.proc == Some(p)) {
+                    sum += thread_cpu_us(k, j);
+                }
+            }
+            Ok(sum)
+        }
+        3 => Ok(thread_cpu_us(k, i)),
+        _ => Err(EINVAL),
+    }
+}
+
+fn timespec(us: u64) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+    b[8..].copy_from_slice(&((us % 1_000_000) * 1000).to_le_bytes());
+    b
+}
+
+/// A user timespec as microseconds (rounded up); EINVAL when malformed.
+pub fn read_timespec(k: &mut Kernel, i: usize, va: u64) -> Result<u64, i64> {
+    let mut b = [0u8; 16];
+    vm_of(k, i)?.copy_in(va, &mut b).map_err(efault)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
+    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8]));
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(EINVAL);
+    }
+    Ok((sec as u64).saturating_mul(1_000_000).saturating_add((nsec as u64).div_ceil(1000)))
+}
+
+fn sys_clock_gettime(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let us = clock_us(k, i, frame.rdi)?;
+    vm_of(k, i)?.copy_out(frame.rsi, &timespec(us)).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn sys_clock_getres(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    clock_us(k, i, frame.rdi)?;
+    if frame.rsi != 0 {
+        let mut b = [0u8; 16];
+        b[8..].copy_from_slice(&1000u64.to_le_bytes());
+        vm_of(k, i)?.copy_out(frame.rsi, &b).map_err(efault)?;
+    }
+    Ok(Next::Value(0))
+}
+
+fn sys_gettimeofday(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rdi != 0 {
+        let us = crate::time::now_us();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+        b[8..].copy_from_slice(&(us % 1_000_000).to_le_bytes());
+        vm_of(k, i)?.copy_out(frame.rdi, &b).map_err(efault)?;
+    }
+    Ok(Next::Value(0))
+}
+
+fn sys_time(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let s = crate::time::now_us() / 1_000_000;
+    if frame.rdi != 0 {
+        vm_of(k, i)?.write_u64(frame.rdi, s).map_err(efault)?;
+    }
+    Ok(Next::Value(s))
+}
+
+/// Sleep the current thread for `us` (at least one tick when non-zero); -EINTR if a signal wakes it.
+fn sleep_for(k: &mut Kernel, frame: &mut TrapFrame, us: u64) -> SysResult {
+    if us == 0 {
+        return Ok(Next::Value(0));
+    }
+    let ticks = (us.saturating_mul(crate::pic::TICK_HZ as u64)).div_ceil(1_000_000).max(1);
+    frame.rax = 0;
+    let until = k.ticks.saturating_add(ticks);
+    k.block_current(frame, State::Sleeping(until));
+    Ok(Next::Switched)
+}
+
+fn sys_nanosleep(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let us = read_timespec(k, i, frame.rdi)?;
+    sleep_for(k, frame, us)
+}
+
+fn sys_clock_nanosleep(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    const TIMER_ABSTIME: u64 = 1;
+    let at = read_timespec(k, i, frame.rdx)?;
+    let now = clock_us(k, i, frame.rdi)?;
+    let us = if frame.rsi & TIMER_ABSTIME != 0 { at.saturating_sub(now) } else { at };
+    sleep_for(k, frame, us)
+}

@@ -1,0 +1,153 @@
+//! Linux processes: what the threads of one static executable share — the address space and
+//! its areas (vm.rs), signal actions, file descriptors (stdio and pipes), the stdout/stderr line
+//! buffers that become kernel log events, and the count of system calls the kernel declined.
+//! A Rust `no_std` agent has no process (its task's `proc` is None).
+use crate::vm::Vm;
+
+pub const MAX_PROCS: usize = 12;
+pub const MAX_FDS: usize = 16;
+pub const MAX_PIPES: usize = 16;
+pub const PIPE_BUF: usize = 4096;
+pub const NSIG: usize = 65;
+/// Distinct unimplemented system-call numbers remembered per process.
+pub const MAX_ENOSYS: usize = 12;
+const LINE: usize = 200;
+
+#[derive(Clone, Copy, Default)]
+pub struct SigAction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fd {
+    Closed,
+    Stdin,
+    Stdout,
+    Stderr,
+    PipeRead(usize),
+    PipeWrite(usize),
+    Null,
+    Random,
+}
+
+#[derive(Clone, Copy)]
+pub struct LineBuf {
+    pub buf: [u8; LINE],
+    pub len: usize,
+}
+
+impl LineBuf {
+    const EMPTY: LineBuf = LineBuf { buf: [0; LINE], len: 0 };
+}
+
+#[derive(Clone, Copy)]
+pub struct Pipe {
+    pub buf: [u8; PIPE_BUF],
+    pub head: usize,
+    pub len: usize,
+    pub readers: u32,
+    pub writers: u32,
+}
+
+impl Pipe {
+    pub const fn new() -> Self {
+        Pipe { buf: [0; PIPE_BUF], head: 0, len: 0, readers: 1, writers: 1 }
+    }
+    pub fn write(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(PIPE_BUF - self.len);
+        for &b in &data[..n] {
+            self.buf[(self.head + self.len) % PIPE_BUF] = b;
+            self.len += 1;
+        }
+        n
+    }
+    pub fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.len);
+        for o in out[..n].iter_mut() {
+            *o = self.buf[self.head];
+            self.head = (self.head + 1) % PIPE_BUF;
+            self.len -= 1;
+        }
+        n
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Proc {
+    /// The Linux pid: the display id of the first thread.
+    pub pid: u32,
+    pub module: usize,
+    pub vm: Vm,
+    pub actions: [SigAction; NSIG],
+    pub fds: [Fd; MAX_FDS],
+    /// Live threads; the address space goes when the last one does.
+    pub threads: u32,
+    pub out: [LineBuf; 2],
+    /// (system-call number, times) of calls answered -ENOSYS.
+    pub enosys: [(u32, u32); MAX_ENOSYS],
+    pub rng: u64,
+}
+
+impl Proc {
+    pub fn new(pid: u32, module: usize, vm: Vm, seed: u64) -> Self {
+        let mut fds = [Fd::Closed; MAX_FDS];
+        fds[0] = Fd::Stdin;
+        fds[1] = Fd::Stdout;
+        fds[2] = Fd::Stderr;
+        Proc {
+            pid,
+            module,
+            vm,
+            actions: [SigAction::default(); NSIG],
+            fds,
+            threads: 1,
+            out: [LineBuf::EMPTY; 2],
+            enosys: [(0, 0); MAX_ENOSYS],
+            rng: seed | 1,
+        }
+    }
+
+    pub fn count_enosys(&mut self, nr: u64) {
+        let nr = nr as u32;
+        if let Some(e) = self.enosys.iter_mut().find(|e| e.1 > 0 && e.0 == nr) {
+            e.1 += 1;
+        } else if let Some(e) = self.enosys.iter_mut().find(|e| e.1 == 0) {
+            *e = (nr, 1);
+        }
+    }
+
+    /// xorshift64*: AT_RANDOM, getrandom. Seeded from the TSC and RDRAND when the CPU has it.
+    pub fn random(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn alloc_fd(&mut self, fd: Fd) -> Option<usize> {
+        let i = self.fds.iter().position(|f| *f == Fd::Closed)?;
+        self.fds[i] = fd;
+        Some(i)
+    }
+}
+
+/// A seed for a new process's generator.
+pub fn seed() -> u64 {
+    let mut s = crate::time::rdtsc();
+    let ecx = core::arch::x86_64::__cpuid(1).ecx;
+    if ecx & (1 << 30) != 0 {
+        let mut r: u64 = 0;
+        let mut ok: u8;
+        // SAFETY: RDRAND is present (CPUID.1:ECX.30); it only writes its output register.
+        unsafe { core::arch::asm!("rdrand {}", "setc {}", out(reg) r, out(reg_byte) ok, options(nomem, nostack)) };
+        if ok != 0 {
+            s ^= r;
+        }
+    }
+    s
+}
