@@ -854,21 +854,21 @@ fn sys_time(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     Ok(Next::Value(s))
 }
 
-/// Sleep the current thread for `us` (at least one tick when non-zero); -EINTR if a signal wakes it.
-fn sleep_for(k: &mut Kernel, frame: &mut TrapFrame, us: u64) -> SysResult {
+/// Sleep the current thread until the clock passed `us` more (checked every tick: at least the
+/// time asked for on the clock the program reads); -EINTR if a signal wakes it.
+fn sleep_for(k: &mut Kernel, frame: &mut TrapFrame, i: usize, us: u64) -> SysResult {
     if us == 0 {
         return Ok(Next::Value(0));
     }
-    let ticks = (us.saturating_mul(crate::pic::TICK_HZ as u64)).div_ceil(1_000_000).max(1);
     frame.rax = 0;
-    let until = k.ticks.saturating_add(ticks);
-    k.block_current(frame, State::Sleeping(until));
+    k.task(i).wake_at = crate::time::now_us().saturating_add(us);
+    k.block_current(frame, State::Sleeping(u64::MAX));
     Ok(Next::Switched)
 }
 
 fn sys_nanosleep(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let us = read_timespec(k, i, frame.rdi)?;
-    sleep_for(k, frame, us)
+    sleep_for(k, frame, i, us)
 }
 
 fn sys_clock_nanosleep(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -876,5 +876,5 @@ fn sys_clock_nanosleep(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRe
     let at = read_timespec(k, i, frame.rdx)?;
     let now = clock_us(k, i, frame.rdi)?;
     let us = if frame.rsi & TIMER_ABSTIME != 0 { at.saturating_sub(now) } else { at };
-    sleep_for(k, frame, us)
+    sleep_for(k, frame, i, us)
 }

@@ -131,7 +131,8 @@ fn push_frame(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32, act: Si
     put(MCTX + 22 * 8, trap.2); // cr2
     put(MCTX + 23 * 8, fp_at);
     put(UC_SIGMASK, oldmask);
-    put(INFO, (sig as u64) | ((info.code as u32 as u64) << 32));
+    put(INFO, sig as u64); // si_signo, si_errno = 0
+    put(INFO + 8, info.code as u32 as u64); // si_code
     put(INFO + 16, info.addr);
     let Some(pr) = k.procs[p].as_mut() else { return false };
     if pr.vm.copy_out(fp_at, &fx).is_err() || pr.vm.copy_out(at, &buf).is_err() {

@@ -153,17 +153,23 @@ pub fn wake(k: &mut Kernel, p: usize, addr: u64, n: u64) -> u64 {
     woken
 }
 
-/// Futex waits whose deadline passed get -ETIMEDOUT (from the timer tick). True if any woke.
+/// Timed waits of Linux threads whose deadline (µs on the clock they read) passed, from the
+/// timer tick: a futex wait gets -ETIMEDOUT, a sleep 0. True if any woke.
 pub fn expire(k: &mut Kernel) -> bool {
-    let now = k.ticks;
+    let now = crate::time::now_us();
     let mut any = false;
     for t in k.tasks.iter_mut().flatten() {
-        if t.wake_at != 0 && t.wake_at <= now && matches!(t.state, State::Futex(_)) {
-            t.frame.rax = ETIMEDOUT as u64;
-            t.state = State::Runnable;
-            t.wake_at = 0;
-            any = true;
+        if t.wake_at == 0 || t.wake_at > now {
+            continue;
         }
+        match t.state {
+            State::Futex(_) => t.frame.rax = ETIMEDOUT as u64,
+            State::Sleeping(_) => t.frame.rax = 0,
+            _ => continue,
+        }
+        t.state = State::Runnable;
+        t.wake_at = 0;
+        any = true;
     }
     any
 }
@@ -189,11 +195,11 @@ pub fn sys_futex(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             let mut wake_at = 0;
             if frame.r10 != 0 {
                 let t = read_timespec(k, i, frame.r10)?;
-                let us = if op == WAIT_BITSET { t.saturating_sub(crate::time::now_us()) } else { t };
-                if us == 0 {
+                let now = crate::time::now_us();
+                wake_at = if op == WAIT_BITSET { t } else { now.saturating_add(t) };
+                if wake_at <= now {
                     return Err(ETIMEDOUT);
                 }
-                wake_at = k.ticks + us.div_ceil(1_000_000 / crate::pic::TICK_HZ as u64).max(1);
             }
             k.task(i).wake_at = wake_at;
             frame.rax = 0;
