@@ -435,14 +435,15 @@ fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
             let _ = write!(w, ",\"abi\":\"linux\",\"limit_kib\":{}", m.limit_frames * 4);
             let proc = m.task.and_then(|t| k.tasks[t.index()].as_ref().filter(|x| x.tid == t)).and_then(|t| t.proc).and_then(|p| k.procs[p].as_ref());
             if let Some(pr) = proc {
-                let _ = write!(w, ",\"pid\":{},\"threads\":{},\"mem_kib\":{},\"peak_kib\":{},\"enosys\":[", pr.pid, pr.threads, pr.vm.frames * 4, pr.vm.peak_frames * 4);
-                let mut f1 = true;
-                for (nr, count) in pr.enosys.iter().filter(|e| e.1 > 0) {
-                    let _ = write!(w, "{}{{\"nr\":{},\"count\":{}}}", if f1 { "" } else { "," }, nr, count);
-                    f1 = false;
-                }
-                let _ = w.write_str("]");
+                let _ = write!(w, ",\"pid\":{},\"threads\":{},\"mem_kib\":{},\"peak_kib\":{}", pr.pid, pr.threads, pr.vm.frames * 4, pr.vm.peak_frames * 4);
             }
+            let _ = w.write_str(",\"enosys\":[");
+            let mut f1 = true;
+            for (nr, count) in m.enosys.iter().filter(|e| e.1 > 0) {
+                let _ = write!(w, "{}{{\"nr\":{},\"count\":{}}}", if f1 { "" } else { "," }, nr, count);
+                f1 = false;
+            }
+            let _ = w.write_str("]");
         }
         let _ = w.write_str("}");
         first = false;

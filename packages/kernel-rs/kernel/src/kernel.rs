@@ -108,6 +108,19 @@ pub struct Module {
     /// The module's command line (boot modules: it lives as long as the kernel), for the
     /// environment of every process started from it.
     pub cmdline: &'static str,
+    /// (Linux system-call number, times) answered -ENOSYS, over the module's life.
+    pub enosys: [(u32, u32); crate::process::MAX_ENOSYS],
+}
+
+impl Module {
+    pub fn count_enosys(&mut self, nr: u64) {
+        let nr = nr as u32;
+        if let Some(e) = self.enosys.iter_mut().find(|e| e.1 > 0 && e.0 == nr) {
+            e.1 += 1;
+        } else if let Some(e) = self.enosys.iter_mut().find(|e| e.1 == 0) {
+            *e = (nr, 1);
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -117,6 +117,7 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str)
         linux: arg(cmdline, "abi") == Some("linux"),
         limit_frames: arg(cmdline, "mem").and_then(|m| m.parse::<usize>().ok()).map(|mib| mib.saturating_mul(256)).unwrap_or(0),
         cmdline,
+        enosys: [(0, 0); crate::process::MAX_ENOSYS],
     });
     let caps = caps_from(k, cmdline);
     spawn(k, slot, caps)

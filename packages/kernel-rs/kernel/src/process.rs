@@ -86,8 +86,6 @@ pub struct Proc {
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
-    /// (system-call number, times) of calls answered -ENOSYS.
-    pub enosys: [(u32, u32); MAX_ENOSYS],
     pub rng: u64,
 }
 
@@ -105,17 +103,7 @@ impl Proc {
             fds,
             threads: 1,
             out: [LineBuf::EMPTY; 2],
-            enosys: [(0, 0); MAX_ENOSYS],
             rng: seed | 1,
-        }
-    }
-
-    pub fn count_enosys(&mut self, nr: u64) {
-        let nr = nr as u32;
-        if let Some(e) = self.enosys.iter_mut().find(|e| e.1 > 0 && e.0 == nr) {
-            e.1 += 1;
-        } else if let Some(e) = self.enosys.iter_mut().find(|e| e.1 == 0) {
-            *e = (nr, 1);
         }
     }
 

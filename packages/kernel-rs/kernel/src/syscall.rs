@@ -74,8 +74,9 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         None if linux && nr < SYS_TARS_BASE => match crate::linux::lookup(nr) {
             Some(f) => f(k, frame, i),
             None => {
-                if let Some(p) = k.task(i).proc.and_then(|p| k.procs[p].as_mut()) {
-                    p.count_enosys(nr);
+                let module = k.task(i).module;
+                if let Some(m) = k.modules.get_mut(module).and_then(|m| m.as_mut()) {
+                    m.count_enosys(nr);
                 }
                 Err(crate::linux::errno::ENOSYS)
             }

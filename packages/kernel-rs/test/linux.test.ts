@@ -1,0 +1,158 @@
+/**
+ * Unmodified static Linux executables as TARS agents (issue 14): gcc -static/-static-pie C
+ * programs and an unmodified NativeAOT C# program, built here by the real compilers, boot as
+ * modules beside the Rust `pong` server. Every check reads the kernel's own events (stdout
+ * lines become `log` events) and its control-channel answers; nothing waits on a timer.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { DEMO_MODULES, KERNEL } from './system.js';
+
+const HERE = new URL('./linux/', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'tars-linux-'));
+const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
+let PIE = '';
+let STATIC = '';
+let DOTNET = '';
+
+beforeAll(() => {
+  PIE = join(work, 'probe-pie');
+  STATIC = join(work, 'probe-static');
+  execFileSync('gcc', ['-O1', '-static-pie', '-pthread', '-o', PIE, join(HERE, 'probe.c')]);
+  execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', STATIC, join(HERE, 'probe.c')]);
+  // The C# probe: an ordinary NativeAOT console program, published as a static executable.
+  const proj = join(work, 'dotnet');
+  cpSync(join(HERE, 'dotnet'), proj, { recursive: true });
+  execFileSync('dotnet', ['publish', join(proj, 'Probe.csproj'), '-c', 'Release', '-o', join(work, 'dotnet-out'), '--nologo', '-v', 'quiet'], {
+    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
+    stdio: 'pipe',
+  });
+  DOTNET = join(work, 'dotnet-out', 'probe');
+}, 600_000);
+
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.c?.close();
+    await r.q.stop();
+  }
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function boot(modules: BootModule[], memoryMb = 512): Promise<{ q: QemuInstance; c: ProtocolClient }> {
+  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb }, mkdtempSync(join(work, 'q-')));
+  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
+  running.push(r);
+  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 60_000 });
+  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
+  return { q, c: r.c };
+}
+
+const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
+const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
+const wait = (q: QemuInstance, pred: (e: KernelEvent) => boolean, timeoutMs = 60_000) => q.waitFor(pred, { timeoutMs });
+const exitOf = (name: string) => (e: KernelEvent) => e.ev === 'task_exit' && e['name'] === name;
+const faultOf = (name: string) => (e: KernelEvent) => e.ev === 'fault' && e['name'] === name;
+type LinuxModule = { name: string; state: string; abi?: string; threads?: number; mem_kib?: number; peak_kib?: number; limit_kib?: number; enosys?: { nr: number; count: number }[] };
+const moduleOf = async (c: ProtocolClient, name: string) => (await c.modules()).find((m) => m.name === name) as unknown as LinuxModule;
+
+describe('static Linux executables as agents (QEMU, TCG)', () => {
+  it('gcc static-pie and -static (non-PIE, at 0x400000) programs run pthreads and malloc; stdout becomes log events', async () => {
+    const { q } = await boot([...DEMO_MODULES, linux(PIE, 'c-pie', 'env=PROBE=threads call=echo'), linux(STATIC, 'c-static', 'env=PROBE=threads')]);
+    for (const name of ['c-pie', 'c-static']) {
+      await wait(q, out(name, new RegExp(`^probe threads pid \\d+ tid \\d+ agent ${name} caps `)));
+      for (let n = 0; n < 4; n++) await wait(q, out(name, new RegExp(`^thread ${n} ok`)));
+      await wait(q, out(name, /^joined sum 12$/));
+      expect(await wait(q, exitOf(name))).toMatchObject({ code: 0 });
+    }
+    // The environment names the capabilities in slot order.
+    expect(q.reader.events.some(out('c-pie', /caps call:echo$/))).toBe(true);
+    await wait(q, out('ping', /^shm exchange ok$/));
+  });
+
+  it('delivers SIGSEGV and SIGFPE to handlers (siginfo, alternate stack), raise() to its handler, and resumes', async () => {
+    const { q } = await boot([linux(PIE, 'sig', 'env=PROBE=signals')]);
+    await wait(q, out('sig', /^handler sig 11 code 1 addr 0x8$/));
+    await wait(q, out('sig', /^after segv 11$/));
+    await wait(q, out('sig', /^handler sig 8 code 1 /));
+    await wait(q, out('sig', /^handler sig 10 code -6 /));
+    await wait(q, out('sig', /^after altstack segv 11$/));
+    expect(await wait(q, exitOf('sig'))).toMatchObject({ code: 0 });
+  });
+
+  it('futex timeouts and nanosleep last at least what was asked on the program\'s clock', async () => {
+    const { q } = await boot([linux(PIE, 'tmo', 'env=PROBE=timeouts')]);
+    await wait(q, out('tmo', /^timedwait ETIMEDOUT after >=50ms/));
+    await wait(q, out('tmo', /^nanosleep >=20ms/));
+  });
+
+  it('answers unknown calls -ENOSYS and counts them per agent', async () => {
+    const { q, c } = await boot([linux(PIE, 'unk', 'env=PROBE=unknown')]);
+    await wait(q, out('unk', /^syscall 999 = -1 errno 38$/));
+    await wait(q, out('unk', /^fork = -1$/));
+    await wait(q, exitOf('unk'));
+    const m = await moduleOf(c, 'unk');
+    expect(m.abi).toBe('linux');
+    expect(m.enosys).toEqual(expect.arrayContaining([{ nr: 999, count: 2 }, { nr: 57, count: 1 }]));
+  });
+
+  it('reservations cost no frames; touched pages do; madvise(DONTNEED) and munmap give them back', async () => {
+    const { q, c } = await boot([linux(PIE, 'mem', 'env=PROBE=memory')]);
+    await wait(q, out('mem', /^reserve ok$/));
+    await wait(q, out('mem', /^touched 256$/));
+    const touched = (await moduleOf(c, 'mem')).mem_kib ?? 0;
+    await wait(q, out('mem', /^discarded$/));
+    const discarded = (await moduleOf(c, 'mem')).mem_kib ?? 0;
+    expect(touched - discarded).toBeGreaterThanOrEqual(1000); // 256 pages = 1024 KiB back
+    expect(touched).toBeLessThan(8 * 1024); // a 64 GiB reservation is not memory
+    await wait(q, exitOf('mem'));
+  });
+
+  it('a process past its memory limit faults alone; a null dereference without a handler faults alone', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, linux(PIE, 'hog', 'env=PROBE=oom mem=16'), linux(PIE, 'crash', 'env=PROBE=crash')]);
+    expect(await wait(q, faultOf('hog'))).toMatchObject({ exception: 'out_of_memory' });
+    expect(await wait(q, faultOf('crash'))).toMatchObject({ exception: 'page_fault', cr2: '0x0' });
+    await wait(q, out('ping', /^shm exchange ok$/));
+    expect((await c.ping()).pong).toBe(true);
+    const mods = await c.modules();
+    expect(mods.find((m) => m.name === 'pong')?.state).toBe('running');
+    expect(mods.find((m) => m.name === 'hog')?.state).toBe('faulted');
+    expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+});
+
+describe('an unmodified NativeAOT C# program as an agent', () => {
+  it('boots, catches a NullReferenceException (SIGSEGV → handler → rt_sigreturn) and joins 4 threads', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, linux(DOTNET, 'cs', 'env=PROBE=basics')]);
+    await wait(q, out('cs', /^dotnet probe basics agent cs$/));
+    await wait(q, out('cs', /^caught NullReferenceException$/));
+    await wait(q, out('cs', /^4 threads joined total \d+$/));
+    await wait(q, out('cs', /^probe done$/));
+    expect(await wait(q, exitOf('cs'))).toMatchObject({ code: 0 });
+    expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('an uncaught exception ends only that agent (SIGABRT fault), the others keep serving', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, linux(DOTNET, 'cs-crash', 'env=PROBE=crash')]);
+    await wait(q, (e) => e.ev === 'log' && e['source'] === 'cs-crash' && e['stream'] === 'stderr' && /Unhandled exception. System.NullReferenceException/.test(String(e['msg'])));
+    expect(await wait(q, faultOf('cs-crash'))).toMatchObject({ exception: 'SIGABRT' });
+    await wait(q, out('ping', /^shm exchange ok$/));
+    expect((await moduleOf(c, 'pong')).state).toBe('running');
+  });
+
+  it('a GC-heavy loop (allocating many times its live set) runs at bounded memory under its limit', async () => {
+    const { q, c } = await boot([linux(DOTNET, 'gc', 'env=PROBE=gc mem=96 env=DOTNET_GCHeapHardLimit=0x3000000')]);
+    await wait(q, out('gc', /^gc round 20 /), 120_000);
+    const early = await moduleOf(c, 'gc');
+    const line = await wait(q, out('gc', /^gc round 100 /), 240_000);
+    const allocated = Number(/allocated_mib (\d+)/.exec(String(line['msg']))?.[1]);
+    const late = await moduleOf(c, 'gc');
+    expect(late.state).toBe('running');
+    expect(allocated).toBeGreaterThan(4 * 96); // many times the limit went through the heap
+    expect(late.peak_kib).toBeLessThanOrEqual(96 * 1024);
+    expect(late.mem_kib).toBeLessThan((early.mem_kib ?? 0) + 16 * 1024); // no growth with time
+  }, 400_000);
+});
