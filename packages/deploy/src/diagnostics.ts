@@ -7,6 +7,19 @@ import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from
 import { EventReader } from './qemu/instance.js';
 import { symbolizerForImage, type SymbolizedFrame } from './symbolize.js';
 
+const EXCEPTIONS = ['divide_error', 'debug', 'nmi', 'breakpoint', 'overflow', 'bound_range', 'invalid_opcode', 'device_not_available', 'double_fault', 'coprocessor_overrun', 'invalid_tss', 'segment_not_present', 'stack_fault', 'general_protection', 'page_fault'];
+const SIGNALS: Record<number, string> = { 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 8: 'SIGFPE', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+
+/**
+ * What a fault record's vector means: a CPU exception (0–31), a Linux process ended by a signal
+ * (0x100 + signal number) or stopped at its memory limit (0x200), as the kernel numbers them.
+ */
+export function faultLabel(vector: number): string {
+  if (vector === 0x200) return 'out_of_memory';
+  if (vector > 0x100 && vector < 0x100 + 65) return SIGNALS[vector - 0x100] ?? `signal ${vector - 0x100}`;
+  return EXCEPTIONS[vector] ?? `vector ${vector}`;
+}
+
 export interface SymbolizedFault extends FaultRecord {
   /** rip first, then the stack snapshot: `agent+offset`, function and `file:line`. */
   frames: SymbolizedFrame[];

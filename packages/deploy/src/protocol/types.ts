@@ -71,6 +71,16 @@ export interface ModuleInfo {
   fault_policy?: 'restart' | 'stop';
   restarts?: number;
   last_fault?: FaultRecord;
+  /** `linux` for an unmodified static Linux executable (module line `abi=linux`). */
+  abi?: 'linux';
+  /** Linux processes: pid, live threads, frames in use / most ever / limit (KiB; limit 0 = none). */
+  pid?: number;
+  threads?: number;
+  mem_kib?: number;
+  peak_kib?: number;
+  limit_kib?: number;
+  /** Linux system calls the kernel answered -ENOSYS, with how often, over the module's life. */
+  enosys?: { nr: number; count: number }[];
 }
 
 export interface PingResult {

@@ -11,6 +11,10 @@ use kcore::fmt::JsonStr;
 use kcore::sched::{self, SchedInfo};
 
 pub const QUANTUM_TICKS: u32 = 10;
+/// Fault record "vectors" beyond the CPU's: 0x100 + signal number for a Linux process ended by
+/// a signal, and a process stopped at its memory limit.
+pub const FAULT_SIGNAL_BASE: u64 = 0x100;
+pub const FAULT_OUT_OF_MEMORY: u64 = 0x200;
 pub const MAX_EPS: usize = 8;
 pub const MAX_NOTIFS: usize = 8;
 pub const MAX_SHMS: usize = 4;

@@ -361,8 +361,12 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
     }
 }
 
+/// Bytes one write/writev moves at most (a partial write, as Linux allows): the kernel runs
+/// with interrupts off and must not copy gigabytes for one call.
+const MAX_IO: usize = 64 << 10;
+
 fn sys_write(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    write_fd(k, i, frame.rdi, frame.rsi, frame.rdx as usize).map(Next::Value)
+    write_fd(k, i, frame.rdi, frame.rsi, (frame.rdx as usize).min(MAX_IO)).map(Next::Value)
 }
 
 fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -376,10 +380,14 @@ fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         vm_of(k, i)?.copy_in(iov + c * 16, &mut e).map_err(efault)?;
         let base = u64::from_le_bytes(e[..8].try_into().unwrap_or([0; 8]));
         let len = u64::from_le_bytes(e[8..].try_into().unwrap_or([0; 8]));
+        let room = MAX_IO - total as usize;
         if len == 0 {
             continue;
         }
-        match write_fd(k, i, n, base, len as usize) {
+        if room == 0 {
+            break;
+        }
+        match write_fd(k, i, n, base, (len as usize).min(room)) {
             Ok(w) => total += w,
             Err(e) if total == 0 => return Err(e),
             Err(_) => break,

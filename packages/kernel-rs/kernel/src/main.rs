@@ -253,7 +253,7 @@ extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
                     match k.procs[p].as_mut().map(|pr| pr.vm.fault_in(cr2, access)) {
                         Some(Ok(_)) => return,
                         Some(Err(vm::Fault::OutOfMemory)) => {
-                            fault_task(k, frame, i, v, cr2, Some("out_of_memory"));
+                            fault_task(k, frame, i, kernel::FAULT_OUT_OF_MEMORY, cr2, Some("out_of_memory"));
                             return;
                         }
                         Some(Err(vm::Fault::Denied)) => mapped = true,

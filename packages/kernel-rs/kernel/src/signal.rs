@@ -13,11 +13,9 @@ use crate::linux::{errno::*, proc_of, vm_of, SysResult};
 use crate::process::{SigAction, NSIG};
 use crate::syscall::Next;
 use crate::task::State;
-use core::fmt::Write;
 
 pub const SIGILL: u32 = 4;
 pub const SIGTRAP: u32 = 5;
-pub const SIGABRT: u32 = 6;
 pub const SIGBUS: u32 = 7;
 pub const SIGFPE: u32 = 8;
 pub const SIGKILL: u32 = 9;
@@ -70,7 +68,6 @@ pub fn name(sig: u32) -> &'static str {
 
 #[derive(Clone, Copy, Default)]
 pub struct SigInfo {
-    pub signo: u32,
     pub code: i32,
     /// si_addr for faults; (pid, uid) for kills, packed as pid.
     pub addr: u64,
@@ -104,14 +101,15 @@ fn push_frame(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32, act: Si
         return false;
     }
     let (alt, alt_size) = k.task(i).altstack;
-    let on_alt = alt_size != 0 && frame.rsp > alt && frame.rsp <= alt + alt_size;
+    let on_alt = alt_size != 0 && frame.rsp > alt && frame.rsp <= alt.wrapping_add(alt_size);
     let mut sp = frame.rsp;
     if act.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_alt {
-        sp = alt + alt_size;
+        sp = alt.wrapping_add(alt_size);
     }
-    sp = sp.wrapping_sub(128); // red zone
-    let fp_at = (sp - FP_SIZE) & !63;
-    let at = ((fp_at - FRAME_SIZE) & !15) - 8;
+    // Red zone, FPU area, frame. A bogus stack pointer wraps to an address the copy refuses.
+    sp = sp.wrapping_sub(128);
+    let fp_at = sp.wrapping_sub(FP_SIZE) & !63;
+    let at = (fp_at.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
     let fx = k.task(i).fx.0;
     let oldmask = k.task(i).sigmask;
     let mut buf = [0u8; FRAME_SIZE as usize];
@@ -181,7 +179,7 @@ pub fn on_exception(k: &mut Kernel, frame: &mut TrapFrame, i: usize, vector: u64
     if act.handler == SIG_DFL || act.handler == SIG_IGN || k.task(i).sigmask & bit(sig) != 0 {
         return false;
     }
-    push_frame(k, frame, i, sig, act, SigInfo { signo: sig, code, addr }, (vector, frame.error, cr2))
+    push_frame(k, frame, i, sig, act, SigInfo { code, addr }, (vector, frame.error, cr2))
 }
 
 /// Deliver the lowest pending, unblocked signal of thread `i` (about to return to user mode
@@ -200,7 +198,7 @@ pub fn deliver_pending(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
         return;
     }
     let pid = k.procs[p].map(|pr| pr.pid).unwrap_or(0);
-    if act.handler == SIG_DFL || !push_frame(k, frame, i, sig, act, SigInfo { signo: sig, code: SI_TKILL, addr: pid as u64 }, (0, 0, 0)) {
+    if act.handler == SIG_DFL || !push_frame(k, frame, i, sig, act, SigInfo { code: SI_TKILL, addr: pid as u64 }, (0, 0, 0)) {
         kill_process(k, frame, i, sig);
     }
 }
@@ -208,7 +206,7 @@ pub fn deliver_pending(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
 /// End thread `i`'s process for signal `sig` (default action, or a frame that could not be
 /// built): a fault record and event like any agent fault, then the supervisor's policy.
 pub fn kill_process(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32) {
-    crate::fault_task(k, frame, i, 0x100 + sig as u64, 0, Some(name(sig)));
+    crate::fault_task(k, frame, i, crate::kernel::FAULT_SIGNAL_BASE + sig as u64, 0, Some(name(sig)));
 }
 
 pub fn sys_rt_sigaction(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -264,7 +262,7 @@ pub fn sys_rt_sigprocmask(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Sy
 pub fn sys_sigaltstack(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let (ss, oss) = (frame.rdi, frame.rsi);
     let (base, size) = k.task(i).altstack;
-    let on = size != 0 && frame.rsp > base && frame.rsp <= base + size;
+    let on = size != 0 && frame.rsp > base && frame.rsp <= base.wrapping_add(size);
     let vm = vm_of(k, i)?;
     let new = if ss != 0 {
         let mut b = [0u8; 24];
@@ -361,6 +359,10 @@ fn post(k: &mut Kernel, target: usize, sig: u32) {
     let t = k.task(target);
     t.sigpending |= bit(sig);
     if t.sigmask & bit(sig) == 0 && matches!(t.state, State::Futex(_) | State::PipeRead(_) | State::Sleeping(_)) {
+        if matches!(t.state, State::PipeRead(_)) {
+            // The read was set to run again (rip on its `syscall`): it returns -EINTR instead.
+            t.frame.rip += 2;
+        }
         t.frame.rax = EINTR as u64;
         t.state = State::Runnable;
         t.wake_at = 0;
@@ -423,7 +425,3 @@ pub fn sys_kill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     send(k, frame, i, target, sig)
 }
 
-/// A line for diagnostics: which signal ended a process.
-pub fn write_signal(w: &mut kcore::fmt::BufWriter, sig: u32) {
-    let _ = write!(w, "\"signal\":{},\"signal_name\":{}", sig, kcore::fmt::JsonStr(name(sig)));
-}

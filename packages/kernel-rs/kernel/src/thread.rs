@@ -19,6 +19,8 @@ const CLONE_PARENT_SETTID: u64 = 0x10_0000;
 const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
 const CLONE_CHILD_SETTID: u64 = 0x100_0000;
 const THREAD: u64 = CLONE_VM | CLONE_SIGHAND | CLONE_THREAD;
+/// Threads one process may have.
+pub const MAX_THREADS: u32 = 16;
 
 struct CloneArgs {
     flags: u64,
@@ -37,6 +39,10 @@ fn spawn_thread(k: &mut Kernel, frame: &mut TrapFrame, i: usize, a: CloneArgs) -
         return Err(EPERM);
     }
     let p = proc_of(k, i)?;
+    // One process cannot take every task slot from the other agents (and their restarts).
+    if k.procs[p].is_some_and(|pr| pr.threads >= MAX_THREADS) {
+        return Err(EAGAIN);
+    }
     let slot = k.free_slot().ok_or(EAGAIN)?;
     let parent = *k.task(i);
     let id = k.next_id;

@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, deployerOf, formatFrames, getDeployment, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, deployerOf, faultLabel, formatFrames, getDeployment, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -65,13 +65,23 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
     outputResult(
       formatTable(
         ['module', 'on fault', 'restarts', 'last fault'],
-        d.supervision.map((m) => [m.module, m.policy, String(m.restarts), m.lastFault ? `vector ${m.lastFault.vector} at ${m.lastFault.frames[0]?.location ?? m.lastFault.rip}` : '-']),
+        d.supervision.map((m) => [m.module, m.policy, String(m.restarts), m.lastFault ? `${faultLabel(m.lastFault.vector)} at ${m.lastFault.frames[0]?.location ?? m.lastFault.rip}` : '-']),
       ),
     );
+    const linux = d.modules.filter((m) => m.abi === 'linux');
+    if (linux.length) {
+      const kib = (n?: number) => (n === undefined ? '-' : `${(n / 1024).toFixed(1)} MiB`);
+      outputResult(
+        formatTable(
+          ['linux agent', 'pid', 'threads', 'memory', 'peak', 'limit', 'ENOSYS (nr×count)'],
+          linux.map((m) => [m.name, String(m.pid ?? '-'), String(m.threads ?? 0), kib(m.mem_kib), kib(m.peak_kib), m.limit_kib ? kib(m.limit_kib) : 'none', (m.enosys ?? []).map((e) => `${e.nr}×${e.count}`).join(' ') || '-']),
+        ),
+      );
+    }
     if (s.fault_count > 0) {
       outputResult(color.red(`faults (${s.fault_count}):`));
       for (const f of d.faults) {
-        outputResult(`  ${f.name} (task ${f.task}) vector ${f.vector} cr2 ${f.cr2} error ${f.error} rsp ${f.rsp ?? '?'} rbp ${f.rbp ?? '?'}`);
+        outputResult(`  ${f.name} (task ${f.task}) ${faultLabel(f.vector)} (vector ${f.vector}) cr2 ${f.cr2} error ${f.error} rsp ${f.rsp ?? '?'} rbp ${f.rbp ?? '?'}`);
         outputResult(formatFrames(f.frames).map((l) => `  ${l}`).join('\n'));
       }
     }
