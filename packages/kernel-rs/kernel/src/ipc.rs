@@ -5,7 +5,7 @@
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::syscall::{Next, SysResult};
-use crate::task::{State, TaskId};
+use crate::task::{State, TaskId, RIGHT_RECV, RIGHT_SEND};
 use kcore::abi::*;
 
 /// Put a message into a (not running) task's saved frame: status, badge, four words.
@@ -26,6 +26,109 @@ fn deliver(k: &mut Kernel, r: TaskId, caller: usize, msg: [u64; 4]) -> bool {
     write_msg(&mut rt.frame, badge, msg);
     rt.state = State::Runnable;
     rt.reply_to = Some(ctid);
+    true
+}
+
+/// Scheduling level of slot `i` (lower is more urgent).
+#[inline]
+fn level(k: &Kernel, i: usize) -> u8 {
+    k.sched[i].map(|s| s.level).unwrap_or(u8::MAX)
+}
+
+/// The fastpath (seL4's): `call` to a server already waiting in `recv`, and `reply_recv` back to
+/// a caller waiting for its reply with nobody else queued, switch straight to the peer — no
+/// scheduler scan — when the peer is what the scheduler would pick anyway (at least as urgent
+/// as the current task, or than every other runnable task). Anything else (a queue, a stale
+/// peer, a suspended one, a bad capability) returns false and takes the slow path, which gives
+/// the same result. Returns true when the frame now holds the peer's context.
+#[inline]
+pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame, i: usize, nr: u64) -> bool {
+    if nr == SYS_CALL {
+        fast_call(k, frame, i)
+    } else {
+        fast_reply_recv(k, frame, i)
+    }
+}
+
+fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> bool {
+    let Ok(ep) = crate::syscall::endpoint_cap(k, i, frame.rdi, RIGHT_SEND) else { return false };
+    let Some(r) = k.endpoints[ep].as_ref().and_then(|e| e.receiver) else { return false };
+    let ri = r.index();
+    match k.get(r) {
+        Some(rt) if rt.state == State::RecvBlocked(ep) && !rt.suspended => {}
+        _ => return false,
+    }
+    if level(k, ri) > level(k, i) {
+        return false;
+    }
+    if let Some(e) = k.endpoints[ep].as_mut() {
+        e.receiver = None;
+    }
+    let msg = crate::syscall::msg_of(frame);
+    k.counters.ipc_calls += 1;
+    let (badge, ctid) = {
+        let t = k.task(i);
+        t.ipc_calls += 1;
+        t.state = State::ReplyBlocked;
+        (t.id as u64, t.tid)
+    };
+    if let Some(s) = k.sched[i].as_mut() {
+        s.on_early_yield();
+    }
+    {
+        let rt = k.task(ri);
+        rt.state = State::Runnable;
+        rt.reply_to = Some(ctid);
+    }
+    k.switch_to(frame, Some(ri));
+    write_msg(frame, badge, msg);
+    crate::signal::deliver_pending(k, frame, ri);
+    true
+}
+
+fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> bool {
+    let Ok(ep) = crate::syscall::endpoint_cap(k, i, frame.rdi, RIGHT_RECV) else { return false };
+    let (tid, Some(c)) = (k.task(i).tid, k.task(i).reply_to) else { return false };
+    match k.endpoints[ep].as_ref() {
+        Some(e) if e.qlen == 0 && e.receiver.is_none_or(|r| r == tid) => {}
+        _ => return false,
+    }
+    let ci = c.index();
+    match k.get(c) {
+        Some(ct) if ct.state == State::ReplyBlocked && !ct.suspended => {}
+        _ => return false,
+    }
+    let lc = level(k, ci);
+    // A less urgent caller than us: only if no other runnable task is at least as urgent.
+    if lc > level(k, i) {
+        for j in 0..k.tasks.len() {
+            if j != i && j != ci && k.tasks[j].as_ref().is_some_and(|t| t.state == State::Runnable && !t.suspended) && level(k, j) <= lc {
+                return false;
+            }
+        }
+    }
+    let msg = crate::syscall::msg_of(frame);
+    k.counters.ipc_replies += 1;
+    {
+        let t = k.task(i);
+        t.reply_to = None;
+        t.state = State::RecvBlocked(ep);
+    }
+    if let Some(e) = k.endpoints[ep].as_mut() {
+        e.receiver = Some(tid);
+    }
+    if let Some(s) = k.sched[i].as_mut() {
+        s.on_early_yield();
+    }
+    k.task(ci).state = State::Runnable;
+    k.switch_to(frame, Some(ci));
+    // The caller's badge register stays; status and the four reply words.
+    frame.rax = E_OK as u64;
+    frame.rsi = msg[0];
+    frame.rdx = msg[1];
+    frame.r10 = msg[2];
+    frame.r8 = msg[3];
+    crate::signal::deliver_pending(k, frame, ci);
     true
 }
 

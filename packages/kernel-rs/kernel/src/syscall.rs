@@ -64,6 +64,9 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
     };
     k.counters.syscalls += 1;
     let nr = frame.rax;
+    if (nr == SYS_CALL || nr == SYS_REPLY_RECV) && ipc::fastpath(k, frame, i, nr) {
+        return;
+    }
     let linux = {
         let t = k.task(i);
         t.syscalls += 1;
@@ -95,7 +98,7 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
     }
 }
 
-fn msg_of(frame: &TrapFrame) -> [u64; 4] {
+pub fn msg_of(frame: &TrapFrame) -> [u64; 4] {
     [frame.rsi, frame.rdx, frame.r10, frame.r8]
 }
 
@@ -108,7 +111,7 @@ fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
 }
 
 #[inline]
-fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
+pub fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
     match cap_of(k, i, slot)? {
         Cap::Endpoint { ep, rights } if rights & right != 0 => Ok(ep),
         Cap::Endpoint { .. } => Err(E_NO_RIGHTS),
