@@ -45,6 +45,24 @@ impl TrapFrame {
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
     }
+
+    /// Copy a whole frame eight bytes at a time. The context switch copies two frames; the
+    /// compiler's memcpy (`rep movsb`) costs one iteration per byte under TCG/icount.
+    #[inline(always)]
+    pub fn copy_from(&mut self, src: &TrapFrame) {
+        const WORDS: usize = size_of::<TrapFrame>() / 8;
+        // SAFETY: both are valid, distinct TrapFrames of WORDS qwords; DF is clear in the kernel
+        // (trap_common runs `cld`).
+        unsafe {
+            asm!(
+                "rep movsq",
+                inout("rcx") WORDS => _,
+                inout("rdi") self as *mut TrapFrame => _,
+                inout("rsi") src as *const TrapFrame => _,
+                options(nostack, preserves_flags)
+            )
+        }
+    }
 }
 
 pub const VECTORS: [u8; NSTUBS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47];

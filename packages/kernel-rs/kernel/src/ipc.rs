@@ -101,8 +101,11 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> bool {
     let lc = level(k, ci);
     // A less urgent caller than us: only if no other runnable task is at least as urgent.
     if lc > level(k, i) {
-        for j in 0..k.tasks.len() {
-            if j != i && j != ci && k.tasks[j].as_ref().is_some_and(|t| t.state == State::Runnable && !t.suspended) && level(k, j) <= lc {
+        let mut m = k.slots & !(1u64 << i) & !(1u64 << ci);
+        while m != 0 {
+            let j = m.trailing_zeros() as usize;
+            m &= m - 1;
+            if k.tasks[j].as_ref().is_some_and(|t| t.state == State::Runnable && !t.suspended) && level(k, j) <= lc {
                 return false;
             }
         }

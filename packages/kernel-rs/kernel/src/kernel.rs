@@ -19,6 +19,7 @@ pub const MAX_EPS: usize = 8;
 pub const MAX_NOTIFS: usize = 8;
 pub const MAX_SHMS: usize = 4;
 pub const MAX_MODULES: usize = 16;
+const _: () = assert!(MAX_TASKS <= 64, "Kernel::slots has a bit per task slot");
 pub const MAX_METRICS: usize = 12;
 pub const MAX_FAULTS: usize = 8;
 const QLEN: usize = 8;
@@ -202,6 +203,8 @@ pub struct Kernel {
     pub log: LogRing,
     pub run_start: u64,
     pub ready_us: u64,
+    /// Bit per occupied task slot (scans visit only these).
+    pub slots: u64,
     pub procs: [Option<crate::process::Proc>; crate::process::MAX_PROCS],
     pub pipes: [Option<crate::process::Pipe>; crate::process::MAX_PIPES],
 }
@@ -235,6 +238,7 @@ static mut KERNEL: Kernel = Kernel {
     log: LogRing::new(),
     run_start: 0,
     ready_us: 0,
+    slots: 0,
     procs: [None; crate::process::MAX_PROCS],
     pipes: [None; crate::process::MAX_PIPES],
 };
@@ -296,10 +300,17 @@ impl Kernel {
         Some(TaskId::new(i, self.gens[i]))
     }
 
+    /// Put a new task into its (free) slot.
+    pub fn place(&mut self, id: TaskId, t: Task) {
+        self.tasks[id.index()] = Some(t);
+        self.slots |= 1u64 << id.index();
+    }
+
     /// Free a retired task's slot: every stored reference to it becomes stale.
     pub fn release(&mut self, id: TaskId) {
         if self.get(id).is_some() {
             self.tasks[id.index()] = None;
+            self.slots &= !(1u64 << id.index());
             self.sched[id.index()] = None;
             self.gens[id.index()] = self.gens[id.index()].wrapping_add(1);
         }
@@ -358,18 +369,18 @@ impl Kernel {
             Some(i) => {
                 let run = t0.saturating_sub(self.run_start);
                 let t = self.task(i);
-                t.frame = *frame;
+                t.frame.copy_from(frame);
                 t.cpu_cycles += run;
                 if let Some(s) = self.sched[i].as_mut() {
                     s.last_run = ticks;
                 }
             }
-            None => self.idle_frame = *frame,
+            None => self.idle_frame.copy_from(frame),
         }
         match next {
             Some(i) => {
                 let t = self.task(i);
-                *frame = t.frame;
+                frame.copy_from(&t.frame);
                 set_current_fx(&mut t.fx);
                 memory::load_cr3(t.cr3);
                 t.switches_in += 1;
@@ -377,7 +388,7 @@ impl Kernel {
                 set_fs_base(t.fs_base);
             }
             None => {
-                *frame = self.idle_frame;
+                frame.copy_from(&self.idle_frame);
                 set_current_fx(&mut self.idle_fx);
                 memory::load_cr3(memory::kernel_pml4());
             }

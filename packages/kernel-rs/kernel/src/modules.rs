@@ -148,7 +148,7 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     }
     t.proc = proc;
     t.image_sha = m.sha256;
-    k.tasks[tid.index()] = Some(t);
+    k.place(tid, t);
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     if let Some(m) = k.modules[slot].as_mut() {
         m.task = Some(tid);

@@ -167,7 +167,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
             }
         }
     }
-    k.tasks[ti.index()] = Some(t);
+    k.place(ti, t);
     k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
     s.buf = Vec::new();

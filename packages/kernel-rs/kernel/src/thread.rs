@@ -69,7 +69,7 @@ fn spawn_thread(k: &mut Kernel, frame: &mut TrapFrame, i: usize, a: CloneArgs) -
         }
     }
     let prio = k.modules.get(parent.module).copied().flatten().map(|m| m.prio).unwrap_or(3);
-    k.tasks[slot.index()] = Some(t);
+    k.place(slot, t);
     k.sched[slot.index()] = Some(task::sched_info(prio));
     if let Some(pr) = k.procs[p].as_mut() {
         pr.threads += 1;
