@@ -34,7 +34,12 @@ describe('kernel in QEMU (TCG)', () => {
     expect(ready).toMatchObject({ tasks: 2, modules: 2 });
     const starts = q.reader.events.filter((e) => e.ev === 'task_start');
     expect(starts.map((e) => e['name'])).toEqual(['pong', 'ping']);
-    for (const s of starts) expect(String(s['sha256'])).toMatch(/^[0-9a-f]{64}$/);
+    // Module hashes are computed off the boot path, after `ready`, from the idle loop.
+    for (const name of ['pong', 'ping']) {
+      const h = await q.waitFor((e) => e.ev === 'module_hashed' && e['module'] === name, { timeoutMs: 30_000 });
+      expect(String(h['sha256'])).toMatch(/^[0-9a-f]{64}$/);
+      expect(h.seq).toBeGreaterThan(ready.seq);
+    }
     const stages = q.reader.events.filter((e) => e.ev === 'boot').map((e) => e['stage']);
     expect(stages).toEqual(['serial', 'gdt', 'idt', 'tsc', 'memory', 'timer']);
     await q.waitFor((e) => e.ev === 'log' && e['msg'] === 'shm exchange ok', { timeoutMs: 30_000 });

@@ -409,6 +409,9 @@ fn write_fault(w: &mut BufWriter, f: &crate::kernel::FaultInfo) {
 }
 
 fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
+    for slot in 0..k.modules.len() {
+        crate::modules::ensure_hashed(k, slot);
+    }
     let _ = w.write_str("{\"modules\":[");
     let mut first = true;
     for m in k.modules.iter().flatten() {

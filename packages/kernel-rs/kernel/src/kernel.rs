@@ -87,7 +87,9 @@ impl ModuleState {
 pub struct Module {
     pub name: Name,
     pub version: Name,
+    /// The image's sha256; for a boot module it is computed off the boot path (`hashed`).
     pub sha256: [u8; 32],
+    pub hashed: bool,
     pub size: u64,
     pub task: Option<TaskId>,
     pub state: ModuleState,

@@ -161,7 +161,14 @@ fn cpu_protections() -> (bool, bool) {
 fn idle_loop() -> ! {
     loop {
         events::flush();
-        control::poll(kernel::kernel());
+        let k = kernel::kernel();
+        control::poll(k);
+        if modules::hash_step(k, modules::HASH_STEP) {
+            // Boot modules left to hash: let pending interrupts in, then carry on.
+            // SAFETY: a window for interrupts; the handlers return here.
+            unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
+            continue;
+        }
         // SAFETY: `sti; hlt` sleeps until the next interrupt; the pair is atomic w.r.t. it.
         unsafe { core::arch::asm!("sti; hlt; cli", options(nomem, nostack)) };
     }
@@ -289,7 +296,7 @@ pub fn fault_task(k: &mut kernel::Kernel, frame: &mut TrapFrame, i: usize, v: u6
         rdi: frame.rdi,
         rsi: frame.rsi,
         stack: stack_snapshot(cr3, frame.rbp),
-        image_sha: k.task(i).image_sha,
+        image_sha: if k.task(i).image_sha == [0; 32] { modules::ensure_hashed(k, module) } else { k.task(i).image_sha },
     };
     k.record_fault(f);
     let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);

@@ -16,7 +16,7 @@ use crate::multiboot::BootInfo;
 use crate::task::{self, Cap, State, TaskId, RIGHT_RECV, RIGHT_SEND, MAX_CAPS};
 use core::fmt::Write;
 use kcore::fmt::{Hex, JsonStr};
-use kcore::sha256::sha256;
+use kcore::sha256::Sha256;
 
 /// The `key=value` words of a module command line (a leading path has no `=`).
 fn kv_words(cmdline: &str) -> impl Iterator<Item = &str> {
@@ -96,11 +96,12 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str)
     let policy = if arg(cmdline, "fault") == Some("restart") { FaultPolicy::Restart } else { FaultPolicy::Stop };
     let start_arg: u64 = arg(cmdline, "arg").and_then(|a| a.parse().ok()).unwrap_or(0);
     let slot = k.modules.iter().position(|m| m.is_none()).ok_or("too many modules")?;
-    let digest = sha256(image);
     k.modules[slot] = Some(Module {
         name: Name::new(name),
         version: Name::new(version),
-        sha256: digest,
+        // Hashed later, from the idle loop (or when first needed): not on the boot path.
+        sha256: [0; 32],
+        hashed: false,
         size: image.len() as u64,
         task: None,
         state: ModuleState::Rejected,
@@ -157,11 +158,10 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     events::emit("task_start", |w| {
         let _ = write!(
             w,
-            ",\"task\":{},\"name\":{},\"version\":{},\"sha256\":\"{}\",\"size\":{},\"entry\":\"{:#x}\",\"level\":{},\"restarts\":{}",
+            ",\"task\":{},\"name\":{},\"version\":{},\"size\":{},\"entry\":\"{:#x}\",\"level\":{},\"restarts\":{}",
             id,
             JsonStr(m.name.as_str()),
             JsonStr(m.version.as_str()),
-            Hex(&m.sha256),
             image.len(),
             frame.rip,
             m.prio,
@@ -209,6 +209,69 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], id: u32, caps: &[Cap; MAX
     let cr3 = vm.pml4;
     k.procs[p] = Some(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7)));
     Ok((cr3, frame, Some(p)))
+}
+
+/// Incremental hashing of boot-module images: (module slot, state, bytes done).
+static mut HASHING: Option<(usize, Sha256, usize)> = None;
+
+/// Bytes hashed per idle-loop step: small enough that an interrupt waits at most ~0.1 ms.
+pub const HASH_STEP: usize = 4096;
+
+fn record_hash(k: &mut Kernel, slot: usize, digest: [u8; 32]) {
+    let Some(m) = k.modules[slot].as_mut() else { return };
+    m.sha256 = digest;
+    m.hashed = true;
+    let name = m.name;
+    for t in k.tasks.iter_mut().flatten() {
+        if t.module == slot && t.image_sha == [0; 32] {
+            t.image_sha = digest;
+        }
+    }
+    events::emit("module_hashed", |w| {
+        let _ = write!(w, ",\"module\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), Hex(&digest));
+    });
+}
+
+/// Hash up to `budget` more bytes of the next unhashed boot module (the idle loop calls this).
+/// Returns true while modules are left to hash.
+pub fn hash_step(k: &mut Kernel, budget: usize) -> bool {
+    // SAFETY: single CPU, interrupts off (idle loop / trap handlers only).
+    let st = unsafe { &mut *core::ptr::addr_of_mut!(HASHING) };
+    if st.as_ref().is_none_or(|(slot, _, _)| k.modules[*slot].is_none_or(|m| m.hashed)) {
+        let Some(slot) = k.modules.iter().position(|m| m.is_some_and(|m| !m.hashed && m.image.is_some())) else {
+            *st = None;
+            return false;
+        };
+        *st = Some((slot, Sha256::new(), 0));
+    }
+    let Some((slot, h, done)) = st.as_mut() else { return false };
+    let Some(image) = k.modules[*slot].and_then(|m| m.image) else {
+        *st = None;
+        return true;
+    };
+    let end = (*done + budget).min(image.len());
+    h.update(&image[*done..end]);
+    *done = end;
+    if end == image.len() {
+        let (slot, h) = (*slot, h.clone());
+        *st = None;
+        record_hash(k, slot, h.finish());
+    }
+    true
+}
+
+/// The module's sha256, computed now if the idle loop has not got to it yet.
+pub fn ensure_hashed(k: &mut Kernel, slot: usize) -> [u8; 32] {
+    let Some(m) = k.modules.get(slot).copied().flatten() else { return [0; 32] };
+    if m.hashed {
+        return m.sha256;
+    }
+    let Some(image) = m.image else { return [0; 32] };
+    let mut h = Sha256::new();
+    h.update(image);
+    let d = h.finish();
+    record_hash(k, slot, d);
+    d
 }
 
 /// The supervisor's side of a fault: remember it on the module and, under `fault=restart`,

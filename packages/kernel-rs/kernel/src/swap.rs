@@ -215,6 +215,7 @@ pub fn tick(k: &mut Kernel) -> bool {
             m.task = Some(new);
             m.version = s.version;
             m.sha256 = s.expected;
+            m.hashed = true;
             m.size = s.size as u64;
             m.state = ModuleState::Running;
             m.swaps += 1;
