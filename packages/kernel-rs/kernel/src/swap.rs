@@ -1,11 +1,13 @@
 //! Module hot-swap. The host streams a new image of a named module over the control channel
 //! (`swap_begin`, `swap_chunk`…, `swap_commit`); the kernel checks its sha256, loads it as a new
-//! task with the old task's capabilities, suspends the old task (a blocked receive is restarted
-//! later, so no message is lost), and starts the new one. The hand-over hook: the new task reads
-//! the module's saved state with `SYS_STATE_LOAD` (the old task kept it current with
-//! `SYS_STATE_SAVE`). When the new task calls `SYS_READY` the old task is retired; if the new task
-//! faults, exits or misses the health deadline, it is retired instead and the old task resumes.
-//! Downtime is measured from suspending the old task to the new task's `SYS_READY`.
+//! task with the old task's capabilities and starts it while the old one keeps serving: a .NET
+//! runtime initialises for tens of milliseconds, and none of that is downtime. The hand-over is
+//! one step: when the new task reads the module's saved state (`SYS_STATE_LOAD`; the old task
+//! kept it current with `SYS_STATE_SAVE`) — or reports `SYS_READY` without reading it — the old
+//! task is suspended (a blocked receive is restarted later, so no message is lost). At
+//! `SYS_READY` the old task is retired; if the new task faults, exits or misses the health
+//! deadline, it is retired instead and the old task resumes. Downtime is measured from
+//! suspending the old task to the new task's `SYS_READY`.
 use crate::events;
 use crate::kernel::{Kernel, ModuleState, Name};
 use crate::task::{self, State, TaskId};
@@ -27,6 +29,7 @@ pub enum Outcome {
 pub enum Phase {
     Idle,
     Receiving,
+    /// `t0_us`: when the old task was suspended (0 = still serving, not handed over yet).
     Starting { old: TaskId, new: TaskId, t0_us: u64, deadline: u64 },
     Finished(Outcome),
 }
@@ -152,9 +155,22 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     }
     t.proc = proc;
     t.image_sha = s.expected;
-    // Suspend the old task. A receive it was blocked in is restarted when it runs again
-    // (rip back over the 2-byte `syscall`, registers unchanged), so a rollback loses no message.
-    let t0_us = now_us();
+    k.place(ti, t);
+    k.sched[ti.index()] = Some(task::sched_info(prio));
+    s.phase = Phase::Starting { old, new: ti, t0_us: 0, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
+    s.buf = Vec::new();
+    events::emit("swap_start", |w| {
+        let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old_id, id, Hex(&s.expected));
+    });
+    Ok(())
+}
+
+/// Suspend the old task of the swap in progress now (once). A receive it was blocked in is
+/// restarted when it runs again (rip back over the 2-byte `syscall`, registers unchanged), so a
+/// rollback loses no message.
+fn suspend_old(k: &mut Kernel) {
+    let s = swap();
+    let Phase::Starting { old, new, t0_us: 0, deadline } = s.phase else { return };
     set_suspended(k, old, true);
     if let Some(o) = k.get(old) {
         if let State::RecvBlocked(ep) = o.state {
@@ -167,14 +183,16 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
             }
         }
     }
-    k.place(ti, t);
-    k.sched[ti.index()] = Some(task::sched_info(prio));
-    s.phase = Phase::Starting { old, new: ti, t0_us, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
-    s.buf = Vec::new();
-    events::emit("swap_start", |w| {
-        let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old_id, id, Hex(&s.expected));
-    });
-    Ok(())
+    s.phase = Phase::Starting { old, new, t0_us: now_us().max(1), deadline };
+}
+
+/// The new task `i` of a swap in progress asks for the saved state: the hand-over point.
+pub fn on_state_load(k: &mut Kernel, i: usize) {
+    let Phase::Starting { new, t0_us: 0, .. } = swap().phase else { return };
+    let (tid, proc) = (k.task(i).tid, k.task(i).proc);
+    if tid == new || (proc.is_some() && k.get(new).is_some_and(|t| t.proc == proc)) {
+        suspend_old(k);
+    }
 }
 
 /// Hold back (or let go) a module's task and, for a Linux process, every thread of it.
@@ -197,6 +215,12 @@ pub fn tick(k: &mut Kernel) -> bool {
         return true;
     };
     let outcome = if nt.ready {
+        let t0_us = if t0_us == 0 {
+            suspend_old(k);
+            now_us()
+        } else {
+            t0_us
+        };
         let downtime_us = now_us().saturating_sub(t0_us);
         set_suspended(k, old, false);
         if let Some(o) = k.get(old).copied() {

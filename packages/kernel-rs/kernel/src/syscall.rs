@@ -273,6 +273,8 @@ fn sys_state_save(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
 }
 
 fn sys_state_load(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    // A hot-swapped task reading the state is the hand-over: the old one stops now.
+    crate::swap::on_state_load(k, i);
     let module = k.task(i).module;
     let (saved, len) = k.modules[module].as_ref().map(|m| (m.saved, m.saved_len)).unwrap_or(([0; STATE_MAX], 0));
     let n = len.min(frame.rsi as usize);
