@@ -70,8 +70,11 @@ export class Symbolizer {
    * `returns`: how many leading addresses are exact (the faulting rip); the rest are return
    * addresses, looked up one byte back so the line is the call's, not the next statement's.
    */
-  async frames(name: string, addrs: string[], useDebug = true, exact = 1): Promise<SymbolizedFrame[]> {
-    const base = name === 'tars-kernel' ? 0n : AGENT_BASE;
+  async frames(name: string, addrs: string[], useDebug = true, exact = 1, loadBias?: bigint): Promise<SymbolizedFrame[]> {
+    // A Linux executable (static-pie) runs `loadBias` above its link addresses, which its debug
+    // file uses; a TARS agent runs where it is linked.
+    const base = loadBias ?? (name === 'tars-kernel' ? 0n : AGENT_BASE);
+    const link = loadBias ?? 0n;
     const parsed = addrs.map((a, i) => {
       let v: bigint | undefined;
       try {
@@ -79,10 +82,10 @@ export class Symbolizer {
       } catch {
         v = undefined;
       }
-      return { a, v, lookup: v === undefined ? undefined : i < exact || v === 0n ? v : v - 1n };
+      return { a, v, lookup: v === undefined ? undefined : (i < exact || v === 0n ? v : v - 1n) - link };
     });
     const file = useDebug ? this.debugFile(name) : undefined;
-    const key = (a: string, i: number) => `${useDebug ? 'dbg' : 'raw'}:${i < exact ? 'x' : 'r'}:${name}@${a}`;
+    const key = (a: string, i: number) => `${useDebug ? 'dbg' : 'raw'}:${i < exact ? 'x' : 'r'}:${name}@${a}-${link}`;
     const todo = parsed.map((p, i) => ({ ...p, k: key(p.a, i) })).filter((p) => p.lookup !== undefined && !this.cache.has(p.k));
     if (file && todo.length > 0) {
       // -a marks where each address's answer starts; -i lists the inlining chain, innermost first.
@@ -125,7 +128,13 @@ export class Symbolizer {
    * addresses and `sha256` of the faulting image) as frames, innermost first.
    */
   async fault(e: object): Promise<SymbolizedFrame[]> {
-    const { name: n, module: mod, rip, stack, t_us, sha256 } = e as { name?: unknown; module?: unknown; rip?: unknown; stack?: unknown; t_us?: unknown; sha256?: unknown };
+    const { name: n, module: mod, rip, stack, t_us, sha256, load_bias } = e as { name?: unknown; module?: unknown; rip?: unknown; stack?: unknown; t_us?: unknown; sha256?: unknown; load_bias?: unknown };
+    let bias: bigint | undefined;
+    try {
+      bias = typeof load_bias === 'string' ? BigInt(load_bias) : undefined;
+    } catch {
+      bias = undefined;
+    }
     const name = typeof mod === 'string' && mod ? mod : typeof n === 'string' ? n : 'unknown';
     const addrs = [rip, ...(Array.isArray(stack) ? stack : [])].filter((a): a is string => typeof a === 'string');
     const imageSha = this.manifest.boot?.modules?.find((m) => m.name === name)?.sha256;
@@ -135,8 +144,8 @@ export class Symbolizer {
       const swappedAt = this.swapped.get(name);
       if (swappedAt !== undefined && (typeof t_us !== 'number' || t_us >= swappedAt)) why = 'module swapped since boot: the image has no debug file for this binary';
     }
-    if (why) return (await this.frames(name, addrs, false)).map((f) => ({ ...f, note: why }));
-    return this.frames(name, addrs);
+    if (why) return (await this.frames(name, addrs, false, 1, bias)).map((f) => ({ ...f, note: why }));
+    return this.frames(name, addrs, true, 1, bias);
   }
 }
 

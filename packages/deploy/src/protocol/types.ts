@@ -39,6 +39,8 @@ export interface FaultRecord {
   stack?: string[];
   /** sha256 of the image the faulting task ran. */
   sha256?: string;
+  /** A Linux executable's load bias (static-pie: where it runs minus where it is linked). */
+  load_bias?: string;
   /** Added on the host: `rip` and `stack` symbolized from the image's debug files. */
   frames?: import('../symbolize.js').SymbolizedFrame[];
 }

@@ -167,6 +167,8 @@ pub struct FaultInfo {
     pub stack: [u64; STACK_FRAMES],
     /// sha256 of the faulting task's image.
     pub image_sha: [u8; 32],
+    /// A Linux process's load bias (`u64::MAX`: a TARS agent, linked where it runs).
+    pub load_bias: u64,
 }
 
 #[derive(Clone, Copy, Default)]

@@ -60,6 +60,7 @@ pub fn load(image: &[u8], start: &Start) -> Result<(Vm, TrapFrame), LoadError> {
     let mut vm = Vm::new(pml4, (info.hi + bias).max(PIE_BASE) + BRK_ROOM, STACK_TOP - STACK_SIZE - MMAP_GAP);
     match populate(&elf, &mut vm, bias, start) {
         Ok(mut frame) => {
+            vm.load_bias = bias;
             vm.brk_start = info.hi + bias;
             vm.brk = vm.brk_start;
             let sp = initial_stack(&mut vm, start, &info, bias + elf.entry, bias).map_err(|_| LoadError::OutOfMemory);

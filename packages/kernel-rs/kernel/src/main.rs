@@ -297,6 +297,7 @@ pub fn fault_task(k: &mut kernel::Kernel, frame: &mut TrapFrame, i: usize, v: u6
         rsi: frame.rsi,
         stack: stack_snapshot(cr3, frame.rbp),
         image_sha: if k.task(i).image_sha == [0; 32] { modules::ensure_hashed(k, module) } else { k.task(i).image_sha },
+        load_bias: k.task(i).proc.and_then(|p| k.procs[p].as_ref()).map(|p| p.vm.load_bias).unwrap_or(u64::MAX),
     };
     k.record_fault(f);
     let module_name = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(kernel::Name::EMPTY);
@@ -357,6 +358,9 @@ pub fn write_fault_regs(w: &mut kcore::fmt::BufWriter, f: &kernel::FaultInfo) {
         first = false;
     }
     let _ = write!(w, "],\"sha256\":\"{}\"", kcore::fmt::Hex(&f.image_sha));
+    if f.load_bias != u64::MAX {
+        let _ = write!(w, ",\"load_bias\":\"{:#x}\"", f.load_bias);
+    }
 }
 
 #[panic_handler]

@@ -63,6 +63,9 @@ pub struct Vm {
     /// Where the next top-down mmap search starts.
     pub mmap_top: u64,
     pub mmap_floor: u64,
+    /// Where the image was placed relative to its link addresses (static-pie; 0 for ET_EXEC):
+    /// fault reports carry it so the host can symbolize with the program's debug file.
+    pub load_bias: u64,
 }
 
 pub const fn pte_flags(prot: u8) -> u64 {
@@ -82,7 +85,7 @@ pub const fn pte_flags(prot: u8) -> u64 {
 
 impl Vm {
     pub fn new(pml4: u64, mmap_floor: u64, mmap_top: u64) -> Self {
-        Vm { pml4, vmas: [NO_VMA; MAX_VMAS], n: 0, brk_start: 0, brk: 0, frames: 0, peak_frames: 0, limit_frames: 0, mmap_top, mmap_floor }
+        Vm { pml4, vmas: [NO_VMA; MAX_VMAS], n: 0, brk_start: 0, brk: 0, frames: 0, peak_frames: 0, limit_frames: 0, mmap_top, mmap_floor, load_bias: 0 }
     }
 
     pub fn areas(&self) -> &[Vma] {

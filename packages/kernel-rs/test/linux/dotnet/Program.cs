@@ -1,6 +1,6 @@
 // Modes (env PROBE): basics — hello, a caught NullReferenceException, 4 threads;
 // gc — allocate many times the live set forever, reporting the GC's view every 20 rounds;
-// crash — an uncaught NullReferenceException.
+// idle — hello, then sleep forever; crash — an uncaught NullReferenceException.
 using System;
 using System.Threading;
 
@@ -48,6 +48,11 @@ switch (mode)
             }
             if (round % 20 == 0) Console.WriteLine($"gc round {round} allocated_mib {allocated >> 20} heap_kib {GC.GetTotalMemory(false) >> 10} gen0 {GC.CollectionCount(0)}");
         }
+    case "idle":
+        // What an agent costs at rest: the runtime up, nothing to do.
+        Console.WriteLine("idle");
+        Thread.Sleep(Timeout.Infinite);
+        break;
     case "crash":
         object? o = null;
         Console.WriteLine(o!.ToString());
