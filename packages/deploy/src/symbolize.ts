@@ -167,8 +167,9 @@ export function symbolizerForImage(imageDir: string, kernelPath?: string): Symbo
 }
 
 /** Symbolize addresses with one debug file (tests, tools): rip first, then return addresses. */
-export async function symbolizeAddresses(name: string, addrs: string[], debugFile: string | undefined): Promise<SymbolizedFrame[]> {
-  if (!debugFile) return new Symbolizer('/', { debug: [] }).frames(name, addrs, false);
+export async function symbolizeAddresses(name: string, addrs: string[], debugFile: string | undefined, loadBias?: string): Promise<SymbolizedFrame[]> {
+  const bias = loadBias === undefined ? undefined : BigInt(loadBias);
+  if (!debugFile) return new Symbolizer('/', { debug: [] }).frames(name, addrs, false, 1, bias);
   const dir = join(debugFile, '..');
-  return new Symbolizer(dir, { debug: [{ component: name, name, file: debugFile.slice(dir.length + 1), sha256: '0'.repeat(64) }] }).frames(name, addrs);
+  return new Symbolizer(dir, { debug: [{ component: name, name, file: debugFile.slice(dir.length + 1), sha256: '0'.repeat(64) }] }).frames(name, addrs, true, 1, bias);
 }

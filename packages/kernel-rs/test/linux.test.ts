@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { ProtocolClient, startQemu, symbolizeAddresses, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
 import { DEMO_MODULES, KERNEL } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
@@ -22,7 +22,7 @@ let DOTNET = '';
 beforeAll(() => {
   PIE = join(work, 'probe-pie');
   STATIC = join(work, 'probe-static');
-  execFileSync('gcc', ['-O1', '-static-pie', '-pthread', '-o', PIE, join(HERE, 'probe.c')]);
+  execFileSync('gcc', ['-O1', '-g', '-static-pie', '-pthread', '-o', PIE, join(HERE, 'probe.c')]);
   execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', STATIC, join(HERE, 'probe.c')]);
   // The C# probe: an ordinary NativeAOT console program, published as a static executable.
   const proj = join(work, 'dotnet');
@@ -114,7 +114,12 @@ describe('static Linux executables as agents (QEMU, TCG)', () => {
   it('a process past its memory limit faults alone; a null dereference without a handler faults alone', async () => {
     const { q, c } = await boot([...DEMO_MODULES, linux(PIE, 'hog', 'env=PROBE=oom mem=16'), linux(PIE, 'crash', 'env=PROBE=crash')]);
     expect(await wait(q, faultOf('hog'))).toMatchObject({ exception: 'out_of_memory' });
-    expect(await wait(q, faultOf('crash'))).toMatchObject({ exception: 'page_fault', cr2: '0x0' });
+    const crash = await wait(q, faultOf('crash'));
+    expect(crash).toMatchObject({ exception: 'page_fault', cr2: '0x0' });
+    // Symbolized with the program's own debug info through the load bias the kernel reports.
+    const frames = await symbolizeAddresses('crash', [String(crash['rip'])], PIE, String(crash['load_bias']));
+    expect(frames[0]?.function).toBe('crash');
+    expect(frames[0]?.source).toMatch(/probe\.c:\d+$/);
     await wait(q, out('ping', /^shm exchange ok$/));
     expect((await c.ping()).pong).toBe(true);
     const mods = await c.modules();
