@@ -476,8 +476,18 @@ impl Kernel {
                 }
             }
         }
+        // The module ends with its task — for a Linux process, with its last thread (whichever
+        // it is: the main thread may have called `exit` while others ran on).
+        let proc = self.task(i).proc;
+        let last_thread = proc.and_then(|p| self.procs[p].as_ref()).map(|pr| pr.threads <= 1);
         if let Some(Some(m)) = self.modules.get_mut(module) {
-            if m.task == Some(tid) {
+            let ends_module = match last_thread {
+                Some(last) => last && (m.task == Some(tid) || self.procs[proc.unwrap_or(0)].is_some_and(|pr| pr.module == module)),
+                None => m.task == Some(tid),
+            };
+            // A swap's new process that fails is not the module's (its task is still the old one).
+            let swap_new = proc.is_some() && m.task.is_some_and(|t| t != tid && self.tasks[t.index()].is_some_and(|x| x.tid == t && x.proc != proc));
+            if ends_module && !swap_new {
                 m.state = if matches!(state, State::Faulted) { ModuleState::Faulted } else { ModuleState::Exited };
             }
         }
