@@ -45,6 +45,9 @@ const AT_MINSIGSTKSZ: u64 = 51;
 pub const MIN_SIGSTKSZ: u64 = 2048;
 
 pub struct Start<'a> {
+    /// A boot module's image (it stays in memory): segments are paged in on first touch,
+    /// read-only pages shared with it. None: copied now (a hot-swap's image goes away).
+    pub boot_image: Option<&'static [u8]>,
     pub argv0: &'a str,
     /// Environment strings, NUL-separated.
     pub env: &'a [u8],
@@ -85,6 +88,11 @@ pub fn load(image: &[u8], start: &Start) -> Result<(Vm, TrapFrame), LoadError> {
 }
 
 fn populate(elf: &Elf, vm: &mut Vm, bias: u64, start: &Start) -> Result<TrapFrame, LoadError> {
+    if let Some(image) = start.boot_image {
+        lazy_segments(elf, vm, bias, image)?;
+        vm.insert(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, kind: Kind::Stack }).map_err(|_| LoadError::OutOfMemory)?;
+        return Ok(TrapFrame { cs: USER_CS as u64, ss: USER_DS as u64, rflags: 0x202, ..TrapFrame::default() });
+    }
     for seg in elf.segments() {
         let data = elf.segment_data(&seg);
         let (vs, ve) = (seg.vaddr + bias, seg.vaddr + bias + seg.memsz);
@@ -135,6 +143,36 @@ fn populate(elf: &Elf, vm: &mut Vm, bias: u64, start: &Start) -> Result<TrapFram
     }
     vm.insert(Vma { start: STACK_TOP - STACK_SIZE, end: STACK_TOP, prot: PROT_READ | PROT_WRITE, kind: Kind::Stack }).map_err(|_| LoadError::OutOfMemory)?;
     Ok(TrapFrame { cs: USER_CS as u64, ss: USER_DS as u64, rflags: 0x202, ..TrapFrame::default() })
+}
+
+/// Areas for the segments of a boot image, paged in on demand from it (vm.rs). A page two
+/// segments share gets its own area with both protections.
+fn lazy_segments(elf: &Elf, vm: &mut Vm, bias: u64, image: &'static [u8]) -> Result<(), LoadError> {
+    let mut prev: Option<(u64, u8)> = None; // (last page end, prot) of the previous segment
+    for seg in elf.segments() {
+        if vm.nsegs == crate::vm::MAX_SEGS {
+            return Err(LoadError::Elf(kcore::elf::ElfError::BadProgramHeaders));
+        }
+        let (vs, ve) = (seg.vaddr + bias, seg.vaddr + bias + seg.memsz);
+        let (mut first, last) = (vs & !(FRAME_SIZE - 1), (ve + FRAME_SIZE - 1) & !(FRAME_SIZE - 1));
+        let prot = PROT_READ | if seg.writable { PROT_WRITE } else { 0 } | if seg.executable { PROT_EXEC } else { 0 };
+        vm.segs[vm.nsegs] = crate::vm::ImageSeg { start: vs, file_off: seg.offset, filesz: seg.filesz, memsz: seg.memsz, writable: seg.writable };
+        vm.nsegs += 1;
+        if let Some((pend, pprot)) = prev {
+            if first < pend {
+                // The shared page: cut it from the previous area, give it both protections.
+                vm.unmap(first, pend).map_err(|_| LoadError::OutOfMemory)?;
+                vm.insert(Vma { start: first, end: pend, prot: prot | pprot, kind: Kind::Image }).map_err(|_| LoadError::OutOfMemory)?;
+                first = pend;
+            }
+        }
+        if first < last {
+            vm.insert(Vma { start: first, end: last, prot, kind: Kind::Image }).map_err(|_| LoadError::OutOfMemory)?;
+        }
+        prev = Some((last, prot));
+    }
+    vm.image = Some(image);
+    Ok(())
 }
 
 /// Lay out argc/argv/envp/auxv and their strings below STACK_TOP; returns the initial rsp.

@@ -248,7 +248,8 @@ pub fn free_address_space(pml4: u64, keep: &dyn Fn(u64) -> bool) {
                 }
                 let pt = e3 & ADDR;
                 for &e4 in table(pt).iter() {
-                    if e4 & P != 0 && !keep(e4 & ADDR) {
+                    // Borrowed frames (a boot module's read-only pages) belong to the image.
+                    if e4 & P != 0 && e4 & PTE_BORROWED == 0 && !keep(e4 & ADDR) {
                         frames().free(e4 & ADDR);
                     }
                 }
@@ -279,6 +280,15 @@ pub const PTE_W: u64 = W;
 pub const PTE_U: u64 = U;
 pub const PTE_NX: u64 = NX;
 pub const PTE_ADDR: u64 = ADDR;
+/// Software bit (ignored by the MMU): the frame is borrowed from a boot module's image, shared
+/// read-only, never freed with the address space.
+pub const PTE_BORROWED: u64 = 1 << 9;
+
+/// The physical address of a kernel pointer into RAM (boot-module bytes, heap).
+#[inline]
+pub fn virt_to_phys(v: u64) -> u64 {
+    v
+}
 
 /// A pointer to physical address `pa` in the kernel's map of RAM.
 #[inline]

@@ -130,7 +130,7 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     let image = m.image.ok_or("the module has no image to load")?;
     let Some(tid) = k.free_slot() else { return Err("too many tasks") };
     let id = k.next_id;
-    let (cr3, frame, proc) = match load(k, slot, image, id, &caps) {
+    let (cr3, frame, proc) = match load(k, slot, image, Some(image), id, &caps) {
         Ok(v) => v,
         Err(e) => {
             events::emit("module_rejected", |w| {
@@ -174,7 +174,7 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
 /// Load `image` for module `slot` as the first task (display id `id`) with `caps`: a TARS
 /// agent's address space, or for `abi=linux` a Linux process (its slot in `k.procs`) with the
 /// environment of the module line. Returns (cr3, entry frame, process).
-pub fn load(k: &mut Kernel, slot: usize, image: &[u8], id: u32, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
+pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'static [u8]>, id: u32, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
     let Some(m) = k.modules[slot] else { return Err("no such module") };
     if !m.linux {
         let (cr3, frame) = task::load_image(image).map_err(|e| e.message())?;
@@ -204,7 +204,7 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], id: u32, caps: &[Cap; MAX
     let mut random = [0u8; 16];
     random[..8].copy_from_slice(&seed.to_le_bytes());
     random[8..].copy_from_slice(&seed.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
-    let start = crate::loader::Start { argv0: m.name.as_str(), env: &env[..len], limit_frames: m.limit_frames, random };
+    let start = crate::loader::Start { boot_image, argv0: m.name.as_str(), env: &env[..len], limit_frames: m.limit_frames, random };
     let (vm, frame) = crate::loader::load(image, &start).map_err(|e| e.message())?;
     let cr3 = vm.pml4;
     k.procs[p] = Some(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7)));

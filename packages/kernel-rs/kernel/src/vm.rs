@@ -7,7 +7,7 @@
 //!
 //! PTE encoding: PROT_NONE pages that still hold data keep their frame with U=0 (present but
 //! supervisor-only), so any user access faults and frame accounting stays exact.
-use crate::memory::{self, PTE_ADDR, PTE_NX, PTE_P, PTE_U, PTE_W};
+use crate::memory::{self, PTE_ADDR, PTE_BORROWED, PTE_NX, PTE_P, PTE_U, PTE_W};
 use kcore::frames::FRAME_SIZE;
 
 pub const PROT_READ: u8 = 1;
@@ -48,8 +48,24 @@ pub enum Fault {
     OutOfMemory,
 }
 
+/// A loadable segment of a boot image paged in on demand: where it runs, where its bytes are.
+#[derive(Clone, Copy, Default)]
+pub struct ImageSeg {
+    pub start: u64,
+    pub file_off: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+    pub writable: bool,
+}
+
+pub const MAX_SEGS: usize = 8;
+
 #[derive(Clone, Copy)]
 pub struct Vm {
+    /// The boot image the `Image` areas page in from (None: they were copied at load).
+    pub image: Option<&'static [u8]>,
+    pub segs: [ImageSeg; MAX_SEGS],
+    pub nsegs: usize,
     pub pml4: u64,
     vmas: [Vma; MAX_VMAS],
     n: usize,
@@ -85,7 +101,7 @@ pub const fn pte_flags(prot: u8) -> u64 {
 
 impl Vm {
     pub fn new(pml4: u64, mmap_floor: u64, mmap_top: u64) -> Self {
-        Vm { pml4, vmas: [NO_VMA; MAX_VMAS], n: 0, brk_start: 0, brk: 0, frames: 0, peak_frames: 0, limit_frames: 0, mmap_top, mmap_floor, load_bias: 0 }
+        Vm { image: None, segs: [ImageSeg { start: 0, file_off: 0, filesz: 0, memsz: 0, writable: false }; MAX_SEGS], nsegs: 0, pml4, vmas: [NO_VMA; MAX_VMAS], n: 0, brk_start: 0, brk: 0, frames: 0, peak_frames: 0, limit_frames: 0, mmap_top, mmap_floor, load_bias: 0 }
     }
 
     pub fn areas(&self) -> &[Vma] {
@@ -176,9 +192,10 @@ impl Vm {
         let mut freed = 0usize;
         memory::for_each_user_pte(pml4, start, end, &mut |va, e| {
             let frame = *e & PTE_ADDR;
+            let borrowed = *e & PTE_BORROWED != 0;
             *e = 0;
             memory::flush_page(pml4, va);
-            if !shm.iter().any(|&(s, t)| s <= va && va < t) {
+            if !borrowed && !shm.iter().any(|&(s, t)| s <= va && va < t) {
                 memory::frames().free(frame);
                 freed += 1;
             }
@@ -231,10 +248,34 @@ impl Vm {
         }
         let pml4 = self.pml4;
         let flags = pte_flags(prot);
+        let mut copied = 0usize;
+        let mut failed = false;
         memory::for_each_user_pte(pml4, start, end, &mut |va, e| {
-            *e = (*e & PTE_ADDR) | flags;
+            if *e & PTE_BORROWED != 0 {
+                if prot & PROT_WRITE == 0 {
+                    *e = (*e & PTE_ADDR) | flags | PTE_BORROWED;
+                    memory::flush_page(pml4, va);
+                    return;
+                }
+                // Writable now: the page becomes the process's own copy (the image stays intact).
+                let Some(f) = memory::frames().alloc() else {
+                    failed = true;
+                    return;
+                };
+                // SAFETY: two distinct frames, reachable through the kernel's map.
+                unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*e & PTE_ADDR), memory::phys_ptr(f), FRAME_SIZE as usize) };
+                *e = f | flags;
+                copied += 1;
+            } else {
+                *e = (*e & PTE_ADDR) | flags;
+            }
             memory::flush_page(pml4, va);
         });
+        self.frames += copied;
+        self.peak_frames = self.peak_frames.max(self.frames);
+        if failed {
+            return Err(Fault::OutOfMemory);
+        }
         // Merge neighbours that became alike.
         let mut i = 0;
         while i + 1 < self.n {
@@ -280,14 +321,73 @@ impl Vm {
             // raced us to it — then the retry succeeds).
             return if *pte & PTE_U != 0 && (access & PROT_WRITE == 0 || *pte & PTE_W != 0) { Ok(*pte & PTE_ADDR) } else { Err(Fault::Denied) };
         }
+        if v.kind == Kind::Image {
+            if let Some(f) = self.borrowable(page, v.prot) {
+                // A read-only page wholly inside one segment's file bytes: map the image's own
+                // frame, shared and never freed with the process.
+                *pte = f | pte_flags(v.prot) | PTE_BORROWED;
+                return Ok(f);
+            }
+        }
         if self.limit_frames != 0 && self.frames >= self.limit_frames {
             return Err(Fault::OutOfMemory);
         }
         let f = memory::alloc_zeroed().ok_or(Fault::OutOfMemory)?;
+        if v.kind == Kind::Image {
+            self.copy_image_bytes(page, f);
+        }
         *pte = f | pte_flags(v.prot);
         self.frames += 1;
         self.peak_frames = self.peak_frames.max(self.frames);
         Ok(f)
+    }
+
+    /// The image frame to share for page `page`, when it is read-only and lies wholly inside the
+    /// file bytes of exactly one segment (boot modules are page-aligned in memory).
+    fn borrowable(&self, page: u64, prot: u8) -> Option<u64> {
+        let image = self.image?;
+        if prot & PROT_WRITE != 0 {
+            return None;
+        }
+        let mut found: Option<&ImageSeg> = None;
+        for s in &self.segs[..self.nsegs] {
+            let (lo, hi) = (s.start & !(FRAME_SIZE - 1), s.start.saturating_add(s.memsz));
+            if page < hi && page + FRAME_SIZE > lo {
+                if found.is_some() {
+                    return None; // shared by two segments: a copy holds both
+                }
+                found = Some(s);
+            }
+        }
+        let s = found?;
+        if s.writable || page + FRAME_SIZE > s.start + s.filesz {
+            return None;
+        }
+        let off = s.file_off.checked_sub(s.start - page)? as usize;
+        if off % FRAME_SIZE as usize != 0 || off + FRAME_SIZE as usize > image.len() {
+            return None;
+        }
+        let pa = memory::virt_to_phys(image.as_ptr() as u64 + off as u64);
+        (pa % FRAME_SIZE == 0).then_some(pa)
+    }
+
+    /// Fill a fresh frame for image page `page` with the file bytes of every segment in it.
+    fn copy_image_bytes(&self, page: u64, frame: u64) {
+        let Some(image) = self.image else { return };
+        for s in &self.segs[..self.nsegs] {
+            let lo = page.max(s.start);
+            let hi = (page + FRAME_SIZE).min(s.start + s.filesz);
+            if hi <= lo {
+                continue;
+            }
+            let from = (s.file_off + (lo - s.start)) as usize;
+            let n = (hi - lo) as usize;
+            if from + n > image.len() {
+                continue;
+            }
+            // SAFETY: `frame` is a fresh frame; the range stays inside it and inside the image.
+            unsafe { core::ptr::copy_nonoverlapping(image[from..].as_ptr(), memory::phys_ptr(frame + (lo - page)), n) };
+        }
     }
 
     /// The frame behind user page `va` for a kernel access on the process's behalf, faulting it
