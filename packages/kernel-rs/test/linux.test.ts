@@ -18,12 +18,15 @@ const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
 let PIE = '';
 let STATIC = '';
 let DOTNET = '';
+let HOSTILE = '';
 
 beforeAll(() => {
   PIE = join(work, 'probe-pie');
   STATIC = join(work, 'probe-static');
   execFileSync('gcc', ['-O1', '-g', '-static-pie', '-pthread', '-o', PIE, join(HERE, 'probe.c')]);
   execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', STATIC, join(HERE, 'probe.c')]);
+  HOSTILE = join(work, 'hostile');
+  execFileSync('gcc', ['-O1', '-static-pie', '-o', HOSTILE, join(HERE, 'hostile.c')]);
   // The C# probe: an ordinary NativeAOT console program, published as a static executable.
   const proj = join(work, 'dotnet');
   cpSync(join(HERE, 'dotnet'), proj, { recursive: true });
@@ -125,6 +128,34 @@ describe('static Linux executables as agents (QEMU, TCG)', () => {
     const mods = await c.modules();
     expect(mods.find((m) => m.name === 'pong')?.state).toBe('running');
     expect(mods.find((m) => m.name === 'hog')?.state).toBe('faulted');
+    expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+});
+
+describe('a hostile Linux program', () => {
+  // name → [return value, errno]: every call aimed at the kernel fails (or, for munmap/madvise
+  // of nothing it owns, does nothing), and nothing else is disturbed.
+  const EXPECT: [string, string][] = [
+    ['write-from-kernel', '-1 14'], ['write-from-high', '-1 14'], ['mmap-fixed-kernel', '-1 12'], ['mmap-fixed-high', '-1 12'],
+    ['mmap-huge', '-1 12'], ['mmap-wrap', '-1 12'], ['mmap-file', '-1 9'], ['mprotect-kernel', '-1 12'], ['munmap-kernel', '0 0'],
+    ['madvise-kernel', '0 0'], ['futex-kernel', '-1 14'], ['futex-unaligned', '-1 22'], ['arch-prctl-noncanonical', '-1 1'],
+    ['arch-prctl-get-kernel', '-1 14'], ['clone-noncanonical-tls', '-1 1'], ['clone3-kernel-args', '-1 14'], ['fork', '-1 38'],
+    ['sigaction-kill', '-1 22'], ['sigaction-from-kernel', '-1 14'], ['sigaltstack-kernel', '-1 14'], ['tgkill-other', '-1 3'],
+    ['kill-other', '-1 3'], ['clock-gettime-kernel', '-1 14'], ['getrandom-kernel', '-1 14'], ['readlink-kernel', '-1 14'],
+    ['uname-kernel', '-1 14'], ['pipe-kernel', '-1 14'], ['writev-kernel-iov', '-1 14'], ['nanosleep-bad', '-1 14'],
+    ['tars-log-kernel', '-1 4'], ['tars-call-no-cap', '-1 2'], ['unknown-high', '-1 38'], ['mprotect-text-writable', '0 0'],
+  ];
+
+  it('gets an error for every call aimed at the kernel, and a forged signal frame faults only it', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, linux(HOSTILE, 'hostile')]);
+    for (const [name, result] of EXPECT) await wait(q, out('hostile', new RegExp(`^${name} ${result}$`)));
+    await wait(q, out('hostile', /^hostile calls done$/));
+    // The forged frame asked for the kernel's code segment and IOPL 3: it got user mode at a
+    // supervisor address, a fault of its own.
+    expect(await wait(q, faultOf('hostile'))).toMatchObject({ exception: 'page_fault', rip: '0x100000' });
+    expect(q.reader.events.some(out('hostile', /^still alive\?$/))).toBe(false);
+    await wait(q, out('ping', /^shm exchange ok$/));
+    expect((await c.ping()).pong).toBe(true);
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
   });
 });
