@@ -19,6 +19,7 @@ let PIE = '';
 let STATIC = '';
 let DOTNET = '';
 let HOSTILE = '';
+let FSHARP = '';
 
 beforeAll(() => {
   PIE = join(work, 'probe-pie');
@@ -35,6 +36,13 @@ beforeAll(() => {
     stdio: 'pipe',
   });
   DOTNET = join(work, 'dotnet-out', 'probe');
+  const fsproj = join(work, 'fsharp');
+  cpSync(join(HERE, 'fsharp'), fsproj, { recursive: true });
+  execFileSync('dotnet', ['publish', join(fsproj, 'Probe.fsproj'), '-c', 'Release', '-o', join(work, 'fsharp-out'), '--nologo', '-v', 'quiet'], {
+    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
+    stdio: 'pipe',
+  });
+  FSHARP = join(work, 'fsharp-out', 'fsprobe');
 }, 600_000);
 
 afterEach(async () => {
@@ -160,7 +168,7 @@ describe('a hostile Linux program', () => {
   });
 });
 
-describe('an unmodified NativeAOT C# program as an agent', () => {
+describe('unmodified NativeAOT C# and F# programs as agents', () => {
   it('boots, catches a NullReferenceException (SIGSEGV → handler → rt_sigreturn) and joins 4 threads', async () => {
     const { q, c } = await boot([...DEMO_MODULES, linux(DOTNET, 'cs', 'env=PROBE=basics')]);
     await wait(q, out('cs', /^dotnet probe basics agent cs$/));
@@ -169,6 +177,14 @@ describe('an unmodified NativeAOT C# program as an agent', () => {
     await wait(q, out('cs', /^probe done$/));
     expect(await wait(q, exitOf('cs'))).toMatchObject({ code: 0 });
     expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('an unmodified NativeAOT F# program runs too (NullReferenceException caught, 4 threads)', async () => {
+    const { q } = await boot([linux(FSHARP, 'fs')]);
+    await wait(q, out('fs', /^fsharp probe agent fs$/));
+    await wait(q, out('fs', /^fsharp caught NullReferenceException$/));
+    await wait(q, out('fs', /^fsharp 4 threads joined total 10$/));
+    expect(await wait(q, exitOf('fs'))).toMatchObject({ code: 0 });
   });
 
   it('an uncaught exception ends only that agent (SIGABRT fault), the others keep serving', async () => {
