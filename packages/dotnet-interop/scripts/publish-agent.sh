@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Publish one .NET agent with NativeAOT, offline:    publish-agent.sh AGENT_DIR NAME
+# Publish one .NET agent with NativeAOT, offline:    publish-agent.sh [--os] AGENT_DIR NAME
 # Fetch its NuGet packages first (network, host):    publish-agent.sh --fetch AGENT_DIR NAME
+#
+# Default: the agent as a shared library exporting the ABI (out/agents/NAME.so, for the harness).
+# --os: the agent as a static executable for TARS OS (out/agents/NAME.elf and its symbols
+# NAME.dbg): Main runs it under the SDK's OsHost and libtars (built here, linked with
+# DirectPInvoke) makes the TARS calls.
 #
 # AGENT_DIR holds the agent's project (for F#, the C# host shim *.Host.csproj is the one published).
 # Packages live in the project's package folder, $NUGET_PACKAGES or else ./.tars/nuget (the step
@@ -12,8 +17,10 @@
 set -euo pipefail
 source "$(dirname "$0")/reproducible.sh"
 fetch=0
+os=0
 if [ "${1:-}" = "--fetch" ]; then fetch=1; shift; fi
-[ $# -eq 2 ] || { echo "usage: publish-agent.sh [--fetch] AGENT_DIR NAME" >&2; exit 2; }
+if [ "${1:-}" = "--os" ]; then os=1; shift; fi
+[ $# -eq 2 ] || { echo "usage: publish-agent.sh [--fetch | --os] AGENT_DIR NAME" >&2; exit 2; }
 here="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$(cd "$1" && pwd)"
 name="$2"
@@ -38,6 +45,23 @@ fi
 mkdir -p "$here/out/agents"
 tmp=$(mktemp -d "$here/out/.publish-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+if [ $os -eq 1 ]; then
+  # libtars at a fixed path (not the temporary directory) so nothing path-dependent varies.
+  bash "$here/scripts/build-libtars.sh" "$here/out/libtars"
+  dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
+    -p:TarsTarget=os -p:TarsLibDir="$here/out/libtars" \
+    "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")"
+  exe=""
+  for f in "$tmp"/*; do
+    [ -f "$f" ] && [ -x "$f" ] && [[ "$f" != *.dbg ]] && [[ "$f" != *.so ]] && exe="$f"
+  done
+  [ -n "$exe" ] || { echo "publish-agent: no executable from $project" >&2; exit 1; }
+  if ! od -An -tx1 -N4 "$exe" | grep -q "7f 45 4c 46"; then echo "publish-agent: $exe is not an ELF file" >&2; exit 1; fi
+  if [ -f "$exe.dbg" ]; then mv -f "$exe.dbg" "$here/out/agents/$name.dbg"; fi
+  mv -f "$exe" "$here/out/agents/$name.elf"
+  echo "built out/agents/$name.elf ($(stat -c %s "$here/out/agents/$name.elf") bytes)"
+  exit 0
+fi
 # The package folder is the only source: nothing is downloaded here.
 dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
   "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")"

@@ -13,6 +13,8 @@ import { readGpuModule } from './gpu-module.js';
 import { AbortError } from '@tars/core';
 import { createHash } from 'node:crypto';
 import { builtGpuModules, builtPayloads, getFormat, type AssembleOptions, type ImageFormat } from './formats/index.js';
+import { checkLinuxExecutable } from './elf-check.js';
+import { agentComponentId } from './plan.js';
 
 export type { AssembleOptions, ImageFormat } from './formats/index.js';
 
@@ -38,6 +40,11 @@ export function toolFingerprints(format: ImageFormat): Record<string, string> {
 }
 
 /** Everything the image is made from. */
+/** Boot modules no step builds: prebuilt executables (`lang: "elf"`) taken from the project. */
+function prebuiltModules(opts: AssembleOptions): AssembleOptions['plan']['boot']['modules'] {
+  return opts.plan.boot.modules.filter((m) => !opts.plan.steps.some((s) => s.id === agentComponentId(m.name)));
+}
+
 export function buildKey(opts: AssembleOptions, tools: Record<string, string>): string {
   const material = {
     format: opts.format,
@@ -47,6 +54,8 @@ export function buildKey(opts: AssembleOptions, tools: Record<string, string>): 
     name: opts.plan.name,
     version: opts.plan.version,
     components: opts.components.map((c) => [c.id, c.inputsHash, c.outputs.map((o) => o.sha256)]),
+    // Prebuilt modules (lang "elf") have no step: their bytes are part of the key.
+    prebuilt: prebuiltModules(opts).map((m) => [m.name, existsSync(join(opts.root, m.source)) ? sha256File(join(opts.root, m.source)) : 'missing']),
     sourceDateEpoch: opts.sourceDateEpoch,
     git: opts.git,
     tools,
@@ -83,6 +92,7 @@ function copyDebug(opts: AssembleOptions, stage: string): Manifest['debug'] {
 }
 
 export async function assembleImage(opts: AssembleOptions): Promise<AssembleResult & { upToDate: boolean }> {
+  for (const m of prebuiltModules(opts)) checkLinuxExecutable(m.name, join(opts.root, m.source));
   const key = buildKey(opts, toolFingerprints(opts.format));
   const existing = upToDate(opts.outDir, key);
   if (existing) return { dir: opts.outDir, manifest: existing, upToDate: true };

@@ -98,10 +98,25 @@ export function agentComponentId(name: string): string {
   return `agent:${name}`;
 }
 
+/** Agents that run as unmodified static Linux executables (the kernel's `abi=linux`). */
+export function runsAsLinuxExecutable(lang: string): boolean {
+  return lang === 'csharp' || lang === 'fsharp' || lang === 'elf';
+}
+
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
   // `stop` is the kernel's default: only `restart` needs a word on the command line.
   const fault = agent.onFault === 'restart' ? ['fault=restart'] : [];
-  return [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...agent.caps].join(' ');
+  const words = [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...agent.caps];
+  if (!runsAsLinuxExecutable(agent.lang)) return words.join(' ');
+  words.push('abi=linux');
+  if (agent.memory !== undefined) {
+    words.push(`mem=${agent.memory}`);
+    // The .NET GC keeps its heap under three quarters of the agent's limit (the rest: runtime,
+    // stacks, code).
+    if (agent.lang !== 'elf' && agent.env['DOTNET_GCHeapHardLimit'] === undefined) words.push(`env=DOTNET_GCHeapHardLimit=0x${Math.floor((agent.memory * 1024 * 1024 * 3) / 4).toString(16)}`);
+  }
+  for (const [k, v] of Object.entries(agent.env)) words.push(`env=${k}=${v}`);
+  return words.join(' ');
 }
 
 export function createBuildPlan(config: TarsConfig): BuildPlan {
@@ -125,21 +140,33 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
   const d = config.dotnet.path;
   for (const agent of config.agents) {
     if (agent.lang === 'csharp' || agent.lang === 'fsharp') {
-      const out = posix.join(d, 'out/agents', `${agent.name}.so`);
+      // A static executable (NativeAOT, static-pie) that boots as a module: the SDK's OsHost
+      // drives the agent, libtars makes the TARS calls. The .so build stays for the harness.
+      const out = posix.join(d, 'out/agents', `${agent.name}.elf`);
+      const dbg = posix.join(d, 'out/agents', `${agent.name}.dbg`);
       const publish = posix.join(d, 'scripts/publish-agent.sh');
       steps.push({
         id: agentComponentId(agent.name),
         kind: 'dotnet-agent',
         toolchain: 'dotnet',
-        command: ['bash', publish, agent.path, agent.name],
-        inputs: { include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), publish, posix.join(d, 'scripts/reproducible.sh')], excludeNames: ['bin', 'obj', 'out', 'node_modules'] },
-        outputs: [out],
+        command: ['bash', publish, '--os', agent.path, agent.name],
+        inputs: {
+          include: [agent.path, posix.join(d, 'sdk'), posix.join(d, 'generated'), posix.join(d, 'native'), publish, posix.join(d, 'scripts/reproducible.sh'), posix.join(d, 'scripts/build-libtars.sh')],
+          excludeNames: ['bin', 'obj', 'out', 'node_modules'],
+        },
+        outputs: [out, dbg],
         optional: agent.optional,
         // NuGet packages (the NativeAOT compiler among them) come from packages.lock.json into
         // .tars/nuget on the host; the publish itself runs offline against that folder.
         fetch: { command: ['bash', publish, '--fetch', agent.path, agent.name], creates: [posix.join(agent.path, 'packages.lock.json')] },
       });
-      payloads.push({ name: agent.name, lang: agent.lang, version: agent.version, source: out, file: `${agent.name}.so` });
+      debug.push({ component: agentComponentId(agent.name), name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
+      modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+      continue;
+    }
+    if (agent.lang === 'elf') {
+      // A prebuilt static executable: nothing to build, its bytes go into the image as they are.
+      modules.push({ name: agent.name, version: agent.version, source: agent.path, file: `${agent.name}.elf`, args: moduleArgs(agent) });
       continue;
     }
     if (agent.lang === 'cuda') {

@@ -97,8 +97,9 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   const render = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__([A-Za-z]+)__/g, (m, k: string) => vars[k] ?? m);
   const files = walk(templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) }));
 
-  const caps = opts.lang === 'rust' ? [] : undefined;
-  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps: caps ?? [], onFault: 'stop' as const, optional: false };
+  // .NET agents call the Rust `pong` server's `echo` endpoint (the template does, every step).
+  const caps = opts.lang === 'csharp' || opts.lang === 'fsharp' ? ['call=echo'] : [];
+  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps, onFault: 'stop' as const, optional: false };
   const configFile = opts.loaded.filepath ?? join(root, 'tars.config.json');
   const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
   const member = `agents/${opts.name}`;

@@ -2,7 +2,12 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../workspace.js';
 
-export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
+/** `elf`: a prebuilt static x86-64 Linux executable (`path` is the file), booted as it is. */
+export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda', 'elf'] as const;
+/** Environment variable names an agent's `env` may set. */
+export const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,63}$/;
+/** Environment values travel on the module command line: no spaces, quotes or control characters. */
+export const ENV_VALUE_RE = /^[\x21\x23-\x26\x28-\x7e]{0,200}$/;
 export const IMAGE_FORMATS = ['iso', 'kernel', 'raw'] as const;
 export const EXECUTOR_KINDS = ['auto', 'docker', 'host'] as const;
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
@@ -37,9 +42,24 @@ export const agentSchema = z
     caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(8).default([]),
     /** On a fault: `restart` (backoff 50 ms, doubling per restart, at most 2 s) or `stop`. */
     onFault: z.enum(FAULT_POLICIES).default('stop'),
+    /**
+     * Memory limit in MiB for agents that run as Linux executables (csharp, fsharp, elf): the
+     * kernel stops the agent past it (a fault, `out_of_memory`); .NET agents also get a GC heap
+     * limit of three quarters of it.
+     */
+    memory: z.number().int().min(4).max(65536).optional(),
+    /** Environment of a Linux-executable agent (csharp, fsharp, elf), added to TARS_*. */
+    env: z
+      .record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name: A-Z, 0-9 and _, not starting with a digit'), z.string().regex(ENV_VALUE_RE, 'must be printable ASCII without spaces or quotes (it travels on the module command line)'))
+      .default({}),
     optional: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .superRefine((a, ctx) => {
+    const linux = a.lang === 'csharp' || a.lang === 'fsharp' || a.lang === 'elf';
+    if (!linux && a.memory !== undefined) ctx.addIssue({ code: 'custom', path: ['memory'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take a memory limit, not ${a.lang}` });
+    if (!linux && Object.keys(a.env).length > 0) ctx.addIssue({ code: 'custom', path: ['env'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take an environment, not ${a.lang}` });
+  });
 
 export const configSchema = z
   .object({

@@ -19,6 +19,49 @@ public sealed unsafe class AgentContext
 
     public ulong NowUs() => host->NowUs(host->Context);
 
+    /// <summary>The module's capabilities when running on TARS OS (null in the harness).</summary>
+    public TarsCaps? Caps { get; internal set; }
+
+    /// <summary>Whether the agent runs on TARS OS (IPC, notifications available).</summary>
+    public bool OnTarsOs => Caps is not null;
+
+    /// <summary>Call the endpoint this module holds as <c>call=</c><paramref name="endpoint"/>:
+    /// four words out, the reply's four words back. Returns the TARS status (0, or a negative
+    /// E_* code: -2 no such capability, -6 the server is gone; -38 outside TARS OS).</summary>
+    public long Call(string endpoint, ReadOnlySpan<ulong> words, Span<ulong> reply)
+    {
+        if (Caps is null) return TarsOs.NotTars;
+        var slot = Caps.Slot("call", endpoint);
+        if (slot < 0) return -2;
+        var input = stackalloc ulong[4];
+        var output = stackalloc ulong[4];
+        for (int i = 0; i < 4; i++) input[i] = i < words.Length ? words[i] : 0;
+        var st = TarsOs.Call((ulong)slot, input, output);
+        for (int i = 0; i < Math.Min(4, reply.Length); i++) reply[i] = output[i];
+        return st;
+    }
+
+    /// <summary>Set <paramref name="bits"/> on the notification this module holds as
+    /// <c>notify=</c><paramref name="name"/>.</summary>
+    public long Notify(string name, ulong bits)
+    {
+        if (Caps is null) return TarsOs.NotTars;
+        var slot = Caps.Slot("notify", name);
+        return slot < 0 ? -2 : TarsOs.Notify((ulong)slot, bits);
+    }
+
+    /// <summary>Publish a named figure (a kernel `metric` event on TARS OS; a log line in the harness).</summary>
+    public void Metric(string name, ulong value)
+    {
+        if (Caps is null)
+        {
+            Log($"metric {name}={value}");
+            return;
+        }
+        var bytes = Encoding.UTF8.GetBytes(name);
+        fixed (byte* p = bytes) TarsOs.Metric(p, (ulong)bytes.Length, value);
+    }
+
     public int Publish(uint topic, ReadOnlySpan<byte> payload)
     {
         fixed (byte* p = payload)

@@ -61,14 +61,14 @@ export function stageBootTree(stage: string, opts: AssembleOptions): { tree: str
   mkdirSync(join(tree, 'boot', 'tars'), { recursive: true });
   mkdirSync(work, { recursive: true });
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(tree, 'boot', 'tars', 'tars-kernel.elf'));
-  for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
+  for (const m of builtModules(opts)) copyFileSync(join(opts.root, m.source), join(tree, 'boot', 'tars', m.file));
   copyPayloads(opts, join(tree, 'boot', 'tars', 'agents'));
   writeText(
     join(tree, 'boot', 'grub', 'grub.cfg'),
     grubConfig({
       kernelPath: '/boot/tars/tars-kernel.elf',
       cmdline: opts.plan.boot.cmdline,
-      modules: opts.plan.boot.modules.map((m) => ({ path: `/boot/tars/${m.file}`, args: m.args })),
+      modules: builtModules(opts).map((m) => ({ path: `/boot/tars/${m.file}`, args: m.args })),
     }),
   );
   const early = join(work, 'early.cfg');
@@ -77,6 +77,17 @@ export function stageBootTree(stage: string, opts: AssembleOptions): { tree: str
 }
 
 /** Payloads whose component was built (an optional one may have been skipped). */
+/**
+ * Boot modules whose component was built (an agent with a build step that was skipped — an
+ * optional toolchain missing — is left out); a prebuilt executable (`lang: "elf"`) has no step.
+ */
+export function builtModules(opts: AssembleOptions): AssembleOptions['plan']['boot']['modules'] {
+  return opts.plan.boot.modules.filter((m) => {
+    const step = opts.plan.steps.find((s) => s.id === agentComponentId(m.name));
+    return step === undefined || opts.components.some((c) => c.id === step.id && c.executor !== 'skipped');
+  });
+}
+
 export function builtPayloads(opts: AssembleOptions): AssembleOptions['plan']['payloads'] {
   return opts.plan.payloads.filter((p) => existsSync(join(opts.root, p.source)) && opts.components.some((c) => c.id === agentComponentId(p.name) && c.executor !== 'skipped'));
 }
@@ -105,7 +116,7 @@ export function diskBootSection(opts: AssembleOptions): Manifest['boot'] {
   return {
     kernel: '/boot/tars/tars-kernel.elf',
     cmdline: opts.plan.boot.cmdline,
-    modules: opts.plan.boot.modules.map((m) => ({ name: m.name, version: m.version, args: m.args, sha256: sha256File(join(opts.root, m.source)), file: `/boot/tars/${m.file}` })),
+    modules: builtModules(opts).map((m) => ({ name: m.name, version: m.version, args: m.args, sha256: sha256File(join(opts.root, m.source)), file: `/boot/tars/${m.file}` })),
     firmware: ['bios', 'uefi'],
   };
 }

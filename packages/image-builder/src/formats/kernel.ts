@@ -6,13 +6,13 @@ import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { sha256File } from '../hash-inputs.js';
 import type { Manifest } from '../manifest.js';
-import { builtGpuModules, builtPayloads, copyPayloads, touchTree, type AssembleOptions } from './common.js';
+import { builtGpuModules, builtModules, builtPayloads, copyPayloads, touchTree, type AssembleOptions } from './common.js';
 import type { ImageFormatModule } from './format.js';
 
 async function assembleKernelDir(stage: string, opts: AssembleOptions): Promise<void> {
   copyFileSync(join(opts.root, opts.plan.boot.kernelSource), join(stage, 'tars-kernel.elf'));
   mkdirSync(join(stage, 'modules'));
-  for (const m of opts.plan.boot.modules) copyFileSync(join(opts.root, m.source), join(stage, 'modules', m.file));
+  for (const m of builtModules(opts)) copyFileSync(join(opts.root, m.source), join(stage, 'modules', m.file));
   copyPayloads(opts, join(stage, 'agents'));
   touchTree(stage, opts.sourceDateEpoch);
 }
@@ -24,7 +24,7 @@ export const kernelFormat: ImageFormatModule = {
   toolVersions: async () => ({}),
   async assemble(stage, opts) {
     await assembleKernelDir(stage, opts);
-    const modules = opts.plan.boot.modules;
+    const modules = builtModules(opts);
     const files = [
       'tars-kernel.elf',
       ...modules.map((m) => `modules/${m.file}`),
