@@ -29,7 +29,8 @@ export interface ScaffoldResult {
   dir: string;
   files: string[];
   configFile: string;
-  configEntry: TarsConfig['agents'][number];
+  /** The entry written to agents[] (keys with their defaults left out, as a person would write it). */
+  configEntry: Omit<TarsConfig['agents'][number], 'env' | 'memory'>;
   workspaceMember?: string;
   dryRun: boolean;
 }

@@ -1,50 +1,50 @@
-//! Kernel heap: a bump allocator over a static arena, for the few long-lived allocations
-//! (received module images during a hot-swap). Frees are counted, not reused; the arena is reset
-//! when nothing is live.
+//! Kernel heap: kcore's first-fit free list with coalescing over one contiguous run of frames
+//! taken at boot (a quarter of RAM, between 4 and 32 MiB), reached through the kernel's map of
+//! RAM. It holds the long-lived allocations — a hot-swap's incoming image above all (up to
+//! `swap::MAX_IMAGE`) — and gives freed blocks back for reuse.
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
+use kcore::frames::FRAME_SIZE;
+use kcore::heap::FreeList;
 
-const HEAP_SIZE: usize = 4 << 20;
-
-#[repr(C, align(4096))]
-struct Arena(UnsafeCell<[u8; HEAP_SIZE]>);
-
-pub struct BumpHeap {
-    arena: Arena,
-    state: UnsafeCell<(usize, usize)>, // (next offset, live allocations)
-}
+pub struct KernelHeap(UnsafeCell<FreeList>);
 
 // SAFETY: single CPU, and the kernel allocates only with interrupts disabled.
-unsafe impl Sync for BumpHeap {}
+unsafe impl Sync for KernelHeap {}
 
 #[global_allocator]
-pub static HEAP: BumpHeap = BumpHeap { arena: Arena(UnsafeCell::new([0; HEAP_SIZE])), state: UnsafeCell::new((0, 0)) };
+pub static HEAP: KernelHeap = KernelHeap(UnsafeCell::new(FreeList::empty()));
 
-unsafe impl GlobalAlloc for BumpHeap {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let st = &mut *self.state.get();
-        let base = self.arena.0.get() as usize;
-        let start = (base + st.0).next_multiple_of(layout.align());
-        let end = start + layout.size();
-        if end > base + HEAP_SIZE {
-            return core::ptr::null_mut();
+const MIN_HEAP: u64 = 4 << 20;
+const MAX_HEAP: u64 = 32 << 20;
+
+/// Take the heap's frames (after the frame allocator is up). Returns the heap size.
+pub fn init() -> u64 {
+    let ram = crate::memory::ram_frames() as u64 * FRAME_SIZE;
+    let mut size = (ram / 4).clamp(MIN_HEAP, MAX_HEAP);
+    while size >= MIN_HEAP / 4 {
+        if let Some(pa) = crate::memory::frames().alloc_contiguous((size / FRAME_SIZE) as usize) {
+            // SAFETY: these frames are now the heap's alone; reached through the kernel's RAM map.
+            unsafe { (*HEAP.0.get()).init(crate::memory::phys_ptr(pa) as usize, size as usize) };
+            return size;
         }
-        st.0 = end - base;
-        st.1 += 1;
-        start as *mut u8
+        size /= 2;
     }
-    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {
-        let st = &mut *self.state.get();
-        st.1 -= 1;
-        if st.1 == 0 {
-            st.0 = 0;
-        }
+    0
+}
+
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        (*self.0.get()).alloc(layout.size(), layout.align()).map(|p| p as *mut u8).unwrap_or(core::ptr::null_mut())
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        (*self.0.get()).free(ptr as usize);
     }
 }
 
 /// (bytes in use, bytes total).
 pub fn usage() -> (usize, usize) {
     // SAFETY: read of the allocator state on the only CPU.
-    let st = unsafe { &*HEAP.state.get() };
-    (st.0, HEAP_SIZE)
+    let (used, total, _) = unsafe { (*HEAP.0.get()).usage() };
+    (used, total)
 }

@@ -93,14 +93,16 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     });
     memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
     memory::protect_kernel();
+    let heap_bytes = heap::init();
     let (smep, smap) = cpu_protections();
     let fa = memory::frames();
     events::emit("boot", |w| {
         let _ = write!(
             w,
-            ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{},\"nx\":true,\"smep\":{},\"smap\":{}",
+            ",\"stage\":\"memory\",\"frames_total\":{},\"frames_free\":{},\"heap_bytes\":{},\"nx\":true,\"smep\":{},\"smap\":{}",
             memory::ram_frames(),
             fa.free_frames(),
+            heap_bytes,
             smep,
             smap
         );

@@ -18,7 +18,8 @@ use kcore::fmt::{Hex, JsonStr};
 
 /// Ticks (ms) a new module has to call SYS_READY.
 pub const HEALTH_DEADLINE_TICKS: u64 = 3000;
-pub const MAX_IMAGE: usize = 2 << 20;
+/// Largest image a hot-swap takes (NativeAOT agents are 2–5 MB); the kernel heap must hold it.
+pub const MAX_IMAGE: usize = 16 << 20;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,7 +82,7 @@ pub fn begin(k: &mut Kernel, module: &str, size: usize, sha: [u8; 32], version: 
         return Err(("NOT_RUNNING", "the module has no task whose capabilities a new image could take over"));
     }
     if size == 0 || size > MAX_IMAGE {
-        return Err(("BAD_SIZE", "image size must be 1 byte to 2 MiB"));
+        return Err(("BAD_SIZE", "image size must be 1 byte to 16 MiB"));
     }
     s.buf = Vec::new();
     if s.buf.try_reserve_exact(size).is_err() {

@@ -79,6 +79,29 @@ impl<'a> FrameAllocator<'a> {
         None
     }
 
+    /// `n` physically contiguous free frames (first fit from the bottom), for the kernel heap.
+    pub fn alloc_contiguous(&mut self, n: usize) -> Option<u64> {
+        if n == 0 || n > self.free {
+            return None;
+        }
+        let mut run = 0;
+        for f in 0..self.frames {
+            if self.bits[f / 64] & (1 << (f % 64)) == 0 {
+                run += 1;
+                if run == n {
+                    let first = f + 1 - n;
+                    for g in first..=f {
+                        self.set(g, true);
+                    }
+                    return Some(first as u64 * FRAME_SIZE);
+                }
+            } else {
+                run = 0;
+            }
+        }
+        None
+    }
+
     pub fn free(&mut self, addr: u64) {
         assert!(addr % FRAME_SIZE == 0, "unaligned frame");
         let f = (addr / FRAME_SIZE) as usize;
@@ -124,6 +147,18 @@ mod tests {
             a.free(f);
         });
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn finds_contiguous_runs() {
+        let mut bits = vec![0u64; 2];
+        let mut a = FrameAllocator::new(&mut bits, 100);
+        a.free_range(0, 100 * 4096);
+        a.reserve_range(10 * 4096, 11 * 4096);
+        assert_eq!(a.alloc_contiguous(20), Some(11 * 4096));
+        assert_eq!(a.alloc_contiguous(10), Some(0));
+        assert_eq!(a.alloc_contiguous(80), None);
+        assert_eq!(a.free_frames(), 100 - 1 - 30);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod base64;
 pub mod crc32;
 pub mod elf;
 pub mod frames;
+pub mod heap;
 pub mod fmt;
 pub mod frame;
 pub mod json;
