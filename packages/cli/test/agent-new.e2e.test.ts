@@ -93,16 +93,22 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect(b.json.result.gpuModules).toEqual([expect.objectContaining({ name: 'edge-embed', entryPoints: ['edge_embed_scale_add'], archs: ['sm_80', 'sm_90', 'compute_90'] })]);
   }, 300_000);
 
-  it.each(['csharp', 'fsharp'])('a new %s agent builds with NativeAOT into the image and runs in the harness', async (lang) => {
+  it.each(['csharp', 'fsharp'])('a new %s agent builds with NativeAOT into the image as a boot module, and the same source runs in the harness', async (lang) => {
     const name = `${lang}-bot`;
     const r = await tarscli(['agent', 'new', name, '--lang', lang, '--json'], { cwd: dir });
     expect(r.exitCode, r.stderr).toBe(0);
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
     expect(b.exitCode, b.stderr).toBe(0);
-    expect(b.json.result.payloads.map((p: { name: string }) => p.name)).toContain(name);
+    const mod = b.json.result.boot.modules.find((m: { name: string }) => m.name === name);
+    expect(mod).toMatchObject({ file: `modules/${name}.elf` });
+    expect(mod.args).toMatch(/ call=echo abi=linux$/);
+    // The harness build of the same source: the ABI library.
+    const agentDir = join(dir, 'agents', name, lang === 'fsharp' ? 'Host' : '.');
+    const so = await execa('bash', [join(dir, 'packages', 'dotnet-interop', 'scripts', 'publish-agent.sh'), agentDir, name], { cwd: dir, reject: false });
+    expect(so.exitCode, so.stderr).toBe(0);
     const harness = join(REPO, 'packages', 'dotnet-interop', 'out', 'tars-agent-harness');
-    const run = await execa(harness, ['roundtrip', join(dir, 'dist', 'kernel', 'agents', `${name}.so`)], { reject: false });
-    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, snapshot: 'e803000000000000', logs: [`hello from ${name}`, `${name} stopping after 1000 steps`] });
+    const run = await execa(harness, ['roundtrip', join(dir, 'packages', 'dotnet-interop', 'out', 'agents', `${name}.so`)], { reject: false });
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, snapshot: 'e803000000000000', logs: [`hello from ${name}`, `${name}: restored at step 1000`, `${name} stopping after 1000 steps`] });
     expect(readdirSync(join(dir, 'agents', name))).toContain('README.md');
     // Its first build locked its packages; the lock file is part of the agent's sources.
     expect(readdirSync(join(dir, 'agents', name, lang === 'fsharp' ? 'Host' : '.'))).toContain('packages.lock.json');
