@@ -95,5 +95,9 @@ describe('every component kind in its builder container, offline and bit-for-bit
     const r = await execa('unshare', ['--net', 'bash', script, agent, 'counter-cs'], { cwd: dir, reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(existsSync(join(dir, 'packages/dotnet-interop/out/agents/counter-cs.so'))).toBe(true);
+    // The TARS OS build (static executable, libtars) is offline too.
+    const os = await execa('unshare', ['--net', 'bash', script, '--os', agent, 'counter-cs'], { cwd: dir, reject: false });
+    expect(os.exitCode, os.stderr).toBe(0);
+    expect(existsSync(join(dir, 'packages/dotnet-interop/out/agents/counter-cs.elf'))).toBe(true);
   }, 600_000);
 });
