@@ -112,8 +112,9 @@ export function moduleArgs(agent: TarsConfig['agents'][number]): string {
   if (agent.memory !== undefined) {
     words.push(`mem=${agent.memory}`);
     // The .NET GC keeps its heap under three quarters of the agent's limit (the rest: runtime,
-    // stacks, code).
-    if (agent.lang !== 'elf' && agent.env['DOTNET_GCHeapHardLimit'] === undefined) words.push(`env=DOTNET_GCHeapHardLimit=0x${Math.floor((agent.memory * 1024 * 1024 * 3) / 4).toString(16)}`);
+    // stacks, code). The runtime reads DOTNET_ GC settings as bare hex digits: with a `0x`
+    // prefix it ignores the value (and reserves tens of GiB).
+    if (agent.lang !== 'elf' && agent.env['DOTNET_GCHeapHardLimit'] === undefined) words.push(`env=DOTNET_GCHeapHardLimit=${Math.floor((agent.memory * 1024 * 1024 * 3) / 4).toString(16)}`);
   }
   for (const [k, v] of Object.entries(agent.env)) words.push(`env=${k}=${v}`);
   return words.join(' ');

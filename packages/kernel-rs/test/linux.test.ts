@@ -196,7 +196,7 @@ describe('unmodified NativeAOT C# and F# programs as agents', () => {
   });
 
   it('a GC-heavy loop (allocating many times its live set) runs at bounded memory under its limit', async () => {
-    const { q, c } = await boot([linux(DOTNET, 'gc', 'env=PROBE=gc mem=96 env=DOTNET_GCHeapHardLimit=0x3000000')]);
+    const { q, c } = await boot([linux(DOTNET, 'gc', 'env=PROBE=gc mem=96 env=DOTNET_GCHeapHardLimit=3000000')]);
     await wait(q, out('gc', /^gc round 20 /), 120_000);
     const early = await moduleOf(c, 'gc');
     const line = await wait(q, out('gc', /^gc round 100 /), 240_000);

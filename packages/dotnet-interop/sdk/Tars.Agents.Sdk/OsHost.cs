@@ -13,11 +13,16 @@ namespace Tars.Agents;
 /// both. An endpoint the module serves (<c>serve=</c>) is answered on a thread of its own: each
 /// call is an <see cref="IAgent.OnMessage"/> with topic = word 0 and the other three words as a
 /// 24-byte payload; the reply is the status and three zero words.
-/// Environment: <c>TARS_STEP_US</c> (step period, default 100000).
+/// Environment: <c>TARS_STEP_US</c> (step period, default 100000), <c>TARS_AGENT_CONFIG</c>
+/// (the bytes <see cref="IAgent.Init"/> gets as its config, UTF-8). The agent's calls are
+/// serialised, as in the harness: a step and a message never run at the same time (so a step
+/// must not call an endpoint its own module serves — that call would wait for itself).
 /// </summary>
 public static unsafe class OsHost
 {
     private static HostApi* host;
+    /// <summary>One agent call at a time (steps on the main thread, messages on serve threads).</summary>
+    private static readonly Lock Gate = new();
 
     public static int Run()
     {
@@ -42,7 +47,8 @@ public static unsafe class OsHost
         ctx.Caps = caps;
         var name = Environment.GetEnvironmentVariable("TARS_AGENT") ?? "agent";
 
-        var st = Guard(() => agent.Init(ctx, ReadOnlySpan<byte>.Empty), "init");
+        var config = Encoding.UTF8.GetBytes(Environment.GetEnvironmentVariable("TARS_AGENT_CONFIG") ?? "");
+        var st = Guard(() => agent.Init(ctx, config), "init");
         if (st != AbiConstants.StatusOk) return Fail(ctx, $"{name}: init failed with status {st}", st);
         AgentRuntime.Context = ctx;
         AgentRuntime.Initialized = true;
@@ -66,13 +72,18 @@ public static unsafe class OsHost
         var snapshot = new byte[256];
         while (true)
         {
-            st = Guard(() => agent.Step(TarsOs.TimeUs()), "step");
-            if (st != AbiConstants.StatusOk)
+            int n;
+            lock (Gate)
             {
-                Guard(agent.Shutdown, "shutdown");
-                return Fail(ctx, $"{name}: step failed with status {st}", st);
+                st = Guard(() => agent.Step(TarsOs.TimeUs()), "step");
+                if (st != AbiConstants.StatusOk)
+                {
+                    Guard(agent.Shutdown, "shutdown");
+                    return Fail(ctx, $"{name}: step failed with status {st}", st);
+                }
+                if (agent.Snapshot(snapshot, out n) != AbiConstants.StatusOk || n < 0 || n > snapshot.Length) n = -1;
             }
-            if (agent.Snapshot(snapshot, out var n) == AbiConstants.StatusOk && n >= 0 && n <= snapshot.Length)
+            if (n >= 0)
             {
                 fixed (byte* s = snapshot) TarsOs.StateSave(s, (ulong)n);
             }
@@ -97,14 +108,17 @@ public static unsafe class OsHost
             for (int i = 0; i < 3; i++) ((ulong*)payload)[i] = msg[i + 1];
             var m = new Message { Topic = (uint)msg[0], Payload = payload, PayloadLen = 24 };
             int status;
-            try
+            lock (Gate)
             {
-                status = agent.OnMessage(new AgentMessage(&m));
-            }
-            catch (Exception e)
-            {
-                ctx.Log($"on_message: {e.GetType().Name}: {e.Message}");
-                status = AbiConstants.StatusException;
+                try
+                {
+                    status = agent.OnMessage(new AgentMessage(&m));
+                }
+                catch (Exception e)
+                {
+                    ctx.Log($"on_message: {e.GetType().Name}: {e.Message}");
+                    status = AbiConstants.StatusException;
+                }
             }
             reply[0] = (ulong)(long)status;
             reply[1] = reply[2] = reply[3] = 0;
