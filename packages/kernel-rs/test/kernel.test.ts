@@ -27,6 +27,17 @@ describe('kernel in QEMU (TCG)', () => {
     expect(exit.exitCode).toBe(33); // (0x10 << 1) | 1: all passed
   });
 
+  it('uses RAM above 1 GiB and above the 4 GiB PCI hole (in-kernel tests with 5 GiB)', async () => {
+    const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, append: 'test', accel: 'tcg', memoryMb: 5120, debugExit: true }, runDir());
+    running.push(q);
+    const exit = await q.waitExit(120_000);
+    const mem = q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'memory');
+    expect(Number(mem?.['frames_total']) * 4096).toBeGreaterThan(4.5 * 2 ** 30);
+    expect(q.reader.events.filter((e) => e.ev === 'test' && e['ok'] === false)).toEqual([]);
+    expect(q.reader.events.find((e) => e.ev === 'test' && e['name'] === 'high_ram')).toMatchObject({ ok: true });
+    expect(exit.exitCode).toBe(33);
+  });
+
   it('boots to ready with the agents as ring-3 tasks that talk over IPC and shared memory', async () => {
     const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, accel: 'tcg', memoryMb: 128 }, runDir());
     running.push(q);

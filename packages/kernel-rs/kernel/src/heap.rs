@@ -1,5 +1,5 @@
 //! Kernel heap: kcore's first-fit free list with coalescing over one contiguous run of frames
-//! taken at boot (a quarter of RAM, between 4 and 32 MiB), reached through the kernel's map of
+//! taken at boot (an eighth of RAM, between 4 and 32 MiB), reached through the kernel's map of
 //! RAM. It holds the long-lived allocations — a hot-swap's incoming image above all (up to
 //! `swap::MAX_IMAGE`) — and gives freed blocks back for reuse.
 use core::alloc::{GlobalAlloc, Layout};
@@ -21,7 +21,7 @@ const MAX_HEAP: u64 = 32 << 20;
 /// Take the heap's frames (after the frame allocator is up). Returns the heap size.
 pub fn init() -> u64 {
     let ram = crate::memory::ram_frames() as u64 * FRAME_SIZE;
-    let mut size = (ram / 4).clamp(MIN_HEAP, MAX_HEAP);
+    let mut size = (ram / 8).clamp(MIN_HEAP, MAX_HEAP);
     while size >= MIN_HEAP / 4 {
         if let Some(pa) = crate::memory::frames().alloc_contiguous((size / FRAME_SIZE) as usize) {
             // SAFETY: these frames are now the heap's alone; reached through the kernel's RAM map.

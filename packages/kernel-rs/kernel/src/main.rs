@@ -93,6 +93,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     });
     memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
     memory::protect_kernel();
+    // The boot information again, through the kernel's map (the boot identity map is gone).
+    // SAFETY: the same loader-provided pointer.
+    let boot = unsafe { multiboot::BootInfo::new(info as u64) };
     let heap_bytes = heap::init();
     let (smep, smap) = cpu_protections();
     let fa = memory::frames();

@@ -1,13 +1,24 @@
-//! Physical memory and paging. RAM below 1 GiB is identity-mapped, supervisor-only: boot.rs
-//! maps it RWX with 2 MiB pages to get into long mode, then `protect_kernel` replaces that with a
-//! W^X map (page 0 absent); every physical frame is therefore directly addressable. Each task
-//! gets its own PML4 whose slot 0 shares the kernel's identity map and whose slot 1 is the
-//! task's private user window [512 GiB, 1 TiB), mapped with 4 KiB pages.
+//! Physical memory and paging. boot.rs identity-maps the first GiB RWX with 2 MiB pages to get
+//! into long mode; `protect_kernel` then builds the kernel's map and switches to it:
+//! - every RAM range the memory map reports (above 1 GiB and 4 GiB too, up to `MAX_PHYS`) at
+//!   `PHYS_OFFSET` in the upper half, 2 MiB pages, writable, never executable: the kernel reaches
+//!   any frame there (`phys_ptr`), page tables and user memory included;
+//! - the kernel image, identity-mapped where it is linked, in [0, 4 MiB) with 4 KiB pages and
+//!   W^X (text read-only executable, rodata read-only, the rest writable NX, page 0 absent).
+//! Both are supervisor-only, so with SMEP/SMAP the kernel neither runs nor touches user pages
+//! through user addresses. Each task has its own PML4: the upper half is the kernel's, and the
+//! whole lower half above 4 MiB — [4 MiB, 128 TiB) — is its user window, mapped with 4 KiB pages
+//! (so a non-PIE `gcc -static` program linked at 0x400000 loads where it is linked).
 use kcore::frames::{FrameAllocator, FRAME_SIZE};
 
-pub const IDENTITY_LIMIT: u64 = 1 << 30;
-pub const USER_BASE: u64 = 0x80_0000_0000;
-pub const USER_END: u64 = 0x100_0000_0000;
+/// Where all of RAM appears in the kernel's half of every address space.
+pub const PHYS_OFFSET: u64 = 0xFFFF_8000_0000_0000;
+/// RAM the frame allocator manages (and the direct map covers): 32 GiB.
+pub const MAX_PHYS: u64 = 32 << 30;
+/// The kernel image must end below this (its identity map); user space starts here.
+pub const KERNEL_LOW_END: u64 = 4 << 20;
+pub const USER_BASE: u64 = KERNEL_LOW_END;
+pub const USER_END: u64 = 0x8000_0000_0000;
 pub const USER_STACK_TOP: u64 = 0xFF_0000_0000;
 pub const USER_STACK_PAGES: u64 = 8;
 pub const SHM_BASE: u64 = 0xC0_0000_0000;
@@ -18,11 +29,16 @@ const U: u64 = 4;
 const NX: u64 = 1 << 63;
 const ADDR: u64 = 0x000F_FFFF_FFFF_F000;
 
-static mut BITMAP: [u64; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize] = [0; (IDENTITY_LIMIT / FRAME_SIZE / 64) as usize];
+static mut BITMAP: [u64; (MAX_PHYS / FRAME_SIZE / 64) as usize] = [0; (MAX_PHYS / FRAME_SIZE / 64) as usize];
+/// The offset `phys_ptr` adds: 0 while boot.rs's identity map is live, PHYS_OFFSET after.
+static mut DIRECT: u64 = 0;
+/// RAM ranges from the memory map (what the direct map covers).
+static mut RAM_RANGES: [(u64, u64); 32] = [(0, 0); 32];
+static mut RAM_RANGE_COUNT: usize = 0;
 static mut FRAMES: Option<FrameAllocator<'static>> = None;
 static RAM_FRAMES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
-/// Frames of RAM (below the identity limit) that the memory map reported usable.
+/// Frames of RAM (up to MAX_PHYS) that the memory map reported usable.
 pub fn ram_frames() -> usize {
     RAM_FRAMES.load(core::sync::atomic::Ordering::Relaxed)
 }
@@ -37,25 +53,40 @@ extern "C" {
 
 const PS: u64 = 1 << 7;
 
-/// Replace boot.rs's RWX identity map (1 GiB of 2 MiB pages) with one that enforces W^X and
-/// catches null pointers: page 0 not present; kernel text read-only and executable; rodata
-/// read-only; data, bss and all other RAM writable and never executable. The 2 MiB regions the
-/// kernel image touches get 4 KiB page tables; the rest stay 2 MiB pages, NX. Supervisor-only
-/// everywhere (U=0), so with SMEP/SMAP the kernel neither runs nor touches user pages. Every
-/// task's PML4 shares slot 0, so this covers every address space created afterwards.
+/// Build the kernel's map (the direct map of RAM, the W^X identity map of the kernel image) and
+/// switch to it; from here on physical memory is reached at PHYS_OFFSET. Every address space
+/// created afterwards shares both (`new_address_space`).
 pub fn protect_kernel() {
-    // SAFETY: linker symbols; only their addresses are used.
-    let (text_end, ro_end) = unsafe { (&__text_end as *const u8 as u64, &__rodata_end as *const u8 as u64) };
     let (ks, ke) = kernel_range();
-    let pdpt = alloc_zeroed().expect("no frame for the kernel page tables");
-    let pd = alloc_zeroed().expect("no frame for the kernel page tables");
-    let small_regions = ke.div_ceil(2 << 20);
-    for r in 0..512u64 {
-        let base = r << 21;
-        if r < small_regions {
+    assert!(ke <= KERNEL_LOW_END, "the kernel image ends at {:#x}, past its 4 MiB identity map", ke);
+    // SAFETY: the boot page table is live; boot code and data stay mapped at every step (the
+    // upper half is added first, the identity map of the image replaced last).
+    unsafe {
+        let pml4 = core::ptr::addr_of!(boot_pml4) as *mut [u64; 512];
+        // 1. The direct map: 2 MiB pages over each RAM range, NX.
+        let pdpt = alloc_zeroed().expect("no frame for the kernel page tables");
+        for &(s, e) in (*core::ptr::addr_of!(RAM_RANGES)).iter().take(RAM_RANGE_COUNT) {
+            let mut a = s & !((2 << 20) - 1);
+            while a < e.min(MAX_PHYS) {
+                let gi = (a >> 30) as usize;
+                if table(pdpt)[gi] & P == 0 {
+                    table(pdpt)[gi] = alloc_zeroed().expect("no frame for the kernel page tables") | P | W;
+                }
+                let pd = table(pdpt)[gi] & ADDR;
+                table(pd)[((a >> 21) & 511) as usize] = a | P | W | PS | NX;
+                a += 2 << 20;
+            }
+        }
+        (*pml4)[256] = pdpt | P | W;
+        load_cr3(kernel_pml4());
+        *core::ptr::addr_of_mut!(DIRECT) = PHYS_OFFSET;
+        // 2. The kernel image, identity-mapped W^X in [0, 4 MiB); page 0 absent.
+        let (text_end, ro_end) = text_rodata_end();
+        let pd = alloc_zeroed().expect("no frame for the kernel page tables");
+        for r in 0..(KERNEL_LOW_END >> 21) {
             let pt = alloc_zeroed().expect("no frame for the kernel page tables");
             for p in 0..512u64 {
-                let a = base + (p << 12);
+                let a = (r << 21) + (p << 12);
                 table(pt)[p as usize] = if a == 0 {
                     0
                 } else if (ks..text_end).contains(&a) {
@@ -67,18 +98,12 @@ pub fn protect_kernel() {
                 };
             }
             table(pd)[r as usize] = pt | P | W;
-        } else {
-            table(pd)[r as usize] = base | P | W | PS | NX;
         }
+        let low = alloc_zeroed().expect("no frame for the kernel page tables");
+        table(low)[0] = pd | P | W;
+        (*pml4)[0] = low | P | W;
+        load_cr3(kernel_pml4());
     }
-    table(pdpt)[0] = pd | P | W;
-    // SAFETY: boot_pml4 is the live top-level table; the new slot 0 maps the same addresses
-    // (minus page 0), so the code running now stays mapped across the switch.
-    unsafe {
-        let pml4 = core::ptr::addr_of!(boot_pml4) as *mut [u64; 512];
-        (*pml4)[0] = pdpt | P | W;
-    }
-    load_cr3(kernel_pml4());
 }
 
 pub fn frames() -> &'static mut FrameAllocator<'static> {
@@ -102,8 +127,15 @@ pub fn init(ram: impl Fn(&mut dyn FnMut(u64, u64)), reserved: &[(u64, u64)]) {
     // SAFETY: runs once at boot before any allocation.
     unsafe {
         let bits: &'static mut [u64] = &mut *core::ptr::addr_of_mut!(BITMAP);
-        let mut fa = FrameAllocator::new(bits, (IDENTITY_LIMIT / FRAME_SIZE) as usize);
-        ram(&mut |s, e| fa.free_range(s, e.min(IDENTITY_LIMIT)));
+        let mut fa = FrameAllocator::new(bits, (MAX_PHYS / FRAME_SIZE) as usize);
+        ram(&mut |s, e| {
+            fa.free_range(s, e.min(MAX_PHYS));
+            let n = *core::ptr::addr_of!(RAM_RANGE_COUNT);
+            if n < 32 && s < MAX_PHYS {
+                (*core::ptr::addr_of_mut!(RAM_RANGES))[n] = (s, e.min(MAX_PHYS));
+                *core::ptr::addr_of_mut!(RAM_RANGE_COUNT) = n + 1;
+            }
+        });
         RAM_FRAMES.store(fa.free_frames(), core::sync::atomic::Ordering::Relaxed);
         fa.reserve_range(0, 0x100000);
         let (ks, ke) = kernel_range();
@@ -116,21 +148,39 @@ pub fn init(ram: impl Fn(&mut dyn FnMut(u64, u64)), reserved: &[(u64, u64)]) {
 }
 
 fn table(phys: u64) -> &'static mut [u64; 512] {
-    // SAFETY: page-table frames are identity-mapped and owned by the paging code.
-    unsafe { &mut *(phys as *mut [u64; 512]) }
+    // SAFETY: page-table frames are RAM, reachable through the kernel's map, owned by the paging code.
+    unsafe { &mut *(phys_ptr(phys) as *mut [u64; 512]) }
 }
 
 pub fn alloc_zeroed() -> Option<u64> {
     let f = frames().alloc()?;
-    // SAFETY: a fresh frame in identity-mapped RAM.
-    unsafe { core::ptr::write_bytes(f as *mut u8, 0, FRAME_SIZE as usize) };
+    // SAFETY: a fresh frame of RAM, reachable through the kernel's map.
+    unsafe { core::ptr::write_bytes(phys_ptr(f), 0, FRAME_SIZE as usize) };
     Some(f)
 }
 
-/// A new address space: kernel identity map shared, user window empty.
+/// A new address space: the kernel's upper half and its image's page tables shared, the user
+/// window [4 MiB, 128 TiB) empty. Slot 0 has a table of its own down to the page directory of
+/// the first GiB, whose first two entries (the kernel image's 4 KiB tables) are the kernel's.
 pub fn new_address_space() -> Option<u64> {
     let pml4 = alloc_zeroed()?;
-    table(pml4)[0] = table(kernel_pml4())[0];
+    let pdpt = alloc_zeroed();
+    let pd = alloc_zeroed();
+    let (Some(pdpt), Some(pd)) = (pdpt, pd) else {
+        for f in [Some(pml4), pdpt, pd].into_iter().flatten() {
+            frames().free(f);
+        }
+        return None;
+    };
+    let kpd = table(table(kernel_pml4())[0] & ADDR)[0] & ADDR;
+    for r in 0..(KERNEL_LOW_END >> 21) as usize {
+        table(pd)[r] = table(kpd)[r];
+    }
+    table(pdpt)[0] = pd | P | W | U;
+    table(pml4)[0] = pdpt | P | W | U;
+    for slot in 256..512 {
+        table(pml4)[slot] = table(kernel_pml4())[slot];
+    }
     Some(pml4)
 }
 
@@ -207,8 +257,8 @@ pub fn copy_from_user(pml4: u64, vaddr: u64, out: &mut [u8]) -> Option<()> {
         let va = vaddr.checked_add(done as u64)?;
         let pa = translate_user(pml4, va)?;
         let n = ((FRAME_SIZE - (va & 0xFFF)) as usize).min(out.len() - done);
-        // SAFETY: `pa..pa+n` is inside one mapped, identity-addressable frame.
-        unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, out[done..].as_mut_ptr(), n) };
+        // SAFETY: `pa..pa+n` is inside one mapped frame, reachable through the kernel's map.
+        unsafe { core::ptr::copy_nonoverlapping(phys_ptr(pa), out[done..].as_mut_ptr(), n) };
         done += n;
     }
     Some(())
@@ -224,26 +274,30 @@ pub fn copy_to_user(pml4: u64, vaddr: u64, data: &[u8]) -> Option<()> {
             return None;
         }
         let n = ((FRAME_SIZE - (va & 0xFFF)) as usize).min(data.len() - done);
-        // SAFETY: `pa..pa+n` is inside one mapped, identity-addressable frame.
-        unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), pa as *mut u8, n) };
+        // SAFETY: `pa..pa+n` is inside one mapped frame, reachable through the kernel's map.
+        unsafe { core::ptr::copy_nonoverlapping(data[done..].as_ptr(), phys_ptr(pa), n) };
         done += n;
     }
     Some(())
 }
 
-/// Free every frame of a user window and the page tables themselves (not the shared kernel map
-/// and not frames listed in `keep`, e.g. shared-memory pages).
+/// Free every frame of a user window and the page tables themselves (not the kernel's shared
+/// tables, not borrowed frames, not frames listed in `keep`, e.g. shared-memory pages).
 pub fn free_address_space(pml4: u64, keep: &dyn Fn(u64) -> bool) {
-    let e1 = table(pml4)[1];
-    if e1 & P != 0 {
+    for slot in 0..256usize {
+        let e1 = table(pml4)[slot];
+        if e1 & P == 0 {
+            continue;
+        }
         let pdpt = e1 & ADDR;
-        for &e2 in table(pdpt).iter() {
+        for (gi, &e2) in table(pdpt).iter().enumerate() {
             if e2 & P == 0 {
                 continue;
             }
             let pd = e2 & ADDR;
-            for &e3 in table(pd).iter() {
-                if e3 & P == 0 {
+            for (ri, &e3) in table(pd).iter().enumerate() {
+                // The kernel image's page tables are shared by every address space.
+                if e3 & P == 0 || (slot == 0 && gi == 0 && (ri as u64) < (KERNEL_LOW_END >> 21)) {
                     continue;
                 }
                 let pt = e3 & ADDR;
@@ -284,16 +338,22 @@ pub const PTE_ADDR: u64 = ADDR;
 /// read-only, never freed with the address space.
 pub const PTE_BORROWED: u64 = 1 << 9;
 
-/// The physical address of a kernel pointer into RAM (boot-module bytes, heap).
+/// The physical address of a kernel pointer into RAM (boot-module bytes, heap): direct-map
+/// addresses lose the offset, the identity-mapped kernel image is where it is.
 #[inline]
 pub fn virt_to_phys(v: u64) -> u64 {
-    v
+    if v >= PHYS_OFFSET {
+        v - PHYS_OFFSET
+    } else {
+        v
+    }
 }
 
 /// A pointer to physical address `pa` in the kernel's map of RAM.
 #[inline]
 pub fn phys_ptr(pa: u64) -> *mut u8 {
-    pa as *mut u8
+    // SAFETY: a plain read of a word written once, at boot, on the only CPU.
+    (pa + unsafe { *core::ptr::addr_of!(DIRECT) }) as *mut u8
 }
 
 /// The leaf entry slot of user address `vaddr` in `pml4`; with `create`, missing intermediate

@@ -45,8 +45,8 @@ fn t_frames(_: &BootInfo) -> Result<(), &'static str> {
 fn t_paging(_: &BootInfo) -> Result<(), &'static str> {
     let pml4 = memory::new_address_space().ok_or("no address space")?;
     let f = memory::alloc_zeroed().ok_or("no frame")?;
-    // SAFETY: fresh identity-mapped frame.
-    unsafe { core::ptr::copy_nonoverlapping(b"tars".as_ptr(), (f + 100) as *mut u8, 4) };
+    // SAFETY: a fresh frame, reachable through the kernel's map.
+    unsafe { core::ptr::copy_nonoverlapping(b"tars".as_ptr(), memory::phys_ptr(f + 100), 4) };
     memory::map_user(pml4, USER_BASE + 0x5000, f, true, false).ok_or("map failed")?;
     if memory::translate_user(pml4, USER_BASE + 0x5064) != Some(f + 100) {
         return Err("translate mismatch");
@@ -80,6 +80,63 @@ fn t_heap(_: &BootInfo) -> Result<(), &'static str> {
         return Err("heap data corrupted");
     }
     Ok(())
+}
+
+/// The heap gives memory back: a freed big block is reused, usage returns to where it was.
+fn t_heap_frees(_: &BootInfo) -> Result<(), &'static str> {
+    let (before, total) = crate::heap::usage();
+    let big = total / 2;
+    for _ in 0..4 {
+        // Four times half the heap: only possible if each is freed before the next.
+        let v: alloc::vec::Vec<u8> = alloc::vec![1u8; big];
+        if v[big - 1] != 1 {
+            return Err("heap data corrupted");
+        }
+    }
+    if crate::heap::usage().0 != before {
+        return Err("heap usage not back after frees");
+    }
+    Ok(())
+}
+
+/// RAM above 1 GiB (and above the 4 GiB PCI hole) is handed out and usable through the
+/// kernel's map; with less RAM there is nothing to check.
+fn t_high_ram(_: &BootInfo) -> Result<(), &'static str> {
+    const GIB: u64 = 1 << 30;
+    let fa = memory::frames();
+    let mut taken = alloc::vec::Vec::new();
+    let mut high = None;
+    // Frames come bottom-up (next fit): take until one lies above 1 GiB (bounded by RAM).
+    while high.is_none() {
+        let Some(f) = fa.alloc() else { break };
+        if f >= GIB {
+            high = Some(f);
+        } else if taken.try_reserve(1).is_ok() {
+            taken.push(f);
+        } else {
+            fa.free(f);
+            break;
+        }
+    }
+    let result = match high {
+        None if memory::ram_frames() as u64 * 4096 > GIB + (64 << 20) => Err("RAM above 1 GiB was never handed out"),
+        None => Ok(()),
+        Some(f) => {
+            // SAFETY: a frame we own, reached through the kernel's map.
+            unsafe {
+                core::ptr::write_bytes(memory::phys_ptr(f), 0xA5, 4096);
+                if *memory::phys_ptr(f + 4095) != 0xA5 {
+                    return Err("high frame not writable through the kernel's map");
+                }
+            }
+            fa.free(f);
+            Ok(())
+        }
+    };
+    for f in taken {
+        fa.free(f);
+    }
+    result
 }
 
 fn t_breakpoint(_: &BootInfo) -> Result<(), &'static str> {
@@ -175,6 +232,8 @@ const TESTS: &[(&str, TestFn)] = &[
     ("frames", t_frames),
     ("paging", t_paging),
     ("heap", t_heap),
+    ("heap_frees", t_heap_frees),
+    ("high_ram", t_high_ram),
     ("breakpoint_trap", t_breakpoint),
     ("sha256", t_sha256),
     ("elf_reject", t_elf_reject),

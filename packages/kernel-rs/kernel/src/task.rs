@@ -186,8 +186,8 @@ fn populate(elf: &Elf, pml4: u64) -> Result<TrapFrame, LoadError> {
             let hi = (page + FRAME_SIZE).min(seg.vaddr + seg.filesz);
             if hi > lo {
                 let src = &data[(lo - seg.vaddr) as usize..(hi - seg.vaddr) as usize];
-                // SAFETY: `frame` is an identity-mapped frame of this new address space.
-                unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), (frame + (lo - page)) as *mut u8, src.len()) };
+                // SAFETY: `frame` is a frame of this new address space, reachable through the kernel's map.
+                unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), memory::phys_ptr(frame + (lo - page)), src.len()) };
             }
             page += FRAME_SIZE;
         }
