@@ -9,7 +9,7 @@ import { templatesDir } from '../../templates.js';
 export default class AgentNew extends BaseCommand<typeof AgentNew, ScaffoldResult> {
   static override summary = 'Scaffold a new agent from a template and register it in the config';
   static override description =
-    'Rust agents become a crate of the kernel workspace (a user-mode task of TARS OS); C# and F# agents are NativeAOT libraries and CUDA modules are fatbins, all built by `os build` and carried in the image. Never overwrites existing files. On a terminal, missing NAME or --lang are asked for; elsewhere they are errors.';
+    'Rust agents become a crate of the kernel workspace (a user-mode task of TARS OS); C# and F# agents are NativeAOT static executables that boot as modules too (with `call=echo`: the template calls the Rust pong), and CUDA modules are fatbins, all built by `os build` and carried in the image. Never overwrites existing files. On a terminal, missing NAME or --lang are asked for; elsewhere they are errors.';
   static override examples = ['<%= config.bin %> agent new planner --lang rust', '<%= config.bin %> agent new ranker --lang csharp --dry-run --json'];
   static override args = { name: Args.string({ description: 'Agent name (kebab-case)' }) };
   static override flags = {
