@@ -85,7 +85,31 @@ impl<'a> FrameAllocator<'a> {
             return None;
         }
         let mut run = 0;
-        for f in 0..self.frames {
+        let mut f = 0;
+        while f < self.frames {
+            // Whole words: a used word ends a run, a free one extends it by 64.
+            if f % 64 == 0 && f + 64 <= self.frames && run + 64 <= n {
+                match self.bits[f / 64] {
+                    0 => {
+                        run += 64;
+                        f += 64;
+                        if run == n {
+                            let first = f - n;
+                            for g in first..f {
+                                self.set(g, true);
+                            }
+                            return Some(first as u64 * FRAME_SIZE);
+                        }
+                        continue;
+                    }
+                    w if w == !0 => {
+                        run = 0;
+                        f += 64;
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
             if self.bits[f / 64] & (1 << (f % 64)) == 0 {
                 run += 1;
                 if run == n {
@@ -98,6 +122,7 @@ impl<'a> FrameAllocator<'a> {
             } else {
                 run = 0;
             }
+            f += 1;
         }
         None
     }
