@@ -50,6 +50,30 @@ public sealed unsafe class AgentContext
         return slot < 0 ? -2 : TarsOs.Notify((ulong)slot, bits);
     }
 
+    /// <summary>Wait until a bit of the notification <c>notify=</c><paramref name="name"/> is set;
+    /// returns the bits (cleared), or a negative TARS status (-38 outside TARS OS).</summary>
+    public long Wait(string name)
+    {
+        if (Caps is null) return TarsOs.NotTars;
+        var slot = Caps.Slot("notify", name);
+        if (slot < 0) return -2;
+        ulong bits = 0;
+        var st = TarsOs.Wait((ulong)slot, &bits);
+        return st < 0 ? st : (long)bits;
+    }
+
+    /// <summary>The shared buffer this module holds as <c>shm=</c><paramref name="name"/>
+    /// (zero-copy with the other modules holding it), mapped on first use; empty when the module
+    /// has no such capability or runs outside TARS OS.</summary>
+    public Span<byte> Shared(string name)
+    {
+        if (Caps is null) return Span<byte>.Empty;
+        var slot = Caps.Slot("shm", name);
+        if (slot < 0) return Span<byte>.Empty;
+        ulong addr = 0;
+        return TarsOs.ShmMap((ulong)slot, &addr) == 0 ? new Span<byte>((void*)addr, TarsOs.ShmBytes) : Span<byte>.Empty;
+    }
+
     /// <summary>Publish a named figure (a kernel `metric` event on TARS OS; a log line in the harness).</summary>
     public void Metric(string name, ulong value)
     {

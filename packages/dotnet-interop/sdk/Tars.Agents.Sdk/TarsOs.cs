@@ -38,6 +38,9 @@ public static unsafe partial class TarsOs
     [LibraryImport(Lib, EntryPoint = "tars_wait")]
     public static partial long Wait(ulong cap, ulong* bits);
 
+    [LibraryImport(Lib, EntryPoint = "tars_shm_map"), SuppressGCTransition]
+    public static partial long ShmMap(ulong cap, ulong* addr);
+
     [LibraryImport(Lib, EntryPoint = "tars_metric"), SuppressGCTransition]
     public static partial long Metric(byte* name, ulong len, ulong value);
 
@@ -52,6 +55,9 @@ public static unsafe partial class TarsOs
 
     [LibraryImport(Lib, EntryPoint = "tars_state_load"), SuppressGCTransition]
     public static partial long StateLoad(byte* output, ulong cap, ulong* len);
+
+    /// <summary>Bytes of a shared buffer (<c>shm=</c> capability).</summary>
+    public const int ShmBytes = 16 * 4096;
 
     /// <summary>Whether the TARS calls exist: running on TARS OS, not on Linux.</summary>
     public static bool Present => PresentNative() != 0;
