@@ -28,22 +28,21 @@ beforeAll(() => {
   execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', STATIC, join(HERE, 'probe.c')]);
   HOSTILE = join(work, 'hostile');
   execFileSync('gcc', ['-O1', '-static-pie', '-o', HOSTILE, join(HERE, 'hostile.c')]);
-  // The C# probe: an ordinary NativeAOT console program, published as a static executable.
-  const proj = join(work, 'dotnet');
-  cpSync(join(HERE, 'dotnet'), proj, { recursive: true });
-  execFileSync('dotnet', ['publish', join(proj, 'Probe.csproj'), '-c', 'Release', '-o', join(work, 'dotnet-out'), '--nologo', '-v', 'quiet'], {
-    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
-    stdio: 'pipe',
-  });
-  DOTNET = join(work, 'dotnet-out', 'probe');
-  const fsproj = join(work, 'fsharp');
-  cpSync(join(HERE, 'fsharp'), fsproj, { recursive: true });
-  execFileSync('dotnet', ['publish', join(fsproj, 'Probe.fsproj'), '-c', 'Release', '-o', join(work, 'fsharp-out'), '--nologo', '-v', 'quiet'], {
-    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
-    stdio: 'pipe',
-  });
-  FSHARP = join(work, 'fsharp-out', 'fsprobe');
+  // The C# and F# probes: ordinary NativeAOT console programs, published as static executables.
+  DOTNET = publish('dotnet', 'Probe.csproj', 'probe');
+  FSHARP = publish('fsharp', 'Probe.fsproj', 'fsprobe');
 }, 600_000);
+
+/** Publish the .NET project in test/linux/DIR (copied out of the tree) with NativeAOT; its executable. */
+function publish(dir: string, project: string, exe: string): string {
+  const src = join(work, dir);
+  cpSync(join(HERE, dir), src, { recursive: true });
+  execFileSync('dotnet', ['publish', join(src, project), '-c', 'Release', '-o', join(work, `${dir}-out`), '--nologo', '-v', 'quiet'], {
+    env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: '1', DOTNET_NOLOGO: '1' },
+    stdio: 'pipe',
+  });
+  return join(work, `${dir}-out`, exe);
+}
 
 afterEach(async () => {
   for (const r of running.splice(0)) {

@@ -327,20 +327,16 @@ impl Kernel {
 
     /// Log a line into the ring and as a `log` event.
     pub fn log(&mut self, source: &str, text: &str) {
-        let t = now_us();
-        let mut line = [0u8; 120];
-        let mut w = kcore::fmt::BufWriter::new(&mut line);
-        let _ = write!(w, "[{}] {}", source, text);
-        let len = w.len();
-        self.log.push(t, &line[..len]);
-        events::emit("log", |w| {
-            let _ = write!(w, ",\"source\":{},\"msg\":{}", JsonStr(source), JsonStr(text));
-        });
+        self.log_line(source, None, text);
     }
 
     /// A line a Linux process wrote to stdout or stderr: into the ring and as a `log` event
     /// with its stream.
     pub fn log_stream(&mut self, source: &str, stream: &str, text: &str) {
+        self.log_line(source, Some(stream), text);
+    }
+
+    fn log_line(&mut self, source: &str, stream: Option<&str>, text: &str) {
         let t = now_us();
         let mut line = [0u8; 120];
         let mut w = kcore::fmt::BufWriter::new(&mut line);
@@ -348,7 +344,11 @@ impl Kernel {
         let len = w.len();
         self.log.push(t, &line[..len]);
         events::emit("log", |w| {
-            let _ = write!(w, ",\"source\":{},\"stream\":{},\"msg\":{}", JsonStr(source), JsonStr(stream), JsonStr(text));
+            let _ = write!(w, ",\"source\":{}", JsonStr(source));
+            if let Some(s) = stream {
+                let _ = write!(w, ",\"stream\":{}", JsonStr(s));
+            }
+            let _ = write!(w, ",\"msg\":{}", JsonStr(text));
         });
     }
 

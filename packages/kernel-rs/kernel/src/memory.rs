@@ -214,19 +214,7 @@ pub fn text_rodata_end() -> (u64, u64) {
 
 /// Map one 4 KiB user page.
 pub fn map_user(pml4: u64, vaddr: u64, phys: u64, writable: bool, exec: bool) -> Option<()> {
-    if !(USER_BASE..USER_END).contains(&vaddr) {
-        return None;
-    }
-    let idx = [(vaddr >> 39) & 511, (vaddr >> 30) & 511, (vaddr >> 21) & 511];
-    let mut t = pml4;
-    for i in idx {
-        let e = &mut table(t)[i as usize];
-        if *e & P == 0 {
-            *e = alloc_zeroed()? | P | W | U;
-        }
-        t = *e & ADDR;
-    }
-    let leaf = &mut table(t)[((vaddr >> 12) & 511) as usize];
+    let leaf = user_pte(pml4, vaddr, true)?;
     *leaf = phys | P | U | if writable { W } else { 0 } | if exec { 0 } else { NX };
     Some(())
 }

@@ -92,8 +92,9 @@ fn u64_at(d: &[u8], o: usize) -> u64 {
 }
 
 impl<'a> Elf<'a> {
-    /// Parse and validate; `window` is the [start, end) range segments must lie in.
-    pub fn parse(data: &'a [u8], window: (u64, u64)) -> Result<Self, ElfError> {
+    /// The ELF header checks both loaders share: ELF64, little-endian, x86-64, a type in `types`,
+    /// a program-header table inside the file.
+    fn header(data: &'a [u8], types: &[u16]) -> Result<Self, ElfError> {
         if data.len() < 64 {
             return Err(ElfError::TooShort);
         }
@@ -106,7 +107,7 @@ impl<'a> Elf<'a> {
         if data[5] != 1 {
             return Err(ElfError::NotLittleEndian);
         }
-        if u16_at(data, 16) != 2 {
+        if !types.contains(&u16_at(data, 16)) {
             return Err(ElfError::NotExecutable);
         }
         if u16_at(data, 18) != 62 {
@@ -120,7 +121,12 @@ impl<'a> Elf<'a> {
         if phentsize < 56 || phnum == 0 || table.is_none_or(|end| end > data.len() as u64) {
             return Err(ElfError::BadProgramHeaders);
         }
-        let elf = Elf { data, entry, phoff: phoff as usize, phnum, phentsize };
+        Ok(Elf { data, entry, phoff: phoff as usize, phnum, phentsize })
+    }
+
+    /// Parse and validate; `window` is the [start, end) range segments must lie in.
+    pub fn parse(data: &'a [u8], window: (u64, u64)) -> Result<Self, ElfError> {
+        let elf = Self::header(data, &[ET_EXEC])?;
         let mut any = false;
         let mut entry_ok = false;
         for seg in elf.segments() {
@@ -135,7 +141,7 @@ impl<'a> Elf<'a> {
             if seg.vaddr < window.0 || end.is_none_or(|e| e > window.1) {
                 return Err(ElfError::SegmentOutsideUserWindow);
             }
-            if seg.executable && entry >= seg.vaddr && entry < seg.vaddr + seg.memsz {
+            if seg.executable && elf.entry >= seg.vaddr && elf.entry < seg.vaddr + seg.memsz {
                 entry_ok = true;
             }
         }
@@ -152,35 +158,9 @@ impl<'a> Elf<'a> {
     /// the segment addresses are relative (the loader adds a bias) and `window` only bounds
     /// the span; for ET_EXEC the segments must lie in `window` itself.
     pub fn parse_linux(data: &'a [u8], window: (u64, u64)) -> Result<(Self, LinuxInfo), ElfError> {
-        if data.len() < 64 {
-            return Err(ElfError::TooShort);
-        }
-        if &data[0..4] != b"\x7fELF" {
-            return Err(ElfError::BadMagic);
-        }
-        if data[4] != 2 {
-            return Err(ElfError::NotElf64);
-        }
-        if data[5] != 1 {
-            return Err(ElfError::NotLittleEndian);
-        }
-        let ty = u16_at(data, 16);
-        if ty != ET_EXEC && ty != ET_DYN {
-            return Err(ElfError::NotExecutable);
-        }
-        if u16_at(data, 18) != 62 {
-            return Err(ElfError::NotX86_64);
-        }
-        let pie = ty == ET_DYN;
-        let entry = u64_at(data, 24);
-        let phoff = u64_at(data, 32);
-        let phentsize = u16_at(data, 54) as usize;
-        let phnum = u16_at(data, 56) as usize;
-        let table = (phnum as u64).checked_mul(phentsize as u64).and_then(|n| n.checked_add(phoff));
-        if phentsize < 56 || phnum == 0 || table.is_none_or(|end| end > data.len() as u64) {
-            return Err(ElfError::BadProgramHeaders);
-        }
-        let elf = Elf { data, entry, phoff: phoff as usize, phnum, phentsize };
+        let elf = Self::header(data, &[ET_EXEC, ET_DYN])?;
+        let pie = u16_at(data, 16) == ET_DYN;
+        let (entry, phoff, phnum, phentsize) = (elf.entry, elf.phoff as u64, elf.phnum, elf.phentsize);
         let mut phdr_vaddr = None;
         for i in 0..phnum {
             let o = phoff as usize + i * phentsize;
