@@ -209,8 +209,10 @@ pub struct Kernel {
     pub ready_us: u64,
     /// Bit per occupied task slot (scans visit only these).
     pub slots: u64,
-    pub procs: [Option<crate::process::Proc>; crate::process::MAX_PROCS],
-    pub pipes: [Option<crate::process::Pipe>; crate::process::MAX_PIPES],
+    /// Linux processes and pipes live on the heap (boxed): a null slot costs a word of the
+    /// kernel image, not the ~9 KiB a process's tables take.
+    pub procs: [Option<alloc::boxed::Box<crate::process::Proc>>; crate::process::MAX_PROCS],
+    pub pipes: [Option<alloc::boxed::Box<crate::process::Pipe>>; crate::process::MAX_PIPES],
 }
 
 const ZERO_FRAME: TrapFrame = TrapFrame {
@@ -243,8 +245,8 @@ static mut KERNEL: Kernel = Kernel {
     run_start: 0,
     ready_us: 0,
     slots: 0,
-    procs: [None; crate::process::MAX_PROCS],
-    pipes: [None; crate::process::MAX_PIPES],
+    procs: [const { None }; crate::process::MAX_PROCS],
+    pipes: [const { None }; crate::process::MAX_PIPES],
 };
 
 /// The kernel state.
@@ -482,7 +484,7 @@ impl Kernel {
         let last_thread = proc.and_then(|p| self.procs[p].as_ref()).map(|pr| pr.threads <= 1);
         if let Some(Some(m)) = self.modules.get_mut(module) {
             let ends_module = match last_thread {
-                Some(last) => last && (m.task == Some(tid) || self.procs[proc.unwrap_or(0)].is_some_and(|pr| pr.module == module)),
+                Some(last) => last && (m.task == Some(tid) || self.procs[proc.unwrap_or(0)].as_ref().is_some_and(|pr| pr.module == module)),
                 None => m.task == Some(tid),
             };
             // A swap's new process that fails is not the module's (its task is still the old one).
@@ -512,7 +514,7 @@ impl Kernel {
     /// End every thread of Linux process `p` (exit_group, a fatal signal, a fault): the
     /// module's main thread stays as its tombstone, the others' slots are freed at once.
     pub fn end_process(&mut self, p: usize, state: State) {
-        let main = self.procs[p].and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task);
+        let main = self.procs[p].as_ref().and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task);
         self.end_process_keeping(p, state, main.unwrap_or(TaskId::new(usize::MAX >> 48, u16::MAX)));
     }
 

@@ -506,6 +506,7 @@ fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
 fn make_pipe(k: &mut Kernel, i: usize, out: u64) -> SysResult {
     let p = proc_of(k, i)?;
     let pi = k.pipes.iter().position(|x| x.is_none()).ok_or(EMFILE)?;
+    let pipe = crate::heap::try_box(Pipe::new()).ok_or(ENOMEM)?;
     let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
     let r = pr.alloc_fd(Fd::PipeRead(pi)).ok_or(EMFILE)?;
     let Some(w) = pr.alloc_fd(Fd::PipeWrite(pi)) else {
@@ -520,7 +521,7 @@ fn make_pipe(k: &mut Kernel, i: usize, out: u64) -> SysResult {
         pr.fds[w] = Fd::Closed;
         return Err(EFAULT);
     }
-    k.pipes[pi] = Some(Pipe::new());
+    k.pipes[pi] = Some(pipe);
     Ok(Next::Value(0))
 }
 
@@ -622,7 +623,7 @@ fn sys_getcwd(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 
 fn sys_getpid(k: &mut Kernel, _frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;
-    Ok(Next::Value(k.procs[p].map(|pr| pr.pid as u64).unwrap_or(0)))
+    Ok(Next::Value(k.procs[p].as_ref().map(|pr| pr.pid as u64).unwrap_or(0)))
 }
 
 fn sys_gettid(k: &mut Kernel, _frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -696,7 +697,7 @@ fn rlimit(res: u64, max_fds: u64) -> (u64, u64) {
 fn sys_prlimit64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let (pid, res, old) = (frame.rdi, frame.rsi, frame.r10);
     let p = proc_of(k, i)?;
-    if pid != 0 && Some(pid) != k.procs[p].map(|pr| pr.pid as u64) {
+    if pid != 0 && Some(pid) != k.procs[p].as_ref().map(|pr| pr.pid as u64) {
         return Err(ESRCH);
     }
     if res > 15 {
@@ -726,7 +727,7 @@ fn sys_getrlimit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 
 fn sys_sysinfo(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;
-    let (limit, used) = k.procs[p].map(|pr| (pr.vm.limit_frames as u64, pr.vm.frames as u64)).unwrap_or((0, 0));
+    let (limit, used) = k.procs[p].as_ref().map(|pr| (pr.vm.limit_frames as u64, pr.vm.frames as u64)).unwrap_or((0, 0));
     let free_sys = crate::memory::frames().free_frames() as u64;
     let (total, free) = if limit > 0 { (limit, limit.saturating_sub(used).min(free_sys)) } else { (crate::memory::ram_frames() as u64, free_sys) };
     let procs = k.tasks.iter().flatten().filter(|t| !matches!(t.state, State::Exited(_) | State::Faulted)).count() as u16;

@@ -207,7 +207,11 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'stat
     let start = crate::loader::Start { boot_image, argv0: m.name.as_str(), env: &env[..len], limit_frames: m.limit_frames, random };
     let (vm, frame) = crate::loader::load(image, &start).map_err(|e| e.message())?;
     let cr3 = vm.pml4;
-    k.procs[p] = Some(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7)));
+    let Some(proc) = crate::heap::try_box(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7))) else {
+        memory::free_address_space(cr3, &|_| false);
+        return Err("kernel heap full: no room for the process");
+    };
+    k.procs[p] = Some(proc);
     Ok((cr3, frame, Some(p)))
 }
 

@@ -175,7 +175,7 @@ pub fn on_exception(k: &mut Kernel, frame: &mut TrapFrame, i: usize, vector: u64
         _ => return false,
     };
     let Some(p) = k.task(i).proc else { return false };
-    let Some(act) = k.procs[p].map(|pr| pr.actions[sig as usize]) else { return false };
+    let Some(act) = k.procs[p].as_ref().map(|pr| pr.actions[sig as usize]) else { return false };
     if act.handler == SIG_DFL || act.handler == SIG_IGN || k.task(i).sigmask & bit(sig) != 0 {
         return false;
     }
@@ -193,11 +193,11 @@ pub fn deliver_pending(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
     let sig = ready.trailing_zeros() + 1;
     t.sigpending &= !bit(sig);
     let p = t.proc.unwrap_or(0);
-    let Some(act) = k.procs[p].map(|pr| pr.actions[sig as usize]) else { return };
+    let Some(act) = k.procs[p].as_ref().map(|pr| pr.actions[sig as usize]) else { return };
     if act.handler == SIG_IGN || (act.handler == SIG_DFL && ignored_by_default(sig)) {
         return;
     }
-    let pid = k.procs[p].map(|pr| pr.pid).unwrap_or(0);
+    let pid = k.procs[p].as_ref().map(|pr| pr.pid).unwrap_or(0);
     if act.handler == SIG_DFL || !push_frame(k, frame, i, sig, act, SigInfo { code: SI_TKILL, addr: pid as u64 }, (0, 0, 0)) {
         kill_process(k, frame, i, sig);
     }
@@ -392,7 +392,7 @@ fn send(k: &mut Kernel, frame: &mut TrapFrame, i: usize, target: usize, sig: u64
 
 pub fn sys_tgkill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;
-    if k.procs[p].map(|pr| pr.pid as u64) != Some(frame.rdi) {
+    if k.procs[p].as_ref().map(|pr| pr.pid as u64) != Some(frame.rdi) {
         return Err(ESRCH);
     }
     let target = thread_of(k, p, frame.rsi).ok_or(ESRCH)?;
@@ -408,7 +408,7 @@ pub fn sys_tkill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 /// kill(pid, sig): only the caller's own process exists for it (pid or 0).
 pub fn sys_kill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;
-    let pid = k.procs[p].map(|pr| pr.pid as u64).unwrap_or(0);
+    let pid = k.procs[p].as_ref().map(|pr| pr.pid as u64).unwrap_or(0);
     if frame.rdi != pid && frame.rdi != 0 {
         return Err(ESRCH);
     }

@@ -40,7 +40,7 @@ fn spawn_thread(k: &mut Kernel, frame: &mut TrapFrame, i: usize, a: CloneArgs) -
     }
     let p = proc_of(k, i)?;
     // One process cannot take every task slot from the other agents (and their restarts).
-    if k.procs[p].is_some_and(|pr| pr.threads >= MAX_THREADS) {
+    if k.procs[p].as_ref().is_some_and(|pr| pr.threads >= MAX_THREADS) {
         return Err(EAGAIN);
     }
     let slot = k.free_slot().ok_or(EAGAIN)?;
@@ -118,7 +118,7 @@ fn emit_exit(k: &mut Kernel, i: usize, code: i64) {
 pub fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let code = frame.rdi as i32 as i64;
     let p = proc_of(k, i)?;
-    if k.procs[p].is_some_and(|pr| pr.threads <= 1) {
+    if k.procs[p].as_ref().is_some_and(|pr| pr.threads <= 1) {
         return sys_exit_group(k, frame, i);
     }
     let tid = k.task(i).tid;

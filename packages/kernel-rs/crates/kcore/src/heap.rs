@@ -10,6 +10,9 @@ const MIN_SPLIT: usize = 64;
 pub struct FreeList {
     base: usize,
     size: usize,
+    /// The span of every region (frees are checked against it).
+    lo: usize,
+    hi: usize,
     head: usize, // first free block, 0 = none
     used: usize,
     live: usize,
@@ -28,7 +31,7 @@ fn wr(a: usize, v: usize) {
 
 impl FreeList {
     pub const fn empty() -> Self {
-        FreeList { base: 0, size: 0, head: 0, used: 0, live: 0 }
+        FreeList { base: 0, size: 0, lo: 0, hi: 0, head: 0, used: 0, live: 0 }
     }
 
     /// Take over [base, base + size) (16-byte aligned, exclusively ours from now on).
@@ -40,6 +43,8 @@ impl FreeList {
         let size = (base + size - start) & !15;
         self.base = start;
         self.size = size;
+        self.lo = start;
+        self.hi = start + size;
         self.used = 0;
         self.live = 0;
         if size >= MIN_SPLIT {
@@ -49,6 +54,28 @@ impl FreeList {
         } else {
             self.head = 0;
         }
+    }
+
+    /// Add [base, base + size) (another run of memory, exclusively ours from now on) as free
+    /// space: the heap grows on demand instead of taking everything at boot.
+    ///
+    /// # Safety
+    /// As for `init`; the range must not overlap memory the allocator already has.
+    pub unsafe fn add_region(&mut self, base: usize, size: usize) {
+        let start = (base + 15) & !15;
+        let size = (base + size - start) & !15;
+        if size < MIN_SPLIT {
+            return;
+        }
+        if self.size == 0 {
+            self.init(start, size);
+            return;
+        }
+        self.lo = self.lo.min(start);
+        self.hi = self.hi.max(start + size);
+        self.size += size;
+        wr(start, size);
+        self.insert_free(start, size);
     }
 
     /// (bytes in use including headers, arena bytes, live allocations).
@@ -98,9 +125,15 @@ impl FreeList {
     pub fn free(&mut self, payload: usize) {
         let block = rd(payload - 8);
         let bsize = rd(block);
-        assert!(block >= self.base && block + bsize <= self.base + self.size && payload > block, "heap: free of a pointer it never gave out");
+        assert!(block >= self.lo && block + bsize <= self.hi && payload > block, "heap: free of a pointer it never gave out");
         self.used -= bsize;
         self.live -= 1;
+        self.insert_free(block, bsize);
+    }
+
+    /// Put block `block` (its header written, `bsize` bytes) into the sorted free list, merging
+    /// with free neighbours.
+    fn insert_free(&mut self, block: usize, bsize: usize) {
         // Insert sorted by address.
         let (mut prev, mut cur) = (0usize, self.head);
         while cur != 0 && cur < block {
@@ -191,6 +224,20 @@ mod tests {
         let b = h.alloc(40 << 10, 16).unwrap();
         assert_eq!(a, b);
         assert!(h.alloc(usize::MAX - 8, 16).is_none());
+    }
+
+    #[test]
+    fn grows_with_added_regions() {
+        let (_v, mut h) = arena(64 << 10);
+        let mut more = vec![0u128; (256 << 10) / 16];
+        assert!(h.alloc(100 << 10, 16).is_none());
+        // SAFETY: `more` outlives the allocator and is used by nothing else.
+        unsafe { h.add_region(more.as_mut_ptr() as usize, 256 << 10) };
+        let p = h.alloc(100 << 10, 16).expect("room in the new region");
+        let q = h.alloc(10 << 10, 16).unwrap();
+        h.free(p);
+        h.free(q);
+        assert_eq!(h.usage(), (0, (64 << 10) + (256 << 10), 0));
     }
 
     #[test]
