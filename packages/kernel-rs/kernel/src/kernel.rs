@@ -506,6 +506,13 @@ impl Kernel {
             }
             crate::linux::close_all(self, p);
             self.procs[p] = None;
+            // Tombstones (the module's main task) must not name a process slot a later process
+            // may take.
+            for t in self.tasks.iter_mut().flatten() {
+                if t.proc == Some(p) {
+                    t.proc = None;
+                }
+            }
         }
         let shms = self.shms;
         memory::free_address_space(cr3, &|f| shms.iter().flatten().any(|s| s.frames.contains(&f)));
