@@ -27,7 +27,7 @@ beforeAll(() => {
   execFileSync('gcc', ['-O1', '-g', '-static-pie', '-pthread', '-o', PIE, join(HERE, 'probe.c')]);
   execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', STATIC, join(HERE, 'probe.c')]);
   HOSTILE = join(work, 'hostile');
-  execFileSync('gcc', ['-O1', '-static-pie', '-o', HOSTILE, join(HERE, 'hostile.c')]);
+  execFileSync('gcc', ['-O1', '-static-pie', '-pthread', '-o', HOSTILE, join(HERE, 'hostile.c')]);
   // The C# and F# probes: ordinary NativeAOT console programs, published as static executables.
   DOTNET = publish('dotnet', 'Probe.csproj', 'probe');
   FSHARP = publish('fsharp', 'Probe.fsproj', 'fsprobe');
@@ -156,11 +156,19 @@ describe('a hostile Linux program', () => {
   it('gets an error for every call aimed at the kernel, and a forged signal frame faults only it', async () => {
     const { q, c } = await boot([...DEMO_MODULES, linux(HOSTILE, 'hostile')]);
     for (const [name, result] of EXPECT) await wait(q, out('hostile', new RegExp(`^${name} ${result}$`)));
+    // Filling the kernel's tables is an error status: 15 more threads (16 a process), the file
+    // table (pipes), the memory areas.
+    await wait(q, out('hostile', /^threads-until-refused 15 11$/));
+    await wait(q, out('hostile', /^pipes-until-refused \d+ 24$/));
+    await wait(q, out('hostile', /^areas-until-refused yes 12$/));
     await wait(q, out('hostile', /^hostile calls done$/));
     // The forged frame asked for the kernel's code segment and IOPL 3: it got user mode at a
     // supervisor address, a fault of its own.
     expect(await wait(q, faultOf('hostile'))).toMatchObject({ exception: 'page_fault', rip: '0x100000' });
     expect(q.reader.events.some(out('hostile', /^still alive\?$/))).toBe(false);
+    // All 16 threads went with it: their slots are free for the others.
+    const tasks = (await c.stats()).tasks.filter((t) => t.name === 'hostile');
+    expect(tasks.length).toBeLessThanOrEqual(1);
     await wait(q, out('ping', /^shm exchange ok$/));
     expect((await c.ping()).pong).toBe(true);
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);

@@ -4,6 +4,7 @@
  * Raw syscall() throughout: glibc's wrappers would refuse some arguments first. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,10 +17,18 @@
 #define HIGH ((long)0xffff800000000000) /* the upper half */
 #define NONCANON ((long)0x0000900000000000)
 
+static pthread_mutex_t never = PTHREAD_MUTEX_INITIALIZER;
+static void *block_forever(void *a) {
+  (void)a;
+  pthread_mutex_lock(&never);
+  return 0;
+}
+
 static long sc(long n, long a, long b, long c, long d, long e, long f) { return syscall(n, a, b, c, d, e, f); }
 #define R(name, expr) do { errno = 0; long r_ = (expr); printf("%s %ld %d\n", name, r_, r_ < 0 ? errno : 0); fflush(stdout); } while (0)
 
 int main(void) {
+  pthread_mutex_lock(&never);
   R("read-into-kernel", sc(SYS_read, 0, KERNEL, 64, 0, 0, 0));
   R("write-from-kernel", sc(SYS_write, 1, KERNEL, 64, 0, 0, 0));
   R("write-from-high", sc(SYS_write, 1, HIGH, 64, 0, 0, 0));
@@ -60,6 +69,29 @@ int main(void) {
   printf("text byte %d\n", text[0] != 0);
   R("mprotect-text-writable", sc(SYS_mprotect, (long)main & ~4095L, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, 0, 0, 0));
   text[0] = text[0]; /* a private copy now: the module image itself is untouched */
+  /* Exhaustion: each kernel table a process can fill ends in an error status, not a halt. */
+  {
+    long made = 0;
+    int r = 0;
+    pthread_t t;
+    for (int i = 0; i < 40; i++) {
+      /* Threads that block forever on a lock nobody releases. */
+      if ((r = pthread_create(&t, 0, block_forever, 0)) != 0) break;
+      made++;
+    }
+    printf("threads-until-refused %ld %d\n", made, r);
+    int fds[2], pipes = 0;
+    while (syscall(SYS_pipe2, (long)fds, 0) == 0) pipes++;
+    printf("pipes-until-refused %d %d\n", pipes, errno);
+    long areas = 0;
+    for (int i = 0; i < 1000; i++) {
+      /* Alternating protections keep every mapping its own area. */
+      if (sc(SYS_mmap, 0, 4096, (i & 1) ? PROT_READ : PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) < 0) break;
+      areas++;
+    }
+    printf("areas-until-refused %s %d\n", areas < 1000 ? "yes" : "no", errno);
+    fflush(stdout);
+  }
   printf("hostile calls done\n");
   fflush(stdout);
   /* A forged signal frame: kernel code segment, a kernel rip, IOPL 3. Must fault only us. */
