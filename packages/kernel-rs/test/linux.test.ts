@@ -99,6 +99,12 @@ describe('static Linux executables as agents (QEMU, TCG)', () => {
     await wait(q, out('tmo', /^nanosleep >=20ms/));
   });
 
+  it('shares a TARS buffer between two Linux agents (zero-copy); munmap leaves the kernel\'s frames alone', async () => {
+    const { q } = await boot([linux(PIE, 'w', 'shm=buf env=PROBE=shm-write'), linux(PIE, 'r', 'shm=buf env=PROBE=shm-read')]);
+    await wait(q, out('w', /^shm remapped 0 same 1 kept 1$/));
+    await wait(q, out('r', /^shm read hello through shared memory$/));
+  });
+
   it('answers unknown calls -ENOSYS and counts them per agent', async () => {
     const { q, c } = await boot([linux(PIE, 'unk', 'env=PROBE=unknown')]);
     await wait(q, out('unk', /^syscall 999 = -1 errno 38$/));

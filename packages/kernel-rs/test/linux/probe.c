@@ -141,6 +141,39 @@ static int oom(void) {
   }
 }
 
+/* A TARS shared buffer (capability slot 0, `shm=NAME`) from a Linux process: map it, write,
+ * munmap it (the kernel's frames must survive), map it again; a reader sees the bytes. */
+static long tars_shm_map(long slot, unsigned long *addr) {
+  register long rdi __asm__("rdi") = slot;
+  long rax = 0x1009;
+  __asm__ volatile("syscall" : "+a"(rax), "+r"(rdi) : : "rcx", "r11", "rsi", "rdx", "r10", "r8", "memory");
+  *addr = (unsigned long)rdi;
+  return rax;
+}
+
+static int shm_write(void) {
+  unsigned long a = 0;
+  long st = tars_shm_map(0, &a);
+  if (st != 0) { printf("shm map failed %ld\n", st); return 1; }
+  strcpy((char *)a, "hello through shared memory");
+  munmap((void *)a, 16 * 4096);
+  unsigned long b = 0;
+  st = tars_shm_map(0, &b);
+  printf("shm remapped %ld same %d kept %d\n", st, a == b, strcmp((char *)b, "hello through shared memory") == 0);
+  return 0;
+}
+
+static int shm_read(void) {
+  unsigned long a = 0;
+  if (tars_shm_map(0, &a) != 0) return 1;
+  for (int i = 0; i < 500 && ((char *)a)[0] == 0; i++) {
+    struct timespec d = {0, 10 * 1000000};
+    nanosleep(&d, 0);
+  }
+  printf("shm read %s\n", (char *)a);
+  return 0;
+}
+
 static int crash(void) {
   report("about to crash");
   volatile int *p = (int *)0;
@@ -159,6 +192,8 @@ int main(void) {
   if (!strcmp(m, "memory")) return memory();
   if (!strcmp(m, "oom")) return oom();
   if (!strcmp(m, "crash")) return crash();
+  if (!strcmp(m, "shm-write")) return shm_write();
+  if (!strcmp(m, "shm-read")) return shm_read();
   if (!strcmp(m, "exit7")) return 7;
   return 3;
 }
