@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, deployerOf, faultLabel, formatFrames, getDeployment, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, deployerOf, faultLabel, formatFrames, getDeployment, linuxSyscallName, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand, sleep } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -73,8 +73,8 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
       const kib = (n?: number) => (n === undefined ? '-' : `${(n / 1024).toFixed(1)} MiB`);
       outputResult(
         formatTable(
-          ['linux agent', 'pid', 'threads', 'memory', 'peak', 'limit', 'ENOSYS (nr×count)'],
-          linux.map((m) => [m.name, String(m.pid ?? '-'), String(m.threads ?? 0), kib(m.mem_kib), kib(m.peak_kib), m.limit_kib ? kib(m.limit_kib) : 'none', (m.enosys ?? []).map((e) => `${e.nr}×${e.count}`).join(' ') || '-']),
+          ['linux agent', 'pid', 'threads', 'memory', 'peak', 'limit', 'ENOSYS (call×count)'],
+          linux.map((m) => [m.name, String(m.pid ?? '-'), String(m.threads ?? 0), kib(m.mem_kib), kib(m.peak_kib), m.limit_kib ? kib(m.limit_kib) : 'none', (m.enosys ?? []).map((e) => `${linuxSyscallName(e.nr)}(${e.nr})×${e.count}`).join(' ') || '-']),
         ),
       );
     }
