@@ -1,5 +1,5 @@
 //! Kernel heap: kcore's first-fit free list with coalescing, reached through the kernel's map of
-//! RAM. It starts with 256 KiB of frames and grows on demand by whole runs of contiguous frames
+//! RAM. It starts with 1 MiB of frames and grows on demand by whole runs of contiguous frames
 //! (at least 1 MiB, up to an eighth of RAM in all, at least 16 MiB so a hot-swap image fits):
 //! a system that never swaps a big module keeps its memory. Freed blocks are reused.
 use core::alloc::{GlobalAlloc, Layout};
@@ -15,7 +15,7 @@ unsafe impl Sync for KernelHeap {}
 #[global_allocator]
 pub static HEAP: KernelHeap = KernelHeap(UnsafeCell::new(FreeList::empty()));
 
-const INITIAL: u64 = 256 << 10;
+const INITIAL: u64 = 1 << 20;
 const GROW_MIN: u64 = 1 << 20;
 
 /// How far the heap may grow: an eighth of RAM, at least 16 MiB (a hot-swap image), at most 64.
