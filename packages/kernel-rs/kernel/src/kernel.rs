@@ -522,30 +522,26 @@ impl Kernel {
     /// module's main thread stays as its tombstone, the others' slots are freed at once.
     pub fn end_process(&mut self, p: usize, state: State) {
         let main = self.procs[p].as_ref().and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task);
-        self.end_process_keeping(p, state, main.unwrap_or(TaskId::new(usize::MAX >> 48, u16::MAX)));
+        self.end_process_keeping(p, state, main);
     }
 
     /// `end_process`, keeping `keep`'s slot as the tombstone (the caller releases it).
-    pub fn end_process_keeping(&mut self, p: usize, state: State, keep: TaskId) {
-        let main = Some(keep);
+    pub fn end_process_keeping(&mut self, p: usize, state: State, keep: Option<TaskId>) {
+        let live = |t: &Task| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted);
         let cur = self.current;
         // The current thread last: its retire frees the address space when it is the last.
         let mut order = [usize::MAX; MAX_TASKS];
         let mut n = 0;
-        for j in 0..MAX_TASKS {
-            if Some(j) != cur && self.tasks[j].is_some_and(|t| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted)) {
+        for j in (0..MAX_TASKS).filter(|&j| Some(j) != cur).chain(cur) {
+            if self.tasks[j].as_ref().is_some_and(live) {
                 order[n] = j;
                 n += 1;
             }
         }
-        if let Some(c) = cur.filter(|&c| self.tasks[c].is_some_and(|t| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted))) {
-            order[n] = c;
-            n += 1;
-        }
         for &j in &order[..n] {
             let tid = self.task(j).tid;
             self.retire(j, state);
-            if Some(tid) != main {
+            if Some(tid) != keep {
                 self.release(tid);
             }
         }

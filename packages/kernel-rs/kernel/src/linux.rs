@@ -58,7 +58,6 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         15 => crate::signal::sys_rt_sigreturn,
         16 => sys_ioctl,
         20 => sys_writev,
-        22 => sys_pipe,
         24 => sys_sched_yield,
         28 => sys_madvise,
         32 => sys_dup,
@@ -98,7 +97,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         267 => sys_readlinkat,
         273 => sys_zero, // set_robust_list: glibc's robust mutexes are not used by agents; accepted
         292 => sys_dup3,
-        293 => sys_pipe2,
+        22 | 293 => sys_pipe, // pipe, pipe2 (flags: O_CLOEXEC and O_NONBLOCK mean nothing here)
         302 => sys_prlimit64,
         318 => sys_getrandom,
         324 => sys_membarrier,
@@ -503,7 +502,8 @@ fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     Err(ENOTDIR)
 }
 
-fn make_pipe(k: &mut Kernel, i: usize, out: u64) -> SysResult {
+fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let out = frame.rdi;
     let p = proc_of(k, i)?;
     let pi = k.pipes.iter().position(|x| x.is_none()).ok_or(EMFILE)?;
     let pipe = crate::heap::try_box(Pipe::new()).ok_or(ENOMEM)?;
@@ -525,13 +525,6 @@ fn make_pipe(k: &mut Kernel, i: usize, out: u64) -> SysResult {
     Ok(Next::Value(0))
 }
 
-fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    make_pipe(k, i, frame.rdi)
-}
-
-fn sys_pipe2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    make_pipe(k, i, frame.rdi)
-}
 
 fn read_path(k: &mut Kernel, i: usize, va: u64) -> Result<([u8; 128], usize), i64> {
     let mut b = [0u8; 128];

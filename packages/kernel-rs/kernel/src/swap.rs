@@ -229,7 +229,7 @@ pub fn tick(k: &mut Kernel) -> bool {
             match o.proc {
                 // Every thread of the old process goes (the main one stays a tombstone until released).
                 Some(p) if k.procs[p].is_some() => {
-                    k.end_process_keeping(p, State::Exited(0), old);
+                    k.end_process_keeping(p, State::Exited(0), Some(old));
                 }
                 _ if live => k.retire(old.index(), State::Exited(0)),
                 _ => {}
@@ -258,7 +258,7 @@ pub fn tick(k: &mut Kernel) -> bool {
         };
         if !matches!(nt.state, State::Faulted | State::Exited(_)) {
             match nt.proc {
-                Some(p) => k.end_process_keeping(p, State::Exited(-1), new),
+                Some(p) => k.end_process_keeping(p, State::Exited(-1), Some(new)),
                 None => k.retire(new.index(), State::Exited(-1)),
             }
         }

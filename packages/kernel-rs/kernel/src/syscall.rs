@@ -64,14 +64,14 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
     };
     k.counters.syscalls += 1;
     let nr = frame.rax;
-    if (nr == SYS_CALL || nr == SYS_REPLY_RECV) && ipc::fastpath(k, frame, i, nr) {
-        return;
-    }
     let linux = {
         let t = k.task(i);
         t.syscalls += 1;
         t.proc.is_some()
     };
+    if (nr == SYS_CALL || nr == SYS_REPLY_RECV) && ipc::fastpath(k, frame, i, nr) {
+        return;
+    }
     let result = match lookup(nr) {
         Some(f) => f(k, frame, i),
         None if linux && nr < SYS_TARS_BASE => match crate::linux::lookup(nr) {

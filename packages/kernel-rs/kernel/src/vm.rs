@@ -114,11 +114,7 @@ impl Vm {
 
     /// Whether [start, end) touches no area.
     pub fn is_free(&self, start: u64, end: u64) -> bool {
-        start >= memory::USER_BASE && end <= self.mmap_top_limit() && self.areas().iter().all(|v| v.end <= start || v.start >= end)
-    }
-
-    fn mmap_top_limit(&self) -> u64 {
-        memory::USER_END
+        start >= memory::USER_BASE && end <= memory::USER_END && self.areas().iter().all(|v| v.end <= start || v.start >= end)
     }
 
     /// Add an area over a free range (callers unmap first). Adjacent areas of the same kind and
@@ -177,6 +173,12 @@ impl Vm {
         self.vmas[i + 1] = Vma { start: at, ..v };
         self.n += 1;
         Ok(())
+    }
+
+    /// Count `n` more frames held (and the most ever held).
+    fn charge(&mut self, n: usize) {
+        self.frames += n;
+        self.peak_frames = self.peak_frames.max(self.frames);
     }
 
     /// Free the frames behind [start, end) (keeping the areas: the next touch gets zeroes).
@@ -271,8 +273,7 @@ impl Vm {
             }
             memory::flush_page(pml4, va);
         });
-        self.frames += copied;
-        self.peak_frames = self.peak_frames.max(self.frames);
+        self.charge(copied);
         if failed {
             return Err(Fault::OutOfMemory);
         }
@@ -337,8 +338,7 @@ impl Vm {
             self.copy_image_bytes(page, f);
         }
         *pte = f | pte_flags(v.prot);
-        self.frames += 1;
-        self.peak_frames = self.peak_frames.max(self.frames);
+        self.charge(1);
         Ok(f)
     }
 
@@ -454,8 +454,7 @@ impl Vm {
         *pte = frame | pte_flags(prot);
         memory::flush_page(self.pml4, va);
         if counted {
-            self.frames += 1;
-            self.peak_frames = self.peak_frames.max(self.frames);
+            self.charge(1);
         }
         Ok(())
     }

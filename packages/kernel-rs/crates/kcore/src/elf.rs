@@ -91,6 +91,17 @@ fn u64_at(d: &[u8], o: usize) -> u64 {
     u64::from_le_bytes(b)
 }
 
+/// An image needs a loadable segment, and its entry point inside an executable one.
+fn loadable_with_entry(any: bool, entry_ok: bool) -> Result<(), ElfError> {
+    if !any {
+        return Err(ElfError::NoLoadableSegments);
+    }
+    if !entry_ok {
+        return Err(ElfError::EntryNotInSegment);
+    }
+    Ok(())
+}
+
 impl<'a> Elf<'a> {
     /// The ELF header checks both loaders share: ELF64, little-endian, x86-64, a type in `types`,
     /// a program-header table inside the file.
@@ -124,6 +135,18 @@ impl<'a> Elf<'a> {
         Ok(Elf { data, entry, phoff: phoff as usize, phnum, phentsize })
     }
 
+    /// What every loader checks of a PT_LOAD segment: its file bytes are inside the file and
+    /// no more than its memory size.
+    fn check_file_bytes(&self, seg: &Segment) -> Result<(), ElfError> {
+        if seg.filesz > seg.memsz {
+            return Err(ElfError::FileSizeExceedsMemSize);
+        }
+        if seg.offset.checked_add(seg.filesz).is_none_or(|e| e > self.data.len() as u64) {
+            return Err(ElfError::SegmentOutOfFile);
+        }
+        Ok(())
+    }
+
     /// Parse and validate; `window` is the [start, end) range segments must lie in.
     pub fn parse(data: &'a [u8], window: (u64, u64)) -> Result<Self, ElfError> {
         let elf = Self::header(data, &[ET_EXEC])?;
@@ -131,12 +154,7 @@ impl<'a> Elf<'a> {
         let mut entry_ok = false;
         for seg in elf.segments() {
             any = true;
-            if seg.filesz > seg.memsz {
-                return Err(ElfError::FileSizeExceedsMemSize);
-            }
-            if seg.offset.checked_add(seg.filesz).is_none_or(|e| e > data.len() as u64) {
-                return Err(ElfError::SegmentOutOfFile);
-            }
+            elf.check_file_bytes(&seg)?;
             let end = seg.vaddr.checked_add(seg.memsz);
             if seg.vaddr < window.0 || end.is_none_or(|e| e > window.1) {
                 return Err(ElfError::SegmentOutsideUserWindow);
@@ -145,12 +163,7 @@ impl<'a> Elf<'a> {
                 entry_ok = true;
             }
         }
-        if !any {
-            return Err(ElfError::NoLoadableSegments);
-        }
-        if !entry_ok {
-            return Err(ElfError::EntryNotInSegment);
-        }
+        loadable_with_entry(any, entry_ok)?;
         Ok(elf)
     }
 
@@ -173,12 +186,7 @@ impl<'a> Elf<'a> {
         let (mut lo, mut hi, mut any, mut entry_ok) = (u64::MAX, 0u64, false, false);
         for seg in elf.segments() {
             any = true;
-            if seg.filesz > seg.memsz {
-                return Err(ElfError::FileSizeExceedsMemSize);
-            }
-            if seg.offset.checked_add(seg.filesz).is_none_or(|e| e > data.len() as u64) {
-                return Err(ElfError::SegmentOutOfFile);
-            }
+            elf.check_file_bytes(&seg)?;
             if seg.vaddr % 4096 != seg.offset % 4096 {
                 return Err(ElfError::Misaligned);
             }
@@ -192,12 +200,7 @@ impl<'a> Elf<'a> {
                 phdr_vaddr = Some(seg.vaddr + (phoff - seg.offset));
             }
         }
-        if !any {
-            return Err(ElfError::NoLoadableSegments);
-        }
-        if !entry_ok {
-            return Err(ElfError::EntryNotInSegment);
-        }
+        loadable_with_entry(any, entry_ok)?;
         let span_ok = if pie { hi - lo <= window.1 - window.0 } else { lo >= window.0 && hi <= window.1 };
         if !span_ok {
             return Err(ElfError::SegmentOutsideUserWindow);

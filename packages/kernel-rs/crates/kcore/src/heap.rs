@@ -8,7 +8,6 @@ const HDR: usize = 16;
 const MIN_SPLIT: usize = 64;
 
 pub struct FreeList {
-    base: usize,
     size: usize,
     /// The span of every region (frees are checked against it).
     lo: usize,
@@ -31,7 +30,7 @@ fn wr(a: usize, v: usize) {
 
 impl FreeList {
     pub const fn empty() -> Self {
-        FreeList { base: 0, size: 0, lo: 0, hi: 0, head: 0, used: 0, live: 0 }
+        FreeList { size: 0, lo: 0, hi: 0, head: 0, used: 0, live: 0 }
     }
 
     /// Take over [base, base + size) (16-byte aligned, exclusively ours from now on).
@@ -41,7 +40,6 @@ impl FreeList {
     pub unsafe fn init(&mut self, base: usize, size: usize) {
         let start = (base + 15) & !15;
         let size = (base + size - start) & !15;
-        self.base = start;
         self.size = size;
         self.lo = start;
         self.hi = start + size;
