@@ -12,9 +12,8 @@ import { readManifest, sha256sums, writeManifest, type Manifest } from './manife
 import { readGpuModule } from './gpu-module.js';
 import { AbortError } from '@tars/core';
 import { createHash } from 'node:crypto';
-import { builtGpuModules, builtPayloads, getFormat, type AssembleOptions, type ImageFormat } from './formats/index.js';
+import { builtGpuModules, builtPayloads, getFormat, moduleStep, type AssembleOptions, type ImageFormat } from './formats/index.js';
 import { checkLinuxExecutable } from './elf-check.js';
-import { agentComponentId } from './plan.js';
 
 export type { AssembleOptions, ImageFormat } from './formats/index.js';
 
@@ -42,7 +41,7 @@ export function toolFingerprints(format: ImageFormat): Record<string, string> {
 /** Everything the image is made from. */
 /** Boot modules no step builds: prebuilt executables (`lang: "elf"`) taken from the project. */
 function prebuiltModules(opts: AssembleOptions): AssembleOptions['plan']['boot']['modules'] {
-  return opts.plan.boot.modules.filter((m) => !opts.plan.steps.some((s) => s.id === agentComponentId(m.name)));
+  return opts.plan.boot.modules.filter((m) => moduleStep(opts.plan, m) === undefined);
 }
 
 export function buildKey(opts: AssembleOptions, tools: Record<string, string>): string {

@@ -83,9 +83,14 @@ export function stageBootTree(stage: string, opts: AssembleOptions): { tree: str
  */
 export function builtModules(opts: AssembleOptions): AssembleOptions['plan']['boot']['modules'] {
   return opts.plan.boot.modules.filter((m) => {
-    const step = opts.plan.steps.find((s) => s.id === agentComponentId(m.name));
+    const step = moduleStep(opts.plan, m);
     return step === undefined || opts.components.some((c) => c.id === step.id && c.executor !== 'skipped');
   });
+}
+
+/** The step that builds boot module `m`; none for a prebuilt executable (`lang: "elf"`). */
+export function moduleStep(plan: AssembleOptions['plan'], m: { name: string }): AssembleOptions['plan']['steps'][number] | undefined {
+  return plan.steps.find((s) => s.id === agentComponentId(m.name));
 }
 
 export function builtPayloads(opts: AssembleOptions): AssembleOptions['plan']['payloads'] {

@@ -22,7 +22,11 @@ export default class OsInspect extends BaseCommand<typeof OsInspect, InspectRepo
     outputResult(`${m.name} ${m.version} (${m.format}) from ${m.git.revision.slice(0, 12)}${m.git.dirty ? '+dirty' : ''}, SOURCE_DATE_EPOCH ${m.sourceDateEpoch}`);
     outputResult(formatTable(['component', 'toolchain', 'inputs', 'sha256', 'size'], m.components.map((c) => [c.id, c.toolchain.version, c.inputsHash.slice(0, 12), c.outputs[0]?.sha256.slice(0, 16) ?? '', String(c.outputs[0]?.size ?? 0)])));
     // Linux-executable agents (abi=linux) say so, with their memory limit when they have one.
-    const linux = (args: string) => (/(^| )abi=linux( |$)/.test(args) ? ` (linux${/(?:^| )mem=(\d+)/.exec(args) ? `, ${/(?:^| )mem=(\d+)/.exec(args)?.[1]} MiB` : ''})` : '');
+    const linux = (args: string) => {
+      if (!/(^| )abi=linux( |$)/.test(args)) return '';
+      const mem = /(?:^| )mem=(\d+)/.exec(args)?.[1];
+      return ` (linux${mem ? `, ${mem} MiB` : ''})`;
+    };
     outputResult(`boot: ${m.boot.kernel} ${m.boot.modules.map((x) => `${x.name}@${x.version}${linux(x.args)}`).join(' ')} [${m.boot.firmware.join(', ') || 'direct'}]`);
     for (const g of m.gpuModules) outputResult(`gpu module ${g.name}@${g.version}: ${g.fatbin} [${g.archs.join(', ')}] entry points: ${g.entryPoints.join(', ')}`);
     if (m.payloads.length) outputResult(`payloads: ${m.payloads.map((p) => `${p.name}@${p.version} (${p.lang}) ${p.file}`).join(', ')}`);
