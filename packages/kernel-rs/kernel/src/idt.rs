@@ -3,8 +3,9 @@
 //!   stack, IST 1);
 //! - system calls enter `syscall_entry` through the `syscall` instruction (LSTAR): it switches to
 //!   the same trap stack and builds the same frame by hand, with vector `SYSCALL_VECTOR`.
-//! Both continue in `trap_common`: save the general registers (a `TrapFrame`), save the
-//! interrupted context's FPU/SSE state into `CURRENT_FX`, call `trap_dispatch`, restore FPU/SSE
+//! Both save the general registers (a `TrapFrame`) and the interrupted context's FPU/SSE state
+//! into `CURRENT_FX`, call their dispatcher (`trap_dispatch`; `syscall_dispatch` for system
+//! calls, so the IPC fastpath starts without a vector match), restore FPU/SSE
 //! from `CURRENT_FX` (the dispatcher may have switched tasks: it swaps the frame and the pointer),
 //! restore the registers and return: `sysretq` when the frame being resumed was saved by a
 //! `syscall` (rcx/r11 are dead by the ABI) and its return address is canonical, `iretq` for
@@ -130,21 +131,11 @@ trap_entry_\n:
     trap_entry 46, 0
     trap_entry 47, 0
 
-    /* syscall: rcx = user rip, r11 = user rflags, IF/TF/DF/AC cleared by SFMASK, rsp still
-       the user's. One CPU and interrupts masked: a static scratch word holds the user rsp. */
-    .global syscall_entry
-syscall_entry:
-    mov [rip + syscall_user_rsp], rsp
-    mov rsp, [rip + syscall_kernel_rsp]
-    push 0x1b                       /* ss: USER_DS */
-    push qword ptr [rip + syscall_user_rsp]
-    push r11                        /* rflags */
-    push 0x23                       /* cs: USER_CS */
-    push rcx                        /* rip */
-    push 0                          /* error */
-    push 0x80                       /* vector: SYSCALL_VECTOR */
-
-trap_common:
+    /* Save the general registers (a TrapFrame below the iret part already pushed) and the
+       interrupted context's FPU/SSE state, then call the dispatcher with rdi = the frame. It
+       returns the frame to resume: this one, or (the IPC fastpath) the peer's saved frame,
+       popped in place instead of copied here first. */
+    .macro save_and_call handler
     push rax
     push rbx
     push rcx
@@ -164,7 +155,31 @@ trap_common:
     fxsave64 [rax]
     mov rdi, rsp
     cld
-    call trap_dispatch
+    call \handler
+    mov rsp, rax                    /* the frame to resume (the dispatcher's return value) */
+    jmp trap_return
+    .endm
+
+    /* syscall: rcx = user rip, r11 = user rflags, IF/TF/DF/AC cleared by SFMASK, rsp still
+       the user's. One CPU and interrupts masked: a static scratch word holds the user rsp.
+       System calls go straight to their own dispatcher (no vector match). */
+    .global syscall_entry
+syscall_entry:
+    mov [rip + syscall_user_rsp], rsp
+    mov rsp, [rip + syscall_kernel_rsp]
+    push 0x1b                       /* ss: USER_DS */
+    push qword ptr [rip + syscall_user_rsp]
+    push r11                        /* rflags */
+    push 0x23                       /* cs: USER_CS */
+    push rcx                        /* rip */
+    push 0                          /* error */
+    push {syscall_vector}
+    save_and_call syscall_dispatch
+
+trap_common:
+    save_and_call trap_dispatch
+
+trap_return:
     mov rax, [rip + CURRENT_FX]
     fxrstor64 [rax]
     pop r15
@@ -184,7 +199,7 @@ trap_common:
     pop rax
     /* sysretq only for a frame saved by syscall, returning to user mode, at a canonical
        address (sysret with a non-canonical rcx faults in ring 0 on Intel CPUs). */
-    cmp qword ptr [rsp], 0x80
+    cmp qword ptr [rsp], {syscall_vector}
     jne 3f
     cmp qword ptr [rsp + 24], 0x23
     jne 3f
@@ -260,7 +275,8 @@ trap_entry_table:
     .quad trap_entry_45
     .quad trap_entry_46
     .quad trap_entry_47
-"#
+"#,
+    syscall_vector = const SYSCALL_VECTOR,
 );
 
 extern "C" {

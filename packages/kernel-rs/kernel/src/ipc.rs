@@ -5,7 +5,7 @@
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::syscall::{Next, SysResult};
-use crate::task::{State, TaskId, RIGHT_RECV, RIGHT_SEND};
+use crate::task::{Cap, State, Task, TaskId, RIGHT_RECV, RIGHT_SEND};
 use kcore::abi::*;
 
 /// Put a message into a (not running) task's saved frame: status, badge, four words.
@@ -29,110 +29,112 @@ fn deliver(k: &mut Kernel, r: TaskId, caller: usize, msg: [u64; 4]) -> bool {
     true
 }
 
-/// Scheduling level of slot `i` (lower is more urgent).
-#[inline]
-fn level(k: &Kernel, i: usize) -> u8 {
-    k.sched[i].map(|s| s.level).unwrap_or(u8::MAX)
-}
-
 /// The fastpath (seL4's): `call` to a server already waiting in `recv`, and `reply_recv` back to
 /// a caller waiting for its reply with nobody else queued, switch straight to the peer — no
-/// scheduler scan — when the peer is what the scheduler would pick anyway (at least as urgent
-/// as the current task, or than every other runnable task). Anything else (a queue, a stale
-/// peer, a suspended one, a bad capability) returns false and takes the slow path, which gives
-/// the same result. Returns true when the frame now holds the peer's context.
-#[inline]
-pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame, i: usize, nr: u64) -> bool {
-    if nr == SYS_CALL {
-        fast_call(k, frame, i)
-    } else {
-        fast_reply_recv(k, frame, i)
+/// scheduler scan, no table lookup — when the peer is what the scheduler would pick anyway (at
+/// least as urgent as the current task, or than every other runnable task). It checks
+/// everything first and changes nothing until every check passed: anything else (a queue, a
+/// stale peer, a suspended one, a bad capability) returns false and the call takes the table,
+/// which gives the same result. Some(frame to resume) when it switched to the peer.
+#[inline(always)]
+pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFrame> {
+    let i = k.current?;
+    match frame.rax {
+        SYS_CALL => fast_call(k, frame, i),
+        SYS_REPLY_RECV => fast_reply_recv(k, frame, i),
+        _ => None,
     }
 }
 
-fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> bool {
-    let Ok(ep) = crate::syscall::endpoint_cap(k, i, frame.rdi, RIGHT_SEND) else { return false };
-    let Some(r) = k.endpoints[ep].as_ref().and_then(|e| e.receiver) else { return false };
+/// The endpoint in the current task's capability slot `slot`, if it carries `right`.
+#[inline(always)]
+fn endpoint_of(t: &Task, slot: u64, right: u8) -> Option<usize> {
+    match t.caps.get(usize::try_from(slot).ok()?) {
+        Some(&Cap::Endpoint { ep, rights }) if rights & right != 0 => Some(ep),
+        _ => None,
+    }
+}
+
+#[inline(always)]
+fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
+    let Kernel { tasks, sched, endpoints, counters, .. } = &mut *k;
+    let Some(Some(t)) = tasks.get(i) else { return None };
+    let Some(ep) = endpoint_of(t, frame.rdi, RIGHT_SEND) else { return None };
+    let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
+    let Some(r) = e.receiver else { return None };
     let ri = r.index();
-    match k.get(r) {
-        Some(rt) if rt.state == State::RecvBlocked(ep) && !rt.suspended => {}
-        _ => return false,
+    let Ok([Some(t), Some(rt)]) = tasks.get_disjoint_mut([i, ri]) else { return None };
+    if rt.tid != r || !matches!(rt.state, State::RecvBlocked(e) if e == ep) || rt.suspended {
+        return None;
     }
-    if level(k, ri) > level(k, i) {
-        return false;
+    let Ok([Some(s), Some(rs)]) = sched.get_disjoint_mut([i, ri]) else { return None };
+    if rs.level > s.level {
+        return None;
     }
-    if let Some(e) = k.endpoints[ep].as_mut() {
-        e.receiver = None;
-    }
-    let msg = crate::syscall::msg_of(frame);
-    k.counters.ipc_calls += 1;
-    let (badge, ctid) = {
-        let t = k.task(i);
-        t.ipc_calls += 1;
-        t.state = State::ReplyBlocked;
-        (t.id as u64, t.tid)
-    };
-    if let Some(s) = k.sched[i].as_mut() {
-        s.on_early_yield();
-    }
-    {
-        let rt = k.task(ri);
-        rt.state = State::Runnable;
-        rt.reply_to = Some(ctid);
-    }
-    k.switch_to(frame, Some(ri));
-    write_msg(frame, badge, msg);
-    crate::signal::deliver_pending(k, frame, ri);
-    true
+    // Commit: the receiver gets badge and message and runs; the caller waits for the reply.
+    e.receiver = None;
+    counters.syscalls += 1;
+    counters.ipc_calls += 1;
+    t.syscalls += 1;
+    t.ipc_calls += 1;
+    t.state = State::ReplyBlocked;
+    s.on_early_yield();
+    rt.state = State::Runnable;
+    rt.reply_to = Some(t.tid);
+    write_msg(&mut rt.frame, t.id as u64, crate::syscall::msg_of(frame));
+    Some(k.switch_task(frame, i, ri))
 }
 
-fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> bool {
-    let Ok(ep) = crate::syscall::endpoint_cap(k, i, frame.rdi, RIGHT_RECV) else { return false };
-    let (tid, Some(c)) = (k.task(i).tid, k.task(i).reply_to) else { return false };
-    match k.endpoints[ep].as_ref() {
-        Some(e) if e.qlen == 0 && e.receiver.is_none_or(|r| r == tid) => {}
-        _ => return false,
+#[inline(always)]
+fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
+    let Kernel { tasks, sched, endpoints, counters, slots, .. } = &mut *k;
+    let Some(Some(t)) = tasks.get(i) else { return None };
+    let Some(ep) = endpoint_of(t, frame.rdi, RIGHT_RECV) else { return None };
+    let (tid, Some(c)) = (t.tid, t.reply_to) else { return None };
+    let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
+    if e.qlen != 0 || e.receiver.is_some_and(|r| r != tid) {
+        return None;
     }
     let ci = c.index();
-    match k.get(c) {
-        Some(ct) if ct.state == State::ReplyBlocked && !ct.suspended => {}
-        _ => return false,
+    match tasks.get(ci) {
+        Some(Some(ct)) if ct.tid == c && matches!(ct.state, State::ReplyBlocked) && !ct.suspended => {}
+        _ => return None,
     }
-    let lc = level(k, ci);
+    let Ok([Some(s), Some(cs)]) = sched.get_disjoint_mut([i, ci]) else { return None };
+    let lc = cs.level;
     // A less urgent caller than us: only if no other runnable task is at least as urgent.
-    if lc > level(k, i) {
-        let mut m = k.slots & !(1u64 << i) & !(1u64 << ci);
+    if lc > s.level {
+        let mut m = *slots & !(1u64 << i) & !(1u64 << ci);
         while m != 0 {
             let j = m.trailing_zeros() as usize;
             m &= m - 1;
-            if k.tasks[j].as_ref().is_some_and(|t| t.state == State::Runnable && !t.suspended) && level(k, j) <= lc {
-                return false;
+            let runnable = matches!(tasks.get(j), Some(Some(t)) if matches!(t.state, State::Runnable) && !t.suspended);
+            if runnable && matches!(sched.get(j), Some(Some(sj)) if sj.level <= lc) {
+                return None;
             }
         }
     }
-    let msg = crate::syscall::msg_of(frame);
-    k.counters.ipc_replies += 1;
-    {
-        let t = k.task(i);
-        t.reply_to = None;
-        t.state = State::RecvBlocked(ep);
-    }
-    if let Some(e) = k.endpoints[ep].as_mut() {
-        e.receiver = Some(tid);
-    }
-    if let Some(s) = k.sched[i].as_mut() {
+    let Ok([Some(t), Some(ct)]) = tasks.get_disjoint_mut([i, ci]) else { return None };
+    // Commit: the caller gets status and the four reply words (its badge register stays); we
+    // wait on the endpoint again.
+    e.receiver = Some(tid);
+    counters.syscalls += 1;
+    counters.ipc_replies += 1;
+    t.syscalls += 1;
+    t.reply_to = None;
+    t.state = State::RecvBlocked(ep);
+    if let Some(Some(s)) = sched.get_mut(i) {
         s.on_early_yield();
     }
-    k.task(ci).state = State::Runnable;
-    k.switch_to(frame, Some(ci));
-    // The caller's badge register stays; status and the four reply words.
-    frame.rax = E_OK as u64;
-    frame.rsi = msg[0];
-    frame.rdx = msg[1];
-    frame.r10 = msg[2];
-    frame.r8 = msg[3];
-    crate::signal::deliver_pending(k, frame, ci);
-    true
+    ct.state = State::Runnable;
+    let msg = crate::syscall::msg_of(frame);
+    let cf = &mut ct.frame;
+    cf.rax = E_OK as u64;
+    cf.rsi = msg[0];
+    cf.rdx = msg[1];
+    cf.r10 = msg[2];
+    cf.r8 = msg[3];
+    Some(k.switch_task(frame, i, ci))
 }
 
 /// call(ep, msg): hand the message to a waiting receiver, or queue; block until the reply.

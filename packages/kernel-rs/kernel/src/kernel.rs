@@ -367,32 +367,14 @@ impl Kernel {
             return;
         }
         let t0 = rdtsc();
-        let ticks = self.ticks;
         match self.current {
             // The current task's slot was freed (retired by a hot-swap): nothing to save.
             Some(i) if self.tasks[i].is_none() => {}
-            // FPU/SSE state needs no copy: the entry code saved it into the task's own area.
-            Some(i) => {
-                let run = t0.saturating_sub(self.run_start);
-                let t = self.task(i);
-                t.frame.copy_from(frame);
-                t.cpu_cycles += run;
-                if let Some(s) = self.sched[i].as_mut() {
-                    s.last_run = ticks;
-                }
-            }
+            Some(i) => self.save_task(frame, i, t0),
             None => self.idle_frame.copy_from(frame),
         }
         match next {
-            Some(i) => {
-                let t = self.task(i);
-                frame.copy_from(&t.frame);
-                set_current_fx(&mut t.fx);
-                memory::load_cr3(t.cr3);
-                t.switches_in += 1;
-                t.quantum_left = QUANTUM_TICKS;
-                set_fs_base(t.fs_base);
-            }
+            Some(i) => self.load_task(frame, i),
             None => {
                 frame.copy_from(&self.idle_frame);
                 set_current_fx(&mut self.idle_fx);
@@ -400,6 +382,66 @@ impl Kernel {
             }
         }
         self.current = next;
+        self.count_switch(t0);
+    }
+
+    /// The IPC fastpath's switch, from the running task `from` to task `to` (both live slots):
+    /// returns the frame to resume. That is `to`'s saved frame itself, popped in place by the
+    /// entry code (no copy into the live frame), unless a signal is due: then the live frame
+    /// gets `to`'s context and the signal frame is built on it.
+    #[inline(always)]
+    pub fn switch_task(&mut self, frame: &mut TrapFrame, from: usize, to: usize) -> *const TrapFrame {
+        let t0 = rdtsc();
+        self.save_task(frame, from, t0);
+        let t = self.task(to);
+        let resume = if t.sigpending & !t.sigmask != 0 {
+            frame.copy_from(&t.frame);
+            frame as *const TrapFrame
+        } else {
+            &t.frame as *const TrapFrame
+        };
+        self.enter_task(to);
+        self.current = Some(to);
+        self.count_switch(t0);
+        crate::signal::deliver_pending(self, frame, to);
+        resume
+    }
+
+    /// Save the live context into task `i` (its FPU/SSE state needs no copy: the entry code
+    /// saved it into the task's own area) and charge it the CPU time since it was loaded.
+    #[inline(always)]
+    fn save_task(&mut self, frame: &TrapFrame, i: usize, now: u64) {
+        let run = now.saturating_sub(self.run_start);
+        let ticks = self.ticks;
+        if let Some(Some(t)) = self.tasks.get_mut(i) {
+            t.frame.copy_from(frame);
+            t.cpu_cycles += run;
+        }
+        if let Some(Some(s)) = self.sched.get_mut(i) {
+            s.last_run = ticks;
+        }
+    }
+
+    /// Make task `i` the live context: registers, then the rest (`enter_task`).
+    #[inline(always)]
+    fn load_task(&mut self, frame: &mut TrapFrame, i: usize) {
+        frame.copy_from(&self.task(i).frame);
+        self.enter_task(i);
+    }
+
+    /// Everything of task `i`'s context but its registers: FPU/SSE area, address space, FS base.
+    #[inline(always)]
+    fn enter_task(&mut self, i: usize) {
+        let t = self.task(i);
+        set_current_fx(&mut t.fx);
+        memory::load_cr3(t.cr3);
+        t.switches_in += 1;
+        t.quantum_left = QUANTUM_TICKS;
+        set_fs_base(t.fs_base);
+    }
+
+    #[inline(always)]
+    fn count_switch(&mut self, t0: u64) {
         let t1 = rdtsc();
         let c = &mut self.counters;
         c.context_switches += 1;

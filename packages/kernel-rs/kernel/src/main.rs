@@ -187,11 +187,17 @@ const EXCEPTIONS: [&str; 32] = [
     "security", "reserved",
 ];
 
+/// The interrupt and exception entry's dispatcher (`idt.rs`): returns the frame to resume,
+/// always the live one here.
 #[no_mangle]
-extern "C" fn trap_dispatch(frame: &mut TrapFrame) {
+extern "C" fn trap_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
+    trap_handle(frame);
+    frame
+}
+
+fn trap_handle(frame: &mut TrapFrame) {
     let k = kernel::kernel();
     match frame.vector {
-        idt::SYSCALL_VECTOR => syscall::handle(k, frame),
         32 => {
             pic::eoi(0);
             k.ticks += 1;

@@ -54,10 +54,25 @@ fn lookup(nr: u64) -> Option<SysFn> {
     TARS_CALLS.get(usize::try_from(n).ok()?).copied()
 }
 
+/// The `syscall` entry's dispatcher (`idt.rs` calls it with the saved frame): the IPC fastpath
+/// first, then the table. Returns the frame to resume: the live one, or the peer's saved frame
+/// when the fastpath switched (the entry code pops it in place: no copy).
+#[no_mangle]
+extern "C" fn syscall_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
+    let k = crate::kernel::kernel();
+    match ipc::fastpath(k, frame) {
+        Some(resume) => resume,
+        None => {
+            handle(k, frame);
+            frame
+        }
+    }
+}
+
 /// One entry for both personalities: numbers from SYS_TARS_BASE are TARS calls for every task;
 /// below it, a Linux process's calls go to the Linux table (`linux.rs`; anything it lacks is
 /// -ENOSYS, counted per process for diagnostics) and a TARS agent's get E_BAD_SYSCALL.
-pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
+fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
     let Some(i) = k.current else {
         frame.rax = E_BAD_SYSCALL as u64;
         return;
@@ -69,9 +84,6 @@ pub fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         t.syscalls += 1;
         t.proc.is_some()
     };
-    if (nr == SYS_CALL || nr == SYS_REPLY_RECV) && ipc::fastpath(k, frame, i, nr) {
-        return;
-    }
     let result = match lookup(nr) {
         Some(f) => f(k, frame, i),
         None if linux && nr < SYS_TARS_BASE => match crate::linux::lookup(nr) {
