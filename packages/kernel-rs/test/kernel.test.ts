@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startQemu, type QemuInstance } from '@tars/deploy';
+import { ProtocolClient, startQemu, type QemuInstance, type QemuSpec } from '@tars/deploy';
 import { DEMO_MODULES, KERNEL } from './system.js';
 
 const running: QemuInstance[] = [];
@@ -60,6 +60,42 @@ describe('kernel in QEMU (TCG)', () => {
     const seqs = q.reader.events.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(q.reader.garbage).toEqual([]);
+  });
+
+  // Time and the tick, measured between two observable events 5 s of guest time apart (ping
+  // sleeps 50 x 100 ms between its `ipc benchmark` log and its `ping_rounds` metric): the
+  // kernel's clock against the host's, and its tick count against its clock.
+  async function checkTime(spec: Partial<QemuSpec>, timer: string): Promise<void> {
+    const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, accel: 'tcg', memoryMb: 128, ...spec }, runDir());
+    running.push(q);
+    await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+    const stage = q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'timer');
+    expect(stage).toMatchObject({ timer });
+    expect(q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'tsc')).toMatchObject({ tsc_source: 'pit' });
+    const client = await ProtocolClient.connect(q.paths.control);
+    try {
+      await q.waitFor((e) => e.ev === 'log' && String(e['msg']).startsWith('ipc benchmark:'), { timeoutMs: 60_000 });
+      const [s1, h1] = [await client.stats(), performance.now()];
+      await q.waitFor((e) => e.ev === 'metric' && e['name'] === 'ping_rounds', { timeoutMs: 60_000 });
+      const [s2, h2] = [await client.stats(), performance.now()];
+      const guestMs = (s2.uptime_us - s1.uptime_us) / 1000;
+      expect(guestMs).toBeGreaterThan(4900);
+      expect(guestMs / (h2 - h1)).toBeGreaterThan(0.9);
+      expect(guestMs / (h2 - h1)).toBeLessThan(1.1);
+      const tickRate = (s2.ticks - s1.ticks) / guestMs;
+      expect(tickRate).toBeGreaterThan(0.8);
+      expect(tickRate).toBeLessThan(1.05);
+    } finally {
+      client.close();
+    }
+  }
+
+  it('keeps time on -M microvm: no PIC, the local APIC tick, the control channel through the I/O APIC, the TSC rate from the PIT without its gate', async () => {
+    await checkTime({ machine: 'microvm' }, 'lapic');
+  });
+
+  it('falls back to the PIC and the PIT tick with `noapic`', async () => {
+    await checkTime({ append: 'noapic' }, 'pit');
   });
 
   it('boots without modules and still reaches ready', async () => {

@@ -2,6 +2,8 @@
 import { AbortError, BugError } from '@tars/core';
 
 export type Accel = 'kvm' | 'tcg';
+export type Machine = 'pc' | 'microvm';
+export const MACHINES: readonly Machine[] = ['pc', 'microvm'];
 
 export interface BootModule {
   /** Path without spaces (QEMU splits a module string at the first space). */
@@ -20,6 +22,11 @@ export interface QemuSpec {
   firmware?: 'bios' | 'uefi';
   accel: Accel;
   memoryMb: number;
+  /**
+   * `pc` (default) or `microvm`: no PCI, no ACPI, no PIC, no RTC — the two serial ports, the
+   * PIT and the APICs only. Direct kernel boot only.
+   */
+  machine?: Machine;
   /** Count instructions: TSC = 1 instruction per ns (deterministic guest time). */
   icount?: boolean;
   /** isa-debug-exit at 0xf4 so the kernel's test runner can set QEMU's exit status. */
@@ -41,7 +48,10 @@ export function qemuEscape(value: string): string {
 }
 
 export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
+  const microvm = spec.machine === 'microvm';
+  if (microvm && !spec.kernel) throw new AbortError('-M microvm boots a kernel directly; it has no disk, CD-ROM or network boot', { code: 'USAGE', tryMessage: 'Deploy the kernel format, or use --machine pc for ISO, raw and PXE boots.' });
   const args = [
+    ...(microvm ? ['-M', 'microvm,pic=off,rtc=off,acpi=off,pcie=off'] : []),
     '-accel', spec.accel,
     '-m', String(spec.memoryMb),
     '-display', 'none',
@@ -51,7 +61,8 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     '-chardev', `file,id=events,path=${qemuEscape(paths.events)}`,
     '-serial', 'chardev:events',
     '-chardev', `socket,id=control,path=${qemuEscape(paths.control)},server=on,wait=off`,
-    '-serial', 'chardev:control',
+    // microvm makes one ISA serial port from -serial; the second (COM2) is added by hand.
+    ...(microvm ? ['-device', 'isa-serial,chardev=control,index=1'] : ['-serial', 'chardev:control']),
   ];
   // The CPU model is chosen, not defaulted: `qemu64` lacks SMEP and SMAP, which the kernel turns
   // on when present. Under TCG `max` is every feature TCG emulates (SMEP, SMAP, NX, PCID,

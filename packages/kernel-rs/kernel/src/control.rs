@@ -10,7 +10,7 @@ use crate::heap;
 use crate::swap;
 use crate::kernel::Kernel;
 use crate::memory;
-use crate::pic::TICK_HZ;
+use crate::irq::TICK_HZ;
 use crate::serial::COM2;
 use crate::task::MAX_TASKS;
 use crate::time::{cycles_to_us, now_us, tsc_per_us};

@@ -9,12 +9,14 @@
 
 extern crate alloc;
 
+mod apic;
 mod boot;
 mod control;
 mod events;
 mod gdt;
 mod heap;
 mod idt;
+mod irq;
 mod ipc;
 mod kernel;
 mod klog;
@@ -61,8 +63,7 @@ pub fn halt_forever() -> ! {
 
 #[no_mangle]
 pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
-    time::mark_boot();
-    time::calibrate();
+    time::start();
     serial::COM1.init();
     let control = control::init();
     events::emit("boot", |w| {
@@ -78,7 +79,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     idt::init_syscall();
     events::stage("idt");
     events::emit("boot", |w| {
-        let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_per_us\":{}", time::tsc_per_us());
+        let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_source\":\"{}\"", time::source());
     });
 
     // SAFETY: `info` is the pointer the multiboot loader passed in EBX.
@@ -96,6 +97,8 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     // The boot information again, through the kernel's map (the boot identity map is gone).
     // SAFETY: the same loader-provided pointer.
     let boot = unsafe { multiboot::BootInfo::new(info as u64) };
+    // `noapic` on the command line: the legacy PIC and PIT even where the CPU has an APIC.
+    irq::init(!boot.cmdline().split_whitespace().any(|w| w == "noapic"));
     let heap_bytes = heap::init();
     let (smep, smap) = cpu_protections();
     let fa = memory::frames();
@@ -123,11 +126,14 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
 
     modules::load_boot_modules(k, &boot);
-    pic::init();
+    let timer = irq::start_timer();
     if control {
         serial::COM2.enable_rx_interrupt();
+        irq::enable_control();
     }
-    events::stage("timer");
+    events::emit("boot", |w| {
+        let _ = write!(w, ",\"stage\":\"timer\",\"timer\":\"{}\",\"tsc_per_us\":{}", timer, time::tsc_per_us());
+    });
     k.ready_us = time::now_us();
     let tasks = k.tasks.iter().flatten().count();
     let mods = k.modules.iter().flatten().count();
@@ -199,7 +205,8 @@ fn trap_handle(frame: &mut TrapFrame) {
     let k = kernel::kernel();
     match frame.vector {
         32 => {
-            pic::eoi(0);
+            irq::eoi(32);
+            irq::on_tick();
             k.ticks += 1;
             let mut resched = false;
             match k.current {
@@ -244,14 +251,14 @@ fn trap_handle(frame: &mut TrapFrame) {
         35 => {
             // COM2 received data. When idle, serve the control channel now; when an agent runs,
             // the next tick serves it within its budget (a flood must not starve agents).
-            pic::eoi(3);
+            irq::eoi(35);
             if k.current.is_none() {
                 control::poll(k);
                 // A request may have made a task runnable (a hot-swap's new task): run it now.
                 k.reschedule(frame);
             }
         }
-        33..=47 => pic::eoi((frame.vector - 32) as u8),
+        33..=47 => irq::eoi(frame.vector as u8),
         3 if !frame.from_user() => selftest::note_breakpoint(),
         v if v < 32 => {
             let cr2 = if v == 14 { memory::read_cr2() } else { 0 };

@@ -106,6 +106,41 @@ pub fn protect_kernel() {
     }
 }
 
+const PWT: u64 = 1 << 3;
+const PCD: u64 = 1 << 4;
+
+/// Map the 4 KiB device page at physical `pa` (the local APIC, the I/O APIC) uncached into the
+/// kernel's upper half at PHYS_OFFSET + pa, which every address space shares; returns that
+/// address. None past the direct map's reach, on a page that is RAM, or out of frames.
+pub fn map_mmio(pa: u64) -> Option<u64> {
+    let pa = pa & ADDR;
+    if pa >= MAX_PHYS {
+        return None;
+    }
+    let pdpt = table(kernel_pml4())[256];
+    if pdpt & P == 0 {
+        return None;
+    }
+    let pdpt = table(pdpt & ADDR);
+    let gi = ((pa >> 30) & 511) as usize;
+    if pdpt[gi] & P == 0 {
+        pdpt[gi] = alloc_zeroed()? | P | W;
+    }
+    let pd = table(pdpt[gi] & ADDR);
+    let di = ((pa >> 21) & 511) as usize;
+    if pd[di] & P != 0 && pd[di] & PS != 0 {
+        return None;
+    }
+    if pd[di] & P == 0 {
+        pd[di] = alloc_zeroed()? | P | W;
+    }
+    table(pd[di] & ADDR)[((pa >> 12) & 511) as usize] = pa | P | W | NX | PCD | PWT;
+    let va = PHYS_OFFSET + pa;
+    // SAFETY: drops any stale translation of the page just mapped.
+    unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };
+    Some(va)
+}
+
 pub fn frames() -> &'static mut FrameAllocator<'static> {
     // SAFETY: single CPU; called only from kernel context with interrupts disabled, after init.
     unsafe { (*core::ptr::addr_of_mut!(FRAMES)).as_mut().expect("frame allocator not initialised") }

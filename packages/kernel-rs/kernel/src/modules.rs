@@ -319,6 +319,7 @@ pub fn supervise(k: &mut Kernel) -> bool {
 
 pub fn load_boot_modules(k: &mut Kernel, boot: &BootInfo) {
     for m in boot.modules() {
+        crate::time::poll();
         let _ = start_module(k, m.bytes(), m.cmdline);
     }
 }

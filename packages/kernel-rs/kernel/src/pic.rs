@@ -1,10 +1,21 @@
-//! Legacy 8259 PIC (remapped to vectors 32..47) and the PIT as the 1 kHz scheduler tick.
+//! Legacy 8259 PIC pair (remapped to vectors 32..47) and the PIT as the 1 kHz tick: the
+//! fallback for CPUs without a local APIC (`irq.rs` chooses), and the path of the control
+//! channel's interrupt where no I/O APIC answers.
 use crate::port::outb;
+use core::sync::atomic::{AtomicU16, Ordering::Relaxed};
 
-pub const IRQ_BASE: u8 = 32;
-pub const TICK_HZ: u32 = 1000;
+const IRQ_BASE: u8 = crate::irq::TIMER_VECTOR;
+/// Unmasked IRQ lines (bit n = IRQ n).
+static ENABLED: AtomicU16 = AtomicU16::new(0);
 
-pub fn init() {
+fn write_masks() {
+    let m = !ENABLED.load(Relaxed);
+    outb(0x21, m as u8);
+    outb(0xA1, (m >> 8) as u8);
+}
+
+/// Move the PIC's vectors to 32..47 (off the CPU exceptions') with every line masked.
+pub fn remap_masked() {
     outb(0x20, 0x11);
     outb(0xA0, 0x11);
     outb(0x21, IRQ_BASE);
@@ -13,12 +24,27 @@ pub fn init() {
     outb(0xA1, 2);
     outb(0x21, 1);
     outb(0xA1, 1);
-    outb(0x21, 0xF6); // IRQ0 (timer) and IRQ3 (COM2, the control channel)
-    outb(0xA1, 0xFF);
-    let divisor = (1_193_182 / TICK_HZ) as u16;
+    write_masks();
+}
+
+pub fn unmask(irq: u8) {
+    ENABLED.fetch_or(1 << irq, Relaxed);
+    write_masks();
+}
+
+/// The PIT at 1 kHz on IRQ 0.
+pub fn start_tick() {
+    let divisor = (1_193_182 / crate::irq::TICK_HZ) as u16;
     outb(0x43, 0x34); // channel 0, lobyte/hibyte, rate generator
     outb(0x40, divisor as u8);
     outb(0x40, (divisor >> 8) as u8);
+    unmask(0);
+}
+
+/// Whether `vector` is a PIC line this kernel enabled (its end of interrupt goes to the PIC).
+pub fn owns(vector: u8) -> bool {
+    let irq = vector.wrapping_sub(IRQ_BASE);
+    irq < 16 && ENABLED.load(Relaxed) & (1 << irq) != 0
 }
 
 pub fn eoi(irq: u8) {

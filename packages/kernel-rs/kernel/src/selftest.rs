@@ -156,7 +156,7 @@ fn t_breakpoint(_: &BootInfo) -> Result<(), &'static str> {
 }
 
 fn t_timer(_: &BootInfo) -> Result<(), &'static str> {
-    crate::pic::init();
+    crate::irq::start_timer();
     let k = kernel();
     let start = k.ticks;
     let t0 = crate::time::now_us();

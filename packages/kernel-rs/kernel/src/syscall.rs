@@ -248,7 +248,7 @@ fn sys_time(_k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
 }
 
 fn sys_sleep(k: &mut Kernel, frame: &mut TrapFrame, _i: usize) -> SysResult {
-    let ticks = (frame.rdi.saturating_mul(crate::pic::TICK_HZ as u64) / 1_000_000).max(1);
+    let ticks = (frame.rdi.saturating_mul(crate::irq::TICK_HZ as u64) / 1_000_000).max(1);
     frame.rax = E_OK as u64;
     let until = k.ticks.saturating_add(ticks);
     k.block_current(frame, State::Sleeping(until));
