@@ -53,6 +53,10 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect(lines.some((e) => e.ev === 'ready')).toBe(true);
     const id = envelope.result.deployment.id;
     expect(envelope.result.timings.kernelBootUs).toBeGreaterThan(0);
+    // The kernel format boots on microvm by default (--machine auto): the kernel's tick is the
+    // local APIC's there.
+    expect(envelope.result.deployment.engine.args.join(' ')).toContain('-M microvm');
+    expect(lines.find((e) => e.ev === 'boot' && e.stage === 'timer')).toMatchObject({ timer: 'lapic' });
 
     const ps = await tarscli(['os', 'ps', '--json'], { cwd: dir });
     expect(ps.json.result.deployments).toEqual([expect.objectContaining({ id, state: 'running', accel: 'tcg' })]);
@@ -241,6 +245,15 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
     expect(r.exitCode).toBe(6);
     expect(r.json).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
+  });
+
+  it('--machine microvm where QEMU does not boot the kernel directly is a usage error (exit 2), before anything starts', async () => {
+    const m = await tarscli(['os', 'deploy', '--to', 'pxe', '--format', 'kernel', '--machine', 'microvm', '--accel', 'tcg', '--json'], { cwd: dir });
+    expect(m.exitCode).toBe(2);
+    expect(m.json).toMatchObject({ code: 'USAGE' });
+    expect(m.json.message).toContain('-M microvm boots a kernel directly');
+    const ps = await tarscli(['os', 'ps', '--json'], { cwd: dir });
+    expect(ps.json.result.deployments).toEqual([]);
   });
 
   it('deploying an image that was never built is a clear error (exit 6)', async () => {

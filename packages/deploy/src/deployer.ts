@@ -9,7 +9,7 @@ import type { DeploymentRecord } from './deployments.js';
 import type { ProtocolClient } from './protocol/client.js';
 import type { KernelEvent } from './protocol/types.js';
 import type { EventReader } from './qemu/instance.js';
-import type { Accel } from './qemu/args.js';
+import type { Accel, Machine } from './qemu/args.js';
 
 export interface DeployTimings {
   /** Process start to the machine's start (config, manifest, accel probe). */
@@ -29,6 +29,8 @@ export interface DeployRequest {
   imageDir: string;
   manifest: Manifest;
   accel: 'auto' | Accel;
+  /** QEMU machine type: auto = microvm for a directly booted kernel with BIOS, else pc. */
+  machine?: 'auto' | Machine;
   firmware: 'bios' | 'uefi';
   memoryMb: number;
   bootTimeoutMs: number;

@@ -207,7 +207,7 @@ describe('loadConfig: what a user gets wrong', () => {
   it('a key nothing resembles lists the allowed ones', async () => {
     const dir = project({ 'tars.config.json': '{"qemu":{"zzzzzzzz":1}}' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
-    expect(err.message).toBe('tars.config.json [qemu.zzzzzzzz]: unknown key (allowed here: accel, memoryMb, bootTimeoutMs)');
+    expect(err.message).toBe('tars.config.json [qemu.zzzzzzzz]: unknown key (allowed here: accel, machine, memoryMb, bootTimeoutMs)');
   });
 
   it('accepts "$schema"', async () => {

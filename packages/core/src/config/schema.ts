@@ -11,6 +11,8 @@ export const ENV_VALUE_RE = /^[\x21\x23-\x26\x28-\x7e]{0,200}$/;
 export const IMAGE_FORMATS = ['iso', 'kernel', 'raw'] as const;
 export const EXECUTOR_KINDS = ['auto', 'docker', 'host'] as const;
 export const ACCELS = ['auto', 'kvm', 'tcg'] as const;
+/** QEMU machine types for `os deploy`: auto = microvm for a directly booted kernel, else pc. */
+export const MACHINE_CHOICES = ['auto', 'pc', 'microvm'] as const;
 /** What the kernel's supervisor does when an agent faults (module command line `fault=`). */
 export const FAULT_POLICIES = ['restart', 'stop'] as const;
 
@@ -117,6 +119,7 @@ export const configSchema = z
     qemu: z
       .object({
         accel: z.enum(ACCELS).default('auto'),
+        machine: z.enum(MACHINE_CHOICES).default('auto'),
         memoryMb: z.number().int().min(32).max(65536).default(256),
         bootTimeoutMs: z.number().int().positive().default(30_000),
       })

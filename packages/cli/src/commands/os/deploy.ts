@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { ACCELS, isJsonMode, outputInfo, outputResult } from '@tars/core';
+import { ACCELS, MACHINE_CHOICES, isJsonMode, outputInfo, outputResult } from '@tars/core';
 import { DEPLOYER_NAMES, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
@@ -33,17 +33,21 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     image: Flags.string({ description: 'Image directory (default: <image.outDir>/<format>)' }),
     format: formatFlag,
     accel: Flags.string({ description: 'QEMU acceleration (auto probes KVM with a real boot)', options: [...ACCELS] }),
+    machine: Flags.string({ description: 'QEMU machine (auto: microvm for the kernel format, pc for iso/raw/PXE/UEFI)', options: [...MACHINE_CHOICES] }),
     firmware: Flags.string({ description: 'Firmware for iso/raw images', options: ['bios', 'uefi'], default: 'bios' }),
     detach: Flags.boolean({ description: 'Return once the kernel is ready, leaving QEMU running', default: false }),
     timeout: timeoutFlag('Seconds to wait for `ready` (default: qemu.bootTimeoutMs)'),
   };
 
   async execute(): Promise<DeployResult> {
-    const { config, root } = await this.loadConfig({ 'image.format': this.flags.format, 'qemu.accel': this.flags.accel });
+    const { config, root } = await this.loadConfig({ 'image.format': this.flags.format, 'qemu.accel': this.flags.accel, 'qemu.machine': this.flags.machine });
     const dir = resolve(this.flags.image ?? imageDir(root, config, config.image.format));
     const manifestPath = join(dir, 'manifest.json');
     if (!existsSync(manifestPath)) {
       throw new AbortError(`No image at ${dir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: 'Build one with `tarscli os build`.' });
+    }
+    if (this.flags.machine && this.flags.machine !== 'auto' && this.flags.to !== 'qemu' && this.flags.to !== 'pxe') {
+      throw new AbortError(`--machine applies to --to qemu and --to pxe, not --to ${this.flags.to}`, { code: 'USAGE' });
     }
     const deployer = getDeployer(this.flags.to);
     const onEvent = (e: KernelEvent) => {
@@ -55,6 +59,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       imageDir: dir,
       manifest: readManifest(manifestPath),
       accel: config.qemu.accel,
+      machine: config.qemu.machine,
       firmware: this.flags.firmware as 'bios' | 'uefi',
       memoryMb: config.qemu.memoryMb,
       bootTimeoutMs: (this.flags.timeout ?? config.qemu.bootTimeoutMs / 1000) * 1000,
