@@ -18,10 +18,10 @@ const MODULES = [
 ];
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function bootOnce(icount) {
+async function bootOnce(icount, machine = 'pc') {
   const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
   const t0 = performance.now();
-  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: MODULES, accel: 'tcg', memoryMb: 128, icount }, dir);
+  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: MODULES, accel: 'tcg', memoryMb: 128, icount, machine }, dir);
   try {
     const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
     const wall = performance.now() - t0;
@@ -44,6 +44,11 @@ const baseline = [];
 for (let i = 0; i < RUNS; i++) baseline.push((await probeAccel('tcg')).wallMs);
 const tcg = [];
 for (let i = 0; i < RUNS; i++) tcg.push(await bootOnce(false));
+// microvm (what `os deploy` picks for the kernel format) against its own floor.
+const baselineMv = [];
+for (let i = 0; i < RUNS; i++) baselineMv.push((await probeAccel('tcg', undefined, undefined, 'microvm')).wallMs);
+const mv = [];
+for (let i = 0; i < RUNS; i++) mv.push(await bootOnce(false, 'microvm'));
 const ic = [];
 for (let i = 0; i < 3; i++) ic.push(await bootOnce(true));
 
@@ -51,6 +56,10 @@ const b = median(baseline);
 const w = median(tcg.map((r) => r.wall));
 console.log(`QEMU start+exit of the 90-byte probe kernel (baseline)  median ${b.toFixed(1)} ms`);
 console.log(`boot to ready, QEMU wall (spawn -> ready seen)          median ${w.toFixed(1)} ms (${(w / b).toFixed(2)}x baseline; goal < 100 ms)`);
+const bMv = median(baselineMv);
+const wMv = median(mv.map((r) => r.wall));
+console.log(`QEMU start+exit of the probe kernel on microvm           median ${bMv.toFixed(1)} ms`);
+console.log(`boot to ready on microvm, QEMU wall                     median ${wMv.toFixed(1)} ms (${(wMv / bMv).toFixed(2)}x its baseline, ${(wMv / b).toFixed(2)}x the pc baseline)`);
 console.log(`boot to ready, guest time (TSC, TCG)                    median ${(median(tcg.map((r) => r.guestUs)) / 1000).toFixed(2)} ms`);
 console.log(`boot to ready, guest instructions (-icount)             median ${(median(ic.map((r) => r.guestUs)) / 1000).toFixed(2)} M instructions (= ms at 1 GHz; goal < 5 ms)`);
 console.log(`IPC call+reply round trip, TCG cycles                   min ${median(tcg.map((r) => r.rttMin))}, avg ${median(tcg.map((r) => r.rttAvg))}`);
@@ -64,6 +73,8 @@ recordFigures('kernel', [
   { name: 'hot-swap downtime', value: downtime, unit: 'us', better: 'lower' },
   { name: 'hot-swap downtime (-icount)', value: downtimeIc, unit: 'us', better: 'lower' },
   { name: 'boot to ready, QEMU wall', value: w, unit: 'ms', better: 'lower', baseline: { name: 'QEMU probe start+exit', value: b } },
+  { name: 'boot to ready on microvm, QEMU wall', value: wMv, unit: 'ms', better: 'lower', baseline: { name: 'QEMU probe start+exit on microvm', value: bMv } },
+  { name: 'boot to ready on microvm vs pc, QEMU wall', value: wMv, unit: 'ms', better: 'lower', baseline: { name: 'boot to ready on pc', value: w } },
   { name: 'boot to ready, guest instructions', value: median(ic.map((r) => r.guestUs)) * 1000, unit: 'instructions', better: 'lower' },
   { name: 'IPC call+reply round trip (min)', value: median(ic.map((r) => r.rttMin)), unit: 'instructions', better: 'lower' },
   { name: 'IPC call+reply round trip (avg)', value: median(ic.map((r) => r.rttAvg)), unit: 'instructions', better: 'lower' },

@@ -69,8 +69,8 @@ export function kvmDeviceUsable(): boolean {
   }
 }
 
-/** Boot the probe kernel under `accel` and check it reached the exit port. */
-export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64', timeoutMs = 15_000): Promise<ProbeResult> {
+/** Boot the probe kernel under `accel` (on QEMU's `machine`) and check it reached the exit port. */
+export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64', timeoutMs = 15_000, machine: 'pc' | 'microvm' = 'pc'): Promise<ProbeResult> {
   if (accel === 'kvm' && !kvmDeviceUsable()) {
     return { accel, usable: false, detail: '/dev/kvm is missing or not accessible', wallMs: 0 };
   }
@@ -81,6 +81,7 @@ export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64', time
     const r = await runCommand(
       qemu,
       [
+        ...(machine === 'microvm' ? ['-M', 'microvm,pic=off,rtc=off,acpi=off,pcie=off'] : []),
         '-accel', accel, '-m', '32', '-display', 'none', '-serial', 'none', '-monitor', 'none',
         '-no-reboot', '-nodefaults', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel,
       ],
