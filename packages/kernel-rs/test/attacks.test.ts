@@ -53,10 +53,20 @@ const ATTACKS: [string, number, string][] = [
 ];
 
 describe('isolation boundary (QEMU, TCG, -cpu max)', () => {
-  it('turns on NX, SMEP and SMAP at boot', async () => {
+  it('turns on NX, SMEP and SMAP at boot, and saves FPU state with XSAVEOPT', async () => {
     const { q } = await boot([]);
     const mem = q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'memory');
     expect(mem).toMatchObject({ nx: true, smep: true, smap: true });
+    expect(q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'idt')).toMatchObject({ fpu: 'xsaveopt' });
+  });
+
+  it('on a CPU without XSAVE or an APIC (qemu64,-apic): FXSAVE and the PIC tick, FPU state still kept per task', async () => {
+    const { q } = await boot([...DEMO_MODULES, attacker('fpu', 12, 'call=echo')], { cpu: 'qemu64,-apic' });
+    expect(q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'idt')).toMatchObject({ fpu: 'fxsave' });
+    expect(q.reader.events.find((e) => e.ev === 'boot' && e['stage'] === 'timer')).toMatchObject({ timer: 'pit' });
+    await wait(q, isLog('fpu', /^fpu state kept across syscalls and switches$/));
+    expect(q.reader.events.some(isLog('fpu', /fpu state changed/))).toBe(false);
+    await wait(q, (e) => e.ev === 'metric' && e['name'] === 'ipc_rtt_cycles_min', 60_000);
   });
 
   it('every attack ends in a fault of the attacker while ping/pong keep serving and the kernel answers ping', async () => {

@@ -27,6 +27,8 @@ export interface QemuSpec {
    * PIT and the APICs only. Direct kernel boot only.
    */
   machine?: Machine;
+  /** CPU model (default: `max` under TCG, `host` under KVM). */
+  cpu?: string;
   /** Count instructions: TSC = 1 instruction per ns (deterministic guest time). */
   icount?: boolean;
   /** isa-debug-exit at 0xf4 so the kernel's test runner can set QEMU's exit status. */
@@ -65,9 +67,10 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     ...(microvm ? ['-device', 'isa-serial,chardev=control,index=1'] : ['-serial', 'chardev:control']),
   ];
   // The CPU model is chosen, not defaulted: `qemu64` lacks SMEP and SMAP, which the kernel turns
-  // on when present. Under TCG `max` is every feature TCG emulates (SMEP, SMAP, NX, PCID,
-  // FSGSBASE, XSAVE…); under KVM `host` passes the real CPU's.
-  args.push('-cpu', spec.accel === 'kvm' ? 'host' : 'max');
+  // on when present. Under TCG `max` is every feature TCG emulates (SMEP, SMAP, NX, FSGSBASE,
+  // XSAVEOPT…; QEMU 7.2's TCG has no PCID, x2APIC or TSC-deadline); under KVM `host` passes the
+  // real CPU's.
+  args.push('-cpu', spec.cpu ?? (spec.accel === 'kvm' ? 'host' : 'max'));
   if (spec.icount) args.push('-icount', 'shift=0');
   if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
   if (spec.firmware === 'uefi') {

@@ -135,7 +135,7 @@ trap_entry_\n:
        interrupted context's FPU/SSE state, then call the dispatcher with rdi = the frame. It
        returns the frame to resume: this one, or (the IPC fastpath) the peer's saved frame,
        popped in place instead of copied here first. */
-    .macro save_and_call handler
+    .macro save_and_call handler, save_insn
     push rax
     push rbx
     push rcx
@@ -151,8 +151,12 @@ trap_entry_\n:
     push r13
     push r14
     push r15
-    mov rax, [rip + CURRENT_FX]
-    fxsave64 [rax]
+    mov rcx, [rip + CURRENT_FX]
+    mov eax, 3                      /* x87|SSE: the XSAVE mask, when fpu.rs chose it */
+    xor edx, edx
+    .global \save_insn
+\save_insn:
+    fxsave64 [rcx]                  /* or xsaveopt64 [rcx] (fpu.rs) */
     mov rdi, rsp
     cld
     call \handler
@@ -174,14 +178,18 @@ syscall_entry:
     push rcx                        /* rip */
     push 0                          /* error */
     push {syscall_vector}
-    save_and_call syscall_dispatch
+    save_and_call syscall_dispatch, fpu_save_syscall
 
 trap_common:
-    save_and_call trap_dispatch
+    save_and_call trap_dispatch, fpu_save_trap
 
 trap_return:
-    mov rax, [rip + CURRENT_FX]
-    fxrstor64 [rax]
+    mov rcx, [rip + CURRENT_FX]
+    mov eax, 3
+    xor edx, edx
+    .global fpu_restore_insn
+fpu_restore_insn:
+    fxrstor64 [rcx]                 /* or xrstor64 [rcx] (fpu.rs) */
     pop r15
     pop r14
     pop r13
@@ -197,11 +205,10 @@ trap_return:
     pop rcx
     pop rbx
     pop rax
-    /* sysretq only for a frame saved by syscall, returning to user mode, at a canonical
-       address (sysret with a non-canonical rcx faults in ring 0 on Intel CPUs). */
+    /* sysretq only for a frame saved by syscall (always from user mode, cs = USER_CS: no other
+       code writes this vector, and sigreturn rewrites it), at a canonical address (sysret with
+       a non-canonical rcx faults in ring 0 on Intel CPUs). */
     cmp qword ptr [rsp], {syscall_vector}
-    jne 3f
-    cmp qword ptr [rsp + 24], 0x23
     jne 3f
     mov rcx, [rsp + 16]
     mov r11, rcx

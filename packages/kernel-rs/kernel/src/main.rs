@@ -13,6 +13,7 @@ mod apic;
 mod boot;
 mod control;
 mod events;
+mod fpu;
 mod gdt;
 mod heap;
 mod idt;
@@ -77,7 +78,10 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     events::stage("gdt");
     idt::init();
     idt::init_syscall();
-    events::stage("idt");
+    let fpu = fpu::init();
+    events::emit("boot", |w| {
+        let _ = write!(w, ",\"stage\":\"idt\",\"fpu\":\"{}\"", fpu);
+    });
     events::emit("boot", |w| {
         let _ = write!(w, ",\"stage\":\"tsc\",\"tsc_source\":\"{}\"", time::source());
     });
@@ -118,7 +122,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let k = kernel::kernel();
     // SAFETY: fninit/ldmxcsr only reset FPU state.
     unsafe { core::arch::asm!("fninit", "ldmxcsr [{}]", in(reg) &0x1F80u32, options(nostack)) };
-    kernel::fxsave(&mut k.fx_template);
+    fpu::save(&mut k.fx_template);
 
     let cmdline = boot.cmdline();
     if cmdline.split_whitespace().any(|w| w == "test") {

@@ -52,6 +52,9 @@ extern "C" {
 }
 
 const PS: u64 = 1 << 7;
+/// Global: the kernel's own mappings (the same in every address space) survive the CR3 load of
+/// a task switch once CR4.PGE is on. User pages never carry it.
+const G: u64 = 1 << 8;
 
 /// Build the kernel's map (the direct map of RAM, the W^X identity map of the kernel image) and
 /// switch to it; from here on physical memory is reached at PHYS_OFFSET. Every address space
@@ -73,7 +76,7 @@ pub fn protect_kernel() {
                     table(pdpt)[gi] = alloc_zeroed().expect("no frame for the kernel page tables") | P | W;
                 }
                 let pd = table(pdpt)[gi] & ADDR;
-                table(pd)[((a >> 21) & 511) as usize] = a | P | W | PS | NX;
+                table(pd)[((a >> 21) & 511) as usize] = a | P | W | PS | NX | G;
                 a += 2 << 20;
             }
         }
@@ -90,11 +93,11 @@ pub fn protect_kernel() {
                 table(pt)[p as usize] = if a == 0 {
                     0
                 } else if (ks..text_end).contains(&a) {
-                    a | P
+                    a | P | G
                 } else if (text_end..ro_end).contains(&a) {
-                    a | P | NX
+                    a | P | NX | G
                 } else {
-                    a | P | W | NX
+                    a | P | W | NX | G
                 };
             }
             table(pd)[r as usize] = pt | P | W;
@@ -103,6 +106,11 @@ pub fn protect_kernel() {
         table(low)[0] = pd | P | W;
         (*pml4)[0] = low | P | W;
         load_cr3(kernel_pml4());
+        // 3. Global pages on (every x86-64 CPU has PGE): the kernel half stays in the TLB across
+        // task switches.
+        let cr4: u64;
+        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
+        core::arch::asm!("mov cr4, {}", in(reg) cr4 | (1 << 7), options(nostack, preserves_flags));
     }
 }
 
@@ -134,7 +142,7 @@ pub fn map_mmio(pa: u64) -> Option<u64> {
     if pd[di] & P == 0 {
         pd[di] = alloc_zeroed()? | P | W;
     }
-    table(pd[di] & ADDR)[((pa >> 12) & 511) as usize] = pa | P | W | NX | PCD | PWT;
+    table(pd[di] & ADDR)[((pa >> 12) & 511) as usize] = pa | P | W | NX | PCD | PWT | G;
     let va = PHYS_OFFSET + pa;
     // SAFETY: drops any stale translation of the page just mapped.
     unsafe { core::arch::asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };

@@ -110,7 +110,7 @@ fn push_frame(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32, act: Si
     sp = sp.wrapping_sub(128);
     let fp_at = sp.wrapping_sub(FP_SIZE) & !63;
     let at = (fp_at.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
-    let fx = k.task(i).fx.0;
+    let fx = k.task(i).fx.legacy();
     let oldmask = k.task(i).sigmask;
     let mut buf = [0u8; FRAME_SIZE as usize];
     let mut put = |off: u64, v: u64| buf[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
@@ -355,7 +355,7 @@ pub fn sys_rt_sigreturn(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysR
         // MXCSR bits 16..31 are reserved: fxrstor would #GP in the kernel on them.
         let mxcsr = u32::from_le_bytes(fx[24..28].try_into().unwrap_or([0; 4])) & 0xFFFF;
         fx[24..28].copy_from_slice(&mxcsr.to_le_bytes());
-        t.fx.0 = fx;
+        t.fx.set_legacy(fx);
     }
     Ok(Next::Switched)
 }

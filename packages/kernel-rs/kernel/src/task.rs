@@ -79,9 +79,7 @@ pub enum Cap {
     Shm { shm: usize },
 }
 
-#[repr(C, align(16))]
-#[derive(Clone, Copy)]
-pub struct FxArea(pub [u8; 512]);
+pub use crate::fpu::FxArea;
 
 #[derive(Clone, Copy)]
 pub struct Task {
