@@ -360,7 +360,7 @@ fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
         }
         first = false;
     }
-    let avg = if c.context_switches > 0 { c.switch_cycles_total / c.context_switches } else { 0 };
+    let avg = if c.switches_measured > 0 { c.switch_cycles_total / c.switches_measured } else { 0 };
     let _ = write!(
         w,
         "],\"scheduler\":{{\"context_switches\":{},\"idle_ticks\":{},\"switch_cycles_min\":{},\"switch_cycles_avg\":{},\"quantum_ticks\":{}}},\"ipc\":{{\"calls\":{},\"replies\":{},\"notifications\":{},\"shm_maps\":{}}},\"syscalls\":{},\"metrics\":{{",
