@@ -10,6 +10,7 @@ import type { ProtocolClient } from './protocol/client.js';
 import type { KernelEvent } from './protocol/types.js';
 import type { EventReader } from './qemu/instance.js';
 import type { Accel, Machine } from './qemu/args.js';
+import { FileWake } from './file-wake.js';
 
 export interface DeployTimings {
   /** Process start to the machine's start (config, manifest, accel probe). */
@@ -82,6 +83,15 @@ export interface WaitReadyOptions {
 
 /** Wait for the kernel's `ready` on an event stream; panics and a dead machine end it early. */
 export async function waitForReady(reader: EventReader, opts: WaitReadyOptions): Promise<KernelEvent> {
+  const wake = new FileWake(reader.path);
+  try {
+    return await readyLoop(reader, opts, wake);
+  } finally {
+    wake.close();
+  }
+}
+
+async function readyLoop(reader: EventReader, opts: WaitReadyOptions, wake: FileWake): Promise<KernelEvent> {
   const deadline = Date.now() + opts.timeoutMs;
   let seen = 0;
   let lastGoneCheck = Date.now();
@@ -109,7 +119,7 @@ export async function waitForReady(reader: EventReader, opts: WaitReadyOptions):
         nextSteps: [`events so far: ${reader.events.map((e) => e.ev).join(', ') || 'none'}`, ...(opts.logTail?.() ?? [])],
       });
     }
-    await new Promise((r) => setTimeout(r, 10));
+    await wake.wait(10);
   }
 }
 

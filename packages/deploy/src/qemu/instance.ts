@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parseEventLine } from '../protocol/events.js';
 import type { KernelEvent } from '../protocol/types.js';
 import { qemuArgs, type QemuSpec } from './args.js';
+import { FileWake } from '../file-wake.js';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
 
@@ -96,6 +97,15 @@ export class QemuInstance {
   async waitFor(pred: (e: KernelEvent) => boolean, options: WaitOptions): Promise<KernelEvent> {
     const deadline = Date.now() + options.timeoutMs;
     let seen = 0;
+    const wake = new FileWake(this.reader.path);
+    try {
+      return await this.waitLoop(pred, options, deadline, seen, wake);
+    } finally {
+      wake.close();
+    }
+  }
+
+  private async waitLoop(pred: (e: KernelEvent) => boolean, options: WaitOptions, deadline: number, seen: number, wake: FileWake): Promise<KernelEvent> {
     for (;;) {
       this.reader.poll();
       for (; seen < this.reader.events.length; seen++) {
@@ -121,7 +131,7 @@ export class QemuInstance {
           nextSteps: [`events so far: ${this.reader.events.map((e) => e.ev).join(', ') || 'none'}`, ...this.qemuLogTail().map((l) => `qemu: ${l}`)],
         });
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await wake.wait(10);
     }
   }
 

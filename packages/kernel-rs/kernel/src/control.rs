@@ -79,14 +79,15 @@ impl TxQueue {
     fn room(&self) -> usize {
         TXQ_LEN - self.len
     }
-    /// Send one byte if the UART takes it now.
-    fn send_one(&mut self) -> bool {
+    /// Send a burst (up to the UART's FIFO) if the UART takes it now.
+    fn send_burst(&mut self) -> bool {
         if self.len == 0 || !COM2.can_write() {
             return false;
         }
-        COM2.write_byte(self.buf[self.head]);
-        self.head = (self.head + 1) % TXQ_LEN;
-        self.len -= 1;
+        let k = self.len.min(TXQ_LEN - self.head).min(crate::serial::FIFO);
+        COM2.write_burst(&self.buf[self.head..self.head + k]);
+        self.head = (self.head + k) % TXQ_LEN;
+        self.len -= k;
         true
     }
 }
@@ -189,7 +190,7 @@ fn serve_for(k: &mut Kernel, deadline: u64) {
     }
     loop {
         let before = txq().len;
-        while txq().send_one() {
+        while txq().send_burst() {
             if crate::time::rdtsc() >= deadline {
                 return;
             }

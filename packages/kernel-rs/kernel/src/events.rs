@@ -49,11 +49,14 @@ pub fn drain(max: usize) {
         });
     }
     let r = ring();
-    let n = r.len.min(max);
-    for _ in 0..n {
-        COM1.write_byte(r.buf[r.head]);
-        r.head = (r.head + 1) % RING;
-        r.len -= 1;
+    let mut n = r.len.min(max);
+    while n > 0 {
+        // A burst: contiguous in the ring, at most the UART's FIFO.
+        let k = n.min(RING - r.head).min(crate::serial::FIFO);
+        COM1.write_burst(&r.buf[r.head..r.head + k]);
+        r.head = (r.head + k) % RING;
+        r.len -= k;
+        n -= k;
     }
 }
 
