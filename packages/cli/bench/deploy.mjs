@@ -1,5 +1,5 @@
 // `tarscli os deploy` → kernel `ready`, the whole command as a user runs it (default --accel auto,
-// so the remembered KVM verdict is part of it), against QEMU starting and exiting the 90-byte
+// so the remembered KVM verdict is part of it), against QEMU starting and exiting the 89-byte
 // probe kernel in the same run (QEMU's own floor). Kernel-format image of a throwaway project copy.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ for (let i = 0; i < RUNS; i++) {
 const f = median(floor);
 const t = median(total);
 const pick = (k) => median(inside.map((x) => x[k]));
-console.log(`QEMU start+exit of the 90-byte probe kernel (floor)   median ${f.toFixed(0)} ms`);
+console.log(`QEMU start+exit of the 89-byte probe kernel (floor)   median ${f.toFixed(0)} ms`);
 console.log(`tarscli os deploy -> ready (whole command)            median ${t.toFixed(0)} ms (${(t / f).toFixed(2)}x floor; goal < 300 ms)`);
 console.log(`  of which: CLI before QEMU ${pick('cliMs')} ms, QEMU spawn -> ready ${pick('spawnToReadyMs')} ms, kernel boot ${(pick('kernelBootUs') / 1000).toFixed(1)} ms`);
 recordFigures('deploy', [

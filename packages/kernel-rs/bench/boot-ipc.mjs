@@ -1,5 +1,5 @@
 // Kernel benchmarks under TCG: boot to `ready` (QEMU wall time and guest time) against a baseline
-// boot of the 90-byte accel-probe kernel in the same run, and IPC/context-switch figures in cycles
+// boot of the 89-byte accel-probe kernel in the same run, and IPC/context-switch figures in cycles
 // (rdtsc) and, with -icount (1 instruction = 1 ns of TSC), in instructions.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +54,7 @@ for (let i = 0; i < 3; i++) ic.push(await bootOnce(true));
 
 const b = median(baseline);
 const w = median(tcg.map((r) => r.wall));
-console.log(`QEMU start+exit of the 90-byte probe kernel (baseline)  median ${b.toFixed(1)} ms`);
+console.log(`QEMU start+exit of the 89-byte probe kernel (baseline)  median ${b.toFixed(1)} ms`);
 console.log(`boot to ready, QEMU wall (spawn -> ready seen)          median ${w.toFixed(1)} ms (${(w / b).toFixed(2)}x baseline; goal < 100 ms)`);
 const bMv = median(baselineMv);
 const wMv = median(mv.map((r) => r.wall));

@@ -1,7 +1,9 @@
 /**
- * A real acceleration probe: boot a 90-byte multiboot kernel that turns SSE on, runs SSE
- * instructions (one reading memory) and exits through isa-debug-exit. Nested KVM has been seen
- * to fail on exactly that, so a KVM device node alone proves nothing.
+ * A real acceleration probe: boot an 89-byte multiboot kernel that turns SSE on, runs SSE
+ * instructions (two reading memory) and exits through isa-debug-exit. Nested KVM has been seen
+ * to fail on exactly that, so a KVM device node alone proves nothing. One nested setup stopped
+ * the TARS kernel with "KVM internal error. Suberror: 1" (emulation failure) on a `pinsrw`
+ * reading memory in core's integer formatting: the probe runs that instruction too.
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync, accessSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,7 @@ const CODE = [
   0x66, 0x0d, 0x00, 0x06,             // or ax, CR4.OSFXSR | CR4.OSXMMEXCPT
   0x0f, 0x22, 0xe0,                   // mov cr4, eax
   0x0f, 0x10, 0x0d, 0x00, 0x00, 0x10, 0x00, // movups xmm1, [0x100000]
+  0x66, 0x0f, 0xc4, 0x0d, 0x00, 0x00, 0x10, 0x00, 0x01, // pinsrw xmm1, word [0x100000], 1
   0x0f, 0x57, 0xc0,                   // xorps xmm0, xmm0
   0x0f, 0x58, 0xc0,                   // addps xmm0, xmm0
   0x66, 0x0f, 0x7e, 0xc0,             // movd eax, xmm0   (eax = 0)
