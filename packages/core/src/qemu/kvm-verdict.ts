@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Whether KVM works here, decided by a real probe boot once and then cached: the verdict is
  * keyed on the kernel release, the QEMU version and the identity of /dev/kvm (device number,
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { probeVersion } from '../exec.js';
 import { writeJsonAtomic } from '../fs.js';
 import { outputDebug, withSpinner } from '../output.js';
-import { kvmDeviceUsable, probeAccel } from './accel-probe.js';
+import { kvmDeviceUsable, probeAccel, probeKernel } from './accel-probe.js';
 
 export const KVM_DEVICE = '/dev/kvm';
 export const KVM_PROBE_TIMEOUT_MS = 3000;
@@ -34,12 +35,13 @@ export function kvmVerdictFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheDir(env), 'kvm-verdict.json');
 }
 
-/** The cache key: kernel release, QEMU version and /dev/kvm's identity; undefined without /dev/kvm. */
+/** The cache key: kernel release, QEMU version, /dev/kvm's identity and the probe itself (a changed probe asks again); undefined without /dev/kvm. */
 export async function kvmVerdictKey(qemu = 'qemu-system-x86_64'): Promise<string | undefined> {
   if (!kvmDeviceUsable()) return undefined;
   const st = statSync(KVM_DEVICE);
   const qemuVersion = (await probeVersion(qemu, ['--version']))?.split('\n')[0] ?? 'qemu-unknown';
-  return [`kernel ${release()}`, qemuVersion.trim(), `${KVM_DEVICE} rdev ${st.rdev} ino ${st.ino} ctime ${Math.round(st.ctimeMs)}`].join(' | ');
+  const probe = createHash('sha256').update(probeKernel()).digest('hex').slice(0, 12);
+  return [`kernel ${release()}`, qemuVersion.trim(), `${KVM_DEVICE} rdev ${st.rdev} ino ${st.ino} ctime ${Math.round(st.ctimeMs)}`, `probe ${probe}`].join(' | ');
 }
 
 export interface KvmVerdictOptions {
