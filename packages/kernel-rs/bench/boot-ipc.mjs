@@ -26,7 +26,7 @@ async function bootOnce(icount, machine = 'pc') {
     const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
     const wall = performance.now() - t0;
     const rtt = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_min', { timeoutMs: 60_000 });
-    const avg = q.reader.events.find((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg');
+    const avg = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg', { timeoutMs: 60_000 });
     const client = await ProtocolClient.connect(q.paths.control);
     const stats = await client.stats();
     // Hot-swap pong with its own image: downtime is the kernel's measure, from suspending the

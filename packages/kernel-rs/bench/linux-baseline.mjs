@@ -86,7 +86,7 @@ async function bootTars() {
     const client = await ProtocolClient.connect(q.paths.control);
     const stats = await client.stats();
     const rtt = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_min', { timeoutMs: 120_000 });
-    const avg = q.reader.events.find((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg');
+    const avg = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg', { timeoutMs: 60_000 });
     client.close();
     return {
       readyInstructions: Number(ready.boot_us) * 1000,
