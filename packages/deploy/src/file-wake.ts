@@ -9,26 +9,25 @@ import { watch, type FSWatcher } from 'node:fs';
 export class FileWake {
   private watcher: FSWatcher | undefined;
   private changed = false;
-  private wake: (() => void) | undefined;
+  private wake: ((changed: boolean) => void) | undefined;
 
   constructor(private readonly path: string) {}
 
-  /** Resolves on the next change of the file, or after `ms`. */
-  wait(ms: number): Promise<void> {
+  /** Resolves on the next change of the file (true), or after `ms` (false). */
+  wait(ms: number): Promise<boolean> {
     this.arm();
     if (this.changed) {
       this.changed = false;
-      return Promise.resolve();
+      return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const timer = setTimeout(() => done(false), ms);
+      const done = (changed: boolean): void => {
         clearTimeout(timer);
-        self.wake = undefined;
-        self.changed = false;
-        resolve();
-      }
+        this.wake = undefined;
+        this.changed = false;
+        resolve(changed);
+      };
       this.wake = done;
     });
   }
@@ -43,7 +42,7 @@ export class FileWake {
     try {
       this.watcher = watch(this.path, { persistent: false }, () => {
         this.changed = true;
-        this.wake?.();
+        this.wake?.(true);
       });
       this.watcher.on('error', () => this.close());
     } catch {

@@ -117,37 +117,35 @@ pub fn eoi() {
 /// as the interrupt source overrides of QEMU's tables have it for every IRQ but the PIT's) to
 /// `vector` on this CPU: edge-triggered, active high. False without a working I/O APIC.
 pub fn route_isa_irq(irq: u8, vector: u8) -> bool {
-    let va = match IOAPIC.load(Relaxed) {
-        0 => match memory::map_mmio(IOAPIC_PHYS) {
-            Some(va) => {
-                IOAPIC.store(va, Relaxed);
-                va
-            }
-            None => return false,
-        },
-        va => va,
-    };
-    let sel = va as *mut u32;
-    let win = (va + 0x10) as *mut u32;
-    // SAFETY: the I/O APIC's register window, mapped uncached: index at +0, data at +0x10.
-    let io = |index: u32, value: Option<u32>| unsafe {
-        sel.write_volatile(index);
-        match value {
-            Some(v) => {
-                win.write_volatile(v);
-                0
-            }
-            None => win.read_volatile(),
-        }
-    };
-    let version = io(1, None);
+    let Some(va) = memory::map_mmio(IOAPIC_PHYS) else { return false };
+    IOAPIC.store(va, Relaxed);
+    let version = ioapic_read(1);
     let max_entry = (version >> 16) & 0xFF;
     if !(0x11..=0x20).contains(&(version & 0xFF)) || max_entry < irq as u32 {
         return false;
     }
     let apic_id = read(ID) >> 24;
     let entry = 0x10 + 2 * irq as u32;
-    io(entry + 1, Some(apic_id << 24));
-    io(entry, Some(vector as u32));
+    ioapic_write(entry + 1, apic_id << 24);
+    ioapic_write(entry, vector as u32);
     true
+}
+
+// The I/O APIC's register window, mapped uncached by `route_isa_irq`: index at +0, data at +0x10.
+fn ioapic_read(index: u32) -> u32 {
+    let va = IOAPIC.load(Relaxed);
+    // SAFETY: the mapped register window (see above).
+    unsafe {
+        (va as *mut u32).write_volatile(index);
+        ((va + 0x10) as *const u32).read_volatile()
+    }
+}
+
+fn ioapic_write(index: u32, value: u32) {
+    let va = IOAPIC.load(Relaxed);
+    // SAFETY: as in `ioapic_read`.
+    unsafe {
+        (va as *mut u32).write_volatile(index);
+        ((va + 0x10) as *mut u32).write_volatile(value);
+    }
 }

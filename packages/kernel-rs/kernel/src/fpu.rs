@@ -42,6 +42,9 @@ extern "C" {
     static fpu_restore_insn: u8;
 }
 
+/// The state components saved (XCR0, and the XSAVE mask the entry code passes): x87 | SSE.
+pub const XCR0: u64 = 3;
+
 static mut XSAVE: bool = false;
 
 /// Choose the save instructions (before `memory::protect_kernel` makes the text read-only).
@@ -57,10 +60,8 @@ pub fn init() -> &'static str {
     // instruction bytes rewritten lie in the kernel text, still mapped writable by the boot page
     // tables; nothing executes them concurrently (one CPU, interrupts off).
     unsafe {
-        let mut cr4: u64;
-        asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-        asm!("mov cr4, {}", in(reg) cr4 | (1 << 18), options(nostack, preserves_flags));
-        asm!("xsetbv", in("ecx") 0, in("eax") 3, in("edx") 0, options(nomem, nostack, preserves_flags));
+        crate::idt::cr4_set(1 << 18);
+        asm!("xsetbv", in("ecx") 0, in("eax") XCR0 as u32, in("edx") 0, options(nomem, nostack, preserves_flags));
         // REX.W 0F AE ModRM: [rcx] with /6 (xsaveopt) and /5 (xrstor).
         for (insn, from, to) in [
             (core::ptr::addr_of!(fpu_save_syscall), 0x01u8, 0x31u8),
@@ -82,7 +83,7 @@ pub fn save(area: &mut FxArea) {
     // SAFETY: a 576-byte, 64-aligned area; XSAVE is enabled when chosen.
     unsafe {
         if *core::ptr::addr_of!(XSAVE) {
-            asm!("xsave64 [{}]", in(reg) p, in("eax") 3, in("edx") 0, options(nostack, preserves_flags));
+            asm!("xsave64 [{}]", in(reg) p, in("eax") XCR0 as u32, in("edx") 0, options(nostack, preserves_flags));
         } else {
             asm!("fxsave64 [{}]", in(reg) p, options(nostack, preserves_flags));
         }

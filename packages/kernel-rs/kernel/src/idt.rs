@@ -152,7 +152,7 @@ trap_entry_\n:
     push r14
     push r15
     mov rcx, [rip + CURRENT_FX]
-    mov eax, 3                      /* x87|SSE: the XSAVE mask, when fpu.rs chose it */
+    mov eax, {xsave_mask}           /* the XSAVE mask, when fpu.rs chose XSAVEOPT */
     xor edx, edx
     .global \save_insn
 \save_insn:
@@ -185,7 +185,7 @@ trap_common:
 
 trap_return:
     mov rcx, [rip + CURRENT_FX]
-    mov eax, 3
+    mov eax, {xsave_mask}
     xor edx, edx
     .global fpu_restore_insn
 fpu_restore_insn:
@@ -284,6 +284,7 @@ trap_entry_table:
     .quad trap_entry_47
 "#,
     syscall_vector = const SYSCALL_VECTOR,
+    xsave_mask = const crate::fpu::XCR0,
 );
 
 extern "C" {
@@ -307,6 +308,16 @@ pub fn rdmsr(msr: u32) -> u64 {
 pub fn wrmsr(msr: u32, v: u64) {
     // SAFETY: the callers write architectural MSRs with values valid for them.
     unsafe { asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Turn CR4 bits on.
+///
+/// # Safety
+/// The caller checked that the CPU supports every bit and that turning it on is sound here.
+pub unsafe fn cr4_set(bits: u64) {
+    let cr4: u64;
+    asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
+    asm!("mov cr4, {}", in(reg) cr4 | bits, options(nostack, preserves_flags));
 }
 
 /// Program the `syscall` entry. STAR: kernel CS 0x08 (SS 0x10); sysret uses base 0x10, so

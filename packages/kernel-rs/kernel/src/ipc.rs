@@ -5,7 +5,7 @@
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::syscall::{Next, SysResult};
-use crate::task::{Cap, State, Task, TaskId, RIGHT_RECV, RIGHT_SEND};
+use crate::task::{State, TaskId, RIGHT_RECV, RIGHT_SEND};
 use kcore::abi::*;
 
 /// Put a message into a (not running) task's saved frame: status, badge, four words.
@@ -46,20 +46,11 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
     }
 }
 
-/// The endpoint in the current task's capability slot `slot`, if it carries `right`.
-#[inline(always)]
-fn endpoint_of(t: &Task, slot: u64, right: u8) -> Option<usize> {
-    match t.caps.get(usize::try_from(slot).ok()?) {
-        Some(&Cap::Endpoint { ep, rights }) if rights & right != 0 => Some(ep),
-        _ => None,
-    }
-}
-
 #[inline(always)]
 fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
     let Kernel { tasks, sched, endpoints, counters, .. } = &mut *k;
     let Some(Some(t)) = tasks.get(i) else { return None };
-    let Some(ep) = endpoint_of(t, frame.rdi, RIGHT_SEND) else { return None };
+    let Ok(ep) = crate::syscall::endpoint_in(t, frame.rdi, RIGHT_SEND) else { return None };
     let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
     let Some(r) = e.receiver else { return None };
     let ri = r.index();
@@ -89,7 +80,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
 fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
     let Kernel { tasks, sched, endpoints, counters, slots, .. } = &mut *k;
     let Some(Some(t)) = tasks.get(i) else { return None };
-    let Some(ep) = endpoint_of(t, frame.rdi, RIGHT_RECV) else { return None };
+    let Ok(ep) = crate::syscall::endpoint_in(t, frame.rdi, RIGHT_RECV) else { return None };
     let (tid, Some(c)) = (t.tid, t.reply_to) else { return None };
     let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
     if e.qlen != 0 || e.receiver.is_some_and(|r| r != tid) {
@@ -115,8 +106,8 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
         }
     }
     let Ok([Some(t), Some(ct)]) = tasks.get_disjoint_mut([i, ci]) else { return None };
-    // Commit: the caller gets status and the four reply words (its badge register stays); we
-    // wait on the endpoint again.
+    // Commit: the caller gets status and the four reply words (its badge register stays, as in
+    // `reply`); we wait on the endpoint again.
     e.receiver = Some(tid);
     counters.syscalls += 1;
     counters.ipc_replies += 1;
@@ -127,13 +118,8 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
         s.on_early_yield();
     }
     ct.state = State::Runnable;
-    let msg = crate::syscall::msg_of(frame);
-    let cf = &mut ct.frame;
-    cf.rax = E_OK as u64;
-    cf.rsi = msg[0];
-    cf.rdx = msg[1];
-    cf.r10 = msg[2];
-    cf.r8 = msg[3];
+    let badge = ct.frame.rdi;
+    write_msg(&mut ct.frame, badge, crate::syscall::msg_of(frame));
     Some(k.switch_task(frame, i, ci))
 }
 

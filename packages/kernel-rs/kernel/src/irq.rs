@@ -1,7 +1,7 @@
 //! The interrupt controller in use: the local APIC timer and the I/O APIC (`apic.rs`) where
 //! the CPU has them, the legacy PIC and PIT (`pic.rs`) otherwise. Vectors are the same either
 //! way: the tick on 32, ISA IRQ n on 32 + n.
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
 pub const TIMER_VECTOR: u8 = 32;
 pub const TICK_HZ: u32 = 1000;
@@ -12,13 +12,13 @@ const NONE: u8 = 0;
 const APIC: u8 = 1;
 const PIC: u8 = 2;
 static MODE: AtomicU8 = AtomicU8::new(NONE);
-static LAPIC_READY: AtomicU8 = AtomicU8::new(0);
+static LAPIC_READY: AtomicBool = AtomicBool::new(false);
 
 /// Early (after the kernel's map exists): bring the local APIC up, unless `use_apic` is false,
 /// and start measuring its timer.
 pub fn init(use_apic: bool) {
     if use_apic && crate::apic::init() {
-        LAPIC_READY.store(1, Relaxed);
+        LAPIC_READY.store(true, Relaxed);
     }
     // Either way the PIC's vectors move off the exceptions'; with the APIC it stays masked.
     crate::pic::remap_masked();
@@ -33,7 +33,7 @@ pub fn start_timer() -> &'static str {
         _ => {}
     }
     crate::time::finish_boot();
-    if LAPIC_READY.load(Relaxed) == 1 && crate::apic::start_timer() {
+    if LAPIC_READY.load(Relaxed) && crate::apic::start_timer() {
         MODE.store(APIC, Relaxed);
         "lapic"
     } else {

@@ -101,8 +101,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     // The boot information again, through the kernel's map (the boot identity map is gone).
     // SAFETY: the same loader-provided pointer.
     let boot = unsafe { multiboot::BootInfo::new(info as u64) };
+    let cmdline = boot.cmdline();
     // `noapic` on the command line: the legacy PIC and PIT even where the CPU has an APIC.
-    irq::init(!boot.cmdline().split_whitespace().any(|w| w == "noapic"));
+    irq::init(!cmdline.split_whitespace().any(|w| w == "noapic"));
     let heap_bytes = heap::init();
     let (smep, smap) = cpu_protections();
     let fa = memory::frames();
@@ -124,7 +125,6 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     unsafe { core::arch::asm!("fninit", "ldmxcsr [{}]", in(reg) &0x1F80u32, options(nostack)) };
     fpu::save(&mut k.fx_template);
 
-    let cmdline = boot.cmdline();
     if cmdline.split_whitespace().any(|w| w == "test") {
         selftest::run(&boot);
     }
@@ -156,19 +156,10 @@ fn cpu_protections() -> (bool, bool) {
     }
     let ebx = core::arch::x86_64::__cpuid_count(7, 0).ebx;
     let (smep, smap) = (ebx & (1 << 7) != 0, ebx & (1 << 20) != 0);
-    let mut cr4: u64;
+    let bits = if smep { 1 << 20 } else { 0 } | if smap { 1 << 21 } else { 0 };
     // SAFETY: setting CR4.SMEP/SMAP only when CPUID reports them; the kernel never runs or
     // touches user pages (it copies through the identity map, see memory.rs).
-    unsafe {
-        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-        if smep {
-            cr4 |= 1 << 20;
-        }
-        if smap {
-            cr4 |= 1 << 21;
-        }
-        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack, preserves_flags));
-    }
+    unsafe { idt::cr4_set(bits) };
     (smep, smap)
 }
 

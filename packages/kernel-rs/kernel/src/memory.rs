@@ -108,9 +108,7 @@ pub fn protect_kernel() {
         load_cr3(kernel_pml4());
         // 3. Global pages on (every x86-64 CPU has PGE): the kernel half stays in the TLB across
         // task switches.
-        let cr4: u64;
-        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-        core::arch::asm!("mov cr4, {}", in(reg) cr4 | (1 << 7), options(nostack, preserves_flags));
+        crate::idt::cr4_set(1 << 7);
     }
 }
 

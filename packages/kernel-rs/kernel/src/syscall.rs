@@ -9,7 +9,7 @@ use crate::idt::TrapFrame;
 use crate::ipc;
 use crate::kernel::{Kernel, Name};
 use crate::memory::{self, SHM_BASE};
-use crate::task::{Cap, State, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
+use crate::task::{Cap, State, Task, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
 use core::fmt::Write;
 use kcore::abi::*;
 use kcore::frames::FRAME_SIZE;
@@ -115,20 +115,31 @@ pub fn msg_of(frame: &TrapFrame) -> [u64; 4] {
 }
 
 #[inline]
-fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
-    match k.task(i).caps.get(usize::try_from(slot).unwrap_or(MAX_CAPS)) {
+fn cap_in(t: &Task, slot: u64) -> Result<Cap, i64> {
+    match t.caps.get(usize::try_from(slot).unwrap_or(MAX_CAPS)) {
         None | Some(Cap::Empty) => Err(E_BAD_CAP),
         Some(c) => Ok(*c),
     }
 }
 
 #[inline]
-pub fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
-    match cap_of(k, i, slot)? {
+fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
+    cap_in(k.task(i), slot)
+}
+
+/// The endpoint in task `t`'s capability slot `slot`, if it carries `right`.
+#[inline(always)]
+pub fn endpoint_in(t: &Task, slot: u64, right: u8) -> Result<usize, i64> {
+    match cap_in(t, slot)? {
         Cap::Endpoint { ep, rights } if rights & right != 0 => Ok(ep),
         Cap::Endpoint { .. } => Err(E_NO_RIGHTS),
         _ => Err(E_BAD_CAP),
     }
+}
+
+#[inline]
+pub fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
+    endpoint_in(k.task(i), slot, right)
 }
 
 fn notification_cap(k: &mut Kernel, i: usize, slot: u64) -> Result<usize, i64> {

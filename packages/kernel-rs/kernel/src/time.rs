@@ -13,7 +13,7 @@
 //!
 //! Conversion: us = base_us + ((tsc - base_tsc) * mult) >> 32, mult = 2^32 µs per TSC cycle.
 use crate::port::{inb, outb};
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 const PIT_HZ: u64 = 1_193_182;
 /// The shortest PIT window `finish_boot` accepts (about 200 µs: ±0.4% until the first refine).
@@ -26,6 +26,8 @@ const PHASE_REFINING: u8 = 1;
 const PHASE_FIXED: u8 = 2;
 
 static PHASE: AtomicU8 = AtomicU8::new(PHASE_BOOT);
+/// The rate came from CPUID (`start`), not the PIT.
+static FROM_CPUID: AtomicBool = AtomicBool::new(false);
 static TSC_START: AtomicU64 = AtomicU64::new(0);
 static BASE_TSC: AtomicU64 = AtomicU64::new(0);
 static BASE_US: AtomicU64 = AtomicU64::new(0);
@@ -104,6 +106,7 @@ pub fn start() {
     BASE_TSC.store(t, Relaxed);
     if let Some(hz) = cpuid_tsc_hz() {
         set_mult_from_hz(hz);
+        FROM_CPUID.store(true, Relaxed);
         PHASE.store(PHASE_FIXED, Relaxed);
         return;
     }
@@ -115,9 +118,9 @@ pub fn start() {
     PHASE.store(PHASE_BOOT, Relaxed);
 }
 
-/// The rate over [start, now] as the new MULT, continuing the timeline from its current value.
-fn rebase(tsc: u64) {
-    let us_now = now_us_at(tsc);
+/// The rate over the PIT window [start, `tsc`] as the new MULT; the timeline continues from
+/// `us_now` at `tsc`.
+fn set_rate_from_window(tsc: u64, us_now: u64) {
     let window_us = ticks_to_us(PIT_TICKS.load(Relaxed)) as u128;
     let cycles = tsc.saturating_sub(TSC_START.load(Relaxed)).max(1) as u128;
     MULT.store(((window_us << 32) / cycles) as u64, Relaxed);
@@ -136,13 +139,8 @@ pub fn finish_boot() {
         core::hint::spin_loop();
         pit_poll();
     }
-    let tsc = rdtsc();
-    let ticks = PIT_TICKS.load(Relaxed);
-    let cycles = tsc.saturating_sub(TSC_START.load(Relaxed)).max(1) as u128;
-    let us = ticks_to_us(ticks);
-    MULT.store((((us as u128) << 32) / cycles) as u64, Relaxed);
-    BASE_US.store(us, Relaxed);
-    BASE_TSC.store(tsc, Relaxed);
+    // Until now the timeline counted PIT ticks: it goes on from there.
+    set_rate_from_window(rdtsc(), ticks_to_us(PIT_TICKS.load(Relaxed)));
     NEXT_REFINE.store(0, Relaxed);
     PHASE.store(PHASE_REFINING, Relaxed);
 }
@@ -157,7 +155,8 @@ pub fn tick() -> bool {
     if PIT_TICKS.load(Relaxed) < REFINE_AT[step] {
         return false;
     }
-    rebase(rdtsc());
+    let tsc = rdtsc();
+    set_rate_from_window(tsc, now_us_at(tsc));
     if step + 1 == REFINE_AT.len() {
         PHASE.store(PHASE_FIXED, Relaxed);
     } else {
@@ -183,7 +182,7 @@ pub fn end_refining() {
 
 /// Where the TSC rate comes from: the CPU's own statement, or the PIT.
 pub fn source() -> &'static str {
-    if cpuid_tsc_hz().is_some() {
+    if FROM_CPUID.load(Relaxed) {
         "cpuid"
     } else {
         "pit"
