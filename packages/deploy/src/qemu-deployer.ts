@@ -16,7 +16,7 @@ import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type De
 import { startQemu } from './qemu/instance.js';
 import { preparePxeRoot } from './pxe.js';
 import { ProtocolClient } from './protocol/client.js';
-import type { Accel, Machine, QemuSpec } from './qemu/args.js';
+import { microvmNeedsKernel, type Accel, type Machine, type QemuSpec } from './qemu/args.js';
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -43,7 +43,7 @@ export function specFromManifest(m: Manifest, imageDir: string): Omit<QemuSpec, 
  */
 export function resolveMachine(machine: 'auto' | Machine | undefined, directKernel: boolean): Machine {
   if (machine === 'microvm' && !directKernel) {
-    throw new AbortError('-M microvm boots a kernel directly; it has no disk, CD-ROM, UEFI or network boot', { code: 'USAGE', tryMessage: 'Deploy the kernel format with --to qemu, or use --machine pc.' });
+    throw microvmNeedsKernel();
   }
   if (machine && machine !== 'auto') return machine;
   return directKernel ? 'microvm' : 'pc';
@@ -97,18 +97,19 @@ class QemuDeployer implements Deployer {
     if ((req.count ?? 1) !== 1) throw new AbortError(`--to ${this.name} starts one machine; --count needs --to libvirt`, { code: 'USAGE' });
     const { manifest, imageDir } = req;
     uefiNeedsDiskImage(req);
-    const direct = this.name === 'qemu' && req.firmware !== 'uefi' && !getFormat(manifest.format).boot(manifest, imageDir).disk;
-    const machine = resolveMachine(req.machine, direct);
+    // The image's boot description (qemu), read once: it tells whether QEMU boots the kernel directly.
+    const boot = this.name === 'qemu' ? specFromManifest(manifest, imageDir) : undefined;
+    const machine = resolveMachine(req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
     const accel = await resolveAccel(req.accel);
     const id = newDeploymentId();
     const runDir = deploymentDir(req.root, id);
     let spec: QemuSpec;
-    if (this.name === 'pxe') {
+    if (boot) {
+      spec = { ...boot, accel, memoryMb: req.memoryMb, firmware: req.firmware };
+    } else {
       const tftpRoot = join(runDir, 'tftp');
       const bootFile = await preparePxeRoot(manifest, imageDir, tftpRoot);
       spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: req.memoryMb };
-    } else {
-      spec = { ...specFromManifest(manifest, imageDir), accel, memoryMb: req.memoryMb, firmware: req.firmware };
     }
     spec.machine = machine;
     let ovmf: { code: string; vars: string } | undefined;

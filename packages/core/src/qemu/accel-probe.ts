@@ -54,6 +54,9 @@ export function probeKernel(): Buffer {
 
 export type Accel = 'kvm' | 'tcg';
 
+/** QEMU's `-M` value for microvm with only what TARS uses: no PIC, RTC, ACPI or PCIe. */
+export const MICROVM_MACHINE = 'microvm,pic=off,rtc=off,acpi=off,pcie=off';
+
 export interface ProbeResult {
   accel: Accel;
   usable: boolean;
@@ -84,7 +87,7 @@ export async function probeAccel(accel: Accel, qemu = 'qemu-system-x86_64', time
     const r = await runCommand(
       qemu,
       [
-        ...(machine === 'microvm' ? ['-M', 'microvm,pic=off,rtc=off,acpi=off,pcie=off'] : []),
+        ...(machine === 'microvm' ? ['-M', MICROVM_MACHINE] : []),
         '-accel', accel, '-m', '32', '-display', 'none', '-serial', 'none', '-monitor', 'none',
         '-no-reboot', '-nodefaults', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', kernel,
       ],

@@ -1,9 +1,8 @@
 /** QEMU command lines for TARS: direct multiboot boot or disk images, serial wiring. */
-import { AbortError, BugError } from '@tars/core';
+import { AbortError, BugError, MICROVM_MACHINE } from '@tars/core';
 
 export type Accel = 'kvm' | 'tcg';
 export type Machine = 'pc' | 'microvm';
-export const MACHINES: readonly Machine[] = ['pc', 'microvm'];
 
 export interface BootModule {
   /** Path without spaces (QEMU splits a module string at the first space). */
@@ -44,6 +43,11 @@ export interface QemuPaths {
   ovmfVars?: string;
 }
 
+/** The error for microvm asked to boot what it cannot: only a kernel, directly, with BIOS. */
+export function microvmNeedsKernel(): AbortError {
+  return new AbortError('-M microvm boots a kernel directly; it has no disk, CD-ROM, UEFI or network boot', { code: 'USAGE', tryMessage: 'Deploy the kernel format with --to qemu, or use --machine pc.' });
+}
+
 /** Escape a value for QEMU's comma-separated option syntax. */
 export function qemuEscape(value: string): string {
   return value.replace(/,/g, ',,');
@@ -51,9 +55,9 @@ export function qemuEscape(value: string): string {
 
 export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
   const microvm = spec.machine === 'microvm';
-  if (microvm && !spec.kernel) throw new AbortError('-M microvm boots a kernel directly; it has no disk, CD-ROM or network boot', { code: 'USAGE', tryMessage: 'Deploy the kernel format, or use --machine pc for ISO, raw and PXE boots.' });
+  if (microvm && (!spec.kernel || spec.firmware === 'uefi')) throw microvmNeedsKernel();
   const args = [
-    ...(microvm ? ['-M', 'microvm,pic=off,rtc=off,acpi=off,pcie=off'] : []),
+    ...(microvm ? ['-M', MICROVM_MACHINE] : []),
     '-accel', spec.accel,
     '-m', String(spec.memoryMb),
     '-display', 'none',
