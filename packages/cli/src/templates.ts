@@ -4,8 +4,13 @@ import { fileURLToPath } from 'node:url';
 
 const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const repoRoot = join(pkgRoot, '..', '..');
-/** Running from this repository (not from an installed package): read templates and kernel in place. */
+/** Running from this repository (not from an installed package): read templates and sources in place. */
 const inRepo = () => existsSync(join(repoRoot, 'packages', 'kernel-rs', 'Cargo.toml')) && existsSync(join(repoRoot, 'templates'));
+
+/** This CLI's package directory (what `init` packs when it vendors tarscli into a project). */
+export function cliPackageDir(): string {
+  return pkgRoot;
+}
 
 /** $TARS_TEMPLATES, else the repository's templates/, else the copy packed into the npm package (assets/). */
 export function templatesDir(): string {
@@ -16,4 +21,14 @@ export function templatesDir(): string {
 /** The kernel workspace `tarscli init` copies: the repository's packages/kernel-rs, else the packed copy. */
 export function kernelSourceDir(): string {
   return inRepo() ? join(repoRoot, 'packages', 'kernel-rs') : join(pkgRoot, 'assets', 'kernel');
+}
+
+/** The .NET agent SDK `tarscli init` copies (sdk, scripts, native, generated of dotnet-interop). */
+export function dotnetSourceDir(): string {
+  return inRepo() ? join(repoRoot, 'packages', 'dotnet-interop') : join(pkgRoot, 'assets', 'dotnet');
+}
+
+/** The GPU module sources `tarscli init` copies (runner, CPU reference, CUDA kernels, scripts). */
+export function gpuSourceDir(): string {
+  return inRepo() ? join(repoRoot, 'packages', 'gpu-modules') : join(pkgRoot, 'assets', 'gpu');
 }

@@ -1,6 +1,8 @@
 import { execa } from 'execa';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+export { outputTail } from '@tars/core';
 import { fileURLToPath } from 'node:url';
 
 /** One tarscli cache (the KVM verdict) for every e2e run on this machine, apart from the user's. */
@@ -30,4 +32,16 @@ export async function tarscli(args: string[], options: { cwd?: string; env?: Rec
     }
   }
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr), json };
+}
+
+/** Wait for an event line matching `re` in a deployment's event file (the deadline is only an upper bound). */
+export async function waitForEvent(dir: string, id: string, re: RegExp, timeoutMs = 180_000): Promise<string> {
+  const file = join(dir, '.tars', 'deployments', id, 'events.jsonl');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = existsSync(file) ? readFileSync(file, 'utf8').split('\n').find((l) => re.test(l)) : undefined;
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`no event matching ${re} within ${timeoutMs} ms${existsSync(file) ? `; the last events:\n${readFileSync(file, 'utf8').trim().split('\n').slice(-15).join('\n')}` : ' (no events file)'}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -10,19 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { copyProject, REPO } from './project.js';
-import { tarscli } from './helpers.js';
-
-/** Wait for an event line matching `re` in a deployment's event file (the deadline is only an upper bound). */
-async function waitForEvent(dir: string, id: string, re: RegExp, timeoutMs = 180_000): Promise<string> {
-  const file = join(dir, '.tars', 'deployments', id, 'events.jsonl');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const line = existsSync(file) ? readFileSync(file, 'utf8').split('\n').find((l) => re.test(l)) : undefined;
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no event matching ${re} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { tarscli, waitForEvent } from './helpers.js';
 
 describe('C# and F# agents run inside TARS OS', () => {
   it('agent new → os build → os deploy: hello, IPC with the Rust pong, diagnostics, and a hot-swap that keeps the state', async () => {

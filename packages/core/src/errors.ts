@@ -205,3 +205,16 @@ export function errorJson(err: unknown, options: { context?: string; warnings?: 
   }
   return out;
 }
+
+/**
+ * A finished command as one block for an assertion or a report: its exit code and the last lines
+ * of its stdout and stderr (tools such as `dotnet -v quiet` print their errors on stdout).
+ */
+export function outputTail(run: { exitCode?: number | null | undefined; stdout?: unknown; stderr?: unknown; command?: unknown }, n = 25): string {
+  const block = (name: string, text: unknown) => {
+    const lines = tailLines(typeof text === 'string' ? text : text === undefined || text === null ? '' : String(text), n);
+    return lines.length ? `--- ${name} (last ${lines.length} lines)\n${lines.join('\n')}` : `--- ${name}: (empty)`;
+  };
+  const cmd = Array.isArray(run.command) ? run.command.join(' ') : typeof run.command === 'string' ? run.command : undefined;
+  return [`${cmd ? `${cmd}: ` : ''}exit ${run.exitCode ?? 'none (killed or not started)'}`, block('stdout', run.stdout), block('stderr', run.stderr)].join('\n');
+}

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AbortError, workspace, type ExecutorKind, type TarsConfig } from '@tars/core';
-import { agentComponentId, buildComponent, ComponentCache, createBuildPlan } from '@tars/image-builder';
+import { agentComponentId, buildComponent, checkSources, ComponentCache, createBuildPlan } from '@tars/image-builder';
 import { deployerOf } from './deployers.js';
 import type { DeploymentRecord } from './deployments.js';
 import { hotSwapModule, type SwapResult } from './hot-swap.js';
@@ -29,6 +29,7 @@ export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResul
   let imagePath: string;
   if (opts.file) imagePath = resolve(opts.file);
   else {
+    checkSources(opts.config, opts.root);
     const step = createBuildPlan(opts.config).steps.find((s) => s.id === agentComponentId(opts.module));
     if (!step) throw new AbortError(`No agent named ${opts.module} in the config`, { code: 'NOT_FOUND', tryMessage: 'Pass --file, or add the agent to tars.config.json.' });
     const cache = new ComponentCache(resolve(opts.root, opts.config.cache.dir), opts.config.cache.maxSizeMb * 1024 * 1024);

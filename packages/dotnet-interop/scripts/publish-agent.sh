@@ -32,12 +32,14 @@ project="${candidates[0]}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_HOME="${DOTNET_CLI_HOME:-${HOME:-/tmp}}"
 export NUGET_PACKAGES="${NUGET_PACKAGES:-$PWD/.tars/nuget}"
 mkdir -p "$NUGET_PACKAGES"
-# Lock files for every project of the graph; locked mode once they exist.
-lock=(-p:RestorePackagesWithLockFile=true "${TARS_DOTNET_REPRODUCIBLE[@]}")
+# Lock files for every project of the graph; locked mode once they exist. No build servers: a
+# publish never shares an MSBuild node or compiler server with another build running at the same
+# time (two such builds raced and failed now and then, with the reason on stdout).
+lock=(-p:RestorePackagesWithLockFile=true --disable-build-servers "${TARS_DOTNET_REPRODUCIBLE[@]}")
 [ -f "$(dirname "$project")/packages.lock.json" ] && lock+=(-p:RestoreLockedMode=true)
 
 if [ $fetch -eq 1 ]; then
-  dotnet restore "$project" --nologo -v quiet "${lock[@]}"
+  dotnet restore "$project" --nologo -v quiet "${lock[@]}" 1>&2
   echo "fetched NuGet packages for $name into $NUGET_PACKAGES"
   exit 0
 fi
@@ -50,7 +52,7 @@ if [ $os -eq 1 ]; then
   bash "$here/scripts/build-libtars.sh" "$here/out/libtars"
   dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
     -p:TarsTarget=os -p:TarsLibDir="$here/out/libtars" \
-    "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")"
+    "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")" 1>&2
   exe=""
   for f in "$tmp"/*; do
     [ -f "$f" ] && [ -x "$f" ] && [[ "$f" != *.dbg ]] && [[ "$f" != *.so ]] && exe="$f"
@@ -64,7 +66,7 @@ if [ $os -eq 1 ]; then
 fi
 # The package folder is the only source: nothing is downloaded here.
 dotnet publish "$project" -c Release --nologo -v quiet -o "$tmp" --source "$NUGET_PACKAGES" "${lock[@]}" \
-  "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")"
+  "$(tars_path_map "$dir=/_/agent" "$here=/_/dotnet-interop")" 1>&2
 libs=("$tmp"/*.so)
 [ ${#libs[@]} -eq 1 ] && [ -f "${libs[0]}" ] || { echo "publish-agent: expected one shared library from $project, got: ${libs[*]}" >&2; exit 1; }
 mv -f "${libs[0]}" "$here/out/agents/$name.so"

@@ -3,9 +3,9 @@
  * CUDA driver API when a GPU answers, else the CPU reference), stream progress, and report the
  * learning curve (mean reward per iteration), throughput, CSV and a PNG plot.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbortError, runCommand, writeFileAtomic } from '@tars/core';
+import { AbortError, ExternalError, runCommand, tailLines, writeFileAtomic } from '@tars/core';
 import { curveChartSvg, svgToPng } from './chart.js';
 
 export interface SimulateOptions {
@@ -17,6 +17,8 @@ export interface SimulateOptions {
   signal?: AbortSignal;
   onProgress?: (iter: number, meanReward: number) => void;
   onWarning?: (text: string) => void;
+  /** Said before the runner is (re)built from its sources. */
+  onBuild?: (text: string) => void;
 }
 
 export interface SimulateResult {
@@ -37,9 +39,34 @@ export function runnerPath(gpuPath: string): string {
   return join(gpuPath, 'out', 'tars-gpu-runner');
 }
 
-export async function runSimulation(opts: SimulateOptions): Promise<SimulateResult> {
+/** The newest modification time under the runner's sources (runner/, reference/, scripts/build.sh). */
+function newestSource(gpuPath: string): number {
+  const walk = (p: string): number => (statSync(p).isDirectory() ? Math.max(0, ...readdirSync(p).map((e) => walk(join(p, e)))) : statSync(p).mtimeMs);
+  return Math.max(...['runner', 'reference', 'scripts/build.sh'].map((p) => join(gpuPath, p)).filter((p) => existsSync(p)).map(walk));
+}
+
+/**
+ * The runner, built from the sources beside it when it is missing or older than them (a project
+ * made by `tarscli init` carries the sources, not a binary). The build script writes atomically.
+ */
+export async function ensureRunner(opts: Pick<SimulateOptions, 'gpuPath' | 'signal' | 'onBuild'>): Promise<string> {
   const runner = runnerPath(opts.gpuPath);
-  if (!existsSync(runner)) throw new AbortError(`The simulation runner is not built (${runner})`, { code: 'NOT_FOUND', tryMessage: 'npm run build -w packages/gpu-modules' });
+  const script = join(opts.gpuPath, 'scripts', 'build.sh');
+  if (!existsSync(script)) {
+    if (existsSync(runner)) return runner;
+    throw new AbortError(`The simulation runner is neither built (${runner}) nor buildable: ${script} is missing`, { code: 'NOT_FOUND', tryMessage: 'Point gpu.path in the config at the GPU module sources (a project made by `tarscli init` has them in sdk/gpu).' });
+  }
+  if (existsSync(runner) && statSync(runner).mtimeMs >= newestSource(opts.gpuPath)) return runner;
+  opts.onBuild?.(`Building the simulation runner from ${opts.gpuPath} (cc${existsSync(join(opts.gpuPath, 'kernels')) ? ', and nvcc for the CUDA module when it is installed' : ''})`);
+  const r = await runCommand('bash', [script], { reject: false, ...(opts.signal ? { signal: opts.signal } : {}) });
+  if (r.exitCode !== 0 || !existsSync(runner)) {
+    throw new ExternalError(`Building the simulation runner failed (exit ${r.exitCode})`, { command: ['bash', script], exitCode: r.exitCode, stderrTail: tailLines(`${r.stdout}\n${r.stderr}`, 15) });
+  }
+  return runner;
+}
+
+export async function runSimulation(opts: SimulateOptions): Promise<SimulateResult> {
+  const runner = await ensureRunner(opts);
   const fatbin = join(opts.gpuPath, 'out', 'module.fatbin');
   const args = ['simulate', '--agents', String(opts.agents), '--iterations', String(opts.iterations), '--seed', String(opts.seed), '--device', opts.device];
   if (existsSync(fatbin)) args.push('--fatbin', fatbin);

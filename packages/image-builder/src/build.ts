@@ -10,6 +10,7 @@ import { remoteCacheFromConfig } from './remote-cache.js';
 import { buildComponent, type ComponentResult } from './components.js';
 import { checkOutputDir } from './output-dir.js';
 import { createBuildPlan, type BuildPlan } from './plan.js';
+import { checkSources } from './sources.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
 import { withBuildLock } from './build-lock.js';
 import type { Manifest } from './manifest.js';
@@ -28,6 +29,8 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** Use this git revision and SOURCE_DATE_EPOCH instead of reading them from `root`. */
   source?: SourceInfo;
+  /** The config file, to name in errors about the paths it gives. */
+  configFile?: string;
 }
 
 export interface BuildContext {
@@ -113,6 +116,7 @@ export interface BuildImageResult {
  */
 export async function buildImage(opts: BuildOptions): Promise<BuildImageResult> {
   const started = performance.now();
+  checkSources(opts.config, opts.root, opts.configFile);
   const ctx = newBuildContext(opts.config);
   await withBuildLock(opts.root, () => runTasks(buildTasks(opts, ctx.plan), ctx));
   if (!ctx.image) throw new BugError('image assembly did not run');

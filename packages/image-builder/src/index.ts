@@ -17,6 +17,8 @@ export * from './remote-cache.js';
 export * from './scaffold.js';
 export * from './gpu-module.js';
 export * from './init.js';
+export * from './vendor.js';
 export * from './diff.js';
 export * from './status.js';
 export * from './step-summary.js';
+export * from './sources.js';

@@ -1,11 +1,14 @@
 /**
  * `tarscli init`: start a TARS project outside this monorepo — the kernel workspace (with the
- * ping/pong demo agents), a tars.config.json that points editors at the config's JSON Schema, a
- * package.json that installs tarscli, and a .gitignore. Never writes into a non-empty directory.
+ * ping/pong demo agents), the .NET agent SDK and the GPU module sources, a tars.config.json that
+ * points editors at the config's JSON Schema, a package.json that installs tarscli from the
+ * tarballs vendored beside it, and a .gitignore. Never writes into a non-empty directory: the
+ * project is staged beside it and renamed into place, so a failed or killed init leaves nothing.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { AbortError, AGENT_NAME_RE } from '@tars/core';
+import { vendorTarsPackages, type VendoredPackage } from './vendor.js';
 
 export interface InitOptions {
   dir: string;
@@ -13,15 +16,28 @@ export interface InitOptions {
   name?: string;
   /** The kernel workspace to copy (tarscli's bundled copy, or this repository's packages/kernel-rs). */
   kernelSource: string;
-  /** The version range of @tars/cli to put in package.json. */
-  cliVersion: string;
+  /** The .NET agent SDK to copy (sdk, scripts, native, generated of dotnet-interop). */
+  dotnetSource: string;
+  /** The GPU module sources to copy (runner, reference, kernels, scripts of gpu-modules). */
+  gpuSource: string;
+  /** The running tarscli's package directory: it and its @tars dependencies are vendored. */
+  cliDir: string;
+  signal?: AbortSignal;
+  onProgress?: (message: string) => void;
 }
 
 export interface InitResult {
   dir: string;
   name: string;
   files: string[];
+  /** The @tars packages packed into vendor/tars, which the project's package.json installs. */
+  vendored: VendoredPackage[];
 }
+
+/** Where `init` puts the .NET SDK and the GPU module sources in a project. */
+export const PROJECT_DOTNET_DIR = 'sdk/dotnet';
+export const PROJECT_GPU_DIR = 'sdk/gpu';
+export const PROJECT_VENDOR_DIR = 'vendor/tars';
 
 /** What of the kernel workspace a project needs: sources and build scripts, no build output. */
 export function kernelSourceFilter(root: string): (src: string) => boolean {
@@ -31,25 +47,62 @@ export function kernelSourceFilter(root: string): (src: string) => boolean {
   };
 }
 
-export function initProject(opts: InitOptions): InitResult {
+/** What of a copied source tree a project needs: no build output, tests or package files. */
+function sourceFilter(root: string, drop: RegExp): (src: string) => boolean {
+  return (src) => !drop.test(relative(root, src));
+}
+
+export async function initProject(opts: InitOptions): Promise<InitResult> {
   const dir = resolve(opts.dir);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw new AbortError(`${opts.dir} is not empty; tarscli init starts a project in a new or empty directory`, { code: 'USAGE', tryMessage: 'Pick another directory: tarscli init my-os' });
   }
   const name = opts.name ?? basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
   if (!AGENT_NAME_RE.test(name)) throw new AbortError(`"${name}" is not a usable project name: use kebab-case (a-z, 0-9 and -)`, { code: 'USAGE', tryMessage: 'Pass --name my-os.' });
-  if (!existsSync(join(opts.kernelSource, 'Cargo.toml'))) throw new AbortError(`The kernel sources are missing at ${opts.kernelSource}`, { code: 'NOT_FOUND' });
-  mkdirSync(dir, { recursive: true });
+  for (const [what, src, marker] of [
+    ['kernel sources', opts.kernelSource, 'Cargo.toml'],
+    ['.NET agent SDK', opts.dotnetSource, 'sdk/Agent.targets'],
+    ['GPU module sources', opts.gpuSource, 'runner/tars_gpu_runner.c'],
+  ] as const) {
+    if (!existsSync(join(src, marker))) throw new AbortError(`The ${what} are missing at ${src} (this tarscli is incomplete)`, { code: 'NOT_FOUND', tryMessage: 'Reinstall tarscli.' });
+  }
+  mkdirSync(dirname(dir), { recursive: true });
+  const stage = mkdtempSync(join(dirname(dir), `.${basename(dir)}.init-`));
+  try {
+    chmodSync(stage, 0o777 & ~process.umask()); // a directory as mkdir would make it, not mkdtemp's 0700
+    const result = await fillProject(stage, name, opts);
+    if (existsSync(dir)) rmdirSync(dir); // empty: checked above; rename does not replace a directory everywhere
+    renameSync(stage, dir);
+    return { ...result, dir };
+  } catch (err) {
+    rmSync(stage, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function fillProject(dir: string, name: string, opts: InitOptions): Promise<Omit<InitResult, 'dir'>> {
   cpSync(opts.kernelSource, join(dir, 'kernel'), { recursive: true, filter: kernelSourceFilter(opts.kernelSource) });
   // The demo pair only: the workspace lists exactly the crates that were copied.
   const cargo = join(dir, 'kernel', 'Cargo.toml');
   writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,\s*"agents\/faulty"/, ''));
+  cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourceFilter(opts.dotnetSource, /^(?!(sdk|scripts|native|generated)(\/|$))[^/]+|(^|\/)(bin|obj|out)(\/|$)/) });
+  cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourceFilter(opts.gpuSource, /^(?!(runner|reference|kernels|scripts)(\/|$))[^/]+|(^|\/)out(\/|$)/) });
+  opts.onProgress?.('Vendoring tarscli: the @tars packages are not on the npm registry, so the project installs them from vendor/tars');
+  const vendored = await vendorTarsPackages({
+    cliDir: opts.cliDir,
+    projectRoot: dir,
+    destDir: join(dir, PROJECT_VENDOR_DIR),
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    onPackage: (pkg, version) => opts.onProgress?.(`  packing ${pkg} ${version}`),
+  });
   const demo = (agent: string, priority: number, caps: string[]) => ({ name: agent, lang: 'rust', path: `kernel/agents/${agent}`, version: '0.1.0', priority, caps });
   const config = {
     $schema: './node_modules/@tars/core/tars.config.schema.json',
     name,
     version: '0.1.0',
     kernel: { path: 'kernel' },
+    dotnet: { path: PROJECT_DOTNET_DIR },
+    gpu: { path: PROJECT_GPU_DIR },
     image: { format: 'iso', outDir: 'dist' },
     agents: [demo('pong', 2, ['serve=echo', 'shm=tensor', 'notify=ready']), demo('ping', 3, ['call=echo', 'shm=tensor', 'notify=ready'])],
   };
@@ -62,15 +115,22 @@ export function initProject(opts: InitOptions): InitResult {
         private: true,
         type: 'module',
         scripts: { build: 'tarscli os build', boot: 'tarscli os deploy --to qemu --detach', doctor: 'tarscli doctor' },
-        devDependencies: { '@tars/cli': opts.cliVersion },
+        // The @tars packages from the tarballs in vendor/tars; their own dependencies from the registry.
+        devDependencies: Object.fromEntries(vendored.map((v) => [v.name, `file:${v.file}`])),
+        // Octokit's newest request pulls content-type 3, which declares Node 22 though it runs on
+        // 20.19; its 2.x has the same parse() and declares Node 18: a quiet install on Node 20.
+        overrides: { '@octokit/request': { 'content-type': '^2.0.0' } },
+        // Install scripts tarscli does not need (native ssh speed-ups of the Docker client, a
+        // version notice): denied, so npm neither runs them nor asks about them.
+        allowScripts: { 'cpu-features': false, protobufjs: false, ssh2: false },
       },
       null,
       2,
     )}\n`,
-    '.gitignore': 'node_modules/\ndist/\n.tars/\nkernel/target/\nkernel/out/\n',
-    'README.md': `# ${name}\n\nA TARS OS system. \`npm install\` puts \`tarscli\` in node_modules; then:\n\n\`\`\`sh\nnpx tarscli doctor                          # what this machine has\nnpx tarscli os build                        # kernel + agents → dist/iso\nnpx tarscli os deploy --to qemu --detach    # boot it\nnpx tarscli os diagnostics                  # look inside\nnpx tarscli agent new my-agent --lang rust  # add an agent\n\`\`\`\n\nThe config is \`tars.config.json\` (editors check it against its \`$schema\`); the kernel\nworkspace and the demo agents \`ping\` and \`pong\` are in \`kernel/\`.\n`,
+    '.gitignore': 'node_modules/\ndist/\n.tars/\nkernel/target/\nkernel/out/\nsdk/dotnet/out/\nsdk/gpu/out/\nbin/\nobj/\n',
+    'README.md': `# ${name}\n\nA TARS OS system. \`npm install\` puts \`tarscli\` in node_modules; then:\n\n\`\`\`sh\nnpx tarscli doctor                          # what this machine has\nnpx tarscli os build                        # kernel + agents → dist/iso\nnpx tarscli os deploy --to qemu --detach    # boot it\nnpx tarscli os diagnostics                  # look inside\nnpx tarscli agent new my-agent --lang rust  # add an agent\n\`\`\`\n\nThe config is \`tars.config.json\` (editors check it against its \`$schema\`); the kernel\nworkspace and the demo agents \`ping\` and \`pong\` are in \`kernel/\`, the .NET agent SDK in\n\`${PROJECT_DOTNET_DIR}/\`, the GPU module sources (simulation runner, CPU reference, CUDA kernels) in\n\`${PROJECT_GPU_DIR}/\`. tarscli and its @tars packages are not on the npm registry: they are the\ntarballs in \`${PROJECT_VENDOR_DIR}/\` (keep them in version control), and \`npm install\` takes\ntheir other dependencies from the registry.\n`,
   };
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
-  return { dir, name, files: [...Object.keys(files), 'kernel/'] };
+  return { name, files: [...Object.keys(files), 'kernel/', `${PROJECT_DOTNET_DIR}/`, `${PROJECT_GPU_DIR}/`, `${PROJECT_VENDOR_DIR}/`], vendored };
 }
 

@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { AbortError, type TarsConfig, type ToolchainName } from '@tars/core';
 import type { InputSpec } from './hash-inputs.js';
+import { agentCrateDir } from './sources.js';
 
 export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent' | 'gpu-module';
 
@@ -189,12 +190,15 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
     }
     const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
     const dbg = posix.join(k, 'out/agents', `${agent.name}.dbg`);
+    // Built from its path (the crate), named by its name: two agents may share a crate, and an
+    // agent renamed in the config keeps its sources. checkSources proves the crate is a member.
+    const crate = agentCrateDir(config, agent.path) ?? posix.join('agents', agent.name);
     debug.push({ component: agentComponentId(agent.name), name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
     steps.push({
       id: agentComponentId(agent.name),
       kind: 'rust-agent',
       toolchain: 'rust',
-      command: ['bash', posix.join(k, 'scripts/build.sh'), 'agent', agent.name],
+      command: ['bash', posix.join(k, 'scripts/build.sh'), 'agent', agent.name, crate],
       inputs: {
         include: [...shared, posix.join(k, 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
         excludeNames: KERNEL_EXCLUDES,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { probeVersion, runCommand, runTasks, workspace, WORKSPACE_DIR, type ExecutorKind, type TarsConfig } from '@tars/core';
 import type { ImageFormat } from './assemble.js';
+import { checkSources } from './sources.js';
 import { buildTasks, newBuildContext, type BuildContext } from './build.js';
 import { sourceInfo } from './source-info.js';
 
@@ -59,7 +60,9 @@ export async function verifyReproducible(opts: {
   executor: ExecutorKind | 'auto';
   signal?: AbortSignal;
   keep?: boolean;
+  configFile?: string;
 }): Promise<ReproReport> {
+  checkSources(opts.config, opts.root, opts.configFile);
   const source = await sourceInfo(opts.root);
   const base = mkdtempSync(join(tmpdir(), 'tars-repro-'));
   const dirs: [string, string] = [join(base, 'a'), join(base, 'b')];

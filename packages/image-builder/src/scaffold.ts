@@ -4,7 +4,7 @@
  * and renamed into place, and any existing file or taken name is an error.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
@@ -44,10 +44,30 @@ function walk(dir: string, base = dir): string[] {
   });
 }
 
-export function validateAgentName(name: string, config: TarsConfig): void {
+/** C and C++ keywords a CUDA module's snake_case name would collide with (its kernel and symbols). */
+const C_KEYWORDS = new Set('auto break case char const continue default do double else enum extern float for goto if inline int long register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while bool class delete friend new operator private protected public template this throw try catch virtual namespace using typename explicit mutable'.split(' '));
+
+/**
+ * Why a well-formed name still cannot be an agent's: the generated code would not compile or
+ * would clobber another binary. Undefined when the name is usable.
+ */
+export function reservedNameReason(name: string, lang?: ScaffoldLang): string | undefined {
+  const p = pascal(name);
+  if (p === 'Self') return '`Self` is a Rust keyword (the agent type is named after the agent)';
+  if (p === 'Agent' || p === 'Heartbeat') return `the Rust template already defines a type \`${p}\``;
+  if (name === 'rt') return 'agent-rt is the Rust agent runtime crate';
+  if (name === 'tars-kernel') return 'tars-kernel is the kernel binary';
+  if (name === 'kcore') return 'kcore is the kernel core crate';
+  if ((lang === undefined || lang === 'cuda') && C_KEYWORDS.has(name.replace(/-/g, '_'))) return `\`${name.replace(/-/g, '_')}\` is a C/C++ keyword (a CUDA module's symbols are named after it)`;
+  return undefined;
+}
+
+export function validateAgentName(name: string, config: TarsConfig, lang?: ScaffoldLang): void {
   if (!AGENT_NAME_RE.test(name)) {
     throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and single dashes), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
   }
+  const reserved = reservedNameReason(name, lang);
+  if (reserved) throw new AbortError(`"${name}" cannot be an agent's name: ${reserved}`, { code: 'USAGE', tryMessage: `Pick another name, e.g. ${name}-agent.` });
   if (config.agents.some((a) => a.name === name)) {
     throw new AbortError(`An agent named "${name}" already exists in the config`, { code: 'USAGE', tryMessage: '`tarscli agent list` shows the agents.' });
   }
@@ -73,7 +93,7 @@ function insideProject(root: string, absDir: string, asGiven: string): string {
 
 export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResult> {
   const { config, root } = opts.loaded;
-  validateAgentName(opts.name, config);
+  validateAgentName(opts.name, config, opts.lang);
   const absDir = resolve(root, opts.dir ?? defaultAgentDir(config, opts.lang, opts.name));
   const dir = insideProject(root, absDir, opts.dir ?? '');
   if (opts.lang === 'rust' && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
@@ -162,4 +182,73 @@ function cargoEditor(file: string, member: string): () => void {
     if (!members.includes(member)) members.push(member);
     writeFileAtomic(file, text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`));
   };
+}
+
+export interface RemoveAgentOptions {
+  loaded: LoadedConfig;
+  name: string;
+  /** Keep the agent's sources on disk; only unregister it. */
+  keepFiles?: boolean;
+  dryRun?: boolean;
+}
+
+export interface RemoveAgentResult {
+  name: string;
+  lang: string;
+  configFile: string;
+  /** The sources deleted (relative to the project root), when they were. */
+  removedDir?: string;
+  /** Why the sources were kept, when they were. */
+  keptBecause?: string;
+  workspaceMember?: string;
+  dryRun: boolean;
+}
+
+/**
+ * `agent remove`: the undo of `agent new` — the config entry, the kernel workspace member (Rust)
+ * and the agent's directory. A prebuilt (elf) agent's file, a directory another agent also uses,
+ * or one outside the project is never deleted. Config and Cargo.toml are rewritten atomically,
+ * changing nothing else in them; the directory goes last, after both.
+ */
+export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgentResult> {
+  const { config, root } = opts.loaded;
+  const index = config.agents.findIndex((a) => a.name === opts.name);
+  if (index < 0) throw new AbortError(`No agent named "${opts.name}" in the config`, { code: 'NOT_FOUND', tryMessage: `\`tarscli agent list\` shows the agents${config.agents.length ? ` (${config.agents.map((a) => a.name).join(', ')})` : ''}.` });
+  const agent = config.agents[index] as TarsConfig['agents'][number];
+  const configFile = opts.loaded.filepath;
+  if (!configFile) throw new AbortError('There is no config file to remove the agent from', { code: 'CONFIG_NOT_FOUND' });
+  const absDir = resolve(root, agent.path);
+  const rel = relative(root, absDir);
+  let keptBecause: string | undefined;
+  if (opts.keepFiles) keptBecause = '--keep-files';
+  else if (agent.lang === 'elf') keptBecause = 'a prebuilt executable is not created by tarscli, so it is not deleted';
+  else if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) keptBecause = 'it is not inside the project';
+  else if (config.agents.some((a, i) => i !== index && resolve(root, a.path) === absDir)) keptBecause = 'another agent uses the same directory';
+  else if (!existsSync(absDir)) keptBecause = 'it does not exist';
+  const crate = agent.lang === 'rust' ? posix.relative(posix.normalize(config.kernel.path), posix.normalize(agent.path)) : undefined;
+  const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
+  const sharedCrate = config.agents.some((a, i) => i !== index && a.lang === 'rust' && resolve(root, a.path) === absDir);
+  const member = crate && !crate.startsWith('..') && !sharedCrate && existsSync(cargoToml) ? crate : undefined;
+  const result: RemoveAgentResult = { name: agent.name, lang: agent.lang, configFile, ...(keptBecause ? { keptBecause } : { removedDir: rel }), ...(member ? { workspaceMember: member } : {}), dryRun: Boolean(opts.dryRun) };
+  if (opts.dryRun) return result;
+
+  const name = basename(configFile);
+  const text = readFileSync(configFile, 'utf8');
+  const arrayPath = name === 'package.json' ? ['tars', 'agents'] : ['agents'];
+  if (!(/\.json$|^\.tarsrc$/.test(name) && text.trim().startsWith('{'))) {
+    throw new AbortError(`${name} is not JSON, so tarscli cannot remove the agent from it`, { code: 'CONFIG_INVALID', tryMessage: `Remove the entry named "${agent.name}" from agents[] yourself.` });
+  }
+  const nextConfig = await editJsonText(text, [...arrayPath, index], undefined);
+  const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member) : undefined;
+  if (nextCargo !== undefined) writeFileAtomic(cargoToml, nextCargo);
+  writeFileAtomic(configFile, nextConfig);
+  if (!keptBecause) rmSync(absDir, { recursive: true, force: true });
+  return result;
+}
+
+function removeCargoMember(text: string, member: string): string {
+  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
+  if (!m) return text;
+  const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string).filter((x) => posix.normalize(x) !== posix.normalize(member));
+  return text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`);
 }

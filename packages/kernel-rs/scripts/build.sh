@@ -4,7 +4,10 @@
 #
 #   build.sh                 kernel and every agent in agents/
 #   build.sh kernel          out/tars-kernel.elf (multiboot, elf32-i386 container) + out/tars-kernel.dbg
-#   build.sh agent NAME      out/agents/NAME.elf (crate agents/NAME, package agent-NAME) + out/agents/NAME.dbg
+#   build.sh agent NAME [CRATE_DIR]
+#                            out/agents/NAME.elf + out/agents/NAME.dbg from the crate in CRATE_DIR
+#                            (default agents/NAME; a member of this workspace): its package and
+#                            binary names are read from its Cargo.toml, so NAME need not match them
 #
 # Each binary ships stripped; its symbols and line tables go to a separate .dbg file (objcopy
 # --only-keep-debug) that the image carries beside it, for symbolized fault reports.
@@ -45,14 +48,25 @@ build_kernel() {
   echo "built out/tars-kernel.elf ($(stat -c %s out/tars-kernel.elf) bytes)"
 }
 
+# The first `name = "…"` of a TOML table ([package] or the first [[bin]]) in a crate manifest.
+toml_name() {
+  sed -n "/^\[$1\]/,/^\[/{s/^name *= *\"\([^\"]*\)\".*/\1/p}" "$2" | head -1
+}
+
 build_agent() {
-  local name="$1"
+  local name="$1" crate="${2:-agents/$1}"
   [[ "$name" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "build: invalid agent name '$name'" >&2; exit 2; }
-  [ -d "agents/$name" ] || { echo "build: no agent crate at agents/$name" >&2; exit 2; }
+  [[ "$crate" != /* && "$crate" != *..* ]] || { echo "build: the crate directory must be inside the workspace: '$crate'" >&2; exit 2; }
+  [ -f "$crate/Cargo.toml" ] || { echo "build: no agent crate at $crate (no Cargo.toml)" >&2; exit 2; }
+  local pkg bin
+  pkg=$(toml_name package "$crate/Cargo.toml")
+  bin=$(toml_name '\[bin\]' "$crate/Cargo.toml")
+  bin="${bin:-$pkg}"
+  [ -n "$pkg" ] || { echo "build: $crate/Cargo.toml names no [package]" >&2; exit 2; }
   local tmp="out/agents/.$name.elf.$$.tmp" dbg="out/agents/.$name.dbg.$$.tmp"
-  cargo rustc --quiet --offline --release --target "$TARGET" -p "agent-$name" --bin "$name" -- "${LINK[@]}" -C "link-arg=-T$here/linker/agent.ld"
-  objcopy --only-keep-debug "$rel/$name" "$dbg"
-  strip --strip-all -o "$tmp" "$rel/$name"
+  cargo rustc --quiet --offline --release --target "$TARGET" -p "$pkg" --bin "$bin" -- "${LINK[@]}" -C "link-arg=-T$here/linker/agent.ld"
+  objcopy --only-keep-debug "$rel/$bin" "$dbg"
+  strip --strip-all -o "$tmp" "$rel/$bin"
   check_paths "$tmp"
   check_paths "$dbg"
   mv -f "$dbg" "out/agents/$name.dbg"
@@ -62,7 +76,7 @@ build_agent() {
 
 case "${1:-all}" in
   kernel) build_kernel ;;
-  agent) build_agent "${2:?usage: build.sh agent NAME}" ;;
+  agent) build_agent "${2:?usage: build.sh agent NAME [CRATE_DIR]}" "${3:-}" ;;
   all)
     build_kernel
     for dir in agents/*/; do build_agent "$(basename "$dir")"; done

@@ -1,13 +1,17 @@
 import { Args, Flags } from '@oclif/core';
-import { outputResult } from '@tars/core';
+import { outputInfo, outputResult } from '@tars/core';
 import { initProject, type InitResult } from '@tars/image-builder';
 import { relative } from 'node:path';
 import { BaseCommand } from '../base-command.js';
-import { kernelSourceDir } from '../templates.js';
+import { cliPackageDir, dotnetSourceDir, gpuSourceDir, kernelSourceDir } from '../templates.js';
+
+/** A path as a POSIX shell reads it: quoted when it holds anything but safe characters. */
+const shellWord = (p: string) => (/^[\w./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
 
 export default class Init extends BaseCommand<typeof Init, InitResult> {
-  static override summary = 'Start a TARS project: the kernel workspace with demo agents, tars.config.json, package.json';
-  static override description = 'Creates DIR (or fills an empty one). The project builds, boots and takes new agents with tarscli like this repository does; `npm install` in it installs tarscli itself.';
+  static override summary = 'Start a TARS project: the kernel workspace with demo agents, the .NET SDK, tars.config.json, package.json';
+  static override description =
+    'Creates DIR (or fills an empty one). The project builds, boots, simulates and takes new Rust, C#, F# and CUDA agents with tarscli like this repository does. The @tars packages are not on the npm registry, so init packs the running tarscli and its @tars packages into vendor/tars/ and the project\'s package.json installs them from there (`npm install` takes their other dependencies from the registry).';
   static override examples = ['<%= config.bin %> init my-os', '<%= config.bin %> init . --name edge-os --json'];
   static override requiresProject = false;
   static override args = { dir: Args.string({ description: 'Directory for the project (created when missing; must be empty)', required: true }) };
@@ -16,12 +20,22 @@ export default class Init extends BaseCommand<typeof Init, InitResult> {
   };
 
   async execute(): Promise<InitResult> {
-    return initProject({ dir: this.args.dir, kernelSource: kernelSourceDir(), cliVersion: `^${this.config.version}`, ...(this.flags.name ? { name: this.flags.name } : {}) });
+    return initProject({
+      dir: this.args.dir,
+      kernelSource: kernelSourceDir(),
+      dotnetSource: dotnetSourceDir(),
+      gpuSource: gpuSourceDir(),
+      cliDir: cliPackageDir(),
+      signal: this.signal,
+      onProgress: (m) => outputInfo(m),
+      ...(this.flags.name ? { name: this.flags.name } : {}),
+    });
   }
 
   protected render(r: InitResult): void {
     const where = relative(process.cwd(), r.dir) || '.';
     outputResult(`Created TARS project ${r.name} in ${where}: ${r.files.join(', ')}`);
-    outputResult(`Next: cd ${where} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
+    outputResult(`tarscli comes from vendor/tars (${r.vendored.map((v) => `${v.name}@${v.version}`).join(', ')}): the @tars packages are not on the npm registry.`);
+    outputResult(`Next: cd ${shellWord(where)} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
   }
 }

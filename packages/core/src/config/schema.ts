@@ -145,7 +145,16 @@ export const configSchema = z
       .default({}),
     agents: z.array(agentSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // An agent's name is its module, its build output and its id everywhere: one agent per name.
+    const first = new Map<string, number>();
+    c.agents.forEach((a, i) => {
+      const j = first.get(a.name);
+      if (j === undefined) first.set(a.name, i);
+      else ctx.addIssue({ code: 'custom', path: ['agents', i, 'name'], message: `agents.${j} already has this name: agent names must be unique` });
+    });
+  });
 
 export type TarsConfigInput = z.input<typeof configSchema>;
 export type TarsConfig = z.output<typeof configSchema>;

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EXIT_CODES, formatTable, outputResult, type ExecutorKind } from '@tars/core';
-import { buildImage, createBuildPlan, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
+import { buildImage, checkSources, createBuildPlan, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
 import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
@@ -32,18 +32,22 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
   };
 
   async execute(): Promise<Result> {
-    const { config, root } = await this.loadConfig({ 'image.format': this.flags.format, 'executor.default': this.flags.executor });
+    const { config, root, filepath } = await this.loadConfig({ 'image.format': this.flags.format, 'executor.default': this.flags.executor });
     const executor = config.executor.default as ExecutorKind | 'auto';
     const format = config.image.format;
-    if (this.flags['dry-run']) return { kind: 'plan', plan: createBuildPlan(config) };
+    const configFile = filepath ?? undefined;
+    if (this.flags['dry-run']) {
+      checkSources(config, root, configFile);
+      return { kind: 'plan', plan: createBuildPlan(config) };
+    }
     if (this.flags['verify-reproducible']) {
-      const report = await verifyReproducible({ root, config, format, executor, signal: this.signal });
+      const report = await verifyReproducible({ root, config, format, executor, signal: this.signal, ...(configFile ? { configFile } : {}) });
       // A check that cannot fail is a defect: a difference exits CHECK_FAILED, in text and --json.
       if (!report.identical) process.exitCode = EXIT_CODES.CHECK_FAILED;
       return { kind: 'reproducibility', report };
     }
     const outDir = this.flags.output ? resolve(this.flags.output) : undefined;
-    const built = await buildImage({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}) });
+    const built = await buildImage({ root, config, format, executor, useCache: this.flags.cache, signal: this.signal, ...(outDir ? { outDir } : {}), ...(configFile ? { configFile } : {}) });
     return { kind: 'image', ...built };
   }
 

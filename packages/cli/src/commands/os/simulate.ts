@@ -30,6 +30,7 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
       device: this.flags.device as 'auto' | 'gpu' | 'cpu',
       signal: this.signal,
       onWarning: (w) => outputWarn(w),
+      onBuild: (m) => outputInfo(m),
       onProgress: (iter, reward) => {
         const pct = Math.floor(((iter + 1) / this.flags.iterations) * 10) * 10;
         if (pct !== lastPct) {

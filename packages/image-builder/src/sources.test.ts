@@ -1,0 +1,63 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configSchema } from '@tars/core';
+import { checkSources, findSourceIssues } from './sources.js';
+import { createBuildPlan } from './plan.js';
+
+/** A project with a kernel workspace holding the crates `crates` (relative to kernel/). */
+function project(crates: string[]): string {
+  const root = mkdtempSync(join(tmpdir(), 'tars-sources-'));
+  mkdirSync(join(root, 'kernel', 'scripts'), { recursive: true });
+  writeFileSync(join(root, 'kernel', 'scripts', 'build.sh'), '');
+  writeFileSync(join(root, 'kernel', 'Cargo.toml'), `[workspace]\nmembers = [${crates.map((c) => `"${c}"`).join(', ')}]\n`);
+  for (const c of crates) {
+    mkdirSync(join(root, 'kernel', c), { recursive: true });
+    writeFileSync(join(root, 'kernel', c, 'Cargo.toml'), `[package]\nname = "agent-x"\n`);
+  }
+  return root;
+}
+
+describe('config paths are checked against the project before any step runs', () => {
+  it('names the key of every missing or wrong path at once', () => {
+    const root = project(['agents/pong']);
+    mkdirSync(join(root, 'kernel', 'agents', 'stray'), { recursive: true });
+    writeFileSync(join(root, 'kernel', 'agents', 'stray', 'Cargo.toml'), '[package]\nname = "agent-stray"\n');
+    writeFileSync(join(root, 'notelf'), 'text');
+    const config = configSchema.parse({
+      kernel: { path: 'kernel' },
+      agents: [
+        { name: 'pong', lang: 'rust', path: 'kernel/agents/pong' },
+        { name: 'gone', lang: 'rust', path: 'kernel/agents/gone' },
+        { name: 'cs-bot', lang: 'csharp', path: 'agents/cs-bott' },
+        { name: 'stray', lang: 'rust', path: 'kernel/agents/stray' },
+        { name: 'outside', lang: 'rust', path: 'kernel' },
+        { name: 'blob', lang: 'elf', path: 'notelf' },
+      ],
+    });
+    const issues = findSourceIssues(config, root);
+    expect(issues.map((i) => i.key)).toEqual(['dotnet.path', 'agents.1.path', 'agents.2.path', 'agents.3.path', 'agents.4.path', 'agents.5.path']);
+    expect(issues.find((i) => i.key === 'agents.3.path')?.message).toContain('not a member of the kernel workspace');
+    expect(() => checkSources(config, root, join(root, 'tars.config.json'))).toThrow(/tars\.config\.json \[agents\.1\.path\]: no such directory \(agent gone\) \(got: "kernel\/agents\/gone"\)/);
+  });
+
+  it('reports a kernel path that is not a workspace', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tars-sources-'));
+    const issues = findSourceIssues(configSchema.parse({ kernel: { path: 'nowhere' } }), root);
+    expect(issues).toEqual([{ key: 'kernel.path', message: 'no such directory', got: 'nowhere' }]);
+  });
+
+  it('builds a Rust agent from its path, named by its name: a renamed agent keeps its crate', () => {
+    const config = configSchema.parse({ kernel: { path: 'kernel' }, agents: [{ name: 'scout-two', lang: 'rust', path: 'kernel/agents/scout' }] });
+    const step = createBuildPlan(config).steps.find((s) => s.id === 'agent:scout-two');
+    expect(step?.command).toEqual(['bash', 'kernel/scripts/build.sh', 'agent', 'scout-two', 'agents/scout']);
+    expect(step?.outputs[0]).toBe('kernel/out/agents/scout-two.elf');
+  });
+
+  it('refuses two agents with one name (the second would silently replace the first)', () => {
+    const r = configSchema.safeParse({ agents: [{ name: 'pong', lang: 'rust', path: 'a' }, { name: 'pong', lang: 'rust', path: 'b' }] });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]).toMatchObject({ path: ['agents', 1, 'name'], message: expect.stringContaining('agents.0 already has this name') });
+  });
+});

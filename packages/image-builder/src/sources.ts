@@ -1,0 +1,103 @@
+/**
+ * Every path the config names, checked against the project before any step runs (`os build`,
+ * its `--dry-run`, `update-kernel`): a missing or wrong source is the user's config mistake
+ * (CONFIG_INVALID, exit 3, naming the key), never a failed step or a bug in tarscli.
+ */
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { join, posix, relative } from 'node:path';
+import { AbortError, type TarsConfig } from '@tars/core';
+
+export interface SourceIssue {
+  /** Dotted config key, e.g. `agents.0.path`. */
+  key: string;
+  message: string;
+  got: string;
+}
+
+const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
+const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
+
+function startsWithElfMagic(p: string): boolean {
+  const fd = openSync(p, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The `members` of a Cargo workspace manifest (the list tarscli itself writes). */
+export function cargoWorkspaceMembers(cargoToml: string): string[] {
+  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(readFileSync(cargoToml, 'utf8'));
+  return m ? [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => posix.normalize(x[1] as string)) : [];
+}
+
+/** The crate directory of a Rust agent relative to the kernel workspace, or undefined when outside it. */
+export function agentCrateDir(config: TarsConfig, agentPath: string): string | undefined {
+  const rel = posix.relative(posix.normalize(config.kernel.path), posix.normalize(agentPath));
+  return rel === '' || rel.startsWith('..') || posix.isAbsolute(rel) ? undefined : rel;
+}
+
+/** What is wrong with the sources the config names under `root` (nothing: an empty list). */
+export function findSourceIssues(config: TarsConfig, root: string): SourceIssue[] {
+  const issues: SourceIssue[] = [];
+  const add = (key: string, message: string, got: string) => issues.push({ key, message, got });
+  const kernel = join(root, config.kernel.path);
+  const kernelOk = isFile(join(kernel, 'Cargo.toml'));
+  if (!isDir(kernel)) add('kernel.path', 'no such directory', config.kernel.path);
+  else if (!kernelOk) add('kernel.path', 'not a kernel workspace: it has no Cargo.toml', config.kernel.path);
+  else if (!isFile(join(kernel, 'scripts', 'build.sh'))) add('kernel.path', 'not a TARS kernel workspace: it has no scripts/build.sh', config.kernel.path);
+  const members = kernelOk ? cargoWorkspaceMembers(join(kernel, 'Cargo.toml')) : [];
+  const usesDotnet = config.agents.some((a) => a.lang === 'csharp' || a.lang === 'fsharp');
+  if (usesDotnet && !isFile(join(root, config.dotnet.path, 'scripts', 'publish-agent.sh'))) {
+    add('dotnet.path', `not the TARS .NET agent SDK: ${posix.join(config.dotnet.path, 'scripts/publish-agent.sh')} is missing (C# and F# agents need it)`, config.dotnet.path);
+  }
+  config.agents.forEach((agent, i) => {
+    const key = `agents.${i}.path`;
+    const abs = join(root, agent.path);
+    if (!existsSync(abs)) return add(key, `no such ${agent.lang === 'elf' ? 'file' : 'directory'} (agent ${agent.name})`, agent.path);
+    switch (agent.lang) {
+      case 'elf':
+        if (!isFile(abs)) return add(key, `a prebuilt (elf) agent's path is its executable file, not a directory (agent ${agent.name})`, agent.path);
+        if (!startsWithElfMagic(abs)) return add(key, `not an ELF executable (agent ${agent.name})`, agent.path);
+        return;
+      case 'rust': {
+        if (!isDir(abs) || !isFile(join(abs, 'Cargo.toml'))) return add(key, `not a Rust crate: no Cargo.toml there (agent ${agent.name})`, agent.path);
+        const crate = agentCrateDir(config, agent.path);
+        if (crate === undefined) return add(key, `a Rust agent is a crate inside the kernel workspace (${config.kernel.path}/agents/…) (agent ${agent.name})`, agent.path);
+        if (kernelOk && !members.includes(posix.normalize(crate))) return add(key, `the crate is not a member of the kernel workspace: add "${crate}" to members in ${posix.join(config.kernel.path, 'Cargo.toml')} (agent ${agent.name})`, agent.path);
+        return;
+      }
+      case 'csharp':
+      case 'fsharp': {
+        const projects = isDir(abs) ? [abs, join(abs, 'Host')].filter(isDir).flatMap((d) => readdirNames(d).filter((f) => f.endsWith('.csproj'))) : [];
+        if (projects.length === 0) return add(key, `no .csproj there (nor a Host/*.Host.csproj shim for F#) (agent ${agent.name})`, agent.path);
+        return;
+      }
+      case 'cuda':
+        if (!isFile(join(abs, 'scripts', 'build-fatbin.sh'))) return add(key, `not a CUDA module: no scripts/build-fatbin.sh there (agent ${agent.name})`, agent.path);
+        return;
+    }
+  });
+  return issues;
+}
+
+function readdirNames(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Throws CONFIG_INVALID listing every issue as `<file> [key]: message (got: "value")`. */
+export function checkSources(config: TarsConfig, root: string, configFile?: string): void {
+  const issues = findSourceIssues(config, root);
+  if (issues.length === 0) return;
+  const label = configFile ? relative(process.cwd(), configFile) || configFile : 'config';
+  throw new AbortError(issues.map((i) => `${label} [${i.key}]: ${i.message} (got: ${JSON.stringify(i.got)})`).join('\n'), {
+    code: 'CONFIG_INVALID',
+    tryMessage: 'Paths in the config are relative to the project root; fix them, or `tarscli agent remove NAME` an agent whose sources are gone.',
+  });
+}
