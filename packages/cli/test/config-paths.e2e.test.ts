@@ -25,7 +25,12 @@ describe('config paths and names', () => {
       expect(r.json.message).toContain('[dotnet.path]');
     }
     expect(existsSync(join(dir, 'packages', 'kernel-rs', 'out'))).toBe(false); // nothing ran
-  });
+    // doctor says so too, rather than passing a project that cannot build.
+    const doc = await tarscli(['doctor', '--json'], { cwd: dir });
+    expect(doc.exitCode, outputTail(doc)).toBe(7);
+    const project = doc.json.result?.checks?.find((c: { id: string }) => c.id === 'project') ?? doc.json.data?.checks?.find((c: { id: string }) => c.id === 'project');
+    expect(project).toMatchObject({ status: 'fail', detail: expect.stringContaining('[agents.0.path] no such directory') });
+  }, 120_000);
 
   it('two agents with one name are refused; an agent renamed in the config is built from its path', async () => {
     const dup = copyProject((c) => {

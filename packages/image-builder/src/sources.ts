@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
-import { AbortError, type TarsConfig } from '@tars/core';
+import { AbortError, type Check, type TarsConfig } from '@tars/core';
 
 export interface SourceIssue {
   /** Dotted config key, e.g. `agents.0.path`. */
@@ -100,4 +100,19 @@ export function checkSources(config: TarsConfig, root: string, configFile?: stri
     code: 'CONFIG_INVALID',
     tryMessage: 'Paths in the config are relative to the project root; fix them, or `tarscli agent remove NAME` an agent whose sources are gone.',
   });
+}
+
+/** The doctor's check of a project: every path its config names is there and of the right kind. */
+export function projectSourcesCheck(configFile: string | undefined): Check {
+  return {
+    id: 'project',
+    title: 'project sources',
+    required: true,
+    async run(ctx) {
+      if (!configFile) return { status: 'ok', detail: 'not in a TARS project (no config file)' };
+      const issues = findSourceIssues(ctx.config, ctx.root);
+      if (issues.length === 0) return { status: 'ok', detail: `every path in ${relative(ctx.root, configFile) || configFile} is there` };
+      return { status: 'fail', detail: issues.map((i) => `[${i.key}] ${i.message} (got: ${JSON.stringify(i.got)})`).join('; '), fix: `Fix the paths in ${relative(process.cwd(), configFile) || configFile}` };
+    },
+  };
 }

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
-import { color, EXIT_CODES, formatTable, outputResult, runDoctor, type DoctorReport } from '@tars/core';
+import { color, doctorChecks, EXIT_CODES, formatTable, outputResult, runDoctor, type DoctorReport } from '@tars/core';
+import { projectSourcesCheck } from '@tars/image-builder';
 import { BaseCommand } from '../base-command.js';
 
 export default class Doctor extends BaseCommand<typeof Doctor, DoctorReport> {
@@ -12,8 +13,8 @@ export default class Doctor extends BaseCommand<typeof Doctor, DoctorReport> {
   };
 
   async execute(): Promise<DoctorReport> {
-    const { config, root } = await this.loadConfig();
-    const report = await runDoctor({ config, root, refreshKvm: this.flags.refresh });
+    const { config, root, filepath } = await this.loadConfig();
+    const report = await runDoctor({ config, root, refreshKvm: this.flags.refresh }, [...doctorChecks(), projectSourcesCheck(filepath)]);
     if (!report.ok) process.exitCode = EXIT_CODES.CHECK_FAILED;
     return report;
   }
