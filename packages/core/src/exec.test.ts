@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, CancelledError, ExternalError } from './errors.js';
 import { lineSplitter, runCommand } from './exec.js';
+import { outputTail } from './errors.js';
 
 describe('runCommand', () => {
   it('streams lines and keeps a log', async () => {
     const log = join(mkdtempSync(join(tmpdir(), 'tars-exec-')), 'run.log');
     const lines: string[] = [];
     const r = await runCommand('sh', ['-c', 'echo one; echo two >&2; echo three'], { logFile: log, onLine: (l, s) => lines.push(`${s}:${l}`) });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(lines).toEqual(expect.arrayContaining(['stdout:one', 'stderr:two', 'stdout:three']));
     const text = readFileSync(log, 'utf8');
     expect(text).toContain('$ sh -c');

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { plotLine, runSimulation, writeCurveCsv } from '../src/index.js';
+import { outputTail } from '@tars/core';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const runner = join(root, 'out', 'tars-gpu-runner');
@@ -14,7 +15,7 @@ const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
 describe('GPU module', () => {
   it('nvcc compiles every kernel into a fatbin for sm_80, sm_90 and compute_90 PTX, with a manifest', async () => {
     const r = await execa('bash', ['scripts/build-fatbin.sh'], { cwd: root, reject: false });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const m = JSON.parse(readFileSync(join(root, 'out', 'module.json'), 'utf8'));
     const fatbin = readFileSync(join(root, 'out', 'module.fatbin'));
     expect(m.fatbin).toEqual({ file: 'module.fatbin', sha256: createHash('sha256').update(fatbin).digest('hex'), size: fatbin.length });
@@ -37,9 +38,9 @@ describe('GPU module', () => {
       expect(j.gpu.reason).toMatch(/NVIDIA driver|libcuda\.so\.1/);
     }
     expect(j.ok).toBe(true);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const strict = await execa(runner, ['conformance', '--fatbin', join(root, 'out', 'module.fatbin'), '--require-gpu'], { reject: false });
-    expect(strict.exitCode).toBe(j.gpu.available ? 0 : 1);
+    expect(strict.exitCode, outputTail(strict)).toBe(j.gpu.available ? 0 : 1);
   });
 
   it('the simulation is deterministic for a seed and the agents learn', async () => {
@@ -59,7 +60,7 @@ describe('GPU module', () => {
       await expect(runSimulation({ gpuPath: root, agents: 10, iterations: 2, seed: 1, device: 'gpu' })).rejects.toMatchObject({ code: 'TOOL_MISSING', message: expect.stringContaining('GPU requested but unavailable') });
     }
     const bad = await execa(runner, ['simulate', '--agents', '0'], { reject: false });
-    expect(bad.exitCode).toBe(2);
+    expect(bad.exitCode, outputTail(bad)).toBe(2);
     expect(lines(bad.stdout)[0].error).toMatch(/--agents must be/);
   });
 

@@ -11,6 +11,7 @@ import { DockerExecutor } from './docker.js';
 import { HostExecutor } from './host.js';
 import { selectExecutor } from './select.js';
 import type { Executor, Step } from './types.js';
+import { outputTail } from '../errors.js';
 
 function workspace(): string {
   const dir = mkdtempSync(join(tmpdir(), 'tars-ws-'));
@@ -31,7 +32,7 @@ function contract(make: () => Promise<Executor>) {
       logFile: log,
       onLine: (l) => lines.push(l),
     });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(readFileSync(join(ws, 'out', 'artifact.txt'), 'utf8')).toBe('built\n');
     expect(lines).toContain('done');
     expect(readFileSync(log, 'utf8')).toContain('done');
