@@ -92,8 +92,11 @@ describe('installable from npm', () => {
     const schema = JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8')).$schema;
     expect(existsSync(join(dir, schema))).toBe(true);
     const bin = join(dir, 'node_modules', '.bin', 'tarscli');
+    // The NuGet packages of the .NET agents (the NativeAOT compiler: ~300 MB) from this
+    // repository's package folder rather than downloaded again: a user's own NUGET_PACKAGES.
+    const nuget = { NUGET_PACKAGES: join(REPO, 'packages', 'dotnet-interop', '.tars', 'nuget') };
     const run = async (args: string[]) => {
-      const r = await execa(bin, args, { cwd: dir, reject: false, env: { XDG_CACHE_HOME: E2E_CACHE } });
+      const r = await execa(bin, args, { cwd: dir, reject: false, env: { XDG_CACHE_HOME: E2E_CACHE, ...nuget } });
       return { ...r, json: args.includes('--json') ? JSON.parse(String(r.stdout).trim().split('\n').pop() ?? 'null') : undefined };
     };
     for (const [name, lang] of [['scout', 'rust'], ['cs-one', 'csharp'], ['fs-one', 'fsharp']] as const) {
