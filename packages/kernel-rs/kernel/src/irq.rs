@@ -37,6 +37,11 @@ pub fn init(use_apic: bool) {
     }
 }
 
+/// Whether the local APIC is up (`init` found and enabled it).
+pub fn lapic_ready() -> bool {
+    LAPIC_READY.load(Relaxed)
+}
+
 /// Start the scheduler tick (once; later calls do nothing): the TSC rate first, then the APIC
 /// timer from it, or the PIT when there is no APIC. Returns the timer's name.
 pub fn start_timer() -> &'static str {
