@@ -28,8 +28,19 @@ export interface QemuSpec {
   machine?: Machine;
   /** CPU model (default: `max` under TCG, `host` under KVM). */
   cpu?: string;
-  /** Count instructions: TSC = 1 instruction per ns (deterministic guest time). */
-  icount?: boolean;
+  /**
+   * Count instructions (deterministic guest time): `true` is 1 ns per instruction (shift 0); a
+   * number N is 2^N ns per instruction (`-icount shift=N`), which moves where the guest's
+   * interrupts land among its instructions.
+   */
+  icount?: boolean | number;
+  /** The QEMU monitor (HMP) on this unix socket, for tests that drive devices (`sendkey` …). */
+  monitor?: string;
+  /**
+   * QEMU's gdb stub on this unix socket. QEMU waits for a debugger to connect, and the guest
+   * starts only when the debugger lets it continue (tests stop the kernel at a symbol this way).
+   */
+  gdb?: string;
   /** isa-debug-exit at 0xf4 so the kernel's test runner can set QEMU's exit status. */
   debugExit?: boolean;
   /** Network boot from this TFTP root with this boot file (QEMU's built-in iPXE/TFTP). */
@@ -63,7 +74,7 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     '-display', 'none',
     '-no-reboot',
     '-nodefaults',
-    '-monitor', 'none',
+    '-monitor', spec.monitor ? `unix:${qemuEscape(spec.monitor)},server=on,wait=off` : 'none',
     '-chardev', `file,id=events,path=${qemuEscape(paths.events)}`,
     '-serial', 'chardev:events',
     '-chardev', `socket,id=control,path=${qemuEscape(paths.control)},server=on,wait=off`,
@@ -75,7 +86,12 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
   // XSAVEOPT…; QEMU 7.2's TCG has no PCID, x2APIC or TSC-deadline); under KVM `host` passes the
   // real CPU's.
   args.push('-cpu', spec.cpu ?? (spec.accel === 'kvm' ? 'host' : 'max'));
-  if (spec.icount) args.push('-icount', 'shift=0');
+  if (spec.icount !== undefined && spec.icount !== false) {
+    const shift = spec.icount === true ? 0 : spec.icount;
+    if (!Number.isInteger(shift) || shift < 0 || shift > 10) throw new BugError(`-icount shift must be an integer from 0 to 10 (got ${shift})`);
+    args.push('-icount', `shift=${shift}`);
+  }
+  if (spec.gdb) args.push('-gdb', `unix:${qemuEscape(spec.gdb)},server=on,wait=on`, '-S');
   if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
   if (spec.firmware === 'uefi') {
     if (!paths.ovmfCode || !paths.ovmfVars) throw new BugError('UEFI boot needs OVMF code and vars paths');

@@ -14,14 +14,32 @@ const PIC: u8 = 2;
 static MODE: AtomicU8 = AtomicU8::new(NONE);
 static LAPIC_READY: AtomicBool = AtomicBool::new(false);
 
-/// Early (after the kernel's map exists): bring the local APIC up, unless `use_apic` is false,
-/// and start measuring its timer.
+/// Early (after the kernel's map exists): take the interrupt controllers over from the
+/// firmware — the PIC remapped off the exceptions' vectors with every line masked, then the local
+/// APIC (unless `use_apic` is false) with its local interrupts masked — and start measuring the
+/// APIC timer.
+///
+/// The order matters. The firmware leaves the PIC's output wired to the CPU through the APIC's
+/// LINT0 as ExtINT, with lines unmasked (the BIOS tick on IRQ 0, the keyboard on IRQ 1), and the
+/// kernel runs with interrupts off until its idle loop. A line raised meanwhile (the PIT, which
+/// pulses every 55 ms from kernel entry, or a key the host presses) is an interrupt request in
+/// flight at the CPU. Masking the PIC first withdraws it along the same wire (the PIC's output
+/// drops while LINT0 still carries it). Masking LINT0 first cuts the wire with the request still
+/// raised: QEMU (7.2, TCG) keeps it, and at the first interrupt window with nothing pending in
+/// the APIC it acknowledges "vector -1" and raises #GP with error code -1 * 16 + 2 =
+/// 0xfffffffffffffff2 in kernel mode, at the idle loop's `sti; nop; cli` (issue 32; real hardware
+/// may take the PIC's spurious IRQ 7 instead). Masked in this order, nothing the host does during
+/// boot (a key, the PIT's phase) reaches the CPU later as an exception.
 pub fn init(use_apic: bool) {
+    crate::pic::remap_masked();
     if use_apic && crate::apic::init() {
         LAPIC_READY.store(true, Relaxed);
     }
-    // Either way the PIC's vectors move off the exceptions'; with the APIC it stays masked.
-    crate::pic::remap_masked();
+}
+
+/// Whether the local APIC is up (`init` found and enabled it).
+pub fn lapic_ready() -> bool {
+    LAPIC_READY.load(Relaxed)
 }
 
 /// Start the scheduler tick (once; later calls do nothing): the TSC rate first, then the APIC

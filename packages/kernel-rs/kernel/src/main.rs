@@ -188,6 +188,19 @@ const EXCEPTIONS: [&str; 32] = [
     "security", "reserved",
 ];
 
+/// What a selector error code (#TS, #NP, #SS, #GP) says beyond its number. With the IDT flag
+/// (bit 1) the fault was raised while the CPU delivered an interrupt or exception through the
+/// IDT, not by the instruction at rip — as when QEMU delivered a withdrawn interrupt request as
+/// "vector -1" (issue 32, error 0xfffffffffffffff2), which was first read as a system call's
+/// -EFAULT.
+fn error_note(vector: u64, error: u64) -> &'static str {
+    if matches!(vector, 10..=13) && error & 2 != 0 {
+        " (IDT flag: raised delivering an interrupt through the IDT, not by the instruction at rip)"
+    } else {
+        ""
+    }
+}
+
 /// The interrupt and exception entry's dispatcher (`idt.rs`): returns the frame to resume,
 /// always the live one here.
 #[no_mangle]
@@ -259,8 +272,8 @@ fn trap_handle(frame: &mut TrapFrame) {
             let cr2 = if v == 14 { memory::read_cr2() } else { 0 };
             if !frame.from_user() {
                 panic!(
-                    "kernel {} (vector {}) at rip {:#x}, cr2 {:#x}, error {:#x}",
-                    EXCEPTIONS[v as usize], v, frame.rip, cr2, frame.error
+                    "kernel {} (vector {}) at rip {:#x}, cr2 {:#x}, error {:#x}{}",
+                    EXCEPTIONS[v as usize], v, frame.rip, cr2, frame.error, error_note(v, frame.error)
                 );
             }
             let Some(i) = k.current else { return };

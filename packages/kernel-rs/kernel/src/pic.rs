@@ -1,7 +1,7 @@
 //! Legacy 8259 PIC pair (remapped to vectors 32..47) and the PIT as the 1 kHz tick: the
 //! fallback for CPUs without a local APIC (`irq.rs` chooses), and the path of the control
 //! channel's interrupt where no I/O APIC answers.
-use crate::port::outb;
+use crate::port::{inb, outb};
 use core::sync::atomic::{AtomicU16, Ordering::Relaxed};
 
 const IRQ_BASE: u8 = crate::irq::TIMER_VECTOR;
@@ -25,6 +25,20 @@ pub fn remap_masked() {
     outb(0x21, 1);
     outb(0xA1, 1);
     write_masks();
+}
+
+/// Set the master PIC's mask register as given, leaving the kernel's record of its own lines
+/// alone (the in-kernel test recreates the firmware's state with it). False when no PIC answers
+/// (`-M microvm`): the register does not read back.
+pub fn set_master_mask(mask: u8) -> bool {
+    outb(0x21, mask);
+    inb(0x21) == mask
+}
+
+/// The master PIC's latched requests (OCW3 "read IRR"): bit n = IRQ n raised, not yet served.
+pub fn requested() -> u8 {
+    outb(0x20, 0x0A);
+    inb(0x20)
 }
 
 pub fn unmask(irq: u8) {

@@ -170,6 +170,33 @@ fn t_timer(_: &BootInfo) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// The hand-over from the firmware's interrupt wiring (`irq::init`) leaves no interrupt in
+/// flight (issue 32). Recreate what the firmware leaves — the PIC's output reaching the CPU
+/// through LINT0 as ExtINT, a PIC line unmasked — raise that line with interrupts off, hand over
+/// again, then open an interrupt window with nothing pending. Done in the wrong order (LINT0
+/// masked before the PIC), QEMU delivers the withdrawn request as "vector -1": a #GP in kernel
+/// mode with error code 0xfffffffffffffff2, and this run ends in that panic.
+fn t_legacy_irq_handover(_: &BootInfo) -> Result<(), &'static str> {
+    const COM1_IRQ: u8 = 4;
+    if !crate::irq::lapic_ready() || !crate::pic::set_master_mask(!(1 << COM1_IRQ)) {
+        return Ok(()); // no LINT0 wiring or no PIC (`noapic`, `-M microvm`): nothing to hand over
+    }
+    crate::apic::enable_extint();
+    events::flush();
+    crate::serial::COM1.pulse_tx_interrupt();
+    if crate::pic::requested() & (1 << COM1_IRQ) == 0 {
+        return Err("the PIC did not latch the raised line: the test exercised nothing");
+    }
+    crate::irq::init(true);
+    // SAFETY: both controllers are masked again; the handlers return. An exception taken here
+    // (the in-flight request) panics the run: that is the failure this test exists to catch.
+    unsafe { core::arch::asm!("sti; nop; cli", options(nomem, nostack)) };
+    if crate::pic::requested() != 0 {
+        return Err("a PIC line is still requested after the hand-over");
+    }
+    Ok(())
+}
+
 fn t_sha256(_: &BootInfo) -> Result<(), &'static str> {
     let d = kcore::sha256::sha256(b"abc");
     if d[..4] != [0xba, 0x78, 0x16, 0xbf] {
@@ -244,6 +271,8 @@ const TESTS: &[(&str, TestFn)] = &[
     ("sha256", t_sha256),
     ("elf_reject", t_elf_reject),
     ("modules_load", t_modules_load),
+    // Before `timer`: it hands the controllers over again, which `start_timer` follows.
+    ("legacy_irq_handover", t_legacy_irq_handover),
     ("timer", t_timer),
 ];
 

@@ -40,6 +40,19 @@ impl Uart {
         outb(self.base + 1, 0x01);
     }
 
+    /// Raise the UART's interrupt line once and lower it again (an edge the PIC latches): with
+    /// the transmitter empty, enabling the transmit-empty interrupt asserts the line at once.
+    /// Interrupts stay off at the UART afterwards, as `init` leaves them.
+    pub fn pulse_tx_interrupt(self) {
+        while !self.can_write() {
+            core::hint::spin_loop();
+        }
+        outb(self.base + 4, 0x0B); // DTR | RTS | OUT2 (the line's gate to the PIC)
+        outb(self.base + 1, 0x02);
+        outb(self.base + 1, 0x00);
+        outb(self.base + 4, 0x03);
+    }
+
     /// Whether the transmitter is empty (holding register and FIFO): it takes `FIFO` bytes now.
     pub fn can_write(self) -> bool {
         inb(self.base + 5) & 0x20 != 0
