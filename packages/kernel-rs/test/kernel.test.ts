@@ -14,6 +14,9 @@ function runDir(): string {
   return mkdtempSync(join(tmpdir(), 'tars-kt-'));
 }
 
+/** What the kernel said last: a failed exit code's explanation. */
+const lastEvents = (q: { reader: { events: unknown[] } }) => `last kernel events:\n${q.reader.events.slice(-12).map((e) => JSON.stringify(e)).join('\n')}`;
+
 describe('kernel in QEMU (TCG)', () => {
   it('passes its in-kernel test runner and reports through isa-debug-exit', async () => {
     const q = startQemu({ kernel: KERNEL, modules: DEMO_MODULES, append: 'test', accel: 'tcg', memoryMb: 128, debugExit: true }, runDir());
@@ -24,7 +27,7 @@ describe('kernel in QEMU (TCG)', () => {
     expect(failures).toEqual([]);
     expect(summary).toMatchObject({ failed: 0 });
     expect(Number(summary?.['passed'])).toBeGreaterThanOrEqual(8);
-    expect(exit.exitCode).toBe(33); // (0x10 << 1) | 1: all passed
+    expect(exit.exitCode, lastEvents(q)).toBe(33); // (0x10 << 1) | 1: all passed
   });
 
   it('uses RAM above 1 GiB and above the 4 GiB PCI hole (in-kernel tests with 5 GiB)', async () => {
@@ -35,7 +38,7 @@ describe('kernel in QEMU (TCG)', () => {
     expect(Number(mem?.['frames_total']) * 4096).toBeGreaterThan(4.5 * 2 ** 30);
     expect(q.reader.events.filter((e) => e.ev === 'test' && e['ok'] === false)).toEqual([]);
     expect(q.reader.events.find((e) => e.ev === 'test' && e['name'] === 'high_ram')).toMatchObject({ ok: true });
-    expect(exit.exitCode).toBe(33);
+    expect(exit.exitCode, lastEvents(q)).toBe(33);
   });
 
   it('boots to ready with the agents as ring-3 tasks that talk over IPC and shared memory', async () => {
