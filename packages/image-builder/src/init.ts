@@ -3,11 +3,12 @@
  * ping/pong demo agents), the .NET agent SDK and the GPU module sources, a tars.config.json that
  * points editors at the config's JSON Schema, a package.json that installs tarscli from the
  * tarballs vendored beside it, and a .gitignore. Never writes into a non-empty directory: the
- * project is staged beside it and renamed into place, so a failed or killed init leaves nothing.
+ * project is staged beside it and renamed into place, so a failed init leaves nothing, and the
+ * staging directory of a killed one is removed by the next init of the same directory.
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { AbortError, AGENT_NAME_RE } from '@tars/core';
+import { AbortError, AGENT_NAME_RE, CancelledError } from '@tars/core';
 import { vendorTarsPackages, type VendoredPackage } from './vendor.js';
 
 export interface InitOptions {
@@ -52,11 +53,49 @@ function sourceFilter(root: string, drop: RegExp): (src: string) => boolean {
   return (src) => !drop.test(relative(root, src));
 }
 
-export async function initProject(opts: InitOptions): Promise<InitResult> {
-  const dir = resolve(opts.dir);
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new AbortError(`${opts.dir} is not empty; tarscli init starts a project in a new or empty directory`, { code: 'USAGE', tryMessage: 'Pick another directory: tarscli init my-os' });
+/**
+ * The directory `init` fills: `dir` itself, or the directory a symlink there points to. Refuses a
+ * file, a dangling symlink and a non-empty directory before anything is written.
+ */
+function initTarget(given: string): { dir: string; exists: boolean } {
+  const abs = resolve(given);
+  let st;
+  try {
+    st = lstatSync(abs);
+  } catch {
+    return { dir: abs, exists: false };
   }
+  const refuse = (why: string) => new AbortError(`${given} ${why}; tarscli init starts a project in a new or empty directory`, { code: 'USAGE', tryMessage: 'Pick another directory: tarscli init my-os' });
+  if (st.isSymbolicLink() && !existsSync(abs)) throw refuse('is a symbolic link to nothing');
+  const dir = st.isSymbolicLink() ? realpathSync(abs) : abs;
+  if (!statSync(dir).isDirectory()) throw refuse('exists and is not a directory');
+  if (readdirSync(dir).length > 0) throw refuse('is not empty');
+  return { dir, exists: true };
+}
+
+/** `.NAME.init-PID-XXXXXX`: the staging directory of an init by process PID. */
+const stagePrefix = (dir: string) => join(dirname(dir), `.${basename(dir)}.init-`);
+
+/** Staging directories that an init of `dir` killed before it could clean up (its process is gone) left beside it. */
+function removeAbandonedStages(dir: string): void {
+  const prefix = basename(stagePrefix(dir));
+  for (const entry of readdirSync(dirname(dir))) {
+    const pid = entry.startsWith(prefix) ? /^(\d+)-/.exec(entry.slice(prefix.length))?.[1] : undefined;
+    if (pid !== undefined && !processAlive(Number(pid))) rmSync(join(dirname(dir), entry), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+export async function initProject(opts: InitOptions): Promise<InitResult> {
+  const { dir, exists } = initTarget(opts.dir);
   const name = opts.name ?? basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
   if (!AGENT_NAME_RE.test(name)) throw new AbortError(`"${name}" is not a usable project name: use kebab-case (a-z, 0-9 and -)`, { code: 'USAGE', tryMessage: 'Pass --name my-os.' });
   for (const [what, src, marker] of [
@@ -67,12 +106,21 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
     if (!existsSync(join(src, marker))) throw new AbortError(`The ${what} are missing at ${src} (this tarscli is incomplete)`, { code: 'NOT_FOUND', tryMessage: 'Reinstall tarscli.' });
   }
   mkdirSync(dirname(dir), { recursive: true });
-  const stage = mkdtempSync(join(dirname(dir), `.${basename(dir)}.init-`));
+  removeAbandonedStages(dir);
+  const stage = mkdtempSync(`${stagePrefix(dir)}${process.pid}-`);
   try {
     chmodSync(stage, 0o777 & ~process.umask()); // a directory as mkdir would make it, not mkdtemp's 0700
     const result = await fillProject(stage, name, opts);
-    if (existsSync(dir)) rmdirSync(dir); // empty: checked above; rename does not replace a directory everywhere
-    renameSync(stage, dir);
+    if (opts.signal?.aborted) throw new CancelledError(); // Ctrl-C after the last step: still nothing in place
+    if (exists) {
+      if (readdirSync(dir).length > 0) throw new AbortError(`${opts.dir} is no longer empty; tarscli init wrote nothing into it`, { code: 'USAGE' });
+      // An existing empty directory stays (its permissions, a shell's working directory in it after
+      // `tarscli init .`): the staged entries move into it.
+      for (const entry of readdirSync(stage)) renameSync(join(stage, entry), join(dir, entry));
+      rmdirSync(stage);
+    } else {
+      renameSync(stage, dir);
+    }
     return { ...result, dir };
   } catch (err) {
     rmSync(stage, { recursive: true, force: true });
