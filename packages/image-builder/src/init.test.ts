@@ -8,7 +8,10 @@ import { initProject, type InitOptions } from './init.js';
 function sources(): Omit<InitOptions, 'dir'> {
   const src = mkdtempSync(join(tmpdir(), 'tars-init-src-'));
   const files: Record<string, string> = {
-    'kernel/Cargo.toml': '[workspace]\nmembers = ["agents/pong", "agents/faulty"]\n',
+    'kernel/Cargo.toml': '[workspace]\nmembers = ["crates/kcore", "agents/ping", "agents/pong", "agents/faulty", "agents/attacker"]\n',
+    'kernel/agents/pong/Cargo.toml': '',
+    'kernel/agents/attacker/Cargo.toml': '',
+    'kernel/agents/faulty/Cargo.toml': '',
     'dotnet/sdk/Agent.targets': '<Project/>',
     'gpu/runner/tars_gpu_runner.c': 'int main(void) { return 0; }\n',
     'cli/package.json': JSON.stringify({ name: '@tars/cli', version: '0.1.0' }),
@@ -107,9 +110,10 @@ describe('tarscli init: where it writes, and what a failure leaves', () => {
     expect(leftovers(parent).sort()).toEqual([running, 'my-os']);
   });
 
-  it('a kernel workspace without the faulty test agent: the members list matches the crates copied', async () => {
+  it('a kernel workspace with the demo agents only (not the tests\' faulty and attacker): the members list matches the crates copied', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
     await initProject({ dir: join(parent, 'p1'), ...sources() });
-    expect(readFileSync(join(parent, 'p1', 'kernel', 'Cargo.toml'), 'utf8')).toContain('members = ["agents/pong"]');
+    expect(readFileSync(join(parent, 'p1', 'kernel', 'Cargo.toml'), 'utf8')).toContain('members = ["crates/kcore", "agents/ping", "agents/pong"]');
+    expect(readdirSync(join(parent, 'p1', 'kernel', 'agents'))).toEqual(['pong']);
   });
 });

@@ -40,11 +40,15 @@ export const PROJECT_DOTNET_DIR = 'sdk/dotnet';
 export const PROJECT_GPU_DIR = 'sdk/gpu';
 export const PROJECT_VENDOR_DIR = 'vendor/tars';
 
-/** What of the kernel workspace a project needs: sources and build scripts, no build output. */
+/** The agents a project starts with; the workspace's other agents (faulty, attacker) are its tests'. */
+const DEMO_AGENTS = ['ping', 'pong'];
+
+/** What of the kernel workspace a project needs: sources, build scripts and the demo agents, no build output. */
 export function kernelSourceFilter(root: string): (src: string) => boolean {
   return (src) => {
     const rel = relative(root, src);
-    return !/^(target|out|node_modules|test|bench|\.test-results|package\.json|tsconfig\.json|vitest\.config\.ts)(\/|$)/.test(rel) && !/(^|\/)agents\/faulty(\/|$)/.test(rel);
+    const agent = /^agents\/([^/]+)/.exec(rel)?.[1];
+    return !/^(target|out|node_modules|test|bench|\.test-results|package\.json|tsconfig\.json|vitest\.config\.ts)(\/|$)/.test(rel) && (agent === undefined || DEMO_AGENTS.includes(agent));
   };
 }
 
@@ -132,7 +136,7 @@ async function fillProject(dir: string, name: string, opts: InitOptions): Promis
   cpSync(opts.kernelSource, join(dir, 'kernel'), { recursive: true, filter: kernelSourceFilter(opts.kernelSource) });
   // The demo pair only: the workspace lists exactly the crates that were copied.
   const cargo = join(dir, 'kernel', 'Cargo.toml');
-  writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,\s*"agents\/faulty"/, ''));
+  writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,?\s*"agents\/([^"/]+)"/g, (m, agent: string) => (DEMO_AGENTS.includes(agent) ? m : '')));
   cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourceFilter(opts.dotnetSource, /^(?!(sdk|scripts|native|generated)(\/|$))[^/]+|(^|\/)(bin|obj|out)(\/|$)/) });
   cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourceFilter(opts.gpuSource, /^(?!(runner|reference|kernels|scripts)(\/|$))[^/]+|(^|\/)out(\/|$)/) });
   opts.onProgress?.('Vendoring tarscli: the @tars packages are not on the npm registry, so the project installs them from vendor/tars');
