@@ -57,6 +57,26 @@ describe('tarscli init: where it writes, and what a failure leaves', () => {
     expect(statSync(dir).mode & 0o777).toBe(0o750);
     expect(existsSync(join(dir, 'tars.config.json'))).toBe(true);
     expect(leftovers(parent)).toEqual(['here']);
+    expect(readdirSync(dir).filter((e) => e.startsWith('.'))).toEqual(['.gitignore']);
+  });
+
+  it.runIf(process.getuid?.() !== 0)('fills an existing empty directory whose parent is read-only (staged inside it)', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
+    mkdirSync(join(parent, 'here'));
+    chmodSync(parent, 0o555);
+    try {
+      await initProject({ dir: join(parent, 'here'), ...sources() });
+    } finally {
+      chmodSync(parent, 0o755);
+    }
+    expect(existsSync(join(parent, 'here', 'tars.config.json'))).toBe(true);
+  });
+
+  it('an existing directory holding only what a killed init staged in it counts as empty, and is cleaned', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
+    mkdirSync(join(parent, 'here', '.tars-init-999999999-AbC123', 'kernel'), { recursive: true });
+    await initProject({ dir: join(parent, 'here'), ...sources() });
+    expect(readdirSync(join(parent, 'here')).filter((e) => e.startsWith('.'))).toEqual(['.gitignore']);
   });
 
   it('fills the directory a symlink points to, and keeps the symlink', async () => {

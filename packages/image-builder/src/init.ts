@@ -58,6 +58,24 @@ function sourceFilter(root: string, drop: RegExp): (src: string) => boolean {
 }
 
 /**
+ * Where an init stages the project: beside a new directory (`.NAME.init-PID-XXXXXX`), or inside an
+ * existing empty one (`.tars-init-PID-XXXXXX`), whose parent may be read-only or on another
+ * filesystem (`tarscli init .` in a mounted volume). PID names the init's process, so the next
+ * init of the same target removes what a killed one left.
+ */
+const stagePrefix = (dir: string, exists: boolean) => (exists ? join(dir, '.tars-init-') : join(dirname(dir), `.${basename(dir)}.init-`));
+
+/** Removes the staging directories `prefix`PID-… whose process is gone (an init killed before it could clean up). */
+function removeAbandonedStages(prefix: string): void {
+  const parent = dirname(prefix);
+  const start = basename(prefix);
+  for (const entry of readdirSync(parent)) {
+    const pid = entry.startsWith(start) ? /^(\d+)-/.exec(entry.slice(start.length))?.[1] : undefined;
+    if (pid !== undefined && !processAlive(Number(pid))) rmSync(join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+/**
  * The directory `init` fills: `dir` itself, or the directory a symlink there points to. Refuses a
  * file, a dangling symlink and a non-empty directory before anything is written.
  */
@@ -73,20 +91,9 @@ function initTarget(given: string): { dir: string; exists: boolean } {
   if (st.isSymbolicLink() && !existsSync(abs)) throw refuse('is a symbolic link to nothing');
   const dir = st.isSymbolicLink() ? realpathSync(abs) : abs;
   if (!statSync(dir).isDirectory()) throw refuse('exists and is not a directory');
+  removeAbandonedStages(stagePrefix(dir, true));
   if (readdirSync(dir).length > 0) throw refuse('is not empty');
   return { dir, exists: true };
-}
-
-/** `.NAME.init-PID-XXXXXX`: the staging directory of an init by process PID. */
-const stagePrefix = (dir: string) => join(dirname(dir), `.${basename(dir)}.init-`);
-
-/** Staging directories that an init of `dir` killed before it could clean up (its process is gone) left beside it. */
-function removeAbandonedStages(dir: string): void {
-  const prefix = basename(stagePrefix(dir));
-  for (const entry of readdirSync(dirname(dir))) {
-    const pid = entry.startsWith(prefix) ? /^(\d+)-/.exec(entry.slice(prefix.length))?.[1] : undefined;
-    if (pid !== undefined && !processAlive(Number(pid))) rmSync(join(dirname(dir), entry), { recursive: true, force: true });
-  }
 }
 
 function processAlive(pid: number): boolean {
@@ -109,17 +116,19 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   ] as const) {
     if (!existsSync(join(src, marker))) throw new AbortError(`The ${what} are missing at ${src} (this tarscli is incomplete)`, { code: 'NOT_FOUND', tryMessage: 'Reinstall tarscli.' });
   }
-  mkdirSync(dirname(dir), { recursive: true });
-  removeAbandonedStages(dir);
-  const stage = mkdtempSync(`${stagePrefix(dir)}${process.pid}-`);
+  if (!exists) {
+    mkdirSync(dirname(dir), { recursive: true });
+    removeAbandonedStages(stagePrefix(dir, false));
+  }
+  const stage = mkdtempSync(`${stagePrefix(dir, exists)}${process.pid}-`);
   try {
     chmodSync(stage, 0o777 & ~process.umask()); // a directory as mkdir would make it, not mkdtemp's 0700
     const result = await fillProject(stage, name, opts);
     if (opts.signal?.aborted) throw new CancelledError(); // Ctrl-C after the last step: still nothing in place
     if (exists) {
-      if (readdirSync(dir).length > 0) throw new AbortError(`${opts.dir} is no longer empty; tarscli init wrote nothing into it`, { code: 'USAGE' });
+      if (readdirSync(dir).some((e) => e !== basename(stage))) throw new AbortError(`${opts.dir} is no longer empty; tarscli init wrote nothing into it`, { code: 'USAGE' });
       // An existing empty directory stays (its permissions, a shell's working directory in it after
-      // `tarscli init .`): the staged entries move into it.
+      // `tarscli init .`): the staged entries move up into it.
       for (const entry of readdirSync(stage)) renameSync(join(stage, entry), join(dir, entry));
       rmdirSync(stage);
     } else {
