@@ -113,6 +113,14 @@ describe('tarscli init: where it writes, and what a failure leaves', () => {
     expect(leftovers(parent)).toEqual([]);
   });
 
+  it('npm pack whose prepack script prints a [ before the JSON still vendors the tarball', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
+    const pack = 'while [ "$1" != --pack-destination ]; do shift; done; echo x > "$2/tars-cli-0.1.0.tgz"; echo "[prepack] assets copied"; printf \'[\\n  {"filename": "tars-cli-0.1.0.tgz"}\\n]\\n\'';
+    process.env['PATH'] = `${fakeNpm(pack)}:${savedPath}`;
+    const r = await initProject({ dir: join(parent, 'my-os'), ...sources() });
+    expect(r.vendored.map((v) => v.file)).toEqual(['vendor/tars/tars-cli-0.1.0.tgz']);
+  });
+
   it('Ctrl-C: cancelled, nothing left behind', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
     const abort = new AbortController();
