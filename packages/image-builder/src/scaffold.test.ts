@@ -60,6 +60,14 @@ describe('agent remove deletes only the agent\'s own directory, inside the proje
     expect(members(root)).toContain('members = ["crates/kcore", "agents/pong-2"]');
   });
 
+  it('edits a hand-formatted members list in place: one line goes, comments (with a ]) and layout stay', async () => {
+    const { root, loaded } = project([{ name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }]);
+    const manifest = '[workspace]\nmembers = [\n    "crates/kcore", # see [workspace.package]\n    "agents/pong",\n    "agents/pong-2",\n]\n';
+    writeFileSync(join(root, 'kernel', 'Cargo.toml'), manifest);
+    await removeAgent({ loaded, name: 'pong' });
+    expect(members(root)).toBe(manifest.replace('    "agents/pong",\n', ''));
+  });
+
   it('never follows a symlink on the way out of the project', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'tars-outside-'));
     mkdirSync(join(outside, 'x'));

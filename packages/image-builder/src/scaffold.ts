@@ -6,6 +6,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
+import { addCargoMember, removeCargoMember } from './cargo-members.js';
 import { contains, realish } from './output-dir.js';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
@@ -174,15 +175,13 @@ async function configEditor(file: string, entry: object): Promise<() => void> {
   });
 }
 
+/** `./agents/x/` and `agents/x` name one workspace member. */
+const sameMember = (a: string, b: string) => posix.normalize(`${a}/`) === posix.normalize(`${b}/`);
+
 function cargoEditor(file: string, member: string): () => void {
-  const text = readFileSync(file, 'utf8');
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
-  if (!m) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
-  return () => {
-    const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string);
-    if (!members.includes(member)) members.push(member);
-    writeFileAtomic(file, text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`));
-  };
+  const next = addCargoMember(readFileSync(file, 'utf8'), member, sameMember);
+  if (next === undefined) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
+  return () => writeFileAtomic(file, next);
 }
 
 export interface RemoveAgentOptions {
@@ -238,7 +237,7 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
     throw new AbortError(`${name} is not JSON, so tarscli cannot remove the agent from it`, { code: 'CONFIG_INVALID', tryMessage: `Remove the entry named "${agent.name}" from agents[] yourself.` });
   }
   const nextConfig = await editJsonText(text, [...arrayPath, index], undefined);
-  const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member) : undefined;
+  const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member, sameMember) : undefined;
   if (nextCargo !== undefined) writeFileAtomic(cargoToml, nextCargo);
   writeFileAtomic(configFile, nextConfig);
   if (!keptBecause) rmSync(absDir, { recursive: true, force: true });
@@ -284,12 +283,4 @@ function notOwnDirectory(loaded: LoadedConfig, index: number, configFile: string
     if (contains(p, dir)) return `it is inside ${what}`;
   }
   return undefined;
-}
-
-function removeCargoMember(text: string, member: string): string {
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
-  if (!m) return text;
-  const same = (x: string) => posix.normalize(`${x}/`) === posix.normalize(`${member}/`); // `./agents/x/` is `agents/x`
-  const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string).filter((x) => !same(x));
-  return text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`);
 }

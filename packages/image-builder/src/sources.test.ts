@@ -43,6 +43,13 @@ describe('config paths are checked against the project before any step runs', ()
     expect(() => checkSources(config, root, join(root, 'tars.config.json'))).toThrow(/tars\.config\.json \[agents\.1\.path\]: no such directory \(agent gone\) \(got: "kernel\/agents\/gone"\)/);
   });
 
+  it('reads a members list whose comment holds a ] (it does not end the list)', () => {
+    const root = project(['agents/pong']);
+    writeFileSync(join(root, 'kernel', 'Cargo.toml'), '[workspace]\nmembers = [\n  "crates/kcore", # the [no_std] core\n  "./agents/pong/",\n]\n');
+    const config = configSchema.parse({ kernel: { path: 'kernel' }, agents: [{ name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }] });
+    expect(findSourceIssues(config, root)).toEqual([]);
+  });
+
   it('reports a kernel path that is not a workspace', () => {
     const root = mkdtempSync(join(tmpdir(), 'tars-sources-'));
     const issues = findSourceIssues(configSchema.parse({ kernel: { path: 'nowhere' } }), root);

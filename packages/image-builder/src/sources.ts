@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { AbortError, type Check, type TarsConfig } from '@tars/core';
+import { readCargoMembers } from './cargo-members.js';
 import { contains } from './output-dir.js';
 
 export interface SourceIssue {
@@ -46,8 +47,7 @@ function escapesProject(realRoot: string, abs: string): string | undefined {
 
 /** The `members` of a Cargo workspace manifest (the list tarscli itself writes). */
 export function cargoWorkspaceMembers(cargoToml: string): string[] {
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(readFileSync(cargoToml, 'utf8'));
-  return m ? [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => posix.normalize(x[1] as string)) : [];
+  return (readCargoMembers(readFileSync(cargoToml, 'utf8')) ?? []).map((x) => posix.normalize(`${x}/`).replace(/\/$/, ''));
 }
 
 /** The crate directory of a Rust agent relative to the kernel workspace, or undefined when outside it. */
