@@ -2,7 +2,8 @@
  * A wrong path or a duplicate in the config is the user's mistake: a config error (exit 3) naming
  * the key, before any step runs — with and without --dry-run — never a failed step or a `BUG`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
@@ -72,5 +73,29 @@ describe('config paths and names', () => {
     const again = await tarscli(['agent', 'remove', 'scout', '--json'], { cwd: dir });
     expect(again.exitCode, outputTail(again)).toBe(6);
     expect(again.json.code).toBe('NOT_FOUND');
+  });
+});
+
+describe('what agent remove and init refuse to touch', () => {
+  it('agent remove keeps a directory reached through a symlink out of the project, and says why', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'tars-outside-'));
+    mkdirSync(join(outside, 'cs-bot'));
+    writeFileSync(join(outside, 'cs-bot', 'Program.cs'), '// not the project\'s');
+    const dir = copyProject((c) => c.agents.push({ name: 'cs-bot', lang: 'csharp', path: 'linked/cs-bot' }));
+    symlinkSync(outside, join(dir, 'linked'));
+    const r = await tarscli(['agent', 'remove', 'cs-bot', '--json'], { cwd: dir });
+    expect(r.exitCode, outputTail(r)).toBe(0);
+    expect(r.json.result).toMatchObject({ name: 'cs-bot', keptBecause: 'it is not inside the project' });
+    expect(r.json.result.removedDir).toBeUndefined();
+    expect(existsSync(join(outside, 'cs-bot', 'Program.cs'))).toBe(true);
+  });
+
+  it('init onto a file is a usage error (exit 2), not a bug in tarscli, and leaves nothing beside it', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tars-init-file-'));
+    writeFileSync(join(parent, 'taken'), 'x');
+    const r = await tarscli(['init', 'taken', '--json'], { cwd: parent });
+    expect(r.exitCode, outputTail(r)).toBe(2);
+    expect(r.json).toMatchObject({ code: 'USAGE', message: expect.stringContaining('taken exists and is not a directory') });
+    expect(readdirSync(parent)).toEqual(['taken']);
   });
 });

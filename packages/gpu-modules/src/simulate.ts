@@ -3,7 +3,7 @@
  * CUDA driver API when a GPU answers, else the CPU reference), stream progress, and report the
  * learning curve (mean reward per iteration), throughput, CSV and a PNG plot.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, ExternalError, runCommand, tailLines, writeFileAtomic } from '@tars/core';
 import { curveChartSvg, svgToPng } from './chart.js';
@@ -39,9 +39,20 @@ export function runnerPath(gpuPath: string): string {
   return join(gpuPath, 'out', 'tars-gpu-runner');
 }
 
-/** The newest modification time under the runner's sources (runner/, reference/, scripts/build.sh). */
+/**
+ * The newest modification time under the runner's sources (runner/, reference/, scripts/build.sh).
+ * A symlink counts by its target's time, or its own when it leads nowhere (an editor's lock file,
+ * emacs `.#x.c`), and a symlinked directory is not descended: neither crashes `os simulate`.
+ */
 function newestSource(gpuPath: string): number {
-  const walk = (p: string): number => (statSync(p).isDirectory() ? Math.max(0, ...readdirSync(p).map((e) => walk(join(p, e)))) : statSync(p).mtimeMs);
+  const mtime = (p: string) => {
+    try {
+      return statSync(p).mtimeMs;
+    } catch {
+      return lstatSync(p).mtimeMs;
+    }
+  };
+  const walk = (p: string): number => (lstatSync(p).isDirectory() ? readdirSync(p).reduce((newest, e) => Math.max(newest, walk(join(p, e))), 0) : mtime(p));
   return Math.max(...['runner', 'reference', 'scripts/build.sh'].map((p) => join(gpuPath, p)).filter((p) => existsSync(p)).map(walk));
 }
 

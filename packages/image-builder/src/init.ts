@@ -3,11 +3,12 @@
  * ping/pong demo agents), the .NET agent SDK and the GPU module sources, a tars.config.json that
  * points editors at the config's JSON Schema, a package.json that installs tarscli from the
  * tarballs vendored beside it, and a .gitignore. Never writes into a non-empty directory: the
- * project is staged beside it and renamed into place, so a failed or killed init leaves nothing.
+ * project is staged beside it and renamed into place, so a failed init leaves nothing, and the
+ * staging directory of a killed one is removed by the next init of the same directory.
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { AbortError, AGENT_NAME_RE } from '@tars/core';
+import { AbortError, AGENT_NAME_RE, CancelledError } from '@tars/core';
 import { vendorTarsPackages, type VendoredPackage } from './vendor.js';
 
 export interface InitOptions {
@@ -39,11 +40,15 @@ export const PROJECT_DOTNET_DIR = 'sdk/dotnet';
 export const PROJECT_GPU_DIR = 'sdk/gpu';
 export const PROJECT_VENDOR_DIR = 'vendor/tars';
 
-/** What of the kernel workspace a project needs: sources and build scripts, no build output. */
+/** The agents a project starts with; the workspace's other agents (faulty, attacker) are its tests'. */
+const DEMO_AGENTS = ['ping', 'pong'];
+
+/** What of the kernel workspace a project needs: sources, build scripts and the demo agents, no build output. */
 export function kernelSourceFilter(root: string): (src: string) => boolean {
   return (src) => {
     const rel = relative(root, src);
-    return !/^(target|out|node_modules|test|bench|\.test-results|package\.json|tsconfig\.json|vitest\.config\.ts)(\/|$)/.test(rel) && !/(^|\/)agents\/faulty(\/|$)/.test(rel);
+    const agent = /^agents\/([^/]+)/.exec(rel)?.[1];
+    return !/^(target|out|node_modules|test|bench|\.test-results|package\.json|tsconfig\.json|vitest\.config\.ts)(\/|$)/.test(rel) && (agent === undefined || DEMO_AGENTS.includes(agent));
   };
 }
 
@@ -52,11 +57,56 @@ function sourceFilter(root: string, drop: RegExp): (src: string) => boolean {
   return (src) => !drop.test(relative(root, src));
 }
 
-export async function initProject(opts: InitOptions): Promise<InitResult> {
-  const dir = resolve(opts.dir);
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw new AbortError(`${opts.dir} is not empty; tarscli init starts a project in a new or empty directory`, { code: 'USAGE', tryMessage: 'Pick another directory: tarscli init my-os' });
+/**
+ * Where an init stages the project: beside a new directory (`.NAME.init-PID-XXXXXX`), or inside an
+ * existing empty one (`.tars-init-PID-XXXXXX`), whose parent may be read-only or on another
+ * filesystem (`tarscli init .` in a mounted volume). PID names the init's process, so the next
+ * init of the same target removes what a killed one left.
+ */
+const stagePrefix = (dir: string, exists: boolean) => (exists ? join(dir, '.tars-init-') : join(dirname(dir), `.${basename(dir)}.init-`));
+
+/** Removes the staging directories `prefix`PID-… whose process is gone (an init killed before it could clean up). */
+function removeAbandonedStages(prefix: string): void {
+  const parent = dirname(prefix);
+  const start = basename(prefix);
+  for (const entry of readdirSync(parent)) {
+    const pid = entry.startsWith(start) ? /^(\d+)-/.exec(entry.slice(start.length))?.[1] : undefined;
+    if (pid !== undefined && !processAlive(Number(pid))) rmSync(join(parent, entry), { recursive: true, force: true });
   }
+}
+
+/**
+ * The directory `init` fills: `dir` itself, or the directory a symlink there points to. Refuses a
+ * file, a dangling symlink and a non-empty directory before anything is written.
+ */
+function initTarget(given: string): { dir: string; exists: boolean } {
+  const abs = resolve(given);
+  let st;
+  try {
+    st = lstatSync(abs);
+  } catch {
+    return { dir: abs, exists: false };
+  }
+  const refuse = (why: string) => new AbortError(`${given} ${why}; tarscli init starts a project in a new or empty directory`, { code: 'USAGE', tryMessage: 'Pick another directory: tarscli init my-os' });
+  if (st.isSymbolicLink() && !existsSync(abs)) throw refuse('is a symbolic link to nothing');
+  const dir = st.isSymbolicLink() ? realpathSync(abs) : abs;
+  if (!statSync(dir).isDirectory()) throw refuse('exists and is not a directory');
+  removeAbandonedStages(stagePrefix(dir, true));
+  if (readdirSync(dir).length > 0) throw refuse('is not empty');
+  return { dir, exists: true };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+export async function initProject(opts: InitOptions): Promise<InitResult> {
+  const { dir, exists } = initTarget(opts.dir);
   const name = opts.name ?? basename(dir).toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '');
   if (!AGENT_NAME_RE.test(name)) throw new AbortError(`"${name}" is not a usable project name: use kebab-case (a-z, 0-9 and -)`, { code: 'USAGE', tryMessage: 'Pass --name my-os.' });
   for (const [what, src, marker] of [
@@ -66,13 +116,24 @@ export async function initProject(opts: InitOptions): Promise<InitResult> {
   ] as const) {
     if (!existsSync(join(src, marker))) throw new AbortError(`The ${what} are missing at ${src} (this tarscli is incomplete)`, { code: 'NOT_FOUND', tryMessage: 'Reinstall tarscli.' });
   }
-  mkdirSync(dirname(dir), { recursive: true });
-  const stage = mkdtempSync(join(dirname(dir), `.${basename(dir)}.init-`));
+  if (!exists) {
+    mkdirSync(dirname(dir), { recursive: true });
+    removeAbandonedStages(stagePrefix(dir, false));
+  }
+  const stage = mkdtempSync(`${stagePrefix(dir, exists)}${process.pid}-`);
   try {
     chmodSync(stage, 0o777 & ~process.umask()); // a directory as mkdir would make it, not mkdtemp's 0700
     const result = await fillProject(stage, name, opts);
-    if (existsSync(dir)) rmdirSync(dir); // empty: checked above; rename does not replace a directory everywhere
-    renameSync(stage, dir);
+    if (opts.signal?.aborted) throw new CancelledError(); // Ctrl-C after the last step: still nothing in place
+    if (exists) {
+      if (readdirSync(dir).some((e) => e !== basename(stage))) throw new AbortError(`${opts.dir} is no longer empty; tarscli init wrote nothing into it`, { code: 'USAGE' });
+      // An existing empty directory stays (its permissions, a shell's working directory in it after
+      // `tarscli init .`): the staged entries move up into it.
+      for (const entry of readdirSync(stage)) renameSync(join(stage, entry), join(dir, entry));
+      rmdirSync(stage);
+    } else {
+      renameSync(stage, dir);
+    }
     return { ...result, dir };
   } catch (err) {
     rmSync(stage, { recursive: true, force: true });
@@ -84,7 +145,7 @@ async function fillProject(dir: string, name: string, opts: InitOptions): Promis
   cpSync(opts.kernelSource, join(dir, 'kernel'), { recursive: true, filter: kernelSourceFilter(opts.kernelSource) });
   // The demo pair only: the workspace lists exactly the crates that were copied.
   const cargo = join(dir, 'kernel', 'Cargo.toml');
-  writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,\s*"agents\/faulty"/, ''));
+  writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,?\s*"agents\/([^"/]+)"/g, (m, agent: string) => (DEMO_AGENTS.includes(agent) ? m : '')));
   cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourceFilter(opts.dotnetSource, /^(?!(sdk|scripts|native|generated)(\/|$))[^/]+|(^|\/)(bin|obj|out)(\/|$)/) });
   cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourceFilter(opts.gpuSource, /^(?!(runner|reference|kernels|scripts)(\/|$))[^/]+|(^|\/)out(\/|$)/) });
   opts.onProgress?.('Vendoring tarscli: the @tars packages are not on the npm registry, so the project installs them from vendor/tars');

@@ -10,13 +10,13 @@ import { basename, dirname, isAbsolute, join, parse, relative, resolve } from 'n
 import { AbortError } from '@tars/core';
 
 /** `a` is `b` or a directory above it. */
-const contains = (a: string, b: string) => {
+export const contains = (a: string, b: string) => {
   const rel = relative(a, b);
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 };
 
 /** The real path of `p`, or of its nearest existing ancestor with the rest appended (symlinks resolved). */
-function realish(p: string): string {
+export function realish(p: string): string {
   const abs = resolve(p);
   if (existsSync(abs)) return realpathSync(abs);
   const parent = dirname(abs);

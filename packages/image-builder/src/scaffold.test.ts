@@ -1,6 +1,9 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { defaultConfig } from '@tars/core';
-import { pascal, reservedNameReason, validateAgentName } from './scaffold.js';
+import { configSchema, defaultConfig, type LoadedConfig } from '@tars/core';
+import { pascal, removeAgent, reservedNameReason, validateAgentName } from './scaffold.js';
 
 describe('validateAgentName', () => {
   const config = defaultConfig();
@@ -30,5 +33,88 @@ describe('names whose generated code would not compile or would clobber another 
     expect(() => validateAgentName('do', config, 'cuda')).toThrow('C/C++ keyword');
     expect(() => validateAgentName('do', config, 'rust')).not.toThrow();
     expect(reservedNameReason('selfie', 'rust')).toBeUndefined();
+  });
+});
+
+describe('agent remove deletes only the agent\'s own directory, inside the project', () => {
+  /** A project: kernel workspace with crates `agents/pong`, `agents/pong-2`, the kernel's own crates, and `agents` entries given. */
+  function project(agents: { name: string; lang: string; path: string }[]): { loaded: LoadedConfig; root: string } {
+    const root = mkdtempSync(join(tmpdir(), 'tars-remove-'));
+    for (const d of ['kernel/agents/pong', 'kernel/agents/pong-2', 'kernel/crates/kcore', 'sdk/dotnet', 'sdk/gpu', 'agents/cs']) {
+      mkdirSync(join(root, d), { recursive: true });
+      writeFileSync(join(root, d, 'keep.txt'), d);
+    }
+    writeFileSync(join(root, 'kernel', 'Cargo.toml'), '[workspace]\nmembers = ["crates/kcore", "agents/pong", "agents/pong-2"]\n');
+    const raw = { kernel: { path: 'kernel' }, dotnet: { path: 'sdk/dotnet' }, gpu: { path: 'sdk/gpu' }, agents };
+    const filepath = join(root, 'tars.config.json');
+    writeFileSync(filepath, `${JSON.stringify(raw, null, 2)}\n`);
+    return { root, loaded: { config: configSchema.parse(raw), filepath, root, sources: {} } };
+  }
+  const members = (root: string) => readFileSync(join(root, 'kernel', 'Cargo.toml'), 'utf8');
+
+  it('removes a Rust agent, its directory and its member only, not a member with a similar name', async () => {
+    const { root, loaded } = project([{ name: 'pong', lang: 'rust', path: 'kernel/agents/./pong/' }]);
+    const r = await removeAgent({ loaded, name: 'pong' });
+    expect(r).toMatchObject({ removedDir: join('kernel', 'agents', 'pong'), workspaceMember: 'agents/pong' });
+    expect(existsSync(join(root, 'kernel/agents/pong'))).toBe(false);
+    expect(members(root)).toContain('members = ["crates/kcore", "agents/pong-2"]');
+  });
+
+  it('edits a hand-formatted members list in place: one line goes, comments (with a ]) and layout stay', async () => {
+    const { root, loaded } = project([{ name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }]);
+    const manifest = '[workspace]\nmembers = [\n    "crates/kcore", # see [workspace.package]\n    "agents/pong",\n    "agents/pong-2",\n]\n';
+    writeFileSync(join(root, 'kernel', 'Cargo.toml'), manifest);
+    await removeAgent({ loaded, name: 'pong' });
+    expect(members(root)).toBe(manifest.replace('    "agents/pong",\n', ''));
+  });
+
+  it('never follows a symlink on the way out of the project', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'tars-outside-'));
+    mkdirSync(join(outside, 'x'));
+    writeFileSync(join(outside, 'x', 'precious'), 'x');
+    const { root, loaded } = project([{ name: 'cs', lang: 'csharp', path: 'linked/x' }]);
+    symlinkSync(outside, join(root, 'linked'));
+    const r = await removeAgent({ loaded, name: 'cs' });
+    expect(r.keptBecause).toBe('it is not inside the project');
+    expect(existsSync(join(outside, 'x', 'precious'))).toBe(true);
+  });
+
+  it('keeps an agent directory that is itself a symlink, even to inside the project', async () => {
+    const { root, loaded } = project([{ name: 'cs', lang: 'csharp', path: 'agents/link' }]);
+    symlinkSync(join(root, 'agents', 'cs'), join(root, 'agents', 'link'));
+    expect((await removeAgent({ loaded, name: 'cs' })).keptBecause).toContain('symbolic link');
+    expect(existsSync(join(root, 'agents/cs/keep.txt'))).toBe(true);
+  });
+
+  it.each([
+    ['the project root', '.', 'csharp', 'not inside the project'],
+    ['the project root by another spelling', './', 'csharp', 'not inside the project'],
+    ['the kernel workspace root', 'kernel', 'csharp', 'the kernel workspace'],
+    ['the kernel workspace root (Rust)', 'kernel/.', 'rust', 'the kernel workspace'],
+    ['a directory holding other agents', 'kernel/agents', 'csharp', 'agent pong uses a directory inside it'],
+    ['the kernel\'s own crate', 'kernel/crates/kcore', 'rust', 'part of the kernel workspace'],
+    ['a C# agent inside the kernel workspace', 'kernel/crates', 'csharp', 'part of the kernel workspace'],
+    ['the GPU sources (a CUDA agent at gpu.path)', 'sdk/gpu', 'cuda', 'the GPU module sources'],
+    ['the .NET SDK', 'sdk', 'csharp', 'the .NET agent SDK'],
+    ['a directory inside another agent\'s', 'kernel/agents/pong/src', 'csharp', 'inside agent pong\'s directory'],
+  ])('keeps %s', async (_what, path, lang, why) => {
+    const { root, loaded } = project([{ name: 'victim', lang, path }, { name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }]);
+    mkdirSync(join(root, 'kernel/agents/pong/src'), { recursive: true });
+    const before = members(root);
+    const r = await removeAgent({ loaded, name: 'victim' });
+    expect(r.keptBecause).toContain(why);
+    expect(r.workspaceMember).toBeUndefined();
+    expect(members(root)).toBe(before);
+    for (const d of ['kernel/agents/pong', 'kernel/crates/kcore', 'sdk/dotnet', 'sdk/gpu']) expect(existsSync(join(root, d, 'keep.txt'))).toBe(true);
+    expect(JSON.parse(readFileSync(join(root, 'tars.config.json'), 'utf8')).agents.map((a: { name: string }) => a.name)).toEqual(['pong']);
+  });
+
+  it('keeps a directory another agent names by another spelling, and its workspace member', async () => {
+    const { root, loaded } = project([{ name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }, { name: 'pong-alias', lang: 'rust', path: 'kernel/agents/./pong' }]);
+    const r = await removeAgent({ loaded, name: 'pong-alias' });
+    expect(r.keptBecause).toBe('agent pong uses the same directory');
+    expect(r.workspaceMember).toBeUndefined();
+    expect(existsSync(join(root, 'kernel/agents/pong/keep.txt'))).toBe(true);
+    expect(members(root)).toContain('"agents/pong"');
   });
 });

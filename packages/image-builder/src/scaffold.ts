@@ -3,9 +3,11 @@
  * and (for Rust) add its crate to the kernel workspace. Never overwrites: the directory is staged
  * and renamed into place, and any existing file or taken name is an error.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
+import { addCargoMember, removeCargoMember } from './cargo-members.js';
+import { contains, realish } from './output-dir.js';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
 export type ScaffoldLang = (typeof SCAFFOLD_LANGS)[number];
@@ -173,15 +175,13 @@ async function configEditor(file: string, entry: object): Promise<() => void> {
   });
 }
 
+/** `./agents/x/` and `agents/x` name one workspace member. */
+const sameMember = (a: string, b: string) => posix.normalize(`${a}/`) === posix.normalize(`${b}/`);
+
 function cargoEditor(file: string, member: string): () => void {
-  const text = readFileSync(file, 'utf8');
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
-  if (!m) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
-  return () => {
-    const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string);
-    if (!members.includes(member)) members.push(member);
-    writeFileAtomic(file, text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`));
-  };
+  const next = addCargoMember(readFileSync(file, 'utf8'), member, sameMember);
+  if (next === undefined) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
+  return () => writeFileAtomic(file, next);
 }
 
 export interface RemoveAgentOptions {
@@ -219,16 +219,14 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
   if (!configFile) throw new AbortError('There is no config file to remove the agent from', { code: 'CONFIG_NOT_FOUND' });
   const absDir = resolve(root, agent.path);
   const rel = relative(root, absDir);
-  let keptBecause: string | undefined;
-  if (opts.keepFiles) keptBecause = '--keep-files';
-  else if (agent.lang === 'elf') keptBecause = 'a prebuilt executable is not created by tarscli, so it is not deleted';
-  else if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) keptBecause = 'it is not inside the project';
-  else if (config.agents.some((a, i) => i !== index && resolve(root, a.path) === absDir)) keptBecause = 'another agent uses the same directory';
-  else if (!existsSync(absDir)) keptBecause = 'it does not exist';
+  const sharedWith = config.agents.find((a, i) => i !== index && realish(resolve(root, a.path)) === realish(absDir));
+  const keptBecause = opts.keepFiles ? '--keep-files' : agent.lang === 'elf' ? 'a prebuilt executable is not created by tarscli, so it is not deleted' : notOwnDirectory(opts.loaded, index, configFile);
   const crate = agent.lang === 'rust' ? posix.relative(posix.normalize(config.kernel.path), posix.normalize(agent.path)) : undefined;
   const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
-  const sharedCrate = config.agents.some((a, i) => i !== index && a.lang === 'rust' && resolve(root, a.path) === absDir);
-  const member = crate && !crate.startsWith('..') && !sharedCrate && existsSync(cargoToml) ? crate : undefined;
+  const sharedCrate = sharedWith?.lang === 'rust';
+  // Only a crate in the workspace's agents/ (where `agent new` puts one) leaves the members list:
+  // never the kernel's own crates (kernel, crates/kcore, crates/agent-rt) under an agent's name.
+  const member = crate && posix.dirname(crate) === 'agents' && !sharedCrate && existsSync(cargoToml) ? crate : undefined;
   const result: RemoveAgentResult = { name: agent.name, lang: agent.lang, configFile, ...(keptBecause ? { keptBecause } : { removedDir: rel }), ...(member ? { workspaceMember: member } : {}), dryRun: Boolean(opts.dryRun) };
   if (opts.dryRun) return result;
 
@@ -239,16 +237,50 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
     throw new AbortError(`${name} is not JSON, so tarscli cannot remove the agent from it`, { code: 'CONFIG_INVALID', tryMessage: `Remove the entry named "${agent.name}" from agents[] yourself.` });
   }
   const nextConfig = await editJsonText(text, [...arrayPath, index], undefined);
-  const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member) : undefined;
+  const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member, sameMember) : undefined;
   if (nextCargo !== undefined) writeFileAtomic(cargoToml, nextCargo);
   writeFileAtomic(configFile, nextConfig);
   if (!keptBecause) rmSync(absDir, { recursive: true, force: true });
   return result;
 }
 
-function removeCargoMember(text: string, member: string): string {
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(text);
-  if (!m) return text;
-  const members = [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => x[1] as string).filter((x) => posix.normalize(x) !== posix.normalize(member));
-  return text.replace(m[0], `members = [${members.map((x) => `"${x}"`).join(', ')}]`);
+/**
+ * Why agent `index`'s directory is not its own to delete, or undefined when it is. Judged by real
+ * paths, so a symlink on the way (`agents` -> elsewhere), a `.` segment or another spelling of the
+ * same directory cannot make `agent remove` delete what is outside the project or someone else's:
+ * only a directory strictly inside the project that holds no other agent, no SDK, no kernel
+ * workspace and no config, and lies inside none of them (a Rust agent: in the workspace's agents/).
+ */
+function notOwnDirectory(loaded: LoadedConfig, index: number, configFile: string): string | undefined {
+  const { config, root } = loaded;
+  const agent = config.agents[index] as TarsConfig['agents'][number];
+  const abs = resolve(root, agent.path);
+  if (!existsSync(abs)) return 'it does not exist';
+  if (lstatSync(abs).isSymbolicLink()) return 'it is a symbolic link, not the agent\'s own directory';
+  const dir = realpathSync(abs);
+  const project = realpathSync(root);
+  if (dir === project || !contains(project, dir)) return 'it is not inside the project';
+  if (!statSync(dir).isDirectory()) return 'it is not a directory';
+  const named = (p: string) => realish(resolve(root, p));
+  const kernel = named(config.kernel.path);
+  const guarded: [string, string][] = [
+    [kernel, `the kernel workspace (${config.kernel.path})`],
+    [named(config.dotnet.path), `the .NET agent SDK (${config.dotnet.path})`],
+    [named(config.gpu.path), `the GPU module sources (${config.gpu.path})`],
+    [realish(configFile), `the config file (${relative(root, configFile)})`],
+  ];
+  for (const [p, what] of guarded) {
+    if (contains(dir, p)) return `it is or holds ${what}`;
+  }
+  for (const [i, other] of config.agents.entries()) {
+    if (i === index) continue;
+    const p = named(other.path);
+    if (contains(dir, p)) return `agent ${other.name} uses ${p === dir ? 'the same directory' : 'a directory inside it'}`;
+    if (contains(p, dir)) return `it is inside agent ${other.name}'s directory`;
+  }
+  if (contains(kernel, dir) && (agent.lang !== 'rust' || dirname(dir) !== join(kernel, 'agents'))) return `it is part of the kernel workspace (${config.kernel.path}), not a crate in its agents/`;
+  for (const [p, what] of guarded.slice(1)) {
+    if (contains(p, dir)) return `it is inside ${what}`;
+  }
+  return undefined;
 }

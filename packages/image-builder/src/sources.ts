@@ -3,9 +3,11 @@
  * its `--dry-run`, `update-kernel`): a missing or wrong source is the user's config mistake
  * (CONFIG_INVALID, exit 3, naming the key), never a failed step or a bug in tarscli.
  */
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { AbortError, type Check, type TarsConfig } from '@tars/core';
+import { readCargoMembers } from './cargo-members.js';
+import { contains } from './output-dir.js';
 
 export interface SourceIssue {
   /** Dotted config key, e.g. `agents.0.path`. */
@@ -17,8 +19,17 @@ export interface SourceIssue {
 const isDir = (p: string) => existsSync(p) && statSync(p).isDirectory();
 const isFile = (p: string) => existsSync(p) && statSync(p).isFile();
 
-function startsWithElfMagic(p: string): boolean {
-  const fd = openSync(p, 'r');
+/** A kernel workspace manifest is a few hundred bytes; a bigger one is not read (nor held in memory). */
+const MAX_MANIFEST_BYTES = 1 << 20;
+
+/** Whether the regular file `p` starts with the ELF magic; the error's code when it cannot be read. */
+function startsWithElfMagic(p: string): boolean | string {
+  let fd: number;
+  try {
+    fd = openSync(p, 'r');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
+  }
   try {
     const b = Buffer.alloc(4);
     return readSync(fd, b, 0, 4, 0) === 4 && b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
@@ -27,10 +38,16 @@ function startsWithElfMagic(p: string): boolean {
   }
 }
 
+/** Where `abs` really is when a symlink on the way takes it out of the project `realRoot`. */
+function escapesProject(realRoot: string, abs: string): string | undefined {
+  if (!existsSync(abs)) return undefined;
+  const real = realpathSync(abs);
+  return contains(realRoot, real) ? undefined : real;
+}
+
 /** The `members` of a Cargo workspace manifest (the list tarscli itself writes). */
 export function cargoWorkspaceMembers(cargoToml: string): string[] {
-  const m = /^members\s*=\s*\[([^\]]*)\]/m.exec(readFileSync(cargoToml, 'utf8'));
-  return m ? [...(m[1] as string).matchAll(/"([^"]+)"/g)].map((x) => posix.normalize(x[1] as string)) : [];
+  return (readCargoMembers(readFileSync(cargoToml, 'utf8')) ?? []).map((x) => posix.normalize(`${x}/`).replace(/\/$/, ''));
 }
 
 /** The crate directory of a Rust agent relative to the kernel workspace, or undefined when outside it. */
@@ -43,25 +60,50 @@ export function agentCrateDir(config: TarsConfig, agentPath: string): string | u
 export function findSourceIssues(config: TarsConfig, root: string): SourceIssue[] {
   const issues: SourceIssue[] = [];
   const add = (key: string, message: string, got: string) => issues.push({ key, message, got });
+  // A build sees the project only (the builder container mounts it, the cache hashes it): a path
+  // that leaves it, through a symlink or as written for kernel/dotnet, is a config mistake.
+  const realRoot = realpathSync(root);
+  const outside = (key: string, got: string, abs: string) => {
+    const real = escapesProject(realRoot, abs);
+    if (real !== undefined) add(key, `leads outside the project (to ${real}); a build sees only the project's files`, got);
+    return real !== undefined;
+  };
   const kernel = join(root, config.kernel.path);
-  const kernelOk = isFile(join(kernel, 'Cargo.toml'));
-  if (!isDir(kernel)) add('kernel.path', 'no such directory', config.kernel.path);
-  else if (!kernelOk) add('kernel.path', 'not a kernel workspace: it has no Cargo.toml', config.kernel.path);
-  else if (!isFile(join(kernel, 'scripts', 'build.sh'))) add('kernel.path', 'not a TARS kernel workspace: it has no scripts/build.sh', config.kernel.path);
-  const members = kernelOk ? cargoWorkspaceMembers(join(kernel, 'Cargo.toml')) : [];
+  const manifest = join(kernel, 'Cargo.toml');
+  const kernelOutside = outside('kernel.path', config.kernel.path, kernel);
+  const kernelOk = !kernelOutside && isFile(manifest) && statSync(manifest).size <= MAX_MANIFEST_BYTES;
+  if (!kernelOutside) {
+    const issue = !isDir(kernel)
+      ? 'no such directory'
+      : !isFile(manifest)
+        ? 'not a kernel workspace: it has no Cargo.toml'
+        : !kernelOk
+          ? `not a kernel workspace: its Cargo.toml is ${statSync(manifest).size} bytes, more than a workspace manifest's ${MAX_MANIFEST_BYTES}`
+          : !isFile(join(kernel, 'scripts', 'build.sh'))
+            ? 'not a TARS kernel workspace: it has no scripts/build.sh'
+            : undefined;
+    if (issue) add('kernel.path', issue, config.kernel.path);
+  }
+  const members = kernelOk ? cargoWorkspaceMembers(manifest) : [];
   const usesDotnet = config.agents.some((a) => a.lang === 'csharp' || a.lang === 'fsharp');
-  if (usesDotnet && !isFile(join(root, config.dotnet.path, 'scripts', 'publish-agent.sh'))) {
+  if (usesDotnet && !outside('dotnet.path', config.dotnet.path, join(root, config.dotnet.path)) && !isFile(join(root, config.dotnet.path, 'scripts', 'publish-agent.sh'))) {
     add('dotnet.path', `not the TARS .NET agent SDK: ${posix.join(config.dotnet.path, 'scripts/publish-agent.sh')} is missing (C# and F# agents need it)`, config.dotnet.path);
   }
   config.agents.forEach((agent, i) => {
     const key = `agents.${i}.path`;
     const abs = join(root, agent.path);
     if (!existsSync(abs)) return add(key, `no such ${agent.lang === 'elf' ? 'file' : 'directory'} (agent ${agent.name})`, agent.path);
+    if (outside(key, agent.path, abs)) return;
     switch (agent.lang) {
-      case 'elf':
-        if (!isFile(abs)) return add(key, `a prebuilt (elf) agent's path is its executable file, not a directory (agent ${agent.name})`, agent.path);
-        if (!startsWithElfMagic(abs)) return add(key, `not an ELF executable (agent ${agent.name})`, agent.path);
+      case 'elf': {
+        if (isDir(abs)) return add(key, `a prebuilt (elf) agent's path is its executable file, not a directory (agent ${agent.name})`, agent.path);
+        // Never opened unless a regular file: opening a FIFO would wait for a writer forever.
+        if (!isFile(abs)) return add(key, `not a regular file (a FIFO, socket or device): a prebuilt (elf) agent's path is its executable (agent ${agent.name})`, agent.path);
+        const elf = startsWithElfMagic(abs);
+        if (typeof elf === 'string') return add(key, `cannot be read (${elf}) (agent ${agent.name})`, agent.path);
+        if (!elf) return add(key, `not an ELF executable (agent ${agent.name})`, agent.path);
         return;
+      }
       case 'rust': {
         if (!isDir(abs) || !isFile(join(abs, 'Cargo.toml'))) return add(key, `not a Rust crate: no Cargo.toml there (agent ${agent.name})`, agent.path);
         const crate = agentCrateDir(config, agent.path);

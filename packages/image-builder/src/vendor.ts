@@ -67,7 +67,8 @@ export async function vendorTarsPackages(opts: { cliDir: string; projectRoot: st
     const r = await runCommand('npm', args, { cwd: dir, reject: false, ...(opts.signal ? { signal: opts.signal } : {}) });
     let filename: string | undefined;
     try {
-      filename = (JSON.parse(r.stdout.slice(r.stdout.indexOf('['))) as { filename: string }[])[0]?.filename;
+      // npm's JSON starts a line; a lifecycle script's output before it may hold a `[` of its own.
+      filename = (JSON.parse(r.stdout.slice(r.stdout.search(/^\[\s*[{\]]/m))) as { filename: string }[])[0]?.filename;
     } catch {
       filename = undefined;
     }

@@ -48,9 +48,11 @@ build_kernel() {
   echo "built out/tars-kernel.elf ($(stat -c %s out/tars-kernel.elf) bytes)"
 }
 
-# The first `name = "…"` of a TOML table ([package] or the first [[bin]]) in a crate manifest.
+# The first `name` of a TOML table ([package], or the first [[bin]]) in a crate manifest: in any
+# place among the table's keys, indented or not, in double or single quotes, a comment after it.
 toml_name() {
-  sed -n "/^\[$1\]/,/^\[/{s/^name *= *\"\([^\"]*\)\".*/\1/p}" "$2" | head -1
+  local sp='[[:space:]]*'
+  sed -n "/^$sp\[$1\]$sp\(#.*\)\{0,1\}\$/,/^$sp\[/{s/^${sp}name$sp=$sp[\"']\([^\"']*\)[\"'].*/\1/p}" "$2" | head -1
 }
 
 build_agent() {
@@ -58,6 +60,10 @@ build_agent() {
   [[ "$name" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "build: invalid agent name '$name'" >&2; exit 2; }
   [[ "$crate" != /* && "$crate" != *..* ]] || { echo "build: the crate directory must be inside the workspace: '$crate'" >&2; exit 2; }
   [ -f "$crate/Cargo.toml" ] || { echo "build: no agent crate at $crate (no Cargo.toml)" >&2; exit 2; }
+  # Not through a symlink either, and not the workspace itself: a crate strictly inside it.
+  local real
+  real="$(realpath -e -- "$crate")"
+  [[ "$real" == "$(realpath -e -- "$here")"/* ]] || { echo "build: the crate directory must be inside the workspace: '$crate' is $real" >&2; exit 2; }
   local pkg bin
   pkg=$(toml_name package "$crate/Cargo.toml")
   bin=$(toml_name '\[bin\]' "$crate/Cargo.toml")

@@ -7,7 +7,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class AgentRemove extends BaseCommand<typeof AgentRemove, RemoveAgentResult> {
   static override summary = 'Remove an agent: its config entry, its kernel workspace member and its sources';
   static override description =
-    'The undo of `agent new`. The config and Cargo.toml keep their formatting; the agent\'s directory is deleted last, unless --keep-files, unless another agent uses it, and never for a prebuilt (elf) executable. Images already built are not changed.';
+    'The undo of `agent new`. The config and Cargo.toml keep their formatting; the agent\'s directory is deleted last, and only when it is the agent\'s own: strictly inside the project (symlinks resolved), not a symlink, holding and inside no other agent, SDK, kernel workspace or config (in the kernel workspace: a crate in its agents/), and never with --keep-files or for a prebuilt (elf) executable. Otherwise the result says why it was kept. Images already built are not changed.';
   static override examples = ['<%= config.bin %> agent remove planner', '<%= config.bin %> agent remove ranker --keep-files --json', '<%= config.bin %> agent remove scout --dry-run'];
   static override args = { name: Args.string({ description: 'Agent name', required: true }) };
   static override flags = {
