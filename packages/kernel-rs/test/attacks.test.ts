@@ -207,7 +207,10 @@ describe('control channel under a hostile host', () => {
         const body = JSON.stringify({ v: 1, id: i, cmd: cmds[Math.floor(rnd() * cmds.length)], args: { offset: Math.floor(rnd() * 100), data: 'QUFB' } });
         const f = encodeFrame(body);
         const flips = Math.floor(rnd() * 3);
-        for (let k = 0; k < flips; k++) f[Math.floor(rnd() * f.length)] ^= 1 << Math.floor(rnd() * 8);
+        for (let k = 0; k < flips; k++) {
+          const at = Math.floor(rnd() * f.length);
+          f[at] = (f[at] as number) ^ (1 << Math.floor(rnd() * 8));
+        }
         c.writeRaw(kind < 0.6 ? f.subarray(0, Math.floor(rnd() * f.length)) : f);
       }
     }
