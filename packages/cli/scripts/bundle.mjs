@@ -27,8 +27,11 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BUILTINS = new Set(builtinModules);
-/** oclif's dependencies that every run reaches (its logger, its theme, loading a command): bundled. */
-const EVERY_RUN = new Set(['debug', 'supports-color', 'ansis', 'get-package-type', '@oclif/core/package.json']);
+/**
+ * oclif's dependencies that every run reaches (its logger, its theme, loading a command) or that
+ * render help (`--help` is a command like the others: its wrapping and templates are bundled).
+ */
+const EVERY_RUN = new Set(['debug', 'supports-color', 'ansis', 'get-package-type', '@oclif/core/package.json', 'ejs', 'wrap-ansi', 'indent-string', 'widest-line', 'string-width']);
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(join(pkg, 'package.json'));
 
