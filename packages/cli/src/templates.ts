@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const pkgRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+/** The @tars/cli package directory: the nearest package.json above this module (bundled into a
+ * command file at any depth under dist/, so not a fixed number of levels up). */
+const pkgRoot = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 const repoRoot = join(pkgRoot, '..', '..');
 /** Running from this repository (not from an installed package): read templates and sources in place. */
 const inRepo = () => existsSync(join(repoRoot, 'packages', 'kernel-rs', 'Cargo.toml')) && existsSync(join(repoRoot, 'templates'));

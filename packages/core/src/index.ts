@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './environment.js';
 export * from './output.js';
+export * from './table.js';
 export * from './exec.js';
 export * from './fs.js';
 export * from './tasks.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { colorEnabled, fitWidths, formatTable, outputWidth, stripAnsi } from './output.js';
+import { colorEnabled, outputWidth, stripAnsi } from './output.js';
+import { fitWidths, formatTable } from './table.js';
 import { editJsonText } from './fs.js';
 import { AbortError, errorJson, ExternalError } from './errors.js';
 

@@ -8,13 +8,6 @@
  * off; FORCE_COLOR turns it on.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { createRequire } from 'node:module';
-import type TableType from 'cli-table3';
-
-// cli-table3 loads on the first table (8 ms a start-up otherwise, for commands that print none).
-const requireCjs = createRequire(import.meta.url);
-let TableCtor: typeof TableType | undefined;
-const tableCtor = (): typeof TableType => (TableCtor ??= requireCjs('cli-table3') as typeof TableType);
 import { isCI } from './environment.js';
 
 export interface OutputOptions {
@@ -119,57 +112,6 @@ export function outputWidth(stream: { isTTY?: boolean; columns?: number } = proc
   if (stream.isTTY && stream.columns) return stream.columns;
   const cols = Number(env['COLUMNS']);
   return Number.isInteger(cols) && cols > 0 ? cols : Number.POSITIVE_INFINITY;
-}
-
-/**
- * Rows as a borderless table (cli-table3) that fits `width`: the widest columns give way first
- * and wrap (values are never cut off), the narrow ones keep their natural width, and no line ends
- * in padding.
- */
-export function formatTable(headers: string[], rows: string[][], width = outputWidth()): string {
-  const gap = 2;
-  const natural = headers.map((h, i) => Math.max(visibleLength(h), ...rows.map((r) => maxLineLength(r[i] ?? ''))));
-  const widths = fitWidths(natural, width, gap);
-  const none = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '' };
-  const Table = tableCtor();
-  const table = new Table({
-    head: headers.map((h) => color.bold(h)),
-    chars: none,
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': gap },
-    colWidths: widths.map((w) => w + gap),
-    wordWrap: true,
-    wrapOnWordBoundary: false,
-  });
-  for (const r of rows) table.push(headers.map((_, i) => r[i] ?? ''));
-  return table
-    .toString()
-    .split('\n')
-    .map((l) => l.trimEnd())
-    .join('\n');
-}
-
-/** Column widths that sum (with gaps) to at most `width`; the widest columns give way first. */
-export function fitWidths(natural: number[], width: number, gap = 2, min = 6): number[] {
-  const widths = [...natural];
-  let over = widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1) - width;
-  while (over > 0) {
-    const order = widths.map((w, i) => [w, i] as const).sort((a, b) => b[0] - a[0]);
-    const [w0, i0] = order[0] as readonly [number, number];
-    if (w0 <= min) break;
-    const w1 = order[1]?.[0] ?? min;
-    const cut = Math.max(1, Math.min(over, w0 - Math.max(w1, min)));
-    widths[i0] = w0 - cut;
-    over -= cut;
-  }
-  return widths;
-}
-
-function maxLineLength(text: string): number {
-  return Math.max(0, ...text.split('\n').map(visibleLength));
-}
-
-function visibleLength(text: string): number {
-  return stripAnsi(text).length;
 }
 
 export function stripAnsi(text: string): string {

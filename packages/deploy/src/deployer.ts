@@ -23,6 +23,8 @@ export interface DeployTimings {
   spawnToReadyMs: number;
   /** Process start until tarscli saw `ready`. */
   totalMs: number;
+  /** When the machine was started, in ms since the epoch (a bench outside the process times the CLI's start up to it). */
+  spawnedAtEpochMs: number;
 }
 
 export interface DeployRequest {
@@ -134,5 +136,6 @@ export function deployTimings(spawnAt: number, firstSeenAt: number | undefined, 
     kernelBootUs: Number(ready['boot_us'] ?? ready.t_us),
     spawnToReadyMs: Math.round(readyAt - spawnAt),
     totalMs: Math.round(readyAt),
+    spawnedAtEpochMs: Math.round((performance.timeOrigin + spawnAt) * 1000) / 1000,
   };
 }

@@ -38,11 +38,14 @@ export interface DiagnosticsReport {
   supervision: { module: string; state: string; policy: string; restarts: number; lastFault?: SymbolizedFault }[];
   /** Round trip of one `ping` over the control channel, host-measured. */
   controlRttMs: number;
+  /** Connecting to the control channel and every request of this report (what the kernel's side costs a command). */
+  controlMs: number;
 }
 
 export async function collectDiagnostics(rec: DeploymentRecord, client?: ProtocolClient): Promise<DiagnosticsReport> {
   const own = !client;
   const deployer = deployerOf(rec);
+  const connectAt = performance.now();
   const c = client ?? (await deployer.control(rec));
   try {
     const t0 = performance.now();
@@ -51,6 +54,7 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const stats = await c.stats();
     const modules = await c.modules();
     const log = await c.log();
+    const controlMs = performance.now() - connectAt;
     let eventsBytes = 0;
     try {
       eventsBytes = statSync(deployer.events(rec)).size;
@@ -88,6 +92,7 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
       faults,
       supervision,
       controlRttMs: Math.round(controlRttMs * 1000) / 1000,
+      controlMs: Math.round(controlMs * 1000) / 1000,
     };
   } finally {
     if (own) c.close();

@@ -1,0 +1,140 @@
+// build (after tsc): bundle tarscli with esbuild so that a start-up reads a few files instead of
+// resolving and loading some 300 modules one by one.
+//
+// - One ESM entry per command (dist/commands/**, where oclif's manifest points) and one for the
+//   init hook, plus dist/main.js (oclif's execute, which bin/run.js imports). Code they share
+//   (@oclif/core, the base command, the kit) lands in shared chunks under dist/chunks/, loaded
+//   once, so a command loads only what it reaches.
+// - `help`, `version` and `autocomplete` are bundled in as tarscli's own commands (the classes of
+//   @oclif/plugin-help, -version and -autocomplete), and plugin-not-found's did-you-mean as its
+//   command_not_found hook: loaded as oclif plugins they cost a plugin search and four manifests
+//   at every start, and a second, unbundled @oclif/core whenever one of their commands ran.
+// - What a command imports only inside a call (`await import(...)`: listr2, execa, Octokit, the
+//   chart renderer) becomes a chunk of its own, read only when that call runs.
+// - @oclif/core is CommonJS whose modules require all their dependencies at the top (globbing,
+//   semver, templates, help rendering, spinners…), so loading it evaluated most of it before any
+//   command ran. In the bundle its top-level `const x_1 = require("…")` become lazy: a module
+//   is evaluated the first time one of its members is read (what Babel's commonjs `lazy` option
+//   does). oclif reads those bindings only as `x_1.member`, which the lazy binding forwards.
+//   Its third-party dependencies (ejs, minimatch, semver, tinyglobby, wrap-ansi…) stay out of the
+//   bundle: they are required from @oclif/core's own place in node_modules (so each gets the
+//   version oclif declares) when first used, and are not parsed at every start.
+// - Native modules (and dockerode, which reaches them) stay in node_modules.
+import { build } from 'esbuild';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { builtinModules, createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BUILTINS = new Set(builtinModules);
+/**
+ * oclif's dependencies that every run reaches (its logger, its theme, loading a command) or that
+ * render help (`--help` is a command like the others: its wrapping and templates are bundled).
+ */
+const EVERY_RUN = new Set(['debug', 'supports-color', 'ansis', 'get-package-type', '@oclif/core/package.json', 'ejs', 'wrap-ansi', 'indent-string', 'widest-line', 'string-width']);
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(join(pkg, 'package.json'));
+
+/** The lib/ directory of an oclif plugin (their exports map hides the command files). */
+const pluginLib = (name) => dirname(require.resolve(name));
+
+function commandEntries(dir, base = dir) {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    if (statSync(p).isDirectory()) return commandEntries(p, base);
+    if (!f.endsWith('.ts') || f.endsWith('.test.ts') || f.endsWith('.d.ts')) return [];
+    return [{ in: p, out: join('commands', relative(base, p)).replace(/\.ts$/, '') }];
+  });
+}
+
+const LAZY_HELPER = `function __tarsOclifRequire(id) {
+  globalThis.__tarsOclifRequire ??= require('node:module').createRequire(require.resolve('@oclif/core'));
+  return globalThis.__tarsOclifRequire(id);
+}
+function __tarsLazy(load) {
+  let m;
+  const get = () => (m ??= load());
+  return new Proxy({}, { get: (_, k) => get()[k], has: (_, k) => k in get() });
+}
+`;
+
+/** esbuild plugin: @oclif/core's top-level requires, evaluated on first use (see above). */
+const lazyOclifRequires = {
+  name: 'lazy-oclif-requires',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@oclif[\\/]core[\\/]lib[\\/].*\.js$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      let text = await readFile(args.path, 'utf8');
+      let n = 0;
+      // `const x_1 = require("m");`, `var x_1 = require("m");` (re-exports read through getters),
+      // with or without tslib's __importDefault/__importStar around the require.
+      text = text.replace(/^(?:const|var) (\w+_\d+) = ((?:__importDefault|__importStar)\()?require\(("[^"]+")\)(\))?;$/gm, (_, name, wrap = '', mod, close = '') => {
+        n++;
+        return `const ${name} = __tarsLazy(() => ${wrap}require(${mod})${close});`;
+      });
+      // Bare specifiers (not Node's own modules): from oclif's node_modules, not the bundle.
+      text = text.replace(/\brequire\((["'])(?!\.|node:)([^"']+)\1\)/g, (m, q, id) => (BUILTINS.has(id) || EVERY_RUN.has(id) ? m : (n++, `__tarsOclifRequire("${id}")`)));
+      // index.js: `exports.Flags = __importStar(require("./flags"));` as a getter, evaluated once.
+      text = text.replace(/^exports\.(\w+) = __importStar\(require\(("[^"]+")\)\);$/gm, (_, name, mod) => {
+        n++;
+        return `let __tarsNs_${name}; Object.defineProperty(exports, "${name}", { enumerable: true, get: () => (__tarsNs_${name} ??= __importStar(require(${mod}))) });`;
+      });
+      return { contents: n ? `${LAZY_HELPER}${text}` : text, loader: 'js' };
+    });
+  },
+};
+
+const entryPoints = [
+  { in: join(pkg, 'src/main.ts'), out: 'main' },
+  { in: join(pkg, 'src/hooks/not-found.ts'), out: 'hooks/not-found' },
+  { in: pluginLib('@oclif/plugin-not-found'), out: 'hooks/command-not-found' },
+  ...commandEntries(join(pkg, 'src/commands')),
+  { in: join(pluginLib('@oclif/plugin-help'), 'commands/help.js'), out: 'commands/help' },
+  { in: join(pluginLib('@oclif/plugin-version'), 'commands/version.js'), out: 'commands/version' },
+  ...['index', 'create', 'script'].map((c) => ({ in: join(pluginLib('@oclif/plugin-autocomplete'), `commands/autocomplete/${c}.js`), out: `commands/autocomplete/${c}` })),
+];
+
+// The tsc output of the same files is replaced; stale chunks of an earlier build are removed.
+rmSync(join(pkg, 'dist/chunks'), { recursive: true, force: true });
+
+const result = await build({
+  entryPoints,
+  outdir: join(pkg, 'dist'),
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  // Bundled CommonJS (oclif) still calls require() for Node's own modules and for paths it
+  // computes; give the ESM output a real one.
+  banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
+  // typescript (9.5 MB) is what oclif and cosmiconfig load for a .ts config or a development
+  // checkout only; inside a shared chunk it would be parsed at every start.
+  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx'],
+  logLevel: 'warning',
+  metafile: true,
+  legalComments: 'none',
+  plugins: [lazyOclifRequires],
+});
+if (process.argv.includes('--startup')) {
+  // What each command reads at start: its file and every chunk it imports statically.
+  const outs = result.metafile.outputs;
+  const reach = (f, seen = new Set()) => {
+    if (seen.has(f)) return seen;
+    seen.add(f);
+    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
+    return seen;
+  };
+  for (const [f, o] of Object.entries(outs)) {
+    if (!o.entryPoint) continue;
+    const files = [...reach(f)];
+    const kb = files.reduce((n, x) => n + outs[x].bytes, 0) / 1024;
+    console.log(`${f.padEnd(48)} ${kb.toFixed(0).padStart(6)} KiB in ${files.length} files`);
+  }
+}
+if (process.argv.includes('--analyze')) {
+  const { analyzeMetafile } = await import('esbuild');
+  console.log(await analyzeMetafile(result.metafile));
+}
