@@ -20,3 +20,4 @@ export * from './init.js';
 export * from './diff.js';
 export * from './status.js';
 export * from './step-summary.js';
+export * from './elf-check.js';
