@@ -61,7 +61,16 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulateResu
     },
   });
   if (failure || r.exitCode !== 0 || !done) {
-    throw new AbortError(`Simulation failed: ${failure ?? `runner exited ${r.exitCode}`}`, { code: failure?.startsWith('GPU requested') ? 'TOOL_MISSING' : 'EXTERNAL_FAILED' });
+    const noGpu = failure?.startsWith('GPU requested') ?? false;
+    throw new AbortError(`Simulation failed: ${failure ?? `runner exited ${r.exitCode}`}`, {
+      code: noGpu ? 'TOOL_MISSING' : 'EXTERNAL_FAILED',
+      ...(noGpu
+        ? {
+            tryMessage: 'Run it on the CPU reference instead: the same command with `--device cpu` (or `--device auto`, which uses a GPU when one answers).',
+            nextSteps: ['`nvidia-smi` should list a GPU; `tarscli doctor` shows what tarscli found (NVIDIA driver, CUDA).'],
+          }
+        : {}),
+    });
   }
   const tenth = Math.max(1, Math.floor(curve.length / 10));
   const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
