@@ -54,9 +54,8 @@ describe('outside a project', () => {
 
 describe('usage errors keep the whole reason', () => {
   it.each([
-    [['os', 'update-kernel'], 'Missing 1 required arg: id (Deployment id)'],
+    [['os', 'update-kernel'], 'Missing required flag module'],
     [['release', 'publish'], 'Missing required flag tag'],
-    [['os', 'logs'], 'Missing 1 required arg: id (Deployment id)'],
     [['os', 'simulate', '--agents', '-5'], 'Parsing --agents: Expected an integer greater than or equal to 1 but received: -5'],
     [['os', 'update-kernel', 'tars-1', '--module', 'pong', '--timeout', '-1'], 'Parsing --timeout: Expected an integer greater than or equal to 1 but received: -1'],
     [['os', 'deploy', '--timeout', '0'], 'Parsing --timeout: Expected an integer greater than or equal to 1 but received: 0'],
