@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { ACCELS, MACHINE_CHOICES, isJsonMode, outputInfo, outputResult } from '@tars/core';
+import { ACCELS, MACHINE_CHOICES, createProgress, isJsonMode, outputInfo, outputResult } from '@tars/core';
 import { DEPLOYER_NAMES, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
@@ -99,13 +99,10 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
   }
 
   private progress(): (w: number, total: number) => void {
-    let last = 0;
+    const bar = createProgress(`writing ${this.flags.disk ?? 'the disk'}`, { unit: 'bytes' });
     return (w, total) => {
-      const pct = Math.floor((w / total) * 100);
-      if (pct >= last + 10 || w === total) {
-        last = pct;
-        outputInfo(`written ${Math.round(w / 1048576)} / ${Math.round(total / 1048576)} MiB (${pct}%)`);
-      }
+      bar.update(w, total);
+      if (w >= total) bar.end();
     };
   }
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { outputInfo, outputResult, outputWarn, writeFileAtomic } from '@tars/core';
+import { createProgress, outputResult, outputWarn, writeFileAtomic } from '@tars/core';
 import { curveChartSvg, runSimulation, writeCurveCsv, writeCurvePng, type SimulateResult } from '@tars/gpu-modules';
 import { resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -21,7 +21,7 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
 
   async execute(): Promise<SimulateResult & { csv?: string; png?: string; svg?: string }> {
     const { config, root } = await this.loadConfig();
-    let lastPct = -1;
+    const progress = createProgress('iteration');
     const r = await runSimulation({
       gpuPath: resolve(root, config.gpu.path),
       agents: this.flags.agents,
@@ -30,14 +30,9 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
       device: this.flags.device as 'auto' | 'gpu' | 'cpu',
       signal: this.signal,
       onWarning: (w) => outputWarn(w),
-      onProgress: (iter, reward) => {
-        const pct = Math.floor(((iter + 1) / this.flags.iterations) * 10) * 10;
-        if (pct !== lastPct) {
-          lastPct = pct;
-          outputInfo(`iteration ${iter + 1}/${this.flags.iterations} (${pct}%): mean reward ${reward.toFixed(4)}`);
-        }
-      },
-    });
+      // Iterations are numbered from 1 here, in the CSV and on the chart's x axis alike.
+      onProgress: (iter, reward) => progress.update(iter + 1, this.flags.iterations, `mean reward ${reward.toFixed(4)}`),
+    }).finally(() => progress.end());
     const out: SimulateResult & { csv?: string; png?: string; svg?: string } = { ...r };
     if (this.flags.csv) writeCurveCsv((out.csv = resolve(this.flags.csv)), r.curve);
     const subtitle = `${r.agents} agents × ${r.iterations} iterations on ${r.device}, seed ${r.seed}`;
