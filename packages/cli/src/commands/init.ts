@@ -22,6 +22,11 @@ export default class Init extends BaseCommand<typeof Init, InitResult> {
   protected render(r: InitResult): void {
     const where = relative(process.cwd(), r.dir) || '.';
     outputResult(`Created TARS project ${r.name} in ${where}: ${r.files.join(', ')}`);
-    outputResult(`Next: cd ${where} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
+    outputResult(`Next: cd ${shellQuote(where)} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
   }
+}
+
+/** A path as a POSIX shell reads it back: bare when it is plain, else in single quotes. */
+function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
