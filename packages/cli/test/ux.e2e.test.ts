@@ -228,7 +228,7 @@ describe('tables and colour', () => {
     expect(r.exitCode).toBe(0);
     const widths = r.stdout.split('\n').map((l) => l.length);
     expect(Math.max(...widths)).toBeLessThanOrEqual(100);
-    expect(r.stdout).toMatch(/^agents\s+\[\{"name":"pong"/m);
+    expect(r.stdout).toMatch(/^agents\.0\.name\s+"pong"/m);
   });
 
   it('no colour codes in piped stdout even when stderr is a terminal', async () => {
@@ -242,7 +242,7 @@ describe('config files as users write them', () => {
   it('a JSON syntax error names line and column (exit 3)', async () => {
     const r = await tarscli(['config', 'show'], { cwd: dirWith('{\n  "name": "x"\n  "image": {}\n}\n') });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(/tars\.config\.json: cannot be parsed: .* at line 3 column 3/);
+    expect(r.stderr).toContain('tars.config.json:3:3: cannot be parsed: expected "," or "}" after a property value, found another string (a missing comma?)');
   });
 
   it('an unknown key gets a did-you-mean', async () => {
