@@ -89,7 +89,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulateResu
 }
 
 export function writeCurveCsv(path: string, curve: number[]): void {
-  writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i},${v}`).join('\n')}\n`);
+  // Numbered from 1, as the progress lines and the chart's x axis number them.
+  writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i + 1},${v}`).join('\n')}\n`);
 }
 
 /** The learning curve as a labelled chart: `path` (PNG) and the SVG it was rendered from when `svgPath` is given. */

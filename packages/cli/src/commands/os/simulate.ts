@@ -7,7 +7,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateResult & { csv?: string; png?: string; svg?: string }> {
   static override summary = 'Run the multi-agent learning simulation on the GPU module (or its CPU reference)';
   static override description =
-    'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Reports agent-steps/s and the learning curve (mean reward per iteration); --csv and --png write it out.';
+    'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Each agent moves or stays on a 16×16 torus with food; crowding shares the food. Reports agent-steps/s and the learning curve (mean reward per iteration, numbered 1..M as in the progress lines); --csv, --png and --svg write it out, the chart with a moving average over a twentieth of the run (at least 5 iterations).';
   static override examples = ['<%= config.bin %> os simulate --agents 64 --iterations 1000', '<%= config.bin %> os simulate --agents 100000 --iterations 50 --device cpu --csv curve.csv --png curve.png --json'];
   static override flags = {
     agents: Flags.integer({ description: 'Number of agents', default: 1000, min: 1, max: 10_000_000 }),
