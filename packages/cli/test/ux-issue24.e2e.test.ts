@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { tarscli } from './helpers.js';
+import { BIN, E2E_CACHE, tarscli } from './helpers.js';
 import { copyProject, REPO } from './project.js';
 
 function dirWith(config?: string): string {
@@ -130,5 +130,67 @@ describe('the smaller ones (item 14)', () => {
     const r = await tarscli(['autocomplete', 'bash']);
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain(promised);
+  });
+});
+
+/**
+ * Run tarscli on a pseudo-terminal (stdin, stdout and stderr) and answer its prompts: each
+ * [prompt, answer] pair waits for `prompt` to appear after the previous answer, then types it.
+ */
+async function answerPrompts(args: string[], cwd: string, script: Array<[string, string]>): Promise<{ code: number; out: string }> {
+  const py = [
+    'import json,os,pty,select,subprocess,sys,time',
+    'steps=json.loads(sys.argv[1])',
+    # A prompt that never comes (the old behaviour asked something else) ends the run, not the suite.
+    'quiet=time.time()',
+    'm,s=pty.openpty()',
+    'p=subprocess.Popen(sys.argv[2:],stdin=s,stdout=s,stderr=s,start_new_session=True)',
+    'os.close(s)',
+    "buf=b'';mark=0",
+    'while True:',
+    '  r,_,_=select.select([m],[],[],0.2)',
+    '  if r:',
+    '    try: d=os.read(m,65536)',
+    '    except OSError: break',
+    '    if not d: break',
+    '    buf+=d;quiet=time.time()',
+    '  if time.time()-quiet>20: p.kill()',
+    '  if steps and steps[0][0].encode() in buf[mark:]:',
+    '    mark=len(buf);os.write(m,(steps.pop(0)[1]+chr(13)).encode())',
+    '  if p.poll() is not None and not r: break',
+    'p.wait()',
+    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace')}))",
+  ].join('\n');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TARS_') && !['CI', 'GITHUB_ACTIONS'].includes(k)));
+  const r = await execa('python3', ['-c', py, JSON.stringify(script), process.execPath, BIN, ...args], { cwd, env: { ...env, TERM: 'xterm-256color', XDG_CACHE_HOME: E2E_CACHE }, extendEnv: false });
+  return JSON.parse(r.stdout);
+}
+
+describe('interactive agent new (item 10)', () => {
+  it('checks the name before asking the language, and asks again on a bad name or an unknown language', async () => {
+    const dir = copyProject();
+    const r = await answerPrompts(['agent', 'new', '--dry-run'], dir, [
+      ['Agent name', 'Not_Kebab'],
+      ['Agent name', 'pong'], // already in the config
+      ['Agent name', 'my-bot'],
+      ['Language', 'cobol'],
+      ['Language', 'rust'],
+    ]);
+    expect(r.code, r.out).toBe(0);
+    const out = r.out.replace(/\u001B\[[0-9;?]*[a-zA-Z]/g, '');
+    // Each complaint comes before the next question, and no language is asked before the name is good.
+    const order = ['Invalid agent name "Not_Kebab"', 'An agent named "pong" already exists', 'Language', 'Unknown language "cobol"', 'Would create rust agent my-bot'];
+    const at = order.map((t) => out.indexOf(t));
+    for (const [i, p] of at.entries()) expect(p, order[i]).toBeGreaterThanOrEqual(0);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    expect(out.indexOf('Language')).toBeGreaterThan(out.lastIndexOf('Agent name'));
+  });
+
+  it('a bad NAME argument is refused at once, without asking for the language', async () => {
+    const dir = copyProject();
+    const r = await answerPrompts(['agent', 'new', 'Not_Kebab'], dir, []);
+    expect(r.code).toBe(2);
+    expect(r.out).toContain('Invalid agent name "Not_Kebab"');
+    expect(r.out).not.toContain('Language (');
   });
 });
