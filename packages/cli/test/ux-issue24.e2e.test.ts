@@ -141,7 +141,7 @@ async function answerPrompts(args: string[], cwd: string, script: Array<[string,
   const py = [
     'import json,os,pty,select,subprocess,sys,time',
     'steps=json.loads(sys.argv[1])',
-    # A prompt that never comes (the old behaviour asked something else) ends the run, not the suite.
+    // A prompt that never comes (the old behaviour asked something else) ends the run, not the suite.
     'quiet=time.time()',
     'm,s=pty.openpty()',
     'p=subprocess.Popen(sys.argv[2:],stdin=s,stdout=s,stderr=s,start_new_session=True)',
