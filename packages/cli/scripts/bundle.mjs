@@ -5,8 +5,9 @@
 //   init hook, plus dist/main.js (oclif's execute, which bin/run.js imports). Code they share
 //   (@oclif/core, the base command, the kit) lands in shared chunks under dist/chunks/, loaded
 //   once, so a command loads only what it reaches.
-// - `help`, `version` and `autocomplete` are bundled in as tarscli's own commands (the classes of
-//   @oclif/plugin-help, -version and -autocomplete), and plugin-not-found's did-you-mean as its
+// - `help` and `autocomplete` are bundled in as tarscli's own commands (the classes of
+//   @oclif/plugin-help and -autocomplete; `version` is src/commands/version.ts, plugin-version's
+//   output with a description), and plugin-not-found's did-you-mean as its
 //   command_not_found hook: loaded as oclif plugins they cost a plugin search and four manifests
 //   at every start, and a second, unbundled @oclif/core whenever one of their commands ran.
 // - What a command imports only inside a call (`await import(...)`: listr2, execa, Octokit, the
@@ -90,7 +91,6 @@ const entryPoints = [
   { in: pluginLib('@oclif/plugin-not-found'), out: 'hooks/command-not-found' },
   ...commandEntries(join(pkg, 'src/commands')),
   { in: join(pluginLib('@oclif/plugin-help'), 'commands/help.js'), out: 'commands/help' },
-  { in: join(pluginLib('@oclif/plugin-version'), 'commands/version.js'), out: 'commands/version' },
   ...['index', 'create', 'script'].map((c) => ({ in: join(pluginLib('@oclif/plugin-autocomplete'), `commands/autocomplete/${c}.js`), out: `commands/autocomplete/${c}` })),
 ];
 

@@ -19,6 +19,7 @@ import {
   type LoadedConfig,
   type SerializedError,
 } from '@tars/core';
+import type { DeploymentRecord } from '@tars/deploy';
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>;
 
@@ -67,6 +68,15 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
   protected async loadConfig(overrides: Record<string, unknown> = {}): Promise<LoadedConfig> {
     const requireFile = (this.ctor as typeof BaseCommand).requiresProject;
     return loadConfig({ ...(this.flags.config ? { file: this.flags.config } : {}), overrides, requireFile });
+  }
+
+  /**
+   * The deployment a command works on: `id`, or the only running one; with several, an error
+   * that lists them and suggests this same command with an id.
+   */
+  protected async pickDeployment(root: string, id: string | undefined): Promise<DeploymentRecord> {
+    const { getDeployment } = await import('@tars/deploy');
+    return getDeployment(root, id, { command: this.id?.replace(/:/g, ' ') ?? 'os diagnostics' });
   }
 
   /** Do the work and return the typed result. */
@@ -185,16 +195,5 @@ function formatError(s: SerializedError, raw: Error): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Wait `ms`, or less when `signal` aborts (Ctrl-C ends a poll loop at once). */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+/** Kept for commands that imported it from here; the kit owns it. */
+export { sleep } from '@tars/core';

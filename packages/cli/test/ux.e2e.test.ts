@@ -54,9 +54,8 @@ describe('outside a project', () => {
 
 describe('usage errors keep the whole reason', () => {
   it.each([
-    [['os', 'update-kernel'], 'Missing 1 required arg: id (Deployment id)'],
+    [['os', 'update-kernel'], 'Missing required flag module'],
     [['release', 'publish'], 'Missing required flag tag'],
-    [['os', 'logs'], 'Missing 1 required arg: id (Deployment id)'],
     [['os', 'simulate', '--agents', '-5'], 'Parsing --agents: Expected an integer greater than or equal to 1 but received: -5'],
     [['os', 'update-kernel', 'tars-1', '--module', 'pong', '--timeout', '-1'], 'Parsing --timeout: Expected an integer greater than or equal to 1 but received: -1'],
     [['os', 'deploy', '--timeout', '0'], 'Parsing --timeout: Expected an integer greater than or equal to 1 but received: 0'],
@@ -234,7 +233,7 @@ describe('tables and colour', () => {
     expect(r.exitCode).toBe(0);
     const widths = r.stdout.split('\n').map((l) => l.length);
     expect(Math.max(...widths)).toBeLessThanOrEqual(100);
-    expect(r.stdout).toMatch(/^agents\s+\[\{"name":"pong"/m);
+    expect(r.stdout).toMatch(/^agents\.0\.name\s+"pong"/m);
   });
 
   it('no colour codes in piped stdout even when stderr is a terminal', async () => {
@@ -248,7 +247,7 @@ describe('config files as users write them', () => {
   it('a JSON syntax error names line and column (exit 3)', async () => {
     const r = await tarscli(['config', 'show'], { cwd: dirWith('{\n  "name": "x"\n  "image": {}\n}\n') });
     expect(r.exitCode).toBe(3);
-    expect(r.stderr).toMatch(/tars\.config\.json: cannot be parsed: .* at line 3 column 3/);
+    expect(r.stderr).toContain('tars.config.json:3:3: cannot be parsed: expected "," or "}" after a property value, found another string (a missing comma?)');
   });
 
   it('an unknown key gets a did-you-mean', async () => {

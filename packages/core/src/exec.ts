@@ -169,11 +169,12 @@ export function captureOutput(file: string, args: string[], options: { cwd?: str
 }
 
 /** First line of `tool --version` style output, or undefined when the tool is missing or fails. */
-export async function probeVersion(file: string, args: string[] = ['--version']): Promise<string | undefined> {
+export async function probeVersion(file: string, args: string[] = ['--version'], options: { allLines?: boolean } = {}): Promise<string | undefined> {
   const r = await captureOutput(file, args);
   if (r.exitCode !== 0) return undefined;
   const text = (r.stdout || r.stderr).trim();
-  return text.split('\n')[0]?.trim() || undefined;
+  // Most tools print their version on the first line; a few (nvcc) print a banner first.
+  return (options.allLines ? text : text.split('\n')[0]?.trim()) || undefined;
 }
 
 export interface SpawnedProcess {

@@ -19,3 +19,4 @@ export * from './toolchain/recipes.js';
 export * from './toolchain/bootstrap.js';
 export * from './crc32.js';
 export * from './workspace.js';
+export * from './wait.js';

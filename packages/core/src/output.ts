@@ -148,3 +148,60 @@ export async function closestWord(word: string, candidates: string[]): Promise<s
   const best = closest(word, candidates);
   return distance(word, best) <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }
+
+export interface Progress {
+  /** `done` of `total` units; the `detail` is shown after the bar (e.g. "mean reward 0.41"). */
+  update(done: number, total: number, detail?: string): void;
+  /** Clear the bar (a terminal) so the next line starts clean. */
+  end(): void;
+}
+
+/**
+ * One progress display for every long step, on stderr: on a terminal one bar redrawn in place
+ * (at most ten times a second); piped or in CI a plain line at each quarter; nothing under
+ * --json or --quiet. `unit: 'bytes'` shows sizes as KiB/MiB.
+ */
+export function createProgress(title: string, options: { unit?: 'bytes' | 'items' } = {}): Progress {
+  if (state.json || state.quiet) return { update: () => undefined, end: () => undefined };
+  const fmt = (n: number) => (options.unit === 'bytes' ? formatBytes(n) : String(n));
+  const line = (done: number, total: number, detail?: string) =>
+    `${title} ${fmt(done)}/${fmt(total)} (${total > 0 ? Math.floor((done / total) * 100) : 100}%)${detail ? `: ${detail}` : ''}`;
+  if (!process.stderr.isTTY || isCI()) {
+    let lastQuarter = -1;
+    return {
+      update(done, total, detail) {
+        const quarter = total > 0 ? Math.floor((done / total) * 4) : 4;
+        if (quarter === lastQuarter) return;
+        lastQuarter = quarter;
+        process.stderr.write(`${line(done, total, detail)}\n`);
+      },
+      end: () => undefined,
+    };
+  }
+  let lastDraw = 0;
+  let drawn = false;
+  return {
+    update(done, total, detail) {
+      const now = performance.now();
+      if (drawn && done < total && now - lastDraw < 100) return;
+      lastDraw = now;
+      drawn = true;
+      const width = 24;
+      const filled = total > 0 ? Math.round((done / total) * width) : width;
+      const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
+      const text = `${colorErr.cyan(bar)} ${line(done, total, detail)}`;
+      const columns = process.stderr.columns ?? 80;
+      process.stderr.write(`\r\u001B[2K${stripAnsi(text).length > columns ? stripAnsi(text).slice(0, columns - 1) : text}`);
+    },
+    end() {
+      if (drawn) process.stderr.write('\r\u001B[2K');
+      drawn = false;
+    },
+  };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}

@@ -4,7 +4,9 @@
  */
 import { AbortError } from '@tars/core';
 import type { Deployer } from './deployer.js';
-import { readDeployments, removeDeployment, type DeploymentRecord } from './deployments.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { deploymentDir, readDeployments, removeDeployment, type DeploymentRecord } from './deployments.js';
 import { libvirtDeployer } from './libvirt-deployer.js';
 import { metalDeployer } from './metal.js';
 import { pxeDeployer, qemuDeployer } from './qemu-deployer.js';
@@ -53,29 +55,51 @@ async function forget(root: string, rec: DeploymentRecord): Promise<void> {
   removeDeployment(root, rec.id);
 }
 
-/** A running deployment of this project by id (or the only one when `id` is omitted). */
-export async function getDeployment(root: string, id: string | undefined): Promise<DeploymentRecord> {
+export interface PickOptions {
+  /** The command the user ran (`os logs`, `os diagnostics`): the error suggests it again with an id. */
+  command?: string;
+}
+
+/**
+ * The one way a command picks its deployment: by id, or the only running one when `id` is
+ * omitted. Several running: an error that lists them and suggests the same command with an id.
+ */
+export async function getDeployment(root: string, id: string | undefined, opts: PickOptions = {}): Promise<DeploymentRecord> {
   const all = await listDeployments(root, false);
+  const command = opts.command ?? 'os diagnostics';
   if (!id) {
     const alive = all.filter((d) => d.alive);
     if (alive.length === 1) return (alive[0] as ListedDeployment).record;
-    throw new AbortError(alive.length === 0 ? 'No deployment is running' : `Several deployments run: ${alive.map((d) => d.record.id).join(', ')}`, {
+    const ids = alive.map((d) => d.record.id);
+    throw new AbortError(alive.length === 0 ? 'No deployment is running' : `Several deployments run: ${ids.join(', ')}`, {
       code: 'NOT_FOUND',
-      tryMessage: alive.length === 0 ? 'Start one with `tarscli os deploy --to qemu --detach`.' : 'Name one: `tarscli os diagnostics ID`.',
+      tryMessage: alive.length === 0 ? 'Start one with `tarscli os deploy --to qemu --detach`.' : `Name one: \`tarscli ${command} ${ids[0]}\`.`,
     });
   }
   const found = all.find((d) => d.record.id === id);
   if (!found) {
     throw new AbortError(`No deployment ${id}`, { code: 'NOT_FOUND', tryMessage: '`tarscli os ps` lists the deployments of this project.' });
   }
-  if (!found.alive) {
-    await forget(root, found.record);
-    throw new AbortError(`Deployment ${id} is no longer running (its machine exited); the record was removed`, {
+  if (!found.alive) throw await deploymentGone(root, found.record);
+  return found.record;
+}
+
+/**
+ * The error for a deployment whose machine is gone (it exited, or `os stop` ran elsewhere), the
+ * same whether a command found it so at its start or while following it. Removes what is left.
+ */
+export async function deploymentGone(root: string, rec: DeploymentRecord): Promise<AbortError> {
+  if (!existsSync(join(deploymentDir(root, rec.id), 'record.json'))) {
+    return new AbortError(`Deployment ${rec.id} was stopped (its record was removed, by \`tarscli os stop\` or an attached \`os deploy\` ending)`, {
       code: 'NOT_FOUND',
-      tryMessage: `Its last events are in ${found.record.events} until the next deploy.`,
+      tryMessage: '`tarscli os ps` lists the deployments that still run.',
     });
   }
-  return found.record;
+  await forget(root, rec);
+  return new AbortError(`Deployment ${rec.id} is no longer running (its machine exited); the record was removed`, {
+    code: 'NOT_FOUND',
+    tryMessage: `Its last events were in ${rec.events}; \`tarscli os deploy\` starts a new one.`,
+  });
 }
 
 /** Stop a deployment through its deployer and remove its record. */

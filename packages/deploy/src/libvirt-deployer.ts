@@ -219,10 +219,9 @@ class LibvirtDeployer implements Deployer {
       );
       return { kind: 'machines', deployments: results };
     } catch (err) {
-      for (const rec of started) {
-        await this.stop(rec);
-        removeDeployment(req.root, rec.id);
-      }
+      for (const rec of started) await this.stop(rec);
+      // Every machine's directory goes, defined or not: a failed deploy leaves nothing behind.
+      for (const rec of machines) removeDeployment(req.root, rec.id);
       throw err;
     }
   }

@@ -13,7 +13,7 @@ import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } fro
 import { getFormat, type Manifest } from '@tars/image-builder';
 import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
 import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type DeployRequest } from './deployer.js';
-import { startQemu } from './qemu/instance.js';
+import { startQemu, type QemuInstance } from './qemu/instance.js';
 import { preparePxeRoot } from './pxe.js';
 import { ProtocolClient } from './protocol/client.js';
 import { microvmNeedsKernel, type Accel, type Machine, type QemuSpec } from './qemu/args.js';
@@ -103,6 +103,24 @@ class QemuDeployer implements Deployer {
     const accel = await resolveAccel(req.accel);
     const id = newDeploymentId();
     const runDir = deploymentDir(req.root, id);
+    // Whatever fails from here (QEMU not installed, a bad machine/firmware pair, no `ready`), the
+    // deployment's directory goes with it: a failed deploy leaves nothing in .tars/deployments.
+    let instance: QemuInstance | undefined;
+    try {
+      return await this.start(req, { id, runDir, boot, machine, accel, manifest, imageDir }, (i) => (instance = i));
+    } catch (err) {
+      await instance?.stop();
+      removeDeployment(req.root, id);
+      throw err;
+    }
+  }
+
+  private async start(
+    req: DeployRequest,
+    p: { id: string; runDir: string; boot: ReturnType<typeof specFromManifest> | undefined; machine: Machine; accel: Accel; manifest: Manifest; imageDir: string },
+    started: (i: QemuInstance) => void,
+  ): Promise<DeployOutcome> {
+    const { id, runDir, boot, machine, accel, manifest, imageDir } = p;
     let spec: QemuSpec;
     if (boot) {
       spec = { ...boot, accel, memoryMb: req.memoryMb, firmware: req.firmware };
@@ -121,6 +139,7 @@ class QemuDeployer implements Deployer {
     }
     const spawnAt = performance.now();
     const instance = startQemu(spec, runDir, { detached: true, ...(ovmf ? { ovmf } : {}) });
+    started(instance);
     const engine: QemuEngine = { pid: instance.pid, startTime: processStartTime(instance.pid), args: instance.args, log: instance.paths.qemuLog };
     const record: DeploymentRecord = {
       id,
@@ -136,24 +155,18 @@ class QemuDeployer implements Deployer {
     };
     saveDeployment(req.root, record);
     let firstSeenAt: number | undefined;
-    try {
-      const ready = await waitForReady(instance.reader, {
-        timeoutMs: req.bootTimeoutMs,
-        ...(req.signal ? { signal: req.signal } : {}),
-        onEvent: (e) => {
-          firstSeenAt ??= performance.now();
-          req.onEvent?.(e, id);
-        },
-        gone: async () => (instance.exited ? `QEMU exited (code ${instance.exited.exitCode}, signal ${instance.exited.signal})` : undefined),
-        logTail: () => instance.qemuLogTail().map((l) => `qemu: ${l}`),
-      });
-      const timings = deployTimings(spawnAt, firstSeenAt, performance.now(), instance.reader, ready);
-      return { kind: 'machines', deployments: [{ record, ready, timings }] };
-    } catch (err) {
-      await instance.stop();
-      removeDeployment(req.root, id);
-      throw err;
-    }
+    const ready = await waitForReady(instance.reader, {
+      timeoutMs: req.bootTimeoutMs,
+      ...(req.signal ? { signal: req.signal } : {}),
+      onEvent: (e) => {
+        firstSeenAt ??= performance.now();
+        req.onEvent?.(e, id);
+      },
+      gone: async () => (instance.exited ? `QEMU exited (code ${instance.exited.exitCode}, signal ${instance.exited.signal})` : undefined),
+      logTail: () => instance.qemuLogTail().map((l) => `qemu: ${l}`),
+    });
+    const timings = deployTimings(spawnAt, firstSeenAt, performance.now(), instance.reader, ready);
+    return { kind: 'machines', deployments: [{ record, ready, timings }] };
   }
 
   async alive(rec: DeploymentRecord): Promise<boolean> {

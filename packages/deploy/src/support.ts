@@ -16,6 +16,8 @@ export interface SupportOptions {
   loaded: LoadedConfig;
   /** The archive to write (.tar.gz). */
   output: string;
+  /** The running tarscli's version (and its git revision when known): the first thing a bug report needs. */
+  tarscli: { version: string; revision?: string };
   signal?: AbortSignal;
 }
 
@@ -67,7 +69,7 @@ export async function collectSupportBundle(opts: SupportOptions): Promise<Suppor
       }
     }
     json('doctor.json', await runDoctor({ config, root }));
-    json('index.json', { createdAt: new Date().toISOString(), root, node: process.version, platform: `${process.platform} ${process.arch}`, missing });
+    json('index.json', { createdAt: new Date().toISOString(), tarscli: opts.tarscli, root, node: process.version, platform: `${process.platform} ${process.arch}`, missing });
     const archive = resolve(opts.output);
     mkdirSync(dirname(archive), { recursive: true });
     const r = await runCommand('tar', ['-czf', archive, '-C', stage, 'tars-support'], { reject: false, ...(opts.signal ? { signal: opts.signal } : {}) });

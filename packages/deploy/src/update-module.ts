@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AbortError, workspace, type ExecutorKind, type TarsConfig } from '@tars/core';
-import { agentComponentId, buildComponent, checkSources, ComponentCache, createBuildPlan } from '@tars/image-builder';
+import { agentComponentId, buildComponent, checkSources, ComponentCache, createBuildPlan, linuxExecutableProblem, readManifest } from '@tars/image-builder';
 import { deployerOf } from './deployers.js';
 import type { DeploymentRecord } from './deployments.js';
 import { hotSwapModule, type SwapResult } from './hot-swap.js';
@@ -22,10 +22,33 @@ export interface UpdateModuleOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   onInfo?: (line: string) => void;
+  /** Bytes sent of the module image, as the transfer goes. */
+  onProgress?: (sent: number, total: number) => void;
+}
+
+/**
+ * A CUDA module is not a kernel module: the kernel would answer NO_SUCH_MODULE after the whole
+ * transfer. Refused here, from the config and from the running image's manifest.
+ */
+function refuseGpuModule(opts: UpdateModuleOptions): void {
+  const agent = opts.config.agents.find((a) => a.name === opts.module);
+  let inImage = false;
+  try {
+    inImage = readManifest(join(opts.deployment.image.dir, 'manifest.json')).gpuModules.some((g) => g.name === opts.module);
+  } catch {
+    // no readable manifest beside the deployed image: the config decides alone
+  }
+  if (agent?.lang === 'cuda' || inImage) {
+    throw new AbortError(`${opts.module} is a CUDA module, not a kernel module: \`os update-kernel\` swaps agents only`, {
+      code: 'USAGE',
+      tryMessage: 'GPU modules ship in the image: rebuild it (`tarscli os build`) and deploy it again.',
+    });
+  }
 }
 
 export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResult> {
   const agent = opts.config.agents.find((a) => a.name === opts.module);
+  refuseGpuModule(opts);
   let imagePath: string;
   if (opts.file) imagePath = resolve(opts.file);
   else {
@@ -50,6 +73,14 @@ export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResul
   } catch (err) {
     throw new AbortError(`Cannot read the module image ${imagePath} (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
   }
+  // Checked before anything is sent: the kernel loads static x86-64 ELF executables only.
+  const problem = linuxExecutableProblem(image);
+  if (problem) {
+    throw new AbortError(`${imagePath} is ${problem}; nothing was sent`, {
+      code: 'USAGE',
+      tryMessage: opts.file ? 'Pass the module ELF the agent build wrote (e.g. packages/kernel-rs/out/agents/<name>.elf), or leave --file out to build it.' : 'Rebuild the agent (`tarscli os build`).',
+    });
+  }
   const client = await deployerOf(opts.deployment).control(opts.deployment);
   try {
     return await hotSwapModule(client, {
@@ -58,7 +89,7 @@ export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResul
       version: opts.version ?? agent?.version ?? '0.0.0',
       timeoutMs: opts.timeoutMs,
       ...(opts.signal ? { signal: opts.signal } : {}),
-      onProgress: (sent, total) => opts.onInfo?.(`sent ${sent}/${total} bytes`),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
   } finally {
     client.close();

@@ -2,17 +2,25 @@
  * integer fixed point so the CPU reference and the CUDA kernel agree bit for bit.
  *
  * World: a GRID x GRID torus; food on cells where (x * 7 + y * 3) % 11 == 0. Each agent has its
- * own Q table (GRID*GRID states x 4 actions, Q16.16). Per step: epsilon-greedy action (1/16),
- * move, reward = FOOD / (agents already on the target cell + 1) on food, else -STEP_COST; then
+ * own Q table (GRID*GRID states x 5 actions: four moves and stay, Q16.16). Per step:
+ * epsilon-greedy action (1/16; ties among the best go to a random one of them), move, reward =
+ * FOOD / (agents already on the target cell + 1) on food, else -STEP_COST; then
  * Q[s,a] += (r + gamma * max Q[s',.] - Q[s,a]) / 8 with gamma = 15/16. Crowding makes the agents
- * interact through the shared environment. */
+ * interact through the shared environment.
+ *
+ * Why "stay" and the random tie-break: with four moves only, no two food cells being adjacent,
+ * an agent could reach food at most every other step, and the best policy was a two-step cycle
+ * food <-> neighbour. Ties broken towards action 0 sent every agent the same way at once, and
+ * the 16x16 torus is bipartite (every move changes the cell's colour), so the agents' phases
+ * never evened out: the mean reward was a saw-tooth (even iterations up, odd down) that came from
+ * the world's rules, not from learning. */
 #ifndef TARS_MARL_H
 #define TARS_MARL_H
 #include <stdint.h>
 
 #define MARL_GRID 16
 #define MARL_STATES (MARL_GRID * MARL_GRID)
-#define MARL_ACTIONS 4
+#define MARL_ACTIONS 5
 #define MARL_FOOD (1 << 16)
 #define MARL_STEP_COST (1 << 10)
 
@@ -62,7 +70,8 @@ MARL_FN int marl_move(int cell, int a) {
   if (a == 0) x = (x + 1) % MARL_GRID;
   else if (a == 1) x = (x + MARL_GRID - 1) % MARL_GRID;
   else if (a == 2) y = (y + 1) % MARL_GRID;
-  else y = (y + MARL_GRID - 1) % MARL_GRID;
+  else if (a == 3) y = (y + MARL_GRID - 1) % MARL_GRID;
+  /* a == 4: stay */
   return y * MARL_GRID + x;
 }
 
@@ -74,10 +83,14 @@ MARL_FN int32_t marl_agent_step(int32_t *q, int32_t *pos, uint32_t *rng, const i
   int32_t *qs = q + s * MARL_ACTIONS;
   int a;
   if ((r & 15u) == 0) {
-    a = (int)((r >> 4) & 3u);
+    a = (int)((r >> 4) % MARL_ACTIONS);
   } else {
-    a = 0;
-    for (int k = 1; k < MARL_ACTIONS; k++) if (qs[k] > qs[a]) a = k;
+    int start = (int)((r >> 8) % MARL_ACTIONS);
+    a = start;
+    for (int j = 1; j < MARL_ACTIONS; j++) {
+      int k = (start + j) % MARL_ACTIONS;
+      if (qs[k] > qs[a]) a = k;
+    }
   }
   int s2 = marl_move(s, a);
   int32_t reward = marl_is_food(s2) ? MARL_FOOD / (occ[s2] + 1) : -MARL_STEP_COST;

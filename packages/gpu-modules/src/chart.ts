@@ -8,6 +8,8 @@ export interface ChartLabels {
   subtitle?: string;
   xLabel: string;
   yLabel: string;
+  /** The x value of the first point (default 0; the learning curve's iterations start at 1). */
+  xFrom?: number;
 }
 
 export interface Series {
@@ -38,9 +40,16 @@ function formatTick(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
-/** Moving average over a window of 1/50 of the run. */
-export function movingAverage(values: number[]): number[] {
-  const win = Math.max(1, Math.floor(values.length / 50));
+/**
+ * The moving average's window for a run of `n` iterations: a twentieth of the run, at least 5
+ * (a window of 2 over 100 iterations smoothed nothing). The legend names this same number.
+ */
+export function movingAverageWindow(n: number): number {
+  return n < 5 ? Math.max(1, n) : Math.max(5, Math.round(n / 20));
+}
+
+/** Trailing moving average over `win` values (default: movingAverageWindow of the run). */
+export function movingAverage(values: number[], win = movingAverageWindow(values.length)): number[] {
   let sum = 0;
   return values.map((v, i) => {
     sum += v;
@@ -58,8 +67,13 @@ export function lineChartSvg(series: Series[], labels: ChartLabels, width = 900,
   const yTicks = niceTicks(Math.min(0, ...all), Math.max(...all, Math.min(0, ...all) + 1e-9));
   const lo = yTicks[0] as number;
   const hi = yTicks[yTicks.length - 1] as number;
-  const xTicks = niceTicks(0, Math.max(1, n - 1)).filter((t) => t <= n - 1 || n === 1);
+  // Point i is at x = xFrom + i (iterations are numbered from 1, as progress and the CSV number them).
+  const x0 = labels.xFrom ?? 0;
+  const x1 = x0 + Math.max(1, n - 1);
+  const xTicks = niceTicks(x0, x1).filter((t) => (t >= x0 && t <= x1) || n === 1);
+  if (xTicks[0] !== x0 && (xTicks[0] ?? x1) - x0 > (x1 - x0) / 20) xTicks.unshift(x0);
   const X = (i: number) => m.l + (n > 1 ? (i / (n - 1)) * w : 0);
+  const XT = (t: number) => X(t - x0);
   const Y = (v: number) => m.t + h - ((v - lo) / (hi - lo || 1)) * h;
   const font = 'font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif"';
   const out: string[] = [];
@@ -75,7 +89,7 @@ export function lineChartSvg(series: Series[], labels: ChartLabels, width = 900,
     out.push(`<text class="tick" x="${m.l - 8}" y="${y}" dy="4" text-anchor="end" font-size="12" ${font} fill="#333">${formatTick(t)}</text>`);
   }
   for (const t of xTicks) {
-    const x = X(t).toFixed(1);
+    const x = XT(t).toFixed(1);
     out.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${m.t + h}" stroke="#f0f0f0" stroke-width="1"/>`);
     out.push(`<line x1="${x}" y1="${m.t + h}" x2="${x}" y2="${m.t + h + 5}" stroke="#000"/>`);
     out.push(`<text class="tick" x="${x}" y="${m.t + h + 20}" text-anchor="middle" font-size="12" ${font} fill="#333">${formatTick(t)}</text>`);
@@ -106,12 +120,13 @@ export function lineChartSvg(series: Series[], labels: ChartLabels, width = 900,
 
 /** The learning curve: raw mean reward per iteration and its moving average. */
 export function curveChartSvg(curve: number[], subtitle?: string): string {
+  const win = movingAverageWindow(curve.length);
   return lineChartSvg(
     [
       { name: 'mean reward', values: curve, color: '#96b9eb', width: 1 },
-      { name: `moving average (${Math.max(1, Math.floor(curve.length / 50))} iterations)`, values: movingAverage(curve), color: '#b41e1e', width: 2.5 },
+      { name: `moving average (${win} iterations)`, values: movingAverage(curve, win), color: '#b41e1e', width: 2.5 },
     ],
-    { title: 'Multi-agent Q-learning: learning curve', ...(subtitle ? { subtitle } : {}), xLabel: 'iteration', yLabel: 'mean reward per agent' },
+    { title: 'Multi-agent Q-learning: learning curve', ...(subtitle ? { subtitle } : {}), xLabel: 'iteration', yLabel: 'mean reward per agent', xFrom: 1 },
   );
 }
 

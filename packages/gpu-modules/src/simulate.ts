@@ -99,7 +99,16 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulateResu
     },
   });
   if (failure || r.exitCode !== 0 || !done) {
-    throw new AbortError(`Simulation failed: ${failure ?? `runner exited ${r.exitCode}`}`, { code: failure?.startsWith('GPU requested') ? 'TOOL_MISSING' : 'EXTERNAL_FAILED' });
+    const noGpu = failure?.startsWith('GPU requested') ?? false;
+    throw new AbortError(`Simulation failed: ${failure ?? `runner exited ${r.exitCode}`}`, {
+      code: noGpu ? 'TOOL_MISSING' : 'EXTERNAL_FAILED',
+      ...(noGpu
+        ? {
+            tryMessage: 'Run it on the CPU reference instead: the same command with `--device cpu` (or `--device auto`, which uses a GPU when one answers).',
+            nextSteps: ['`nvidia-smi` should list a GPU; `tarscli doctor` shows what tarscli found (NVIDIA driver, CUDA).'],
+          }
+        : {}),
+    });
   }
   const tenth = Math.max(1, Math.floor(curve.length / 10));
   const avg = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -118,7 +127,8 @@ export async function runSimulation(opts: SimulateOptions): Promise<SimulateResu
 }
 
 export function writeCurveCsv(path: string, curve: number[]): void {
-  writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i},${v}`).join('\n')}\n`);
+  // Numbered from 1, as the progress lines and the chart's x axis number them.
+  writeFileAtomic(path, `iteration,mean_reward\n${curve.map((v, i) => `${i + 1},${v}`).join('\n')}\n`);
 }
 
 /** The learning curve as a labelled chart: `path` (PNG) and the SVG it was rendered from when `svgPath` is given. */

@@ -67,7 +67,7 @@ describe('GPU module', () => {
   it('writes the learning curve as CSV and as a valid PNG', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tars-curve-'));
     writeCurveCsv(join(dir, 'c.csv'), [0.1, 0.2]);
-    expect(readFileSync(join(dir, 'c.csv'), 'utf8')).toBe('iteration,mean_reward\n0,0.1\n1,0.2\n');
+    expect(readFileSync(join(dir, 'c.csv'), 'utf8')).toBe('iteration,mean_reward\n1,0.1\n2,0.2\n');
     const png = plotLine([0, 1, 0.5, 2], 120, 80);
     expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
     expect(png.readUInt32BE(16)).toBe(120);
@@ -86,11 +86,40 @@ describe('learning-curve chart', () => {
     expect(svg).toMatch(/class="axis-label"[^>]*>iteration<\/text>/);
     expect(svg).toMatch(/class="axis-label"[^>]*>mean reward per agent<\/text>/);
     const ticks = [...svg.matchAll(/class="tick"[^>]*>([^<]+)<\/text>/g)].map((m) => m[1]);
-    expect(ticks).toEqual(expect.arrayContaining(['0', '100', '400', '-1', '2']));
-    expect(svg).toMatch(/class="legend"[\s\S]*>mean reward<\/text>[\s\S]*>moving average \(10 iterations\)<\/text>/);
+    expect(ticks).toEqual(expect.arrayContaining(['1', '100', '400', '500', '-1', '2']));
+    expect(svg).toMatch(/class="legend"[\s\S]*>mean reward<\/text>[\s\S]*>moving average \(25 iterations\)<\/text>/);
     expect(niceTicks(0, 499)).toEqual([0, 100, 200, 300, 400, 500]);
     expect(niceTicks(0.02, 0.33)).toEqual([0, 0.1, 0.2, 0.3, 0.4]);
     expect(niceTicks(-1, 2)).toEqual([-1, -0.5, 0, 0.5, 1, 1.5, 2]);
+  });
+
+  it('issue 24: 100 iterations — the legend names the window the average really uses, the x axis runs 1..100', async () => {
+    const { curveChartSvg, movingAverage, movingAverageWindow } = await import('../src/index.js');
+    const curve = Array.from({ length: 100 }, (_, i) => i / 100);
+    const svg = curveChartSvg(curve);
+    const win = movingAverageWindow(100);
+    expect(win).toBeGreaterThanOrEqual(5);
+    expect(svg).toContain(`>moving average (${win} iterations)</text>`);
+    // The average at the end is the mean of exactly `win` values.
+    const avg = movingAverage(curve, win);
+    expect(avg[99]).toBeCloseTo(curve.slice(100 - win).reduce((a, b) => a + b, 0) / win, 12);
+    const ticks = [...svg.matchAll(/class="tick"[^>]*>([^<]+)<\/text>/g)].map((m) => Number(m[1]));
+    const xTicks = ticks.filter((t) => Number.isInteger(t) && t >= 1);
+    expect(Math.min(...xTicks)).toBe(1);
+    expect(Math.max(...xTicks)).toBe(100);
+  });
+
+  it('issue 24: the raw curve has no even/odd saw-tooth (2000 agents × 100 iterations)', async () => {
+    const r = await runSimulation({ gpuPath: root, agents: 2000, iterations: 100, seed: 1, device: 'cpu' });
+    // What each iteration differs from the mean of its neighbours, averaged over even and odd
+    // iterations from 16 on: a saw-tooth shows as two opposite offsets (it was +0.006 / -0.006).
+    const c = r.curve;
+    const off = (parity: number) => {
+      const xs: number[] = [];
+      for (let i = 16; i < c.length - 1; i++) if ((i + 1) % 2 === parity) xs.push((c[i] as number) - ((c[i - 1] as number) + (c[i + 1] as number)) / 2);
+      return xs.reduce((a, b) => a + b, 0) / xs.length;
+    };
+    expect(Math.abs(off(0) - off(1))).toBeLessThan(0.001);
   });
 
   it('renders to a PNG of the chart size with text drawn (resvg)', async () => {

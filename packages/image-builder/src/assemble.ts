@@ -62,13 +62,32 @@ export function buildKey(opts: AssembleOptions, tools: Record<string, string>): 
   return createHash('sha256').update(JSON.stringify(material)).digest('hex');
 }
 
+/**
+ * What every format built from one config and one set of sources shares: the buildKey without
+ * the format and the tools that assemble it. `release publish` compares it across images.
+ */
+export function contentKey(opts: AssembleOptions): string {
+  const material = {
+    plan: opts.plan.boot,
+    payloads: opts.plan.payloads,
+    gpuModules: opts.plan.gpuModules,
+    name: opts.plan.name,
+    version: opts.plan.version,
+    components: opts.components.filter((c) => c.executor !== 'skipped').map((c) => [c.id, c.inputsHash, c.outputs.map((o) => o.sha256)]),
+    prebuilt: prebuiltModules(opts).map((m) => [m.name, existsSync(join(opts.root, m.source)) ? sha256File(join(opts.root, m.source)) : 'missing']),
+    sourceDateEpoch: opts.sourceDateEpoch,
+  };
+  return createHash('sha256').update(JSON.stringify(material)).digest('hex');
+}
+
 /** The existing image when it was built from the same key and still matches its manifest. */
 function upToDate(outDir: string, key: string): Manifest | undefined {
   const path = join(outDir, 'manifest.json');
   if (!existsSync(path)) return undefined;
   try {
     const m = readManifest(path);
-    if (m.buildKey !== key) return undefined;
+    // A manifest from before contentKey is rewritten once, so that release can compare it.
+    if (m.buildKey !== key || !m.contentKey) return undefined;
     for (const f of m.files) if (!existsSync(join(outDir, f.path)) || sha256File(join(outDir, f.path)) !== f.sha256) return undefined;
     return m;
   } catch {
@@ -136,6 +155,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
       debug: copyDebug(opts, stage),
       tools,
       buildKey: key,
+      contentKey: contentKey(opts),
     };
     writeManifest(join(stage, 'manifest.json'), manifest);
     writeFileAtomic(join(stage, 'SHA256SUMS'), sha256sums(fileEntries));

@@ -22,3 +22,4 @@ export * from './diff.js';
 export * from './status.js';
 export * from './step-summary.js';
 export * from './sources.js';
+export * from './elf-check.js';

@@ -65,6 +65,12 @@ export const manifestSchema = z
     tools: z.record(z.string()),
     /** Hash of everything the image is made from; an unchanged key means a no-op rebuild. */
     buildKey: sha,
+    /**
+     * Hash of what every format of one build shares (config's agents and kernel, component
+     * inputs and outputs, payloads, GPU modules): images of different formats with the same
+     * contentKey come from one build of one config. Absent in manifests written before it.
+     */
+    contentKey: sha.optional(),
   })
   .strict();
 

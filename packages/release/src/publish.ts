@@ -11,6 +11,7 @@ import type { Octokit } from '@octokit/rest';
 import { AbortError } from '@tars/core';
 import { getFormat, readManifest, sha256sums, type Manifest } from '@tars/image-builder';
 import { releaseNotes } from './notes.js';
+import { checkOneBuild } from './one-build.js';
 
 export interface PublishOptions {
   octokit: Octokit;
@@ -54,10 +55,15 @@ export function planAssets(imageDirs: string[]): { manifests: Manifest[]; assets
     if (assets.some((a) => a.name === name)) throw new AbortError(`Two assets would be named ${name}`, { code: 'CONFLICT' });
     assets.push({ name, data, sha256: sha(data) });
   };
-  for (const dir of imageDirs) {
+  const images = imageDirs.map((dir) => {
     const mpath = join(dir, 'manifest.json');
     if (!existsSync(mpath)) throw new AbortError(`No image in ${dir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: 'Build it first: tarscli os build.' });
-    const m = readManifest(mpath);
+    return { dir, manifest: readManifest(mpath) };
+  });
+  // Before a byte is read or uploaded: one release is one build of one config.
+  checkOneBuild(images);
+  for (const { dir, manifest: m } of images) {
+    const mpath = join(dir, 'manifest.json');
     manifests.push(m);
     for (const f of m.files) {
       const data = readFileSync(join(dir, f.path));

@@ -5,8 +5,6 @@ import { relative } from 'node:path';
 import { BaseCommand } from '../base-command.js';
 import { cliPackageDir, dotnetSourceDir, gpuSourceDir, kernelSourceDir } from '../templates.js';
 
-/** A path as a POSIX shell reads it: quoted when it holds anything but safe characters. */
-const shellWord = (p: string) => (/^[\w./@%+=:,-]+$/.test(p) ? p : `'${p.replace(/'/g, `'\\''`)}'`);
 
 export default class Init extends BaseCommand<typeof Init, InitResult> {
   static override summary = 'Start a TARS project: the kernel workspace with demo agents, the .NET SDK, tars.config.json, package.json';
@@ -36,6 +34,11 @@ export default class Init extends BaseCommand<typeof Init, InitResult> {
     const where = relative(process.cwd(), r.dir) || '.';
     outputResult(`Created TARS project ${r.name} in ${where}: ${r.files.join(', ')}`);
     outputResult(`tarscli comes from vendor/tars (${r.vendored.map((v) => `${v.name}@${v.version}`).join(', ')}): the @tars packages are not on the npm registry.`);
-    outputResult(`Next: cd ${shellWord(where)} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
+    outputResult(`Next: cd ${shellQuote(where)} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
   }
+}
+
+/** A path as a POSIX shell reads it back: bare when it is plain, else in single quotes. */
+function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }

@@ -161,7 +161,7 @@ describe('loadConfig', () => {
     const dir = project({ 'tars.config.json': '{"image": ' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
     expect(err.code).toBe('CONFIG_INVALID');
-    expect(err.message).toMatch(/tars\.config\.json: cannot be parsed/);
+    expect(err.message).toMatch(/^tars\.config\.json:1:\d+: cannot be parsed: /);
   });
 
   it('rejects a config that is not an object', async () => {
@@ -183,13 +183,36 @@ describe('loadConfig: what a user gets wrong', () => {
     const dir = project({ 'tars.config.json': '{\n  "name": "x",\n  "image": { "format": "iso" }\n  "qemu": {}\n}\n' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
     expect(err.code).toBe('CONFIG_INVALID');
-    expect(err.message).toMatch(/^tars\.config\.json: cannot be parsed: .+ at line 4 column 3$/);
+    expect(err.message).toBe('tars.config.json:4:3: cannot be parsed: expected "," or "}" after a property value, found another string (a missing comma?)');
   });
 
   it('a truncated file names where it ends', async () => {
     const dir = project({ 'tars.config.json': '{\n  "image": ' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
-    expect(err.message).toMatch(/cannot be parsed: .*line 2 column 12/);
+    expect(err.message).toBe('tars.config.json:2:12: cannot be parsed: expected a value, found the end of the file');
+  });
+
+  it('a trailing comma names its own line and column, in one line', async () => {
+    const dir = project({ 'tars.config.json': '{\n  "name": "x",\n  "image": { "format": "iso", },\n  "qemu": {}\n}\n' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID', exitCode: 3 });
+    expect(err.message).toBe('tars.config.json:3:29: cannot be parsed: a trailing comma before "}" (JSON allows none)');
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('a // comment names its line and column, in one line', async () => {
+    const dir = project({ 'tars.config.json': '{\n  "name": "x",\n  // the image\n  "image": {}\n}\n' });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));
+    expect(err.message).toBe('tars.config.json:3:3: cannot be parsed: expected a property name in double quotes, found a comment (JSON has no comments)');
+    expect(err.tryMessage).toContain('JSON allows no comments and no trailing commas');
+  });
+
+  it.each([['empty', ''], ['only whitespace', '  \n\n']])('an %s tars.config.json is CONFIG_INVALID saying so, not CONFIG_NOT_FOUND', async (_, text) => {
+    const dir = project({ 'tars.config.json': text });
+    const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env, requireFile: true }));
+    expect(err).toMatchObject({ code: 'CONFIG_INVALID', exitCode: 3, message: 'tars.config.json: the file is empty' });
+    const explicit = await loadError(loadConfig({ cwd: dir, file: join(dir, 'tars.config.json'), env }));
+    expect(explicit).toMatchObject({ code: 'CONFIG_INVALID', message: 'tars.config.json: the file is empty' });
   });
 
   it('an unknown key gets a did-you-mean, at the top level and nested', async () => {

@@ -6,6 +6,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
+import { locateJsonError, type JsonErrorLocation } from './json-error.js';
 import { closest, distance } from 'fastest-levenshtein';
 import { z, type ZodIssue } from 'zod';
 import { AbortError } from '../errors.js';
@@ -181,6 +182,9 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   const explorer = cosmiconfig(CONFIG_MODULE, {
     searchPlaces: CONFIG_SEARCH_PLACES,
     searchStrategy: 'global',
+    // An empty tars.config.json is a mistake to report, not a place to skip (it was reported as
+    // "No TARS config found" although the file is there).
+    ignoreEmptySearchPlaces: false,
     ...(options.stopDir ? { stopDir: options.stopDir } : {}),
     cache: false,
   });
@@ -196,15 +200,23 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
       throw new AbortError(`${file}: config file not found`, { code: 'CONFIG_NOT_FOUND', tryMessage: START_PROJECT_HINT });
     }
     const label = relative(cwd, file) || file;
-    throw new AbortError(`${label}: cannot be parsed: ${syntaxErrorDetail(file, err)}`, {
+    const at = jsonErrorAt(file);
+    throw new AbortError(at ? `${label}:${at.line}:${at.column}: cannot be parsed: ${at.message}` : `${label}: cannot be parsed: ${syntaxErrorDetail(file, err)}`, {
       code: 'CONFIG_INVALID',
-      tryMessage: 'Fix the syntax at that line and column; editors check tars.config.json against its $schema.',
+      tryMessage: 'Fix the syntax at that line and column (JSON allows no comments and no trailing commas); editors check tars.config.json against its $schema.',
     });
   }
   if (!found && options.requireFile) {
     throw new AbortError(`No TARS config found in ${cwd} or any directory above it`, { code: 'CONFIG_NOT_FOUND', tryMessage: START_PROJECT_HINT });
   }
   outputDebug(found ? `config: ${found.filepath}` : `config: none found from ${cwd}; using defaults`);
+  if (found?.isEmpty) {
+    const label = relative(cwd, found.filepath) || found.filepath;
+    throw new AbortError(`${label}: the file is empty`, {
+      code: 'CONFIG_INVALID',
+      tryMessage: 'Write a config object into it (at least `{}`), or run `tarscli init` for a starting point.',
+    });
+  }
 
   const fileValue: unknown = found?.isEmpty ? {} : (found?.config ?? {});
   const filepath = found?.filepath;
@@ -294,6 +306,21 @@ function unreadable(cwd: string, file: string, why: string): AbortError {
     code: 'CONFIG_INVALID',
     tryMessage: 'Make it a readable file, or remove it; tarscli will not silently use defaults instead.',
   });
+}
+
+/** For a JSON config (tars.config.json, .tarsrc) that does not parse: where and why, in one line. */
+function jsonErrorAt(file: string): JsonErrorLocation | undefined {
+  const name = basename(file);
+  if (!(name.endsWith('.json') || name === '.tarsrc')) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // .tarsrc may be YAML: only a text that looks like JSON is judged as JSON.
+  if (name === '.tarsrc' && !/^\s*[{[]/.test(text)) return undefined;
+  return locateJsonError(text);
 }
 
 /** The parser's reason with a line and column, for a config file that is not valid JSON/YAML/JS. */

@@ -36,13 +36,13 @@ export interface Check {
 
 const APT = 'apt-get install -y';
 
-function toolCheck(id: string, title: string, file: string, args: string[], required: boolean, fix: string, pick?: (v: string) => string): Check {
+function toolCheck(id: string, title: string, file: string, args: string[], required: boolean, fix: string, pick?: (v: string) => string, allLines = false): Check {
   return {
     id,
     title,
     required,
     async run() {
-      const v = await probeVersion(file, args);
+      const v = await probeVersion(file, args, { allLines });
       if (!v) return { status: required ? 'fail' : 'warn', detail: `${file} not found`, fix };
       return { status: 'ok', version: pick ? pick(v) : v };
     },
@@ -50,6 +50,9 @@ function toolCheck(id: string, title: string, file: string, args: string[], requ
 }
 
 const versionOnly = (v: string) => /\d+\.\d+(\.\d+)?/.exec(v)?.[0] ?? v;
+
+/** `nvcc --version` prints a banner first; the CUDA release is on the `release 11.8, V11.8.89` line. */
+export const cudaRelease = (v: string): string => /release (\d+\.\d+)/.exec(v)?.[1] ?? /V(\d+\.\d+(\.\d+)?)/.exec(v)?.[1] ?? versionOnly(v);
 
 function imageCheck(toolchain: ToolchainName): Check {
   return {
@@ -88,7 +91,8 @@ export function doctorChecks(): Check[] {
       ['--version'],
       false,
       `enable Debian's non-free component, then ${APT} nvidia-cuda-toolkit`,
-      (v) => v,
+      cudaRelease,
+      true,
     ),
     toolCheck('qemu', 'QEMU', 'qemu-system-x86_64', ['--version'], true, `${APT} qemu-system-x86`, versionOnly),
     {
@@ -120,6 +124,7 @@ export function doctorChecks(): Check[] {
     imageCheck('base'),
     imageCheck('rust'),
     imageCheck('dotnet'),
+    imageCheck('cuda'),
     {
       id: 'disk',
       title: 'free disk',

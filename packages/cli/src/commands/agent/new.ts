@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
-import { AbortError, isInteractive, outputResult } from '@tars/core';
-import { SCAFFOLD_LANGS, scaffoldAgent, type ScaffoldLang, type ScaffoldResult } from '@tars/image-builder';
-import { createInterface } from 'node:readline/promises';
+import { AbortError, colorErr, isInteractive, outputResult } from '@tars/core';
+import { SCAFFOLD_LANGS, scaffoldAgent, validateAgentName, type ScaffoldLang, type ScaffoldResult } from '@tars/image-builder';
+import { createInterface, type Interface } from 'node:readline/promises';
 import { relative } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { templatesDir } from '../../templates.js';
@@ -21,19 +21,21 @@ export default class AgentNew extends BaseCommand<typeof AgentNew, ScaffoldResul
 
   async execute(): Promise<ScaffoldResult> {
     const loaded = await this.loadConfig();
-    const name = this.args.name ?? (await this.ask('Agent name (kebab-case): ', 'NAME'));
-    const lang = (this.flags.lang ?? (await this.ask(`Language (${SCAFFOLD_LANGS.join(', ')}): `, '--lang'))) as ScaffoldLang;
-    if (!SCAFFOLD_LANGS.includes(lang)) throw new AbortError(`Unknown language "${lang}"; expected one of ${SCAFFOLD_LANGS.join(', ')}`);
-    return scaffoldAgent({ loaded, name, lang, templatesDir: templatesDir(), version: this.flags.version, dryRun: this.flags['dry-run'], ...(this.flags.dir ? { dir: this.flags.dir } : {}) });
-  }
-
-  private async ask(question: string, what: string): Promise<string> {
-    if (!isInteractive()) throw new AbortError(`${what} is required (no terminal to ask on)`, { tryMessage: 'Example: tarscli agent new my-agent --lang rust' });
-    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    const prompt = new Prompt();
     try {
-      return (await rl.question(question)).trim();
+      // The name is checked as soon as it is known, before the language is asked; a name typed
+      // at the prompt that does not do is asked again, as is a language tarscli does not know.
+      let name = this.args.name;
+      if (name === undefined) {
+        name = await prompt.askUntil('Agent name (kebab-case): ', 'NAME', (answer) => validateAgentName(answer, loaded.config));
+      } else validateAgentName(name, loaded.config);
+      const lang = (this.flags.lang ??
+        (await prompt.askUntil(`Language (${SCAFFOLD_LANGS.join(', ')}): `, '--lang', (answer) => {
+          if (!SCAFFOLD_LANGS.includes(answer as ScaffoldLang)) throw new AbortError(`Unknown language "${answer}"; expected one of ${SCAFFOLD_LANGS.join(', ')}`, { code: 'USAGE' });
+        }))) as ScaffoldLang;
+      return await scaffoldAgent({ loaded, name, lang, templatesDir: templatesDir(), version: this.flags.version, dryRun: this.flags['dry-run'], ...(this.flags.dir ? { dir: this.flags.dir } : {}) });
     } finally {
-      rl.close();
+      prompt.close();
     }
   }
 
@@ -42,5 +44,45 @@ export default class AgentNew extends BaseCommand<typeof AgentNew, ScaffoldResul
     for (const f of r.files) outputResult(`  ${f}`);
     outputResult(`${r.dryRun ? 'Would register' : 'Registered'} in ${relative(process.cwd(), r.configFile) || r.configFile}${r.workspaceMember ? ` and the kernel workspace (${r.workspaceMember})` : ''}.`);
     if (!r.dryRun) outputResult('Next: tarscli os build && tarscli os deploy --to qemu --detach && tarscli os diagnostics');
+  }
+}
+
+/** Questions on the terminal (stderr), one readline for all of them; none where there is no terminal. */
+class Prompt {
+  private rl: Interface | undefined;
+
+  /** Ask until `check` accepts the answer (it throws the reason to show otherwise). */
+  async askUntil(question: string, what: string, check: (answer: string) => void): Promise<string> {
+    for (;;) {
+      const answer = await this.ask(question, what);
+      try {
+        check(answer);
+        return answer;
+      } catch (err) {
+        if (!(err instanceof AbortError)) throw err;
+        process.stderr.write(`${colorErr.yellow(err.message)}${err.tryMessage ? ` ${err.tryMessage}` : ''}\n`);
+      }
+    }
+  }
+
+  private async ask(question: string, what: string): Promise<string> {
+    if (!isInteractive()) throw new AbortError(`${what} is required (no terminal to ask on)`, { code: 'USAGE', tryMessage: 'Example: tarscli agent new my-agent --lang rust' });
+    this.rl ??= createInterface({ input: process.stdin, output: process.stderr });
+    const rl = this.rl;
+    // End of input (Ctrl-D) is no answer: an error, not a hang.
+    let onClose: () => void = () => undefined;
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new AbortError(`No ${what} given (input closed)`, { code: 'USAGE' }));
+      rl.once('close', onClose);
+    });
+    try {
+      return (await Promise.race([rl.question(question), closed])).trim();
+    } finally {
+      rl.off('close', onClose);
+    }
+  }
+
+  close(): void {
+    this.rl?.close();
   }
 }

@@ -23,7 +23,16 @@ export default class ConfigShow extends BaseCommand<typeof ConfigShow, ConfigSho
 
   protected render(r: ConfigShowResult): void {
     outputResult(`config file: ${r.file ?? '(none: defaults)'}`);
-    const rows = Object.entries(r.sources).map(([path, source]) => [path, JSON.stringify(getPath(r.config, path.split('.'))), source]);
+    // A list of objects (agents) is one row per field, `agents.0.name` as config errors name it,
+    // not one JSON blob that wraps mid-word and pads every piped row to its length.
+    const rows = Object.entries(r.sources).flatMap(([path, source]) => expandRows(path, getPath(r.config, path.split('.')), source));
     outputResult(formatTable(['key', 'value', 'source'], rows));
   }
+}
+
+function expandRows(path: string, value: unknown, source: string): string[][] {
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
+    return value.flatMap((item, i) => Object.entries(item as Record<string, unknown>).map(([k, v]) => [`${path}.${i}.${k}`, JSON.stringify(v), source]));
+  }
+  return [[path, JSON.stringify(value), source]];
 }

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { ACCELS, MACHINE_CHOICES, isJsonMode, outputInfo, outputResult } from '@tars/core';
+import { ACCELS, MACHINE_CHOICES, createProgress, isJsonMode, outputInfo, outputResult } from '@tars/core';
 import { DEPLOYER_NAMES, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
@@ -16,7 +16,7 @@ type DeployResult =
 export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult> {
   static override summary = 'Boot a TARS OS image in QEMU and wait for the kernel to be ready';
   static override description =
-    'Streams the kernel events until `ready` (JSON lines with --json), records the deployment in .tars/deployments, then keeps streaming until Ctrl-C (which stops QEMU) unless --detach.';
+    'Streams the kernel events until `ready` (JSON lines with --json), records the deployment in .tars/deployments, then keeps streaming until Ctrl-C (which stops QEMU, exit 0) unless --detach. A machine that stops meanwhile (it exited, or `os stop` ran elsewhere) ends it with an error (exit 6).';
   static override examples = [
     '<%= config.bin %> os deploy --to qemu --detach',
     '<%= config.bin %> os deploy --to qemu --format kernel --accel tcg',
@@ -44,7 +44,8 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     const dir = resolve(this.flags.image ?? imageDir(root, config, config.image.format));
     const manifestPath = join(dir, 'manifest.json');
     if (!existsSync(manifestPath)) {
-      throw new AbortError(`No image at ${dir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: 'Build one with `tarscli os build`.' });
+      const build = this.flags.image ? '`tarscli os build`' : `\`tarscli os build --format ${config.image.format}\``;
+      throw new AbortError(`No image at ${dir} (manifest.json missing)`, { code: 'NOT_FOUND', tryMessage: `Build one with ${build}.` });
     }
     if (this.flags.machine && this.flags.machine !== 'auto' && this.flags.to !== 'qemu' && this.flags.to !== 'pxe') {
       throw new AbortError(`--machine applies to --to qemu and --to pxe, not --to ${this.flags.to}`, { code: 'USAGE' });
@@ -98,13 +99,10 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
   }
 
   private progress(): (w: number, total: number) => void {
-    let last = 0;
+    const bar = createProgress(`writing ${this.flags.disk ?? 'the disk'}`, { unit: 'bytes' });
     return (w, total) => {
-      const pct = Math.floor((w / total) * 100);
-      if (pct >= last + 10 || w === total) {
-        last = pct;
-        outputInfo(`written ${Math.round(w / 1048576)} / ${Math.round(total / 1048576)} MiB (${pct}%)`);
-      }
+      bar.update(w, total);
+      if (w >= total) bar.end();
     };
   }
 

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { outputInfo, outputResult, outputWarn, writeFileAtomic } from '@tars/core';
+import { createProgress, outputInfo, outputResult, outputWarn, writeFileAtomic } from '@tars/core';
 import { curveChartSvg, runSimulation, writeCurveCsv, writeCurvePng, type SimulateResult } from '@tars/gpu-modules';
 import { resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
@@ -7,7 +7,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateResult & { csv?: string; png?: string; svg?: string }> {
   static override summary = 'Run the multi-agent learning simulation on the GPU module (or its CPU reference)';
   static override description =
-    'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Reports agent-steps/s and the learning curve (mean reward per iteration); --csv and --png write it out.';
+    'N agents learn with independent Q-learning on a shared grid world (integer arithmetic: the GPU and CPU paths agree bit for bit, and a seed fixes the run). Each agent moves or stays on a 16×16 torus with food; crowding shares the food. Reports agent-steps/s and the learning curve (mean reward per iteration, numbered 1..M as in the progress lines); --csv, --png and --svg write it out, the chart with a moving average over a twentieth of the run (at least 5 iterations).';
   static override examples = ['<%= config.bin %> os simulate --agents 64 --iterations 1000', '<%= config.bin %> os simulate --agents 100000 --iterations 50 --device cpu --csv curve.csv --png curve.png --json'];
   static override flags = {
     agents: Flags.integer({ description: 'Number of agents', default: 1000, min: 1, max: 10_000_000 }),
@@ -21,7 +21,7 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
 
   async execute(): Promise<SimulateResult & { csv?: string; png?: string; svg?: string }> {
     const { config, root } = await this.loadConfig();
-    let lastPct = -1;
+    const progress = createProgress('iteration');
     const r = await runSimulation({
       gpuPath: resolve(root, config.gpu.path),
       agents: this.flags.agents,
@@ -31,14 +31,9 @@ export default class OsSimulate extends BaseCommand<typeof OsSimulate, SimulateR
       signal: this.signal,
       onWarning: (w) => outputWarn(w),
       onBuild: (m) => outputInfo(m),
-      onProgress: (iter, reward) => {
-        const pct = Math.floor(((iter + 1) / this.flags.iterations) * 10) * 10;
-        if (pct !== lastPct) {
-          lastPct = pct;
-          outputInfo(`iteration ${iter + 1}/${this.flags.iterations} (${pct}%): mean reward ${reward.toFixed(4)}`);
-        }
-      },
-    });
+      // Iterations are numbered from 1 here, in the CSV and on the chart's x axis alike.
+      onProgress: (iter, reward) => progress.update(iter + 1, this.flags.iterations, `mean reward ${reward.toFixed(4)}`),
+    }).finally(() => progress.end());
     const out: SimulateResult & { csv?: string; png?: string; svg?: string } = { ...r };
     if (this.flags.csv) writeCurveCsv((out.csv = resolve(this.flags.csv)), r.curve);
     const subtitle = `${r.agents} agents × ${r.iterations} iterations on ${r.device}, seed ${r.seed}`;

@@ -13,7 +13,7 @@ export default class OsSupport extends BaseCommand<typeof OsSupport, SupportResu
 
   async execute(): Promise<SupportResult> {
     const loaded = await this.loadConfig();
-    const r = await collectSupportBundle({ loaded, output: this.flags.output, signal: this.signal });
+    const r = await collectSupportBundle({ loaded, output: this.flags.output, tarscli: { version: this.config.version }, signal: this.signal });
     for (const m of r.missing) outputWarn(`not in the bundle: ${m.what} (${m.why})`);
     return r;
   }

@@ -9,7 +9,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class ReleasePublish extends BaseCommand<typeof ReleasePublish, PublishResult | (ReleasePlan & { repo: string | null })> {
   static override summary = 'Create or update the GitHub release for a tag and upload the images, manifests, SHA256SUMS and notes';
   static override description =
-    'Idempotent: assets already uploaded with the same content are skipped; changed ones are replaced only with --force. Retries 5xx, rate limits (honouring Retry-After) and dropped uploads. Token from GITHUB_TOKEN or GH_TOKEN.';
+    'Images of several formats must come from one build of one config: their manifests must agree on agents, component inputs and outputs and contentKey, else it refuses (exit 7), --dry-run too. Idempotent: assets already uploaded with the same content are skipped; changed ones are replaced only with --force. Retries 5xx, rate limits (honouring Retry-After) and dropped uploads. Token from GITHUB_TOKEN or GH_TOKEN.';
   static override examples = [
     '<%= config.bin %> release publish --tag v0.1.0',
     '<%= config.bin %> release publish --tag v0.1.0 --dry-run',
