@@ -148,7 +148,7 @@ async function fillProject(dir: string, name: string, opts: InitOptions): Promis
   writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,?\s*"agents\/([^"/]+)"/g, (m, agent: string) => (DEMO_AGENTS.includes(agent) ? m : '')));
   cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourceFilter(opts.dotnetSource, /^(?!(sdk|scripts|native|generated)(\/|$))[^/]+|(^|\/)(bin|obj|out)(\/|$)/) });
   cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourceFilter(opts.gpuSource, /^(?!(runner|reference|kernels|scripts)(\/|$))[^/]+|(^|\/)out(\/|$)/) });
-  opts.onProgress?.('Vendoring tarscli: the @tars packages are not on the npm registry, so the project installs them from vendor/tars');
+  opts.onProgress?.('Packing tarscli into vendor/tars (the @tars packages are not on the npm registry)');
   const vendored = await vendorTarsPackages({
     cliDir: opts.cliDir,
     projectRoot: dir,

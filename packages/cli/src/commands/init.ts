@@ -33,7 +33,8 @@ export default class Init extends BaseCommand<typeof Init, InitResult> {
   protected render(r: InitResult): void {
     const where = relative(process.cwd(), r.dir) || '.';
     outputResult(`Created TARS project ${r.name} in ${where}: ${r.files.join(', ')}`);
-    outputResult(`tarscli comes from vendor/tars (${r.vendored.map((v) => `${v.name}@${v.version}`).join(', ')}): the @tars packages are not on the npm registry.`);
+    const cli = r.vendored[0];
+    if (cli) outputResult(`Vendored ${cli.name} ${cli.version} and ${r.vendored.length - 1} @tars packages it needs into vendor/tars: they are not on the npm registry, so npm install takes them from there.`);
     outputResult(`Next: cd ${shellQuote(where)} && npm install && npx tarscli doctor && npx tarscli os build && npx tarscli os deploy --to qemu --detach`);
   }
 }
