@@ -3,7 +3,7 @@ import { appendFileSync, readFileSync, utimesSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 const states = async (dir: string) =>
   Object.fromEntries((await tarscli(['agent', 'list', '--json'], { cwd: dir })).json.result.agents.map((a: { name: string; build: string }) => [a.name, a.build]));
@@ -12,7 +12,8 @@ describe('agent list build status', () => {
   it('not built → built; a touched but unchanged source stays built; a changed one is stale', async () => {
     const dir = copyProject();
     expect(await states(dir)).toEqual({ pong: 'not built', ping: 'not built' });
-    expect((await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir, env: { TARS_EXECUTOR_DEFAULT: 'host' } })).exitCode).toBe(0);
+    const built = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir, env: { TARS_EXECUTOR_DEFAULT: 'host' } });
+    expect(built.exitCode, outputTail(built)).toBe(0);
     const host = { TARS_EXECUTOR_DEFAULT: 'host' };
     const list = async () => Object.fromEntries((await tarscli(['agent', 'list', '--json'], { cwd: dir, env: host })).json.result.agents.map((a: { name: string; build: string }) => [a.name, a.build]));
     expect(await list()).toEqual({ pong: 'built', ping: 'built' });

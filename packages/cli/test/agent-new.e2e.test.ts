@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, REPO } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 describe('agent new: templates that build and run without a manual edit', () => {
   let dir: string;
@@ -18,7 +18,7 @@ describe('agent new: templates that build and run without a manual edit', () => 
 
   it('--dry-run --json shows the files and the config entry and writes nothing', async () => {
     const r = await tarscli(['agent', 'new', 'dry-bot', '--lang', 'rust', '--dry-run', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.files).toEqual(expect.arrayContaining(['packages/kernel-rs/agents/dry-bot/Cargo.toml', 'packages/kernel-rs/agents/dry-bot/src/main.rs']));
     expect(r.json.result.configEntry).toMatchObject({ name: 'dry-bot', lang: 'rust', path: 'packages/kernel-rs/agents/dry-bot' });
     expect(existsSync(join(dir, 'packages/kernel-rs/agents/dry-bot'))).toBe(false);
@@ -30,10 +30,10 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect((await tarscli(['agent', 'new', 'ping', '--lang', 'rust', '--json'], { cwd: dir })).json.message).toBe('An agent named "ping" already exists in the config');
     mkdirSync(join(dir, 'agents', 'occupied'), { recursive: true });
     const occupied = await tarscli(['agent', 'new', 'occupied', '--lang', 'csharp', '--json'], { cwd: dir });
-    expect(occupied.exitCode).toBe(2);
+    expect(occupied.exitCode, outputTail(occupied)).toBe(2);
     expect(occupied.json.message).toBe('agents/occupied already exists; refusing to overwrite anything');
     const noLang = await tarscli(['agent', 'new', 'quiet-bot', '--json'], { cwd: dir });
-    expect(noLang.exitCode).toBe(2);
+    expect(noLang.exitCode, outputTail(noLang)).toBe(2);
     expect(noLang.json.message).toBe('--lang is required (no terminal to ask on)');
   });
 
@@ -48,19 +48,19 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect(readdirSync(outside)).toEqual([]);
     expect(readFileSync(join(dir, 'tars.config.json'), 'utf8')).not.toContain('far-bot');
     const inside = await tarscli(['agent', 'new', 'near-bot', '--lang', 'csharp', '--dir', join(dir, 'agents', 'near'), '--dry-run', '--json'], { cwd: dir });
-    expect(inside.exitCode, inside.stderr).toBe(0);
+    expect(inside.exitCode, outputTail(inside)).toBe(0);
     expect(inside.json.result.configEntry.path).toBe('agents/near');
   });
 
   it('a new Rust agent builds, lands in the image, boots and says hello in diagnostics', async () => {
     const t0 = Date.now();
     const r = await tarscli(['agent', 'new', 'hello-bot', '--lang', 'rust', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(readFileSync(join(dir, 'packages/kernel-rs/Cargo.toml'), 'utf8')).toContain('"agents/hello-bot"');
     const unit = await execa('cargo', ['test', '--offline', '-p', 'agent-hello-bot', '--lib'], { cwd: join(dir, 'packages/kernel-rs'), reject: false });
     expect(unit.stdout).toMatch(/test result: ok\. 2 passed/);
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toContain('hello-bot');
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
     const id = d.json.result.deployment.id;
@@ -84,28 +84,28 @@ describe('agent new: templates that build and run without a manual edit', () => 
 
   it('a new CUDA module compiles with nvcc, passes its CPU conformance test, and lands in the image', async () => {
     const r = await tarscli(['agent', 'new', 'edge-embed', '--lang', 'cuda', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.dir).toBe('gpu/edge-embed');
     const t = await execa('bash', ['gpu/edge-embed/scripts/test.sh'], { cwd: dir, reject: false });
     expect(t.stdout.trim().split('\n').pop()).toBe('5 passed, 0 failed');
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     expect(b.json.result.gpuModules).toEqual([expect.objectContaining({ name: 'edge-embed', entryPoints: ['edge_embed_scale_add'], archs: ['sm_80', 'sm_90', 'compute_90'] })]);
   }, 300_000);
 
   it.each(['csharp', 'fsharp'])('a new %s agent builds with NativeAOT into the image as a boot module, and the same source runs in the harness', async (lang) => {
     const name = `${lang}-bot`;
     const r = await tarscli(['agent', 'new', name, '--lang', lang, '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     const mod = b.json.result.boot.modules.find((m: { name: string }) => m.name === name);
     expect(mod).toMatchObject({ file: `modules/${name}.elf` });
     expect(mod.args).toMatch(/ call=echo abi=linux$/);
     // The harness build of the same source: the ABI library.
     const agentDir = join(dir, 'agents', name, lang === 'fsharp' ? 'Host' : '.');
     const so = await execa('bash', [join(dir, 'packages', 'dotnet-interop', 'scripts', 'publish-agent.sh'), agentDir, name], { cwd: dir, reject: false });
-    expect(so.exitCode, so.stderr).toBe(0);
+    expect(so.exitCode, outputTail(so)).toBe(0);
     const harness = join(REPO, 'packages', 'dotnet-interop', 'out', 'tars-agent-harness');
     const run = await execa(harness, ['roundtrip', join(dir, 'packages', 'dotnet-interop', 'out', 'agents', `${name}.so`)], { reject: false });
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, snapshot: 'e803000000000000', logs: [`hello from ${name}`, `${name}: restored at step 1000`, `${name} stopping after 1000 steps`] });
@@ -116,7 +116,7 @@ describe('agent new: templates that build and run without a manual edit', () => 
 
   it('a project with new C#, F#, CUDA and Rust agents is reproducible (two directories, empty caches)', async () => {
     const r = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--verify-reproducible', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result).toMatchObject({ identical: true, firstDifference: null });
   }, 600_000);
 });

@@ -10,7 +10,7 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
   it('scaffolds a project that builds, boots and is ready', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'tars-init-'));
     const r = await tarscli(['init', 'edge-os', '--json'], { cwd: parent });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const dir = join(parent, 'edge-os');
     expect(r.json.result).toMatchObject({ dir, name: 'edge-os' });
     const config = JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8'));
@@ -22,16 +22,16 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     expect(existsSync(join(dir, 'kernel', 'target'))).toBe(false);
 
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     expect(b.json.result.name).toBe('edge-os');
     expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping']);
     // --output: the same image in a directory of our choice, bootable from there.
     const o = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--output', 'images/k', '--json'], { cwd: dir });
-    expect(o.exitCode, o.stderr).toBe(0);
+    expect(o.exitCode, outputTail(o)).toBe(0);
     expect(o.json.result.dir).toBe(join(dir, 'images', 'k'));
     expect(JSON.parse(readFileSync(join(dir, 'images', 'k', 'manifest.json'), 'utf8')).files).toEqual(b.json.result.files);
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--image', 'images/k', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const id = d.json.result.deployment.id;
     const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
     expect(stop.json.result).toEqual({ id, result: 'stopped' });
@@ -41,7 +41,7 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tars-init-'));
     writeFileSync(join(dir, 'notes.txt'), 'mine');
     const r = await tarscli(['init', dir, '--json']);
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode, outputTail(r)).toBe(2);
     expect(r.json.message).toContain('is not empty');
     mkdirSync(join(dir, 'empty'));
     expect((await tarscli(['init', join(dir, 'empty'), '--name', 'Bad Name', '--json'])).json.message).toContain('is not a usable project name');

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startQemu } from '@tars/deploy';
 import { specFromManifest } from '@tars/deploy';
 import { copyProject } from './project.js';
-import { BIN, tarscli } from './helpers.js';
+import { BIN, outputTail, tarscli } from './helpers.js';
 import { holdBuildScript } from './hold.js';
 
 const HOST = ['--executor', 'host'];
@@ -19,14 +19,14 @@ describe('os build (host executor)', () => {
 
   it('--dry-run --json prints the plan', async () => {
     const r = await tarscli(['os', 'build', '--dry-run', '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.steps.map((s: { id: string }) => s.id)).toEqual(['kernel', 'agent:pong', 'agent:ping']);
     expect(r.json.result.boot.modules[0].args).toBe('name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready');
   });
 
   it('builds the kernel format, then a no-op rebuild runs no toolchain and keeps the image', async () => {
     const first = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
-    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.exitCode, outputTail(first)).toBe(0);
     const m = first.json.result;
     expect(m.format).toBe('kernel');
     expect(m.files.map((f: { path: string }) => f.path)).toEqual(['tars-kernel.elf', 'modules/pong.elf', 'modules/ping.elf']);
@@ -35,7 +35,7 @@ describe('os build (host executor)', () => {
     expect(sums).toContain(`${m.files[0].sha256}  tars-kernel.elf`);
 
     const again = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
-    expect(again.exitCode).toBe(0);
+    expect(again.exitCode, outputTail(again)).toBe(0);
     expect(again.json.result.build.components.map((c: { executor: string }) => c.executor)).toEqual(['cache', 'cache', 'cache']);
     expect(again.json.result.buildKey).toBe(m.buildKey);
     // What makes it a no-op is observed above (every component from the cache); its speed is
@@ -45,7 +45,7 @@ describe('os build (host executor)', () => {
   it('touching one agent rebuilds only that agent and the image', async () => {
     appendFileSync(join(dir, 'packages/kernel-rs/agents/ping/src/main.rs'), '\n// touched by the test\n');
     const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const how = Object.fromEntries(r.json.result.build.components.map((c: { id: string; executor: string }) => [c.id, c.executor]));
     expect(how).toEqual({ kernel: 'cache', 'agent:pong': 'cache', 'agent:ping': 'host' });
   });
@@ -59,7 +59,7 @@ describe('os build (host executor)', () => {
     const victim = join(kernelEntry, 'files', 'packages/kernel-rs/out/tars-kernel.elf');
     writeFileSync(victim, 'corrupted');
     const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.warnings.some((w: string) => /was corrupt \(.* does not match its sha256\); rebuilding/.test(w))).toBe(true);
     expect(r.json.result.build.components.filter((c: { cache: string }) => c.cache === 'corrupt')).toHaveLength(1);
   });
@@ -77,17 +77,17 @@ describe('os build (host executor)', () => {
 
   it('os inspect verifies the image and catches tampering (exit 7)', async () => {
     const ok = await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir });
-    expect(ok.exitCode).toBe(0);
+    expect(ok.exitCode, outputTail(ok)).toBe(0);
     expect(ok.json.result.ok).toBe(true);
     appendFileSync(join(dir, 'dist', 'kernel', 'modules', 'pong.elf'), 'x');
     const bad = await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir });
-    expect(bad.exitCode).toBe(7);
+    expect(bad.exitCode, outputTail(bad)).toBe(7);
     expect(bad.json.result.checks.find((c: { what: string }) => c.what === 'modules/pong.elf').ok).toBe(false);
   });
 
   it('a missing toolchain fails with the doctor fix line (exit 4)', async () => {
     const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--no-cache', '--json'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
-    expect(r.exitCode).toBe(4);
+    expect(r.exitCode, outputTail(r)).toBe(4);
     expect(r.json).toMatchObject({ code: 'TOOL_MISSING' });
     expect(r.json.message).toContain('the rust toolchain (rustc) is missing');
   });
@@ -95,13 +95,14 @@ describe('os build (host executor)', () => {
   it('refuses the docker executor when the builder image is missing (exit 4)', async () => {
     const d = copyProject((c) => (c.toolchains = { rust: { image: 'tars-no-such-builder:0' } }));
     const r = await tarscli(['os', 'build', '--executor', 'docker', '--json'], { cwd: d });
-    expect(r.exitCode).toBe(4);
+    expect(r.exitCode, outputTail(r)).toBe(4);
     expect(r.json.code).toBe('IMAGE_MISSING');
   });
 
   it('a killed build leaves the previous image intact and no half artifact', async () => {
     // Start from a whole image (an earlier test tampered with it; a build notices and re-assembles).
-    expect((await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir })).exitCode).toBe(0);
+    const built = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
+    expect(built.exitCode, outputTail(built)).toBe(0);
     const before = readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8');
     // The build script changes, so the kernel step must run; it is held once it is running.
     const hold = holdBuildScript(join(dir, 'packages/kernel-rs/scripts/build.sh'));
@@ -120,7 +121,7 @@ describe('os build (host executor)', () => {
     const outs = readdirSync(join(dir, 'packages/kernel-rs/out'));
     expect(outs.filter((n) => n.endsWith('.tmp') && !n.startsWith('.'))).toEqual([]);
     const r = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     // The next build clears what the killed one left in staging.
     expect(readdirSync(join(dir, 'dist')).filter((n) => n.includes('.tmp-') || n.includes('.old-'))).toEqual([]);
   });
@@ -134,7 +135,7 @@ describe('os build (host executor)', () => {
       await hold.started;
       child.kill('SIGINT');
       const r = await child;
-      expect(r.exitCode).toBe(130);
+      expect(r.exitCode, outputTail(r)).toBe(130);
       expect(String(r.stderr)).toContain('CANCELLED');
     } finally {
       hold.restore();
@@ -149,11 +150,11 @@ describe('os build in GitHub Actions', () => {
     const summary = join(dir, 'summary.md');
     const env = { GITHUB_ACTIONS: 'true', CI: 'true', GITHUB_STEP_SUMMARY: summary };
     const ok = await tarscli(['os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, env });
-    expect(ok.exitCode, ok.stderr).toBe(0);
+    expect(ok.exitCode, outputTail(ok)).toBe(0);
     expect(readFileSync(summary, 'utf8')).toMatch(/### TARS OS 0\.1\.0: kernel image[\s\S]*\| kernel \| built \(host\) \|/);
     appendFileSync(join(dir, 'packages/kernel-rs/agents/ping/src/main.rs'), '\nfn broken() { let x: u32 = "nope"; }\n');
     const bad = await tarscli(['os', 'build', '--format', 'kernel', ...HOST], { cwd: dir, env });
-    expect(bad.exitCode).toBe(5);
+    expect(bad.exitCode, outputTail(bad)).toBe(5);
     expect(bad.stdout).toMatch(/^::error file=packages\/kernel-rs\/agents\/ping\/src\/main\.rs,line=\d+,col=\d+,title=rustc E0308::mismatched types$/m);
   });
 });
@@ -171,7 +172,7 @@ describe('os build --verify-reproducible', () => {
     writeFileSync(main, readFileSync(main, 'utf8').replace('    ready();', '    log(env!("TARS_BUILD_STAMP"));\n    ready();'));
 
     const json = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--verify-reproducible', '--json'], { cwd: dir });
-    expect(json.exitCode, json.stderr).toBe(7);
+    expect(json.exitCode, outputTail(json)).toBe(7);
     expect(json.json.status).toBe(7);
     expect(json.json.result).toMatchObject({ identical: false, firstDifference: 'component agent:ping: packages/kernel-rs/out/agents/ping.elf' });
     // diffoscope (installed by setup) summarises the first difference.
@@ -179,7 +180,7 @@ describe('os build --verify-reproducible', () => {
     expect(json.json.result.diffoscopeSummary.join('\n')).toMatch(/ping\.elf/);
 
     const text = await tarscli(['os', 'build', '--format', 'kernel', ...HOST, '--verify-reproducible'], { cwd: dir });
-    expect(text.exitCode).toBe(7);
+    expect(text.exitCode, outputTail(text)).toBe(7);
     expect(text.stdout).toContain('NOT reproducible: component agent:ping');
     expect(text.stdout).toContain('diffoscope report: ');
   });
@@ -193,12 +194,12 @@ describe('doctor', () => {
     symlinkSync(process.execPath, join(bin, 'node'));
     const env = { PATH: bin, TARS_QEMU_ACCEL: 'tcg' };
     const json = await tarscli(['doctor', '--json'], { cwd: dir, env });
-    expect(json.exitCode).toBe(7);
+    expect(json.exitCode, outputTail(json)).toBe(7);
     expect(json.json.status).toBe(7);
     expect(json.json.result.ok).toBe(false);
     expect(json.json.result.checks.find((c: { id: string }) => c.id === 'cargo')).toMatchObject({ status: 'fail', required: true });
     const text = await tarscli(['doctor'], { cwd: dir, env });
-    expect(text.exitCode).toBe(7);
+    expect(text.exitCode, outputTail(text)).toBe(7);
     expect(text.stdout).toContain('Some required checks failed.');
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, REPO } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 type Component = { id: string; kind: string; executor: string; outputs: { path: string; sha256: string }[]; toolchain: { name: string; image?: string } };
 
@@ -37,7 +37,7 @@ describe('every component kind in its builder container, offline and bit-for-bit
   beforeAll(async () => {
     // Builder images are made locally (nothing can be pulled); a no-op when they are current.
     const boot = await tarscli(['toolchain', 'bootstrap', '--only', 'base,rust,dotnet,cuda', '--json']);
-    expect(boot.exitCode, boot.stderr).toBe(0);
+    expect(boot.exitCode, outputTail(boot)).toBe(0);
     const list = await tarscli(['toolchain', 'list', '--json']);
     for (const t of list.json.result.toolchains as { toolchain: string; id?: string }[]) if (t.id) images[t.toolchain] = t.id;
     expect(Object.keys(images).sort()).toEqual(['base', 'cuda', 'dotnet', 'rust']);
@@ -55,7 +55,7 @@ describe('every component kind in its builder container, offline and bit-for-bit
   it('builds every kind in containers, records each builder image, and the bytes match a host build', async () => {
     const dir = polyglotProject({ fsharp: true });
     const d = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'docker', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const inDocker = byId(d.json.result.build.components);
     const kinds = { kernel: 'rust', 'agent:pong': 'rust', 'agent:ping': 'rust', 'agent:counter-cs': 'dotnet', 'agent:counter-fs': 'dotnet', 'agent:vector': 'cuda' };
     for (const [id, toolchain] of Object.entries(kinds)) {
@@ -70,7 +70,7 @@ describe('every component kind in its builder container, offline and bit-for-bit
 
     const host = polyglotProject({ fsharp: true });
     const h = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: host });
-    expect(h.exitCode, h.stderr).toBe(0);
+    expect(h.exitCode, outputTail(h)).toBe(0);
     const onHost = byId(h.json.result.build.components);
     for (const id of Object.keys(kinds)) {
       expect(onHost[id]?.executor, id).toBe('host');
@@ -82,7 +82,7 @@ describe('every component kind in its builder container, offline and bit-for-bit
   it('--verify-reproducible through the containers: every kind identical from two directories', async () => {
     const dir = polyglotProject({ fsharp: false });
     const r = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'docker', '--verify-reproducible', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result).toMatchObject({ identical: true, firstDifference: null });
   }, 1_200_000);
 
@@ -90,14 +90,15 @@ describe('every component kind in its builder container, offline and bit-for-bit
     const dir = polyglotProject({ fsharp: false });
     const agent = 'packages/dotnet-interop/samples/csharp/Counter';
     const script = 'packages/dotnet-interop/scripts/publish-agent.sh';
-    expect((await execa('bash', [script, '--fetch', agent, 'counter-cs'], { cwd: dir, reject: false })).exitCode).toBe(0);
+    const fetched = await execa('bash', [script, '--fetch', agent, 'counter-cs'], { cwd: dir, reject: false });
+    expect(fetched.exitCode, outputTail(fetched)).toBe(0);
     // A new network namespace has no interface but loopback: any download would fail.
     const r = await execa('unshare', ['--net', 'bash', script, agent, 'counter-cs'], { cwd: dir, reject: false });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(existsSync(join(dir, 'packages/dotnet-interop/out/agents/counter-cs.so'))).toBe(true);
     // The TARS OS build (static executable, libtars) is offline too.
     const os = await execa('unshare', ['--net', 'bash', script, '--os', agent, 'counter-cs'], { cwd: dir, reject: false });
-    expect(os.exitCode, os.stderr).toBe(0);
+    expect(os.exitCode, outputTail(os)).toBe(0);
     expect(existsSync(join(dir, 'packages/dotnet-interop/out/agents/counter-cs.elf'))).toBe(true);
   }, 600_000);
 });

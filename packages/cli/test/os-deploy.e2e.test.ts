@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kvmVerdictKey, processAlive } from '@tars/core';
 import { copyProject } from './project.js';
-import { BIN, tarscli } from './helpers.js';
+import { BIN, outputTail, tarscli } from './helpers.js';
 
 /**
  * Run tarscli with stdout on a pseudo-terminal; once `until` appears in the output, send Ctrl-C
@@ -42,12 +42,12 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
   beforeAll(async () => {
     dir = copyProject();
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
   }, 300_000);
 
   it('deploys, shows the live system, streams logs and stops', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const lines = d.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const envelope = lines.pop();
     expect(lines.some((e) => e.ev === 'ready')).toBe(true);
@@ -62,7 +62,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect(ps.json.result.deployments).toEqual([expect.objectContaining({ id, state: 'running', accel: 'tcg' })]);
 
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
-    expect(diag.exitCode, diag.stderr).toBe(0);
+    expect(diag.exitCode, outputTail(diag)).toBe(0);
     const r = diag.json.result;
     expect(r.host.qemuAlive).toBe(true);
     expect(r.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
@@ -94,7 +94,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
       // A changed pong: built through the cache, streamed in chunks, swapped in.
       appendFileSync(join(dir, 'packages/kernel-rs/agents/pong/src/main.rs'), '\n// v1.1.0\n');
       const good = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--version', '1.1.0', '--executor', 'host', '--json'], { cwd: dir });
-      expect(good.exitCode, good.stderr).toBe(0);
+      expect(good.exitCode, outputTail(good)).toBe(0);
       expect(good.json.result).toMatchObject({ module: 'pong', version: '1.1.0', outcome: 'swapped' });
       expect(good.json.result.downtimeUs).toBeGreaterThan(0);
       let diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
@@ -105,9 +105,9 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
       const faulty = join(dir, 'packages/kernel-rs/out/agents/faulty.elf');
       const build = await execa('bash', ['packages/kernel-rs/scripts/build.sh', 'agent', 'faulty'], { cwd: dir });
-      expect(build.exitCode).toBe(0);
+      expect(build.exitCode, outputTail(build)).toBe(0);
       const bad = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--file', faulty, '--version', '6.6.6', '--json'], { cwd: dir });
-      expect(bad.exitCode).toBe(5);
+      expect(bad.exitCode, outputTail(bad)).toBe(5);
       expect(bad.json.result).toMatchObject({ outcome: 'rolled_back', reason: 'the new module faulted' });
       diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
       expect(diag.modules.find((m: { name: string }) => m.name === 'pong')).toMatchObject({ version: '1.1.0', state: 'running' });
@@ -142,7 +142,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     process.kill(pid, 'SIGKILL');
     await exited(pid);
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
-    expect(diag.exitCode).toBe(6);
+    expect(diag.exitCode, outputTail(diag)).toBe(6);
     expect(diag.json.message).toContain('is no longer running');
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
@@ -174,7 +174,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
       writeFileSync(join(cache, 'tarscli', 'kvm-verdict.json'), JSON.stringify({ key, usable: false, detail: 'probe exited 134: qemu-system-x86_64: KVM: entry failed', checkedAt: new Date().toISOString() }));
     }
     const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'kvm', '--detach', '--json'], { cwd: dir, env: { XDG_CACHE_HOME: cache } });
-    expect(r.exitCode).toBe(5);
+    expect(r.exitCode, outputTail(r)).toBe(5);
     expect(r.json).toMatchObject({ code: 'EXTERNAL_FAILED', message: expect.stringContaining('KVM is not usable here'), actions: [expect.stringContaining('try --accel tcg'), expect.any(String)] });
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
@@ -185,7 +185,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     try {
       const out = join(mkdtempSync(join(tmpdir(), 'tars-sup-')), 'bundle.tar.gz');
       const r = await tarscli(['os', 'support', '--output', out, '--json'], { cwd: dir });
-      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.exitCode, outputTail(r)).toBe(0);
       expect(r.json.result.archive).toBe(out);
       const listing = (await execa('tar', ['-tzf', out])).stdout.split('\n');
       expect(listing).toEqual(
@@ -222,7 +222,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     });
     child.kill('SIGINT');
     const r = await child;
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(String(r.stderr)).not.toContain('CANCELLED');
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
@@ -234,7 +234,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
       ids.push(d.json.result.deployment.id);
     }
     const r = await tarscli(['os', 'stop', '--all', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.stopped.map((s: { id: string }) => s.id).sort()).toEqual([...ids].sort());
     expect(r.json.result.stopped.every((s: { result: string }) => s.result === 'stopped')).toBe(true);
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
@@ -243,13 +243,13 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('an unknown deployment id is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'stop', 'tars-000000', '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     expect(r.json).toMatchObject({ code: 'NOT_FOUND', message: 'No deployment tars-000000' });
   });
 
   it('--machine microvm where QEMU does not boot the kernel directly is a usage error (exit 2), before anything starts', async () => {
     const m = await tarscli(['os', 'deploy', '--to', 'pxe', '--format', 'kernel', '--machine', 'microvm', '--accel', 'tcg', '--json'], { cwd: dir });
-    expect(m.exitCode).toBe(2);
+    expect(m.exitCode, outputTail(m)).toBe(2);
     expect(m.json).toMatchObject({ code: 'USAGE' });
     expect(m.json.message).toContain('-M microvm boots a kernel directly');
     const ps = await tarscli(['os', 'ps', '--json'], { cwd: dir });
@@ -258,7 +258,7 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
 
   it('deploying an image that was never built is a clear error (exit 6)', async () => {
     const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'raw', '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     expect(r.json.message).toMatch(/No image at .*dist\/raw/);
   });
 });

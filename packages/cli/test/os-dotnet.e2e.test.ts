@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { copyProject, REPO } from './project.js';
-import { tarscli, waitForEvent } from './helpers.js';
+import { outputTail, tarscli, waitForEvent } from './helpers.js';
 
 describe('C# and F# agents run inside TARS OS', () => {
   it('agent new → os build → os deploy: hello, IPC with the Rust pong, diagnostics, and a hot-swap that keeps the state', async () => {
@@ -40,19 +40,19 @@ describe('C# and F# agents run inside TARS OS', () => {
     const lib = join(dir, 'packages', 'dotnet-interop', 'native', 'libtars');
     await execa('mkdir', ['-p', join(dir, 'bin')]);
     const cc = await execa('gcc', ['-O1', '-static-pie', '-I', lib, '-o', join(dir, 'bin', 'prebuilt'), src, join(lib, 'tars.c')], { reject: false });
-    expect(cc.exitCode, cc.stderr).toBe(0);
+    expect(cc.exitCode, outputTail(cc)).toBe(0);
 
     for (const [name, lang] of [
       ['hello-cs', 'csharp'],
       ['hello-fs', 'fsharp'],
     ]) {
       const n = await tarscli(['agent', 'new', name as string, '--lang', lang as string, '--json'], { cwd: dir });
-      expect(n.exitCode, n.stderr).toBe(0);
+      expect(n.exitCode, outputTail(n)).toBe(0);
       expect(n.json.result.configEntry).toMatchObject({ lang, caps: ['call=echo'] });
     }
 
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     const m = b.json.result;
     const mods = Object.fromEntries(m.boot.modules.map((x: { name: string; args: string; file: string }) => [x.name, x]));
     expect(mods['hello-cs'].args).toMatch(/ call=echo abi=linux$/);
@@ -63,7 +63,7 @@ describe('C# and F# agents run inside TARS OS', () => {
     expect((await tarscli(['os', 'inspect', join(dir, 'dist', 'kernel'), '--json'], { cwd: dir })).json.result.ok).toBe(true);
 
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const id = d.json.result.deployment.id;
     try {
       await waitForEvent(dir, id, /"source":"hello-cs".*"msg":"hello from hello-cs"/);
@@ -84,7 +84,7 @@ describe('C# and F# agents run inside TARS OS', () => {
       // Hot-swap the C# agent with a new version: the step count carries over.
       await waitForEvent(dir, id, /"source":"hello-cs".*"msg":"hello-cs: step 20, /);
       const swap = await tarscli(['os', 'update-kernel', id, '--module', 'hello-cs', '--version', '0.2.0', '--executor', 'host', '--json'], { cwd: dir });
-      expect(swap.exitCode, swap.stderr).toBe(0);
+      expect(swap.exitCode, outputTail(swap)).toBe(0);
       expect(swap.json.result).toMatchObject({ module: 'hello-cs', version: '0.2.0', outcome: 'swapped' });
       const restored = await waitForEvent(dir, id, /"source":"hello-cs".*"msg":"hello-cs: restored at step \d+"/);
       expect(Number(/restored at step (\d+)/.exec(restored)?.[1])).toBeGreaterThanOrEqual(20);

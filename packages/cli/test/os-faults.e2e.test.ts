@@ -6,13 +6,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 describe('symbolized fault reports', () => {
   it('os logs and os diagnostics name the faulting function and file:line', async () => {
     const dir = copyProject((c) => c.agents.push({ name: 'faulty', lang: 'rust', path: 'packages/kernel-rs/agents/faulty', version: '1.0.0', caps: [] }));
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     // Every Rust component keeps its debug file beside the image, listed and hashed in the manifest.
     const m = b.json.result;
     expect(m.debug.map((d: { name: string }) => d.name)).toEqual(['tars-kernel', 'pong', 'ping', 'faulty']);
@@ -20,7 +20,7 @@ describe('symbolized fault reports', () => {
     expect(m.files.map((f: { path: string }) => f.path)).not.toContain('debug/faulty.dbg'); // beside the image, not in it
 
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const id = d.json.result.deployment.id;
     try {
       // Wait for the fault event (observed in the event file; the deadline is only an upper bound).
@@ -29,7 +29,7 @@ describe('symbolized fault reports', () => {
       while (!(existsSync(events) && readFileSync(events, 'utf8').includes('"ev":"fault"')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
       const logs = await tarscli(['os', 'logs', id, '--json'], { cwd: dir });
-      expect(logs.exitCode, logs.stderr).toBe(0);
+      expect(logs.exitCode, outputTail(logs)).toBe(0);
       const fault = logs.json.result.events.find((e: { ev: string }) => e.ev === 'fault');
       expect(fault).toMatchObject({ name: 'faulty' });
       expect(fault.frames[0].location).toMatch(/^faulty\+0x[0-9a-f]+$/);

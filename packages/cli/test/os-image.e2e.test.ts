@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OVMF_CODE, OVMF_VARS, specFromManifest, startQemu } from '@tars/deploy';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 async function bootToReady(imageDir: string, firmware: 'bios' | 'uefi'): Promise<Record<string, unknown>> {
   const m = JSON.parse(readFileSync(join(imageDir, 'manifest.json'), 'utf8'));
@@ -24,19 +24,19 @@ describe('full images through the docker executor', () => {
   beforeAll(async () => {
     // Builder images are made locally (nothing can be pulled); a no-op when they exist.
     const boot = await tarscli(['toolchain', 'bootstrap', '--only', 'base,rust', '--json']);
-    expect(boot.exitCode, boot.stderr).toBe(0);
+    expect(boot.exitCode, outputTail(boot)).toBe(0);
     dir = copyProject();
   }, 600_000);
 
   it('builds an iso in the builder containers, and the bytes match a host build', async () => {
     const r = await tarscli(['os', 'build', '--format', 'iso', '--executor', 'docker', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const m = r.json.result;
     expect(m.build.components.map((c: { executor: string }) => c.executor)).toEqual(['docker', 'docker', 'docker']);
     expect(m.boot.firmware).toEqual(['bios', 'uefi']);
     const host = copyProject();
     const h = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: host });
-    expect(h.exitCode).toBe(0);
+    expect(h.exitCode, outputTail(h)).toBe(0);
     const shas = (x: { components: { id: string; outputs: { sha256: string }[] }[] }) => x.components.map((c) => [c.id, c.outputs[0]?.sha256]);
     expect(shas(h.json.result)).toEqual(shas(m));
   });
@@ -48,7 +48,7 @@ describe('full images through the docker executor', () => {
 
   it('builds a raw GPT disk from the cache and boots it with SeaBIOS and OVMF', async () => {
     const r = await tarscli(['os', 'build', '--format', 'raw', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.build.components.map((c: { executor: string }) => c.executor)).toEqual(['cache', 'cache', 'cache']);
     const img = readFileSync(join(dir, 'dist', 'raw', r.json.result.files[0].path));
     expect(img.subarray(512, 520).toString('latin1')).toBe('EFI PART');
@@ -63,7 +63,7 @@ describe('full images through the docker executor', () => {
 
   it('--verify-reproducible builds twice from clean caches and finds identical images', async () => {
     const r = await tarscli(['os', 'build', '--format', 'iso', '--executor', 'host', '--verify-reproducible', '--json'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result).toMatchObject({ identical: true, firstDifference: null, format: 'iso' });
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 
 const LIBVIRT = ['--to', 'libvirt', '--format', 'kernel', '--accel', 'tcg'];
 const URI = 'qemu:///system';
@@ -19,7 +19,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
   beforeAll(async () => {
     dir = copyProject();
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
   }, 300_000);
 
   afterAll(async () => {
@@ -30,7 +30,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
 
   it('defines and starts a domain, works through every os command, and stop undefines it', async () => {
     const d = await tarscli(['os', 'deploy', ...LIBVIRT, '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const lines = d.stdout.trim().split('\n').map((l) => JSON.parse(l));
     const envelope = lines.pop();
     expect(lines.some((e) => e.ev === 'ready')).toBe(true);
@@ -44,7 +44,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
     expect(ps.json.result.deployments).toEqual([expect.objectContaining({ id, deployer: 'libvirt', state: 'running' })]);
 
     const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
-    expect(diag.exitCode, diag.stderr).toBe(0);
+    expect(diag.exitCode, outputTail(diag)).toBe(0);
     expect(diag.json.result.host.qemuAlive).toBe(true);
     expect(diag.json.result.deployment.engine).toBe(`domain ${rec.engine.domain} on ${URI}`);
     expect(diag.json.result.stats.tasks.map((t: { name: string }) => t.name)).toEqual(['pong', 'ping']);
@@ -55,7 +55,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
     // A changed pong, built through the cache and hot-swapped over the libvirt COM2 socket.
     appendFileSync(join(dir, 'packages/kernel-rs/agents/pong/src/main.rs'), '\n// v1.1.0 (libvirt)\n');
     const swap = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--version', '1.1.0', '--executor', 'host', '--json'], { cwd: dir });
-    expect(swap.exitCode, swap.stderr).toBe(0);
+    expect(swap.exitCode, outputTail(swap)).toBe(0);
     expect(swap.json.result).toMatchObject({ module: 'pong', version: '1.1.0', outcome: 'swapped' });
     const after = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
     expect(after.modules.find((m: { name: string }) => m.name === 'pong')).toMatchObject({ version: '1.1.0', state: 'running', swaps: 1 });
@@ -68,7 +68,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
 
   it('--count 2 starts two machines at once and records each', async () => {
     const d = await tarscli(['os', 'deploy', ...LIBVIRT, '--count', '2', '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     const all = d.json.result.deployments.map((x: { deployment: { id: string; engine: { domain: string } } }) => x.deployment);
     expect(all).toHaveLength(2);
     expect(new Set(all.map((r: { engine: { domain: string } }) => r.engine.domain)).size).toBe(2);
@@ -85,9 +85,9 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
 
   it('a copy of the project (.tars included) sees none of the original deployments and cannot stop them', async () => {
     const q = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
-    expect(q.exitCode, q.stderr).toBe(0);
+    expect(q.exitCode, outputTail(q)).toBe(0);
     const l = await tarscli(['os', 'deploy', ...LIBVIRT, '--detach', '--json'], { cwd: dir });
-    expect(l.exitCode, l.stderr).toBe(0);
+    expect(l.exitCode, outputTail(l)).toBe(0);
     const ids = [q.json.result.deployment.id, l.json.result.deployment.id];
     const domain = l.json.result.deployment.engine.domain;
 
@@ -97,7 +97,7 @@ describe('os deploy --to libvirt (TCG) / ps / logs / diagnostics / update-kernel
     expect((await tarscli(['os', 'ps', '--json'], { cwd: copy })).json.result.deployments).toEqual([]);
     for (const id of ids) {
       const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: copy });
-      expect(stop.exitCode).toBe(6);
+      expect(stop.exitCode, outputTail(stop)).toBe(6);
       expect(stop.json.message).toBe(`No deployment ${id}`);
     }
     const diag = await tarscli(['os', 'diagnostics', '--json'], { cwd: copy });

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
-import { tarscli } from './helpers.js';
+import { outputTail, tarscli } from './helpers.js';
 import { emulate, onTerminal, type TerminalRun } from './terminal.js';
 
 const WIDTHS = [60, 100, 200] as const;
@@ -55,9 +55,9 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
   beforeAll(async () => {
     dir = copyProject();
     const b = await tarscli([...HOST_BUILD, '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     id = d.json.result.deployment.id;
   }, 300_000);
   afterAll(async () => {
@@ -67,7 +67,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
   for (const cols of WIDTHS) {
     it(`agent list at ${cols} columns`, async () => {
       const run = await onTerminal(['agent', 'list'], cols, { cwd: dir });
-      expect(run.exitCode).toBe(0);
+      expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [['agent', 'lang', 'version', 'path', 'build']]);
       expect(run.screen).toEqual(await pipedScreen(['agent', 'list'], cols, dir));
       await expect(`${run.screen.join('\n')}\n`).toMatchFileSnapshot(`__screens__/agent-list-${cols}.txt`);
@@ -75,7 +75,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
 
     it(`toolchain list at ${cols} columns`, async () => {
       const run = await onTerminal(['toolchain', 'list'], cols, { cwd: dir, env: NO_ENGINE });
-      expect(run.exitCode).toBe(0);
+      expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [['toolchain', 'image', 'present', 'id', 'version']]);
       expect(run.screen).toEqual(await pipedScreen(['toolchain', 'list'], cols, dir, NO_ENGINE));
       await expect(`${run.screen.join('\n')}\n`).toMatchFileSnapshot(`__screens__/toolchain-list-${cols}.txt`);
@@ -83,7 +83,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
 
     it(`os ps at ${cols} columns`, async () => {
       const run = await onTerminal(['os', 'ps'], cols, { cwd: dir });
-      expect(run.exitCode).toBe(0);
+      expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [['id', 'state', 'engine', 'accel', 'image', 'since']]);
       expect(run.screen.join('\n')).toContain(id);
       expect(run.screen).toEqual(await pipedScreen(['os', 'ps'], cols, dir));
@@ -100,7 +100,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
     it(`os build (its summary) at ${cols} columns`, async () => {
       // Every component a cache hit: the same rows each time but for the milliseconds.
       const run = await onTerminal(HOST_BUILD, cols, { cwd: dir });
-      expect(run.exitCode).toBe(0);
+      expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [['component', 'how', 'size', 'time', 'sha256']]);
       expect(run.screen.filter((l) => /^(kernel|agent)/.test(l)).every((l) => l.includes('cache hit'))).toBe(true);
       // The summary table (up to the image's file lines), the milliseconds of each run aside.
@@ -111,7 +111,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
 
     it(`os diagnostics at ${cols} columns`, async () => {
       const run = await onTerminal(['os', 'diagnostics', id], cols, { cwd: dir });
-      expect(run.exitCode).toBe(0);
+      expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [
         ['id', 'task', 'state', 'level', 'cpu', 'switches', 'syscalls', 'ipc'],
         ['module', 'version', 'state', 'sha256', 'size'],

@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, E2E_CACHE, tarscli } from './helpers.js';
+import { BIN, E2E_CACHE, outputTail, tarscli } from './helpers.js';
 import { copyProject } from './project.js';
 
 const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];
@@ -73,7 +73,7 @@ describe('deployments (QEMU, TCG)', () => {
   beforeAll(async () => {
     dir = copyProject();
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
-    expect(b.exitCode, b.stderr).toBe(0);
+    expect(b.exitCode, outputTail(b)).toBe(0);
   }, 600_000);
   afterEach(async () => {
     await tarscli(['os', 'stop', '--all'], { cwd: dir });
@@ -81,7 +81,7 @@ describe('deployments (QEMU, TCG)', () => {
 
   const deploy = async (): Promise<{ id: string; pid: number }> => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
-    expect(d.exitCode, d.stderr).toBe(0);
+    expect(d.exitCode, outputTail(d)).toBe(0);
     return { id: d.json.result.deployment.id, pid: d.json.result.deployment.engine.pid };
   };
 
@@ -90,7 +90,7 @@ describe('deployments (QEMU, TCG)', () => {
     const all = (await tarscli(['os', 'logs', '--json'], { cwd: dir })).json.result;
     expect(all.id).toBe(id);
     const tail = await tarscli(['os', 'logs', '--tail', '2', '--json'], { cwd: dir });
-    expect(tail.exitCode, tail.stderr).toBe(0);
+    expect(tail.exitCode, outputTail(tail)).toBe(0);
     expect(tail.json.result.events).toEqual(all.events.slice(-2));
     const human = await tarscli(['os', 'logs', '-n', '1'], { cwd: dir });
     expect(human.stdout.trim().split('\n')).toHaveLength(1);
@@ -98,9 +98,9 @@ describe('deployments (QEMU, TCG)', () => {
     const follow = background(['os', 'logs', '-f'], dir);
     await follow.until('ready');
     const stop = await tarscli(['os', 'stop', id], { cwd: dir });
-    expect(stop.exitCode).toBe(0);
+    expect(stop.exitCode, outputTail(stop)).toBe(0);
     const r = await follow.child;
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     expect(String(r.stderr)).toContain(`Deployment ${id} was stopped`);
   });
 
@@ -115,7 +115,7 @@ describe('deployments (QEMU, TCG)', () => {
     await waitFor(async () => (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result.stats.uptime_us > lastT + 1_500_000);
     await tarscli(['os', 'stop', id], { cwd: dir });
     const r = await attached.child;
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     expect(String(r.stderr)).toContain(`Deployment ${id} was stopped`);
     expect(String(r.stderr)).not.toContain('MaxListenersExceededWarning');
   });
@@ -135,7 +135,7 @@ describe('deployments (QEMU, TCG)', () => {
   it('os console shows COM1 from the kernel\'s first line and promises nothing from before', async () => {
     await deploy();
     const r = await tarscli(['os', 'console', '--no-follow'], { cwd: dir });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const first = r.stdout.split('\n')[0] as string;
     expect(JSON.parse(first)).toMatchObject({ ev: 'boot' });
     const help = await tarscli(['os', 'console', '--help']);
@@ -163,7 +163,7 @@ describe('deployments (QEMU, TCG)', () => {
     await watch.until('"uptime_us"');
     process.kill(pid, 'SIGKILL');
     const r = await watch.child;
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     const envelope = JSON.parse(String(r.stdout).trim().split('\n').pop() as string);
     expect(envelope).toMatchObject({ code: 'NOT_FOUND', message: `Deployment ${id} is no longer running (its machine exited); the record was removed` });
   });
@@ -174,14 +174,14 @@ describe('deployments (QEMU, TCG)', () => {
     expect(existsSync(elf)).toBe(true);
     // Piped: a line at each quarter at most.
     const piped = await tarscli(['os', 'update-kernel', '--module', 'pong', '--file', elf, '--version', '1.0.1'], { cwd: dir });
-    expect(piped.exitCode, piped.stderr).toBe(0);
+    expect(piped.exitCode, outputTail(piped)).toBe(0);
     const lines = piped.stderr.split('\n').filter((l) => l.startsWith('sending pong'));
     expect(lines.length).toBeGreaterThan(0);
     expect(lines.length).toBeLessThanOrEqual(5);
     expect(piped.stderr).not.toMatch(/^sent \d+\/\d+ bytes/m);
     // --json: nothing but the result.
     const json = await tarscli(['os', 'update-kernel', id, '--module', 'pong', '--file', elf, '--version', '1.0.2', '--json'], { cwd: dir });
-    expect(json.exitCode).toBe(0);
+    expect(json.exitCode, outputTail(json)).toBe(0);
     expect(json.stderr).toBe('');
     expect(json.json.result).toMatchObject({ outcome: 'swapped', version: '1.0.2' });
     // A terminal: one bar redrawn in place.
@@ -193,7 +193,7 @@ describe('deployments (QEMU, TCG)', () => {
     const notElf = join(dir, 'not-an-elf.bin');
     writeFileSync(notElf, 'hello, this is text\n'.repeat(10));
     const bad = await tarscli(['os', 'update-kernel', '--module', 'pong', '--file', notElf, '--json'], { cwd: dir });
-    expect(bad.exitCode).toBe(2);
+    expect(bad.exitCode, outputTail(bad)).toBe(2);
     expect(bad.json).toMatchObject({ code: 'USAGE', message: `${notElf} is not an ELF file; nothing was sent` });
 
     const cudaConfig = join(dir, 'tars.cuda.json');
@@ -201,21 +201,21 @@ describe('deployments (QEMU, TCG)', () => {
     config.agents.push({ name: 'vecadd', lang: 'cuda', path: 'packages/kernel-rs', version: '1.0.0' });
     writeFileSync(cudaConfig, JSON.stringify(config));
     const cuda = await tarscli(['os', 'update-kernel', id, '--module', 'vecadd', '--config', cudaConfig, '--json'], { cwd: dir });
-    expect(cuda.exitCode).toBe(2);
+    expect(cuda.exitCode, outputTail(cuda)).toBe(2);
     expect(cuda.json).toMatchObject({ code: 'USAGE', message: expect.stringContaining('vecadd is a CUDA module, not a kernel module') });
   });
 
   it('a deploy that fails (QEMU not installed) leaves no .tars/deployments/<id>/ behind', async () => {
     const before = deploymentDirs(dir);
     const r = await execa(process.execPath, [BIN, 'os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir, env: { PATH: '/nonexistent', XDG_CACHE_HOME: E2E_CACHE }, extendEnv: false, reject: false });
-    expect(r.exitCode).toBe(4);
+    expect(r.exitCode, outputTail(r)).toBe(4);
     expect(JSON.parse(String(r.stdout))).toMatchObject({ code: 'TOOL_MISSING', message: 'qemu-system-x86_64 could not be started (is it installed?)' });
     expect(deploymentDirs(dir)).toEqual(before);
   });
 
   it('os deploy --format raw with no raw image suggests building that format', async () => {
     const r = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'raw', '--json'], { cwd: dir });
-    expect(r.exitCode).toBe(6);
+    expect(r.exitCode, outputTail(r)).toBe(6);
     expect(r.json.actions).toEqual(['Build one with `tarscli os build --format raw`.']);
   });
 });

@@ -13,7 +13,7 @@ import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { kvmDeviceUsable } from '@tars/core';
 import { imageDir } from '../../release/test/images.js';
-import { BIN, tarscli } from './helpers.js';
+import { BIN, outputTail, tarscli } from './helpers.js';
 import { REPO } from './project.js';
 
 function dirWith(config?: string | Record<string, unknown>): string {
@@ -37,7 +37,7 @@ describe('outside a project', () => {
   ])('%j is CONFIG_NOT_FOUND, exit 3, with how to start', async (args) => {
     const cwd = dirWith();
     const human = await tarscli(args, { cwd });
-    expect(human.exitCode).toBe(3);
+    expect(human.exitCode, outputTail(human)).toBe(3);
     expect(human.stderr).toContain(`Error [CONFIG_NOT_FOUND] No TARS config found in ${cwd} or any directory above it`);
     expect(human.stderr).toContain('tarscli init');
     expect(human.stderr).not.toMatch(/BUG|ENOENT/);
@@ -47,7 +47,7 @@ describe('outside a project', () => {
 
   it('doctor and config show still work there (defaults)', async () => {
     const r = await tarscli(['config', 'show', '--json'], { cwd: dirWith() });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.file).toBeNull();
   });
 });
@@ -62,7 +62,7 @@ describe('usage errors keep the whole reason', () => {
   ])('%j', async (args, reason) => {
     const cwd = dirWith({});
     const r = await tarscli([...args, '--json'], { cwd });
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode, outputTail(r)).toBe(2);
     expect(r.json).toMatchObject({ code: 'USAGE', exitCode: 2 });
     expect(r.json.message).toContain(reason);
     const human = await tarscli(args, { cwd });
@@ -73,7 +73,7 @@ describe('usage errors keep the whole reason', () => {
 describe('help, version, did-you-mean, completion', () => {
   it('`help`, `-h` and `--help` print the same help', async () => {
     const [a, b, c] = await Promise.all([tarscli(['help']), tarscli(['-h']), tarscli(['--help'])]);
-    for (const r of [a, b, c]) expect(r.exitCode).toBe(0);
+    for (const r of [a, b, c]) expect(r.exitCode, outputTail(r)).toBe(0);
     expect(a.stdout).toContain('TOPICS');
     expect(b.stdout).toBe(a.stdout);
     expect(c.stdout).toBe(a.stdout);
@@ -83,17 +83,17 @@ describe('help, version, did-you-mean, completion', () => {
 
   it('`version` prints the version', async () => {
     const r = await tarscli(['version']);
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.stdout).toMatch(/^@tars\/cli\/0\.1\.0 linux-x64 node-v\d+/);
   });
 
   it('a mistyped command gets a did-you-mean, exit 2, and JSON under --json', async () => {
     const r = await tarscli(['os', 'biuld']);
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode, outputTail(r)).toBe(2);
     expect(r.stderr).toContain('os biuld is not a tarscli command');
     expect(r.stderr).toContain('Did you mean `tarscli os build`?');
     const j = await tarscli(['os', 'biuld', '--json']);
-    expect(j.exitCode).toBe(2);
+    expect(j.exitCode, outputTail(j)).toBe(2);
     expect(j.json).toMatchObject({ status: 2, code: 'USAGE', name: 'UsageError', message: 'os biuld is not a tarscli command', actions: ['Did you mean `tarscli os build`?', '`tarscli help os` lists the commands'] });
     const d = await tarscli(['doctr']);
     expect(d.stderr).toContain('Did you mean `tarscli doctor`?');
@@ -112,10 +112,10 @@ describe('help, version, did-you-mean, completion', () => {
   it('completion: `autocomplete script bash` sets up completion for the commands', async () => {
     const cache = mkdtempSync(join(tmpdir(), 'tars-ac-'));
     const r = await tarscli(['autocomplete', 'script', 'bash'], { env: { XDG_CACHE_HOME: cache } });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.stdout).toContain('tarscli');
     const setup = await tarscli(['autocomplete', 'bash'], { env: { XDG_CACHE_HOME: cache } });
-    expect(setup.exitCode, setup.stderr).toBe(0);
+    expect(setup.exitCode, outputTail(setup)).toBe(0);
     const script = readFileSync(join(cache, 'tarscli', 'autocomplete', 'functions', 'bash', 'tarscli.bash'), 'utf8');
     expect(script).toContain('os:build');
     expect(script).toContain('--dry-run');
@@ -165,7 +165,7 @@ describe('release publish to a host that is not there', () => {
     const t0 = Date.now();
     const r = await tarscli(['release', 'publish', '--tag', 'v0.1.0', '--repo', 'o/r', '--api-url', `http://127.0.0.1:${port}`], { cwd, env: { GITHUB_TOKEN: 't' } });
     console.log(`release publish to a closed port: ${Date.now() - t0} ms`);
-    expect(r.exitCode).toBe(5);
+    expect(r.exitCode, outputTail(r)).toBe(5);
     expect(r.stderr).toContain(`Error [EXTERNAL_FAILED] Cannot reach GitHub at http://127.0.0.1:${port} (ECONNREFUSED`);
     expect(r.stderr).not.toMatch(/retrying|BUG/);
   });
@@ -176,7 +176,7 @@ describe('release publish --dry-run', () => {
     const cwd = dirWith({ image: { outDir: 'dist' } });
     imageDir('iso', 'A', join(cwd, 'dist'));
     const r = await tarscli(['release', 'publish', '--tag', 'v0.1.0', '--repo', 'o/r', '--api-url', 'http://127.0.0.1:9', '--dry-run', '--json'], { cwd, env: { GITHUB_TOKEN: '', GH_TOKEN: '' } });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result).toMatchObject({ tag: 'v0.1.0', repo: 'o/r', dryRun: true });
     expect(r.json.result.assets.map((a: { name: string }) => a.name)).toEqual(['tars-os-0.1.0.iso', 'manifest.json', 'SHA256SUMS']);
     expect(r.json.result.notes).toContain('tars-os-0.1.0.iso');
@@ -195,7 +195,7 @@ describe('os diff', () => {
     m.components[0].outputs[0].sha256 = 'f'.repeat(64);
     writeFileSync(join(b, 'manifest.json'), JSON.stringify(m));
     const r = await tarscli(['os', 'diff', a, b, '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.identical).toBe(false);
     expect(r.json.result.components).toEqual([{ id: 'kernel', change: 'changed', size: [6, 9], sha256: [expect.any(String), 'f'.repeat(64)], toolchain: ['rustc 1.95.0', 'rustc 1.95.0'] }]);
     expect(r.json.result.modules).toEqual([expect.objectContaining({ name: 'pong', change: 'changed', version: ['1.0.0', '1.1.0'], caps: { added: ['notify=ready'], removed: [] } })]);
@@ -221,7 +221,7 @@ describe('--verbose and --quiet', () => {
     const loud = await tarscli(args, { cwd: REPO });
     expect(loud.stderr).toContain('iteration 20/20 (100%)');
     const quiet = await tarscli([...args, '--quiet'], { cwd: REPO });
-    expect(quiet.exitCode).toBe(0);
+    expect(quiet.exitCode, outputTail(quiet)).toBe(0);
     expect(quiet.stderr).not.toContain('iteration');
     expect(quiet.stdout).toMatch(/8 agents × 20 iterations on cpu/);
   });
@@ -230,7 +230,7 @@ describe('--verbose and --quiet', () => {
 describe('tables and colour', () => {
   it('config show fits a 100-column terminal', async () => {
     const r = await tarscli(['config', 'show'], { cwd: REPO, env: { COLUMNS: '100' } });
-    expect(r.exitCode).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const widths = r.stdout.split('\n').map((l) => l.length);
     expect(Math.max(...widths)).toBeLessThanOrEqual(100);
     expect(r.stdout).toMatch(/^agents\.0\.name\s+"pong"/m);
@@ -246,13 +246,13 @@ describe('tables and colour', () => {
 describe('config files as users write them', () => {
   it('a JSON syntax error names line and column (exit 3)', async () => {
     const r = await tarscli(['config', 'show'], { cwd: dirWith('{\n  "name": "x"\n  "image": {}\n}\n') });
-    expect(r.exitCode).toBe(3);
+    expect(r.exitCode, outputTail(r)).toBe(3);
     expect(r.stderr).toContain('tars.config.json:3:3: cannot be parsed: expected "," or "}" after a property value, found another string (a missing comma?)');
   });
 
   it('an unknown key gets a did-you-mean', async () => {
     const r = await tarscli(['config', 'show', '--json'], { cwd: dirWith({ imgae: { format: 'raw' } }) });
-    expect(r.exitCode).toBe(3);
+    expect(r.exitCode, outputTail(r)).toBe(3);
     expect(r.json.message).toBe('tars.config.json [imgae]: unknown key (did you mean "image"?)');
   });
 
@@ -260,7 +260,7 @@ describe('config files as users write them', () => {
     const cfg = JSON.parse(readFileSync(join(REPO, 'tars.config.json'), 'utf8'));
     expect(existsSync(join(REPO, cfg.$schema))).toBe(true);
     const r = await tarscli(['config', 'show', '--json'], { cwd: REPO });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
   });
 });
 
@@ -269,7 +269,7 @@ describe('agent new changes only agents[]', () => {
     const before = '{\n    "$schema": "./node_modules/@tars/core/tars.config.schema.json",\n    "name": "my-os",   "version": "0.2.0",\n    "image": {"format": "raw", "outDir": "out"},\n    "agents": []\n}\n';
     const cwd = dirWith(before);
     const r = await tarscli(['agent', 'new', 'ranker', '--lang', 'csharp', '--json'], { cwd });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     const after = readFileSync(join(cwd, 'tars.config.json'), 'utf8');
     const head = before.slice(0, before.indexOf('"agents": ['));
     expect(after.startsWith(`${head}"agents": [`)).toBe(true);
@@ -281,20 +281,20 @@ describe('agent new changes only agents[]', () => {
 describe('one meaning per flag name', () => {
   it('-f is --follow (logs), not --format (build)', async () => {
     const r = await tarscli(['os', 'build', '-f', 'iso', '--dry-run', '--json'], { cwd: dirWith({}) });
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode, outputTail(r)).toBe(2);
     expect(r.json.message).toContain('Nonexistent flag: -f');
   });
 
   it('a mistyped flag gets a did-you-mean', async () => {
     const r = await tarscli(['os', 'build', '--formt', 'iso', '--dry-run', '--json'], { cwd: dirWith({}) });
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode, outputTail(r)).toBe(2);
     expect(r.json.message).toContain('Nonexistent flag: --formt');
     expect(r.json.actions[0]).toBe('Did you mean --format? See `tarscli os build --help`.');
   });
 
   it('old spellings still parse, with a deprecation warning', async () => {
     const r = await tarscli(['os', 'build', '--target', 'kernel', '--dry-run'], { cwd: REPO });
-    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.stderr).toContain('The "--target" flag has been deprecated. Use "--format" instead.');
     const d = await tarscli(['os', 'deploy', '--to', 'metal', '--device', '/nonexistent', '--image', dirWith()], { cwd: dirWith({}) });
     expect(d.stderr).toContain('The "--device" flag has been deprecated. Use "--disk" instead.');
@@ -340,7 +340,7 @@ describe('Ctrl-C on a command that runs until interrupted', () => {
     const f = fakeDeployment(BOOT_EVENT);
     try {
       const r = await interruptAfter(['os', 'logs', f.id, '--follow'], f.root, 'boot');
-      expect(r.exitCode).toBe(0);
+      expect(r.exitCode, outputTail(r)).toBe(0);
       expect(String(r.stderr)).toBe('');
     } finally {
       f.stop();
@@ -353,11 +353,11 @@ describe('os console', () => {
     const f = fakeDeployment(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`);
     try {
       const r = await interruptAfter(['os', 'console', f.id], f.root, '"ev":"boot"');
-      expect(r.exitCode).toBe(0);
+      expect(r.exitCode, outputTail(r)).toBe(0);
       expect(String(r.stderr)).toBe('');
       expect(String(r.stdout)).toBe(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`.trimEnd()); // execa drops the final newline
       const once = await tarscli(['os', 'console', f.id, '--no-follow', '--json'], { cwd: f.root });
-      expect(once.exitCode, once.stderr).toBe(0);
+      expect(once.exitCode, outputTail(once)).toBe(0);
       const lines = once.stdout.trim().split('\n').map((l) => JSON.parse(l));
       expect(lines[0]).toEqual({ line: 'SeaBIOS (version 1.16.2-debian-1.16.2-1)' });
       expect(lines.pop().result).toEqual({ id: f.id, bytes: Buffer.byteLength(`SeaBIOS (version 1.16.2-debian-1.16.2-1)\nBooting from ROM..\n${BOOT_EVENT}`) });
@@ -370,7 +370,7 @@ describe('os console', () => {
 describe('install and run', () => {
   it('`npx tarscli` works from the repository', async () => {
     const r = await execa('npx', ['--no-install', 'tarscli', '--version'], { cwd: REPO, reject: false });
-    expect(r.exitCode, String(r.stderr)).toBe(0);
+    expect(r.exitCode, outputTail(r)).toBe(0);
     expect(String(r.stdout)).toMatch(/^@tars\/cli\/0\.1\.0/);
   });
 
