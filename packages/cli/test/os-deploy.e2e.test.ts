@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { kvmVerdictKey, processAlive } from '@tars/core';
+import { driveOnPty } from './terminal.js';
 import { copyProject } from './project.js';
 import { BIN, outputTail, tarscli } from './helpers.js';
 
@@ -12,27 +13,7 @@ import { BIN, outputTail, tarscli } from './helpers.js';
  * (SIGINT). Returns the exit code, everything written to the terminal, and stderr.
  */
 async function ctrlCOnTerminal(args: string[], cwd: string, until: string): Promise<{ code: number; out: string; err: string }> {
-  const py = [
-    'import json,os,pty,select,signal,subprocess,sys',
-    'm,s=pty.openpty()',
-    'p=subprocess.Popen(sys.argv[2:],stdout=s,stderr=subprocess.PIPE,stdin=subprocess.DEVNULL)',
-    'os.close(s)',
-    "buf=b'';sent=False",
-    'while True:',
-    '  r,_,_=select.select([m],[],[],0.2)',
-    '  if r:',
-    '    try: d=os.read(m,65536)',
-    '    except OSError: break',
-    '    if not d: break',
-    '    buf+=d',
-    '  if not sent and sys.argv[1].encode() in buf:',
-    '    p.send_signal(signal.SIGINT);sent=True',
-    '  if p.poll() is not None and not r: break',
-    'p.wait()',
-    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace'),'err':p.stderr.read().decode()}))",
-  ].join('\n');
-  const r = await execa('python3', ['-c', py, until, 'node', BIN, ...args], { cwd, env: { TERM: 'xterm-256color' } });
-  return JSON.parse(r.stdout);
+  return driveOnPty(['node', BIN, ...args], { cwd, env: { TERM: 'xterm-256color' }, steps: [{ until, signal: 'SIGINT' }], interactive: false });
 }
 
 const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];

@@ -74,3 +74,65 @@ export function emulate(bytes: string, cols: number): string[] {
   while (lines.length && lines[lines.length - 1] === '') lines.pop();
   return lines;
 }
+
+export interface PtyStep {
+  /** Text to wait for in the output written since the previous step acted. */
+  until: string;
+  /** Then type this, */
+  send?: string;
+  /** or send this signal to the command (Ctrl-C as a terminal's line discipline would). */
+  signal?: 'SIGINT';
+}
+
+export interface PtyOptions {
+  cwd: string;
+  env: Record<string, string>;
+  /** Replace the environment (true) or add to this process's (false). */
+  cleanEnv?: boolean;
+  steps: PtyStep[];
+  /** Terminal size; the pseudo-terminal's default when omitted. */
+  rows?: number;
+  cols?: number;
+  /** stdin and stderr on the terminal too (a prompt), or stdin empty and stderr apart. */
+  interactive: boolean;
+  /** Kill the command after this long without output (a prompt that never comes ends the run). */
+  idleKillMs?: number;
+}
+
+/**
+ * Run `command` on a pseudo-terminal and act on what it prints: each step waits for its text,
+ * then types or signals. Returns the exit code, everything written to the terminal, and stderr
+ * when it is kept apart. Driven by Python's pty module (no native Node module needed).
+ */
+export async function driveOnPty(command: string[], o: PtyOptions): Promise<{ code: number; out: string; err: string }> {
+  const py = [
+    'import fcntl,json,os,pty,select,signal,struct,subprocess,sys,termios,time',
+    'o=json.loads(sys.argv[1])',
+    'steps=o["steps"]',
+    'm,s=pty.openpty()',
+    'if o.get("rows"): fcntl.ioctl(s,termios.TIOCSWINSZ,struct.pack("HHHH",o["rows"],o["cols"],0,0))',
+    'io=dict(stdin=s,stdout=s,stderr=s,start_new_session=True) if o["interactive"] else dict(stdout=s,stderr=subprocess.PIPE,stdin=subprocess.DEVNULL)',
+    'p=subprocess.Popen(sys.argv[2:],**io)',
+    'os.close(s)',
+    "buf=b'';mark=0;quiet=time.time()",
+    'while True:',
+    '  r,_,_=select.select([m],[],[],0.2)',
+    '  if r:',
+    '    try: d=os.read(m,65536)',
+    '    except OSError: break',
+    '    if not d: break',
+    '    buf+=d;quiet=time.time()',
+    '  if o.get("idleKillMs") and (time.time()-quiet)*1000>o["idleKillMs"]: p.kill()',
+    '  if steps and steps[0]["until"].encode() in buf[mark:]:',
+    '    st=steps.pop(0);mark=len(buf)',
+    '    if st.get("send") is not None: os.write(m,st["send"].encode())',
+    '    if st.get("signal"): p.send_signal(signal.SIGINT)',
+    '  if p.poll() is not None and not r: break',
+    'p.wait()',
+    "err=p.stderr.read().decode() if p.stderr else ''",
+    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace'),'err':err}))",
+  ].join('\n');
+  const spec = { steps: o.steps, rows: o.rows, cols: o.cols, interactive: o.interactive, idleKillMs: o.idleKillMs };
+  const r = await execa('python3', ['-c', py, JSON.stringify(spec), ...command], { cwd: o.cwd, env: o.env, extendEnv: !o.cleanEnv });
+  return JSON.parse(r.stdout);
+}

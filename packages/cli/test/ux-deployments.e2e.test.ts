@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, E2E_CACHE, outputTail, tarscli } from './helpers.js';
+import { driveOnPty } from './terminal.js';
 import { copyProject } from './project.js';
 
 const TCG = ['--to', 'qemu', '--format', 'kernel', '--accel', 'tcg'];
@@ -44,28 +45,8 @@ function background(args: string[], cwd: string) {
  * `keys`. Returns the exit code and everything written to the terminal.
  */
 async function typeOnTerminal(args: string[], cwd: string, until: string, keys: string, rows = 40, cols = 100): Promise<{ code: number; out: string }> {
-  const py = [
-    'import fcntl,json,os,pty,select,struct,subprocess,sys,termios',
-    'm,s=pty.openpty()',
-    `fcntl.ioctl(s,termios.TIOCSWINSZ,struct.pack('HHHH',${rows},${cols},0,0))`,
-    'p=subprocess.Popen(sys.argv[3:],stdin=s,stdout=s,stderr=s,start_new_session=True)',
-    'os.close(s)',
-    "buf=b'';sent=False",
-    'while True:',
-    '  r,_,_=select.select([m],[],[],0.2)',
-    '  if r:',
-    '    try: d=os.read(m,65536)',
-    '    except OSError: break',
-    '    if not d: break',
-    '    buf+=d',
-    '  if not sent and sys.argv[1].encode() in buf:',
-    '    os.write(m,sys.argv[2].encode());sent=True',
-    '  if p.poll() is not None and not r: break',
-    'p.wait()',
-    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace')}))",
-  ].join('\n');
-  const r = await execa('python3', ['-c', py, until, keys, 'node', BIN, ...args], { cwd, env: { TERM: 'xterm-256color', PATH: process.env['PATH'] ?? '', XDG_CACHE_HOME: E2E_CACHE }, extendEnv: false });
-  return JSON.parse(r.stdout);
+  const env = { TERM: 'xterm-256color', PATH: process.env['PATH'] ?? '', XDG_CACHE_HOME: E2E_CACHE };
+  return driveOnPty(['node', BIN, ...args], { cwd, env, cleanEnv: true, steps: [{ until, send: keys }], rows, cols, interactive: true });
 }
 
 describe('deployments (QEMU, TCG)', () => {

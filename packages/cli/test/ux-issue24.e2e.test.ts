@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { BIN, E2E_CACHE, outputTail, tarscli } from './helpers.js';
+import { driveOnPty } from './terminal.js';
 import { copyProject, REPO } from './project.js';
 
 function dirWith(config?: string): string {
@@ -138,32 +139,10 @@ describe('the smaller ones (item 14)', () => {
  * [prompt, answer] pair waits for `prompt` to appear after the previous answer, then types it.
  */
 async function answerPrompts(args: string[], cwd: string, script: Array<[string, string]>): Promise<{ code: number; out: string }> {
-  const py = [
-    'import json,os,pty,select,subprocess,sys,time',
-    'steps=json.loads(sys.argv[1])',
-    // A prompt that never comes (the old behaviour asked something else) ends the run, not the suite.
-    'quiet=time.time()',
-    'm,s=pty.openpty()',
-    'p=subprocess.Popen(sys.argv[2:],stdin=s,stdout=s,stderr=s,start_new_session=True)',
-    'os.close(s)',
-    "buf=b'';mark=0",
-    'while True:',
-    '  r,_,_=select.select([m],[],[],0.2)',
-    '  if r:',
-    '    try: d=os.read(m,65536)',
-    '    except OSError: break',
-    '    if not d: break',
-    '    buf+=d;quiet=time.time()',
-    '  if time.time()-quiet>20: p.kill()',
-    '  if steps and steps[0][0].encode() in buf[mark:]:',
-    '    mark=len(buf);os.write(m,(steps.pop(0)[1]+chr(13)).encode())',
-    '  if p.poll() is not None and not r: break',
-    'p.wait()',
-    "print(json.dumps({'code':p.returncode,'out':buf.decode('utf8','replace')}))",
-  ].join('\n');
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TARS_') && !['CI', 'GITHUB_ACTIONS'].includes(k)));
-  const r = await execa('python3', ['-c', py, JSON.stringify(script), process.execPath, BIN, ...args], { cwd, env: { ...env, TERM: 'xterm-256color', XDG_CACHE_HOME: E2E_CACHE }, extendEnv: false });
-  return JSON.parse(r.stdout);
+  const steps = script.map(([until, answer]) => ({ until, send: `${answer}\r` }));
+  // A prompt that never comes (the old behaviour asked something else) ends the run, not the suite.
+  return driveOnPty([process.execPath, BIN, ...args], { cwd, env: { ...env, TERM: 'xterm-256color', XDG_CACHE_HOME: E2E_CACHE } as Record<string, string>, cleanEnv: true, steps, interactive: true, idleKillMs: 20_000 });
 }
 
 describe('interactive agent new (item 10)', () => {
