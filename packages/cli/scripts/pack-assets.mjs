@@ -11,19 +11,11 @@ const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const assets = `${pkg}assets`;
 rmSync(assets, { recursive: true, force: true });
 
-/** Copies `from` to `to`: only the top-level entries in `keep` (all when omitted), never a build output. */
-function copy(from, to, { keep, drop }) {
-  cpSync(from, to, {
-    recursive: true,
-    filter: (src) => {
-      const parts = relative(from, src).split('/').filter(Boolean);
-      if (parts.length === 0) return true;
-      if (keep && !keep.includes(parts[0])) return false;
-      return !parts.some((p) => drop.includes(p));
-    },
-  });
-}
-copy(`${repo}templates`, `${assets}/templates`, { drop: [] });
-copy(`${repo}packages/kernel-rs`, `${assets}/kernel`, { drop: ['target', 'out', 'node_modules', '.test-results'] });
-copy(`${repo}packages/dotnet-interop`, `${assets}/dotnet`, { keep: ['sdk', 'scripts', 'native', 'generated'], drop: ['bin', 'obj', 'out'] });
-copy(`${repo}packages/gpu-modules`, `${assets}/gpu`, { keep: ['runner', 'reference', 'kernels', 'scripts'], drop: ['out'] });
+// The same parts of dotnet-interop and gpu-modules that `tarscli init` copies from the repository.
+const { DOTNET_SDK_PARTS, GPU_SOURCE_PARTS, sourcePartsFilter } = await import('@tars/image-builder');
+const copy = (from, to, parts) => cpSync(from, to, { recursive: true, filter: parts ? sourcePartsFilter(from, parts) : () => true });
+const kernel = `${repo}packages/kernel-rs`;
+copy(`${repo}templates`, `${assets}/templates`);
+cpSync(kernel, `${assets}/kernel`, { recursive: true, filter: (src) => !['target', 'out', 'node_modules', '.test-results'].includes(relative(kernel, src).split('/')[0]) });
+copy(`${repo}packages/dotnet-interop`, `${assets}/dotnet`, DOTNET_SDK_PARTS);
+copy(`${repo}packages/gpu-modules`, `${assets}/gpu`, GPU_SOURCE_PARTS);

@@ -7,7 +7,7 @@
  * staging directory of a killed one is removed by the next init of the same directory.
  */
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, CancelledError } from '@tars/core';
 import { vendorTarsPackages, type VendoredPackage } from './vendor.js';
 
@@ -52,9 +52,23 @@ export function kernelSourceFilter(root: string): (src: string) => boolean {
   };
 }
 
-/** What of a copied source tree a project needs: no build output, tests or package files. */
-function sourceFilter(root: string, drop: RegExp): (src: string) => boolean {
-  return (src) => !drop.test(relative(root, src));
+/** Part of a source tree a project needs: these top-level entries, without build outputs. */
+export interface SourceParts {
+  keep: string[];
+  drop: string[];
+}
+/** The .NET agent SDK: what an agent build reads of dotnet-interop (no samples, harness or tests). */
+export const DOTNET_SDK_PARTS: SourceParts = { keep: ['sdk', 'scripts', 'native', 'generated'], drop: ['bin', 'obj', 'out'] };
+/** The GPU module sources: the simulation runner, the CPU reference, the CUDA kernels, the scripts. */
+export const GPU_SOURCE_PARTS: SourceParts = { keep: ['runner', 'reference', 'kernels', 'scripts'], drop: ['out'] };
+
+/** A cpSync filter taking `parts` of the tree at `root` (the CLI's prepack packs the same parts). */
+export function sourcePartsFilter(root: string, parts: SourceParts): (src: string) => boolean {
+  return (src) => {
+    const names = relative(root, src).split(sep).filter(Boolean);
+    if (names.length === 0) return true;
+    return parts.keep.includes(names[0] as string) && !names.some((n) => parts.drop.includes(n));
+  };
 }
 
 /**
@@ -146,8 +160,8 @@ async function fillProject(dir: string, name: string, opts: InitOptions): Promis
   // The demo pair only: the workspace lists exactly the crates that were copied.
   const cargo = join(dir, 'kernel', 'Cargo.toml');
   writeFileSync(cargo, readFileSync(cargo, 'utf8').replace(/,?\s*"agents\/([^"/]+)"/g, (m, agent: string) => (DEMO_AGENTS.includes(agent) ? m : '')));
-  cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourceFilter(opts.dotnetSource, /^(?!(sdk|scripts|native|generated)(\/|$))[^/]+|(^|\/)(bin|obj|out)(\/|$)/) });
-  cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourceFilter(opts.gpuSource, /^(?!(runner|reference|kernels|scripts)(\/|$))[^/]+|(^|\/)out(\/|$)/) });
+  cpSync(opts.dotnetSource, join(dir, PROJECT_DOTNET_DIR), { recursive: true, filter: sourcePartsFilter(opts.dotnetSource, DOTNET_SDK_PARTS) });
+  cpSync(opts.gpuSource, join(dir, PROJECT_GPU_DIR), { recursive: true, filter: sourcePartsFilter(opts.gpuSource, GPU_SOURCE_PARTS) });
   opts.onProgress?.('Packing tarscli into vendor/tars (the @tars packages are not on the npm registry)');
   const vendored = await vendorTarsPackages({
     cliDir: opts.cliDir,
