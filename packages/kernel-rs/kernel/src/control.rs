@@ -12,7 +12,6 @@ use crate::kernel::Kernel;
 use crate::memory;
 use crate::irq::TICK_HZ;
 use crate::serial::COM2;
-use crate::task::MAX_TASKS;
 use crate::time::{cycles_to_us, now_us, tsc_per_us};
 use core::fmt::Write;
 use kcore::fmt::{BufWriter, Hex, JsonStr};
@@ -311,7 +310,20 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
             }
             let _ = w.write_str("}");
         }),
-        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, swap_begin, swap_chunk, swap_commit, swap_status"),
+        Some("spawn") => serve_spawn(k, id, doc.get("args")),
+        Some(cmd @ ("kill" | "pause" | "resume")) => serve_lifecycle(k, id, cmd, doc.get("args")),
+        Some("tasks") => {
+            let args = doc.get("args");
+            let offset = args.and_then(|a| a.get("offset")).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+            let limit = args.and_then(|a| a.get("limit")).and_then(|v| v.as_u64()).unwrap_or(TASKS_PAGE as u64).min(TASKS_PAGE as u64) as usize;
+            reply_ok(id, |w| {
+                let total = k.occupied().count();
+                let _ = write!(w, "{{\"total\":{},\"offset\":{},\"tasks\":[", total, offset);
+                write_tasks(k, w, offset, limit);
+                let _ = w.write_str("]}");
+            })
+        }
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, swap_begin, swap_chunk, swap_commit, swap_status"),
         None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
     }
 }
@@ -335,36 +347,12 @@ fn write_stats(k: &mut Kernel, w: &mut BufWriter) {
         heap_used,
         heap_total
     );
-    let mut first = true;
-    for i in 0..MAX_TASKS {
-        let Some(t) = k.tasks[i].as_ref() else { continue };
-        let (level, base) = k.sched[i].map(|s| (s.level as i32, s.base as i32)).unwrap_or((-1, -1));
-        let module = k.modules.get(t.module).and_then(|m| m.as_ref()).map(|m| m.name.as_str()).unwrap_or("");
-        let _ = write!(
-            w,
-            "{}{{\"id\":{},\"name\":{},\"module\":{},\"state\":{},\"level\":{},\"base_level\":{},\"cpu_us\":{},\"switches\":{},\"syscalls\":{},\"ipc_calls\":{}}}",
-            if first { "" } else { "," },
-            t.id,
-            JsonStr(t.name()),
-            JsonStr(module),
-            JsonStr(t.state.name()),
-            level,
-            base,
-            cycles_to_us(t.cpu_cycles),
-            t.switches_in,
-            t.syscalls,
-            t.ipc_calls
-        );
-        if let Some(pid) = t.proc.and_then(|p| k.procs[p].as_ref()).map(|p| p.pid) {
-            w.truncate_last(1);
-            let _ = write!(w, ",\"pid\":{}}}", pid);
-        }
-        first = false;
-    }
+    write_tasks(k, w, 0, TASKS_PAGE);
     let avg = if c.switches_measured > 0 { c.switch_cycles_total / c.switches_measured } else { 0 };
+    let _ = write!(w, "],\"task_count\":{}", k.occupied().count());
     let _ = write!(
         w,
-        "],\"scheduler\":{{\"context_switches\":{},\"idle_ticks\":{},\"switch_cycles_min\":{},\"switch_cycles_avg\":{},\"quantum_ticks\":{}}},\"ipc\":{{\"calls\":{},\"replies\":{},\"notifications\":{},\"shm_maps\":{}}},\"syscalls\":{},\"metrics\":{{",
+        ",\"scheduler\":{{\"context_switches\":{},\"idle_ticks\":{},\"switch_cycles_min\":{},\"switch_cycles_avg\":{},\"quantum_ticks\":{}}},\"ipc\":{{\"calls\":{},\"replies\":{},\"notifications\":{},\"shm_maps\":{}}},\"syscalls\":{},\"metrics\":{{",
         c.context_switches,
         c.idle_ticks,
         if c.switch_cycles_min == u64::MAX { 0 } else { c.switch_cycles_min },
@@ -453,4 +441,177 @@ fn write_modules(k: &mut Kernel, w: &mut BufWriter) {
         first = false;
     }
     let _ = w.write_str("]}");
+}
+
+/// Tasks per `stats` reply and per `tasks` page: a page of them fits one 16 KiB frame with room
+/// for the rest of `stats`.
+pub const TASKS_PAGE: usize = 32;
+/// Most instances one `spawn` request starts (its reply lists each).
+pub const MAX_SPAWN_COUNT: u64 = 256;
+/// Most task ids one `kill`/`pause`/`resume` request names.
+const MAX_TASK_IDS: usize = 64;
+
+/// Write the task records of occupied slots `offset..offset+limit` (slot order), comma-separated.
+fn write_tasks(k: &mut Kernel, w: &mut BufWriter, offset: usize, limit: usize) {
+    let mut first = true;
+    for i in k.occupied().skip(offset).take(limit) {
+        let Some(t) = k.tasks[i].as_deref() else { continue };
+        let (level, base) = k.sched[i].map(|s| (s.level as i32, s.base as i32)).unwrap_or((-1, -1));
+        let module = k.modules.get(t.module).and_then(|m| m.as_ref()).map(|m| m.name.as_str()).unwrap_or("");
+        let parent = t.parent.and_then(|p| k.tasks[p.index()].as_deref().filter(|x| x.tid == p)).map(|p| p.id as i64).unwrap_or(-1);
+        let _ = write!(
+            w,
+            "{}{{\"id\":{},\"name\":{},\"module\":{},\"state\":{},\"level\":{},\"base_level\":{},\"cpu_us\":{},\"switches\":{},\"syscalls\":{},\"ipc_calls\":{},\"parent\":{},\"children\":{},\"paused\":{},\"spawned\":{},\"frames\":{}",
+            if first { "" } else { "," },
+            t.id,
+            JsonStr(t.name()),
+            JsonStr(module),
+            JsonStr(t.state.name()),
+            level,
+            base,
+            cycles_to_us(t.cpu_cycles),
+            t.switches_in,
+            t.syscalls,
+            t.ipc_calls,
+            parent,
+            t.children,
+            t.paused,
+            t.spawned,
+            t.frames
+        );
+        if let Some(code) = t.exit_code() {
+            let _ = write!(w, ",\"code\":{}", code);
+        }
+        if let Some(pid) = t.proc.and_then(|p| k.procs[p].as_ref()).map(|p| p.pid) {
+            let _ = write!(w, ",\"pid\":{}", pid);
+        }
+        let _ = w.write_str("}");
+        first = false;
+    }
+}
+
+/// `spawn`: {module, count?, arg?, caps?} — `caps` a list like a module line's (`call=echo
+/// notify=ready`); absent, each instance gets the module's configured capabilities.
+fn serve_spawn(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
+    let get = |key: &str| args.as_ref().and_then(|a| a.get(key));
+    let Some(module) = get("module").and_then(|v| v.as_str()) else {
+        return reply_err(id, "BAD_REQUEST", "spawn needs args.module (a module name)");
+    };
+    let count = get("count").map(|v| v.as_u64()).unwrap_or(Some(1));
+    let Some(count) = count.filter(|c| (1..=MAX_SPAWN_COUNT).contains(c)) else {
+        return reply_err(id, "BAD_REQUEST", "args.count must be 1 to 256");
+    };
+    let Some(slot) = crate::modules::find(k, module) else {
+        return reply_err(id, "NO_SUCH_MODULE", "no module with that name");
+    };
+    let Some(m) = k.modules[slot] else { return reply_err(id, "NO_SUCH_MODULE", "no module with that name") };
+    // Absent: the module's own `arg=`.
+    let Some(arg) = get("arg").map(|v| v.as_u64()).unwrap_or(Some(m.arg)) else {
+        return reply_err(id, "BAD_REQUEST", "args.arg must be a non-negative integer");
+    };
+    let caps_words = match get("caps") {
+        None => m.cmdline,
+        Some(v) => {
+            let Some(s) = v.as_str() else { return reply_err(id, "BAD_REQUEST", "args.caps must be a string of KIND=NAME words") };
+            for w in s.split_whitespace() {
+                let ok = w.split_once('=').is_some_and(|(kind, name)| matches!(kind, "serve" | "call" | "notify" | "shm") && !name.is_empty() && name.len() <= 24);
+                if !ok {
+                    return reply_err(id, "BAD_REQUEST", "caps: each word is serve=EP, call=EP, notify=N or shm=NAME (names up to 24 bytes)");
+                }
+            }
+            // Copy into a buffer that outlives the request (caps_of reads it now only).
+            s
+        }
+    };
+    let caps = crate::modules::caps_of(k, caps_words);
+    if crate::lifecycle::exclusive_conflict(k, &caps).is_some() {
+        return reply_err(id, "CAP_CONFLICT", "the module serves an endpoint that a running task already receives on; a second receiver would split its callers (pass caps without serve=)");
+    }
+    let mut started = [(0u32, 0u64); MAX_SPAWN_COUNT as usize];
+    let mut n = 0;
+    let mut failure = None;
+    for _ in 0..count {
+        match crate::lifecycle::spawn(k, crate::lifecycle::Spawner::Host, slot, arg, caps) {
+            Ok(tid) => {
+                let t = k.task(tid.index());
+                started[n] = (t.id, t.handle());
+                n += 1;
+            }
+            Err((_, msg)) => {
+                failure = Some(msg);
+                break;
+            }
+        }
+    }
+    if n == 0 {
+        return reply_err(id, "SPAWN_FAILED", failure.unwrap_or("spawn failed"));
+    }
+    reply_ok(id, |w| {
+        let _ = write!(w, "{{\"module\":{},\"tasks\":[", JsonStr(module));
+        for (j, (tid, h)) in started[..n].iter().enumerate() {
+            let _ = write!(w, "{}{{\"id\":{},\"handle\":{}}}", if j == 0 { "" } else { "," }, tid, h);
+        }
+        let _ = w.write_str("]");
+        if let Some(msg) = failure {
+            let _ = write!(w, ",\"failed\":{{\"code\":\"SPAWN_FAILED\",\"message\":{}}}", JsonStr(msg));
+        }
+        let _ = w.write_str("}");
+    });
+}
+
+/// `kill` / `pause` / `resume`: {tasks:[id…]} by display id. Replies with the ids acted on and
+/// those that name no task (or an ended one).
+fn serve_lifecycle(k: &mut Kernel, id: Option<u64>, cmd: &str, args: Option<Value>) {
+    let Some(list) = args.as_ref().and_then(|a| a.get("tasks")).filter(|v| matches!(v, Value::Array(_))) else {
+        return reply_err(id, "BAD_REQUEST", "needs args.tasks: an array of task ids");
+    };
+    let mut ids = [0u32; MAX_TASK_IDS];
+    let mut n = 0;
+    for v in list.items() {
+        let Some(t) = v.as_u64().filter(|t| *t <= u32::MAX as u64) else {
+            return reply_err(id, "BAD_REQUEST", "args.tasks must hold task ids (integers)");
+        };
+        if n == MAX_TASK_IDS {
+            return reply_err(id, "BAD_REQUEST", "at most 64 task ids per request");
+        }
+        ids[n] = t as u32;
+        n += 1;
+    }
+    let mut done = [false; MAX_TASK_IDS];
+    for (j, tid) in ids[..n].iter().enumerate() {
+        let Some(i) = crate::lifecycle::by_display_id(k, *tid) else { continue };
+        if k.task(i).ended() {
+            continue;
+        }
+        match cmd {
+            "kill" => crate::lifecycle::kill_task(k, i),
+            "pause" => k.task(i).paused = true,
+            _ => k.task(i).paused = false,
+        }
+        done[j] = true;
+    }
+    if cmd == "kill" {
+        crate::lifecycle::sweep(k);
+    }
+    let key = match cmd {
+        "kill" => "killed",
+        "pause" => "paused",
+        _ => "resumed",
+    };
+    reply_ok(id, |w| {
+        let _ = write!(w, "{{\"{}\":[", key);
+        let mut first = true;
+        for (j, t) in ids[..n].iter().enumerate().filter(|(j, _)| done[*j]) {
+            let _ = j;
+            let _ = write!(w, "{}{}", if first { "" } else { "," }, t);
+            first = false;
+        }
+        let _ = w.write_str("],\"missing\":[");
+        let mut first = true;
+        for (_, t) in ids[..n].iter().enumerate().filter(|(j, _)| !done[*j]) {
+            let _ = write!(w, "{}{}", if first { "" } else { "," }, t);
+            first = false;
+        }
+        let _ = w.write_str("]}");
+    });
 }

@@ -20,8 +20,8 @@ fn write_msg(frame: &mut TrapFrame, badge: u64, msg: [u64; 4]) {
 
 /// Deliver `msg` from the current task `caller` to receiver `r`, which waits in `recv`.
 /// False when `r` is gone (a stale reference): the caller then queues instead.
-fn deliver(k: &mut Kernel, r: TaskId, caller: usize, msg: [u64; 4]) -> bool {
-    let (badge, ctid) = (k.task(caller).id as u64, k.task(caller).tid);
+fn deliver(k: &mut Kernel, r: TaskId, caller: usize, badge: u64, msg: [u64; 4]) -> bool {
+    let ctid = k.task(caller).tid;
     let Some(rt) = k.get(r).filter(|t| matches!(t.state, State::RecvBlocked(_))) else { return false };
     write_msg(&mut rt.frame, badge, msg);
     rt.state = State::Runnable;
@@ -55,7 +55,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
     let Some(r) = e.receiver else { return None };
     let ri = r.index();
     let Ok([Some(t), Some(rt)]) = tasks.get_disjoint_mut([i, ri]) else { return None };
-    if rt.tid != r || !matches!(rt.state, State::RecvBlocked(e) if e == ep) || rt.suspended {
+    if rt.tid != r || !matches!(rt.state, State::RecvBlocked(e) if e == ep) || rt.held() {
         return None;
     }
     let Ok([Some(s), Some(rs)]) = sched.get_disjoint_mut([i, ri]) else { return None };
@@ -72,7 +72,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
     s.on_early_yield();
     rt.state = State::Runnable;
     rt.reply_to = Some(t.tid);
-    write_msg(&mut rt.frame, t.id as u64, crate::syscall::msg_of(frame));
+    write_msg(&mut rt.frame, crate::syscall::badge_in(t, frame.rdi), crate::syscall::msg_of(frame));
     Some(k.switch_task(frame, i, ri))
 }
 
@@ -88,20 +88,25 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
     }
     let ci = c.index();
     match tasks.get(ci) {
-        Some(Some(ct)) if ct.tid == c && matches!(ct.state, State::ReplyBlocked) && !ct.suspended => {}
+        Some(Some(ct)) if ct.tid == c && matches!(ct.state, State::ReplyBlocked) && !ct.held() => {}
         _ => return None,
     }
     let Ok([Some(s), Some(cs)]) = sched.get_disjoint_mut([i, ci]) else { return None };
     let lc = cs.level;
     // A less urgent caller than us: only if no other runnable task is at least as urgent.
     if lc > s.level {
-        let mut m = *slots & !(1u64 << i) & !(1u64 << ci);
-        while m != 0 {
-            let j = m.trailing_zeros() as usize;
-            m &= m - 1;
-            let runnable = matches!(tasks.get(j), Some(Some(t)) if matches!(t.state, State::Runnable) && !t.suspended);
-            if runnable && matches!(sched.get(j), Some(Some(sj)) if sj.level <= lc) {
-                return None;
+        for (w, word) in slots.iter().enumerate() {
+            let mut m = *word;
+            while m != 0 {
+                let j = w * 64 + m.trailing_zeros() as usize;
+                m &= m - 1;
+                if j == i || j == ci {
+                    continue;
+                }
+                let runnable = matches!(tasks.get(j), Some(Some(t)) if matches!(t.state, State::Runnable) && !t.held());
+                if runnable && matches!(sched.get(j), Some(Some(sj)) if sj.level <= lc) {
+                    return None;
+                }
             }
         }
     }
@@ -128,9 +133,10 @@ pub fn call(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize, msg: [u6
     k.counters.ipc_calls += 1;
     k.task(i).ipc_calls += 1;
     let tid = k.task(i).tid;
+    let badge = crate::syscall::badge_in(k.task(i), frame.rdi);
     let receiver = k.endpoints[ep].as_mut().and_then(|e| e.receiver.take());
     if let Some(r) = receiver {
-        if deliver(k, r, i, msg) {
+        if deliver(k, r, i, badge, msg) {
             k.block_current(frame, State::ReplyBlocked);
             return Ok(Next::Switched);
         }
@@ -146,6 +152,7 @@ pub fn call(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize, msg: [u6
     e.queue[e.qlen] = tid;
     e.qlen += 1;
     k.task(i).msg = msg;
+    k.task(i).msg_badge = badge;
     k.block_current(frame, State::SendBlocked(ep));
     Ok(Next::Switched)
 }
@@ -168,7 +175,7 @@ pub fn recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize) -> SysRe
         e.qlen -= 1;
         // A caller that vanished while queued is skipped.
         let Some(ct) = k.get(caller).filter(|t| t.state == State::SendBlocked(ep)) else { continue };
-        let (msg, badge) = (ct.msg, ct.id as u64);
+        let (msg, badge) = (ct.msg, ct.msg_badge);
         ct.state = State::ReplyBlocked;
         k.task(i).reply_to = Some(caller);
         write_msg(frame, badge, msg);

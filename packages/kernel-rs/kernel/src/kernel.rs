@@ -15,14 +15,15 @@ pub const QUANTUM_TICKS: u32 = 10;
 /// a signal, and a process stopped at its memory limit.
 pub const FAULT_SIGNAL_BASE: u64 = 0x100;
 pub const FAULT_OUT_OF_MEMORY: u64 = 0x200;
-pub const MAX_EPS: usize = 8;
-pub const MAX_NOTIFS: usize = 8;
-pub const MAX_SHMS: usize = 4;
+pub const MAX_EPS: usize = 64;
+pub const MAX_NOTIFS: usize = 32;
+pub const MAX_SHMS: usize = 8;
 pub const MAX_MODULES: usize = 16;
-const _: () = assert!(MAX_TASKS <= 64, "Kernel::slots has a bit per task slot");
+/// Words of the occupied-slot bitmap (`Kernel::slots`).
+pub const SLOT_WORDS: usize = MAX_TASKS.div_ceil(64);
 pub const MAX_METRICS: usize = 12;
 pub const MAX_FAULTS: usize = 8;
-const QLEN: usize = 8;
+pub const QLEN: usize = 16;
 
 #[derive(Clone, Copy)]
 pub struct Name {
@@ -49,6 +50,8 @@ pub struct Endpoint {
     pub receiver: Option<TaskId>,
     pub queue: [TaskId; QLEN],
     pub qlen: usize,
+    /// Made at run time (`ep_create`): destroyed when no task holds a capability to it.
+    pub dynamic: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -70,6 +73,8 @@ pub enum ModuleState {
     Exited,
     Faulted,
     Rejected,
+    /// `boot=no`: an image for `spawn`, with no task of its own.
+    Image,
 }
 
 impl ModuleState {
@@ -79,6 +84,7 @@ impl ModuleState {
             ModuleState::Exited => "exited",
             ModuleState::Faulted => "faulted",
             ModuleState::Rejected => "rejected",
+            ModuleState::Image => "image",
         }
     }
 }
@@ -188,7 +194,9 @@ pub struct Counters {
 }
 
 pub struct Kernel {
-    pub tasks: [Option<Task>; MAX_TASKS],
+    /// Task slots: a task lives on the kernel heap while its slot holds it (an empty slot costs
+    /// a word, so 1,024 of them cost 8 KiB of the kernel image).
+    pub tasks: [Option<alloc::boxed::Box<Task>>; MAX_TASKS],
     /// Generation of each task slot; bumped whenever the slot is freed.
     pub gens: [u16; MAX_TASKS],
     pub sched: [Option<SchedInfo>; MAX_TASKS],
@@ -210,7 +218,7 @@ pub struct Kernel {
     pub run_start: u64,
     pub ready_us: u64,
     /// Bit per occupied task slot (scans visit only these).
-    pub slots: u64,
+    pub slots: [u64; SLOT_WORDS],
     /// Linux processes and pipes live on the heap (boxed): a null slot costs a word of the
     /// kernel image, not the ~9 KiB a process's tables take.
     pub procs: [Option<alloc::boxed::Box<crate::process::Proc>>; crate::process::MAX_PROCS],
@@ -223,7 +231,7 @@ const ZERO_FRAME: TrapFrame = TrapFrame {
 };
 
 static mut KERNEL: Kernel = Kernel {
-    tasks: [None; MAX_TASKS],
+    tasks: [const { None }; MAX_TASKS],
     gens: [0; MAX_TASKS],
     sched: [None; MAX_TASKS],
     current: None,
@@ -246,7 +254,7 @@ static mut KERNEL: Kernel = Kernel {
     log: LogRing::new(),
     run_start: 0,
     ready_us: 0,
-    slots: 0,
+    slots: [0; SLOT_WORDS],
     procs: [const { None }; crate::process::MAX_PROCS],
     pipes: [const { None }; crate::process::MAX_PIPES],
 };
@@ -293,7 +301,7 @@ impl Kernel {
     /// Look a stored reference up: None when the task is gone or the slot holds a newer task.
     #[inline]
     pub fn get(&mut self, id: TaskId) -> Option<&mut Task> {
-        self.tasks.get_mut(id.index())?.as_mut().filter(|t| t.tid == id)
+        self.tasks.get_mut(id.index())?.as_deref_mut().filter(|t| t.tid == id)
     }
 
     /// A free slot and the id a task placed there will have.
@@ -302,19 +310,45 @@ impl Kernel {
         Some(TaskId::new(i, self.gens[i]))
     }
 
-    /// Put a new task into its (free) slot.
-    pub fn place(&mut self, id: TaskId, t: Task) {
-        self.tasks[id.index()] = Some(t);
-        self.slots |= 1u64 << id.index();
+    /// Put a new task into its (free) slot: false when the kernel heap has no room for it.
+    #[must_use]
+    pub fn place(&mut self, id: TaskId, t: Task) -> bool {
+        let Some(b) = crate::heap::try_box(t) else { return false };
+        self.tasks[id.index()] = Some(b);
+        self.slots[id.index() / 64] |= 1u64 << (id.index() % 64);
+        true
+    }
+
+    /// Indices of the occupied task slots, in order.
+    pub fn occupied(&self) -> SlotIter {
+        SlotIter { words: self.slots, word: 0, bits: self.slots[0] }
+    }
+
+    /// Destroy run-time endpoints no task holds a capability to any more.
+    pub fn collect_endpoints(&mut self) {
+        for ep in 0..MAX_EPS {
+            if !self.endpoints[ep].is_some_and(|e| e.dynamic) {
+                continue;
+            }
+            let held = self.occupied().any(|j| self.tasks[j].as_deref().is_some_and(|t| t.caps.iter().any(|c| matches!(c, Cap::Endpoint { ep: e, .. } if *e == ep))));
+            if !held {
+                self.endpoints[ep] = None;
+            }
+        }
     }
 
     /// Free a retired task's slot: every stored reference to it becomes stale.
     pub fn release(&mut self, id: TaskId) {
         if self.get(id).is_some() {
+            let caps = self.task(id.index()).caps;
+            let dynamic_caps = caps.iter().any(|c| matches!(c, Cap::Endpoint { ep, .. } if self.endpoints[*ep].is_some_and(|e| e.dynamic)));
             self.tasks[id.index()] = None;
-            self.slots &= !(1u64 << id.index());
+            self.slots[id.index() / 64] &= !(1u64 << (id.index() % 64));
             self.sched[id.index()] = None;
             self.gens[id.index()] = self.gens[id.index()].wrapping_add(1);
+            if dynamic_caps {
+                self.collect_endpoints();
+            }
         }
     }
 
@@ -455,9 +489,9 @@ impl Kernel {
 
     /// Choose the next task by the scheduling policy and switch to it.
     pub fn reschedule(&mut self, frame: &mut TrapFrame) {
-        for i in 0..MAX_TASKS {
+        for i in self.occupied() {
             if let (Some(t), Some(s)) = (self.tasks[i].as_ref(), self.sched[i].as_mut()) {
-                s.runnable = t.state == State::Runnable && !t.suspended;
+                s.runnable = t.state == State::Runnable && !t.held();
             }
         }
         let next = sched::pick(&mut self.sched, self.ticks);
@@ -487,10 +521,10 @@ impl Kernel {
     /// endpoints it served (when no other live task can receive there), free its memory. The
     /// slot stays as a tombstone (state, accounting) until `release`.
     pub fn retire(&mut self, i: usize, state: State) {
-        let (cr3, module, tid, caps) = {
+        let (cr3, module, tid, caps, spawned) = {
             let t = self.task(i);
             t.state = state;
-            (t.cr3, t.module, t.tid, t.caps)
+            (t.cr3, t.module, t.tid, t.caps, t.spawned)
         };
         self.sched[i] = None;
         // The caller waiting for this task's reply gets E_PEER_DEAD.
@@ -517,7 +551,7 @@ impl Kernel {
         // Callers queued on an endpoint this task served: with nobody left to receive there,
         // they get E_PEER_DEAD now rather than waiting forever.
         for cap in caps {
-            if let Cap::Endpoint { ep, rights } = cap {
+            if let Cap::Endpoint { ep, rights, .. } = cap {
                 if rights & RIGHT_RECV != 0 && !self.has_receiver(ep) {
                     self.fail_callers(ep);
                 }
@@ -533,8 +567,9 @@ impl Kernel {
                 None => m.task == Some(tid),
             };
             // A swap's new process that fails is not the module's (its task is still the old one).
-            let swap_new = proc.is_some() && m.task.is_some_and(|t| t != tid && self.tasks[t.index()].is_some_and(|x| x.tid == t && x.proc != proc));
-            if ends_module && !swap_new {
+            let swap_new = proc.is_some() && m.task.is_some_and(|t| t != tid && self.tasks[t.index()].as_ref().is_some_and(|x| x.tid == t && x.proc != proc));
+            // A spawned instance is not the module's task: its end leaves the module alone.
+            if ends_module && !swap_new && !spawned {
                 m.state = if matches!(state, State::Faulted) { ModuleState::Faulted } else { ModuleState::Exited };
             }
         }
@@ -566,7 +601,9 @@ impl Kernel {
     /// End every thread of Linux process `p` (exit_group, a fatal signal, a fault): the
     /// module's main thread stays as its tombstone, the others' slots are freed at once.
     pub fn end_process(&mut self, p: usize, state: State) {
-        let main = self.procs[p].as_ref().and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task);
+        // A spawned process's tombstone is its own first thread (its parent waits on it).
+        let spawned = self.occupied().find_map(|j| self.tasks[j].as_deref().filter(|t| t.proc == Some(p) && t.spawned).map(|t| t.tid));
+        let main = spawned.or_else(|| self.procs[p].as_ref().and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task));
         self.end_process_keeping(p, state, main);
     }
 
@@ -575,15 +612,11 @@ impl Kernel {
         let live = |t: &Task| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted);
         let cur = self.current;
         // The current thread last: its retire frees the address space when it is the last.
-        let mut order = [usize::MAX; MAX_TASKS];
-        let mut n = 0;
-        for j in (0..MAX_TASKS).filter(|&j| Some(j) != cur).chain(cur) {
-            if self.tasks[j].as_ref().is_some_and(live) {
-                order[n] = j;
-                n += 1;
+        let others = self.occupied().filter(|&j| Some(j) != cur);
+        for j in others.chain(cur) {
+            if !self.tasks[j].as_deref().is_some_and(live) {
+                continue;
             }
-        }
-        for &j in &order[..n] {
             let tid = self.task(j).tid;
             self.retire(j, state);
             if Some(tid) != keep {
@@ -596,7 +629,7 @@ impl Kernel {
     pub fn has_receiver(&self, ep: usize) -> bool {
         self.tasks.iter().flatten().any(|t| {
             !matches!(t.state, State::Exited(_) | State::Faulted)
-                && t.caps.iter().any(|c| matches!(c, Cap::Endpoint { ep: e, rights } if *e == ep && rights & RIGHT_RECV != 0))
+                && t.caps.iter().any(|c| matches!(c, Cap::Endpoint { ep: e, rights, .. } if *e == ep && rights & RIGHT_RECV != 0))
         })
     }
 
@@ -610,6 +643,31 @@ impl Kernel {
                 ct.frame.rax = kcore::abi::E_PEER_DEAD as u64;
                 ct.state = State::Runnable;
             }
+        }
+    }
+}
+
+/// The occupied task slots' indices (a copy of the bitmap: the table may change meanwhile).
+pub struct SlotIter {
+    words: [u64; SLOT_WORDS],
+    word: usize,
+    bits: u64,
+}
+
+impl Iterator for SlotIter {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        loop {
+            if self.bits != 0 {
+                let b = self.bits.trailing_zeros() as usize;
+                self.bits &= self.bits - 1;
+                return Some(self.word * 64 + b);
+            }
+            self.word += 1;
+            if self.word >= SLOT_WORDS {
+                return None;
+            }
+            self.bits = self.words[self.word];
         }
     }
 }

@@ -791,7 +791,7 @@ fn clock_us(k: &mut Kernel, i: usize, clk: u64) -> Result<u64, i64> {
             let p = proc_of(k, i)?;
             let mut sum = 0;
             for j in 0..k.tasks.len() {
-                if k.tasks[j].is_some_and(|t| t.proc == Some(p)) {
+                if k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p)) {
                     sum += thread_cpu_us(k, j);
                 }
             }

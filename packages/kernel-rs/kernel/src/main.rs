@@ -20,6 +20,7 @@ mod idt;
 mod irq;
 mod ipc;
 mod kernel;
+mod lifecycle;
 mod klog;
 mod linux;
 mod loader;
@@ -251,6 +252,13 @@ fn trap_handle(frame: &mut TrapFrame) {
             }
             // Bounded: the agents keep the CPU under a control-channel flood.
             control::poll_budgeted(k);
+            if lifecycle::sweep(k) {
+                resched = true;
+            }
+            // The host may have killed or paused the task this tick interrupted.
+            if k.current.is_some_and(|i| k.tasks[i].as_deref().is_none_or(|t| t.ended() || t.held())) {
+                resched = true;
+            }
             events::drain(512);
             if resched {
                 k.reschedule(frame);
@@ -348,6 +356,7 @@ pub fn fault_task(k: &mut kernel::Kernel, frame: &mut TrapFrame, i: usize, v: u6
         None => k.retire(i, task::State::Faulted),
     }
     modules::on_fault(k, module, f);
+    lifecycle::sweep(k);
     k.reschedule(frame);
 }
 

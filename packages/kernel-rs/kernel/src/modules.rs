@@ -38,7 +38,7 @@ fn endpoint(k: &mut Kernel, name: &str) -> Option<usize> {
         return Some(i);
     }
     let i = k.endpoints.iter().position(|e| e.is_none())?;
-    k.endpoints[i] = Some(Endpoint { name: Name::new(name), receiver: None, queue: [TaskId::new(0, 0); 8], qlen: 0 });
+    k.endpoints[i] = Some(Endpoint { name: Name::new(name), receiver: None, queue: [TaskId::new(0, 0); crate::kernel::QLEN], qlen: 0, dynamic: false });
     Some(i)
 }
 
@@ -70,8 +70,8 @@ fn caps_from(k: &mut Kernel, cmdline: &str) -> [Cap; MAX_CAPS] {
     for kv in kv_words(cmdline) {
         let Some((key, val)) = kv.split_once('=') else { continue };
         let cap = match key {
-            "serve" => endpoint(k, val).map(|ep| Cap::Endpoint { ep, rights: RIGHT_RECV }),
-            "call" => endpoint(k, val).map(|ep| Cap::Endpoint { ep, rights: RIGHT_SEND }),
+            "serve" => endpoint(k, val).map(|ep| Cap::Endpoint { ep, rights: RIGHT_RECV, badge: 0 }),
+            "call" => endpoint(k, val).map(|ep| Cap::Endpoint { ep, rights: RIGHT_SEND, badge: 0 }),
             "notify" => notification(k, val).map(|n| Cap::Notification { n }),
             "shm" => shm(k, val).map(|s| Cap::Shm { shm: s }),
             _ => continue,
@@ -121,7 +121,34 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str)
         enosys: [(0, 0); crate::process::MAX_ENOSYS],
     });
     let caps = caps_from(k, cmdline);
+    if arg(cmdline, "boot") == Some("no") {
+        // An image for `spawn` only: no task of its own, nothing to supervise.
+        if let Some(m) = k.modules[slot].as_mut() {
+            m.state = ModuleState::Image;
+        }
+        return Ok(slot);
+    }
     spawn(k, slot, caps)
+}
+
+/// The capabilities a module's command line (or a host's `--cap` list) names, creating named
+/// endpoints, notifications and shared buffers on first use.
+pub fn caps_of(k: &mut Kernel, words: &str) -> [Cap; MAX_CAPS] {
+    caps_from(k, words)
+}
+
+/// A module's slot by name.
+pub fn find(k: &Kernel, name: &str) -> Option<usize> {
+    k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == name))
+}
+
+/// Undo a `load` whose task was never placed: the process slot and the address space.
+pub fn unload(k: &mut Kernel, cr3: u64, proc: Option<usize>) {
+    if let Some(p) = proc {
+        k.procs[p] = None;
+    }
+    let shms = k.shms;
+    memory::free_address_space(cr3, &|f| shms.iter().flatten().any(|s| s.frames.contains(&f)));
 }
 
 /// Load the module's image into a new task with `caps` and make it the module's task.
@@ -149,7 +176,10 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     }
     t.proc = proc;
     t.image_sha = m.sha256;
-    k.place(tid, t);
+    if !k.place(tid, t) {
+        unload(k, cr3, proc);
+        return Err("kernel heap full");
+    }
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     if let Some(m) = k.modules[slot].as_mut() {
         m.task = Some(tid);
@@ -186,7 +216,7 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'stat
     let _ = write!(w, "TARS_AGENT={}\0TARS_TASK_ID={}\0TARS_ARG={}\0TARS_CAPS=", m.name.as_str(), id, m.arg);
     for (n, c) in caps.iter().filter(|c| **c != Cap::Empty).enumerate() {
         let (kind, name) = match *c {
-            Cap::Endpoint { ep, rights } => (if rights & RIGHT_RECV != 0 { "serve" } else { "call" }, k.endpoints[ep].map(|e| e.name)),
+            Cap::Endpoint { ep, rights, .. } => (if rights & RIGHT_RECV != 0 { "serve" } else { "call" }, k.endpoints[ep].map(|e| e.name)),
             Cap::Notification { n } => ("notify", k.notifications[n].map(|x| x.name)),
             Cap::Shm { shm } => ("shm", k.shms[shm].map(|x| x.name)),
             Cap::Empty => continue,

@@ -156,7 +156,12 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     }
     t.proc = proc;
     t.image_sha = s.expected;
-    k.place(ti, t);
+    if !k.place(ti, t) {
+        crate::modules::unload(k, cr3, proc);
+        s.phase = Phase::Idle;
+        s.buf = Vec::new();
+        return Err(("NO_MEMORY", "kernel heap full"));
+    }
     k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us: 0, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
     s.buf = Vec::new();

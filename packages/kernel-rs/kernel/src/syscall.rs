@@ -45,6 +45,13 @@ const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
     sys_ready,
     sys_state_save,
     sys_state_load,
+    sys_spawn,
+    sys_kill,
+    sys_suspend,
+    sys_resume,
+    sys_wait_child,
+    sys_ep_create,
+    sys_cap_drop,
 ];
 
 /// The table lookup: a TARS call, or (for now) E_BAD_SYSCALL for the Linux range and beyond.
@@ -131,9 +138,19 @@ fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
 #[inline(always)]
 pub fn endpoint_in(t: &Task, slot: u64, right: u8) -> Result<usize, i64> {
     match cap_in(t, slot)? {
-        Cap::Endpoint { ep, rights } if rights & right != 0 => Ok(ep),
+        Cap::Endpoint { ep, rights, .. } if rights & right != 0 => Ok(ep),
         Cap::Endpoint { .. } => Err(E_NO_RIGHTS),
         _ => Err(E_BAD_CAP),
+    }
+}
+
+/// The badge a call through task `t`'s capability `slot` carries: the capability's, or the
+/// caller's display id when it has none.
+#[inline(always)]
+pub fn badge_in(t: &Task, slot: u64) -> u64 {
+    match t.caps.get(slot as usize) {
+        Some(Cap::Endpoint { badge, .. }) if *badge != 0 => *badge as u64,
+        _ => t.id as u64,
     }
 }
 
@@ -176,6 +193,7 @@ fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         let _ = write!(w, ",\"task\":{},\"name\":{},\"code\":{}", id, kcore::fmt::JsonStr(name.as_str()), code);
     });
     k.retire(i, State::Exited(code));
+    crate::lifecycle::sweep(k);
     k.reschedule(frame);
     Ok(Next::Switched)
 }
@@ -303,5 +321,103 @@ fn sys_state_load(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let n = len.min(frame.rsi as usize);
     crate::linux::write_user(k, i, frame.rdi, &saved[..n]).ok_or(E_BAD_ADDRESS)?;
     frame.rdi = n as u64;
+    Ok(Next::Return)
+}
+
+fn sys_spawn(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let len = frame.rsi as usize;
+    if len == 0 || len > 24 {
+        return Err(E_BAD_IMAGE);
+    }
+    let mut name = [0u8; 24];
+    crate::linux::read_user(k, i, frame.rdi, &mut name[..len]).ok_or(E_BAD_ADDRESS)?;
+    let name = core::str::from_utf8(&name[..len]).map_err(|_| E_BAD_IMAGE)?;
+    let n = frame.r8 as usize;
+    if n > MAX_CAPS {
+        return Err(E_BAD_CAP);
+    }
+    let mut raw = [0u8; MAX_CAPS * 8];
+    crate::linux::read_user(k, i, frame.r10, &mut raw[..n * 8]).ok_or(E_BAD_ADDRESS)?;
+    let mut grants = [0u64; MAX_CAPS];
+    for (g, b) in grants.iter_mut().zip(raw.chunks_exact(8)) {
+        *g = u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+    }
+    let caps = crate::lifecycle::derive_caps(k, i, &grants[..n])?;
+    let slot = crate::modules::find(k, name).ok_or(E_BAD_IMAGE)?;
+    let tid = crate::lifecycle::spawn(k, crate::lifecycle::Spawner::Task(i), slot, frame.rdx, caps).map_err(|(e, _)| e)?;
+    let t = k.get(tid).ok_or(E_NO_MEMORY)?;
+    let (h, id) = (t.handle(), t.id);
+    frame.rdi = h;
+    frame.rsi = id as u64;
+    Ok(Next::Return)
+}
+
+fn sys_kill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if let Some(j) = crate::lifecycle::live_child(k, i, frame.rdi)? {
+        crate::lifecycle::kill_task(k, j);
+        crate::lifecycle::sweep(k);
+    }
+    Ok(Next::Return)
+}
+
+fn sys_suspend(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if let Some(j) = crate::lifecycle::live_child(k, i, frame.rdi)? {
+        k.task(j).paused = true;
+    }
+    Ok(Next::Return)
+}
+
+fn sys_resume(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if let Some(j) = crate::lifecycle::live_child(k, i, frame.rdi)? {
+        k.task(j).paused = false;
+    }
+    Ok(Next::Return)
+}
+
+fn sys_wait_child(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let h = frame.rdi;
+    match crate::lifecycle::try_reap(k, i, h)? {
+        Some((code, handle)) => {
+            frame.rdi = code as u64;
+            frame.rsi = handle;
+            Ok(Next::Return)
+        }
+        None if frame.rsi & WAIT_NOHANG != 0 => Err(E_BUSY),
+        None => {
+            // `sweep` writes status, code and handle into the saved frame when a child ends.
+            k.block_current(frame, State::ChildWait(h));
+            Ok(Next::Switched)
+        }
+    }
+}
+
+fn sys_ep_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let slot = k.task(i).caps.iter().position(|c| *c == Cap::Empty).ok_or(E_NO_MEMORY)?;
+    let ep = k.endpoints.iter().position(|e| e.is_none()).ok_or(E_NO_MEMORY)?;
+    let mut name = [0u8; 24];
+    let mut w = kcore::fmt::BufWriter::new(&mut name);
+    let _ = write!(w, "ep{}.{}", ep, k.task(i).id);
+    let len = w.len();
+    k.endpoints[ep] = Some(crate::kernel::Endpoint {
+        name: Name::new(core::str::from_utf8(&name[..len]).unwrap_or("ep")),
+        receiver: None,
+        queue: [crate::task::TaskId::new(0, 0); crate::kernel::QLEN],
+        qlen: 0,
+        dynamic: true,
+    });
+    k.task(i).caps[slot] = Cap::Endpoint { ep, rights: RIGHT_SEND | RIGHT_RECV, badge: 0 };
+    frame.rdi = slot as u64;
+    Ok(Next::Return)
+}
+
+fn sys_cap_drop(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let cap = cap_of(k, i, frame.rdi)?;
+    k.task(i).caps[frame.rdi as usize] = Cap::Empty;
+    if let Cap::Endpoint { ep, rights, .. } = cap {
+        if rights & RIGHT_RECV != 0 && !k.has_receiver(ep) {
+            k.fail_callers(ep);
+        }
+    }
+    k.collect_endpoints();
     Ok(Next::Return)
 }

@@ -7,8 +7,8 @@ use kcore::elf::{Elf, ElfError};
 use kcore::frames::FRAME_SIZE;
 use kcore::sched::SchedInfo;
 
-pub const MAX_TASKS: usize = 48;
-pub const MAX_CAPS: usize = 8;
+pub const MAX_TASKS: usize = 1024;
+pub const MAX_CAPS: usize = kcore::abi::CAP_SLOTS;
 pub const NAME_LEN: usize = 24;
 
 /// A reference to a task that can go stale (Hubris-style): the slot index plus the slot's
@@ -47,6 +47,8 @@ pub enum State {
     Futex(u64),
     /// A Linux thread reading an empty pipe.
     PipeRead(usize),
+    /// In `wait_child` for this handle (ANY_CHILD: any child).
+    ChildWait(u64),
     Exited(i64),
     Faulted,
 }
@@ -62,6 +64,7 @@ impl State {
             State::Sleeping(_) => "sleeping",
             State::Futex(_) => "futex_wait",
             State::PipeRead(_) => "pipe_read",
+            State::ChildWait(_) => "child_wait",
             State::Exited(_) => "exited",
             State::Faulted => "faulted",
         }
@@ -74,7 +77,9 @@ pub const RIGHT_RECV: u8 = 2;
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Cap {
     Empty,
-    Endpoint { ep: usize, rights: u8 },
+    /// `badge`: what a server's `recv` reports for calls through this capability (0: the
+    /// caller's task id).
+    Endpoint { ep: usize, rights: u8, badge: u32 },
     Notification { n: usize },
     Shm { shm: usize },
 }
@@ -94,8 +99,9 @@ pub struct Task {
     pub fx: FxArea,
     pub cr3: u64,
     pub caps: [Cap; MAX_CAPS],
-    /// Outgoing message while send-blocked.
+    /// Outgoing message while send-blocked, and the badge its receiver gets.
     pub msg: [u64; 4],
+    pub msg_badge: u64,
     /// The caller we owe a reply to (after a receive).
     pub reply_to: Option<TaskId>,
     pub module: usize,
@@ -106,6 +112,19 @@ pub struct Task {
     pub quantum_left: u32,
     /// Held back by a hot-swap in progress: not scheduled, whatever its state.
     pub suspended: bool,
+    /// Suspended by its parent or the host (`suspend` / `os pause`): not scheduled until resumed.
+    pub paused: bool,
+    /// The task that spawned this one (None: a boot module's task, or spawned by the host).
+    pub parent: Option<TaskId>,
+    /// Made by `spawn` (the parent's or the host's), not a module's own task: its end leaves the
+    /// module's state alone.
+    pub spawned: bool,
+    /// Children not yet reaped (live or tombstones), against the module's `children=` quota.
+    pub children: u32,
+    /// Frames its children's address spaces took at load, against `child_mem=`.
+    pub child_frames: u32,
+    /// Frames this task's address space took at load (charged to its parent).
+    pub frames: u32,
     /// Called `SYS_READY`.
     pub ready: bool,
     /// sha256 of the image this task runs (fault reports name it: symbolize with its debug file).
@@ -125,6 +144,31 @@ pub struct Task {
 }
 
 impl Task {
+    /// Not to be scheduled whatever its state: held by a hot-swap, or paused.
+    #[inline(always)]
+    pub fn held(&self) -> bool {
+        self.suspended | self.paused
+    }
+
+    /// Ended (exit or fault): a tombstone until its slot is released.
+    pub fn ended(&self) -> bool {
+        matches!(self.state, State::Exited(_) | State::Faulted)
+    }
+
+    /// The exit code an ended task reports to `wait_child` (a fault: EXIT_FAULTED).
+    pub fn exit_code(&self) -> Option<i64> {
+        match self.state {
+            State::Exited(c) => Some(c),
+            State::Faulted => Some(kcore::abi::EXIT_FAULTED),
+            _ => None,
+        }
+    }
+
+    /// The handle a parent holds for this task (slot and generation).
+    pub fn handle(&self) -> u64 {
+        kcore::abi::handle(self.tid.index, self.tid.gen)
+    }
+
     pub fn name(&self) -> &str {
         core::str::from_utf8(&self.name[..self.name_len]).unwrap_or("?")
     }
@@ -223,6 +267,7 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         cr3,
         caps: [Cap::Empty; MAX_CAPS],
         msg: [0; 4],
+        msg_badge: 0,
         reply_to: None,
         module,
         cpu_cycles: 0,
@@ -231,6 +276,12 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         ipc_calls: 0,
         quantum_left: 0,
         suspended: false,
+        paused: false,
+        parent: None,
+        spawned: false,
+        children: 0,
+        child_frames: 0,
+        frames: 0,
         ready: false,
         image_sha: [0; 32],
         proc: None,

@@ -69,7 +69,9 @@ fn spawn_thread(k: &mut Kernel, frame: &mut TrapFrame, i: usize, a: CloneArgs) -
         }
     }
     let prio = k.modules.get(parent.module).copied().flatten().map(|m| m.prio).unwrap_or(3);
-    k.place(slot, t);
+    if !k.place(slot, t) {
+        return Err(crate::linux::errno::ENOMEM);
+    }
     k.sched[slot.index()] = Some(task::sched_info(prio));
     if let Some(pr) = k.procs[p].as_mut() {
         pr.threads += 1;
@@ -124,10 +126,12 @@ pub fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let tid = k.task(i).tid;
     let module = k.task(i).module;
     let main = k.modules.get(module).copied().flatten().and_then(|m| m.task);
+    let spawned = k.task(i).spawned;
     k.retire(i, State::Exited(code));
-    if Some(tid) != main {
+    if Some(tid) != main && !spawned {
         k.release(tid);
     }
+    crate::lifecycle::sweep(k);
     k.reschedule(frame);
     Ok(Next::Switched)
 }
@@ -138,6 +142,7 @@ pub fn sys_exit_group(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
     let p = proc_of(k, i)?;
     emit_exit(k, i, code);
     k.end_process(p, State::Exited(code));
+    crate::lifecycle::sweep(k);
     k.reschedule(frame);
     Ok(Next::Switched)
 }

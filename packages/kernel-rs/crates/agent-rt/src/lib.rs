@@ -7,6 +7,7 @@ pub use kcore::abi;
 #[allow(clippy::all)]
 pub mod agent_abi;
 pub mod lifecycle;
+pub mod marl;
 use core::arch::asm;
 use core::fmt::Write;
 use kcore::abi::*;
@@ -132,6 +133,65 @@ pub fn state_save(state: &[u8]) -> Result<(), SysError> {
 pub fn state_load(out: &mut [u8]) -> Result<usize, SysError> {
     let (st, n, _) = syscall(SYS_STATE_LOAD, [out.as_mut_ptr() as u64, out.len() as u64, 0, 0, 0]);
     check(st).map(|_| n as usize)
+}
+
+/// A child task: its slot and generation (`abi::handle`). A stale handle is an error
+/// (E_NO_CHILD), never another task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Child {
+    pub handle: u64,
+    /// The child's display id (what `os ps` shows, and its badge on unbadged calls).
+    pub id: u64,
+}
+
+/// Start a task from boot module `module` with `arg` (the child's second entry argument) and
+/// the capabilities `grants` (each `abi::grant(slot, rights, badge)` of one of this task's
+/// slots; the child's slots 0.. in order). Needs `spawn=` for `module` on this module's line.
+pub fn spawn(module: &str, arg: u64, grants: &[u64]) -> Result<Child, SysError> {
+    let (st, handle, r) = syscall(SYS_SPAWN, [module.as_ptr() as u64, module.len() as u64, arg, grants.as_ptr() as u64, grants.len() as u64]);
+    check(st).map(|_| Child { handle, id: r[0] })
+}
+
+/// End a child (and its children); its exit code becomes EXIT_KILLED.
+pub fn kill(child: Child) -> Result<(), SysError> {
+    check(syscall(SYS_KILL, [child.handle, 0, 0, 0, 0]).0)
+}
+
+/// Stop scheduling a child until `resume`.
+pub fn suspend(child: Child) -> Result<(), SysError> {
+    check(syscall(SYS_SUSPEND, [child.handle, 0, 0, 0, 0]).0)
+}
+
+pub fn resume(child: Child) -> Result<(), SysError> {
+    check(syscall(SYS_RESUME, [child.handle, 0, 0, 0, 0]).0)
+}
+
+/// Wait until `child` ends (None: any child); returns (exit code, its handle) and frees its slot.
+pub fn wait_child(child: Option<Child>) -> Result<(i64, u64), SysError> {
+    let h = child.map(|c| c.handle).unwrap_or(ANY_CHILD);
+    let (st, code, r) = syscall(SYS_WAIT_CHILD, [h, 0, 0, 0, 0]);
+    check(st).map(|_| (code as i64, r[0]))
+}
+
+/// `wait_child` without blocking: Ok(None) while the child runs.
+pub fn try_wait_child(child: Option<Child>) -> Result<Option<(i64, u64)>, SysError> {
+    let h = child.map(|c| c.handle).unwrap_or(ANY_CHILD);
+    let (st, code, r) = syscall(SYS_WAIT_CHILD, [h, WAIT_NOHANG, 0, 0, 0]);
+    match st {
+        E_BUSY => Ok(None),
+        _ => check(st).map(|_| Some((code as i64, r[0]))),
+    }
+}
+
+/// A new endpoint (send and receive rights) in a free capability slot; returns the slot.
+pub fn ep_create() -> Result<u64, SysError> {
+    let (st, slot, _) = syscall(SYS_EP_CREATE, [0; 5]);
+    check(st).map(|_| slot)
+}
+
+/// Empty a capability slot.
+pub fn cap_drop(slot: u64) -> Result<(), SysError> {
+    check(syscall(SYS_CAP_DROP, [slot, 0, 0, 0, 0]).0)
 }
 
 pub fn rdtsc() -> u64 {

@@ -10,7 +10,7 @@
 /// First TARS system-call number; [0, SYS_TARS_BASE) is the Linux x86-64 range.
 pub const SYS_TARS_BASE: u64 = 0x1000;
 /// How many TARS calls the table has room for.
-pub const SYS_TARS_COUNT: u64 = 16;
+pub const SYS_TARS_COUNT: u64 = 23;
 
 pub const SYS_LOG: u64 = SYS_TARS_BASE;
 pub const SYS_YIELD: u64 = SYS_TARS_BASE + 1;
@@ -43,6 +43,58 @@ pub const SYS_STATE_SAVE: u64 = SYS_TARS_BASE + 14;
 /// state_load(ptr, cap) → length: read the module's saved state (the hot-swap hand-over hook).
 pub const SYS_STATE_LOAD: u64 = SYS_TARS_BASE + 15;
 
+/// spawn(name_ptr, name_len, arg, grants_ptr, grants_len) → rdi = the child's handle, rsi = its
+/// display id. Starts a new task from the boot module `name` (its image; the child's `rsi` at
+/// start is `arg`) with the capabilities the grants describe, in order from slot 0: each grant
+/// is a `u64` made by `grant(slot, rights, badge)` from one of the caller's own slots. A grant
+/// never carries more than the caller holds (E_NO_RIGHTS); a badge can be set on an unbadged
+/// endpoint only. The caller's module must allow `name` (`spawn=` on its command line: E_NO_RIGHTS),
+/// and its quotas bound the live children (`children=`, E_QUOTA) and their memory (`child_mem=`
+/// MiB, E_QUOTA). An image that does not load is E_BAD_IMAGE; no such module E_BAD_IMAGE too.
+pub const SYS_SPAWN: u64 = SYS_TARS_BASE + 16;
+/// kill(handle): end a child of the caller (and its children): exit code EXIT_KILLED. Its
+/// tombstone stays until `wait_child` takes it. Not the caller's child, or stale: E_NO_CHILD.
+pub const SYS_KILL: u64 = SYS_TARS_BASE + 17;
+/// suspend(handle): the child stops being scheduled (whatever it waits for still arrives).
+pub const SYS_SUSPEND: u64 = SYS_TARS_BASE + 18;
+/// resume(handle): undo `suspend`.
+pub const SYS_RESUME: u64 = SYS_TARS_BASE + 19;
+/// wait_child(handle | ANY_CHILD, flags) → rdi = exit code, rsi = the ended child's handle. Blocks
+/// until the child (or any child) has ended, then frees its tombstone; with WAIT_NOHANG a child
+/// still running is E_BUSY. No child to wait for: E_NO_CHILD.
+pub const SYS_WAIT_CHILD: u64 = SYS_TARS_BASE + 20;
+/// ep_create() → rdi = the capability slot of a new endpoint (send and receive rights). The
+/// endpoint lives while a capability to it does. No free slot: E_NO_MEMORY.
+pub const SYS_EP_CREATE: u64 = SYS_TARS_BASE + 21;
+/// cap_drop(slot): empty a capability slot (an endpoint nobody else holds is destroyed).
+pub const SYS_CAP_DROP: u64 = SYS_TARS_BASE + 22;
+
+/// `wait_child`'s handle for "whichever child ends first".
+pub const ANY_CHILD: u64 = u64::MAX;
+/// `wait_child` flag: return E_BUSY instead of blocking.
+pub const WAIT_NOHANG: u64 = 1;
+/// The exit code of a task ended by `kill` (its parent's or the host's).
+pub const EXIT_KILLED: i64 = -9;
+/// The exit code of a task ended by a fault (any CPU exception, a fatal signal, its memory limit).
+pub const EXIT_FAULTED: i64 = -11;
+/// Grant rights: 0 = the same rights as the caller's capability.
+pub const GRANT_SAME_RIGHTS: u64 = 0;
+/// Endpoint rights in a grant (the kernel's RIGHT_SEND / RIGHT_RECV).
+pub const RIGHT_SEND: u64 = 1;
+pub const RIGHT_RECV: u64 = 2;
+
+/// One capability grant of `spawn`: the caller's `slot`, the rights the child gets (a subset of
+/// the caller's; GRANT_SAME_RIGHTS for all of them), and a badge (endpoints: what a server's
+/// `recv` reports for calls through it; 0 = the caller's task id, as for unbadged capabilities).
+pub const fn grant(slot: u64, rights: u64, badge: u32) -> u64 {
+    (slot & 0xff) | ((rights & 0xff) << 8) | ((badge as u64) << 32)
+}
+
+/// A child handle: slot index and generation (a stale handle never names a newer task).
+pub const fn handle(index: u16, gen: u16) -> u64 {
+    index as u64 | ((gen as u64) << 16)
+}
+
 /// Largest state blob a module can hand over across a hot-swap.
 pub const STATE_MAX: usize = 256;
 
@@ -55,5 +107,13 @@ pub const E_NO_CALLER: i64 = -5;
 pub const E_PEER_DEAD: i64 = -6;
 pub const E_BUSY: i64 = -7;
 pub const E_NO_MEMORY: i64 = -8;
+/// Not a live or ended child of the caller (stale, another parent's, never spawned).
+pub const E_NO_CHILD: i64 = -9;
+/// A spawn quota (children, child memory) would be exceeded.
+pub const E_QUOTA: i64 = -10;
+/// The image to spawn does not exist or does not load.
+pub const E_BAD_IMAGE: i64 = -11;
 
 pub const SHM_PAGES: u64 = 16;
+/// Capability slots per task.
+pub const CAP_SLOTS: usize = 32;

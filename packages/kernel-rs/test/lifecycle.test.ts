@@ -1,0 +1,127 @@
+/**
+ * Run-time agent lifecycle (issue 25): tasks spawned, paused, resumed and killed while the system
+ * runs — by agents through the system calls (agents/spawner, one scenario per `arg=`) and by the
+ * host over the control channel — and the attacks on it: forged and stale handles, another
+ * parent's child, capability amplification, a spawn bomb, malformed requests.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
+import { DEMO_MODULES, KERNEL, OUT } from './system.js';
+
+const SPAWNER = `${OUT}agents/spawner.elf`;
+const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
+afterEach(async () => {
+  for (const r of running.splice(0)) {
+    r.c?.close();
+    await r.q.stop();
+  }
+});
+
+async function boot(modules: BootModule[], extra: Partial<QemuSpec> = {}): Promise<{ q: QemuInstance; c: ProtocolClient }> {
+  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb: 256, ...extra }, mkdtempSync(join(tmpdir(), 'tars-lc-')));
+  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
+  running.push(r);
+  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
+  return { q, c: r.c };
+}
+
+const spawner = (name: string, mode: number, extra = ''): BootModule => ({ path: SPAWNER, args: `name=${name} version=1.0.0 arg=${mode} spawn=spawner ${extra}`.trim() });
+/** The image the scenarios spawn: `boot=no`, so it only runs as their children. */
+const image = (extra = ''): BootModule => ({ path: SPAWNER, args: `name=spawner version=1.0.0 boot=no ${extra}`.trim() });
+const isLog = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
+const failed = (e: KernelEvent) => e.ev === 'log' && /FAIL/.test(String(e['msg']));
+
+interface TaskRow { id: number; name: string; module: string; state: string; parent: number; children: number; paused: boolean; spawned: boolean; frames: number; code?: number }
+async function allTasks(c: ProtocolClient): Promise<{ total: number; tasks: TaskRow[] }> {
+  const out: TaskRow[] = [];
+  let total = 0;
+  for (let offset = 0; ; ) {
+    const page = await c.request<{ total: number; tasks: TaskRow[] }>('tasks', { offset, limit: 32 });
+    total = page.total;
+    out.push(...page.tasks);
+    offset += page.tasks.length;
+    if (page.tasks.length === 0 || offset >= total) break;
+  }
+  return { total, tasks: out };
+}
+
+describe('run-time agent lifecycle (QEMU, TCG)', () => {
+  it('spawns, suspends, resumes, kills and reaps children with their exit codes; forged and stale handles reach nothing', async () => {
+    // Also the spawner's own `boot=no` image: spawned, never started at boot.
+    const { q } = await boot([image(), spawner('basics', 1), spawner('handles', 2)]);
+    await q.waitFor(isLog('basics', /^spawner: basics: ok$/), { timeoutMs: 60_000 });
+    await q.waitFor(isLog('handles', /^spawner: handles: ok$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+  });
+
+  it('never hands a child more rights than the parent holds; refuses modules outside spawn= and images that do not exist', async () => {
+    const { q } = await boot([...DEMO_MODULES, image(), spawner('caps', 3, 'call=echo notify=caps-n')]);
+    await q.waitFor(isLog('caps', /^spawner: caps: ok$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    // The demo's IPC still runs.
+    await q.waitFor((e) => e.ev === 'metric' && e['name'] === 'ipc_rtt_cycles_min', { timeoutMs: 60_000 });
+  });
+
+  it('ends a spawn bomb in E_QUOTA for the bomber while the other agents keep serving', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, image('spawn=spawner children=4 child_mem=4'), spawner('bomb', 4, 'children=4 child_mem=4')]);
+    await q.waitFor(isLog('bomb', /^spawner: bomb: ok$/), { timeoutMs: 90_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    const { tasks } = await allTasks(c);
+    const bombers = tasks.filter((t) => t.module === 'bomb');
+    // Every bomb task stays within its quota: at most 4 direct children each, and the whole tree within child_mem=4 MiB.
+    for (const t of bombers) expect(t.children).toBeLessThanOrEqual(4);
+    const root = bombers.find((t) => !t.spawned);
+    expect(root).toBeDefined();
+    expect(bombers.filter((t) => t.spawned).reduce((s, t) => s + t.frames, 0)).toBeLessThanOrEqual(4 * 256);
+    // pong/ping still run and the kernel answers.
+    await q.waitFor((e) => e.ev === 'metric' && e['name'] === 'ipc_rtt_cycles_min', { timeoutMs: 60_000 });
+    expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('runs 1,000 agents at once and 10 cycles of spawn/kill leave free frames and the kernel heap where they were', async () => {
+    const { q, c } = await boot([image(), spawner('fleet', 5 | (1000 << 8) | (10 << 24), 'children=1000 child_mem=200')], { memoryMb: 512 });
+    await q.waitFor(isLog('fleet', /^spawner: fleet: 1000 children running$/), { timeoutMs: 180_000 });
+    const during = await c.stats();
+    expect(during.task_count).toBeGreaterThanOrEqual(1001);
+    const { total, tasks } = await allTasks(c);
+    expect(total).toBe(during.task_count);
+    expect(tasks.filter((t) => t.parent >= 0 && t.module === 'fleet').length).toBeGreaterThanOrEqual(1000);
+    await q.waitFor(isLog('fleet', /^spawner: fleet: ok/), { timeoutMs: 600_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+  }, 700_000);
+
+  it('lets the host spawn, pause, resume and kill instances, and refuses what it must', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, { path: SPAWNER, args: 'name=idle version=1.0.0 arg=100 boot=no' }]);
+    const mods = await c.modules();
+    expect(mods.find((m) => m.name === 'idle')?.state).toBe('image');
+    const r = await c.request<{ tasks: { id: number; handle: number }[] }>('spawn', { module: 'idle', count: 3 });
+    expect(r.tasks).toHaveLength(3);
+    const ids = r.tasks.map((t) => t.id);
+    expect(await c.request('pause', { tasks: [ids[0], 99999] })).toEqual({ paused: [ids[0]], missing: [99999] });
+    let rows = (await allTasks(c)).tasks;
+    expect(rows.find((t) => t.id === ids[0])?.paused).toBe(true);
+    expect(await c.request('resume', { tasks: [ids[0]] })).toEqual({ resumed: [ids[0]], missing: [] });
+    expect(await c.request('kill', { tasks: ids })).toEqual({ killed: ids, missing: [] });
+    await q.waitFor((e) => e.ev === 'task_exit' && e['task'] === ids[2] && e['code'] === -9, { timeoutMs: 10_000 });
+    rows = (await allTasks(c)).tasks;
+    // Host-spawned tombstones are freed at once: the exit event carries the code.
+    expect(rows.some((t) => ids.includes(t.id))).toBe(false);
+    // A second receiver on pong's endpoint is refused; a module that is not there, bad counts and bad caps too.
+    await expect(c.request('spawn', { module: 'pong' })).rejects.toMatchObject({ kernelCode: 'CAP_CONFLICT' });
+    await expect(c.request('spawn', { module: 'nope' })).rejects.toMatchObject({ kernelCode: 'NO_SUCH_MODULE' });
+    await expect(c.request('spawn', { module: 'idle', count: 0 })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('spawn', { module: 'idle', count: 100000 })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('spawn', { module: 'idle', caps: 'root=everything' })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('kill', { tasks: 'all' })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('kill', { tasks: [-1] })).rejects.toBeInstanceOf(ProtocolError);
+    // pong can be spawned as a client-less copy with other capabilities.
+    const copy = await c.request<{ tasks: { id: number }[] }>('spawn', { module: 'pong', caps: 'serve=echo2' });
+    expect(copy.tasks).toHaveLength(1);
+    await q.waitFor((e) => e.ev === 'metric' && e['name'] === 'ipc_rtt_cycles_min', { timeoutMs: 60_000 });
+    expect((await c.ping()).pong).toBe(true);
+  });
+});
