@@ -21,6 +21,9 @@ const MEMORY_MB = 256;
 const MODULES = [
   { path: `${OUT}agents/pong.elf`, args: 'name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready' },
   { path: `${OUT}agents/ping.elf`, args: 'name=ping version=1.0.0 prio=3 call=echo shm=tensor notify=ready' },
+  // The spawn bench (agents/spawner mode 6): 20 spawns of a Rust agent, medians as metrics.
+  { path: `${OUT}agents/spawner.elf`, args: 'name=spawner version=1.0.0 boot=no' },
+  { path: `${OUT}agents/spawner.elf`, args: `name=spawn-bench version=1.0.0 arg=${6 | (20 << 8)} spawn=spawner` },
 ];
 
 /** The distribution kernel (linux-image-amd64's dependency), downloaded once and unpacked. */
@@ -87,8 +90,12 @@ async function bootTars() {
     const stats = await client.stats();
     const rtt = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_min', { timeoutMs: 120_000 });
     const avg = await q.waitFor((e) => e.ev === 'metric' && e.name === 'ipc_rtt_cycles_avg', { timeoutMs: 60_000 });
+    const spawnFirst = await q.waitFor((e) => e.ev === 'metric' && e.name === 'spawn_cycles', { timeoutMs: 120_000 });
+    const spawnDone = await q.waitFor((e) => e.ev === 'metric' && e.name === 'spawn_exit_cycles', { timeoutMs: 60_000 });
     client.close();
     return {
+      spawnFirst: Number(spawnFirst.value),
+      spawnDone: Number(spawnDone.value),
       readyInstructions: Number(ready.boot_us) * 1000,
       rttMin: Number(rtt.value),
       rttAvg: Number(avg?.value ?? 0),
@@ -109,10 +116,14 @@ const rows = [
   ['IPC round trip, socketpair vs call+reply (min)', linux.socketpair_rtt_min, tars.rttMin],
   ['IPC round trip, futex vs call+reply (avg)', linux.futex_rtt_avg, tars.rttAvg],
   ['memory in use after boot (KiB)', linux.mem_used_kb, tars.memUsedKb],
+  ['spawn -> child runs, fork+exec vs spawn (Rust agent)', linux.forkexec_first, tars.spawnFirst],
+  ['spawn -> child runs, posix_spawn vs spawn', linux.posix_spawn_first, tars.spawnFirst],
+  ['spawn -> child reaped, fork+exec vs spawn+wait', linux.forkexec_done, tars.spawnDone],
+  ['spawn -> child reaped, posix_spawn vs spawn+wait', linux.posix_spawn_done, tars.spawnDone],
 ];
 console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'))} + static /init.`);
-console.log('figure                                          Linux          TARS   Linux/TARS');
-for (const [what, l, t] of rows) console.log(`${what.padEnd(46)} ${String(Math.round(l)).padStart(12)} ${String(Math.round(t)).padStart(12)}   ${(l / t).toFixed(2)}x`);
+console.log(`${'figure'.padEnd(56)}        Linux         TARS   Linux/TARS`);
+for (const [what, l, t] of rows) console.log(`${what.padEnd(56)} ${String(Math.round(l)).padStart(12)} ${String(Math.round(t)).padStart(12)}   ${(l / t).toFixed(2)}x`);
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ linux, tars }, null, 2));
 recordFigures(
   'tars-vs-linux',

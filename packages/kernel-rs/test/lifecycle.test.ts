@@ -4,7 +4,9 @@
  * host over the control channel — and the attacks on it: forged and stale handles, another
  * parent's child, capability amplification, a spawn bomb, malformed requests.
  */
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -82,17 +84,71 @@ describe('run-time agent lifecycle (QEMU, TCG)', () => {
     expect((await c.ping()).pong).toBe(true);
   });
 
-  it('runs 1,000 agents at once and 10 cycles of spawn/kill leave free frames and the kernel heap where they were', async () => {
-    const { q, c } = await boot([image(), spawner('fleet', 5 | (1000 << 8) | (10 << 24), 'children=1000 child_mem=200')], { memoryMb: 512 });
+  it('runs 1,000 agents at once, and 10 cycles of spawn/kill leave free frames and the kernel heap where they were', async () => {
+    const { q, c } = await boot([image(), spawner('fleet', 5 | (1000 << 8) | (10 << 24), 'children=1000 child_mem=200 serve=fleet-go')], { memoryMb: 512 });
+    await q.waitFor(isLog('fleet', /^spawner: fleet: waiting for go$/), { timeoutMs: 30_000 });
+    const before = await c.stats();
+    // The go signal: a host-spawned instance that calls the fleet's endpoint once.
+    await c.request('spawn', { module: 'spawner', arg: 104, caps: 'call=fleet-go' });
     await q.waitFor(isLog('fleet', /^spawner: fleet: 1000 children running$/), { timeoutMs: 180_000 });
     const during = await c.stats();
     expect(during.task_count).toBeGreaterThanOrEqual(1001);
     const { total, tasks } = await allTasks(c);
     expect(total).toBe(during.task_count);
-    expect(tasks.filter((t) => t.parent >= 0 && t.module === 'fleet').length).toBeGreaterThanOrEqual(1000);
+    const root = tasks.find((t) => t.name === 'fleet');
+    const kids = tasks.filter((t) => t.parent === root?.id);
+    expect(kids.length).toBe(1000);
+    // Pause and resume a few of another parent's children as the host may.
+    const some = kids.slice(0, 3).map((t) => t.id);
+    expect(await c.request('pause', { tasks: some })).toEqual({ paused: some, missing: [] });
+    expect(await c.request('resume', { tasks: some })).toEqual({ resumed: some, missing: [] });
+    // Memory per idle agent: what its address space took at load, and the system's view.
+    const perAgentKiB = (kids.reduce((s, t) => s + t.frames, 0) / kids.length) * 4;
+    expect(perAgentKiB).toBeLessThanOrEqual(64);
+    console.log(`fleet: ${kids.length} idle agents, ${perAgentKiB} KiB each at load; heap ${before.memory.heap_used} -> ${during.memory.heap_used} bytes used`);
+    await c.request('spawn', { module: 'spawner', arg: 104, caps: 'call=fleet-go' });
     await q.waitFor(isLog('fleet', /^spawner: fleet: ok/), { timeoutMs: 600_000 });
     expect(q.reader.events.filter(failed)).toEqual([]);
+    const after = await c.stats();
+    // The kernel heap keeps the runs it grew by (1 MiB each) for the next fleet; everything else
+    // is back.
+    const heapGrowth = (after.memory.heap_total - before.memory.heap_total) / 4096;
+    expect(after.memory.frames_free + heapGrowth).toBe(before.memory.frames_free);
+    expect(after.memory.heap_used).toBe(before.memory.heap_used);
+    expect(after.task_count).toBe(before.task_count);
   }, 700_000);
+
+  it('runs the multi-agent sample: a coordinator spawns 8 workers, runs 20 rounds with the same rewards as the CPU reference (seed 1), and stops them', async () => {
+    const { q } = await boot([
+      { path: `${OUT}agents/marl-worker.elf`, args: 'name=marl-worker version=1.0.0 boot=no' },
+      { path: `${OUT}agents/marl-coordinator.elf`, args: `name=marl version=1.0.0 arg=${8 | (20 << 16)} spawn=marl-worker shm=marl-world` },
+    ]);
+    const end = await q.waitFor((e) => e.ev === 'task_exit' && e['name'] === 'marl', { timeoutMs: 120_000 });
+    expect(end['code']).toBe(0);
+    const rounds = q.reader.events.filter(isLog('marl', /^marl: round /)).map((e) => Number(/total (-?\d+)/.exec(String(e['msg']))?.[1]));
+    expect(q.reader.events.filter((e) => e.ev === 'log' || e.ev === 'task_exit' || e.ev === 'fault').map((e) => `${e.ev} ${String(e['msg'] ?? e['code'] ?? e['exception'])}`).filter((l) => !/round/.test(l))).toContain('log marl: ok');
+    expect(rounds).toHaveLength(20);
+    // The reference itself (packages/gpu-modules/reference/marl.c), compiled here.
+    const ref = fileURLToPath(new URL('../../gpu-modules/reference/', import.meta.url));
+    const dir = mkdtempSync(join(tmpdir(), 'tars-marl-'));
+    writeFileSync(join(dir, 'main.c'), `#include "marl.h"
+#include <stdio.h>
+#include <stdlib.h>
+int main(void) {
+  marl_world w = {.n = 8};
+  w.q = calloc((size_t)8 * MARL_STATES * MARL_ACTIONS, 4); w.pos = calloc(8, 4); w.rng = calloc(8, 4); w.occ = calloc(MARL_STATES, 4); w.reward = calloc(8, 4);
+  marl_init(&w, 1);
+  for (int r = 0; r < 20; r++) printf("%lld\\n", (long long)marl_step_cpu(&w));
+  return 0;
+}
+`);
+    execFileSync('cc', ['-O2', '-I', ref, '-o', join(dir, 'marl'), join(dir, 'main.c'), join(ref, 'marl.c')]);
+    const expected = execFileSync(join(dir, 'marl'), { encoding: 'utf8' }).trim().split('\n').map(Number);
+    expect(rounds).toEqual(expected);
+    // Its workers were spawned, stopped and reaped: exit code 0 each.
+    const exits = q.reader.events.filter((e) => e.ev === 'task_exit' && e['name'] === 'marl-worker');
+    expect(exits.map((e) => e['code'])).toEqual(Array(8).fill(0));
+  });
 
   it('lets the host spawn, pause, resume and kill instances, and refuses what it must', async () => {
     const { q, c } = await boot([...DEMO_MODULES, { path: SPAWNER, args: 'name=idle version=1.0.0 arg=100 boot=no' }]);

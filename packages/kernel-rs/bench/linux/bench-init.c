@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #define ROUNDS 2000
@@ -99,7 +100,61 @@ static void futex_pingpong(void) {
   report("futex", min, sum);
 }
 
-int main(void) {
+#define SPAWNS 20
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Start this program again as a child (fork+exec, or posix_spawn): the child's first act
+ * (`main` with argv[1] = "child") is to read the clock and write it to fd 3, a pipe. Reports the
+ * medians of spawn -> the child's main and spawn -> reaped, in instructions, as TARS's bench does
+ * for `spawn`. */
+static void spawn_bench(const char *name, int use_posix_spawn) {
+  uint64_t first[SPAWNS], done[SPAWNS];
+  char *argv[] = {"/init", "child", NULL};
+  char *envp[] = {NULL};
+  for (int i = 0; i < SPAWNS; i++) {
+    int p[2];
+    if (pipe(p)) die("pipe");
+    if (p[1] != 3) {
+      if (dup2(p[1], 3) < 0) die("dup2");
+      close(p[1]);
+    }
+    uint64_t t0 = rdtsc();
+    pid_t pid;
+    if (use_posix_spawn) {
+      if (posix_spawn(&pid, "/init", NULL, NULL, argv, envp) != 0) die("posix_spawn");
+    } else {
+      pid = fork();
+      if (pid < 0) die("fork");
+      if (pid == 0) {
+        execve("/init", argv, envp);
+        _exit(127);
+      }
+    }
+    uint64_t t_child = 0;
+    if (read(p[0], &t_child, 8) != 8) die("child-clock");
+    if (waitpid(pid, NULL, 0) != pid) die("waitpid");
+    uint64_t t2 = rdtsc();
+    close(p[0]);
+    close(3);
+    first[i] = t_child - t0;
+    done[i] = t2 - t0;
+  }
+  qsort(first, SPAWNS, 8, cmp_u64);
+  qsort(done, SPAWNS, 8, cmp_u64);
+  printf("TARSBENCH %s_first=%llu\nTARSBENCH %s_done=%llu\n", name, (unsigned long long)first[SPAWNS / 2], name, (unsigned long long)done[SPAWNS / 2]);
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "child") == 0) {
+    uint64_t t = rdtsc();
+    if (write(3, &t, 8) != 8) _exit(1);
+    _exit(0);
+  }
   uint64_t at_init = rdtsc();
   printf("TARSBENCH init_tsc=%llu\n", (unsigned long long)at_init);
   mkdir("/proc", 0555);
@@ -123,6 +178,8 @@ int main(void) {
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, s)) die("socketpair");
   fd_pingpong("socketpair", s[0], s[1], s[1], s[0]);
   futex_pingpong();
+  spawn_bench("forkexec", 0);
+  spawn_bench("posix_spawn", 1);
   printf("TARSBENCH done=1\n");
   fflush(stdout);
   sync();

@@ -285,6 +285,9 @@ fn trap_handle(frame: &mut TrapFrame) {
                 );
             }
             let Some(i) = k.current else { return };
+            if v == 14 && k.task(i).proc.is_none() && task::stack_fault_in(k.task(i).cr3, cr2, frame.error) {
+                return;
+            }
             if let Some(p) = k.task(i).proc {
                 // A Linux process: first touch of a page of one of its areas, then its signal
                 // handler, and only then a fault.

@@ -234,7 +234,9 @@ fn populate(elf: &Elf, pml4: u64) -> Result<TrapFrame, LoadError> {
             page += FRAME_SIZE;
         }
     }
-    for k in 1..=USER_STACK_PAGES {
+    // The top page of the stack now; the rest on first touch (`stack_fault_in`): an idle agent
+    // holds the one page it uses.
+    for k in 1..=1 {
         let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
         if memory::map_user(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, true, false).is_none() {
             memory::frames().free(f);
@@ -250,6 +252,23 @@ fn populate(elf: &Elf, pml4: u64) -> Result<TrapFrame, LoadError> {
         ..TrapFrame::default()
     };
     Ok(frame)
+}
+
+/// A TARS agent touched a page of its stack window below the top page for the first time:
+/// map a zeroed frame there. False when the address is outside the window, the page is present
+/// (a protection fault), or memory is out — the fault is then the task's.
+pub fn stack_fault_in(cr3: u64, addr: u64, error: u64) -> bool {
+    let low = USER_STACK_TOP - USER_STACK_PAGES * FRAME_SIZE;
+    if error & 1 != 0 || addr < low || addr >= USER_STACK_TOP {
+        return false;
+    }
+    let page = addr & !(FRAME_SIZE - 1);
+    let Some(f) = memory::alloc_zeroed() else { return false };
+    if memory::map_user(cr3, page, f, true, false).is_none() {
+        memory::frames().free(f);
+        return false;
+    }
+    true
 }
 
 pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx: &FxArea, module: usize) -> Task {

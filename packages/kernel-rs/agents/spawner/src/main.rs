@@ -2,7 +2,8 @@
 //! the rest is the scenario's parameter). Each logs `spawner: <scenario>: ok` when every check
 //! held, or what failed. Its own instances are spawned as children:
 //! - mode 100: idle (sleeps until killed); 101: exits at once with code `arg >> 8`;
-//!   102: logs `first` then exits 0 (the bench's first instruction); 103: the spawn bomb child.
+//!   102: exits with the clock it read first (the bench's first instruction); 103: the spawn
+//!   bomb child; 104: calls slot 0 once and exits (the host's go signal to `fleet`).
 #![no_std]
 #![no_main]
 
@@ -13,6 +14,7 @@ const IDLE: u64 = 100;
 const EXIT: u64 = 101;
 const FIRST: u64 = 102;
 const BOMB: u64 = 103;
+const GO: u64 = 104;
 
 fn fail(what: &str, got: i64) -> i64 {
     log_fmt(format_args!("spawner: FAIL {}: got {}", what, got));
@@ -180,7 +182,23 @@ fn bomb_child() -> i64 {
 }
 
 /// Spawn `n` idle children, kill them all, reap them; `cycles` times. Logs per-child memory.
+/// Wait for the host's go: a call on slot 0 (serve=), made by an instance the host spawns.
+fn wait_go() -> i64 {
+    match agent_rt::recv(0) {
+        Ok(_) => {
+            let _ = agent_rt::reply(agent_rt::Msg([0; 4]));
+            0
+        }
+        Err(e) => fail("fleet go", e.0),
+    }
+}
+
 fn fleet(n: u64, cycles: u64) -> i64 {
+    // The host measures the system before the fleet, and looks at it while it runs.
+    log("spawner: fleet: waiting for go");
+    if wait_go() != 0 {
+        return 1;
+    }
     let mut kids = [Child { handle: 0, id: 0 }; 1024];
     let n = n.min(1024) as usize;
     for cycle in 0..cycles {
@@ -194,8 +212,9 @@ fn fleet(n: u64, cycles: u64) -> i64 {
             log_fmt(format_args!("spawner: fleet: {} children running", n));
             metric("fleet_children", n as u64);
             ready();
-            // Hold the fleet until the host has looked (it pauses, resumes or kills us then).
-            sleep_us(200_000);
+            if wait_go() != 0 {
+                return 1;
+            }
         }
         for k in kids.iter().take(n) {
             if kill(*k).is_err() {
@@ -232,7 +251,7 @@ fn bench(n: u64) -> i64 {
     done[..n].sort_unstable();
     metric("spawn_cycles", first[n / 2]);
     metric("spawn_exit_cycles", done[n / 2]);
-    log_fmt(format_args!("spawner: bench: spawn {} cycles, spawn..exit {} cycles (median of {})", first[n / 2], done[n / 2], n));
+    log_fmt(format_args!("spawner: bench: spawn -> first instruction {} cycles, spawn..exit {} cycles (median of {})", first[n / 2], done[n / 2], n));
     0
 }
 
@@ -246,6 +265,8 @@ fn main(_task_id: u64, arg: u64) -> i64 {
         // The first thing the child does: read the clock (its exit code carries it).
         a if a & 0xff == FIRST => return (rdtsc() >> 1) as i64,
         a if a & 0xff == BOMB => bomb_child(),
+        // Spawned by the host with `call=` on an endpoint its parent-to-be waits on: the go signal.
+        a if a & 0xff == GO => return agent_rt::call(0, agent_rt::Msg([1, 0, 0, 0])).map(|_| 0).unwrap_or(1),
         _ => match mode {
             1 => basics(),
             2 => handles(),
