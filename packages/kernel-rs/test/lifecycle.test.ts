@@ -5,6 +5,7 @@
  * parent's child, capability amplification, a spawn bomb, malformed requests.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -148,6 +149,47 @@ int main(void) {
     // Its workers were spawned, stopped and reaped: exit code 0 each.
     const exits = q.reader.events.filter((e) => e.ev === 'task_exit' && e['name'] === 'marl-worker');
     expect(exits.map((e) => e['code'])).toEqual(Array(8).fill(0));
+  });
+
+  it('keeps 40 KiB of an agent\'s state, gives it to the host (snapshot) and to a new instance spawned from it', async () => {
+    const { q, c } = await boot([
+      { path: SPAWNER, args: 'name=keeper-image version=1.0.0 boot=no' },
+      { path: SPAWNER, args: `name=keeper version=1.0.0 arg=${7 | (5 << 8)} shm=keeper-a` },
+    ]);
+    const saved = await q.waitFor(isLog('keeper', /^spawner: keeper: saved 40960 bytes/), { timeoutMs: 30_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    const id = (await allTasks(c)).tasks.find((t) => t.name === 'keeper')!.id;
+    // Page the snapshot: 8 KiB a reply.
+    const parts: Buffer[] = [];
+    let sha = '';
+    for (let offset = 0; ; ) {
+      const page = await c.request<{ size: number; sha256: string; offset: number; data: string }>('snapshot', { task: id, offset });
+      sha = page.sha256;
+      const bytes = Buffer.from(page.data, 'base64');
+      parts.push(bytes);
+      offset += bytes.length;
+      if (offset >= page.size || bytes.length === 0) break;
+    }
+    const state = Buffer.concat(parts);
+    expect(state.length).toBe(40960);
+    expect(createHash('sha256').update(state).digest('hex')).toBe(sha);
+    expect([...state.subarray(0, 4)]).toEqual([5, 36, 67, 98]);
+    // Upload it and spawn a new instance from it: it loads exactly those bytes.
+    await c.request('state_begin', { size: state.length, sha256: sha });
+    for (let off = 0; off < state.length; off += 8192) await c.request('state_chunk', { offset: off, data: state.subarray(off, off + 8192).toString('base64') });
+    const child = await c.request<{ tasks: { id: number }[] }>('spawn', { module: 'keeper-image', arg: 7 | (9 << 8), caps: 'shm=keeper-b', state: true });
+    const sum = /saved 40960 bytes, checksum (\d+)/.exec(String(saved['msg']))![1];
+    const loaded = await q.waitFor((e) => e.ev === 'log' && e['source'] === 'keeper-image' && /loaded/.test(String(e['msg'])), { timeoutMs: 30_000 });
+    expect(loaded['msg']).toBe(`spawner: keeper: loaded 40960 of 40960 bytes, checksum ${sum}`);
+    expect(child.tasks).toHaveLength(1);
+    // Refusals: a state that does not match its sha256, an unknown task, an upload without a start.
+    await c.request('state_begin', { size: 4, sha256: '0'.repeat(64) });
+    await c.request('state_chunk', { offset: 0, data: Buffer.from('abcd').toString('base64') });
+    await expect(c.request('spawn', { module: 'keeper-image', caps: 'shm=keeper-c', state: true })).rejects.toMatchObject({ kernelCode: 'BAD_SHA256' });
+    await expect(c.request('state_begin', { size: 65537, sha256: '0'.repeat(64) })).rejects.toMatchObject({ kernelCode: 'BAD_SIZE' });
+    await expect(c.request('state_chunk', { offset: 4096, data: 'AAAA' })).rejects.toMatchObject({ kernelCode: 'BAD_OFFSET' });
+    await expect(c.request('snapshot', { task: 424242 })).rejects.toMatchObject({ kernelCode: 'NO_SUCH_TASK' });
+    expect((await c.ping()).pong).toBe(true);
   });
 
   it('lets the host spawn, pause, resume and kill instances, and refuses what it must', async () => {

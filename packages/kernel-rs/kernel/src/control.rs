@@ -230,8 +230,8 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
     if id.is_none() {
         return reply_err(None, "BAD_REQUEST", "missing numeric \"id\"");
     }
-    if payload.len() > MAX_REQUEST && doc.get("cmd").and_then(|v| v.as_str()) != Some("swap_chunk") {
-        return reply_err(id, "TOO_LONG", "requests are at most 512 bytes (swap_chunk: one 16 KiB frame)");
+    if payload.len() > MAX_REQUEST && !matches!(doc.get("cmd").and_then(|v| v.as_str()), Some("swap_chunk" | "state_chunk")) {
+        return reply_err(id, "TOO_LONG", "requests are at most 512 bytes (swap_chunk, state_chunk: one 16 KiB frame)");
     }
     if let Some(v) = doc.get("v").and_then(|v| v.as_u64()) {
         if v != kcore::PROTOCOL_VERSION as u64 {
@@ -311,6 +311,31 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
             let _ = w.write_str("}");
         }),
         Some("spawn") => serve_spawn(k, id, doc.get("args")),
+        Some("snapshot") => serve_snapshot(k, id, doc.get("args")),
+        Some("state_begin") => {
+            let args = doc.get("args");
+            let (Some(size), Some(sha)) = (args.and_then(|a| a.get("size")).and_then(|v| v.as_u64()), args.and_then(|a| a.get("sha256")).and_then(|v| v.as_str()).and_then(parse_sha)) else {
+                return reply_err(id, "BAD_REQUEST", "state_begin needs args.size and args.sha256 (64 hex digits)");
+            };
+            match staged_begin(size as usize, sha) {
+                Ok(()) => reply_ok(id, |w| {
+                    let _ = write!(w, "{{\"max_chunk\":{}}}", MAX_CHUNK);
+                }),
+                Err((code, msg)) => reply_err(id, code, msg),
+            }
+        }
+        Some("state_chunk") => {
+            let args = doc.get("args");
+            let (Some(offset), Some(data)) = (args.and_then(|a| a.get("offset")).and_then(|v| v.as_u64()), args.and_then(|a| a.get("data")).and_then(|v| v.as_str())) else {
+                return reply_err(id, "BAD_REQUEST", "state_chunk needs args.offset and args.data (base64)");
+            };
+            match staged_chunk(offset as usize, data.as_bytes()) {
+                Ok(received) => reply_ok(id, |w| {
+                    let _ = write!(w, "{{\"received\":{}}}", received);
+                }),
+                Err((code, msg)) => reply_err(id, code, msg),
+            }
+        }
         Some(cmd @ ("kill" | "pause" | "resume")) => serve_lifecycle(k, id, cmd, doc.get("args")),
         Some("tasks") => {
             let args = doc.get("args");
@@ -323,7 +348,7 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
                 let _ = w.write_str("]}");
             })
         }
-        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, swap_begin, swap_chunk, swap_commit, swap_status"),
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, snapshot, state_begin, state_chunk, swap_begin, swap_chunk, swap_commit, swap_status"),
         None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
     }
 }
@@ -523,6 +548,12 @@ fn serve_spawn(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
             s
         }
     };
+    let with_state = get("state").is_some_and(|v| matches!(v, Value::Bool(true)));
+    if with_state {
+        if let Err((code, msg)) = staged_ready() {
+            return reply_err(id, code, msg);
+        }
+    }
     let caps = crate::modules::caps_of(k, caps_words);
     if crate::lifecycle::exclusive_conflict(k, &caps).is_some() {
         return reply_err(id, "CAP_CONFLICT", "the module serves an endpoint that a running task already receives on; a second receiver would split its callers (pass caps without serve=)");
@@ -533,6 +564,18 @@ fn serve_spawn(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
     for _ in 0..count {
         match crate::lifecycle::spawn(k, crate::lifecycle::Spawner::Host, slot, arg, caps) {
             Ok(tid) => {
+                if with_state {
+                    // A copy per instance; the staged state stays for the next spawn.
+                    let mut v = alloc::vec::Vec::new();
+                    let data = &staged().buf[..staged().size];
+                    if v.try_reserve_exact(data.len()).is_err() {
+                        crate::lifecycle::kill_task(k, tid.index());
+                        failure = Some("kernel heap full: no room for the instance's state");
+                        break;
+                    }
+                    v.extend_from_slice(data);
+                    k.task_state[tid.index()] = Some(v);
+                }
                 let t = k.task(tid.index());
                 started[n] = (t.id, t.handle());
                 n += 1;
@@ -614,4 +657,94 @@ fn serve_lifecycle(k: &mut Kernel, id: Option<u64>, cmd: &str, args: Option<Valu
         }
         let _ = w.write_str("]}");
     });
+}
+
+/// State uploaded by the host for `spawn {state: true}` (`state_begin`, `state_chunk`).
+struct Staged {
+    buf: alloc::vec::Vec<u8>,
+    size: usize,
+    received: usize,
+    expected: [u8; 32],
+}
+
+static mut STAGED: Staged = Staged { buf: alloc::vec::Vec::new(), size: 0, received: 0, expected: [0; 32] };
+
+fn staged() -> &'static mut Staged {
+    // SAFETY: single CPU, interrupts disabled; only the control channel touches it.
+    unsafe { &mut *core::ptr::addr_of_mut!(STAGED) }
+}
+
+fn staged_begin(size: usize, sha: [u8; 32]) -> Result<(), (&'static str, &'static str)> {
+    if size > kcore::abi::STATE_MAX {
+        return Err(("BAD_SIZE", "state is at most 64 KiB"));
+    }
+    let s = staged();
+    s.buf = alloc::vec::Vec::new();
+    if s.buf.try_reserve_exact(size).is_err() {
+        return Err(("NO_MEMORY", "kernel heap cannot hold the state"));
+    }
+    s.buf.resize(size, 0);
+    s.size = size;
+    s.received = 0;
+    s.expected = sha;
+    Ok(())
+}
+
+fn staged_chunk(offset: usize, data_b64: &[u8]) -> Result<usize, (&'static str, &'static str)> {
+    let s = staged();
+    if s.buf.len() != s.size || s.received > s.size {
+        return Err(("BAD_STATE", "no state upload begun (state_begin)"));
+    }
+    if offset != s.received {
+        return Err(("BAD_OFFSET", "chunks must arrive in order"));
+    }
+    let end = s.size;
+    let n = kcore::base64::decode(data_b64, &mut s.buf[offset..end]).ok_or(("BAD_CHUNK", "invalid base64 or chunk past the declared size"))?;
+    s.received += n;
+    Ok(s.received)
+}
+
+/// The staged state is complete and matches its sha256.
+fn staged_ready() -> Result<(), (&'static str, &'static str)> {
+    let s = staged();
+    if s.buf.len() != s.size || s.received != s.size {
+        return Err(("INCOMPLETE", "the state upload is not complete (state_begin, state_chunk)"));
+    }
+    let mut h = kcore::sha256::Sha256::new();
+    h.update(&s.buf[..s.size]);
+    if h.finish() != s.expected {
+        return Err(("BAD_SHA256", "the uploaded state does not match its sha256"));
+    }
+    Ok(())
+}
+
+/// `snapshot {task, offset?}`: a page (up to MAX_CHUNK bytes, base64) of the state task `task`
+/// keeps in the kernel, with its size and sha256.
+fn serve_snapshot(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
+    let get = |key: &str| args.as_ref().and_then(|a| a.get(key));
+    let Some(task) = get("task").and_then(|v| v.as_u64()).filter(|t| *t <= u32::MAX as u64) else {
+        return reply_err(id, "BAD_REQUEST", "snapshot needs args.task (a task id)");
+    };
+    let offset = get("offset").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+    let Some(i) = crate::lifecycle::by_display_id(k, task as u32) else {
+        return reply_err(id, "NO_SUCH_TASK", "no task with that id");
+    };
+    let mi = k.task(i).module;
+    let module = k.modules.get(mi).and_then(|m| m.as_ref()).map(|m| m.name).unwrap_or(crate::kernel::Name::EMPTY);
+    let state = k.state_of(i).take();
+    let data = state.as_deref().unwrap_or(&[]);
+    if offset > data.len() {
+        *k.state_of(i) = state;
+        return reply_err(id, "BAD_OFFSET", "offset past the state's end");
+    }
+    let mut h = kcore::sha256::Sha256::new();
+    h.update(data);
+    let digest = h.finish();
+    let end = (offset + MAX_CHUNK).min(data.len());
+    reply_ok(id, |w| {
+        let _ = write!(w, "{{\"task\":{},\"module\":{},\"size\":{},\"sha256\":\"{}\",\"offset\":{},\"data\":\"", task, JsonStr(module.as_str()), data.len(), Hex(&digest), offset);
+        kcore::base64::encode_to(&data[offset..end], w);
+        let _ = w.write_str("\"}");
+    });
+    *k.state_of(i) = state;
 }

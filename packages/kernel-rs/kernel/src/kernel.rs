@@ -99,9 +99,6 @@ pub struct Module {
     pub size: u64,
     pub task: Option<TaskId>,
     pub state: ModuleState,
-    /// State handed over across hot-swaps (SYS_STATE_SAVE / SYS_STATE_LOAD).
-    pub saved: [u8; kcore::abi::STATE_MAX],
-    pub saved_len: usize,
     pub swaps: u32,
     pub prio: u8,
     /// What the supervisor does when the module's task faults (`fault=` on its command line).
@@ -223,6 +220,11 @@ pub struct Kernel {
     /// kernel image, not the ~9 KiB a process's tables take.
     pub procs: [Option<alloc::boxed::Box<crate::process::Proc>>; crate::process::MAX_PROCS],
     pub pipes: [Option<alloc::boxed::Box<crate::process::Pipe>>; crate::process::MAX_PIPES],
+    /// State kept by SYS_STATE_SAVE on the heap (up to STATE_MAX bytes each): a module's own
+    /// task's, by module (it outlives the task: a hot-swap hands it over) …
+    pub module_state: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
+    /// … and a spawned instance's, by task slot (freed with the slot).
+    pub task_state: [Option<alloc::vec::Vec<u8>>; MAX_TASKS],
 }
 
 const ZERO_FRAME: TrapFrame = TrapFrame {
@@ -257,6 +259,8 @@ static mut KERNEL: Kernel = Kernel {
     slots: [0; SLOT_WORDS],
     procs: [const { None }; crate::process::MAX_PROCS],
     pipes: [const { None }; crate::process::MAX_PIPES],
+    module_state: [const { None }; MAX_MODULES],
+    task_state: [const { None }; MAX_TASKS],
 };
 
 /// The kernel state.
@@ -324,6 +328,16 @@ impl Kernel {
         SlotIter { words: self.slots, word: 0, bits: self.slots[0] }
     }
 
+    /// The saved state task `i` reads and writes: its own (a spawned instance) or its module's.
+    pub fn state_of(&mut self, i: usize) -> &mut Option<alloc::vec::Vec<u8>> {
+        let (spawned, module) = (self.task(i).spawned, self.task(i).module);
+        if spawned || module >= MAX_MODULES {
+            &mut self.task_state[i]
+        } else {
+            &mut self.module_state[module]
+        }
+    }
+
     /// Destroy run-time endpoints no task holds a capability to any more.
     pub fn collect_endpoints(&mut self) {
         for ep in 0..MAX_EPS {
@@ -343,6 +357,7 @@ impl Kernel {
             let caps = self.task(id.index()).caps;
             let dynamic_caps = caps.iter().any(|c| matches!(c, Cap::Endpoint { ep, .. } if self.endpoints[*ep].is_some_and(|e| e.dynamic)));
             self.tasks[id.index()] = None;
+            self.task_state[id.index()] = None;
             self.slots[id.index() / 64] &= !(1u64 << (id.index() % 64));
             self.sched[id.index()] = None;
             self.gens[id.index()] = self.gens[id.index()].wrapping_add(1);

@@ -105,8 +105,6 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str)
         size: image.len() as u64,
         task: None,
         state: ModuleState::Rejected,
-        saved: [0; kcore::abi::STATE_MAX],
-        saved_len: 0,
         swaps: 0,
         prio,
         policy,

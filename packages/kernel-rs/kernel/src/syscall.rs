@@ -303,24 +303,28 @@ fn sys_state_save(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     if len > STATE_MAX {
         return Err(E_BAD_ADDRESS);
     }
-    let mut buf = [0u8; STATE_MAX];
-    crate::linux::read_user(k, i, frame.rdi, &mut buf[..len]).ok_or(E_BAD_ADDRESS)?;
-    let module = k.task(i).module;
-    if let Some(m) = k.modules[module].as_mut() {
-        m.saved = buf;
-        m.saved_len = len;
-    }
+    let mut buf = alloc::vec::Vec::new();
+    buf.try_reserve_exact(len).map_err(|_| E_NO_MEMORY)?;
+    buf.resize(len, 0);
+    crate::linux::read_user(k, i, frame.rdi, &mut buf).ok_or(E_BAD_ADDRESS)?;
+    *k.state_of(i) = Some(buf);
     Ok(Next::Return)
 }
 
 fn sys_state_load(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     // A hot-swapped task reading the state is the hand-over: the old one stops now.
     crate::swap::on_state_load(k, i);
-    let module = k.task(i).module;
-    let (saved, len) = k.modules[module].as_ref().map(|m| (m.saved, m.saved_len)).unwrap_or(([0; STATE_MAX], 0));
-    let n = len.min(frame.rsi as usize);
-    crate::linux::write_user(k, i, frame.rdi, &saved[..n]).ok_or(E_BAD_ADDRESS)?;
+    let saved = k.state_of(i).take();
+    let data = saved.as_deref().unwrap_or(&[]);
+    let n = data.len().min(frame.rsi as usize);
+    let ok = crate::linux::write_user(k, i, frame.rdi, &data[..n]).is_some();
+    let total = data.len();
+    *k.state_of(i) = saved;
+    if !ok {
+        return Err(E_BAD_ADDRESS);
+    }
     frame.rdi = n as u64;
+    frame.rsi = total as u64;
     Ok(Next::Return)
 }
 

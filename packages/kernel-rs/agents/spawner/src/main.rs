@@ -233,6 +233,36 @@ fn fleet(n: u64, cycles: u64) -> i64 {
     0
 }
 
+/// State beyond 256 bytes: load what this instance was given (a hot-swap's or the host's spawn
+/// `state`), then keep 40 KiB of its own (pattern from `seed`). The buffer is the shared buffer
+/// in slot 0 (`shm=`): the agent's own image stays small.
+fn keeper(seed: u64) -> i64 {
+    const SIZE: usize = 40 * 1024;
+    let buf = match agent_rt::shm_map(0) {
+        Ok(b) => b,
+        Err(e) => return fail("keeper shm_map", e.0),
+    };
+    let sum = |b: &[u8]| b.iter().fold(0u64, |s, &x| s.wrapping_mul(31).wrapping_add(x as u64));
+    let (st, n, r) = syscall(SYS_STATE_LOAD, [buf.as_mut_ptr() as u64, buf.len() as u64, 0, 0, 0]);
+    if st != 0 {
+        return fail("keeper state_load", st);
+    }
+    log_fmt(format_args!("spawner: keeper: loaded {} of {} bytes, checksum {}", n, r[0], sum(&buf[..n as usize])));
+    for (i, b) in buf[..SIZE].iter_mut().enumerate() {
+        *b = (i as u64 * 31 + seed) as u8 ^ (i >> 8) as u8;
+    }
+    if agent_rt::state_save(&buf[..SIZE]).is_err() {
+        return fail("keeper state_save", -1);
+    }
+    // Past the limit: refused, the saved state stays.
+    let (st, _, _) = syscall(SYS_STATE_SAVE, [buf.as_ptr() as u64, (STATE_MAX + 1) as u64, 0, 0, 0]);
+    if st != E_BAD_ADDRESS {
+        return fail("state_save past STATE_MAX", st);
+    }
+    log_fmt(format_args!("spawner: keeper: saved {} bytes, checksum {}", SIZE, sum(&buf[..SIZE])));
+    0
+}
+
 /// Spawn → the child's first instruction and spawn → its exit, in TSC cycles (instructions
 /// under -icount), median of `n`.
 fn bench(n: u64) -> i64 {
@@ -274,6 +304,7 @@ fn main(_task_id: u64, arg: u64) -> i64 {
             4 => bomb(),
             5 => fleet(param & 0xffff, (param >> 16).max(1)),
             6 => bench(param),
+            7 => keeper(param),
             _ => fail("unknown mode", mode as i64),
         },
     };

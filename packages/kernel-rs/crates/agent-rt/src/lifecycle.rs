@@ -26,7 +26,7 @@ pub fn run<A: Agent>(agent: &mut A, period_us: u64, save_every: u64) -> i64 {
         crate::log_fmt(format_args!("init failed with status {}", st));
         return st as i64;
     }
-    let mut saved = [0u8; crate::abi::STATE_MAX];
+    let mut saved = [0u8; crate::abi::LIFECYCLE_STATE_BUF];
     if let Ok(n) = crate::state_load(&mut saved) {
         if n > 0 && agent.restore(&saved[..n]) != STATUS_OK {
             crate::log("the saved state was refused; starting fresh");
@@ -43,12 +43,12 @@ pub fn run<A: Agent>(agent: &mut A, period_us: u64, save_every: u64) -> i64 {
         }
         steps += 1;
         if save_every > 0 && steps % save_every == 0 {
-            let mut buf = [0u8; crate::abi::STATE_MAX];
+            let mut buf = [0u8; crate::abi::LIFECYCLE_STATE_BUF];
             match agent.snapshot(&mut buf) {
                 Ok(n) => {
                     let _ = crate::state_save(&buf[..n]);
                 }
-                Err(_) => crate::log_fmt(format_args!("snapshot larger than {} bytes (status {})", crate::abi::STATE_MAX, STATUS_BUFFER_TOO_SMALL)),
+                Err(_) => crate::log_fmt(format_args!("snapshot larger than {} bytes (status {})", crate::abi::LIFECYCLE_STATE_BUF, STATUS_BUFFER_TOO_SMALL)),
             }
         }
         crate::sleep_us(period_us);

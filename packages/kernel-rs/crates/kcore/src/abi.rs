@@ -38,9 +38,12 @@ pub const SYS_SLEEP: u64 = SYS_TARS_BASE + 12;
 /// ready(): the task finished initialising. A task started by a hot-swap must call it before
 /// the health deadline, or the swap is rolled back.
 pub const SYS_READY: u64 = SYS_TARS_BASE + 13;
-/// state_save(ptr, len): keep up to STATE_MAX bytes of state in the kernel for this module.
+/// state_save(ptr, len): keep up to STATE_MAX bytes of state in the kernel: for a module's own
+/// task, the module's (a hot-swap's next version reads it); for a spawned instance, its own.
 pub const SYS_STATE_SAVE: u64 = SYS_TARS_BASE + 14;
-/// state_load(ptr, cap) → length: read the module's saved state (the hot-swap hand-over hook).
+/// state_load(ptr, cap) → rdi = bytes copied, rsi = the state's whole length: read the saved
+/// state (a module's own task: the module's, the hot-swap hand-over hook; a spawned instance:
+/// the state it was spawned with, or what it saved since).
 pub const SYS_STATE_LOAD: u64 = SYS_TARS_BASE + 15;
 
 /// spawn(name_ptr, name_len, arg, grants_ptr, grants_len) → rdi = the child's handle, rsi = its
@@ -95,8 +98,11 @@ pub const fn handle(index: u16, gen: u16) -> u64 {
     index as u64 | ((gen as u64) << 16)
 }
 
-/// Largest state blob a module can hand over across a hot-swap.
-pub const STATE_MAX: usize = 256;
+/// Largest state blob a task keeps in the kernel (`state_save`): what a hot-swap hands over, what
+/// the host fetches with `snapshot` and gives a new instance at `spawn`.
+pub const STATE_MAX: usize = 64 * 1024;
+/// The state buffer the Rust lifecycle runner (`agent_rt::lifecycle::run`) keeps on its stack.
+pub const LIFECYCLE_STATE_BUF: usize = 256;
 
 pub const E_OK: i64 = 0;
 pub const E_BAD_SYSCALL: i64 = -1;

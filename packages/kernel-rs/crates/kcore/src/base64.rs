@@ -41,6 +41,21 @@ pub fn decode(src: &[u8], out: &mut [u8]) -> Option<usize> {
     Some(n)
 }
 
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encode `src` as standard base64 with padding into `w` (a reply being written).
+pub fn encode_to(src: &[u8], w: &mut impl core::fmt::Write) {
+    for chunk in src.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        let mut out = [b'='; 4];
+        for (i, o) in out.iter_mut().enumerate().take(chunk.len() + 1) {
+            *o = ALPHABET[((n >> (18 - 6 * i)) & 63) as usize];
+        }
+        let _ = w.write_str(core::str::from_utf8(&out).unwrap_or("===="));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,5 +74,20 @@ mod tests {
         assert_eq!(decode(b"Zg==Zg==", &mut out), None);
         assert_eq!(decode(b"Zm9v!!!!", &mut out), None);
         assert_eq!(decode(b"Zm9vYmFy", &mut out[..5]), None);
+    }
+
+    #[test]
+    fn encode_round_trips() {
+        for len in 0..40usize {
+            let data: [u8; 40] = core::array::from_fn(|i| (i * 37 + len) as u8);
+            let mut text = [0u8; 64];
+            let mut w = crate::fmt::BufWriter::new(&mut text);
+            super::encode_to(&data[..len], &mut w);
+            let n = w.len();
+            assert_eq!(n, len.div_ceil(3) * 4);
+            let mut back = [0u8; 40];
+            let m = super::decode(&text[..n], &mut back).unwrap();
+            assert_eq!(&back[..m], &data[..len]);
+        }
     }
 }
