@@ -6,12 +6,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
+import { hotSwapModule, ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
 import { DEMO_MODULES, KERNEL, OUT } from './system.js';
 
 const SPAWNER = `${OUT}agents/spawner.elf`;
@@ -189,6 +189,30 @@ int main(void) {
     await expect(c.request('state_begin', { size: 65537, sha256: '0'.repeat(64) })).rejects.toMatchObject({ kernelCode: 'BAD_SIZE' });
     await expect(c.request('state_chunk', { offset: 4096, data: 'AAAA' })).rejects.toMatchObject({ kernelCode: 'BAD_OFFSET' });
     await expect(c.request('snapshot', { task: 424242 })).rejects.toMatchObject({ kernelCode: 'NO_SUCH_TASK' });
+    expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('survives spawn and kill during a hot-swap of the spawning module, and spawns from the new image afterwards', async () => {
+    const { q, c } = await boot([{ path: SPAWNER, args: 'name=churn version=1.0.0 arg=8 spawn=churn children=4' }]);
+    await q.waitFor(isLog('churn', /round 2:/), { timeoutMs: 60_000 });
+    // Kill whatever children exist while the swap streams in and starts.
+    const killer = (async () => {
+      for (let n = 0; n < 20; n++) {
+        const kids = (await allTasks(c)).tasks.filter((t) => t.spawned && t.state !== 'exited').map((t) => t.id);
+        if (kids.length) await c.request('kill', { tasks: kids.slice(0, 64) });
+      }
+    })();
+    const swap = await hotSwapModule(c, { module: 'churn', image: readFileSync(SPAWNER), version: '1.0.1' });
+    await killer;
+    expect(swap?.downtimeUs).toBeGreaterThanOrEqual(0);
+    const since = q.reader.events.length;
+    await q.waitFor((e) => q.reader.events.indexOf(e) >= since && isLog('churn', /round \d+:/)(e), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+    // The module's image is the swapped one now: the host can still spawn it.
+    const r = await c.request<{ tasks: { id: number }[] }>('spawn', { module: 'churn' });
+    expect(r.tasks).toHaveLength(1);
+    await c.request('kill', { tasks: [r.tasks[0]!.id] });
     expect((await c.ping()).pong).toBe(true);
   });
 

@@ -101,6 +101,7 @@ static void futex_pingpong(void) {
 }
 
 #define SPAWNS 20
+#define CLOCK_FD 100
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -108,7 +109,7 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 /* Start this program again as a child (fork+exec, or posix_spawn): the child's first act
- * (`main` with argv[1] = "child") is to read the clock and write it to fd 3, a pipe. Reports the
+ * (`main` with argv[1] = "child") is to read the clock and write it to CLOCK_FD, a pipe. Reports the
  * medians of spawn -> the child's main and spawn -> reaped, in instructions, as TARS's bench does
  * for `spawn`. */
 static void spawn_bench(const char *name, int use_posix_spawn) {
@@ -118,10 +119,9 @@ static void spawn_bench(const char *name, int use_posix_spawn) {
   for (int i = 0; i < SPAWNS; i++) {
     int p[2];
     if (pipe(p)) die("pipe");
-    if (p[1] != 3) {
-      if (dup2(p[1], 3) < 0) die("dup2");
-      close(p[1]);
-    }
+    /* The child writes its clock to CLOCK_FD: high enough that no pipe end lands there. */
+    if (dup2(p[1], CLOCK_FD) < 0) die("dup2");
+    close(p[1]);
     uint64_t t0 = rdtsc();
     pid_t pid;
     if (use_posix_spawn) {
@@ -139,7 +139,7 @@ static void spawn_bench(const char *name, int use_posix_spawn) {
     if (waitpid(pid, NULL, 0) != pid) die("waitpid");
     uint64_t t2 = rdtsc();
     close(p[0]);
-    close(3);
+    close(CLOCK_FD);
     first[i] = t_child - t0;
     done[i] = t2 - t0;
   }
@@ -152,7 +152,7 @@ static void spawn_bench(const char *name, int use_posix_spawn) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) {
     uint64_t t = rdtsc();
-    if (write(3, &t, 8) != 8) _exit(1);
+    if (write(CLOCK_FD, &t, 8) != 8) _exit(1);
     _exit(0);
   }
   uint64_t at_init = rdtsc();

@@ -225,6 +225,9 @@ pub struct Kernel {
     pub module_state: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
     /// … and a spawned instance's, by task slot (freed with the slot).
     pub task_state: [Option<alloc::vec::Vec<u8>>; MAX_TASKS],
+    /// A module's image after a hot-swap (its boot image no longer describes it): what `spawn`
+    /// loads for it.
+    pub module_images: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
 }
 
 const ZERO_FRAME: TrapFrame = TrapFrame {
@@ -261,6 +264,7 @@ static mut KERNEL: Kernel = Kernel {
     pipes: [const { None }; crate::process::MAX_PIPES],
     module_state: [const { None }; MAX_MODULES],
     task_state: [const { None }; MAX_TASKS],
+    module_images: [const { None }; MAX_MODULES],
 };
 
 /// The kernel state.

@@ -103,8 +103,10 @@ pub fn derive_caps(k: &mut Kernel, i: usize, grants: &[u64]) -> Result<[Cap; MAX
 /// id, or (status for a task, message for the host).
 pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX_CAPS]) -> Result<TaskId, (i64, &'static str)> {
     let m = k.modules.get(slot).copied().flatten().ok_or((E_BAD_IMAGE, "no such module"))?;
-    let image = m.image.ok_or((E_BAD_IMAGE, "the module has no image to start (replaced by a hot-swap: swap it again or reboot)"))?;
-    if m.state == ModuleState::Rejected && m.task.is_some() {
+    if m.image.is_none() && k.module_images[slot].is_none() {
+        return Err((E_BAD_IMAGE, "the module has no image to start"));
+    }
+    if m.state == ModuleState::Rejected {
         return Err((E_BAD_IMAGE, "the module's image was rejected at boot"));
     }
     if crate::swap::busy_with(slot) {
@@ -133,7 +135,18 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
     let tid = k.free_slot().ok_or((E_NO_MEMORY, "no task slot left"))?;
     let id = k.next_id;
     let before = memory::frames().free_frames();
-    let (cr3, frame, proc) = crate::modules::load(k, slot, image, Some(image), id, &caps).map_err(|e| (E_BAD_IMAGE, e))?;
+    // The boot image, or the one a hot-swap left (taken out of the table while it loads).
+    let (loaded, size) = match m.image {
+        Some(image) => (crate::modules::load(k, slot, image, Some(image), id, &caps), image.len()),
+        None => {
+            let image = k.module_images[slot].take().unwrap_or_default();
+            let r = crate::modules::load(k, slot, &image, None, id, &caps);
+            let size = image.len();
+            k.module_images[slot] = Some(image);
+            (r, size)
+        }
+    };
+    let (cr3, frame, proc) = loaded.map_err(|e| (E_BAD_IMAGE, e))?;
     let frames = before.saturating_sub(memory::frames().free_frames()) as u32;
     if memory::frames().free_frames() < FRAME_RESERVE {
         crate::modules::unload(k, cr3, proc);
@@ -173,7 +186,7 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
             id,
             JsonStr(m.name.as_str()),
             JsonStr(m.version.as_str()),
-            image.len(),
+            size,
             frame.rip,
             m.prio,
             pid,

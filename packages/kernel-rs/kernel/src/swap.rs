@@ -42,10 +42,12 @@ pub struct Swap {
     pub expected: [u8; 32],
     pub size: usize,
     pub buf: Vec<u8>,
+    /// The new image while its task starts: the module's image for `spawn` once the swap is done.
+    pub pending: Vec<u8>,
     pub received: usize,
 }
 
-static mut SWAP: Swap = Swap { phase: Phase::Idle, module: 0, version: Name::EMPTY, expected: [0; 32], size: 0, buf: Vec::new(), received: 0 };
+static mut SWAP: Swap = Swap { phase: Phase::Idle, module: 0, version: Name::EMPTY, expected: [0; 32], size: 0, buf: Vec::new(), pending: Vec::new(), received: 0 };
 
 pub fn swap() -> &'static mut Swap {
     // SAFETY: single CPU, only touched with interrupts disabled (control channel, timer tick).
@@ -164,7 +166,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     }
     k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us: 0, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
-    s.buf = Vec::new();
+    s.pending = core::mem::take(&mut s.buf);
     events::emit("swap_start", |w| {
         let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old_id, id, Hex(&s.expected));
     });
@@ -254,6 +256,8 @@ pub fn tick(k: &mut Kernel) -> bool {
             m.image = None;
             m.restart_at = None;
         }
+        // New instances (`spawn`) start from the new image.
+        k.module_images[s.module] = Some(core::mem::take(&mut s.pending));
         Outcome::Done { downtime_us }
     } else if matches!(nt.state, State::Faulted | State::Exited(_)) || k.ticks >= deadline {
         let reason = match nt.state {
@@ -271,6 +275,7 @@ pub fn tick(k: &mut Kernel) -> bool {
         set_suspended(k, old, false);
         // The module's record points at the old task again (retire of the new one did not
         // touch it); if the old task was dead already, the module stays faulted.
+        s.pending = Vec::new();
         Outcome::RolledBack { reason }
     } else {
         return false;

@@ -263,6 +263,35 @@ fn keeper(seed: u64) -> i64 {
     0
 }
 
+/// Spawn and reap children of its own module for ever (the host hot-swaps the module and kills
+/// children meanwhile): E_BUSY while the module is being swapped, never anything worse.
+fn churn() -> i64 {
+    let (mut spawned, mut busy, mut round) = (0u64, 0u64, 0u64);
+    ready();
+    loop {
+        match spawn("churn", EXIT | (3 << 8), &[]) {
+            Ok(c) => {
+                spawned += 1;
+                match wait_child(Some(c)) {
+                    // Exited, or killed by the host meanwhile.
+                    Ok((3 | EXIT_KILLED, _)) => {}
+                    Ok((code, _)) => return fail("churn child code", code),
+                    Err(e) => return fail("churn wait", e.0),
+                }
+            }
+            Err(agent_rt::SysError(E_BUSY)) => {
+                busy += 1;
+                agent_rt::yield_now();
+            }
+            Err(e) => return fail("churn spawn", e.0),
+        }
+        if (spawned + busy) % 50 == 0 {
+            round += 1;
+            log_fmt(format_args!("spawner: churn: round {}: {} spawned, {} busy", round, spawned, busy));
+        }
+    }
+}
+
 /// Spawn → the child's first instruction and spawn → its exit, in TSC cycles (instructions
 /// under -icount), median of `n`.
 fn bench(n: u64) -> i64 {
@@ -305,6 +334,7 @@ fn main(_task_id: u64, arg: u64) -> i64 {
             5 => fleet(param & 0xffff, (param >> 16).max(1)),
             6 => bench(param),
             7 => keeper(param),
+            8 => churn(),
             _ => fail("unknown mode", mode as i64),
         },
     };
