@@ -78,7 +78,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
 
 #[inline(always)]
 fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
-    let Kernel { tasks, sched, endpoints, counters, slots, .. } = &mut *k;
+    let Kernel { tasks, sched, endpoints, counters, slots, slot_words, .. } = &mut *k;
     let Some(Some(t)) = tasks.get(i) else { return None };
     let Ok(ep) = crate::syscall::endpoint_in(t, frame.rdi, RIGHT_RECV) else { return None };
     let (tid, Some(c)) = (t.tid, t.reply_to) else { return None };
@@ -95,7 +95,7 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
     let lc = cs.level;
     // A less urgent caller than us: only if no other runnable task is at least as urgent.
     if lc > s.level {
-        for (w, word) in slots.iter().enumerate() {
+        for (w, word) in slots[..*slot_words].iter().enumerate() {
             let mut m = *word;
             while m != 0 {
                 let j = w * 64 + m.trailing_zeros() as usize;

@@ -216,6 +216,8 @@ pub struct Kernel {
     pub ready_us: u64,
     /// Bit per occupied task slot (scans visit only these).
     pub slots: [u64; SLOT_WORDS],
+    /// Words of `slots` ever used (a small system scans one word, not sixteen).
+    pub slot_words: usize,
     /// Linux processes and pipes live on the heap (boxed): a null slot costs a word of the
     /// kernel image, not the ~9 KiB a process's tables take.
     pub procs: [Option<alloc::boxed::Box<crate::process::Proc>>; crate::process::MAX_PROCS],
@@ -260,6 +262,7 @@ static mut KERNEL: Kernel = Kernel {
     run_start: 0,
     ready_us: 0,
     slots: [0; SLOT_WORDS],
+    slot_words: 1,
     procs: [const { None }; crate::process::MAX_PROCS],
     pipes: [const { None }; crate::process::MAX_PIPES],
     module_state: [const { None }; MAX_MODULES],
@@ -324,6 +327,7 @@ impl Kernel {
         let Some(b) = crate::heap::try_box(t) else { return false };
         self.tasks[id.index()] = Some(b);
         self.slots[id.index() / 64] |= 1u64 << (id.index() % 64);
+        self.slot_words = self.slot_words.max(id.index() / 64 + 1);
         true
     }
 
@@ -513,7 +517,7 @@ impl Kernel {
                 s.runnable = t.state == State::Runnable && !t.held();
             }
         }
-        let next = sched::pick(&mut self.sched, self.ticks);
+        let next = sched::pick_masked(&mut self.sched, &self.slots[..self.slot_words], self.ticks);
         self.switch_to(frame, next);
         if let Some(i) = self.current {
             crate::signal::deliver_pending(self, frame, i);

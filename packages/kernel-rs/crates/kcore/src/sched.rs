@@ -46,9 +46,31 @@ impl SchedInfo {
 
 /// Apply aging, then choose the next task (index) among `tasks`, or None if none is runnable.
 pub fn pick(tasks: &mut [Option<SchedInfo>], now: u64) -> Option<usize> {
+    let n = tasks.len();
+    pick_among(tasks, 0..n, now)
+}
+
+/// `pick`, visiting only the slots whose bit is set in `mask` (bit i of word w = slot 64w + i):
+/// with 1,024 slots and a few tasks, the scan costs what the tasks cost, not the table.
+pub fn pick_masked(tasks: &mut [Option<SchedInfo>], mask: &[u64], now: u64) -> Option<usize> {
+    let bits = mask.iter().enumerate().flat_map(|(w, &word)| {
+        let mut m = word;
+        core::iter::from_fn(move || {
+            if m == 0 {
+                return None;
+            }
+            let b = m.trailing_zeros() as usize;
+            m &= m - 1;
+            Some(w * 64 + b)
+        })
+    });
+    pick_among(tasks, bits, now)
+}
+
+fn pick_among(tasks: &mut [Option<SchedInfo>], indices: impl Iterator<Item = usize>, now: u64) -> Option<usize> {
     let mut best: Option<(u8, u64, usize)> = None;
-    for (i, t) in tasks.iter_mut().enumerate() {
-        let Some(t) = t else { continue };
+    for i in indices {
+        let Some(Some(t)) = tasks.get_mut(i) else { continue };
         if !t.runnable {
             continue;
         }
@@ -96,6 +118,13 @@ mod tests {
         assert_eq!(pick(&mut tasks, 10), Some(3));
         let mut none: [Option<SchedInfo>; 2] = [None, None];
         assert_eq!(pick(&mut none, 0), None);
+        // The masked scan sees only the slots in the mask, in any word.
+        let mut wide = [None; 130];
+        wide[3] = Some(SchedInfo::new(4));
+        wide[129] = Some(SchedInfo::new(1));
+        assert_eq!(pick_masked(&mut wide, &[1 << 3, 0, 1 << 1], 0), Some(129));
+        assert_eq!(pick_masked(&mut wide, &[1 << 3, 0, 0], 0), Some(3));
+        assert_eq!(pick_masked(&mut wide, &[0, 0, 0], 0), None);
     }
 
     #[test]
