@@ -5,6 +5,7 @@ import { deployerOf } from './deployers.js';
 import type { ProtocolClient } from './protocol/client.js';
 import type { FaultRecord, KernelStats, LogResult, ModuleInfo, PingResult } from './protocol/types.js';
 import { EventReader } from './qemu/instance.js';
+import { listAllTasks } from './lifecycle.js';
 import { symbolizerForImage, type SymbolizedFrame } from './symbolize.js';
 
 const EXCEPTIONS = ['divide_error', 'debug', 'nmi', 'breakpoint', 'overflow', 'bound_range', 'invalid_opcode', 'device_not_available', 'double_fault', 'coprocessor_overrun', 'invalid_tss', 'segment_not_present', 'stack_fault', 'general_protection', 'page_fault'];
@@ -52,6 +53,10 @@ export async function collectDiagnostics(rec: DeploymentRecord, client?: Protoco
     const kernel = await c.ping();
     const controlRttMs = performance.now() - t0;
     const stats = await c.stats();
+    // `stats` lists the first 32 tasks; with more, the rest are paged in so the report has them all.
+    const all = await listAllTasks(c, stats);
+    stats.tasks = all.tasks;
+    stats.task_count = all.total;
     const modules = await c.modules();
     const log = await c.log();
     const controlMs = performance.now() - connectAt;

@@ -11,6 +11,7 @@ export * from './deployers.js';
 export * from './libvirt-deployer.js';
 export * from './qemu-deployer.js';
 export * from './diagnostics.js';
+export * from './lifecycle.js';
 export * from './linux-syscalls.js';
 export * from './hot-swap.js';
 export * from './metal.js';

@@ -6,7 +6,22 @@
 import { connect, type Socket } from 'node:net';
 import { AbortError } from '@tars/core';
 import { encodeFrame, FrameDecoder } from './frame.js';
-import { PROTOCOL_VERSION, type KernelStats, type LogResult, type ModuleInfo, type PingResult } from './types.js';
+import { PROTOCOL_VERSION, type KernelStats, type LogResult, type ModuleInfo, type PingResult, type SpawnReply, type TaskAction, type TaskList, type TaskPage } from './types.js';
+
+/** Most tasks one `tasks` page holds, and most ids one kill/pause/resume takes (PROTOCOL.md). */
+export const TASKS_PAGE_MAX = 32;
+export const TASK_IDS_MAX = 64;
+/** Most instances one `spawn` starts. */
+export const SPAWN_COUNT_MAX = 256;
+
+export interface SpawnOptions extends RequestOptions {
+  /** 1..256 (default 1). */
+  count?: number;
+  /** The task's argument (default: the module's own `arg=`). */
+  arg?: number;
+  /** Capability words, `serve=EP call=EP notify=N shm=NAME` (default: the module's configured ones). */
+  caps?: string | string[];
+}
 
 export class ProtocolError extends AbortError {
   constructor(message: string, readonly kernelCode?: string) {
@@ -34,6 +49,8 @@ interface Pending {
 export interface RequestOptions {
   timeoutMs?: number;
 }
+
+const PAST: Record<TaskAction, string> = { kill: 'killed', pause: 'paused', resume: 'resumed' };
 
 export class ProtocolClient {
   private readonly decoder = new FrameDecoder();
@@ -90,6 +107,57 @@ export class ProtocolClient {
   }
   log(o?: RequestOptions): Promise<LogResult> {
     return this.request<LogResult>('log', undefined, o);
+  }
+
+  /** Start instances of a module (a `boot=no` image or a running one); a partial start lists what started and `failed`. */
+  spawn(module: string, options: SpawnOptions = {}): Promise<SpawnReply> {
+    const { count, arg, caps, ...o } = options;
+    const args: Record<string, unknown> = { module };
+    if (count !== undefined) args['count'] = count;
+    if (arg !== undefined) args['arg'] = arg;
+    if (caps !== undefined) args['caps'] = Array.isArray(caps) ? caps.join(' ') : caps;
+    return this.request<SpawnReply>('spawn', args, o);
+  }
+  async kill(ids: number[], o?: RequestOptions): Promise<{ killed: number[]; missing: number[] }> {
+    const r = await this.taskAction('kill', ids, o);
+    return { killed: r.done, missing: r.missing };
+  }
+  async pause(ids: number[], o?: RequestOptions): Promise<{ paused: number[]; missing: number[] }> {
+    const r = await this.taskAction('pause', ids, o);
+    return { paused: r.done, missing: r.missing };
+  }
+  async resume(ids: number[], o?: RequestOptions): Promise<{ resumed: number[]; missing: number[] }> {
+    const r = await this.taskAction('resume', ids, o);
+    return { resumed: r.done, missing: r.missing };
+  }
+  /** kill/pause/resume: at most 64 ids a request; more are sent in as many requests as it takes, the replies merged. */
+  async taskAction(action: TaskAction, ids: number[], o?: RequestOptions): Promise<{ done: number[]; missing: number[] }> {
+    const key = PAST[action];
+    const done: number[] = [];
+    const missing: number[] = [];
+    for (let i = 0; i < ids.length; i += TASK_IDS_MAX) {
+      const r = await this.request<Record<string, number[] | undefined>>(action, { tasks: ids.slice(i, i + TASK_IDS_MAX) }, o);
+      done.push(...(r[key] ?? []));
+      missing.push(...(r['missing'] ?? []));
+    }
+    return { done, missing };
+  }
+  /** One page of the task table (`limit` at most 32). */
+  tasks(offset = 0, limit = TASKS_PAGE_MAX, o?: RequestOptions): Promise<TaskPage> {
+    return this.request<TaskPage>('tasks', { offset, limit }, o);
+  }
+  /** Every task: pages `tasks` until `total` (tasks that come and go between pages can shift a row). */
+  async allTasks(o?: RequestOptions): Promise<TaskList> {
+    const tasks: TaskPage['tasks'] = [];
+    let total = 0;
+    for (let offset = 0; ; ) {
+      const page = await this.tasks(offset, TASKS_PAGE_MAX, o);
+      total = page.total;
+      tasks.push(...page.tasks);
+      offset += page.tasks.length;
+      if (page.tasks.length === 0 || offset >= total) break;
+    }
+    return { total, tasks };
   }
 
   /** Send one request and wait for its reply. */

@@ -20,7 +20,42 @@ export interface TaskStats {
   switches: number;
   syscalls: number;
   ipc_calls: number;
+  /** Display id of the task that spawned it; -1 for tasks started at boot or by the host. */
+  parent: number;
+  /** Live children it spawned. */
+  children: number;
+  paused: boolean;
+  /** Started at run time (`spawn`), not at boot. */
+  spawned: boolean;
+  /** Physical frames it holds. */
+  frames: number;
+  /** Exit code of a task that has ended and not yet been reaped. */
+  code?: number;
+  /** Linux processes: their pid. */
+  pid?: number;
 }
+
+/** One page of the `tasks` control command. */
+export interface TaskPage {
+  total: number;
+  offset: number;
+  tasks: TaskStats[];
+}
+
+/** Every task, paged through `tasks` until `total`. */
+export interface TaskList {
+  total: number;
+  tasks: TaskStats[];
+}
+
+export interface SpawnReply {
+  module: string;
+  tasks: { id: number; handle: number }[];
+  /** Set when fewer than `count` started: what stopped the rest. */
+  failed?: { code: 'SPAWN_FAILED' | string; message: string };
+}
+
+export type TaskAction = 'kill' | 'pause' | 'resume';
 
 export interface FaultRecord {
   t_us: number;
@@ -52,7 +87,10 @@ export interface KernelStats {
   tick_hz: number;
   tsc_per_us: number;
   memory: { frames_total: number; frames_free: number; used_bytes: number; free_bytes: number; heap_used: number; heap_total: number };
+  /** The first tasks only (at most 32); `task_count` is how many there are: page the rest with `tasks`. */
   tasks: TaskStats[];
+  /** All tasks; absent from kernels older than run-time spawning (then `tasks` is all). */
+  task_count?: number;
   scheduler: { context_switches: number; idle_ticks: number; switch_cycles_min: number; switch_cycles_avg: number; quantum_ticks: number };
   ipc: { calls: number; replies: number; notifications: number; shm_maps: number };
   syscalls: number;
@@ -66,7 +104,8 @@ export interface ModuleInfo {
   version: string;
   sha256: string;
   size: number;
-  state: string;
+  /** `running`, …, or `image`: a `boot=no` module that only runs when spawned. */
+  state: 'image' | (string & {});
   task: number;
   swaps?: number;
   /** The supervisor's policy on a fault: `restart` (with backoff) or `stop`. */
