@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, deployerOf, deploymentGone, faultLabel, followDeployment, formatFrames, linuxSyscallName, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, deployerOf, deploymentGone, faultLabel, followDeployment, formatFrames, hiddenTasksLine, linuxSyscallName, summarizeTasks, TASK_COLUMNS, taskRow, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -130,10 +130,10 @@ function diagnosticsSections(d: DiagnosticsReport): Section[] {
       `memory: ${mb(s.memory.used_bytes)} used, ${mb(s.memory.free_bytes)} free; heap ${s.memory.heap_used}/${s.memory.heap_total} B`,
     ],
   });
-  const tasks = table(
-    ['id', 'task', 'state', 'level', 'cpu', 'switches', 'syscalls', 'ipc'],
-    s.tasks.map((t) => [String(t.id), t.name, t.state, `${t.level}/${t.base_level}`, `${(t.cpu_us / 1000).toFixed(1)} ms`, String(t.switches), String(t.syscalls), String(t.ipc_calls)]),
-  );
+  // With many spawned tasks: those started at boot, the parents and the first others; the rest counted by module (--json has all).
+  const summary = summarizeTasks(s.tasks);
+  const more = hiddenTasksLine(summary);
+  const tasks = [...table(TASK_COLUMNS, summary.shown.map(taskRow)), ...(more ? [more] : [])];
   out.push({ order: 50, keep: Math.min(tasks.length, 6), lines: tasks });
   out.push({
     order: 40,

@@ -1,21 +1,34 @@
+import { Args } from '@oclif/core';
 import { formatTable, outputResult } from '@tars/core';
-import { getDeployer, listDeployments, type DeploymentRecord } from '@tars/deploy';
+import { getDeployer, hiddenTasksLine, listDeployments, listDeploymentTasks, summarizeTasks, TASK_COLUMNS, taskRow, type DeploymentRecord, type TaskListing } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 interface PsRow extends DeploymentRecord {
   state: 'running' | 'exited';
 }
 
-export default class OsPs extends BaseCommand<typeof OsPs, { deployments: PsRow[] }> {
-  static override summary = 'List deployments; records of machines that died are reported once and removed';
-  static override examples = ['<%= config.bin %> os ps', '<%= config.bin %> os ps --json'];
+type PsResult = { deployments: PsRow[] } | TaskListing;
 
-  async execute(): Promise<{ deployments: PsRow[] }> {
+export default class OsPs extends BaseCommand<typeof OsPs, PsResult> {
+  static override summary = 'List deployments; with an id, the tasks running in that deployment';
+  static override description =
+    'Without an id: the deployments, and records of machines that died are reported once and removed. With an id: every task in it, with its parent (-1: started at boot or by the host) and children; on a terminal a long list shows the tasks started at boot, the parents and the first spawned ones and counts the rest by module, while --json lists them all.';
+  static override examples = ['<%= config.bin %> os ps', '<%= config.bin %> os ps --json', '<%= config.bin %> os ps tars-1a2b3c', '<%= config.bin %> os ps tars-1a2b3c --json'];
+  static override args = { id: Args.string({ description: 'Deployment id: list its tasks' }) };
+
+  async execute(): Promise<PsResult> {
     const { root } = await this.loadConfig();
+    if (this.args.id) return listDeploymentTasks({ deployment: await this.pickDeployment(root, this.args.id) });
     return { deployments: (await listDeployments(root)).map((d) => ({ ...d.record, state: d.alive ? 'running' : 'exited' })) };
   }
 
-  protected render(r: { deployments: PsRow[] }): void {
+  protected render(r: PsResult): void {
+    if ('tasks' in r) {
+      const s = summarizeTasks(r.tasks);
+      const more = hiddenTasksLine(s);
+      outputResult([`${r.deployment}: ${r.total} ${r.total === 1 ? 'task' : 'tasks'}`, formatTable(TASK_COLUMNS, s.shown.map(taskRow)), ...(more ? [more] : [])].join('\n'));
+      return;
+    }
     if (r.deployments.length === 0) {
       outputResult('No deployments.');
       return;

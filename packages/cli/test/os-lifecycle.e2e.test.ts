@@ -1,0 +1,104 @@
+/**
+ * Run-time task lifecycle from the command line: `os spawn`, `os pause`, `os resume`, `os kill`
+ * against a deployed system, seen through `os ps ID --json`; and the kernel's refusals as one-line
+ * errors with their exit codes.
+ *
+ * The config has no `boot=no` option for an agent (nor an `arg=`), so the project gains the
+ * kernel's `spawner` agent as an ordinary one — its boot instance, given no mode, logs a FAIL and
+ * exits — and the instances are spawned with `--arg 100`, its idle mode (sleeps until killed).
+ * (`ping` with a private `notify=` would not do: a notification takes one waiter, so the second
+ * and third instances exit at once.)
+ */
+import { describe, expect, it } from 'vitest';
+import { copyProject } from './project.js';
+import { outputTail, tarscli, waitForEvent } from './helpers.js';
+
+const IDLE = ['--arg', '100'];
+interface Row { id: number; module: string; parent: number; children: number; paused: boolean; spawned: boolean }
+
+describe('os spawn / pause / resume / kill (QEMU, TCG)', () => {
+  it('spawns three instances, pauses, resumes and kills them; refuses unknown modules, a second receiver and missing ids', async () => {
+    const dir = copyProject((c) => c.agents.push({ name: 'spawner', lang: 'rust', path: 'packages/kernel-rs/agents/spawner', version: '1.0.0', caps: [] }));
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, outputTail(b)).toBe(0);
+    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
+    expect(d.exitCode, outputTail(d)).toBe(0);
+    const id: string = d.json.result.deployment.id;
+    const ps = async (): Promise<{ total: number; tasks: Row[] }> => {
+      const r = await tarscli(['os', 'ps', id, '--json'], { cwd: dir });
+      expect(r.exitCode, outputTail(r)).toBe(0);
+      return r.json.result;
+    };
+    try {
+      const s = await tarscli(['os', 'spawn', id, 'spawner', '--count', '3', ...IDLE, '--json'], { cwd: dir });
+      expect(s.exitCode, outputTail(s)).toBe(0);
+      expect(s.json.result).toMatchObject({ deployment: id, module: 'spawner', requested: 3 });
+      const ids: number[] = s.json.result.tasks.map((t: { id: number }) => t.id);
+      expect(ids).toHaveLength(3);
+
+      let list = await ps();
+      expect(list.total).toBe(list.tasks.length);
+      const spawned = list.tasks.filter((t) => ids.includes(t.id));
+      expect(spawned).toHaveLength(3);
+      for (const t of spawned) expect(t).toMatchObject({ module: 'spawner', parent: -1, spawned: true, paused: false, children: 0 });
+      // The boot tasks are there too, not spawned.
+      expect(list.tasks.filter((t) => !t.spawned).map((t) => t.module)).toEqual(expect.arrayContaining(['pong', 'ping']));
+      // The terminal view has the parent and children columns.
+      const text = await tarscli(['os', 'ps', id], { cwd: dir });
+      expect(text.stdout).toMatch(/id\s+task\s+module\s+state\s+parent\s+children/);
+
+      const p = await tarscli(['os', 'pause', id, String(ids[0]), String(ids[1]), '--json'], { cwd: dir });
+      expect(p.exitCode, outputTail(p)).toBe(0);
+      expect(p.json.result).toEqual({ deployment: id, action: 'pause', done: [ids[0], ids[1]], missing: [] });
+      list = await ps();
+      expect(list.tasks.filter((t) => ids.includes(t.id)).map((t) => t.paused)).toEqual([true, true, false]);
+
+      const r = await tarscli(['os', 'resume', id, String(ids[0]), '--json'], { cwd: dir });
+      expect(r.exitCode, outputTail(r)).toBe(0);
+      expect(r.json.result.done).toEqual([ids[0]]);
+      expect((await ps()).tasks.find((t) => t.id === ids[0])?.paused).toBe(false);
+
+      // A missing id: the others are still acted on, the missing one named, exit 6.
+      const k = await tarscli(['os', 'kill', id, ...ids.map(String), '99999', '--json'], { cwd: dir });
+      expect(k.exitCode, outputTail(k)).toBe(6);
+      expect(k.json).toMatchObject({ status: 6, result: { action: 'kill', done: ids, missing: [99999] } });
+      expect(k.json.warnings.join('\n')).toContain('99999');
+      await waitForEvent(dir, id, new RegExp(`"ev":"task_exit".*"task":${ids[2]}\\b.*|"task":${ids[2]}\\b.*"ev":"task_exit"`), 30_000);
+      // Killed host-spawned tasks are freed at once; give the kernel a moment on TCG all the same.
+      const deadline = Date.now() + 10_000;
+      while ((await ps()).tasks.some((t) => ids.includes(t.id)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 200));
+      list = await ps();
+      expect(list.tasks.filter((t) => ids.includes(t.id))).toEqual([]);
+      expect(list.tasks.filter((t) => t.spawned)).toEqual([]);
+
+      // Killing them again: every id missing, exit 6, the ids named on stderr.
+      const again = await tarscli(['os', 'kill', id, String(ids[0])], { cwd: dir });
+      expect(again.exitCode, outputTail(again)).toBe(6);
+      expect(again.stderr).toContain(String(ids[0]));
+
+      // An unknown module: exit 6 and one line saying so.
+      const nope = await tarscli(['os', 'spawn', id, 'nope'], { cwd: dir });
+      expect(nope.exitCode, outputTail(nope)).toBe(6);
+      expect(nope.stderr.split('\n')[0]).toMatch(/no module "nope"/);
+      const nopeJson = await tarscli(['os', 'spawn', id, 'nope', '--json'], { cwd: dir });
+      expect(nopeJson.json).toMatchObject({ status: 6, code: 'NOT_FOUND' });
+      expect(nopeJson.json.message).not.toContain('\n');
+
+      // A second receiver on pong's endpoint: refused, with the way out.
+      const conflict = await tarscli(['os', 'spawn', id, 'pong', '--json'], { cwd: dir });
+      expect(conflict.exitCode, outputTail(conflict)).toBe(7);
+      expect(conflict.json).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('split its callers') });
+      expect(JSON.stringify(conflict.json)).toContain('--cap without serve=');
+      // …and pong with its own new endpoint is fine.
+      const copy = await tarscli(['os', 'spawn', id, 'pong', '--cap', 'serve=echo2', '--cap', 'shm=tensor', '--cap', 'notify=ready2', '--json'], { cwd: dir });
+      expect(copy.exitCode, outputTail(copy)).toBe(0);
+      expect(copy.json.result.tasks).toHaveLength(1);
+
+      // Bad input never reaches the kernel: exit 2.
+      expect((await tarscli(['os', 'spawn', id, 'spawner', '--cap', 'root=all'], { cwd: dir })).exitCode).toBe(2);
+      expect((await tarscli(['os', 'kill', id, 'abc'], { cwd: dir })).exitCode).toBe(2);
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  }, 600_000);
+});
