@@ -317,8 +317,14 @@ impl Kernel {
 
     /// A free slot and the id a task placed there will have.
     pub fn free_slot(&self) -> Option<TaskId> {
-        let i = self.tasks.iter().position(|t| t.is_none())?;
-        Some(TaskId::new(i, self.gens[i]))
+        let (w, word) = self.slots.iter().enumerate().find(|(_, w)| **w != u64::MAX)?;
+        let i = w * 64 + (!word).trailing_zeros() as usize;
+        (i < MAX_TASKS).then(|| TaskId::new(i, self.gens[i]))
+    }
+
+    /// Task slots not in use.
+    pub fn free_slots(&self) -> usize {
+        MAX_TASKS - self.slots.iter().map(|w| w.count_ones() as usize).sum::<usize>()
     }
 
     /// Put a new task into its (free) slot: false when the kernel heap has no room for it.

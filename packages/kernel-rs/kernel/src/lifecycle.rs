@@ -128,8 +128,7 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
         }
         Spawner::Host => None,
     };
-    let free_slots = k.tasks.iter().filter(|t| t.is_none()).count();
-    if free_slots <= SPAWN_RESERVE {
+    if k.free_slots() <= SPAWN_RESERVE {
         return Err((E_NO_MEMORY, "no task slot left"));
     }
     let tid = k.free_slot().ok_or((E_NO_MEMORY, "no task slot left"))?;
