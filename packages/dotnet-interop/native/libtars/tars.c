@@ -18,7 +18,7 @@ static inline struct res sys5(uint64_t n, uint64_t a0, uint64_t a1, uint64_t a2,
   return r;
 }
 
-enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD };
+enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD, SPAWN, KILL, SUSPEND, RESUME, WAIT_CHILD, EP_CREATE, CAP_DROP };
 
 int tars_present(void) { return sys5(TIME, 0, 0, 0, 0, 0).status == TARS_E_OK; }
 int64_t tars_log(const uint8_t *text, uint64_t len) { return sys5(LOG, (uint64_t)text, len, 0, 0, 0).status; }
@@ -84,3 +84,38 @@ int64_t tars_state_load(uint8_t *out, uint64_t cap, uint64_t *len) {
   if (r.status == TARS_E_OK && len) *len = r.w[0];
   return r.status;
 }
+
+int64_t tars_spawn(const char *module, uint64_t arg, const uint64_t *grants, size_t n, tars_child_t *out) {
+  uint64_t len = 0;
+  if (module)
+    while (module[len]) len++;
+  struct res r = sys5(SPAWN, (uint64_t)module, len, arg, (uint64_t)grants, n);
+  if (r.status == TARS_E_OK && out) {
+    out->handle = r.w[0];
+    out->id = r.w[1];
+  }
+  return r.status;
+}
+
+/* NULL names no child: the kernel's answer for a handle that names nothing. */
+static int64_t on_child(uint64_t n, const tars_child_t *child) { return child ? sys5(n, child->handle, 0, 0, 0, 0).status : TARS_E_NO_CHILD; }
+int64_t tars_kill(const tars_child_t *child) { return on_child(KILL, child); }
+int64_t tars_suspend(const tars_child_t *child) { return on_child(SUSPEND, child); }
+int64_t tars_resume(const tars_child_t *child) { return on_child(RESUME, child); }
+
+int64_t tars_wait_child(const tars_child_t *child, int nohang, int64_t *code, uint64_t *handle) {
+  struct res r = sys5(WAIT_CHILD, child ? child->handle : TARS_ANY_CHILD, nohang ? TARS_WAIT_NOHANG : 0, 0, 0, 0);
+  if (r.status == TARS_E_OK) {
+    if (code) *code = (int64_t)r.w[0];
+    if (handle) *handle = r.w[1];
+  }
+  return r.status;
+}
+
+int64_t tars_ep_create(uint64_t *slot) {
+  struct res r = sys5(EP_CREATE, 0, 0, 0, 0, 0);
+  if (r.status == TARS_E_OK && slot) *slot = r.w[0];
+  return r.status;
+}
+
+int64_t tars_cap_drop(uint64_t slot) { return sys5(CAP_DROP, slot, 0, 0, 0, 0).status; }

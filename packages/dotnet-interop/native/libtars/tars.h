@@ -6,6 +6,7 @@
  * are -ENOSYS (-38): tars_present() tells the two apart. */
 #ifndef TARS_H
 #define TARS_H
+#include <stddef.h>
 #include <stdint.h>
 
 #define TARS_SYS_BASE 0x1000
@@ -18,10 +19,42 @@
 #define TARS_E_PEER_DEAD (-6)
 #define TARS_E_BUSY (-7)
 #define TARS_E_NO_MEMORY (-8)
+/* Not a live or ended child of the caller (stale, another parent's, never spawned). */
+#define TARS_E_NO_CHILD (-9)
+/* A spawn quota (children=, child_mem=) would be exceeded. */
+#define TARS_E_QUOTA (-10)
+/* The module to spawn does not exist or its image does not load. */
+#define TARS_E_BAD_IMAGE (-11)
 /* What a TARS call returns on Linux (no TARS kernel underneath). */
 #define TARS_E_NOT_TARS (-38)
 #define TARS_STATE_MAX 256
 #define TARS_SHM_BYTES (16 * 4096)
+/* Capability slots per task. */
+#define TARS_CAP_SLOTS 32
+
+/* Lifecycle. The exit code of a child ended by kill (its parent's or the host's), and of one
+ * ended by a fault (CPU exception, fatal signal, memory limit). */
+#define TARS_EXIT_KILLED (-9)
+#define TARS_EXIT_FAULTED (-11)
+/* tars_wait_child: the kernel's handle for "whichever child ends first", and its no-block flag. */
+#define TARS_ANY_CHILD UINT64_MAX
+#define TARS_WAIT_NOHANG 1
+/* Grant rights: the caller's own, or a subset of the endpoint rights send/receive. */
+#define TARS_GRANT_SAME_RIGHTS 0
+#define TARS_RIGHT_SEND 1
+#define TARS_RIGHT_RECV 2
+/* One capability grant of tars_spawn (kcore abi::grant): the caller's `slot`, the rights the child
+ * gets (TARS_GRANT_SAME_RIGHTS or a subset of the caller's), and a badge for an unbadged endpoint
+ * (0: calls through it report the caller's display id). The child's slots are filled in order. */
+#define TARS_GRANT(slot, rights, badge) \
+  (((uint64_t)(slot) & 0xff) | (((uint64_t)(rights) & 0xff) << 8) | ((uint64_t)(uint32_t)(badge) << 32))
+
+/* A child task: `handle` (slot index | generation << 16; a stale one is TARS_E_NO_CHILD, never
+ * another task) and its display id (what `os ps` shows). */
+typedef struct {
+  uint64_t handle;
+  uint64_t id;
+} tars_child_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +82,25 @@ int64_t tars_ready(void);
 int64_t tars_state_save(const uint8_t *data, uint64_t len);
 /* Read the module's saved state (at most `cap` bytes); its length in *len. */
 int64_t tars_state_load(uint8_t *out, uint64_t cap, uint64_t *len);
+
+static inline uint64_t tars_grant(uint64_t slot, uint64_t rights, uint32_t badge) { return TARS_GRANT(slot, rights, badge); }
+/* Start a task from boot module `module` (NUL-terminated; the module's line must allow it with
+ * `spawn=`: TARS_E_NO_RIGHTS) with `arg` (a TARS agent's second entry argument) and the `n`
+ * capabilities `grants` (TARS_GRANT words; NULL when n is 0). The child in *out. */
+int64_t tars_spawn(const char *module, uint64_t arg, const uint64_t *grants, size_t n, tars_child_t *out);
+/* End a child (and its children): its exit code becomes TARS_EXIT_KILLED; wait for it to free it. */
+int64_t tars_kill(const tars_child_t *child);
+/* Stop scheduling a child until tars_resume (whatever it waits for still arrives). */
+int64_t tars_suspend(const tars_child_t *child);
+int64_t tars_resume(const tars_child_t *child);
+/* Wait until `child` (NULL: any child) has ended; its exit code in *code, its handle in *handle,
+ * and its slot is freed. With `nohang`, a child still running is TARS_E_BUSY instead of a wait.
+ * No child to wait for: TARS_E_NO_CHILD. */
+int64_t tars_wait_child(const tars_child_t *child, int nohang, int64_t *code, uint64_t *handle);
+/* A new endpoint (send and receive rights) in a free capability slot, its number in *slot. */
+int64_t tars_ep_create(uint64_t *slot);
+/* Empty a capability slot (an endpoint nobody else holds is destroyed). */
+int64_t tars_cap_drop(uint64_t slot);
 
 #ifdef __cplusplus
 }
