@@ -27,7 +27,7 @@
 #define TARS_E_BAD_IMAGE (-11)
 /* What a TARS call returns on Linux (no TARS kernel underneath). */
 #define TARS_E_NOT_TARS (-38)
-#define TARS_STATE_MAX 256
+#define TARS_STATE_MAX 65536
 #define TARS_SHM_BYTES (16 * 4096)
 /* Capability slots per task. */
 #define TARS_CAP_SLOTS 32

@@ -33,11 +33,12 @@ fn enqueue(bytes: &[u8]) {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    for &b in bytes {
-        let at = (r.head + r.len) % RING;
-        r.buf[at] = b;
-        r.len += 1;
-    }
+    // At most two contiguous copies: up to the ring's end, then from its start.
+    let at = (r.head + r.len) % RING;
+    let first = bytes.len().min(RING - at);
+    r.buf[at..at + first].copy_from_slice(&bytes[..first]);
+    r.buf[..bytes.len() - first].copy_from_slice(&bytes[first..]);
+    r.len += bytes.len();
 }
 
 /// Send up to `max` queued bytes to COM1 (whole ring when `max` is usize::MAX).

@@ -102,7 +102,7 @@ pub fn derive_caps(k: &mut Kernel, i: usize, grants: &[u64]) -> Result<[Cap; MAX
 /// Start a new task from module `slot` with `caps` and `arg`, as a child of `by`. Returns its
 /// id, or (status for a task, message for the host).
 pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX_CAPS]) -> Result<TaskId, (i64, &'static str)> {
-    let m = k.modules.get(slot).copied().flatten().ok_or((E_BAD_IMAGE, "no such module"))?;
+    let m = *k.modules.get(slot).and_then(|m| m.as_ref()).ok_or((E_BAD_IMAGE, "no such module"))?;
     if m.image.is_none() && k.module_images[slot].is_none() {
         return Err((E_BAD_IMAGE, "the module has no image to start"));
     }
@@ -115,16 +115,19 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
     // The parent's chain: each ancestor's quota must hold the new child.
     let parent = match by {
         Spawner::Task(i) => {
-            let t = *k.task(i);
-            let pm = k.modules.get(t.module).copied().flatten().map(|m| m.cmdline).unwrap_or("");
+            let (module, children, ptid) = {
+                let t = k.task(i);
+                (t.module, t.children, t.tid)
+            };
+            let pm = k.modules.get(module).and_then(|m| m.as_ref()).map(|m| m.cmdline).unwrap_or("");
             if !may_spawn(pm, m.name.as_str()) {
                 return Err((E_NO_RIGHTS, "the module may not spawn that one (spawn= on its command line)"));
             }
             let limit = module_arg(pm, "children").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_CHILDREN);
-            if t.children >= limit {
+            if children >= limit {
                 return Err((E_QUOTA, "children quota reached"));
             }
-            Some(t.tid)
+            Some(ptid)
         }
         Spawner::Host => None,
     };
@@ -136,10 +139,10 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
     let before = memory::frames().free_frames();
     // The boot image, or the one a hot-swap left (taken out of the table while it loads).
     let (loaded, size) = match m.image {
-        Some(image) => (crate::modules::load(k, slot, image, Some(image), id, &caps), image.len()),
+        Some(image) => (crate::modules::load(k, slot, image, Some(image), id, arg, &caps), image.len()),
         None => {
             let image = k.module_images[slot].take().unwrap_or_default();
-            let r = crate::modules::load(k, slot, &image, None, id, &caps);
+            let r = crate::modules::load(k, slot, &image, None, id, arg, &caps);
             let size = image.len();
             k.module_images[slot] = Some(image);
             (r, size)

@@ -19,7 +19,9 @@ pub const MAX_PHYS: u64 = 32 << 30;
 pub const KERNEL_LOW_END: u64 = 4 << 20;
 pub const USER_BASE: u64 = KERNEL_LOW_END;
 pub const USER_END: u64 = 0x8000_0000_0000;
-pub const USER_STACK_TOP: u64 = 0xFF_0000_0000;
+/// A TARS agent's stack ends at the top of the GiB its image is linked at (0x80_0000_0000): one
+/// page directory serves both, a frame less per agent than a stack in a GiB of its own.
+pub const USER_STACK_TOP: u64 = 0x80_4000_0000;
 pub const USER_STACK_PAGES: u64 = 8;
 pub const SHM_BASE: u64 = 0xC0_0000_0000;
 

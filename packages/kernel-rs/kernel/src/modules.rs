@@ -155,7 +155,7 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
     let image = m.image.ok_or("the module has no image to load")?;
     let Some(tid) = k.free_slot() else { return Err("too many tasks") };
     let id = k.next_id;
-    let (cr3, frame, proc) = match load(k, slot, image, Some(image), id, &caps) {
+    let (cr3, frame, proc) = match load(k, slot, image, Some(image), id, m.arg, &caps) {
         Ok(v) => v,
         Err(e) => {
             events::emit("module_rejected", |w| {
@@ -202,16 +202,16 @@ fn spawn(k: &mut Kernel, slot: usize, caps: [Cap; MAX_CAPS]) -> Result<usize, &'
 /// Load `image` for module `slot` as the first task (display id `id`) with `caps`: a TARS
 /// agent's address space, or for `abi=linux` a Linux process (its slot in `k.procs`) with the
 /// environment of the module line. Returns (cr3, entry frame, process).
-pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'static [u8]>, id: u32, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
+pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'static [u8]>, id: u32, arg: u64, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
     let Some(m) = k.modules[slot] else { return Err("no such module") };
     if !m.linux {
-        let (cr3, frame) = task::load_image(image).map_err(|e| e.message())?;
+        let (cr3, frame) = task::load_image(image, boot_image.is_some()).map_err(|e| e.message())?;
         return Ok((cr3, frame, None));
     }
     let p = k.procs.iter().position(|p| p.is_none()).ok_or("too many Linux processes")?;
     let mut env = [0u8; 1536];
     let mut w = kcore::fmt::BufWriter::new(&mut env);
-    let _ = write!(w, "TARS_AGENT={}\0TARS_TASK_ID={}\0TARS_ARG={}\0TARS_CAPS=", m.name.as_str(), id, m.arg);
+    let _ = write!(w, "TARS_AGENT={}\0TARS_TASK_ID={}\0TARS_ARG={}\0TARS_CAPS=", m.name.as_str(), id, arg);
     for (n, c) in caps.iter().filter(|c| **c != Cap::Empty).enumerate() {
         let (kind, name) = match *c {
             Cap::Endpoint { ep, rights, .. } => (if rights & RIGHT_RECV != 0 { "serve" } else { "call" }, k.endpoints[ep].map(|e| e.name)),

@@ -208,7 +208,7 @@ fn t_sha256(_: &BootInfo) -> Result<(), &'static str> {
 fn t_modules_load(boot: &BootInfo) -> Result<(), &'static str> {
     let mut n = 0;
     for m in boot.modules() {
-        let (pml4, frame) = crate::task::load_image(m.bytes()).map_err(|e| e.message())?;
+        let (pml4, frame) = crate::task::load_image(m.bytes(), true).map_err(|e| e.message())?;
         if memory::translate_user(pml4, frame.rip).is_none() {
             return Err("entry point not mapped");
         }
@@ -222,7 +222,7 @@ fn t_modules_load(boot: &BootInfo) -> Result<(), &'static str> {
 }
 
 fn t_elf_reject(_: &BootInfo) -> Result<(), &'static str> {
-    match crate::task::load_image(b"\x7fELF not really") {
+    match crate::task::load_image(b"\x7fELF not really", false) {
         Err(_) => Ok(()),
         Ok(_) => Err("garbage image accepted"),
     }

@@ -140,7 +140,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     };
     let prio = k.modules[s.module].map(|m| m.prio).unwrap_or(3);
     let id = k.next_id;
-    let (cr3, frame, proc) = match crate::modules::load(k, s.module, &s.buf, None, id, &caps) {
+    let (cr3, frame, proc) = match crate::modules::load(k, s.module, &s.buf, None, id, k.modules[s.module].map(|m| m.arg).unwrap_or(0), &caps) {
         Ok(v) => v,
         Err(e) => {
             s.phase = Phase::Idle;

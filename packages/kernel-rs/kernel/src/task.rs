@@ -2,7 +2,7 @@
 //! capability table and accounting. Loading an agent from an ELF boot module lives here too.
 use crate::gdt::{USER_CS, USER_DS};
 use crate::idt::TrapFrame;
-use crate::memory::{self, USER_BASE, USER_END, USER_STACK_PAGES, USER_STACK_TOP};
+use crate::memory::{self, USER_BASE, USER_STACK_PAGES, USER_STACK_TOP};
 use kcore::elf::{Elf, ElfError};
 use kcore::frames::FRAME_SIZE;
 use kcore::sched::SchedInfo;
@@ -192,10 +192,16 @@ impl LoadError {
 /// Build a task's address space from an ELF image and return (pml4, entry frame).
 /// On error every frame taken so far is given back (an image with a huge BSS must not drain
 /// physical memory).
-pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
-    let elf = Elf::parse(image, (USER_BASE, USER_END)).map_err(LoadError::Elf)?;
+///
+/// `boot`: the image is a boot module, in RAM for the kernel's life: its read-only pages that sit
+/// page-aligned in it are mapped as they are (borrowed, shared by every instance, never freed
+/// with the address space) instead of copied — a spawned instance costs its writable pages,
+/// stack and page tables only.
+pub fn load_image(image: &[u8], boot: bool) -> Result<(u64, TrapFrame), LoadError> {
+    // Segments stay below the stack window (and so below the shared buffers at SHM_BASE).
+    let elf = Elf::parse(image, (USER_BASE, USER_STACK_TOP - USER_STACK_PAGES * FRAME_SIZE)).map_err(LoadError::Elf)?;
     let pml4 = memory::new_address_space().ok_or(LoadError::OutOfMemory)?;
-    match populate(&elf, pml4) {
+    match populate(&elf, pml4, boot.then_some(image)) {
         Ok(frame) => Ok((pml4, frame)),
         Err(e) => {
             memory::free_address_space(pml4, &|_| false);
@@ -204,13 +210,38 @@ pub fn load_image(image: &[u8]) -> Result<(u64, TrapFrame), LoadError> {
     }
 }
 
-fn populate(elf: &Elf, pml4: u64) -> Result<TrapFrame, LoadError> {
+/// The physical frame of `image` holding page `page` of `seg`, when the page can be borrowed:
+/// read-only, wholly inside this segment's file bytes, touched by no other segment, and
+/// page-aligned in RAM.
+fn borrowable(elf: &Elf, image: &[u8], seg: &kcore::elf::Segment, page: u64) -> Option<u64> {
+    if seg.writable || page < seg.vaddr || page + FRAME_SIZE > seg.vaddr + seg.filesz {
+        return None;
+    }
+    let others = elf.segments().filter(|s| s.vaddr != seg.vaddr && page < s.vaddr + s.memsz && page + FRAME_SIZE > (s.vaddr & !(FRAME_SIZE - 1))).count();
+    if others != 0 {
+        return None;
+    }
+    let off = seg.offset + (page - seg.vaddr);
+    if off % FRAME_SIZE != 0 || off + FRAME_SIZE > image.len() as u64 {
+        return None;
+    }
+    let pa = memory::virt_to_phys(image.as_ptr() as u64 + off);
+    (pa % FRAME_SIZE == 0).then_some(pa)
+}
+
+fn populate(elf: &Elf, pml4: u64, boot: Option<&[u8]>) -> Result<TrapFrame, LoadError> {
     for seg in elf.segments() {
         let data = elf.segment_data(&seg);
         let first = seg.vaddr & !(FRAME_SIZE - 1);
         let end = seg.vaddr + seg.memsz;
         let mut page = first;
         while page < end {
+            if let Some(pa) = boot.and_then(|image| borrowable(elf, image, &seg, page)) {
+                let leaf = memory::user_pte(pml4, page, true).ok_or(LoadError::OutOfMemory)?;
+                *leaf = pa | memory::PTE_P | memory::PTE_U | memory::PTE_BORROWED | if seg.executable { 0 } else { memory::PTE_NX };
+                page += FRAME_SIZE;
+                continue;
+            }
             // Pages shared by two segments are mapped once, by the first; later ones copy into it.
             let frame = match memory::translate_user(pml4, page) {
                 Some(p) => p & !(FRAME_SIZE - 1),

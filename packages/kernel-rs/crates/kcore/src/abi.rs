@@ -100,7 +100,7 @@ pub const fn handle(index: u16, gen: u16) -> u64 {
 
 /// Largest state blob a task keeps in the kernel (`state_save`): what a hot-swap hands over, what
 /// the host fetches with `snapshot` and gives a new instance at `spawn`.
-pub const STATE_MAX: usize = 64 * 1024;
+pub const STATE_MAX: usize = 65_536;
 /// The state buffer the Rust lifecycle runner (`agent_rt::lifecycle::run`) keeps on its stack.
 pub const LIFECYCLE_STATE_BUF: usize = 256;
 

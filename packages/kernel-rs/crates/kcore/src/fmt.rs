@@ -50,17 +50,29 @@ pub struct JsonStr<'a>(pub &'a str);
 impl fmt::Display for JsonStr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("\"")?;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if (c as u32) < 0x20 => write!(f, "\\u{:04x}", c as u32)?,
-                c => write!(f, "{}", c)?,
+        // Runs of characters that need no escape go out in one write (the kernel formats
+        // events on hot paths: a spawn's task_start).
+        let s = self.0;
+        let mut run = 0;
+        for (i, c) in s.char_indices() {
+            let esc = match c {
+                '"' => "\\\"",
+                '\\' => "\\\\",
+                '\n' => "\\n",
+                '\r' => "\\r",
+                '\t' => "\\t",
+                c if (c as u32) < 0x20 => "",
+                _ => continue,
+            };
+            f.write_str(&s[run..i])?;
+            if esc.is_empty() {
+                write!(f, "\\u{:04x}", c as u32)?;
+            } else {
+                f.write_str(esc)?;
             }
+            run = i + c.len_utf8();
         }
+        f.write_str(&s[run..])?;
         f.write_str("\"")
     }
 }
@@ -70,8 +82,14 @@ pub struct Hex<'a>(pub &'a [u8]);
 
 impl fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{:02x}", b)?;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for chunk in self.0.chunks(32) {
+            let mut out = [0u8; 64];
+            for (i, b) in chunk.iter().enumerate() {
+                out[2 * i] = DIGITS[(b >> 4) as usize];
+                out[2 * i + 1] = DIGITS[(b & 15) as usize];
+            }
+            f.write_str(core::str::from_utf8(&out[..2 * chunk.len()]).map_err(|_| fmt::Error)?)?;
         }
         Ok(())
     }
