@@ -10,6 +10,7 @@ import { deploymentDir, readDeployments, removeDeployment, type DeploymentRecord
 import { libvirtDeployer } from './libvirt-deployer.js';
 import { metalDeployer } from './metal.js';
 import { pxeDeployer, qemuDeployer } from './qemu-deployer.js';
+import type { ProtocolClient } from './protocol/client.js';
 
 export const DEPLOYERS: Record<string, Deployer> = {
   qemu: qemuDeployer,
@@ -29,6 +30,16 @@ export function getDeployer(name: string): Deployer {
 /** The deployer that owns a record. */
 export function deployerOf(rec: DeploymentRecord): Deployer {
   return getDeployer(rec.deployer);
+}
+
+/** Run `fn` with `client`, or with a control client opened on the deployment and closed after. */
+export async function withControl<T>(rec: DeploymentRecord, client: ProtocolClient | undefined, fn: (c: ProtocolClient) => Promise<T>): Promise<T> {
+  const c = client ?? (await deployerOf(rec).control(rec));
+  try {
+    return await fn(c);
+  } finally {
+    if (!client) c.close();
+  }
 }
 
 export interface ListedDeployment {

@@ -20,3 +20,5 @@ export * from './support.js';
 export * from './symbolize.js';
 export * from './update-module.js';
 export * from './follow.js';
+export * from './task-state.js';
+export { addModule, findHostWindow, hostWindowFile, writeHostWindow, type AddModuleOptions, type HostWindow } from './host-window.js';

@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { controlTasks, hiddenTasksLine, listAllTasks, missingTasksError, spawnBa
 import { ProtocolClient } from './protocol/client.js';
 import { encodeFrame, FrameDecoder } from './protocol/frame.js';
 import type { KernelStats, TaskStats } from './protocol/types.js';
+import { snapshotTask } from './task-state.js';
 
 type Handler = (cmd: string, args: Record<string, unknown>) => { result: unknown } | { error: { code: string; message: string } };
 
@@ -198,5 +200,136 @@ describe('summarizeTasks', () => {
   it('shows parent and children columns (- for boot and host tasks) and paused', () => {
     expect(taskRow(task(7, 'w', { parent: 3, children: 2, paused: true, state: 'runnable' })).slice(0, 6)).toEqual(['7', 'w', 'w', 'runnable (paused)', '3', '2']);
     expect(taskRow(task(1, 'pong'))[4]).toBe('-');
+  });
+});
+
+/** A kernel that keeps states: task id → bytes; `snapshot` pages 8 KiB; an upload is checked by `spawn {state: true}`. */
+function stateKernel(states: Map<number, Buffer>, hooks: { beforePage?: (offset: number) => void } = {}): Handler {
+  const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+  let upload: { size: number; sha256: string; parts: Buffer[] } | undefined;
+  let next = 50;
+  return (cmd, a) => {
+    if (cmd === 'snapshot') {
+      const offset = Number(a['offset'] ?? 0);
+      hooks.beforePage?.(offset);
+      const st = states.get(Number(a['task']));
+      if (!st) return { error: { code: 'NO_SUCH_TASK', message: 'no task with that id' } };
+      return { result: { task: a['task'], module: 'keeper', size: st.length, sha256: sha(st), offset, data: st.subarray(offset, offset + 8192).toString('base64') } };
+    }
+    if (cmd === 'state_begin') {
+      if (Number(a['size']) > 65536) return { error: { code: 'BAD_SIZE', message: 'at most 65536 bytes' } };
+      upload = { size: Number(a['size']), sha256: String(a['sha256']), parts: [] };
+      return { result: { max_chunk: 8192 } };
+    }
+    if (cmd === 'state_chunk') {
+      const data = Buffer.from(String(a['data']), 'base64');
+      const have = upload?.parts.reduce((n, p) => n + p.length, 0) ?? -1;
+      if (!upload || Number(a['offset']) !== have) return { error: { code: 'BAD_OFFSET', message: 'chunks go in order' } };
+      upload.parts.push(data);
+      return { result: { received: have + data.length } };
+    }
+    if (cmd === 'spawn') {
+      if (a['state']) {
+        const got = Buffer.concat(upload?.parts ?? []);
+        if (!upload || got.length !== upload.size) return { error: { code: 'INCOMPLETE', message: 'the state upload is not complete' } };
+        if (sha(got) !== upload.sha256) return { error: { code: 'BAD_SHA256', message: 'the state does not match its sha256' } };
+      }
+      const tasks = Array.from({ length: Number(a['count'] ?? 1) }, () => ({ id: next, handle: next++ }));
+      for (const t of tasks) if (a['state']) states.set(t.id, Buffer.concat(upload?.parts ?? []));
+      return { result: { module: a['module'], tasks } };
+    }
+    return { error: { code: 'UNKNOWN_COMMAND', message: cmd } };
+  };
+}
+
+describe('snapshotTask and spawn --state', () => {
+  const tmp = () => {
+    const d = mkdtempSync(join(tmpdir(), 'tars-state-'));
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    return d;
+  };
+  const bytes = (n: number, seed = 1) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff));
+
+  it('pages a 40 KiB state into the file 8 KiB at a time and checks its sha256', async () => {
+    const state = bytes(40960);
+    const { client, requests } = await fakeKernel(stateKernel(new Map([[7, state]])));
+    const file = join(tmp(), 'keeper.state');
+    const r = await snapshotTask({ deployment, client, task: 7, file });
+    expect(requests.map((q) => q.args['offset'])).toEqual([0, 8192, 16384, 24576, 32768]);
+    expect(readFileSync(file).equals(state)).toBe(true);
+    expect(r).toEqual({ deployment: 'tars-test', task: 7, module: 'keeper', size: 40960, sha256: createHash('sha256').update(state).digest('hex'), file });
+  });
+
+  it('writes an empty file for a task with no state', async () => {
+    const { client, requests } = await fakeKernel(stateKernel(new Map([[3, Buffer.alloc(0)]])));
+    const file = join(tmp(), 'empty.state');
+    const r = await snapshotTask({ deployment, client, task: 3, file });
+    expect(r.size).toBe(0);
+    expect(readFileSync(file)).toHaveLength(0);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('reads again when the task saves between pages; a state that never holds still is CHECK_FAILED and the old file stays', async () => {
+    const states = new Map([[7, bytes(20000)]]);
+    let saves = 1;
+    const { client } = await fakeKernel(stateKernel(states, { beforePage: (offset) => { if (offset > 0 && saves-- > 0) states.set(7, bytes(20000, 9)); } }));
+    const file = join(tmp(), 'k.state');
+    await snapshotTask({ deployment, client, task: 7, file });
+    expect(readFileSync(file).equals(bytes(20000, 9))).toBe(true);
+
+    let seed = 1;
+    const busy = new Map([[7, bytes(20000)]]);
+    const { client: c2, requests } = await fakeKernel(stateKernel(busy, { beforePage: (offset) => { if (offset > 0) busy.set(7, bytes(20000, ++seed)); } }));
+    writeFileSync(file, 'old');
+    const err = await snapshotTask({ deployment, client: c2, task: 7, file }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CHECK_FAILED', exitCode: 7, message: expect.stringContaining('changed while it was read') });
+    expect((err as AbortError).tryMessage).toContain('os pause tars-test 7');
+    expect(requests.map((q) => q.args['offset'])).toEqual([0, 8192, 0, 8192, 0, 8192]);
+    expect(readFileSync(file, 'utf8')).toBe('old');
+  });
+
+  it('says NOT_FOUND for a task the kernel does not have, and writes nothing', async () => {
+    const { client } = await fakeKernel(stateKernel(new Map()));
+    const file = join(tmp(), 'none.state');
+    await expect(snapshotTask({ deployment, client, task: 99, file })).rejects.toMatchObject({ code: 'NOT_FOUND', exitCode: 6, message: 'No task 99 in tars-test' });
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it('uploads the file in 8 KiB chunks, then spawns every batch with state: true; each instance gets the same bytes', async () => {
+    const states = new Map<number, Buffer>();
+    const { client, requests } = await fakeKernel(stateKernel(states));
+    const file = join(tmp(), 'in.state');
+    const state = bytes(40960, 5);
+    writeFileSync(file, state);
+    const r = await spawnTasks({ deployment, client, module: 'keeper-image', count: 300, arg: 7, caps: ['shm=keeper-b'], stateFile: file });
+    expect(requests.map((q) => q.cmd)).toEqual(['state_begin', ...Array(5).fill('state_chunk'), 'spawn', 'spawn']);
+    expect(requests[0]?.args).toEqual({ size: 40960, sha256: createHash('sha256').update(state).digest('hex') });
+    expect(requests.slice(1, 6).map((q) => q.args['offset'])).toEqual([0, 8192, 16384, 24576, 32768]);
+    expect(requests.slice(6).map((q) => q.args)).toEqual([256, 44].map((count) => ({ module: 'keeper-image', count, arg: 7, caps: 'shm=keeper-b', state: true })));
+    expect(r.tasks).toHaveLength(300);
+    expect(r.state).toEqual({ file, size: 40960, sha256: createHash('sha256').update(state).digest('hex') });
+    expect([...states.values()].every((s) => s.equals(state))).toBe(true);
+  });
+
+  it('refuses a file over 64 KiB, or none, in one line before sending anything', async () => {
+    const { client, requests } = await fakeKernel(stateKernel(new Map()));
+    const big = join(tmp(), 'big.state');
+    writeFileSync(big, Buffer.alloc(65537));
+    const err = await spawnTasks({ deployment, client, module: 'w', stateFile: big }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'USAGE', message: `--state ${big} is 65537 bytes: a spawned task's state is at most 65536 bytes (64 KiB)` });
+    await expect(spawnTasks({ deployment, client, module: 'w', stateFile: join(tmp(), 'nope') })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(requests).toHaveLength(0);
+    // Exactly 64 KiB is fine.
+    writeFileSync(big, Buffer.alloc(65536));
+    expect((await spawnTasks({ deployment, client, module: 'w', stateFile: big })).state?.size).toBe(65536);
+  });
+
+  it('turns a refused upload into a one-line error', async () => {
+    const { client } = await fakeKernel((cmd) => (cmd === 'spawn' ? { error: { code: 'BAD_SHA256', message: 'the state does not match its sha256' } } : { result: { max_chunk: 8192, received: 4 } }));
+    const file = join(tmp(), 's.state');
+    writeFileSync(file, 'abcd');
+    const err = await spawnTasks({ deployment, client, module: 'w', stateFile: file }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'PROTOCOL_ERROR', message: expect.stringContaining('BAD_SHA256') });
+    expect((err as AbortError).message).not.toContain('\n');
   });
 });

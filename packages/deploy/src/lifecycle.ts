@@ -5,9 +5,10 @@
  */
 import { AbortError } from '@tars/core';
 import type { DeploymentRecord } from './deployments.js';
-import { deployerOf } from './deployers.js';
+import { withControl } from './deployers.js';
 import { ProtocolError, SPAWN_COUNT_MAX, type ProtocolClient } from './protocol/client.js';
 import type { KernelStats, TaskAction, TaskList, TaskStats } from './protocol/types.js';
+import { readStateFile, stateError, uploadState } from './task-state.js';
 
 export interface SpawnTasksOptions {
   deployment: DeploymentRecord;
@@ -17,6 +18,8 @@ export interface SpawnTasksOptions {
   arg?: number;
   /** `KIND=NAME` words (serve, call, notify, shm); absent: the module's configured capabilities. */
   caps?: string[];
+  /** A state file (at most 64 KiB, e.g. from `os snapshot`): uploaded first, each new instance starts with a copy. */
+  stateFile?: string;
   /** Use this client (tests, --watch); otherwise one is opened and closed. */
   client?: ProtocolClient;
 }
@@ -28,6 +31,8 @@ export interface SpawnTasksResult {
   tasks: { id: number; handle: number }[];
   /** Set when fewer than `requested` started: what stopped the rest (later batches were not sent). */
   failed?: { code: string; message: string };
+  /** The state the instances were given (--state). */
+  state?: { file: string; size: number; sha256: string };
 }
 
 export interface TaskActionOptions {
@@ -58,6 +63,8 @@ export function spawnBatches(count: number, max = SPAWN_COUNT_MAX): number[] {
 /** A kernel refusal as a one-line error the user can act on (exit codes by kind). */
 export function lifecycleError(err: unknown, context: { module?: string; caps?: string[] }): unknown {
   if (!(err instanceof ProtocolError) || !err.kernelCode) return err;
+  const state = stateError(err);
+  if (state) return state;
   const m = context.module ?? '';
   switch (err.kernelCode) {
     case 'NO_SUCH_MODULE':
@@ -77,15 +84,6 @@ export function lifecycleError(err: unknown, context: { module?: string; caps?: 
   }
 }
 
-async function withClient<T>(rec: DeploymentRecord, client: ProtocolClient | undefined, fn: (c: ProtocolClient) => Promise<T>): Promise<T> {
-  const c = client ?? (await deployerOf(rec).control(rec));
-  try {
-    return await fn(c);
-  } finally {
-    if (!client) c.close();
-  }
-}
-
 function checkSpawn(o: SpawnTasksOptions): number {
   const count = o.count ?? 1;
   if (!Number.isInteger(count) || count < 1) throw new AbortError(`--count must be a whole number from 1 (got: ${count})`, { code: 'USAGE' });
@@ -98,11 +96,20 @@ function checkSpawn(o: SpawnTasksOptions): number {
 /** Start `count` instances of a module; batches of 256 until all started or one batch fails. */
 export async function spawnTasks(o: SpawnTasksOptions): Promise<SpawnTasksResult> {
   const count = checkSpawn(o);
-  return withClient(o.deployment, o.client, async (c) => {
+  // A state file that cannot be one is refused before anything is sent.
+  const state = o.stateFile !== undefined ? readStateFile(o.stateFile) : undefined;
+  return withControl(o.deployment, o.client, async (c) => {
     const result: SpawnTasksResult = { deployment: o.deployment.id, module: o.module, requested: count, tasks: [] };
+    if (state && o.stateFile !== undefined) {
+      try {
+        result.state = { file: o.stateFile, ...(await uploadState(c, state)) };
+      } catch (err) {
+        throw lifecycleError(err, o);
+      }
+    }
     for (const n of spawnBatches(count)) {
       try {
-        const r = await c.spawn(o.module, { count: n, ...(o.arg !== undefined ? { arg: o.arg } : {}), ...(o.caps?.length ? { caps: o.caps } : {}) });
+        const r = await c.spawn(o.module, { count: n, ...(o.arg !== undefined ? { arg: o.arg } : {}), ...(o.caps?.length ? { caps: o.caps } : {}), ...(state ? { state: true } : {}) });
         result.tasks.push(...r.tasks);
         if (r.failed) {
           result.failed = r.failed;
@@ -125,7 +132,7 @@ export async function spawnTasks(o: SpawnTasksOptions): Promise<SpawnTasksResult
 export async function controlTasks(o: TaskActionOptions): Promise<TaskActionResult> {
   const bad = o.ids.filter((id) => !Number.isInteger(id) || id < 0);
   if (o.ids.length === 0 || bad.length) throw new AbortError(`Task ids are whole numbers from 0${bad.length ? ` (got: ${bad.join(', ')})` : ''}`, { code: 'USAGE', tryMessage: 'See the ids with `tarscli os ps ID`.' });
-  return withClient(o.deployment, o.client, async (c) => {
+  return withControl(o.deployment, o.client, async (c) => {
     try {
       const r = await c.taskAction(o.action, o.ids);
       return { deployment: o.deployment.id, action: o.action, done: r.done, missing: r.missing };
@@ -163,7 +170,7 @@ export interface TaskListing {
 
 /** `os ps ID`: every task of a running deployment. */
 export async function listDeploymentTasks(o: TaskListingOptions): Promise<TaskListing> {
-  return withClient(o.deployment, o.client, async (c) => ({ deployment: o.deployment.id, ...(await c.allTasks()) }));
+  return withControl(o.deployment, o.client, async (c) => ({ deployment: o.deployment.id, ...(await c.allTasks()) }));
 }
 
 export interface TaskSummary {

@@ -10,6 +10,7 @@ import { agentComponentId, buildComponent, checkSources, ComponentCache, createB
 import { deployerOf } from './deployers.js';
 import type { DeploymentRecord } from './deployments.js';
 import { hotSwapModule, type SwapResult } from './hot-swap.js';
+import { findHostWindow } from './host-window.js';
 
 export interface UpdateModuleOptions {
   root: string;
@@ -83,7 +84,9 @@ export async function updateModule(opts: UpdateModuleOptions): Promise<SwapResul
   }
   const client = await deployerOf(opts.deployment).control(opts.deployment);
   try {
+    const window = await findHostWindow(client, opts.deployment.runDir);
     return await hotSwapModule(client, {
+      ...(window ? { window } : {}),
       module: opts.module,
       image,
       version: opts.version ?? agent?.version ?? '0.0.0',

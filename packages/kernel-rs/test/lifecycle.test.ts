@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { hotSwapModule, ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
+import { addModule, findHostWindow, hotSwapModule, ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
 import { DEMO_MODULES, KERNEL, OUT } from './system.js';
 
 const SPAWNER = `${OUT}agents/spawner.elf`;
@@ -214,6 +214,44 @@ int main(void) {
     expect(r.tasks).toHaveLength(1);
     await c.request('kill', { tasks: [r.tasks[0]!.id] });
     expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('moves images through the host window (guest RAM shared with the host): a 2.5 MB hot-swap and a module pushed at run time, then spawned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tars-win-'));
+    const { q, c } = await boot([...DEMO_MODULES], { hostWindow: { path: join(dir, 'guest-ram'), mib: 20 } });
+    const window = await findHostWindow(c, dir);
+    expect(window?.size).toBe(20 << 20);
+    // pong padded to the size of a NativeAOT agent (bytes after the ELF's contents are ignored).
+    const pong = readFileSync(`${OUT}agents/pong.elf`);
+    const big = Buffer.concat([pong, Buffer.alloc(2_500_000 - pong.length, 0x5a)]);
+    const viaWindow = await hotSwapModule(c, { module: 'pong', image: big, version: '2.0.0', window: window! });
+    expect(viaWindow).toMatchObject({ outcome: 'swapped', via: 'window' });
+    // The new pong serves: ping's calls keep getting answers (its next round-trip metric).
+    const since = q.reader.events.length;
+    await q.waitFor((e) => q.reader.events.indexOf(e) >= since && e.ev === 'metric' && e['name'] === 'ping_rounds', { timeoutMs: 60_000 });
+    expect((await c.modules()).find((m) => m.name === 'pong')).toMatchObject({ version: '2.0.0', size: 2_500_000 });
+    // A module pushed at run time, then spawned from the host and by nobody else.
+    const added = await addModule(c, window, { name: 'idle2', version: '1.2.3', image: readFileSync(SPAWNER), line: 'arg=100' });
+    expect(added.size).toBe(readFileSync(SPAWNER).length);
+    expect((await c.modules()).find((m) => m.name === 'idle2')).toMatchObject({ state: 'image', version: '1.2.3', sha256: added.sha256 });
+    const r = await c.request<{ tasks: { id: number }[] }>('spawn', { module: 'idle2', count: 2 });
+    expect(r.tasks).toHaveLength(2);
+    // Refusals: a wrong sha256, an existing name, a range outside the window, bad lines, a swap_window with no swap.
+    await expect(c.request('module_add', { name: 'bad', size: 100, sha256: '0'.repeat(64) })).rejects.toMatchObject({ kernelCode: 'BAD_SHA256' });
+    await expect(addModule(c, window, { name: 'idle2', image: readFileSync(SPAWNER) })).rejects.toMatchObject({ kernelCode: 'MODULE_EXISTS' });
+    await expect(c.request('module_add', { name: 'far', size: 4096, sha256: '0'.repeat(64), offset: 20 << 20 })).rejects.toMatchObject({ kernelCode: 'NO_WINDOW' });
+    await expect(c.request('module_add', { name: 'Bad Name', size: 10, sha256: '0'.repeat(64) })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('module_add', { name: 'x', size: 10, sha256: '0'.repeat(64), line: 'name=evil' })).rejects.toMatchObject({ kernelCode: 'BAD_REQUEST' });
+    await expect(c.request('swap_window', { offset: 0 })).rejects.toMatchObject({ kernelCode: 'BAD_STATE' });
+    // Garbage in the window is refused by the image check, the kernel carries on.
+    await expect(addModule(c, window, { name: 'junk', image: Buffer.alloc(8192, 7) })).rejects.toMatchObject({ kernelCode: 'MODULE_REJECTED' });
+    expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('has no host window unless asked for: window requests are refused', async () => {
+    const { c } = await boot([]);
+    expect((await c.ping()).host_window).toBeUndefined();
+    await expect(c.request('module_add', { name: 'x', size: 10, sha256: '0'.repeat(64) })).rejects.toMatchObject({ kernelCode: 'NO_WINDOW' });
   });
 
   it('lets the host spawn, pause, resume and kill instances, and refuses what it must', async () => {

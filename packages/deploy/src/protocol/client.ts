@@ -6,13 +6,16 @@
 import { connect, type Socket } from 'node:net';
 import { AbortError } from '@tars/core';
 import { encodeFrame, FrameDecoder } from './frame.js';
-import { PROTOCOL_VERSION, type KernelStats, type LogResult, type ModuleInfo, type PingResult, type SpawnReply, type TaskAction, type TaskList, type TaskPage } from './types.js';
+import { PROTOCOL_VERSION, type KernelStats, type LogResult, type ModuleInfo, type PingResult, type SnapshotPage, type SpawnReply, type TaskAction, type TaskList, type TaskPage } from './types.js';
 
 /** Most tasks one `tasks` page holds, and most ids one kill/pause/resume takes (PROTOCOL.md). */
 export const TASKS_PAGE_MAX = 32;
 export const TASK_IDS_MAX = 64;
 /** Most instances one `spawn` starts. */
 export const SPAWN_COUNT_MAX = 256;
+/** Largest state a spawn can be given (`state_begin`), and the most one `state_chunk` carries. */
+export const STATE_MAX = 64 * 1024;
+export const STATE_CHUNK = 8 * 1024;
 
 export interface SpawnOptions extends RequestOptions {
   /** 1..256 (default 1). */
@@ -21,6 +24,8 @@ export interface SpawnOptions extends RequestOptions {
   arg?: number;
   /** Capability words, `serve=EP call=EP notify=N shm=NAME` (default: the module's configured ones). */
   caps?: string | string[];
+  /** Give each instance a copy of the state uploaded with `state_begin`/`state_chunk`. */
+  state?: boolean;
 }
 
 export class ProtocolError extends AbortError {
@@ -111,12 +116,25 @@ export class ProtocolClient {
 
   /** Start instances of a module (a `boot=no` image or a running one); a partial start lists what started and `failed`. */
   spawn(module: string, options: SpawnOptions = {}): Promise<SpawnReply> {
-    const { count, arg, caps, ...o } = options;
+    const { count, arg, caps, state, ...o } = options;
     const args: Record<string, unknown> = { module };
     if (count !== undefined) args['count'] = count;
     if (arg !== undefined) args['arg'] = arg;
     if (caps !== undefined) args['caps'] = Array.isArray(caps) ? caps.join(' ') : caps;
+    if (state) args['state'] = true;
     return this.request<SpawnReply>('spawn', args, o);
+  }
+  /** One page (at most 8 KiB) of the state a task keeps in the kernel, from `offset`. */
+  snapshot(task: number, offset = 0, o?: RequestOptions): Promise<SnapshotPage> {
+    return this.request<SnapshotPage>('snapshot', { task, offset }, o);
+  }
+  /** Start uploading a state for `spawn {state: true}` (at most 64 KiB); the kernel says how large a chunk may be. */
+  stateBegin(size: number, sha256: string, o?: RequestOptions): Promise<{ max_chunk: number }> {
+    return this.request<{ max_chunk: number }>('state_begin', { size, sha256 }, o);
+  }
+  /** The next piece of the state, in order. */
+  stateChunk(offset: number, data: Buffer, o?: RequestOptions): Promise<{ received: number }> {
+    return this.request<{ received: number }>('state_chunk', { offset, data: data.toString('base64') }, o);
   }
   async kill(ids: number[], o?: RequestOptions): Promise<{ killed: number[]; missing: number[] }> {
     const r = await this.taskAction('kill', ids, o);

@@ -57,6 +57,17 @@ export interface SpawnReply {
 
 export type TaskAction = 'kill' | 'pause' | 'resume';
 
+/** One page of a task's kept state (`snapshot`): `size` and `sha256` are the whole state's. */
+export interface SnapshotPage {
+  task: number;
+  module: string;
+  size: number;
+  sha256: string;
+  offset: number;
+  /** base64 of at most 8 KiB from `offset`. */
+  data: string;
+}
+
 export interface FaultRecord {
   t_us: number;
   vector: number;
@@ -129,6 +140,8 @@ export interface PingResult {
   protocol: number;
   kernel: string;
   uptime_us: number;
+  /** The host window (`hostwin=` on the kernel command line): guest physical base and size. */
+  host_window?: { base: number; size: number };
 }
 
 export interface LogResult {

@@ -45,6 +45,12 @@ export interface QemuSpec {
   debugExit?: boolean;
   /** Network boot from this TFTP root with this boot file (QEMU's built-in iPXE/TFTP). */
   pxe?: { tftpRoot: string; bootFile: string };
+  /**
+   * Guest RAM as a shared file at `path` and `hostwin=MiB` on the kernel command line: the kernel
+   * keeps `mib` MiB of it for the host to write images and states into (PROTOCOL.md, host window).
+   * Direct kernel boot only.
+   */
+  hostWindow?: { path: string; mib: number };
 }
 
 export interface QemuPaths {
@@ -109,7 +115,12 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     args.push('-boot', spec.image.media === 'cdrom' ? 'd' : 'c');
   } else if (spec.kernel) {
     args.push('-kernel', spec.kernel);
-    if (spec.append) args.push('-append', spec.append);
+    const append = [spec.append, spec.hostWindow ? `hostwin=${spec.hostWindow.mib}` : undefined].filter(Boolean).join(' ');
+    if (append) args.push('-append', append);
+    if (spec.hostWindow) {
+      if (!Number.isInteger(spec.hostWindow.mib) || spec.hostWindow.mib < 1 || spec.hostWindow.mib > 64) throw new BugError(`the host window is 1 to 64 MiB (got ${spec.hostWindow.mib})`);
+      args.push('-object', `memory-backend-file,id=tars-ram,size=${spec.memoryMb}M,mem-path=${qemuEscape(spec.hostWindow.path)},share=on`, '-machine', 'memory-backend=tars-ram');
+    }
     if (spec.modules?.length) {
       for (const m of spec.modules) if (/\s/.test(m.path)) throw new AbortError(`QEMU cannot pass a module path with whitespace: ${m.path}`, { code: 'USAGE', tryMessage: 'Move the project (or --image) to a path without spaces.' });
       args.push('-initrd', spec.modules.map((m) => qemuEscape(m.args ? `${m.path} ${m.args}` : m.path)).join(','));

@@ -242,11 +242,15 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
         Some("ping") => reply_ok(id, |w| {
             let _ = write!(
                 w,
-                "{{\"pong\":true,\"protocol\":{},\"kernel\":{},\"uptime_us\":{}}}",
+                "{{\"pong\":true,\"protocol\":{},\"kernel\":{},\"uptime_us\":{}",
                 kcore::PROTOCOL_VERSION,
                 JsonStr(KERNEL_VERSION),
                 now_us()
             );
+            if let Some((base, size)) = crate::hostwin::window() {
+                let _ = write!(w, ",\"host_window\":{{\"base\":{},\"size\":{}}}", base, size);
+            }
+            let _ = w.write_str("}");
         }),
         Some("stats") => reply_ok(id, |w| write_stats(k, w)),
         Some("modules") => reply_ok(id, |w| write_modules(k, w)),
@@ -289,6 +293,31 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
                 Err((code, msg)) => reply_err(id, code, msg),
             }
         }
+        Some("swap_window") => {
+            let offset = doc.get("args").and_then(|a| a.get("offset")).and_then(|v| v.as_u64()).unwrap_or(0);
+            match swap::from_window(offset) {
+                Ok(received) => reply_ok(id, |w| {
+                    let _ = write!(w, "{{\"received\":{}}}", received);
+                }),
+                Err((code, msg)) => reply_err(id, code, msg),
+            }
+        }
+        Some("state_window") => {
+            let offset = doc.get("args").and_then(|a| a.get("offset")).and_then(|v| v.as_u64()).unwrap_or(0);
+            let s = staged();
+            if s.buf.len() != s.size {
+                return reply_err(id, "BAD_STATE", "no state upload begun (state_begin)");
+            }
+            let Some(src) = crate::hostwin::bytes(offset, s.size) else {
+                return reply_err(id, "NO_WINDOW", "no host window, or the range is outside it");
+            };
+            s.buf.copy_from_slice(src);
+            s.received = s.size;
+            reply_ok(id, |w| {
+                let _ = write!(w, "{{\"received\":{}}}", s.size);
+            });
+        }
+        Some("module_add") => serve_module_add(k, id, doc.get("args")),
         Some("swap_commit") => match swap::commit(k) {
             Ok(()) => reply_ok(id, |w| {
                 let _ = w.write_str("{\"phase\":\"starting\"}");
@@ -348,7 +377,7 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
                 let _ = w.write_str("]}");
             })
         }
-        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, snapshot, state_begin, state_chunk, swap_begin, swap_chunk, swap_commit, swap_status"),
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, snapshot, state_begin, state_chunk, state_window, module_add, swap_begin, swap_chunk, swap_window, swap_commit, swap_status"),
         None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
     }
 }
@@ -747,4 +776,56 @@ fn serve_snapshot(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
         let _ = w.write_str("\"}");
     });
     *k.state_of(i) = state;
+}
+
+/// `module_add {name, version?, size, sha256, offset?, line?}`: a new module made at run time from
+/// an image the host put in the host window, checked by sha256 — an image for `spawn` (state
+/// `image`, like `boot=no`), with `line` as its command line (capabilities, spawn rights,
+/// quotas; `name=`, `version=` and `boot=` are set here).
+fn serve_module_add(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
+    let get = |key: &str| args.as_ref().and_then(|a| a.get(key));
+    let (Some(name), Some(size), Some(sha)) = (get("name").and_then(|v| v.as_str()), get("size").and_then(|v| v.as_u64()), get("sha256").and_then(|v| v.as_str()).and_then(parse_sha)) else {
+        return reply_err(id, "BAD_REQUEST", "module_add needs args.name, args.size and args.sha256 (64 hex digits)");
+    };
+    let version = get("version").and_then(|v| v.as_str()).unwrap_or("0.0.0");
+    let line = get("line").and_then(|v| v.as_str()).unwrap_or("");
+    let offset = get("offset").and_then(|v| v.as_u64()).unwrap_or(0);
+    let valid_name = !name.is_empty() && name.len() <= 24 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !valid_name || version.len() > 24 || version.contains(char::is_whitespace) {
+        return reply_err(id, "BAD_REQUEST", "name: 1-24 of a-z 0-9 -; version: up to 24 characters, no spaces");
+    }
+    if line.split_whitespace().any(|w| !w.contains('=') || w.starts_with("name=") || w.starts_with("version=") || w.starts_with("boot=")) {
+        return reply_err(id, "BAD_REQUEST", "line: KEY=VALUE words (name=, version= and boot= are set by module_add)");
+    }
+    if crate::modules::find(k, name).is_some() {
+        return reply_err(id, "MODULE_EXISTS", "a module with that name exists (hot-swap it instead)");
+    }
+    if size == 0 || size > swap::MAX_IMAGE as u64 {
+        return reply_err(id, "BAD_SIZE", "image size must be 1 byte to 16 MiB");
+    }
+    let Some(src) = crate::hostwin::bytes(offset, size as usize) else {
+        return reply_err(id, "NO_WINDOW", "no host window, or the range is outside it");
+    };
+    let mut image = alloc::vec::Vec::new();
+    if image.try_reserve_exact(src.len()).is_err() {
+        return reply_err(id, "NO_MEMORY", "kernel heap cannot hold the image");
+    }
+    // Copied first, then checked: the host may write the window meanwhile.
+    image.extend_from_slice(src);
+    if kcore::sha256::sha256(&image) != sha {
+        return reply_err(id, "BAD_SHA256", "the image does not match its sha256");
+    }
+    let mut cmd = alloc::string::String::new();
+    if cmd.try_reserve_exact(line.len() + name.len() + version.len() + 32).is_err() {
+        return reply_err(id, "NO_MEMORY", "kernel heap full");
+    }
+    let _ = write!(cmd, "name={} version={} boot=no {}", name, version, line);
+    // Modules are never removed: the line lives as long as the kernel (at most MAX_MODULES).
+    let cmdline: &'static str = alloc::boxed::Box::leak(cmd.into_boxed_str());
+    match crate::modules::add_image(k, image, sha, cmdline) {
+        Ok(_) => reply_ok(id, |w| {
+            let _ = write!(w, "{{\"module\":{},\"size\":{},\"state\":\"image\"}}", JsonStr(name), size);
+        }),
+        Err(msg) => reply_err(id, "MODULE_REJECTED", msg),
+    }
 }

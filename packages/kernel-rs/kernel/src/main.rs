@@ -16,6 +16,7 @@ mod events;
 mod fpu;
 mod gdt;
 mod heap;
+mod hostwin;
 mod idt;
 mod irq;
 mod ipc;
@@ -97,6 +98,13 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             n += 1;
         }
     });
+    // The host window (`hostwin=MiB`): RAM the host writes images into, kept from the allocator.
+    if let Some((base, size)) = hostwin::choose(boot.cmdline(), |f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]) {
+        if n < reserved.len() {
+            reserved[n] = (base, base + size);
+            n += 1;
+        }
+    }
     memory::init(|f| boot.for_each_ram(|s, e| f(s, e)), &reserved[..n]);
     memory::protect_kernel();
     // The boot information again, through the kernel's map (the boot identity map is gone).
@@ -118,6 +126,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
             smep,
             smap
         );
+        if let Some((base, size)) = hostwin::window() {
+            let _ = write!(w, ",\"host_window\":{{\"base\":{},\"size\":{}}}", base, size);
+        }
     });
 
     // FPU/SSE template for new tasks: clean x87 state, default MXCSR.

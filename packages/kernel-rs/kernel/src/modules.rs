@@ -129,6 +129,45 @@ pub fn start_module(k: &mut Kernel, image: &'static [u8], cmdline: &'static str)
     spawn(k, slot, caps)
 }
 
+/// Register a module made at run time (`module_add`): its image on the heap, checked by the
+/// caller, never started here (an image for `spawn`). Its named objects are made now.
+pub fn add_image(k: &mut Kernel, image: alloc::vec::Vec<u8>, sha256: [u8; 32], cmdline: &'static str) -> Result<usize, &'static str> {
+    // The image must load: try it once, then give the address space back.
+    if !arg(cmdline, "abi").is_some_and(|a| a == "linux") {
+        let (cr3, _) = task::load_image(&image, false).map_err(|e| e.message())?;
+        unload(k, cr3, None);
+    }
+    let slot = k.modules.iter().position(|m| m.is_none()).ok_or("too many modules")?;
+    let size = image.len() as u64;
+    k.modules[slot] = Some(Module {
+        name: Name::new(arg(cmdline, "name").unwrap_or("module")),
+        version: Name::new(arg(cmdline, "version").unwrap_or("0.0.0")),
+        sha256,
+        hashed: true,
+        size,
+        task: None,
+        state: ModuleState::Image,
+        swaps: 0,
+        prio: arg(cmdline, "prio").and_then(|p| p.parse().ok()).unwrap_or(3),
+        policy: FaultPolicy::Stop,
+        image: None,
+        restarts: 0,
+        restart_at: None,
+        last_fault: None,
+        arg: arg(cmdline, "arg").and_then(|a| a.parse().ok()).unwrap_or(0),
+        linux: arg(cmdline, "abi") == Some("linux"),
+        limit_frames: arg(cmdline, "mem").and_then(|m| m.parse::<usize>().ok()).map(|mib| mib.saturating_mul(256)).unwrap_or(0),
+        cmdline,
+        enosys: [(0, 0); crate::process::MAX_ENOSYS],
+    });
+    k.module_images[slot] = Some(image);
+    let _ = caps_from(k, cmdline);
+    events::emit("module_added", |w| {
+        let _ = write!(w, ",\"module\":{},\"size\":{},\"sha256\":\"{}\"", JsonStr(arg(cmdline, "name").unwrap_or("")), size, Hex(&sha256));
+    });
+    Ok(slot)
+}
+
 /// The capabilities a module's command line (or a host's `--cap` list) names, creating named
 /// endpoints, notifications and shared buffers on first use.
 pub fn caps_of(k: &mut Kernel, words: &str) -> [Cap; MAX_CAPS] {

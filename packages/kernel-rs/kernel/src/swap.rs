@@ -114,6 +114,18 @@ pub fn chunk(offset: usize, data_b64: &[u8]) -> Result<usize, (&'static str, &'s
     Ok(s.received)
 }
 
+/// The whole image from the host window at `offset` instead of chunks (`swap_window`).
+pub fn from_window(offset: u64) -> Result<usize, (&'static str, &'static str)> {
+    let s = swap();
+    if !matches!(s.phase, Phase::Receiving) {
+        return Err(("BAD_STATE", "no swap is receiving"));
+    }
+    let src = crate::hostwin::bytes(offset, s.size).ok_or(("NO_WINDOW", "no host window, or the range is outside it"))?;
+    s.buf[..s.size].copy_from_slice(src);
+    s.received = s.size;
+    Ok(s.received)
+}
+
 /// Verify, load and start the new task; the outcome is decided later by `tick`.
 pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     let s = swap();
