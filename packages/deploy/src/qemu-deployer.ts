@@ -8,7 +8,7 @@
  * different process and never taken for the deployment's QEMU.
  */
 import { hostWindowFile } from './host-window.js';
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } from '@tars/core';
 import { getFormat, type Manifest } from '@tars/image-builder';
@@ -185,6 +185,13 @@ class QemuDeployer implements Deployer {
 
   /** SIGTERM, SIGKILL after a grace period; gone already is fine. */
   async stop(rec: DeploymentRecord, graceMs = 3000): Promise<'stopped' | 'already-stopped'> {
+    const outcome = await this.stopEngine(rec, graceMs);
+    // The guest's RAM file (the host window) is the size of the guest's memory: gone with it.
+    rmSync(hostWindowFile(rec.runDir), { force: true });
+    return outcome;
+  }
+
+  private async stopEngine(rec: DeploymentRecord, graceMs: number): Promise<'stopped' | 'already-stopped'> {
     const pid = engineOf(rec).pid;
     if (!(await this.alive(rec))) return 'already-stopped';
     try {
