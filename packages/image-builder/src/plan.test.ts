@@ -20,3 +20,27 @@ describe('build plan: fault policy and debug files', () => {
     expect(plan.steps.find((s) => s.id === 'agent:pong')?.outputs).toEqual(['packages/kernel-rs/out/agents/pong.elf', 'packages/kernel-rs/out/agents/pong.dbg']);
   });
 });
+
+describe('build plan: run-time lifecycle words', () => {
+  const lc = configSchema.parse({
+    agents: [
+      { name: 'coord', lang: 'rust', path: 'packages/kernel-rs/agents/coord', spawn: ['worker', 'scout'], children: 24, childMem: 64, arg: 8, caps: ['shm=world'] },
+      { name: 'worker', lang: 'rust', path: 'packages/kernel-rs/agents/worker', boot: false, caps: ['shm=world'] },
+      { name: 'scout', lang: 'rust', path: 'packages/kernel-rs/agents/scout', boot: false, arg: '18446744073709551615' },
+      { name: 'boss', lang: 'elf', path: 'bin/boss', spawn: ['*'], memory: 32 },
+    ],
+  });
+
+  it('writes boot=no, arg=, spawn=a+b, children= and child_mem= before the capabilities, and nothing for the defaults', () => {
+    expect(lc.agents.map(moduleArgs)).toEqual([
+      'name=coord version=0.1.0 prio=3 arg=8 spawn=worker+scout children=24 child_mem=64 shm=world',
+      'name=worker version=0.1.0 prio=3 boot=no shm=world',
+      'name=scout version=0.1.0 prio=3 boot=no arg=18446744073709551615',
+      'name=boss version=0.1.0 prio=3 spawn=* abi=linux mem=32',
+    ]);
+  });
+
+  it('carries the words into the boot module list', () => {
+    expect(createBuildPlan(lc).boot.modules.find((m) => m.name === 'worker')?.args).toBe('name=worker version=0.1.0 prio=3 boot=no shm=world');
+  });
+});

@@ -107,7 +107,16 @@ export function runsAsLinuxExecutable(lang: string): boolean {
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
   // `stop` is the kernel's default: only `restart` needs a word on the command line.
   const fault = agent.onFault === 'restart' ? ['fault=restart'] : [];
-  const words = [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...agent.caps];
+  // Lifecycle words only when set: the kernel's defaults (boot, no arg, no spawn right, 16
+  // children, 16 MiB) need none, so existing images keep their exact command lines.
+  const lifecycle = [
+    ...(agent.boot === false ? ['boot=no'] : []),
+    ...(agent.arg !== undefined ? [`arg=${agent.arg}`] : []),
+    ...(agent.spawn.length ? [`spawn=${agent.spawn.join('+')}`] : []),
+    ...(agent.children !== undefined ? [`children=${agent.children}`] : []),
+    ...(agent.childMem !== undefined ? [`child_mem=${agent.childMem}`] : []),
+  ];
+  const words = [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...lifecycle, ...agent.caps];
   if (!runsAsLinuxExecutable(agent.lang)) return words.join(' ');
   words.push('abi=linux');
   if (agent.memory !== undefined) {

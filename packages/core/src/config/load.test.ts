@@ -126,6 +126,39 @@ describe('loadConfig', () => {
     expect(err.message).toMatch(/\[agents\.0\.onFault\]/);
   });
 
+  it('takes the lifecycle keys (boot, arg, spawn, children, childMem) and names each bad one with its path', async () => {
+    const ok = '[{"name":"coord","lang":"rust","path":"a/c","spawn":["worker"],"children":4,"childMem":32,"arg":7,"caps":' + JSON.stringify(Array.from({ length: 32 }, (_, i) => `notify=n${i}`)) + '},{"name":"worker","lang":"rust","path":"a/w","boot":false},{"name":"any","lang":"rust","path":"a/a","spawn":["*"]}]';
+    const dir = project({ 'tars.config.json': `{"agents":${ok}}` });
+    const { config } = await loadConfig({ cwd: dir, stopDir: dir, env });
+    expect(config.agents.map((a) => [a.boot, a.spawn, a.children, a.childMem, a.arg])).toEqual([
+      [true, ['worker'], 4, 32, 7],
+      [false, [], undefined, undefined, undefined],
+      [true, ['*'], undefined, undefined, undefined],
+    ]);
+    const agents = [
+      { name: 'coord', lang: 'rust', path: 'a/c', spawn: ['wroker', '*'], children: 0, arg: -1 },
+      { name: 'worker', lang: 'rust', path: 'a/w', boot: 'no', childMem: 1.5, arg: '18446744073709551616', caps: Array.from({ length: 33 }, () => 'shm=x') },
+    ];
+    const bad = project({ 'tars.config.json': JSON.stringify({ agents }) });
+    const lines = (await loadError(loadConfig({ cwd: bad, stopDir: bad, env }))).message.split('\n');
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.0.children]:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.0.arg]:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.1.boot]: expected boolean'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.1.childMem]:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('tars.config.json [agents.1.arg]:') && l.includes('64 bits'))).toBe(true);
+    expect(lines.some((l) => l.startsWith("tars.config.json [agents.1.caps]: at most 32 capabilities"))).toBe(true);
+    // Names are checked against the agents once every entry is well-formed.
+    const unknown = project({ 'tars.config.json': JSON.stringify({ agents: [{ name: 'coord', lang: 'rust', path: 'a/c', spawn: ['wroker', 'gpu'] }, { name: 'gpu', lang: 'cuda', path: 'g', spawn: ['*'] }] }) });
+    const u = (await loadError(loadConfig({ cwd: unknown, stopDir: unknown, env }))).message.split('\n');
+    expect(u).toEqual([
+      'tars.config.json [agents.0.spawn.0]: "wroker" is not an agent in this config (agents: coord, gpu) (got: "wroker")',
+      'tars.config.json [agents.0.spawn.1]: "gpu" is a CUDA module, not a task that can be spawned (got: "gpu")',
+      'tars.config.json [agents.1.spawn]: a CUDA module is not a task: spawn does not apply (got: ["*"])',
+    ]);
+    const both = project({ 'tars.config.json': JSON.stringify({ agents: [{ name: 'coord', lang: 'rust', path: 'a/c', spawn: ['coord', '*'] }] }) });
+    expect((await loadError(loadConfig({ cwd: both, stopDir: both, env }))).message).toMatch(/\[agents\.0\.spawn\]: "\*" already allows every module/);
+  });
+
   it('reports an unknown key with the file and key path', async () => {
     const dir = project({ 'tars.config.json': '{"image":{"fromat":"iso"}}' });
     const err = await loadError(loadConfig({ cwd: dir, stopDir: dir, env }));

@@ -30,6 +30,11 @@ export const AGENT_NAME_RE = /^(?=.{2,40}$)[a-z][a-z0-9]*(?:-[a-z0-9]+)*$/;
 /** Relative, no `..` segment, no backslash or NUL: a path that stays inside the project. */
 export const PROJECT_PATH_RE = /^(?!\/)(?!(?:.*\/)?\.\.(?:\/|$))[^\\\0]+$/;
 export const CAP_RE = /^(serve|call|notify|shm)=[a-z][a-z0-9-]{0,22}$/;
+/** Capability slots per task (the kernel's `CAP_SLOTS`). */
+export const CAP_SLOTS = 32;
+/** Most `children=` the kernel can honour: 1,024 task slots less the 8 a spawn never takes. */
+export const MAX_CHILDREN = 1016;
+const U64_MAX = 2n ** 64n - 1n;
 
 export const agentSchema = z
   .object({
@@ -41,7 +46,22 @@ export const agentSchema = z
     /** Base scheduling level, 0 (most urgent) to 7. */
     priority: z.number().int().min(0).max(7).default(3),
     /** Kernel capabilities in slot order: serve=EP, call=EP, notify=N, shm=NAME. */
-    caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(8).default([]),
+    caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(CAP_SLOTS, `at most ${CAP_SLOTS} capabilities (the kernel's slots per task)`).default([]),
+    /** false: the image is registered but not started at boot (module line `boot=no`, state `image`); it runs only when spawned. */
+    boot: z.boolean().default(true),
+    /** The task's argument (`arg=`, a u64): a safe integer, or a decimal string for the whole u64 range. */
+    arg: z
+      .union([
+        z.number().int('must be a whole number').min(0, 'must be 0 or more').max(Number.MAX_SAFE_INTEGER, 'above 2^53 - 1: write it as a decimal string ("18446744073709551615")'),
+        z.string().regex(/^\d{1,20}$/, 'must be a decimal number').refine((v) => BigInt(v) <= U64_MAX, 'must fit in 64 bits (at most 18446744073709551615)'),
+      ])
+      .optional(),
+    /** Modules this agent's tasks may spawn at run time (`spawn=a+b`), or `["*"]` for any. */
+    spawn: z.array(z.string().refine((v) => v === '*' || AGENT_NAME_RE.test(v), 'must be an agent name or "*"')).default([]),
+    /** Unreaped children each task may have at once (`children=`; the kernel's default 16). */
+    children: z.number().int().min(1).max(MAX_CHILDREN).optional(),
+    /** MiB of memory for all of a task's live descendants together (`child_mem=`; the kernel's default 16). */
+    childMem: z.number().int().min(1).max(65536).optional(),
     /** On a fault: `restart` (backoff 50 ms, doubling per restart, at most 2 s) or `stop`. */
     onFault: z.enum(FAULT_POLICIES).default('stop'),
     /**
@@ -153,6 +173,22 @@ export const configSchema = z
       const j = first.get(a.name);
       if (j === undefined) first.set(a.name, i);
       else ctx.addIssue({ code: 'custom', path: ['agents', i, 'name'], message: `agents.${j} already has this name: agent names must be unique` });
+    });
+    // What an agent may spawn must be a module of this image (or "*"): the kernel would only say
+    // E_BAD_IMAGE at run time. A CUDA module is no task: it neither spawns nor is spawned.
+    c.agents.forEach((a, i) => {
+      if (a.spawn.includes('*') && a.spawn.length > 1) ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn'], message: '"*" already allows every module: list names or "*", not both' });
+      a.spawn.forEach((n, k) => {
+        if (n === '*') return;
+        const j = first.get(n);
+        if (j === undefined) ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn', k], message: `"${n}" is not an agent in this config (agents: ${[...first.keys()].join(', ') || 'none'})` });
+        else if (c.agents[j]?.lang === 'cuda') ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn', k], message: `"${n}" is a CUDA module, not a task that can be spawned` });
+      });
+      if (a.lang !== 'cuda') return;
+      const set = { boot: !a.boot, arg: a.arg !== undefined, spawn: a.spawn.length > 0, children: a.children !== undefined, childMem: a.childMem !== undefined };
+      for (const [key, used] of Object.entries(set)) {
+        if (used) ctx.addIssue({ code: 'custom', path: ['agents', i, key], message: `a CUDA module is not a task: ${key} does not apply` });
+      }
     });
   });
 
