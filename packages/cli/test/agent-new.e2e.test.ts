@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { copyProject, REPO } from './project.js';
-import { outputTail, tarscli } from './helpers.js';
+import { outputTail, tarscli, waitForEvent } from './helpers.js';
 
 describe('agent new: templates that build and run without a manual edit', () => {
   let dir: string;
@@ -81,6 +81,45 @@ describe('agent new: templates that build and run without a manual edit', () => 
     const list = await tarscli(['agent', 'list', '--json'], { cwd: dir });
     expect(list.json.result.agents.find((a: { name: string }) => a.name === 'hello-bot')).toMatchObject({ lang: 'rust', build: 'built' });
   });
+
+  it('--template multi-agent renders a coordinator and its worker, wired in the config; both crates build, boot and run their rounds', async () => {
+    const r = await tarscli(['agent', 'new', 'swarm', '--template', 'multi-agent', '--json'], { cwd: dir });
+    expect(r.exitCode, outputTail(r)).toBe(0);
+    expect(r.json.result).toMatchObject({ name: 'swarm', lang: 'rust', template: 'multi-agent' });
+    expect(r.json.result.agents.map((a: { name: string }) => a.name)).toEqual(['swarm', 'swarm-worker']);
+    const config = JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8'));
+    expect(config.agents.find((a: { name: string }) => a.name === 'swarm')).toMatchObject({ spawn: ['swarm-worker'], caps: ['shm=swarm-world'] });
+    expect(config.agents.find((a: { name: string }) => a.name === 'swarm-worker')).toMatchObject({ boot: false });
+    const kernel = join(dir, 'packages/kernel-rs');
+    expect(readFileSync(join(kernel, 'Cargo.toml'), 'utf8')).toContain('"agents/swarm", "agents/swarm-worker"');
+    const unit = await execa('cargo', ['test', '--offline', '-p', 'agent-swarm', '--lib'], { cwd: kernel, reject: false });
+    expect(unit.stdout, unit.stderr).toMatch(/test result: ok\. 3 passed/);
+    for (const agent of ['swarm', 'swarm-worker']) {
+      const b = await execa('bash', ['scripts/build.sh', 'agent', agent], { cwd: kernel, reject: false });
+      expect(b.exitCode, b.stderr).toBe(0);
+      expect(existsSync(join(kernel, 'out/agents', `${agent}.elf`))).toBe(true);
+    }
+    // The plan carries the lifecycle words onto the module lines.
+    const plan = await tarscli(['os', 'build', '--dry-run', '--json'], { cwd: dir });
+    expect(plan.exitCode, outputTail(plan)).toBe(0);
+    const args = (name: string) => plan.json.result.boot.modules.find((m: { name: string }) => m.name === name)?.args;
+    expect(args('swarm')).toBe('name=swarm version=0.1.0 prio=3 spawn=swarm-worker children=24 shm=swarm-world');
+    expect(args('swarm-worker')).toBe('name=swarm-worker version=0.1.0 prio=3 boot=no');
+    // Booted: the coordinator spawns its 8 workers, runs its 20 rounds and reaps them all.
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, outputTail(b)).toBe(0);
+    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
+    expect(d.exitCode, outputTail(d)).toBe(0);
+    const id: string = d.json.result.deployment.id;
+    try {
+      await waitForEvent(dir, id, /swarm: done: 20 rounds, 8 workers stopped cleanly/, 120_000);
+      await waitForEvent(dir, id, /swarm: ok/, 10_000);
+      const events = readFileSync(join(dir, '.tars', 'deployments', id, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      expect(events.filter((e) => e.ev === 'task_exit' && e.name === 'swarm-worker').map((e) => e.code)).toEqual(Array(8).fill(0));
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  }, 600_000);
 
   it('a new CUDA module compiles with nvcc, passes its CPU conformance test, and lands in the image', async () => {
     const r = await tarscli(['agent', 'new', 'edge-embed', '--lang', 'cuda', '--json'], { cwd: dir });

@@ -1,9 +1,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { configSchema, defaultConfig, type LoadedConfig } from '@tars/core';
-import { pascal, removeAgent, reservedNameReason, validateAgentName } from './scaffold.js';
+import { pascal, removeAgent, reservedNameReason, scaffoldAgent, validateAgentName, worldName } from './scaffold.js';
 
 describe('validateAgentName', () => {
   const config = defaultConfig();
@@ -116,5 +117,67 @@ describe('agent remove deletes only the agent\'s own directory, inside the proje
     expect(r.workspaceMember).toBeUndefined();
     expect(existsSync(join(root, 'kernel/agents/pong/keep.txt'))).toBe(true);
     expect(members(root)).toContain('"agents/pong"');
+  });
+});
+
+describe('agent new --template multi-agent', () => {
+  const templatesDir = fileURLToPath(new URL('../../../templates', import.meta.url));
+  function project(): { loaded: LoadedConfig; root: string } {
+    const root = mkdtempSync(join(tmpdir(), 'tars-multi-'));
+    mkdirSync(join(root, 'kernel', 'agents', 'pong'), { recursive: true });
+    writeFileSync(join(root, 'kernel', 'Cargo.toml'), '[workspace]\nmembers = ["crates/kcore", "agents/pong"]\n');
+    const raw = { kernel: { path: 'kernel' }, agents: [{ name: 'pong', lang: 'rust', path: 'kernel/agents/pong' }] };
+    const filepath = join(root, 'tars.config.json');
+    writeFileSync(filepath, `${JSON.stringify(raw, null, 2)}\n`);
+    return { root, loaded: { config: configSchema.parse(raw), filepath, root, sources: {} } };
+  }
+
+  it('makes the coordinator and its worker: two crates, two members, two entries wired for spawning, a config that loads', async () => {
+    const { root, loaded } = project();
+    const r = await scaffoldAgent({ loaded, name: 'swarm', lang: 'rust', template: 'multi-agent', templatesDir });
+    expect(r.agents.map((a) => [a.name, a.dir, a.workspaceMember])).toEqual([
+      ['swarm', join('kernel', 'agents', 'swarm'), 'agents/swarm'],
+      ['swarm-worker', join('kernel', 'agents', 'swarm-worker'), 'agents/swarm-worker'],
+    ]);
+    expect(r.files).toEqual(expect.arrayContaining([join('kernel/agents/swarm/src/world.rs'), join('kernel/agents/swarm-worker/src/main.rs')]));
+    expect(readFileSync(join(root, 'kernel', 'Cargo.toml'), 'utf8')).toContain('"agents/swarm", "agents/swarm-worker"');
+    const coordinator = readFileSync(join(root, 'kernel/agents/swarm/src/main.rs'), 'utf8');
+    expect(coordinator).toContain('spawn("swarm-worker"');
+    expect(coordinator).not.toMatch(/\{\{\w+\}\}/);
+    expect(readFileSync(join(root, 'kernel/agents/swarm-worker/Cargo.toml'), 'utf8')).toContain('agent-swarm = { path = "../swarm" }');
+    const config = configSchema.parse(JSON.parse(readFileSync(join(root, 'tars.config.json'), 'utf8')));
+    expect(config.agents.find((a) => a.name === 'swarm')).toMatchObject({ spawn: ['swarm-worker'], children: 24, caps: ['shm=swarm-world'], boot: true });
+    expect(config.agents.find((a) => a.name === 'swarm-worker')).toMatchObject({ boot: false, caps: [] });
+  });
+
+  it('checks the worker name too, and refuses another language, before writing anything', async () => {
+    const { root, loaded } = project();
+    const long = 'a'.repeat(34);
+    await expect(scaffoldAgent({ loaded, name: long, lang: 'rust', template: 'multi-agent', templatesDir })).rejects.toThrow(`also makes "${long}-worker"`);
+    await expect(scaffoldAgent({ loaded, name: 'pong', lang: 'rust', template: 'multi-agent', templatesDir })).rejects.toThrow('already exists');
+    await expect(scaffoldAgent({ loaded, name: 'swarm', lang: 'csharp', template: 'multi-agent', templatesDir })).rejects.toMatchObject({ code: 'USAGE' });
+    mkdirSync(join(root, 'kernel/agents/busy-worker'));
+    await expect(scaffoldAgent({ loaded, name: 'busy', lang: 'rust', template: 'multi-agent', templatesDir })).rejects.toThrow('kernel/agents/busy-worker already exists');
+    expect(existsSync(join(root, 'kernel/agents/busy'))).toBe(false);
+    expect(readFileSync(join(root, 'tars.config.json'), 'utf8')).not.toContain('busy');
+  });
+
+  it('agent remove refuses the worker while the coordinator spawns it, and removes the pair coordinator first', async () => {
+    const { root, loaded } = project();
+    await scaffoldAgent({ loaded, name: 'swarm', lang: 'rust', template: 'multi-agent', templatesDir });
+    const reload = (): LoadedConfig => ({ ...loaded, config: configSchema.parse(JSON.parse(readFileSync(join(root, 'tars.config.json'), 'utf8'))) });
+    await expect(removeAgent({ loaded: reload(), name: 'swarm-worker' })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('swarm spawns swarm-worker') });
+    expect(existsSync(join(root, 'kernel/agents/swarm-worker'))).toBe(true);
+    await removeAgent({ loaded: reload(), name: 'swarm' });
+    await removeAgent({ loaded: reload(), name: 'swarm-worker' });
+    expect(reload().config.agents.map((a) => a.name)).toEqual(['pong']);
+    expect(readFileSync(join(root, 'kernel', 'Cargo.toml'), 'utf8')).toContain('members = ["crates/kcore", "agents/pong"]');
+  });
+
+  it('keeps the shared buffer name a valid capability name for long agent names', () => {
+    expect(worldName('swarm')).toBe('swarm-world');
+    expect(worldName('a-very-long-coordinator-name')).toBe('a-very-long-coord-world');
+    expect(worldName('abcdefghijklmnop-q')).toBe('abcdefghijklmnop-world');
+    for (const n of ['swarm', 'a-very-long-coordinator-name', 'abcdefghijklmnop-q']) expect(`shm=${worldName(n)}`).toMatch(/^shm=[a-z][a-z0-9-]{0,22}$/);
   });
 });

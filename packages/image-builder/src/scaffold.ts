@@ -5,7 +5,7 @@
  */
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
-import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig } from '@tars/core';
+import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig, type TarsConfigInput } from '@tars/core';
 import { addCargoMember, removeCargoMember } from './cargo-members.js';
 import { contains, realish } from './output-dir.js';
 
@@ -14,6 +14,18 @@ export type ScaffoldLang = (typeof SCAFFOLD_LANGS)[number];
 
 const TEMPLATE_DIR: Record<ScaffoldLang, string> = { rust: 'rust-agent', csharp: 'csharp-agent', fsharp: 'fsharp-agent', cuda: 'cuda-module' };
 
+/**
+ * Templates beyond the one per language. `multi-agent`: a Rust coordinator NAME and the worker
+ * NAME-worker it spawns at run time — two crates, two config entries, from one `agent new`.
+ */
+export const SCAFFOLD_TEMPLATES = ['multi-agent'] as const;
+export type ScaffoldTemplate = (typeof SCAFFOLD_TEMPLATES)[number];
+/** The language each template is written in. */
+export const TEMPLATE_LANG: Record<ScaffoldTemplate, ScaffoldLang> = { 'multi-agent': 'rust' };
+
+/** A config entry as a person writes it (defaults may be left out). */
+export type AgentEntry = NonNullable<TarsConfigInput['agents']>[number];
+
 export interface ScaffoldOptions {
   loaded: LoadedConfig;
   name: string;
@@ -21,6 +33,8 @@ export interface ScaffoldOptions {
   /** Target directory (relative to the project root); a default per language otherwise. */
   dir?: string;
   templatesDir: string;
+  /** A template other than the language's own (`multi-agent`); its language must be `lang`. */
+  template?: ScaffoldTemplate;
   version?: string;
   dryRun?: boolean;
 }
@@ -32,8 +46,12 @@ export interface ScaffoldResult {
   files: string[];
   configFile: string;
   /** The entry written to agents[] (keys with their defaults left out, as a person would write it). */
-  configEntry: Omit<TarsConfig['agents'][number], 'env' | 'memory'>;
+  configEntry: AgentEntry;
   workspaceMember?: string;
+  /** Set for a template beyond the language's own. */
+  template?: ScaffoldTemplate;
+  /** Every agent a template made, the one above first (a multi-agent template: coordinator, then worker). */
+  agents: { name: string; dir: string; configEntry: AgentEntry; workspaceMember?: string }[];
   dryRun: boolean;
 }
 
@@ -93,95 +111,171 @@ function insideProject(root: string, absDir: string, asGiven: string): string {
   return rel;
 }
 
+/** One agent a template makes: where its files go and the entry that registers it. */
+interface ScaffoldUnit {
+  name: string;
+  templateRoot: string;
+  absDir: string;
+  dir: string;
+  entry: AgentEntry;
+  member?: string;
+}
+
+/** The shared-memory name of a multi-agent pair: `NAME-world`, shortened to fit a capability name (23 characters). */
+export function worldName(name: string): string {
+  return `${name.slice(0, 17).replace(/-+$/, '')}-world`;
+}
+
 export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResult> {
   const { config, root } = opts.loaded;
+  if (opts.template && TEMPLATE_LANG[opts.template] !== opts.lang) {
+    throw new AbortError(`The ${opts.template} template is written in ${TEMPLATE_LANG[opts.template]}, not ${opts.lang}`, { code: 'USAGE', tryMessage: `Leave out --lang, or pass --lang ${TEMPLATE_LANG[opts.template]}.` });
+  }
   validateAgentName(opts.name, config, opts.lang);
   const absDir = resolve(root, opts.dir ?? defaultAgentDir(config, opts.lang, opts.name));
   const dir = insideProject(root, absDir, opts.dir ?? '');
   if (opts.lang === 'rust' && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
     throw new AbortError(`Rust agents live in the kernel workspace: --dir must be ${join(config.kernel.path, 'agents', opts.name)}`, { code: 'USAGE' });
   }
-  if (existsSync(absDir)) throw new AbortError(`${dir} already exists; refusing to overwrite anything`, { code: 'USAGE' });
-  const templateRoot = join(opts.templatesDir, TEMPLATE_DIR[opts.lang]);
-  if (!existsSync(templateRoot)) throw new AbortError(`Template ${templateRoot} is missing`, { code: 'NOT_FOUND' });
 
   const crate = opts.name.replace(/-/g, '_');
   const sdkRel = relative(absDir, resolve(root, config.dotnet.path)) || '.';
+  const version = opts.version ?? '0.1.0';
+  const worker = `${opts.name}-worker`;
+  const world = worldName(opts.name);
   const vars: Record<string, string> = {
     name: opts.name,
     crate,
     CRATE: crate.toUpperCase(),
     Pascal: pascal(opts.name),
-    version: opts.version ?? '0.1.0',
+    version,
     metric: `${crate}_heartbeats`,
     sdkRel,
     sdkRelDeep: join('..', sdkRel),
+    worker,
+    world,
   };
   const render = (text: string) => text.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__([A-Za-z]+)__/g, (m, k: string) => vars[k] ?? m);
-  const files = walk(templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) }));
 
-  // .NET agents call the Rust `pong` server's `echo` endpoint (the template does, every step).
-  const caps = opts.lang === 'csharp' || opts.lang === 'fsharp' ? ['call=echo'] : [];
-  const entry = { name: opts.name, lang: opts.lang, path: dir, version: vars['version'] as string, priority: 3, caps, onFault: 'stop' as const, optional: false };
+  const base = { lang: opts.lang, version, priority: 3, onFault: 'stop' as const, optional: false };
+  const member = (d: string) => (opts.lang === 'rust' ? `agents/${basename(d)}` : undefined);
+  let units: ScaffoldUnit[];
+  if (opts.template === 'multi-agent') {
+    // The worker is a second agent: its name must be free and valid too (NAME at most 33 characters).
+    try {
+      validateAgentName(worker, config, opts.lang);
+    } catch (err) {
+      if (err instanceof AbortError) throw new AbortError(`The multi-agent template also makes "${worker}": ${err.message}`, { code: 'USAGE', tryMessage: 'Pick a shorter or another name.' });
+      throw err;
+    }
+    const workerAbs = join(dirname(absDir), worker);
+    const workerDir = relative(root, workerAbs);
+    units = [
+      {
+        name: opts.name,
+        templateRoot: join(opts.templatesDir, 'multi-agent', 'coordinator'),
+        absDir,
+        dir,
+        // children: the template's MAX_WORKERS, so any `arg` it accepts can be spawned.
+        entry: { name: opts.name, path: dir, ...base, caps: [`shm=${world}`], spawn: [worker], children: 24 },
+      },
+      { name: worker, templateRoot: join(opts.templatesDir, 'multi-agent', 'worker'), absDir: workerAbs, dir: workerDir, entry: { name: worker, path: workerDir, ...base, caps: [], boot: false } },
+    ];
+  } else {
+    // .NET agents call the Rust `pong` server's `echo` endpoint (the template does, every step).
+    const caps = opts.lang === 'csharp' || opts.lang === 'fsharp' ? ['call=echo'] : [];
+    units = [{ name: opts.name, templateRoot: join(opts.templatesDir, TEMPLATE_DIR[opts.lang]), absDir, dir, entry: { name: opts.name, path: dir, ...base, caps } }];
+  }
+  for (const u of units) {
+    u.member = member(u.absDir);
+    if (existsSync(u.absDir)) throw new AbortError(`${u.dir} already exists; refusing to overwrite anything`, { code: 'USAGE' });
+    if (!existsSync(u.templateRoot)) throw new AbortError(`Template ${u.templateRoot} is missing`, { code: 'NOT_FOUND' });
+  }
+  const files = units.map((u) => walk(u.templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) })));
+
   const configFile = opts.loaded.filepath ?? join(root, 'tars.config.json');
   const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
-  const member = `agents/${opts.name}`;
-  const result: ScaffoldResult = { name: opts.name, lang: opts.lang, dir, files: files.map((f) => join(dir, f.out)), configFile, configEntry: entry, ...(opts.lang === 'rust' ? { workspaceMember: member } : {}), dryRun: Boolean(opts.dryRun) };
+  const first = units[0] as ScaffoldUnit;
+  const result: ScaffoldResult = {
+    name: opts.name,
+    lang: opts.lang,
+    dir,
+    files: units.flatMap((u, i) => (files[i] ?? []).map((f) => join(u.dir, f.out))),
+    configFile,
+    configEntry: first.entry,
+    ...(first.member ? { workspaceMember: first.member } : {}),
+    ...(opts.template ? { template: opts.template } : {}),
+    agents: units.map((u) => ({ name: u.name, dir: u.dir, configEntry: u.entry, ...(u.member ? { workspaceMember: u.member } : {}) })),
+    dryRun: Boolean(opts.dryRun),
+  };
   if (opts.dryRun) return result;
 
   // Can the config be edited? Decide before writing anything.
-  const updateConfig = await configEditor(configFile, entry);
-  const updateCargo = opts.lang === 'rust' ? cargoEditor(cargoToml, member) : undefined;
+  const updateConfig = await configEditor(configFile, units.map((u) => u.entry));
+  const members = units.flatMap((u) => (u.member ? [u.member] : []));
+  const updateCargo = members.length ? cargoEditor(cargoToml, members) : undefined;
 
-  mkdirSync(dirname(absDir), { recursive: true });
-  const stage = mkdtempSync(join(dirname(absDir), `.${basename(absDir)}.new-`));
+  // Every directory is staged first, then renamed into place; any failure removes them all.
+  const placed: string[] = [];
+  const stages: string[] = [];
   try {
-    for (const f of files) {
-      const out = join(stage, f.out);
-      mkdirSync(dirname(out), { recursive: true });
-      writeFileSync(out, render(readFileSync(join(templateRoot, f.template), 'utf8')), { mode: out.endsWith('.sh') ? 0o755 : 0o644 });
-    }
-    renameSync(stage, absDir); // fails if absDir appeared meanwhile: never overwrite
+    units.forEach((u, i) => {
+      mkdirSync(dirname(u.absDir), { recursive: true });
+      const stage = mkdtempSync(join(dirname(u.absDir), `.${basename(u.absDir)}.new-`));
+      stages.push(stage);
+      for (const f of files[i] ?? []) {
+        const out = join(stage, f.out);
+        mkdirSync(dirname(out), { recursive: true });
+        writeFileSync(out, render(readFileSync(join(u.templateRoot, f.template), 'utf8')), { mode: out.endsWith('.sh') ? 0o755 : 0o644 });
+      }
+    });
+    units.forEach((u, i) => {
+      renameSync(stages[i] as string, u.absDir); // fails if absDir appeared meanwhile: never overwrite
+      placed.push(u.absDir);
+    });
   } catch (err) {
-    rmSync(stage, { recursive: true, force: true });
+    for (const d of [...stages, ...placed]) rmSync(d, { recursive: true, force: true });
     throw err;
   }
   try {
     updateCargo?.();
     updateConfig();
   } catch (err) {
-    rmSync(absDir, { recursive: true, force: true });
+    for (const d of placed) rmSync(d, { recursive: true, force: true });
     throw err;
   }
   return result;
 }
 
-/** Adds `entry` to agents[] and changes nothing else in the file (formatting, order, other keys). */
-async function configEditor(file: string, entry: object): Promise<() => void> {
-  if (!existsSync(file)) return () => writeFileAtomic(file, `${JSON.stringify({ agents: [entry] }, null, 2)}\n`);
+/** Adds `entries` to agents[] and changes nothing else in the file (formatting, order, other keys). */
+async function configEditor(file: string, entries: object[]): Promise<() => void> {
+  if (!existsSync(file)) return () => writeFileAtomic(file, `${JSON.stringify({ agents: entries }, null, 2)}\n`);
   const name = basename(file);
-  const text = readFileSync(file, 'utf8');
-  if (name === 'package.json') {
-    const next = await editJsonText(text, ['tars', 'agents'], entry, { append: true });
-    return () => writeFileAtomic(file, next);
+  let text = readFileSync(file, 'utf8');
+  const json = /\.json$|^\.tarsrc$/.test(name) && text.trim().startsWith('{');
+  if (name !== 'package.json' && !json) {
+    throw new AbortError(`${name} is not JSON, so tarscli cannot add the agent to it`, {
+      code: 'CONFIG_INVALID',
+      tryMessage: `Add ${entries.length === 1 ? 'this entry' : 'these entries'} to agents[] yourself: ${entries.map((e) => JSON.stringify(e)).join(', ')}`,
+    });
   }
-  if (/\.json$|^\.tarsrc$/.test(name) && text.trim().startsWith('{')) {
-    const next = await editJsonText(text, ['agents'], entry, { append: true });
-    return () => writeFileAtomic(file, next);
-  }
-  throw new AbortError(`${name} is not JSON, so tarscli cannot add the agent to it`, {
-    code: 'CONFIG_INVALID',
-    tryMessage: `Add this entry to agents[] yourself: ${JSON.stringify(entry)}`,
-  });
+  const path = name === 'package.json' ? ['tars', 'agents'] : ['agents'];
+  for (const entry of entries) text = await editJsonText(text, path, entry, { append: true });
+  const next = text;
+  return () => writeFileAtomic(file, next);
 }
 
 /** `./agents/x/` and `agents/x` name one workspace member. */
 const sameMember = (a: string, b: string) => posix.normalize(`${a}/`) === posix.normalize(`${b}/`);
 
-function cargoEditor(file: string, member: string): () => void {
-  const next = addCargoMember(readFileSync(file, 'utf8'), member, sameMember);
-  if (next === undefined) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
-  return () => writeFileAtomic(file, next);
+function cargoEditor(file: string, members: string[]): () => void {
+  let text = readFileSync(file, 'utf8');
+  for (const member of members) {
+    const next = addCargoMember(text, member, sameMember);
+    if (next === undefined) throw new AbortError(`${file} has no [workspace] members list to add ${member} to`, { code: 'CONFIG_INVALID' });
+    text = next;
+  }
+  return () => writeFileAtomic(file, text);
 }
 
 export interface RemoveAgentOptions {
@@ -215,6 +309,14 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
   const index = config.agents.findIndex((a) => a.name === opts.name);
   if (index < 0) throw new AbortError(`No agent named "${opts.name}" in the config`, { code: 'NOT_FOUND', tryMessage: `\`tarscli agent list\` shows the agents${config.agents.length ? ` (${config.agents.map((a) => a.name).join(', ')})` : ''}.` });
   const agent = config.agents[index] as TarsConfig['agents'][number];
+  // The config would no longer load: a spawn list may only name agents it has.
+  const spawners = config.agents.filter((a) => a.spawn.includes(agent.name)).map((a) => a.name);
+  if (spawners.length) {
+    throw new AbortError(`${spawners.join(', ')} ${spawners.length === 1 ? 'spawns' : 'spawn'} ${agent.name} (agents[].spawn): removing it would leave the config naming an agent it does not have`, {
+      code: 'USAGE',
+      tryMessage: `Remove ${spawners.join(' and ')} first, or take "${agent.name}" out of ${spawners.length === 1 ? 'its' : 'their'} spawn list.`,
+    });
+  }
   const configFile = opts.loaded.filepath;
   if (!configFile) throw new AbortError('There is no config file to remove the agent from', { code: 'CONFIG_NOT_FOUND' });
   const absDir = resolve(root, agent.path);
