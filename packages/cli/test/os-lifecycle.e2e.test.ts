@@ -3,12 +3,16 @@
  * against a deployed system, seen through `os ps ID --json`; and the kernel's refusals as one-line
  * errors with their exit codes.
  *
- * The config has no `boot=no` option for an agent (nor an `arg=`), so the project gains the
- * kernel's `spawner` agent as an ordinary one — its boot instance, given no mode, logs a FAIL and
- * exits — and the instances are spawned with `--arg 100`, its idle mode (sleeps until killed).
+ * The first test adds the kernel's `spawner` agent as an ordinary one — its boot instance, given no
+ * mode, logs a FAIL and exits — and spawns instances with `--arg 100`, its idle mode (sleeps until
+ * killed). The second uses the config's lifecycle keys: `spawner` as a `boot: false` image and a
+ * booted `keeper` (arg 7: keep 40 KiB of state), snapshots the keeper and spawns from the file.
  * (`ping` with a private `notify=` would not do: a notification takes one waiter, so the second
  * and third instances exit at once.)
  */
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { copyProject } from './project.js';
 import { outputTail, tarscli, waitForEvent } from './helpers.js';
@@ -97,6 +101,62 @@ describe('os spawn / pause / resume / kill (QEMU, TCG)', () => {
       // Bad input never reaches the kernel: exit 2.
       expect((await tarscli(['os', 'spawn', id, 'spawner', '--cap', 'root=all'], { cwd: dir })).exitCode).toBe(2);
       expect((await tarscli(['os', 'kill', id, 'abc'], { cwd: dir })).exitCode).toBe(2);
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  }, 600_000);
+
+  it('snapshots a task\'s 40 KiB state into a file and spawns a new instance of a boot: false image from it', async () => {
+    const spawner = 'packages/kernel-rs/agents/spawner';
+    const dir = copyProject((c) =>
+      c.agents.push(
+        { name: 'keeper-image', lang: 'rust', path: spawner, version: '1.0.0', boot: false },
+        // Mode 7 (keeper), seed 5: loads what it was given, then saves 40 KiB and stays up.
+        { name: 'keeper', lang: 'rust', path: spawner, version: '1.0.0', arg: 7 | (5 << 8), caps: ['shm=keeper-a'] },
+      ),
+    );
+    const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
+    expect(b.exitCode, outputTail(b)).toBe(0);
+    const args = (name: string) => b.json.result.boot.modules.find((m: { name: string }) => m.name === name)?.args;
+    expect(args('keeper-image')).toBe('name=keeper-image version=1.0.0 prio=3 boot=no');
+    expect(args('keeper')).toBe(`name=keeper version=1.0.0 prio=3 arg=${7 | (5 << 8)} shm=keeper-a`);
+    const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
+    expect(d.exitCode, outputTail(d)).toBe(0);
+    const id: string = d.json.result.deployment.id;
+    try {
+      const saved = await waitForEvent(dir, id, /spawner: keeper: saved 40960 bytes, checksum \d+/, 60_000);
+      const checksum = /checksum (\d+)/.exec(saved)?.[1];
+      const ps = await tarscli(['os', 'ps', id, '--json'], { cwd: dir });
+      const rows: { id: number; name: string; module: string }[] = ps.json.result.tasks;
+      const keeper = rows.find((t) => t.module === 'keeper');
+      expect(keeper, JSON.stringify(rows)).toBeDefined();
+      // The image is registered, not started.
+      expect(rows.filter((t) => t.module === 'keeper-image')).toEqual([]);
+
+      const file = join(dir, 'keeper.state');
+      const snap = await tarscli(['os', 'snapshot', id, String(keeper?.id), '-o', file, '--json'], { cwd: dir });
+      expect(snap.exitCode, outputTail(snap)).toBe(0);
+      const bytes = readFileSync(file);
+      expect(bytes.length).toBe(40960);
+      expect(snap.json.result).toEqual({ deployment: id, task: keeper?.id, module: 'keeper', size: 40960, sha256: createHash('sha256').update(bytes).digest('hex'), file });
+      const text = await tarscli(['os', 'snapshot', id, String(keeper?.id), '-o', file], { cwd: dir });
+      expect(text.stdout).toContain('40960 bytes, sha256 ');
+
+      // A new instance from the file (seed 9: it saves its own afterwards) loads exactly those bytes.
+      const s = await tarscli(['os', 'spawn', id, 'keeper-image', '--arg', String(7 | (9 << 8)), '--cap', 'shm=keeper-b', '--state', file, '--json'], { cwd: dir });
+      expect(s.exitCode, outputTail(s)).toBe(0);
+      expect(s.json.result.state).toMatchObject({ size: 40960, sha256: snap.json.result.sha256 });
+      expect(s.json.result.tasks).toHaveLength(1);
+      await waitForEvent(dir, id, new RegExp(`spawner: keeper: loaded 40960 of 40960 bytes, checksum ${checksum}\\b`), 60_000);
+
+      // Refusals: a state over 64 KiB (exit 2, nothing sent), a task that does not exist (exit 6).
+      const big = join(dir, 'big.state');
+      writeFileSync(big, Buffer.alloc(65537));
+      const tooBig = await tarscli(['os', 'spawn', id, 'keeper-image', '--state', big], { cwd: dir });
+      expect(tooBig.exitCode, outputTail(tooBig)).toBe(2);
+      expect(tooBig.stderr.split('\n')[0]).toContain('65537 bytes');
+      const none = await tarscli(['os', 'snapshot', id, '4242', '-o', join(dir, 'none.state'), '--json'], { cwd: dir });
+      expect(none.exitCode, outputTail(none)).toBe(6);
     } finally {
       await tarscli(['os', 'stop', id], { cwd: dir });
     }
