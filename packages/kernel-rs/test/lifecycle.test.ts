@@ -86,7 +86,7 @@ describe('run-time agent lifecycle (QEMU, TCG)', () => {
   });
 
   it('runs 1,000 agents at once, and 10 cycles of spawn/kill leave free frames and the kernel heap where they were', async () => {
-    const { q, c } = await boot([image(), spawner('fleet', 5 | (1000 << 8) | (10 << 24), 'children=1000 child_mem=200 serve=fleet-go')], { memoryMb: 512 });
+    const { q, c } = await boot([image(), spawner('fleet', 5 | (1000 << 8) | (10 << 24), 'children=1000 child_mem=200 serve=fleet-go')], { memoryMb: 256 });
     await q.waitFor(isLog('fleet', /^spawner: fleet: waiting for go$/), { timeoutMs: 30_000 });
     const before = await c.stats();
     // The go signal: a host-spawned instance that calls the fleet's endpoint once.
@@ -106,7 +106,8 @@ describe('run-time agent lifecycle (QEMU, TCG)', () => {
     // Memory per idle agent: what its address space took at load, and the system's view.
     const perAgentKiB = (kids.reduce((s, t) => s + t.frames, 0) / kids.length) * 4;
     expect(perAgentKiB).toBeLessThanOrEqual(64);
-    console.log(`fleet: ${kids.length} idle agents, ${perAgentKiB} KiB each at load; heap ${before.memory.heap_used} -> ${during.memory.heap_used} bytes used`);
+    const usedMiB = ((before.memory.frames_free - during.memory.frames_free) * 4096) / 2 ** 20;
+    console.log(`fleet: ${kids.length} idle agents in a 256 MiB guest, ${perAgentKiB} KiB each at load, ${usedMiB.toFixed(1)} MiB of frames in all (heap included); heap ${before.memory.heap_used} -> ${during.memory.heap_used} bytes used`);
     await c.request('spawn', { module: 'spawner', arg: 104, caps: 'call=fleet-go' });
     await q.waitFor(isLog('fleet', /^spawner: fleet: ok/), { timeoutMs: 600_000 });
     expect(q.reader.events.filter(failed)).toEqual([]);
