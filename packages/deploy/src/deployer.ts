@@ -56,7 +56,7 @@ export interface RunningDeployment {
 
 export type DeployOutcome =
   | { kind: 'machines'; deployments: RunningDeployment[] }
-  | { kind: 'written'; write: import('./metal.js').MetalWriteResult };
+  | { kind: 'written'; write: MetalWriteResult };
 
 export interface Deployer {
   readonly name: string;
@@ -138,4 +138,30 @@ export function deployTimings(spawnAt: number, firstSeenAt: number | undefined, 
     totalMs: Math.round(readyAt),
     spawnedAtEpochMs: Math.round((performance.timeOrigin + spawnAt) * 1000) / 1000,
   };
+}
+
+/** A disk or image file `--to metal` writes (metal.ts checks it before a byte is written). */
+export interface TargetInfo {
+  path: string;
+  kind: 'file' | 'block';
+  /** Kernel name of the whole disk (sda, loop3, nvme0n1), for block devices. */
+  disk?: string;
+  /** major:minor of the disk and each partition. */
+  devs: string[];
+  removable: boolean;
+  sizeBytes: number;
+  mountedAt: string[];
+  holdsRoot: boolean;
+}
+
+/** What `--to metal` wrote: the device, its verified sha256, the rate. */
+export interface MetalWriteResult {
+  device: string;
+  target: TargetInfo;
+  bytes: number;
+  sha256: string;
+  verified: boolean;
+  writeMs: number;
+  verifyMs: number;
+  mbPerSec: number;
 }

@@ -8,21 +8,11 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync, readFileSync, 
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { AbortError, isInteractive } from '@tars/core';
-import type { DeployOutcome, Deployer, DeployRequest } from './deployer.js';
+import type { DeployOutcome, Deployer, DeployRequest, MetalWriteResult, TargetInfo } from './deployer.js';
+
+export type { MetalWriteResult, TargetInfo };
 import { getFormat } from '@tars/image-builder';
 
-export interface TargetInfo {
-  path: string;
-  kind: 'file' | 'block';
-  /** Kernel name of the whole disk (sda, loop3, nvme0n1), for block devices. */
-  disk?: string;
-  /** major:minor of the disk and each partition. */
-  devs: string[];
-  removable: boolean;
-  sizeBytes: number;
-  mountedAt: string[];
-  holdsRoot: boolean;
-}
 
 function devNumbers(dev: number): string {
   const major = ((dev >> 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff);
@@ -118,16 +108,6 @@ export interface MetalWriteOptions {
   signal?: AbortSignal;
 }
 
-export interface MetalWriteResult {
-  device: string;
-  target: TargetInfo;
-  bytes: number;
-  sha256: string;
-  verified: boolean;
-  writeMs: number;
-  verifyMs: number;
-  mbPerSec: number;
-}
 
 /** Every refusal, before a byte is written. */
 export async function checkTarget(opts: MetalWriteOptions, imageSize: number): Promise<TargetInfo> {

@@ -74,7 +74,7 @@ pub fn init() -> bool {
     write(LVT_LINT0, MASKED);
     write(LVT_ERROR, MASKED);
     write(TIMER_DIVIDE, DIVIDE_BY_1);
-    write(LVT_TIMER, MASKED | crate::irq::TIMER_VECTOR as u32);
+    write(LVT_TIMER, MASKED | crate::time::TIMER_VECTOR as u32);
     write(TIMER_INIT, u32::MAX);
     CAL_TSC.store(crate::time::rdtsc(), Relaxed);
     true
@@ -91,7 +91,7 @@ pub fn start_timer() -> bool {
         return false;
     }
     PER_TSC.store(((counted << 32) / cycles as u128) as u64, Relaxed);
-    write(LVT_TIMER, PERIODIC | crate::irq::TIMER_VECTOR as u32);
+    write(LVT_TIMER, PERIODIC | crate::time::TIMER_VECTOR as u32);
     retune();
     true
 }
@@ -99,7 +99,7 @@ pub fn start_timer() -> bool {
 /// Set the tick's period from the current TSC rate (after it was refined).
 pub fn retune() {
     // TSC cycles per tick, then timer counts per tick.
-    let cycles = ((1_000_000u128 / crate::irq::TICK_HZ as u128) << 32) / crate::time::mult().max(1) as u128;
+    let cycles = ((1_000_000u128 / crate::time::TICK_HZ as u128) << 32) / crate::time::mult().max(1) as u128;
     let counts = (cycles * PER_TSC.load(Relaxed) as u128) >> 32;
     write(TIMER_INIT, counts.clamp(1, u32::MAX as u128) as u32);
 }

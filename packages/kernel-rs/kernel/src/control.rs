@@ -91,7 +91,7 @@ impl TxQueue {
     }
 }
 
-pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::kernel::KERNEL_VERSION;
 
 fn decoder() -> &'static mut Decoder<'static> {
     // SAFETY: single CPU, interrupts disabled; the buffer is used only by this decoder.
@@ -447,7 +447,7 @@ fn write_fault(w: &mut BufWriter, f: &crate::kernel::FaultInfo) {
         f.task,
         JsonStr(f.name.as_str())
     );
-    crate::write_fault_regs(w, f);
+    crate::fault::write_fault_regs(w, f);
     let _ = w.write_str("}");
 }
 

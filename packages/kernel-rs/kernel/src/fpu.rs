@@ -60,7 +60,7 @@ pub fn init() -> &'static str {
     // instruction bytes rewritten lie in the kernel text, still mapped writable by the boot page
     // tables; nothing executes them concurrently (one CPU, interrupts off).
     unsafe {
-        crate::idt::cr4_set(1 << 18);
+        crate::cpu::cr4_set(1 << 18);
         asm!("xsetbv", in("ecx") 0, in("eax") XCR0 as u32, in("edx") 0, options(nomem, nostack, preserves_flags));
         // REX.W 0F AE ModRM: [rcx] with /6 (xsaveopt) and /5 (xrstor).
         for (insn, from, to) in [

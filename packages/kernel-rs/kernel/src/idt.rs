@@ -310,15 +310,6 @@ pub fn wrmsr(msr: u32, v: u64) {
     unsafe { asm!("wrmsr", in("ecx") msr, in("eax") v as u32, in("edx") (v >> 32) as u32, options(nomem, nostack, preserves_flags)) };
 }
 
-/// Turn CR4 bits on.
-///
-/// # Safety
-/// The caller checked that the CPU supports every bit and that turning it on is sound here.
-pub unsafe fn cr4_set(bits: u64) {
-    let cr4: u64;
-    asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags));
-    asm!("mov cr4, {}", in(reg) cr4 | bits, options(nostack, preserves_flags));
-}
 
 /// Program the `syscall` entry. STAR: kernel CS 0x08 (SS 0x10); sysret uses base 0x10, so
 /// SS = 0x18|3 (user data) and CS = 0x20|3 (user code), the GDT order gdt.rs keeps. FMASK

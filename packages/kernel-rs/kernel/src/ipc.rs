@@ -4,7 +4,7 @@
 //! panic. Each call returns a `SysResult` for the system-call table (`syscall.rs`).
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
-use crate::syscall::{Next, SysResult};
+use crate::call::{Next, SysResult};
 use crate::task::{State, TaskId, RIGHT_RECV, RIGHT_SEND};
 use kcore::abi::*;
 
@@ -50,7 +50,7 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
 fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
     let Kernel { tasks, sched, endpoints, counters, .. } = &mut *k;
     let Some(Some(t)) = tasks.get(i) else { return None };
-    let Ok(ep) = crate::syscall::endpoint_in(t, frame.rdi, RIGHT_SEND) else { return None };
+    let Ok(ep) = crate::call::endpoint_in(t, frame.rdi, RIGHT_SEND) else { return None };
     let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
     let Some(r) = e.receiver else { return None };
     let ri = r.index();
@@ -72,7 +72,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
     s.on_early_yield();
     rt.state = State::Runnable;
     rt.reply_to = Some(t.tid);
-    write_msg(&mut rt.frame, crate::syscall::badge_in(t, frame.rdi), crate::syscall::msg_of(frame));
+    write_msg(&mut rt.frame, crate::call::badge_in(t, frame.rdi), crate::call::msg_of(frame));
     Some(k.switch_task(frame, i, ri))
 }
 
@@ -80,7 +80,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
 fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const TrapFrame> {
     let Kernel { tasks, sched, endpoints, counters, slots, slot_words, .. } = &mut *k;
     let Some(Some(t)) = tasks.get(i) else { return None };
-    let Ok(ep) = crate::syscall::endpoint_in(t, frame.rdi, RIGHT_RECV) else { return None };
+    let Ok(ep) = crate::call::endpoint_in(t, frame.rdi, RIGHT_RECV) else { return None };
     let (tid, Some(c)) = (t.tid, t.reply_to) else { return None };
     let Some(Some(e)) = endpoints.get_mut(ep) else { return None };
     if e.qlen != 0 || e.receiver.is_some_and(|r| r != tid) {
@@ -124,7 +124,7 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
     }
     ct.state = State::Runnable;
     let badge = ct.frame.rdi;
-    write_msg(&mut ct.frame, badge, crate::syscall::msg_of(frame));
+    write_msg(&mut ct.frame, badge, crate::call::msg_of(frame));
     Some(k.switch_task(frame, i, ci))
 }
 
@@ -133,7 +133,7 @@ pub fn call(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize, msg: [u6
     k.counters.ipc_calls += 1;
     k.task(i).ipc_calls += 1;
     let tid = k.task(i).tid;
-    let badge = crate::syscall::badge_in(k.task(i), frame.rdi);
+    let badge = crate::call::badge_in(k.task(i), frame.rdi);
     let receiver = k.endpoints[ep].as_mut().and_then(|e| e.receiver.take());
     if let Some(r) = receiver {
         if deliver(k, r, i, badge, msg) {

@@ -3,8 +3,7 @@
 //! way: the tick on 32, ISA IRQ n on 32 + n.
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 
-pub const TIMER_VECTOR: u8 = 32;
-pub const TICK_HZ: u32 = 1000;
+pub use crate::time::{TICK_HZ, TIMER_VECTOR};
 /// COM2, the control channel.
 pub const CONTROL_IRQ: u8 = 3;
 

@@ -10,6 +10,8 @@ use core::fmt::Write;
 use kcore::fmt::JsonStr;
 use kcore::sched::{self, SchedInfo};
 
+/// The kernel's version (the crate's), as `ping`, the boot event and `uname` report it.
+pub const KERNEL_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const QUANTUM_TICKS: u32 = 10;
 /// Fault record "vectors" beyond the CPU's: 0x100 + signal number for a Linux process ended by
 /// a signal, and a process stopped at its memory limit.
@@ -227,6 +229,8 @@ pub struct Kernel {
     pub module_state: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
     /// … and a spawned instance's, by task slot (freed with the slot).
     pub task_state: [Option<alloc::vec::Vec<u8>>; MAX_TASKS],
+    /// The module a hot-swap is under way for (swap.rs keeps it).
+    pub swap_module: Option<usize>,
     /// A module's image after a hot-swap (its boot image no longer describes it): what `spawn`
     /// loads for it.
     pub module_images: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
@@ -268,6 +272,7 @@ static mut KERNEL: Kernel = Kernel {
     module_state: [const { None }; MAX_MODULES],
     task_state: [const { None }; MAX_TASKS],
     module_images: [const { None }; MAX_MODULES],
+    swap_module: None,
 };
 
 /// The kernel state.
@@ -447,7 +452,7 @@ impl Kernel {
     /// The IPC fastpath's switch, from the running task `from` to task `to` (both live slots):
     /// returns the frame to resume. That is `to`'s saved frame itself, popped in place by the
     /// entry code (no copy into the live frame), unless a signal is due: then the live frame
-    /// gets `to`'s context and the signal frame is built on it. The switch-cost counters
+    /// gets `to`'s context (returned), and the caller builds the signal frame on it. The switch-cost counters
     /// (`count_switch`) measure the general path only; the fastpath's cost is in the IPC round
     /// trip.
     #[inline(always)]
@@ -466,9 +471,7 @@ impl Kernel {
         self.current = Some(to);
         self.counters.context_switches += 1;
         self.run_start = t0;
-        if signal_due {
-            crate::signal::deliver_pending(self, frame, to);
-        }
+        // A due signal is delivered on the live frame by the caller (`syscall_dispatch`).
         resume
     }
 
@@ -525,9 +528,8 @@ impl Kernel {
         }
         let next = sched::pick_masked(&mut self.sched, &self.slots[..self.slot_words], self.ticks);
         self.switch_to(frame, next);
-        if let Some(i) = self.current {
-            crate::signal::deliver_pending(self, frame, i);
-        }
+        // Signals due to the task now current are delivered on the way out to user mode
+        // (`syscall_dispatch`, `trap_dispatch`): the scheduler only switches.
     }
 
     /// The current task blocks (or yields) before its quantum ends.
@@ -544,114 +546,6 @@ impl Kernel {
         self.faults[self.next_fault] = Some(f);
         self.next_fault = (self.next_fault + 1) % MAX_FAULTS;
         self.counters.faults += 1;
-    }
-
-    /// Tear a task down after exit or fault: wake peers waiting on it, fail callers of the
-    /// endpoints it served (when no other live task can receive there), free its memory. The
-    /// slot stays as a tombstone (state, accounting) until `release`.
-    pub fn retire(&mut self, i: usize, state: State) {
-        let (cr3, module, tid, caps, spawned) = {
-            let t = self.task(i);
-            t.state = state;
-            (t.cr3, t.module, t.tid, t.caps, t.spawned)
-        };
-        self.sched[i] = None;
-        // The caller waiting for this task's reply gets E_PEER_DEAD.
-        if let Some(c) = self.task(i).reply_to.take() {
-            if let Some(ct) = self.get(c).filter(|t| t.state == State::ReplyBlocked) {
-                ct.frame.rax = kcore::abi::E_PEER_DEAD as u64;
-                ct.state = State::Runnable;
-            }
-        }
-        for ep in self.endpoints.iter_mut().flatten() {
-            if ep.receiver == Some(tid) {
-                ep.receiver = None;
-            }
-            if let Some(pos) = ep.queue[..ep.qlen].iter().position(|&q| q == tid) {
-                ep.queue.copy_within(pos + 1..ep.qlen, pos);
-                ep.qlen -= 1;
-            }
-        }
-        for n in self.notifications.iter_mut().flatten() {
-            if n.waiter == Some(tid) {
-                n.waiter = None;
-            }
-        }
-        // Callers queued on an endpoint this task served: with nobody left to receive there,
-        // they get E_PEER_DEAD now rather than waiting forever.
-        for cap in caps {
-            if let Cap::Endpoint { ep, rights, .. } = cap {
-                if rights & RIGHT_RECV != 0 && !self.has_receiver(ep) {
-                    self.fail_callers(ep);
-                }
-            }
-        }
-        // The module ends with its task — for a Linux process, with its last thread (whichever
-        // it is: the main thread may have called `exit` while others ran on).
-        let proc = self.task(i).proc;
-        let last_thread = proc.and_then(|p| self.procs[p].as_ref()).map(|pr| pr.threads <= 1);
-        if let Some(Some(m)) = self.modules.get_mut(module) {
-            let ends_module = match last_thread {
-                Some(last) => last && (m.task == Some(tid) || self.procs[proc.unwrap_or(0)].as_ref().is_some_and(|pr| pr.module == module)),
-                None => m.task == Some(tid),
-            };
-            // A swap's new process that fails is not the module's (its task is still the old one).
-            let swap_new = proc.is_some() && m.task.is_some_and(|t| t != tid && self.tasks[t.index()].as_ref().is_some_and(|x| x.tid == t && x.proc != proc));
-            // A spawned instance is not the module's task: its end leaves the module alone.
-            if ends_module && !swap_new && !spawned {
-                m.state = if matches!(state, State::Faulted) { ModuleState::Faulted } else { ModuleState::Exited };
-            }
-        }
-        if self.current == Some(i) {
-            memory::load_cr3(memory::kernel_pml4());
-        }
-        if let Some(p) = self.task(i).proc {
-            // A thread of a Linux process: the address space goes with the last thread.
-            crate::thread::on_thread_end(self, i);
-            let Some(pr) = self.procs[p].as_mut() else { return };
-            pr.threads = pr.threads.saturating_sub(1);
-            if pr.threads > 0 {
-                return;
-            }
-            crate::linux::close_all(self, p);
-            self.procs[p] = None;
-            // Tombstones (the module's main task) must not name a process slot a later process
-            // may take.
-            for t in self.tasks.iter_mut().flatten() {
-                if t.proc == Some(p) {
-                    t.proc = None;
-                }
-            }
-        }
-        let shms = self.shms;
-        memory::free_address_space(cr3, &|f| shms.iter().flatten().any(|s| s.frames.contains(&f)));
-    }
-
-    /// End every thread of Linux process `p` (exit_group, a fatal signal, a fault): the
-    /// module's main thread stays as its tombstone, the others' slots are freed at once.
-    pub fn end_process(&mut self, p: usize, state: State) {
-        // A spawned process's tombstone is its own first thread (its parent waits on it).
-        let spawned = self.occupied().find_map(|j| self.tasks[j].as_deref().filter(|t| t.proc == Some(p) && t.spawned).map(|t| t.tid));
-        let main = spawned.or_else(|| self.procs[p].as_ref().and_then(|pr| self.modules.get(pr.module).copied().flatten()).and_then(|m| m.task));
-        self.end_process_keeping(p, state, main);
-    }
-
-    /// `end_process`, keeping `keep`'s slot as the tombstone (the caller releases it).
-    pub fn end_process_keeping(&mut self, p: usize, state: State, keep: Option<TaskId>) {
-        let live = |t: &Task| t.proc == Some(p) && !matches!(t.state, State::Exited(_) | State::Faulted);
-        let cur = self.current;
-        // The current thread last: its retire frees the address space when it is the last.
-        let others = self.occupied().filter(|&j| Some(j) != cur);
-        for j in others.chain(cur) {
-            if !self.tasks[j].as_deref().is_some_and(live) {
-                continue;
-            }
-            let tid = self.task(j).tid;
-            self.retire(j, state);
-            if Some(tid) != keep {
-                self.release(tid);
-            }
-        }
     }
 
     /// Whether a live (not exited or faulted) task holds the receive right on `ep`.

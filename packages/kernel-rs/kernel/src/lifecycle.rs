@@ -109,7 +109,7 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
     if m.state == ModuleState::Rejected {
         return Err((E_BAD_IMAGE, "the module's image was rejected at boot"));
     }
-    if crate::swap::busy_with(slot) {
+    if k.swap_module == Some(slot) {
         return Err((E_BUSY, "the module is being hot-swapped"));
     }
     // The parent's chain: each ancestor's quota must hold the new child.
@@ -234,8 +234,8 @@ pub fn kill_task(k: &mut Kernel, j: usize) {
     }
     let state = State::Exited(EXIT_KILLED);
     match proc {
-        Some(p) => k.end_process_keeping(p, state, Some(tid)),
-        None => k.retire(j, state),
+        Some(p) => crate::exit::end_process_keeping(k, p, state, Some(tid)),
+        None => crate::exit::retire(k, j, state),
     }
     events::emit("task_exit", |w| {
         let _ = write!(w, ",\"task\":{},\"name\":{},\"code\":{},\"killed\":true", id, JsonStr(name.as_str()), EXIT_KILLED);

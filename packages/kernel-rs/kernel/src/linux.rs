@@ -8,36 +8,17 @@
 use crate::idt::TrapFrame;
 use crate::kernel::{Kernel, Name};
 use crate::process::{Fd, Pipe, MAX_FDS};
-use crate::syscall::Next;
+use crate::call::Next;
 use crate::task::State;
-use crate::vm::{Fault, Kind, Vm, Vma};
+use crate::vm::{Fault, Kind, Vma};
 use core::fmt::Write;
 use kcore::frames::FRAME_SIZE;
 
-pub use crate::syscall::SysResult;
-type SysFn = fn(&mut Kernel, &mut TrapFrame, usize) -> SysResult;
+pub use crate::call::SysResult;
+use crate::call::SysFn;
+use crate::fds::close_fd;
+pub use crate::uaccess::{errno, proc_of, read_timespec, read_user, vm_of, write_user};
 
-/// Linux errno values, negated as the system call returns them.
-pub mod errno {
-    pub const EPERM: i64 = -1;
-    pub const ENOENT: i64 = -2;
-    pub const ESRCH: i64 = -3;
-    pub const EINTR: i64 = -4;
-    pub const EBADF: i64 = -9;
-    pub const EAGAIN: i64 = -11;
-    pub const ENOMEM: i64 = -12;
-    pub const EFAULT: i64 = -14;
-    pub const EEXIST: i64 = -17;
-    pub const ENOTDIR: i64 = -20;
-    pub const EINVAL: i64 = -22;
-    pub const EMFILE: i64 = -24;
-    pub const ENOTTY: i64 = -25;
-    pub const ESPIPE: i64 = -29;
-    pub const EPIPE: i64 = -32;
-    pub const ERANGE: i64 = -34;
-    pub const ENOSYS: i64 = -38;
-    pub const ETIMEDOUT: i64 = -110;
-}
 use errno::*;
 
 /// The Linux table: number → handler. Numbers not listed are -ENOSYS (counted).
@@ -107,34 +88,12 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
     })
 }
 
-pub fn proc_of(k: &mut Kernel, i: usize) -> Result<usize, i64> {
-    k.task(i).proc.ok_or(ENOSYS)
-}
 
-pub fn vm_of(k: &mut Kernel, i: usize) -> Result<&mut Vm, i64> {
-    let p = proc_of(k, i)?;
-    k.procs[p].as_mut().map(|p| &mut p.vm).ok_or(ESRCH)
-}
 
 fn efault(_: Fault) -> i64 {
     EFAULT
 }
 
-/// Read user memory for a TARS call: through the process's areas for a Linux thread (faulting
-/// in untouched pages), the page tables for a TARS agent.
-pub fn read_user(k: &mut Kernel, i: usize, va: u64, buf: &mut [u8]) -> Option<()> {
-    match k.task(i).proc {
-        Some(p) => k.procs[p].as_mut()?.vm.copy_in(va, buf).ok(),
-        None => crate::memory::copy_from_user(k.task(i).cr3, va, buf),
-    }
-}
-
-pub fn write_user(k: &mut Kernel, i: usize, va: u64, data: &[u8]) -> Option<()> {
-    match k.task(i).proc {
-        Some(p) => k.procs[p].as_mut()?.vm.copy_out(va, data).ok(),
-        None => crate::memory::copy_to_user(k.task(i).cr3, va, data),
-    }
-}
 
 fn page_up(len: u64) -> Option<u64> {
     len.checked_add(FRAME_SIZE - 1).map(|v| v & !(FRAME_SIZE - 1))
@@ -395,41 +354,6 @@ fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     Ok(Next::Value(total))
 }
 
-fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
-    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
-    let f = *pr.fds.get(n).ok_or(EBADF)?;
-    pr.fds[n] = Fd::Closed;
-    match f {
-        Fd::Closed => return Err(EBADF),
-        Fd::PipeRead(pi) | Fd::PipeWrite(pi) => {
-            if let Some(pipe) = k.pipes[pi].as_mut() {
-                if matches!(f, Fd::PipeRead(_)) {
-                    pipe.readers = pipe.readers.saturating_sub(1);
-                } else {
-                    pipe.writers = pipe.writers.saturating_sub(1);
-                    // Readers see EOF now.
-                    for t in k.tasks.iter_mut().flatten() {
-                        if t.state == State::PipeRead(pi) {
-                            t.state = State::Runnable;
-                        }
-                    }
-                }
-                if pipe.readers == 0 && pipe.writers == 0 {
-                    k.pipes[pi] = None;
-                }
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Close every descriptor of a process that ended.
-pub fn close_all(k: &mut Kernel, p: usize) {
-    for n in 0..MAX_FDS {
-        let _ = close_fd(k, p, n);
-    }
-}
 
 fn sys_close(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;
@@ -669,7 +593,7 @@ fn sys_prctl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 
 fn sys_uname(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let mut u = [0u8; 65 * 6];
-    for (n, v) in [&b"Linux"[..], b"tars", b"6.1.0-tars", crate::control::KERNEL_VERSION.as_bytes(), b"x86_64", b"(none)"].iter().enumerate() {
+    for (n, v) in [&b"Linux"[..], b"tars", b"6.1.0-tars", crate::kernel::KERNEL_VERSION.as_bytes(), b"x86_64", b"(none)"].iter().enumerate() {
         let l = v.len().min(64);
         u[n * 65..n * 65 + l].copy_from_slice(&v[..l]);
     }
@@ -810,16 +734,6 @@ fn timespec(us: u64) -> [u8; 16] {
 }
 
 /// A user timespec as microseconds (rounded up); EINVAL when malformed.
-pub fn read_timespec(k: &mut Kernel, i: usize, va: u64) -> Result<u64, i64> {
-    let mut b = [0u8; 16];
-    vm_of(k, i)?.copy_in(va, &mut b).map_err(efault)?;
-    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8]));
-    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap_or([0; 8]));
-    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
-        return Err(EINVAL);
-    }
-    Ok((sec as u64).saturating_mul(1_000_000).saturating_add((nsec as u64).div_ceil(1000)))
-}
 
 fn sys_clock_gettime(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let us = clock_us(k, i, frame.rdi)?;

@@ -110,7 +110,7 @@ pub fn protect_kernel() {
         load_cr3(kernel_pml4());
         // 3. Global pages on (every x86-64 CPU has PGE): the kernel half stays in the TLB across
         // task switches.
-        crate::idt::cr4_set(1 << 7);
+        crate::cpu::cr4_set(1 << 7);
     }
 }
 

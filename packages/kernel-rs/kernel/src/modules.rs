@@ -365,7 +365,7 @@ pub fn supervise(k: &mut Kernel) -> bool {
         if m.restart_at.is_none_or(|t| t > k.ticks) || m.state != ModuleState::Faulted {
             continue;
         }
-        if crate::swap::busy_with(slot) {
+        if k.swap_module == Some(slot) {
             continue;
         }
         let Some(old) = m.task else { continue };

@@ -4,7 +4,7 @@
 use crate::port::{inb, outb};
 use core::sync::atomic::{AtomicU16, Ordering::Relaxed};
 
-const IRQ_BASE: u8 = crate::irq::TIMER_VECTOR;
+const IRQ_BASE: u8 = crate::time::TIMER_VECTOR;
 /// Unmasked IRQ lines (bit n = IRQ n).
 static ENABLED: AtomicU16 = AtomicU16::new(0);
 
@@ -48,7 +48,7 @@ pub fn unmask(irq: u8) {
 
 /// The PIT at 1 kHz on IRQ 0.
 pub fn start_tick() {
-    let divisor = (1_193_182 / crate::irq::TICK_HZ) as u16;
+    let divisor = (1_193_182 / crate::time::TICK_HZ) as u16;
     outb(0x43, 0x34); // channel 0, lobyte/hibyte, rate generator
     outb(0x40, divisor as u8);
     outb(0x40, (divisor >> 8) as u8);

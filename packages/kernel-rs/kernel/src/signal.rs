@@ -9,9 +9,10 @@
 //! read is woken with -EINTR. The .NET runtime suspends threads for the GC this way.
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
-use crate::linux::{errno::*, proc_of, vm_of, SysResult};
+use crate::call::SysResult;
+use crate::uaccess::{errno::*, proc_of, vm_of};
 use crate::process::{SigAction, NSIG};
-use crate::syscall::Next;
+use crate::call::Next;
 use crate::task::State;
 
 pub const SIGILL: u32 = 4;
@@ -213,7 +214,7 @@ fn deliver_one(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
 /// End thread `i`'s process for signal `sig` (default action, or a frame that could not be
 /// built): a fault record and event like any agent fault, then the supervisor's policy.
 pub fn kill_process(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32) {
-    crate::fault_task(k, frame, i, crate::kernel::FAULT_SIGNAL_BASE + sig as u64, 0, Some(name(sig)));
+    crate::fault::fault_task(k, frame, i, crate::kernel::FAULT_SIGNAL_BASE + sig as u64, 0, Some(name(sig)));
 }
 
 pub fn sys_rt_sigaction(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {

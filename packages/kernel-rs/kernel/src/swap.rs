@@ -54,10 +54,10 @@ pub fn swap() -> &'static mut Swap {
     unsafe { &mut *core::ptr::addr_of_mut!(SWAP) }
 }
 
-/// Whether a swap of module `slot` is under way (the supervisor leaves it alone then).
-pub fn busy_with(slot: usize) -> bool {
-    let s = swap();
-    matches!(s.phase, Phase::Receiving | Phase::Starting { .. }) && s.module == slot
+/// The module a swap is under way for (kept in `Kernel::swap_module` at every phase change:
+/// the supervisor and `spawn` leave it alone meanwhile).
+fn busy(s: &Swap) -> Option<usize> {
+    matches!(s.phase, Phase::Receiving | Phase::Starting { .. }).then_some(s.module)
 }
 
 pub fn phase_name(p: &Phase) -> &'static str {
@@ -97,6 +97,7 @@ pub fn begin(k: &mut Kernel, module: &str, size: usize, sha: [u8; 32], version: 
     s.size = size;
     s.received = 0;
     s.phase = Phase::Receiving;
+    k.swap_module = busy(s);
     Ok(())
 }
 
@@ -137,16 +138,19 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     }
     if kcore::sha256::sha256(&s.buf) != s.expected {
         s.phase = Phase::Idle;
+        k.swap_module = busy(s);
         s.buf = Vec::new();
         return Err(("BAD_SHA256", "the image does not match its sha256"));
     }
     let Some((old, old_id, caps, name)) = k.modules[s.module].and_then(|m| m.task).and_then(|old| k.get(old).map(|o| (old, o.id, o.caps, Name::new(o.name())))) else {
         s.phase = Phase::Idle;
+        k.swap_module = busy(s);
         s.buf = Vec::new();
         return Err(("NOT_RUNNING", "module has no task"));
     };
     let Some(ti) = k.free_slot() else {
         s.phase = Phase::Idle;
+        k.swap_module = busy(s);
         s.buf = Vec::new();
         return Err(("NO_TASK_SLOT", "too many tasks"));
     };
@@ -156,6 +160,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
         Ok(v) => v,
         Err(e) => {
             s.phase = Phase::Idle;
+            k.swap_module = busy(s);
             s.buf = Vec::new();
             return Err(("BAD_IMAGE", e));
         }
@@ -173,11 +178,13 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     if !k.place(ti, t) {
         crate::modules::unload(k, cr3, proc);
         s.phase = Phase::Idle;
+        k.swap_module = busy(s);
         s.buf = Vec::new();
         return Err(("NO_MEMORY", "kernel heap full"));
     }
     k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us: 0, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
+    k.swap_module = busy(s);
     s.pending = core::mem::take(&mut s.buf);
     events::emit("swap_start", |w| {
         let _ = write!(w, ",\"module\":{},\"old_task\":{},\"new_task\":{},\"sha256\":\"{}\"", JsonStr(name.as_str()), old_id, id, Hex(&s.expected));
@@ -204,6 +211,7 @@ fn suspend_old(k: &mut Kernel) {
         }
     }
     s.phase = Phase::Starting { old, new, t0_us: now_us().max(1), deadline };
+    k.swap_module = busy(s);
 }
 
 /// The new task `i` of a swap in progress asks for the saved state: the hand-over point.
@@ -232,6 +240,7 @@ pub fn tick(k: &mut Kernel) -> bool {
     let Phase::Starting { old, new, t0_us, deadline } = s.phase else { return false };
     let Some(nt) = k.get(new).copied() else {
         s.phase = Phase::Finished(Outcome::RolledBack { reason: "the new module vanished" });
+        k.swap_module = busy(s);
         return true;
     };
     let outcome = if nt.ready {
@@ -248,9 +257,9 @@ pub fn tick(k: &mut Kernel) -> bool {
             match o.proc {
                 // Every thread of the old process goes (the main one stays a tombstone until released).
                 Some(p) if k.procs[p].is_some() => {
-                    k.end_process_keeping(p, State::Exited(0), Some(old));
+                    crate::exit::end_process_keeping(k, p, State::Exited(0), Some(old));
                 }
-                _ if live => k.retire(old.index(), State::Exited(0)),
+                _ if live => crate::exit::retire(k, old.index(), State::Exited(0)),
                 _ => {}
             }
         }
@@ -279,8 +288,8 @@ pub fn tick(k: &mut Kernel) -> bool {
         };
         if !matches!(nt.state, State::Faulted | State::Exited(_)) {
             match nt.proc {
-                Some(p) => k.end_process_keeping(p, State::Exited(-1), Some(new)),
-                None => k.retire(new.index(), State::Exited(-1)),
+                Some(p) => crate::exit::end_process_keeping(k, p, State::Exited(-1), Some(new)),
+                None => crate::exit::retire(k, new.index(), State::Exited(-1)),
             }
         }
         k.release(new);
@@ -302,5 +311,6 @@ pub fn tick(k: &mut Kernel) -> bool {
         }),
     }
     s.phase = Phase::Finished(outcome);
+    k.swap_module = busy(s);
     true
 }

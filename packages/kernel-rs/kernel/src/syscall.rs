@@ -5,27 +5,17 @@
 //! the status the caller gets. TARS calls live at `SYS_TARS_BASE..`; the numbers below are the
 //! Linux x86-64 range, kept free for the personality that runs unmodified static executables.
 //! Every kernel object is reached through a capability slot, checked here.
+use crate::call::{cap_in, endpoint_in, msg_of, Next, SysFn, SysResult};
 use crate::idt::TrapFrame;
 use crate::ipc;
 use crate::kernel::{Kernel, Name};
 use crate::memory::{self, SHM_BASE};
-use crate::task::{Cap, State, Task, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
+use crate::task::{Cap, State, MAX_CAPS, RIGHT_RECV, RIGHT_SEND};
 use core::fmt::Write;
 use kcore::abi::*;
 use kcore::frames::FRAME_SIZE;
 
-/// What a system call left on the CPU.
-pub enum Next {
-    /// Return to the caller: its results are in the frame, status E_OK.
-    Return,
-    /// The frame holds another context now (the caller blocked, yielded or ended).
-    Switched,
-    /// A Linux call's result: rax = the value (errors are `Err(-errno)`).
-    Value(u64),
-}
 
-pub type SysResult = Result<Next, i64>;
-type SysFn = fn(&mut Kernel, &mut TrapFrame, usize) -> SysResult;
 
 /// TARS calls, indexed by `nr - SYS_TARS_BASE` (the order of `kcore::abi`).
 const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
@@ -68,11 +58,26 @@ fn lookup(nr: u64) -> Option<SysFn> {
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
     let k = crate::kernel::kernel();
     match ipc::fastpath(k, frame) {
+        // The peer's saved frame, popped in place; or the live frame when a signal is due to it.
+        Some(resume) if core::ptr::eq(resume, frame) => {
+            deliver_signals(k, frame);
+            resume
+        }
         Some(resume) => resume,
         None => {
             handle(k, frame);
+            deliver_signals(k, frame);
             frame
         }
+    }
+}
+
+/// On every way back to user mode: a signal due to the task about to run (a Linux thread) is
+/// delivered on its frame. The scheduler and the calls only make signals pending.
+#[inline(always)]
+pub fn deliver_signals(k: &mut Kernel, frame: &mut TrapFrame) {
+    if let Some(c) = k.current {
+        crate::signal::deliver_pending(k, frame, c);
     }
 }
 
@@ -111,48 +116,18 @@ fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         Ok(Next::Switched) => {}
         Err(e) => frame.rax = e as u64,
     }
-    // A signal made pending by this call (tgkill to itself, an unblocking sigprocmask).
-    if linux && k.current == Some(i) {
-        crate::signal::deliver_pending(k, frame, i);
-    }
+    // A signal made pending by this call (tgkill to itself, an unblocking sigprocmask) is
+    // delivered by the dispatcher on the way out.
 }
 
-pub fn msg_of(frame: &TrapFrame) -> [u64; 4] {
-    [frame.rsi, frame.rdx, frame.r10, frame.r8]
-}
 
-#[inline]
-fn cap_in(t: &Task, slot: u64) -> Result<Cap, i64> {
-    match t.caps.get(usize::try_from(slot).unwrap_or(MAX_CAPS)) {
-        None | Some(Cap::Empty) => Err(E_BAD_CAP),
-        Some(c) => Ok(*c),
-    }
-}
 
 #[inline]
 fn cap_of(k: &mut Kernel, i: usize, slot: u64) -> Result<Cap, i64> {
     cap_in(k.task(i), slot)
 }
 
-/// The endpoint in task `t`'s capability slot `slot`, if it carries `right`.
-#[inline(always)]
-pub fn endpoint_in(t: &Task, slot: u64, right: u8) -> Result<usize, i64> {
-    match cap_in(t, slot)? {
-        Cap::Endpoint { ep, rights, .. } if rights & right != 0 => Ok(ep),
-        Cap::Endpoint { .. } => Err(E_NO_RIGHTS),
-        _ => Err(E_BAD_CAP),
-    }
-}
 
-/// The badge a call through task `t`'s capability `slot` carries: the capability's, or the
-/// caller's display id when it has none.
-#[inline(always)]
-pub fn badge_in(t: &Task, slot: u64) -> u64 {
-    match t.caps.get(slot as usize) {
-        Some(Cap::Endpoint { badge, .. }) if *badge != 0 => *badge as u64,
-        _ => t.id as u64,
-    }
-}
 
 #[inline]
 pub fn endpoint_cap(k: &mut Kernel, i: usize, slot: u64, right: u8) -> Result<usize, i64> {
@@ -192,7 +167,7 @@ fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     crate::events::emit("task_exit", |w| {
         let _ = write!(w, ",\"task\":{},\"name\":{},\"code\":{}", id, kcore::fmt::JsonStr(name.as_str()), code);
     });
-    k.retire(i, State::Exited(code));
+    crate::exit::retire(k, i, State::Exited(code));
     crate::lifecycle::sweep(k);
     k.reschedule(frame);
     Ok(Next::Switched)

@@ -6,8 +6,9 @@
 //! deadline checked by the timer (-ETIMEDOUT), a signal wakes them with -EINTR (signal.rs).
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
-use crate::linux::{errno::*, proc_of, read_timespec, vm_of, SysResult};
-use crate::syscall::Next;
+use crate::call::SysResult;
+use crate::uaccess::{errno::*, proc_of, read_timespec, vm_of};
+use crate::call::Next;
 use crate::task::{self, State};
 use core::fmt::Write;
 
@@ -70,7 +71,7 @@ fn spawn_thread(k: &mut Kernel, frame: &mut TrapFrame, i: usize, a: CloneArgs) -
     }
     let prio = k.modules.get(parent.module).copied().flatten().map(|m| m.prio).unwrap_or(3);
     if !k.place(slot, t) {
-        return Err(crate::linux::errno::ENOMEM);
+        return Err(crate::uaccess::errno::ENOMEM);
     }
     k.sched[slot.index()] = Some(task::sched_info(prio));
     if let Some(pr) = k.procs[p].as_mut() {
@@ -97,17 +98,6 @@ pub fn sys_clone3(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     spawn_thread(k, frame, i, a)
 }
 
-/// A thread of a Linux process ends: its clear-child-tid word is zeroed and one waiter woken.
-pub fn on_thread_end(k: &mut Kernel, i: usize) {
-    let (p, ctid) = (k.task(i).proc, k.task(i).clear_tid);
-    let Some(p) = p else { return };
-    if ctid != 0 {
-        if let Some(pr) = k.procs[p].as_mut() {
-            let _ = pr.vm.write_u32(ctid, 0);
-        }
-        wake(k, p, ctid, 1);
-    }
-}
 
 fn emit_exit(k: &mut Kernel, i: usize, code: i64) {
     let (id, name) = (k.task(i).id, crate::kernel::Name::new(k.task(i).name()));
@@ -127,7 +117,7 @@ pub fn sys_exit(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let module = k.task(i).module;
     let main = k.modules.get(module).copied().flatten().and_then(|m| m.task);
     let spawned = k.task(i).spawned;
-    k.retire(i, State::Exited(code));
+    crate::exit::retire(k, i, State::Exited(code));
     if Some(tid) != main && !spawned {
         k.release(tid);
     }
@@ -141,28 +131,12 @@ pub fn sys_exit_group(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
     let code = frame.rdi as i32 as i64;
     let p = proc_of(k, i)?;
     emit_exit(k, i, code);
-    k.end_process(p, State::Exited(code));
+    crate::exit::end_process(k, p, State::Exited(code));
     crate::lifecycle::sweep(k);
     k.reschedule(frame);
     Ok(Next::Switched)
 }
 
-/// Wake up to `n` threads of process `p` waiting on `addr`; returns how many woke.
-pub fn wake(k: &mut Kernel, p: usize, addr: u64, n: u64) -> u64 {
-    let mut woken = 0;
-    for t in k.tasks.iter_mut().flatten() {
-        if woken >= n {
-            break;
-        }
-        if t.proc == Some(p) && t.state == State::Futex(addr) {
-            t.frame.rax = 0;
-            t.state = State::Runnable;
-            t.wake_at = 0;
-            woken += 1;
-        }
-    }
-    woken
-}
 
 /// Timed waits of Linux threads whose deadline (µs on the clock they read) passed, from the
 /// timer tick: a futex wait gets -ETIMEDOUT, a sleep 0. True if any woke.
@@ -217,12 +191,12 @@ pub fn sys_futex(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             k.block_current(frame, State::Futex(addr));
             Ok(Next::Switched)
         }
-        WAKE | WAKE_BITSET => Ok(Next::Value(wake(k, p, addr, val))),
+        WAKE | WAKE_BITSET => Ok(Next::Value(crate::futex::wake(k, p, addr, val))),
         REQUEUE | CMP_REQUEUE => {
             if op == CMP_REQUEUE && vm_of(k, i)?.read_u32(addr).map_err(|_| EFAULT)? as u64 != frame.r9 & 0xFFFF_FFFF {
                 return Err(EAGAIN);
             }
-            let woken = wake(k, p, addr, val);
+            let woken = crate::futex::wake(k, p, addr, val);
             let (to, mut left) = (frame.r8, frame.r10 & 0xFFFF_FFFF);
             let mut moved = 0;
             for t in k.tasks.iter_mut().flatten() {

@@ -12,6 +12,10 @@
 //!   and 1 s, each time without a jump: `now_us` continues from where it was, at the new rate.
 //!
 //! Conversion: us = base_us + ((tsc - base_tsc) * mult) >> 32, mult = 2^32 µs per TSC cycle.
+
+/// The timer tick: its interrupt vector and rate (the PIT or the local APIC timer deliver it).
+pub const TIMER_VECTOR: u8 = 32;
+pub const TICK_HZ: u32 = 1000;
 use crate::port::{inb, outb};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 

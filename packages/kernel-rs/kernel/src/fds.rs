@@ -1,0 +1,43 @@
+//! A Linux process's descriptor table: closing descriptors (pipes wake their readers with EOF
+//! when the last writer goes, and are freed with their last end).
+use crate::kernel::Kernel;
+use crate::process::Fd;
+use crate::process::MAX_FDS;
+use crate::task::State;
+use crate::uaccess::errno::*;
+
+pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let f = *pr.fds.get(n).ok_or(EBADF)?;
+    pr.fds[n] = Fd::Closed;
+    match f {
+        Fd::Closed => return Err(EBADF),
+        Fd::PipeRead(pi) | Fd::PipeWrite(pi) => {
+            if let Some(pipe) = k.pipes[pi].as_mut() {
+                if matches!(f, Fd::PipeRead(_)) {
+                    pipe.readers = pipe.readers.saturating_sub(1);
+                } else {
+                    pipe.writers = pipe.writers.saturating_sub(1);
+                    // Readers see EOF now.
+                    for t in k.tasks.iter_mut().flatten() {
+                        if t.state == State::PipeRead(pi) {
+                            t.state = State::Runnable;
+                        }
+                    }
+                }
+                if pipe.readers == 0 && pipe.writers == 0 {
+                    k.pipes[pi] = None;
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Close every descriptor of a process that ended.
+pub fn close_all(k: &mut Kernel, p: usize) {
+    for n in 0..MAX_FDS {
+        let _ = close_fd(k, p, n);
+    }
+}
