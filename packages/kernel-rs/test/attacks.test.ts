@@ -7,28 +7,13 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
-import { encodeFrame, FrameDecoder, hotSwapModule, symbolizeAddresses, ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
-import { DEMO_MODULES, KERNEL, OUT } from './system.js';
+import { encodeFrame, FrameDecoder, hotSwapModule, symbolizeAddresses, startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { DEMO_MODULES, KERNEL, OUT, qemuSessions } from './system.js';
 
 const ATTACKER = `${OUT}agents/attacker.elf`;
-const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
-afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.c?.close();
-    await r.q.stop();
-  }
-});
-
-async function boot(modules: BootModule[], extra: Partial<QemuSpec> = {}): Promise<{ q: QemuInstance; c: ProtocolClient }> {
-  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb: 128, ...extra }, mkdtempSync(join(tmpdir(), 'tars-at-')));
-  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
-  running.push(r);
-  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
-  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
-  return { q, c: r.c };
-}
+const { boot, track } = qemuSessions(128);
 
 const attacker = (name: string, mode: number, caps = ''): BootModule => ({ path: ATTACKER, args: `name=${name} version=1.0.0 arg=${mode} ${caps}`.trim() });
 const isLog = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
@@ -169,7 +154,7 @@ describe('control channel under a hostile host', () => {
 
   it('an unfinished frame is abandoned after a bounded time', async () => {
     const q = startQemu({ kernel: KERNEL, accel: 'tcg', memoryMb: 64 }, mkdtempSync(join(tmpdir(), 'tars-at-')));
-    running.push({ q });
+    track(q);
     await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
     const sock = connect(q.paths.control);
     const replies = new FrameDecoder();
@@ -226,7 +211,7 @@ describe('control channel under a hostile host', () => {
 
   it('agents keep at least 90% of the CPU under a flood of 3,000 pipelined stats requests (-icount)', async () => {
     const q = startQemu({ kernel: KERNEL, modules: [attacker('hog', 13)], accel: 'tcg', memoryMb: 128, icount: true }, mkdtempSync(join(tmpdir(), 'tars-at-')));
-    running.push({ q });
+    track(q);
     const rates = () => q.reader.events.filter((e) => e.ev === 'metric' && e['name'] === 'hog_rate').map((e) => Number(e['value']));
     await wait(q, () => rates().length >= 6, 60_000);
     const quiet = rates().slice(2);

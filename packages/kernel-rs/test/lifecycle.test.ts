@@ -10,27 +10,12 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { addModule, findHostWindow, hotSwapModule, ProtocolClient, ProtocolError, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
-import { DEMO_MODULES, KERNEL, OUT } from './system.js';
+import { describe, expect, it } from 'vitest';
+import { addModule, findHostWindow, hotSwapModule, ProtocolClient, ProtocolError, type BootModule, type KernelEvent } from '@tars/deploy';
+import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
 
 const SPAWNER = `${OUT}agents/spawner.elf`;
-const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
-afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.c?.close();
-    await r.q.stop();
-  }
-});
-
-async function boot(modules: BootModule[], extra: Partial<QemuSpec> = {}): Promise<{ q: QemuInstance; c: ProtocolClient }> {
-  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb: 256, ...extra }, mkdtempSync(join(tmpdir(), 'tars-lc-')));
-  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
-  running.push(r);
-  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
-  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
-  return { q, c: r.c };
-}
+const { boot } = qemuSessions(256);
 
 const spawner = (name: string, mode: number, extra = ''): BootModule => ({ path: SPAWNER, args: `name=${name} version=1.0.0 arg=${mode} spawn=spawner ${extra}`.trim() });
 /** The image the scenarios spawn: `boot=no`, so it only runs as their children. */
