@@ -4,6 +4,7 @@
 //! thread ends: pthread_join waits on it). A process without those flags (fork) is not offered.
 //! Futex waiters are tasks in `State::Futex(addr)` of the same process; a timeout is a tick
 //! deadline checked by the timer (-ETIMEDOUT), a signal wakes them with -EINTR (signal.rs).
+//! Waits on descriptors (poll.rs) use the same deadline.
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::linux::{errno::*, proc_of, read_timespec, vm_of, SysResult};
@@ -176,6 +177,13 @@ pub fn expire(k: &mut Kernel) -> bool {
         match t.state {
             State::Futex(_) => t.frame.rax = ETIMEDOUT as u64,
             State::Sleeping(_) => t.frame.rax = 0,
+            State::Poll => {
+                // The call runs again and, seeing a deadline of 1, reports the timeout (poll.rs).
+                t.state = State::Runnable;
+                t.wake_at = 1;
+                any = true;
+                continue;
+            }
             _ => continue,
         }
         t.state = State::Runnable;
