@@ -68,7 +68,7 @@ const moduleOf = async (c: ProtocolClient, name: string) => (await c.modules()).
 /** What the program printed, for a failure message. */
 const printed = (q: QemuInstance, name: string) => q.reader.events.filter((e) => e.ev === 'log' && e['source'] === name).map((e) => String(e['msg']));
 
-describe('a C program: pthreads, pipes, poll, select, epoll, eventfd (QEMU, TCG)', () => {
+describe('a C program: pthreads, pipes, poll, select, epoll, eventfd, timerfd (QEMU, TCG)', () => {
   it('prints its known answer; argv= reaches it; writers wake a blocked epoll_wait; timeouts and EINTR hold', async () => {
     const { q, c } = await boot([linux(WAITS, 'waits', 'argv=waits+answer')]);
     const exit = await wait(q, exitOf('waits'), 120_000).catch(() => undefined);
@@ -82,6 +82,7 @@ describe('a C program: pthreads, pipes, poll, select, epoll, eventfd (QEMU, TCG)
       'timeouts epoll=0/1 poll=0/1 select=0/1',
       'eintr r=-1 errno=4 sig=10',
       'blocking pipe written=65536 read=65536560',
+      'timerfd expirations>=3 1 waited>=30ms 1 interval=10000000 disarmed=1',
       'waits answer ok',
     ]);
     expect(exit).toMatchObject({ code: 0 });
@@ -97,6 +98,7 @@ describe('a C program: pthreads, pipes, poll, select, epoll, eventfd (QEMU, TCG)
     await wait(q, out('hostile', /^bad pointers wait=-1\/14 kernel=-1\/14 null=-1\/14 ctl=-1\/14 poll=-1\/14$/));
     await wait(q, out('hostile', /^still ready=1$/));
     await wait(q, out('hostile', /^overflow w1=8 w2=-1\/11 w3=-1\/22 short=-1\/22 read=8 max=1$/));
+    await wait(q, out('hostile', /^timerfd bad=-1\/22 far=0 read=-1\/11 not-a-timer=-1\/22$/));
     await wait(q, out('hostile', /^flood stopped errno=24 emfile=1 again=1$/));
     await wait(q, out('hostile', /^pipe flood stopped errno=24 bounded=1$/));
     await wait(q, out('hostile', /^watches added=\d+ last=(28|9)$/));

@@ -105,7 +105,10 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         271 => crate::poll::sys_ppoll,
         273 => sys_zero, // set_robust_list: glibc's robust mutexes are not used by agents; accepted
         281 => crate::poll::sys_epoll_pwait,
+        283 => crate::poll::sys_timerfd_create,
         284 => crate::poll::sys_eventfd,
+        286 => crate::poll::sys_timerfd_settime,
+        287 => crate::poll::sys_timerfd_gettime,
         290 => crate::poll::sys_eventfd2,
         291 => crate::poll::sys_epoll_create1,
         292 => sys_dup3,
@@ -281,6 +284,7 @@ fn sys_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             Ok(Next::Value(len as u64))
         }
         Fd::Event(e) => crate::poll::eventfd_read(k, frame, i, p, e),
+        Fd::Timer(t) => crate::poll::timerfd_read(k, frame, i, p, t),
         Fd::PipeRead(pi) => {
             let nonblock = k.procs[p].as_ref().is_some_and(|pr| pr.fl[frame.rdi as usize] & FL_NONBLOCK != 0);
             let Some(pipe) = k.pipes[pi].as_mut() else { return Err(EBADF) };

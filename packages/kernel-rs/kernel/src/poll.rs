@@ -1,5 +1,6 @@
 //! Waiting on descriptors for Linux processes: poll/ppoll, select/pselect6, epoll
-//! (create/create1/ctl/wait/pwait, level and edge triggered, one-shot) and eventfd/eventfd2.
+//! (create/create1/ctl/wait/pwait, level and edge triggered, one-shot), eventfd/eventfd2 and
+//! timerfd (create/settime/gettime; expiries counted by the timer tick, `tick`).
 //! Every descriptor lives in one process (no fork, no passing), so epoll sets and eventfd
 //! counters sit in that process's tables (process.rs) and a flood of them ends in EMFILE there.
 //!
@@ -13,7 +14,7 @@
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::linux::{errno::*, proc_of, read_timespec, vm_of, SysResult};
-use crate::process::{Epoll, EventFd, Fd, Interest, Proc, Seq, EPOLL_WATCH, FL_CLOEXEC, FL_NONBLOCK};
+use crate::process::{Epoll, EventFd, Fd, Interest, Proc, Seq, TimerFd, EPOLL_WATCH, FL_CLOEXEC, FL_NONBLOCK, MAX_PROCS};
 use crate::syscall::Next;
 use crate::task::State;
 
@@ -61,6 +62,10 @@ fn readiness(k: &Kernel, pr: &Proc, f: Fd) -> (u32, Seq) {
         },
         Fd::Event(e) => match pr.events[e] {
             Some(ev) => ((if ev.count > 0 { POLLIN } else { 0 }) | (if ev.count < EVENTFD_MAX { POLLOUT } else { 0 }), ev.seq),
+            None => (POLLNVAL, NO_SEQ),
+        },
+        Fd::Timer(t) => match pr.timers[t] {
+            Some(tf) => (if tf.expired > 0 { POLLIN } else { 0 }, tf.seq),
             None => (POLLNVAL, NO_SEQ),
         },
         // A set inside a set is readable when one of its own (non-set) descriptors is ready.
@@ -548,6 +553,14 @@ pub fn on_close(k: &mut Kernel, p: usize, n: usize, f: Fd) {
                 }
             }
         }
+        Fd::Timer(t) => {
+            if let Some(s) = pr.timers[t].as_mut() {
+                s.refs = s.refs.saturating_sub(1);
+                if s.refs == 0 {
+                    pr.timers[t] = None;
+                }
+            }
+        }
         _ => {}
     }
     notify(k, p);
@@ -558,6 +571,125 @@ pub fn on_dup(pr: &mut Proc, f: Fd) {
     match f {
         Fd::Epoll(e) => pr.epolls[e].iter_mut().for_each(|s| s.refs += 1),
         Fd::Event(e) => pr.events[e].iter_mut().for_each(|s| s.refs += 1),
+        Fd::Timer(t) => pr.timers[t].iter_mut().for_each(|s| s.refs += 1),
         _ => {}
     }
+}
+
+// ---- timerfd ----
+
+pub fn sys_timerfd_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    // CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME (and their _ALARM forms): one clock here.
+    if !matches!(frame.rdi, 0 | 1 | 7 | 8 | 9) || frame.rsi & !(O_NONBLOCK | O_CLOEXEC) != 0 {
+        return Err(EINVAL);
+    }
+    let p = proc_of(k, i)?;
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    if !pr.fds.contains(&Fd::Closed) {
+        return Err(EMFILE);
+    }
+    let t = pr.timers.iter().position(|s| s.is_none()).ok_or(EMFILE)?;
+    pr.timers[t] = Some(TimerFd { refs: 1, ..TimerFd::default() });
+    let fl = (if frame.rsi & O_NONBLOCK != 0 { FL_NONBLOCK } else { 0 }) | (if frame.rsi & O_CLOEXEC != 0 { FL_CLOEXEC } else { 0 });
+    new_fd(k, p, Fd::Timer(t), fl).map(Next::Value)
+}
+
+fn timer_of(k: &Kernel, p: usize, n: u64) -> Result<usize, i64> {
+    match fd_of(k, p, n)? {
+        Fd::Timer(t) => Ok(t),
+        _ => Err(EINVAL),
+    }
+}
+
+/// The current setting of a timer as an itimerspec (interval, time left).
+fn itimerspec(tf: &TimerFd, now: u64) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    let left = if tf.next_us == 0 { 0 } else { tf.next_us.saturating_sub(now).max(1) };
+    for (at, us) in [(0, tf.interval_us), (16, left)] {
+        b[at..at + 8].copy_from_slice(&(us / 1_000_000).to_le_bytes());
+        b[at + 8..at + 16].copy_from_slice(&((us % 1_000_000) * 1000).to_le_bytes());
+    }
+    b
+}
+
+pub fn sys_timerfd_settime(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    const TFD_TIMER_ABSTIME: u64 = 1;
+    const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
+    let (n, flags, new, old) = (frame.rdi, frame.rsi, frame.rdx, frame.r10);
+    if flags & !(TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET) != 0 {
+        return Err(EINVAL);
+    }
+    let p = proc_of(k, i)?;
+    let t = timer_of(k, p, n)?;
+    let interval = read_timespec(k, i, new)?;
+    let value = read_timespec(k, i, new + 16)?;
+    let now = crate::time::now_us();
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let cur = pr.timers[t].ok_or(EBADF)?;
+    if old != 0 {
+        pr.vm.copy_out(old, &itimerspec(&cur, now)).map_err(|_| EFAULT)?;
+    }
+    let next = match value {
+        0 => 0,
+        v if flags & TFD_TIMER_ABSTIME != 0 => v.max(1),
+        v => now.saturating_add(v),
+    };
+    let tf = pr.timers[t].as_mut().ok_or(EBADF)?;
+    *tf = TimerFd { refs: tf.refs, next_us: next, interval_us: if next == 0 { 0 } else { interval }, expired: 0, seq: tf.seq };
+    tf.advance(now);
+    notify(k, p);
+    Ok(Next::Value(0))
+}
+
+pub fn sys_timerfd_gettime(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let t = timer_of(k, p, frame.rdi)?;
+    let now = crate::time::now_us();
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let tf = pr.timers[t].ok_or(EBADF)?;
+    pr.vm.copy_out(frame.rsi, &itimerspec(&tf, now)).map_err(|_| EFAULT)?;
+    Ok(Next::Value(0))
+}
+
+/// read of a timerfd: the expirations since the last read (8 bytes), waiting for one.
+pub fn timerfd_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize, p: usize, t: usize) -> SysResult {
+    let (n, buf, len) = (frame.rdi, frame.rsi, frame.rdx);
+    if len < 8 {
+        return Err(EINVAL);
+    }
+    let now = crate::time::now_us();
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let tf = pr.timers[t].as_mut().ok_or(EBADF)?;
+    tf.advance(now);
+    let got = tf.expired;
+    if got == 0 {
+        if nonblock(k, p, n) {
+            return Err(EAGAIN);
+        }
+        return block_io(k, frame, i);
+    }
+    pr.vm.write_u64(buf, got).map_err(|_| EFAULT)?;
+    if let Some(tf) = pr.timers[t].as_mut() {
+        tf.expired = 0;
+    }
+    Ok(Next::Value(8))
+}
+
+/// From the timer tick: count the expiries of every process's timerfds; their pollers and
+/// readers look again. True if any expired.
+pub fn tick(k: &mut Kernel) -> bool {
+    let now = crate::time::now_us();
+    let mut any = false;
+    for p in 0..MAX_PROCS {
+        let Some(pr) = k.procs[p].as_mut() else { continue };
+        let mut fired = false;
+        for tf in pr.timers.iter_mut().flatten() {
+            fired |= tf.advance(now);
+        }
+        if fired {
+            notify(k, p);
+            any = true;
+        }
+    }
+    any
 }

@@ -11,6 +11,7 @@ pub const MAX_FDS: usize = 64;
 /// Epoll sets and eventfds one process may hold, and descriptors one epoll set may watch.
 pub const MAX_EPOLLS: usize = 4;
 pub const MAX_EVENTFDS: usize = 16;
+pub const MAX_TIMERFDS: usize = 8;
 pub const EPOLL_WATCH: usize = 32;
 /// Per-descriptor flags (`Proc::fl`).
 pub const FL_NONBLOCK: u8 = 1;
@@ -46,6 +47,8 @@ pub enum Fd {
     Epoll(usize),
     /// An eventfd counter (index into `Proc::events`).
     Event(usize),
+    /// A timerfd (index into `Proc::timers`).
+    Timer(usize),
 }
 
 /// One descriptor an epoll set watches: the file it named when added (a closed or reused
@@ -74,6 +77,36 @@ pub struct EventFd {
     pub count: u64,
     pub semaphore: bool,
     pub seq: Seq,
+}
+
+/// A timerfd: the next expiry (µs on the monotonic clock; 0: disarmed), the period (0: once)
+/// and the expirations not yet read.
+#[derive(Clone, Copy, Default)]
+pub struct TimerFd {
+    pub refs: u32,
+    pub next_us: u64,
+    pub interval_us: u64,
+    pub expired: u64,
+    pub seq: Seq,
+}
+
+impl TimerFd {
+    /// Count the expirations up to `now`; true if there were new ones.
+    pub fn advance(&mut self, now: u64) -> bool {
+        if self.next_us == 0 || self.next_us > now {
+            return false;
+        }
+        if self.interval_us == 0 {
+            self.expired = self.expired.saturating_add(1);
+            self.next_us = 0;
+        } else {
+            let n = (now - self.next_us) / self.interval_us + 1;
+            self.expired = self.expired.saturating_add(n);
+            self.next_us = self.next_us.saturating_add(n.saturating_mul(self.interval_us));
+        }
+        self.seq.readable();
+        true
+    }
 }
 
 /// Changes that may make a file readable (`rd`: data arrived, an end closed) or writable (`wr`:
@@ -159,6 +192,7 @@ pub struct Proc {
     pub fl: [u8; MAX_FDS],
     pub epolls: [Option<Epoll>; MAX_EPOLLS],
     pub events: [Option<EventFd>; MAX_EVENTFDS],
+    pub timers: [Option<TimerFd>; MAX_TIMERFDS],
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
@@ -180,6 +214,7 @@ impl Proc {
             fl: [0; MAX_FDS],
             epolls: [None; MAX_EPOLLS],
             events: [None; MAX_EVENTFDS],
+            timers: [None; MAX_TIMERFDS],
             threads: 1,
             out: [LineBuf::EMPTY; 2],
             rng: seed | 1,

@@ -169,7 +169,7 @@ pub fn wake(k: &mut Kernel, p: usize, addr: u64, n: u64) -> u64 {
 /// timer tick: a futex wait gets -ETIMEDOUT, a sleep 0. True if any woke.
 pub fn expire(k: &mut Kernel) -> bool {
     let now = crate::time::now_us();
-    let mut any = false;
+    let mut any = crate::poll::tick(k);
     for t in k.tasks.iter_mut().flatten() {
         if t.wake_at == 0 || t.wake_at > now {
             continue;

@@ -16,6 +16,7 @@
 #include <sys/eventfd.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +24,12 @@ static long now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static long now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
 static int efd;
@@ -202,6 +209,29 @@ static int answer(void) {
   void *res;
   pthread_join(rd, &res);
   printf("blocking pipe written=%ld read=%ld\n", written, (long)res);
+
+  /* A periodic timerfd (10 ms) under epoll: three expirations take at least 30 ms. */
+  int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  int ep4 = epoll_create1(0);
+  struct epoll_event te = {.events = EPOLLIN, .data.u64 = 4};
+  epoll_ctl(ep4, EPOLL_CTL_ADD, tfd, &te);
+  struct itimerspec its = {{0, 10000000}, {0, 10000000}};
+  long u0 = now_us();
+  timerfd_settime(tfd, 0, &its, 0);
+  uint64_t expirations = 0;
+  while (expirations < 3) {
+    if (epoll_wait(ep4, o, 2, 1000) != 1) return printf("timerfd epoll_wait failed %d\n", errno), 1;
+    if (read(tfd, &v, 8) != 8) return printf("timerfd read failed %d\n", errno), 1;
+    expirations += v;
+  }
+  long waited = now_us() - u0;
+  struct itimerspec cur;
+  timerfd_gettime(tfd, &cur);
+  struct itimerspec off = {{0, 0}, {0, 0}};
+  timerfd_settime(tfd, 0, &off, 0);
+  fcntl(tfd, F_SETFL, O_NONBLOCK);
+  int disarmed = read(tfd, &v, 8) == -1 && errno == EAGAIN;
+  printf("timerfd expirations>=3 %d waited>=30ms %d interval=%ld disarmed=%d\n", expirations >= 3, waited >= 30000, cur.it_interval.tv_nsec, disarmed);
   printf("waits answer ok\n");
   return 0;
 }
@@ -267,6 +297,19 @@ static int attacks(void) {
   int ew4 = errno;
   ssize_t rd = read(ov, &got, 8);
   printf("overflow w1=%zd w2=%zd/%d w3=%zd/%d short=%zd/%d read=%zd max=%d\n", w1, w2, ew2, w3, ew3, w4, ew4, rd, got == big);
+  /* timerfd: a malformed time, the farthest time, a descriptor that is no timer. */
+  int tf = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+  struct itimerspec bad = {{0, 0}, {0, 2000000000}};
+  int t1 = timerfd_settime(tf, 0, &bad, 0);
+  int et1 = errno;
+  struct itimerspec far = {{0x7fffffffffffffff, 0}, {0x7fffffffffffffff, 999999999}};
+  int t2 = timerfd_settime(tf, 0, &far, 0);
+  ssize_t t3 = read(tf, &got, 8);
+  int et3 = errno;
+  int t4 = timerfd_settime(ov, 0, &far, 0);
+  int et4 = errno;
+  close(tf);
+  printf("timerfd bad=%d/%d far=%d read=%zd/%d not-a-timer=%d/%d\n", t1, et1, t2, t3, et3, t4, et4);
   /* A descriptor flood: eventfds and epoll sets until the process's tables are full. */
   int fds = 0, last = 0;
   for (int i = 0; i < 10000; i++) {
