@@ -413,9 +413,12 @@ fn do_epoll_wait(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let mut out = [(0u32, 0u64); WAIT_BATCH];
     let n = collect(k, p, e, max, false, &mut out)?;
     if n > 0 {
-        // Check the buffer takes them before consuming edge and one-shot state.
-        let mut b = [0u8; 12];
-        vm_of(k, i)?.copy_in(events, &mut b).map_err(|_| EFAULT)?;
+        // Check the buffer takes them (writable: the whole output, zeroed first) before
+        // consuming edge and one-shot state.
+        let zeros = [0u8; 12];
+        for j in 0..n as u64 {
+            vm_of(k, i)?.copy_out(events + j * 12, &zeros).map_err(|_| EFAULT)?;
+        }
         let n = collect(k, p, e, max, true, &mut out)?;
         for (j, (r, data)) in out[..n].iter().enumerate() {
             let mut b = [0u8; 12];

@@ -282,7 +282,10 @@ static int attacks(void) {
   int e11 = errno;
   int r12 = (int)syscall(SYS_poll, 0x10, 1, 0);
   int e12 = errno;
-  printf("bad pointers wait=%d/%d kernel=%d/%d null=%d/%d ctl=%d/%d poll=%d/%d\n", r8, e8, r9, e9, r10, e10, r11, e11, r12, e12);
+  /* A read-only buffer (this program's code) is EFAULT too, and the event stays. */
+  int r13 = (int)syscall(SYS_epoll_wait, ep, (long)&attacks, 4, 0);
+  int e13 = errno;
+  printf("bad pointers wait=%d/%d kernel=%d/%d null=%d/%d ctl=%d/%d poll=%d/%d readonly=%d/%d\n", r8, e8, r9, e9, r10, e10, r11, e11, r12, e12, r13, e13);
   /* The event is still there for a good buffer. */
   printf("still ready=%d\n", epoll_wait(ep, o, 4, 0));
   /* eventfd counter overflow: the largest count is 2^64-2; past it EAGAIN; 2^64-1 is EINVAL. */
