@@ -14,6 +14,7 @@ pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
         Fd::Closed => return Err(EBADF),
         Fd::PipeRead(pi) | Fd::PipeWrite(pi) => {
             if let Some(pipe) = k.pipes[pi].as_mut() {
+                pipe.seq.both();
                 if matches!(f, Fd::PipeRead(_)) {
                     pipe.readers = pipe.readers.saturating_sub(1);
                 } else {
@@ -32,6 +33,7 @@ pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
         }
         _ => {}
     }
+    crate::poll::on_close(k, p, n, f);
     Ok(())
 }
 

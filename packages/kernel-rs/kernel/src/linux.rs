@@ -4,10 +4,11 @@
 //! areas (vm.rs), threads and futexes live in thread.rs, signals in signal.rs. There is no file
 //! system: stdin reads EOF, stdout/stderr lines become `log` events tagged with the agent,
 //! pipes work inside a process, /dev/null and /dev/urandom open, every other path is ENOENT.
+//! Waiting on descriptors (poll, select, epoll) and eventfds are in poll.rs.
 //! A number this table lacks is -ENOSYS, counted per process (`os diagnostics` lists them).
 use crate::idt::TrapFrame;
 use crate::kernel::{Kernel, Name};
-use crate::process::{Fd, Pipe, MAX_FDS};
+use crate::process::{Fd, Pipe, FL_CLOEXEC, FL_NONBLOCK, MAX_FDS};
 use crate::call::Next;
 use crate::task::State;
 use crate::vm::{Fault, Kind, Vma};
@@ -29,6 +30,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         3 => sys_close,
         4 | 6 | 21 | 137 => sys_no_such_path, // stat, lstat, access, statfs
         5 => sys_fstat,
+        7 => crate::poll::sys_poll,
         8 => sys_lseek,
         9 => sys_mmap,
         10 => sys_mprotect,
@@ -39,6 +41,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         15 => crate::signal::sys_rt_sigreturn,
         16 => sys_ioctl,
         20 => sys_writev,
+        23 => crate::poll::sys_select,
         24 => sys_sched_yield,
         28 => sys_madvise,
         32 => sys_dup,
@@ -66,19 +69,32 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         203 => sys_zero, // sched_setaffinity: one CPU, any mask containing it is as good
         204 => sys_sched_getaffinity,
         217 => sys_getdents64,
+        213 => crate::poll::sys_epoll_create,
         218 => sys_set_tid_address,
         228 => sys_clock_gettime,
         229 => sys_clock_getres,
         230 => sys_clock_nanosleep,
         231 => crate::thread::sys_exit_group,
+        232 => crate::poll::sys_epoll_wait,
+        233 => crate::poll::sys_epoll_ctl,
         234 => crate::signal::sys_tgkill,
         239 => sys_get_mempolicy,
         257 => sys_openat,
         262 => sys_newfstatat,
         267 => sys_readlinkat,
+        270 => crate::poll::sys_pselect6,
+        271 => crate::poll::sys_ppoll,
         273 => sys_zero, // set_robust_list: glibc's robust mutexes are not used by agents; accepted
+        281 => crate::poll::sys_epoll_pwait,
+        283 => crate::poll::sys_timerfd_create,
+        284 => crate::poll::sys_eventfd,
+        286 => crate::poll::sys_timerfd_settime,
+        287 => crate::poll::sys_timerfd_gettime,
+        290 => crate::poll::sys_eventfd2,
+        291 => crate::poll::sys_epoll_create1,
         292 => sys_dup3,
-        22 | 293 => sys_pipe, // pipe, pipe2 (flags: O_CLOEXEC and O_NONBLOCK mean nothing here)
+        22 => sys_pipe,
+        293 => sys_pipe2, // O_NONBLOCK, O_CLOEXEC
         302 => sys_prlimit64,
         318 => sys_getrandom,
         324 => sys_membarrier,
@@ -226,11 +242,17 @@ fn sys_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             fill_random(k, p, buf, len)?;
             Ok(Next::Value(len as u64))
         }
+        Fd::Event(e) => crate::poll::eventfd_read(k, frame, i, p, e),
+        Fd::Timer(t) => crate::poll::timerfd_read(k, frame, i, p, t),
         Fd::PipeRead(pi) => {
+            let nonblock = k.procs[p].as_ref().is_some_and(|pr| pr.fl[frame.rdi as usize] & FL_NONBLOCK != 0);
             let Some(pipe) = k.pipes[pi].as_mut() else { return Err(EBADF) };
             if pipe.len == 0 {
                 if pipe.writers == 0 {
                     return Ok(Next::Value(0));
+                }
+                if nonblock {
+                    return Err(EAGAIN);
                 }
                 // Block; the call runs again when a writer wakes us (rip back over `syscall`).
                 frame.rip -= 2;
@@ -240,6 +262,8 @@ fn sys_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             let mut tmp = [0u8; 512];
             let n = pipe.read(&mut tmp[..len.min(512)]);
             vm_of(k, i)?.copy_out(buf, &tmp[..n]).map_err(efault)?;
+            // Room now: blocked writers and pollers look again.
+            crate::poll::notify(k, p);
             Ok(Next::Value(n as u64))
         }
         _ => Err(EBADF),
@@ -313,6 +337,7 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
                     t.state = State::Runnable;
                 }
             }
+            crate::poll::notify(k, p);
             Ok(w as u64)
         }
         _ => Err(EBADF),
@@ -324,7 +349,15 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
 const MAX_IO: usize = 64 << 10;
 
 fn sys_write(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    write_fd(k, i, frame.rdi, frame.rsi, (frame.rdx as usize).min(MAX_IO)).map(Next::Value)
+    let (p, f) = fd(k, i, frame.rdi)?;
+    if let Fd::Event(e) = f {
+        return crate::poll::eventfd_write(k, frame, i, p, e);
+    }
+    match write_fd(k, i, frame.rdi, frame.rsi, (frame.rdx as usize).min(MAX_IO)) {
+        // A full pipe: a blocking descriptor waits for room (the call runs again).
+        Err(EAGAIN) if k.procs[p].as_ref().is_some_and(|pr| pr.fl[frame.rdi as usize] & FL_NONBLOCK == 0) => crate::poll::block_io(k, frame, i),
+        r => r.map(Next::Value),
+    }
 }
 
 fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -374,6 +407,9 @@ fn dup_to(k: &mut Kernel, i: usize, old: u64, min: usize, exact: bool) -> Result
     let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
     let slot = (min..MAX_FDS).find(|&n| pr.fds[n] == Fd::Closed).ok_or(EMFILE)?;
     pr.fds[slot] = f;
+    // O_NONBLOCK belongs to the open file (shared by duplicates); FD_CLOEXEC is not copied.
+    pr.fl[slot] = pr.fl[old as usize] & FL_NONBLOCK;
+    crate::poll::on_dup(pr, f);
     match f {
         Fd::PipeRead(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.readers += 1),
         Fd::PipeWrite(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.writers += 1),
@@ -398,15 +434,40 @@ fn sys_dup3(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 }
 
 fn sys_fcntl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let (_, f) = fd(k, i, frame.rdi)?;
+    const O_NONBLOCK: u64 = 0o4000;
+    let (p, f) = fd(k, i, frame.rdi)?;
+    let n = frame.rdi as usize;
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
     match frame.rsi {
-        0 | 1030 => dup_to(k, i, frame.rdi, frame.rdx as usize, false).map(Next::Value), // F_DUPFD(_CLOEXEC)
-        1 | 2 | 4 => Ok(Next::Value(0)),                                                     // F_GETFD, F_SETFD, F_SETFL
-        3 => Ok(Next::Value(match f {
-            Fd::PipeRead(_) => 0,
-            Fd::PipeWrite(_) => 1,
-            _ => 2,
-        })),
+        0 => dup_to(k, i, frame.rdi, frame.rdx as usize, false).map(Next::Value), // F_DUPFD
+        1030 => {
+            // F_DUPFD_CLOEXEC
+            let new = dup_to(k, i, frame.rdi, frame.rdx as usize, false)?;
+            if let Some(pr) = k.procs[p].as_mut() {
+                pr.fl[new as usize] |= FL_CLOEXEC;
+            }
+            Ok(Next::Value(new))
+        }
+        1 => Ok(Next::Value((pr.fl[n] & FL_CLOEXEC != 0) as u64)), // F_GETFD: FD_CLOEXEC
+        2 => {
+            // F_SETFD
+            pr.fl[n] = (pr.fl[n] & !FL_CLOEXEC) | if frame.rdx & 1 != 0 { FL_CLOEXEC } else { 0 };
+            Ok(Next::Value(0))
+        }
+        3 => {
+            // F_GETFL: the access mode and O_NONBLOCK
+            let mode = match f {
+                Fd::PipeRead(_) | Fd::Stdin => 0,
+                Fd::PipeWrite(_) | Fd::Stdout | Fd::Stderr => 1,
+                _ => 2,
+            };
+            Ok(Next::Value(mode | if pr.fl[n] & FL_NONBLOCK != 0 { O_NONBLOCK } else { 0 }))
+        }
+        4 => {
+            // F_SETFL: only O_NONBLOCK changes anything here
+            pr.fl[n] = (pr.fl[n] & !FL_NONBLOCK) | if frame.rdx & O_NONBLOCK != 0 { FL_NONBLOCK } else { 0 };
+            Ok(Next::Value(0))
+        }
         _ => Err(EINVAL),
     }
 }
@@ -427,8 +488,26 @@ fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
 }
 
 fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let out = frame.rdi;
+    make_pipe(k, i, frame.rdi, 0)
+}
+
+fn sys_pipe2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    make_pipe(k, i, frame.rdi, frame.rsi)
+}
+
+fn make_pipe(k: &mut Kernel, i: usize, out: u64, flags: u64) -> SysResult {
+    const O_NONBLOCK: u64 = 0o4000;
+    const O_CLOEXEC: u64 = 0o2000000;
+    const O_DIRECT: u64 = 0o40000;
+    if flags & !(O_NONBLOCK | O_CLOEXEC | O_DIRECT) != 0 {
+        return Err(EINVAL);
+    }
+    let fl = (if flags & O_NONBLOCK != 0 { FL_NONBLOCK } else { 0 }) | (if flags & O_CLOEXEC != 0 { FL_CLOEXEC } else { 0 });
     let p = proc_of(k, i)?;
+    let held = k.procs[p].as_ref().map(|pr| pr.fds.iter().filter(|f| matches!(f, Fd::PipeRead(_) | Fd::PipeWrite(_))).count()).unwrap_or(0);
+    if held >= 2 * crate::process::PROC_PIPES {
+        return Err(EMFILE);
+    }
     let pi = k.pipes.iter().position(|x| x.is_none()).ok_or(EMFILE)?;
     let pipe = crate::heap::try_box(Pipe::new()).ok_or(ENOMEM)?;
     let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
@@ -445,6 +524,8 @@ fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         pr.fds[w] = Fd::Closed;
         return Err(EFAULT);
     }
+    pr.fl[r] = fl;
+    pr.fl[w] = fl;
     k.pipes[pi] = Some(pipe);
     Ok(Next::Value(0))
 }

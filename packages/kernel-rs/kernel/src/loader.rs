@@ -49,6 +49,9 @@ pub struct Start<'a> {
     /// read-only pages shared with it. None: copied now (a hot-swap's image goes away).
     pub boot_image: Option<&'static [u8]>,
     pub argv0: &'a str,
+    /// The module line's `argv=` value: arguments joined by `+`, `%XX` escaping a byte (`%2B`
+    /// a plus, `%20` a space, `%25` a percent). Empty: argv = [argv0].
+    pub argv: &'a str,
     /// Environment strings, NUL-separated.
     pub env: &'a [u8],
     pub limit_frames: usize,
@@ -175,6 +178,32 @@ fn lazy_segments(elf: &Elf, vm: &mut Vm, bias: u64, image: &'static [u8]) -> Res
     Ok(())
 }
 
+/// Arguments (`argv=`) and environment strings a process starts with at most; all their bytes
+/// share one 2 KiB area.
+const MAX_ARGS: usize = 32;
+const MAX_ENV: usize = 32;
+const TABLE: usize = 1 + MAX_ARGS + 1 + MAX_ENV + 1 + 40;
+
+/// Decode one `argv=` word: `%XX` is the byte XX (hex); anything else is itself. Returns the length.
+fn unescape(word: &[u8], out: &mut [u8; 256]) -> usize {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let (mut r, mut n) = (0, 0);
+    while r < word.len() && n < out.len() {
+        match (word[r], word.get(r + 1).and_then(|&c| hex(c)), word.get(r + 2).and_then(|&c| hex(c))) {
+            (b'%', Some(h), Some(l)) => {
+                out[n] = h << 4 | l;
+                r += 3;
+            }
+            (c, _, _) => {
+                out[n] = c;
+                r += 1;
+            }
+        }
+        n += 1;
+    }
+    n
+}
+
 /// Lay out argc/argv/envp/auxv and their strings below STACK_TOP; returns the initial rsp.
 fn initial_stack(vm: &mut Vm, start: &Start, info: &kcore::elf::LinuxInfo, entry: u64, bias: u64) -> Result<u64, crate::vm::Fault> {
     let mut strings = [0u8; 2048];
@@ -193,7 +222,21 @@ fn initial_stack(vm: &mut Vm, start: &Start, info: &kcore::elf::LinuxInfo, entry
     let random_off = put(&start.random, false);
     let platform_off = put(b"x86_64", true);
     let argv0_off = put(start.argv0.as_bytes(), true);
-    let mut env_offs = [0usize; 32];
+    let mut arg_offs = [0usize; MAX_ARGS];
+    let mut argc = 0;
+    for word in start.argv.split('+').filter(|_| !start.argv.is_empty()) {
+        if argc < MAX_ARGS {
+            let mut b = [0u8; 256];
+            let n = unescape(word.as_bytes(), &mut b);
+            arg_offs[argc] = put(&b[..n], true);
+            argc += 1;
+        }
+    }
+    if argc == 0 {
+        arg_offs[0] = argv0_off;
+        argc = 1;
+    }
+    let mut env_offs = [0usize; MAX_ENV];
     let mut envc = 0;
     for e in start.env.split(|&b| b == 0).filter(|e| !e.is_empty()) {
         if envc < env_offs.len() {
@@ -226,14 +269,17 @@ fn initial_stack(vm: &mut Vm, start: &Start, info: &kcore::elf::LinuxInfo, entry
         (AT_EXECFN, s(argv0_off)),
         (AT_MINSIGSTKSZ, MIN_SIGSTKSZ),
     ];
-    let words = 1 + 2 + envc + 1 + (auxv.len() + 1) * 2;
+    let words = 1 + argc + 1 + envc + 1 + (auxv.len() + 1) * 2;
     let sp = (strings_at - words as u64 * 8) & !15;
-    let mut table = [0u64; 1 + 2 + 32 + 1 + 40];
+    let mut table = [0u64; TABLE];
     let mut w = 0;
-    table[w] = 1; // argc
+    table[w] = argc as u64;
     w += 1;
-    table[w] = s(argv0_off);
-    w += 2; // argv[1] = NULL
+    for off in &arg_offs[..argc] {
+        table[w] = s(*off);
+        w += 1;
+    }
+    w += 1; // argv NULL
     for off in &env_offs[..envc] {
         table[w] = s(*off);
         w += 1;
@@ -246,7 +292,7 @@ fn initial_stack(vm: &mut Vm, start: &Start, info: &kcore::elf::LinuxInfo, entry
     }
     table[w] = AT_NULL;
     w += 2;
-    let mut bytes = [0u8; (1 + 2 + 32 + 1 + 40) * 8];
+    let mut bytes = [0u8; TABLE * 8];
     for (k, v) in table[..w].iter().enumerate() {
         bytes[k * 8..k * 8 + 8].copy_from_slice(&v.to_le_bytes());
     }

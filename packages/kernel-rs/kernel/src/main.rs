@@ -35,6 +35,7 @@ mod memory;
 mod modules;
 mod multiboot;
 mod pic;
+mod poll;
 mod port;
 mod process;
 mod selftest;

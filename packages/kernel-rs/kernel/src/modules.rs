@@ -271,7 +271,7 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'stat
     let mut random = [0u8; 16];
     random[..8].copy_from_slice(&seed.to_le_bytes());
     random[8..].copy_from_slice(&seed.rotate_left(29).wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
-    let start = crate::loader::Start { boot_image, argv0: m.name.as_str(), env: &env[..len], limit_frames: m.limit_frames, random };
+    let start = crate::loader::Start { boot_image, argv0: m.name.as_str(), argv: kv_words(m.cmdline).find_map(|w| w.strip_prefix("argv=")).unwrap_or(""), env: &env[..len], limit_frames: m.limit_frames, random };
     let (vm, frame) = crate::loader::load(image, &start).map_err(|e| e.message())?;
     let cr3 = vm.pml4;
     let Some(proc) = crate::heap::try_box(crate::process::Proc::new(id, slot, vm, seed.rotate_left(7))) else {

@@ -1,12 +1,24 @@
 //! Linux processes: what the threads of one static executable share — the address space and
 //! its areas (vm.rs), signal actions, file descriptors (stdio and pipes), the stdout/stderr line
 //! buffers that become kernel log events, and the count of system calls the kernel declined.
+//! Epoll sets and eventfd counters belong to the process too (poll.rs serves them): no
+//! descriptor crosses processes, so a flood of them fills this process's tables (EMFILE) only.
 //! A Rust `no_std` agent has no process (its task's `proc` is None).
 use crate::vm::Vm;
 
 pub const MAX_PROCS: usize = 12;
-pub const MAX_FDS: usize = 16;
-pub const MAX_PIPES: usize = 16;
+pub const MAX_FDS: usize = 64;
+/// Epoll sets and eventfds one process may hold, and descriptors one epoll set may watch.
+pub const MAX_EPOLLS: usize = 4;
+pub const MAX_EVENTFDS: usize = 16;
+pub const MAX_TIMERFDS: usize = 8;
+pub const EPOLL_WATCH: usize = 32;
+/// Per-descriptor flags (`Proc::fl`).
+pub const FL_NONBLOCK: u8 = 1;
+pub const FL_CLOEXEC: u8 = 2;
+pub const MAX_PIPES: usize = 32;
+/// Pipes one process may hold: one process's flood leaves pipes for the others.
+pub const PROC_PIPES: usize = 8;
 pub const PIPE_BUF: usize = 4096;
 pub const NSIG: usize = 65;
 /// Distinct unimplemented system-call numbers remembered per process.
@@ -31,6 +43,92 @@ pub enum Fd {
     PipeWrite(usize),
     Null,
     Random,
+    /// An epoll set (index into `Proc::epolls`).
+    Epoll(usize),
+    /// An eventfd counter (index into `Proc::events`).
+    Event(usize),
+    /// A timerfd (index into `Proc::timers`).
+    Timer(usize),
+}
+
+/// One descriptor an epoll set watches: the file it named when added (a closed or reused
+/// number no longer matches and is dropped), the events asked for, the user's data, and for
+/// edge triggering the file's change count last reported.
+#[derive(Clone, Copy)]
+pub struct Interest {
+    pub fd: u32,
+    pub file: Fd,
+    pub events: u32,
+    pub data: u64,
+    pub seen: u32,
+}
+
+#[derive(Clone, Copy)]
+pub struct Epoll {
+    /// Descriptors naming this set (dup); the set goes when the last one closes.
+    pub refs: u32,
+    pub list: [Option<Interest>; EPOLL_WATCH],
+}
+
+/// An eventfd: a 64-bit counter; `seq` counts changes (edge-triggered epoll).
+#[derive(Clone, Copy, Default)]
+pub struct EventFd {
+    pub refs: u32,
+    pub count: u64,
+    pub semaphore: bool,
+    pub seq: Seq,
+}
+
+/// A timerfd: the next expiry (µs on the monotonic clock; 0: disarmed), the period (0: once)
+/// and the expirations not yet read.
+#[derive(Clone, Copy, Default)]
+pub struct TimerFd {
+    pub refs: u32,
+    pub next_us: u64,
+    pub interval_us: u64,
+    pub expired: u64,
+    pub seq: Seq,
+}
+
+impl TimerFd {
+    /// Count the expirations up to `now`; true if there were new ones.
+    pub fn advance(&mut self, now: u64) -> bool {
+        if self.next_us == 0 || self.next_us > now {
+            return false;
+        }
+        if self.interval_us == 0 {
+            self.expired = self.expired.saturating_add(1);
+            self.next_us = 0;
+        } else {
+            let n = (now - self.next_us) / self.interval_us + 1;
+            self.expired = self.expired.saturating_add(n);
+            self.next_us = self.next_us.saturating_add(n.saturating_mul(self.interval_us));
+        }
+        self.seq.readable();
+        true
+    }
+}
+
+/// Changes that may make a file readable (`rd`: data arrived, an end closed) or writable (`wr`:
+/// room made, an end closed): edge-triggered epoll reports each such change once, and a reader
+/// draining a pipe is no news to someone waiting to read it.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Seq {
+    pub rd: u32,
+    pub wr: u32,
+}
+
+impl Seq {
+    pub fn readable(&mut self) {
+        self.rd = self.rd.wrapping_add(1);
+    }
+    pub fn writable(&mut self) {
+        self.wr = self.wr.wrapping_add(1);
+    }
+    pub fn both(&mut self) {
+        self.readable();
+        self.writable();
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -50,17 +148,21 @@ pub struct Pipe {
     pub len: usize,
     pub readers: u32,
     pub writers: u32,
+    pub seq: Seq,
 }
 
 impl Pipe {
     pub const fn new() -> Self {
-        Pipe { buf: [0; PIPE_BUF], head: 0, len: 0, readers: 1, writers: 1 }
+        Pipe { buf: [0; PIPE_BUF], head: 0, len: 0, readers: 1, writers: 1, seq: Seq { rd: 0, wr: 0 } }
     }
     pub fn write(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(PIPE_BUF - self.len);
         for &b in &data[..n] {
             self.buf[(self.head + self.len) % PIPE_BUF] = b;
             self.len += 1;
+        }
+        if n > 0 {
+            self.seq.readable();
         }
         n
     }
@@ -70,6 +172,9 @@ impl Pipe {
             *o = self.buf[self.head];
             self.head = (self.head + 1) % PIPE_BUF;
             self.len -= 1;
+        }
+        if n > 0 {
+            self.seq.writable();
         }
         n
     }
@@ -83,6 +188,11 @@ pub struct Proc {
     pub vm: Vm,
     pub actions: [SigAction; NSIG],
     pub fds: [Fd; MAX_FDS],
+    /// FL_NONBLOCK, FL_CLOEXEC per descriptor.
+    pub fl: [u8; MAX_FDS],
+    pub epolls: [Option<Epoll>; MAX_EPOLLS],
+    pub events: [Option<EventFd>; MAX_EVENTFDS],
+    pub timers: [Option<TimerFd>; MAX_TIMERFDS],
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
@@ -101,6 +211,10 @@ impl Proc {
             vm,
             actions: [SigAction::default(); NSIG],
             fds,
+            fl: [0; MAX_FDS],
+            epolls: [None; MAX_EPOLLS],
+            events: [None; MAX_EVENTFDS],
+            timers: [None; MAX_TIMERFDS],
             threads: 1,
             out: [LineBuf::EMPTY; 2],
             rng: seed | 1,
@@ -120,6 +234,7 @@ impl Proc {
     pub fn alloc_fd(&mut self, fd: Fd) -> Option<usize> {
         let i = self.fds.iter().position(|f| *f == Fd::Closed)?;
         self.fds[i] = fd;
+        self.fl[i] = 0;
         Some(i)
     }
 }

@@ -366,8 +366,8 @@ pub fn sys_rt_sigreturn(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysR
 fn post(k: &mut Kernel, target: usize, sig: u32) {
     let t = k.task(target);
     t.sigpending |= bit(sig);
-    if t.sigmask & bit(sig) == 0 && matches!(t.state, State::Futex(_) | State::PipeRead(_) | State::Sleeping(_)) {
-        if matches!(t.state, State::PipeRead(_)) {
+    if t.sigmask & bit(sig) == 0 && matches!(t.state, State::Futex(_) | State::PipeRead(_) | State::Sleeping(_) | State::Poll) {
+        if matches!(t.state, State::PipeRead(_) | State::Poll) {
             // The read was set to run again (rip on its `syscall`): it returns -EINTR instead.
             t.frame.rip += 2;
         }

@@ -47,6 +47,8 @@ pub enum State {
     Futex(u64),
     /// A Linux thread reading an empty pipe.
     PipeRead(usize),
+    /// A Linux thread in poll/select/epoll_wait or blocked pipe/eventfd I/O (poll.rs).
+    Poll,
     /// In `wait_child` for this handle (ANY_CHILD: any child).
     ChildWait(u64),
     Exited(i64),
@@ -64,6 +66,7 @@ impl State {
             State::Sleeping(_) => "sleeping",
             State::Futex(_) => "futex_wait",
             State::PipeRead(_) => "pipe_read",
+            State::Poll => "poll_wait",
             State::ChildWait(_) => "child_wait",
             State::Exited(_) => "exited",
             State::Faulted => "faulted",

@@ -4,6 +4,7 @@
 //! thread ends: pthread_join waits on it). A process without those flags (fork) is not offered.
 //! Futex waiters are tasks in `State::Futex(addr)` of the same process; a timeout is a tick
 //! deadline checked by the timer (-ETIMEDOUT), a signal wakes them with -EINTR (signal.rs).
+//! Waits on descriptors (poll.rs) use the same deadline.
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
 use crate::call::SysResult;
@@ -142,7 +143,7 @@ pub fn sys_exit_group(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
 /// timer tick: a futex wait gets -ETIMEDOUT, a sleep 0. True if any woke.
 pub fn expire(k: &mut Kernel) -> bool {
     let now = crate::time::now_us();
-    let mut any = false;
+    let mut any = crate::poll::tick(k);
     for t in k.tasks.iter_mut().flatten() {
         if t.wake_at == 0 || t.wake_at > now {
             continue;
@@ -150,6 +151,13 @@ pub fn expire(k: &mut Kernel) -> bool {
         match t.state {
             State::Futex(_) => t.frame.rax = ETIMEDOUT as u64,
             State::Sleeping(_) => t.frame.rax = 0,
+            State::Poll => {
+                // The call runs again and, seeing a deadline of 1, reports the timeout (poll.rs).
+                t.state = State::Runnable;
+                t.wake_at = 1;
+                any = true;
+                continue;
+            }
             _ => continue,
         }
         t.state = State::Runnable;
