@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { copyProject } from './project.js';
+import { copyProject, REPO } from './project.js';
 import { outputTail, tarscli, waitForEvent } from './helpers.js';
 
 const IDLE = ['--arg', '100'];
@@ -145,9 +145,20 @@ describe('os spawn / pause / resume / kill (QEMU, TCG)', () => {
       // A new instance from the file (seed 9: it saves its own afterwards) loads exactly those bytes.
       const s = await tarscli(['os', 'spawn', id, 'keeper-image', '--arg', String(7 | (9 << 8)), '--cap', 'shm=keeper-b', '--state', file, '--json'], { cwd: dir });
       expect(s.exitCode, outputTail(s)).toBe(0);
-      expect(s.json.result.state).toMatchObject({ size: 40960, sha256: snap.json.result.sha256 });
+      // A direct-kernel deployment shares guest RAM with the host: the state goes through the window.
+      expect(s.json.result.state).toMatchObject({ size: 40960, sha256: snap.json.result.sha256, via: 'window' });
       expect(s.json.result.tasks).toHaveLength(1);
       await waitForEvent(dir, id, new RegExp(`spawner: keeper: loaded 40960 of 40960 bytes, checksum ${checksum}\\b`), 60_000);
+
+      // A module the system did not boot with, pushed at run time (--image) and spawned.
+      const elf = join(REPO, 'packages', 'kernel-rs', 'out', 'agents', 'spawner.elf');
+      const pushed = await tarscli(['os', 'spawn', id, 'pushed', '--image', elf, '--line', 'arg=100', '-n', '2', '--json'], { cwd: dir });
+      expect(pushed.exitCode, outputTail(pushed)).toBe(0);
+      expect(pushed.json.result.added).toMatchObject({ module: 'pushed', size: readFileSync(elf).length });
+      expect(pushed.json.result.tasks).toHaveLength(2);
+      const again = await tarscli(['os', 'spawn', id, 'pushed', '--image', elf], { cwd: dir });
+      expect(again.exitCode, outputTail(again)).toBe(2);
+      expect(again.stderr.split('\n')[0]).toContain('already in the system');
 
       // Refusals: a state over 64 KiB (exit 2, nothing sent), a task that does not exist (exit 6).
       const big = join(dir, 'big.state');

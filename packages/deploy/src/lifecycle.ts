@@ -9,6 +9,31 @@ import { withControl } from './deployers.js';
 import { ProtocolError, SPAWN_COUNT_MAX, type ProtocolClient } from './protocol/client.js';
 import type { KernelStats, TaskAction, TaskList, TaskStats } from './protocol/types.js';
 import { readStateFile, stateError, uploadState } from './task-state.js';
+import { addModule, findHostWindow } from './host-window.js';
+import { readFileSync } from 'node:fs';
+
+/** An image for `--image`: read whole (the kernel checks what it is). */
+function readImageFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new AbortError(`Cannot read the image ${file} (${err instanceof Error ? err.message : String(err)})`, { code: 'NOT_FOUND' });
+  }
+}
+
+/** The kernel's refusals of `module_add`, as one line each. */
+function moduleAddError(err: unknown, module: string): unknown {
+  if (!(err instanceof ProtocolError)) return err;
+  const why: Record<string, string> = {
+    MODULE_EXISTS: `a module named ${module} is already in the system: spawn it without --image, or hot-swap it with os update-kernel`,
+    BAD_SHA256: 'the image changed in the host window before the kernel copied it (try again)',
+    MODULE_REJECTED: `the kernel did not load the image: ${err.message}`,
+    NO_WINDOW: 'the image does not fit the host window',
+    BAD_REQUEST: err.message,
+  };
+  const msg = why[err.kernelCode ?? ''];
+  return msg ? new AbortError(`Cannot add ${module}: ${msg}`, { code: err.kernelCode === 'MODULE_EXISTS' ? 'USAGE' : 'EXTERNAL_FAILED', cause: err }) : err;
+}
 
 export interface SpawnTasksOptions {
   deployment: DeploymentRecord;
@@ -20,6 +45,11 @@ export interface SpawnTasksOptions {
   caps?: string[];
   /** A state file (at most 64 KiB, e.g. from `os snapshot`): uploaded first, each new instance starts with a copy. */
   stateFile?: string;
+  /**
+   * An image to push first as a new module named `module` (`module_add`, through the
+   * deployment's host window), with `line` as its module line (`call=echo spawn=x arg=3`…).
+   */
+  image?: { file: string; line?: string; version?: string };
   /** Use this client (tests, --watch); otherwise one is opened and closed. */
   client?: ProtocolClient;
 }
@@ -31,8 +61,10 @@ export interface SpawnTasksResult {
   tasks: { id: number; handle: number }[];
   /** Set when fewer than `requested` started: what stopped the rest (later batches were not sent). */
   failed?: { code: string; message: string };
-  /** The state the instances were given (--state). */
-  state?: { file: string; size: number; sha256: string };
+  /** The state the instances were given (--state), and how it travelled. */
+  state?: { file: string; size: number; sha256: string; via: 'window' | 'frames' };
+  /** The module pushed first (--image). */
+  added?: { module: string; size: number; sha256: string };
 }
 
 export interface TaskActionOptions {
@@ -98,11 +130,20 @@ export async function spawnTasks(o: SpawnTasksOptions): Promise<SpawnTasksResult
   const count = checkSpawn(o);
   // A state file that cannot be one is refused before anything is sent.
   const state = o.stateFile !== undefined ? readStateFile(o.stateFile) : undefined;
+  const image = o.image ? readImageFile(o.image.file) : undefined;
   return withControl(o.deployment, o.client, async (c) => {
     const result: SpawnTasksResult = { deployment: o.deployment.id, module: o.module, requested: count, tasks: [] };
+    const window = state || image ? await findHostWindow(c, o.deployment.runDir) : undefined;
+    if (image && o.image) {
+      try {
+        result.added = await addModule(c, window, { name: o.module, image, ...(o.image.line ? { line: o.image.line } : {}), ...(o.image.version ? { version: o.image.version } : {}) });
+      } catch (err) {
+        throw moduleAddError(err, o.module);
+      }
+    }
     if (state && o.stateFile !== undefined) {
       try {
-        result.state = { file: o.stateFile, ...(await uploadState(c, state)) };
+        result.state = { file: o.stateFile, ...(await uploadState(c, state, window)) };
       } catch (err) {
         throw lifecycleError(err, o);
       }

@@ -11,6 +11,7 @@ import type { DeploymentRecord } from './deployments.js';
 import { withControl } from './deployers.js';
 import { ProtocolError, STATE_CHUNK, STATE_MAX, type ProtocolClient } from './protocol/client.js';
 import type { SnapshotPage } from './protocol/types.js';
+import { writeHostWindow, type HostWindow } from './host-window.js';
 
 export interface SnapshotTaskOptions {
   deployment: DeploymentRecord;
@@ -119,10 +120,15 @@ export function readStateFile(file: string): Buffer {
 }
 
 /** Upload `state` for the next `spawn {state: true}`: `state_begin`, then chunks of at most 8 KiB (or the kernel's `max_chunk`), in order. */
-export async function uploadState(c: ProtocolClient, state: Buffer): Promise<{ size: number; sha256: string }> {
+export async function uploadState(c: ProtocolClient, state: Buffer, window?: HostWindow): Promise<{ size: number; sha256: string; via: 'window' | 'frames' }> {
   const digest = sha256(state);
   const begun = await c.stateBegin(state.length, digest);
+  // Through the host window when the deployment has one: one write, one request.
+  if (window && writeHostWindow(window, state)) {
+    await c.request('state_window', { offset: 0 });
+    return { size: state.length, sha256: digest, via: 'window' };
+  }
   const chunk = Math.max(1, Math.min(STATE_CHUNK, begun.max_chunk || STATE_CHUNK));
   for (let offset = 0; offset < state.length; offset += chunk) await c.stateChunk(offset, state.subarray(offset, offset + chunk));
-  return { size: state.length, sha256: digest };
+  return { size: state.length, sha256: digest, via: 'frames' };
 }
