@@ -16,6 +16,7 @@ pub fn retire(k: &mut Kernel, i: usize, state: State) {
         (t.cr3, t.module, t.tid, t.caps, t.spawned)
     };
     k.sched[i] = None;
+    crate::sandbox::on_task_end(k, tid);
     // The caller waiting for this task's reply gets E_PEER_DEAD.
     if let Some(c) = k.task(i).reply_to.take() {
         if let Some(ct) = k.get(c).filter(|t| t.state == State::ReplyBlocked) {

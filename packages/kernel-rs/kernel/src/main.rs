@@ -38,6 +38,7 @@ mod pic;
 mod poll;
 mod port;
 mod process;
+mod sandbox;
 mod selftest;
 mod serial;
 mod signal;
@@ -250,6 +251,9 @@ fn trap_handle(frame: &mut TrapFrame) {
             if swap::tick(k) {
                 resched = true;
             }
+            if sandbox::tick(k, frame) {
+                resched = true;
+            }
             if modules::supervise(k) {
                 resched = true;
             }
@@ -288,6 +292,9 @@ fn trap_handle(frame: &mut TrapFrame) {
                 );
             }
             let Some(i) = k.current else { return };
+            if sandbox::on_fault(k, frame, i, v) {
+                return;
+            }
             if v == 14 && k.task(i).proc.is_none() && task::stack_fault_in(k.task(i).cr3, cr2, frame.error) {
                 return;
             }

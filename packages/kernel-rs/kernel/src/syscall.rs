@@ -42,6 +42,13 @@ const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
     sys_wait_child,
     sys_ep_create,
     sys_cap_drop,
+    crate::sandbox::sys_create,
+    crate::sandbox::sys_call,
+    crate::sandbox::sys_snapshot,
+    crate::sandbox::sys_restore,
+    crate::sandbox::sys_destroy,
+    sys_guest_only,
+    sys_guest_only,
 ];
 
 /// The table lookup: a TARS call, or (for now) E_BAD_SYSCALL for the Linux range and beyond.
@@ -90,6 +97,9 @@ fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         return;
     };
     k.counters.syscalls += 1;
+    if crate::sandbox::is_guest(i) {
+        return crate::sandbox::guest_syscall(k, frame, i);
+    }
     let nr = frame.rax;
     let linux = {
         let t = k.task(i);
@@ -139,6 +149,11 @@ fn notification_cap(k: &mut Kernel, i: usize, slot: u64) -> Result<usize, i64> {
         Cap::Notification { n } => Ok(n),
         _ => Err(E_BAD_CAP),
     }
+}
+
+/// The sandbox gates (`sb_return`, `sb_abort`) are a guest's; from a task they are unknown.
+fn sys_guest_only(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Err(E_BAD_SYSCALL)
 }
 
 fn sys_log(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {

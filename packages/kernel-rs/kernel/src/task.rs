@@ -53,6 +53,8 @@ pub enum State {
     ChildWait(u64),
     Exited(i64),
     Faulted,
+    /// A sandbox's guest context between calls (`sandbox.rs`): never scheduled.
+    Guest,
 }
 
 impl State {
@@ -70,6 +72,7 @@ impl State {
             State::ChildWait(_) => "child_wait",
             State::Exited(_) => "exited",
             State::Faulted => "faulted",
+            State::Guest => "sandbox_idle",
         }
     }
 }

@@ -8,6 +8,7 @@ pub use kcore::abi;
 pub mod agent_abi;
 pub mod lifecycle;
 pub mod marl;
+pub mod sandbox;
 use core::arch::asm;
 use core::fmt::Write;
 use kcore::abi::*;

@@ -10,7 +10,7 @@
 /// First TARS system-call number; [0, SYS_TARS_BASE) is the Linux x86-64 range.
 pub const SYS_TARS_BASE: u64 = 0x1000;
 /// How many TARS calls the table has room for.
-pub const SYS_TARS_COUNT: u64 = 23;
+pub const SYS_TARS_COUNT: u64 = 30;
 
 pub const SYS_LOG: u64 = SYS_TARS_BASE;
 pub const SYS_YIELD: u64 = SYS_TARS_BASE + 1;
@@ -72,6 +72,47 @@ pub const SYS_EP_CREATE: u64 = SYS_TARS_BASE + 21;
 /// cap_drop(slot): empty a capability slot (an endpoint nobody else holds is destroyed).
 pub const SYS_CAP_DROP: u64 = SYS_TARS_BASE + 22;
 
+
+/// sb_create(name_ptr, name_len) → rdi = a sandbox handle (slot | generation << 16). A sandbox
+/// is an address space made from a function module (`sandbox=yes` on its line; E_BAD_IMAGE
+/// otherwise): its read-only pages borrowed from the boot image, shared by every sandbox of the
+/// module; its writable pages, stack and I/O pages private. Bounded by the caller's module line:
+/// `sandboxes=N` live sandboxes (default 4) and `sandbox_mem=MiB` of their frames, snapshots
+/// included (default 4): E_QUOTA.
+pub const SYS_SB_CREATE: u64 = SYS_TARS_BASE + 23;
+/// sb_call(handle, args_ptr, args_len, result_ptr, result_cap) → rdi = bytes copied to
+/// result_ptr, rsi = the result's whole length, rdx = the guest's status. Runs the guest on the
+/// caller's time (the caller blocks; no scheduler pass to enter it). `args` is an encoded call
+/// (`kcore::sbcall`, at most SB_IO_IN bytes). Statuses: E_OK, E_GUEST_ERROR (the function
+/// returned an error: rdx its code, the result its message), E_POISONED (this call poisoned the
+/// sandbox or it was already: rdi = SB_POISON_* reason), E_NO_SANDBOX.
+pub const SYS_SB_CALL: u64 = SYS_TARS_BASE + 24;
+/// sb_snapshot(handle) → rdi = pages kept: copy the sandbox's writable pages; later writes are
+/// tracked by the page tables' dirty bits.
+pub const SYS_SB_SNAPSHOT: u64 = SYS_TARS_BASE + 25;
+/// sb_restore(handle) → rdi = pages copied back: only pages written since the snapshot; clears
+/// a poisoning. No snapshot: E_NO_SNAPSHOT.
+pub const SYS_SB_RESTORE: u64 = SYS_TARS_BASE + 26;
+/// sb_destroy(handle): free the sandbox, its frames and its snapshot.
+pub const SYS_SB_DESTROY: u64 = SYS_TARS_BASE + 27;
+/// Guest gate: sb_return(status, out_len) — the function is done; `out_len` bytes of result at
+/// SB_IO_BASE + SB_IO_IN go to the caller. One of the only three calls a guest may make.
+pub const SYS_SB_RETURN: u64 = SYS_TARS_BASE + 28;
+/// Guest gate: sb_abort(code) — the guest gives up (a panic): the caller gets E_GUEST_ABORT with
+/// `code` in rdx and the sandbox is poisoned (its state is suspect). A guest may also `log`.
+pub const SYS_SB_ABORT: u64 = SYS_TARS_BASE + 29;
+
+/// Where a guest finds its call (SB_IO_IN bytes) and writes its result (SB_IO_OUT bytes after it).
+pub const SB_IO_BASE: u64 = 0x80_3000_0000;
+pub const SB_IO_IN: usize = 8192;
+pub const SB_IO_OUT: usize = 8192;
+/// Why a sandbox was poisoned (rdi of an E_POISONED status).
+pub const SB_POISON_FAULT: u64 = 1;
+pub const SB_POISON_SYSCALL: u64 = 2;
+pub const SB_POISON_DEADLINE: u64 = 3;
+pub const SB_POISON_ABORT: u64 = 4;
+pub const SB_POISON_KILLED: u64 = 5;
+
 /// `wait_child`'s handle for "whichever child ends first".
 pub const ANY_CHILD: u64 = u64::MAX;
 /// `wait_child` flag: return E_BUSY instead of blocking.
@@ -119,6 +160,16 @@ pub const E_NO_CHILD: i64 = -9;
 pub const E_QUOTA: i64 = -10;
 /// The image to spawn does not exist or does not load.
 pub const E_BAD_IMAGE: i64 = -11;
+/// Not a live sandbox of the caller (stale, another task's, never made).
+pub const E_NO_SANDBOX: i64 = -12;
+/// The sandbox is poisoned (a fault, a forbidden call, its deadline, an abort): restore it.
+pub const E_POISONED: i64 = -13;
+/// The guest function returned an error (rdx: its code).
+pub const E_GUEST_ERROR: i64 = -14;
+/// `sb_restore` without a snapshot.
+pub const E_NO_SNAPSHOT: i64 = -15;
+/// The guest called `sb_abort` (rdx: its code); the sandbox is poisoned.
+pub const E_GUEST_ABORT: i64 = -16;
 
 pub const SHM_PAGES: u64 = 16;
 /// Capability slots per task.

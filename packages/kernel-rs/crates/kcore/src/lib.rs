@@ -13,6 +13,7 @@ pub mod frame;
 pub mod json;
 #[cfg(feature = "mem")]
 pub mod mem;
+pub mod sbcall;
 pub mod sched;
 pub mod sha256;
 

@@ -1,0 +1,244 @@
+//! Test fixture: an agent that owns sandboxes (Hyperlight's model on TARS isolation), one
+//! scenario per `arg=` (low byte). Each logs `sb-owner: <scenario>: ok` or a FAIL line.
+#![no_std]
+#![no_main]
+
+use agent_rt::abi::*;
+use agent_rt::sandbox::{CallError, Sandbox, Value};
+use agent_rt::{log, log_fmt, metric, rdtsc, sleep_us, Msg};
+
+macro_rules! check {
+    ($s:expr, $cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            log_fmt(format_args!("sb-owner: {}: FAIL {}", $s, format_args!($($fmt)*)));
+            return 1;
+        }
+    };
+}
+
+fn counter(sb: &Sandbox) -> Option<u64> {
+    let mut out = [0u8; 64];
+    match sb.call("counter", &[], &mut out) {
+        Ok(Value::U64(n)) => Some(n),
+        _ => None,
+    }
+}
+
+fn basics() -> i64 {
+    let s = "basics";
+    let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    let mut out = [0u8; 256];
+    let r = sb.call("sum", &[Value::I64(2), Value::I64(40)], &mut out);
+    check!(s, r == Ok(Value::I64(42)), "sum: {:?}", r);
+    let r = sb.call("sum_u64", &[Value::U64(u64::MAX - 1), Value::U64(1)], &mut out);
+    check!(s, r == Ok(Value::U64(u64::MAX)), "sum_u64: {:?}", r);
+    let r = sb.call("mul_f64", &[Value::F64(1.5), Value::F64(-4.0)], &mut out);
+    check!(s, r == Ok(Value::F64(-6.0)), "mul_f64: {:?}", r);
+    let r = sb.call("reverse", &[Value::Str("héllo, sandbox")], &mut out);
+    check!(s, r == Ok(Value::Str("xobdnas ,olléh")), "reverse: {:?}", r);
+    let r = sb.call("byte_sum", &[Value::Bytes(&[1, 2, 3, 250])], &mut out);
+    check!(s, r == Ok(Value::U64(256)), "byte_sum: {:?}", r);
+    let r = sb.call("log", &[Value::Str("hello from the guest")], &mut out);
+    check!(s, r == Ok(Value::Void), "log: {:?}", r);
+    for want in 1..=3 {
+        check!(s, counter(&sb) == Some(want), "counter != {}", want);
+    }
+    let kept = sb.snapshot();
+    check!(s, kept.is_ok_and(|n| n > 0), "snapshot: {:?}", kept);
+    check!(s, counter(&sb) == Some(4) && counter(&sb) == Some(5), "counter after snapshot");
+    let copied = sb.restore();
+    // The counter's page, the I/O page the calls wrote and the stack page: a few, not all.
+    check!(s, copied.is_ok_and(|n| n >= 1 && n < kept.unwrap_or(0)), "restore copied {:?} of {:?}", copied, kept);
+    check!(s, counter(&sb) == Some(4), "counter not back after restore");
+    check!(s, sb.restore().is_ok() && counter(&sb) == Some(4), "second restore");
+    // Errors from the guest: its own, an unknown function, wrong argument types.
+    let r = sb.call("fail", &[], &mut out);
+    check!(s, matches!(r, Err(CallError::Guest { code: 16, message: "fail: as asked" })), "fail: {:?}", r);
+    let r = sb.call("nope", &[], &mut out);
+    check!(s, matches!(r, Err(CallError::Guest { code: 1, .. })), "nope: {:?}", r);
+    let r = sb.call("sum", &[Value::Str("2"), Value::I64(1)], &mut out);
+    check!(s, matches!(r, Err(CallError::Guest { code: 2, .. })), "bad args: {:?}", r);
+    // Raw garbage is the guest's to refuse, never the kernel's problem.
+    let r = sb.call_raw(&[0xff, 1, 2, 3], &mut out);
+    check!(s, matches!(r, Err((E_GUEST_ERROR, _, 2))), "garbage: {:?}", r);
+    // A result buffer the caller does not own.
+    let r = sb.call_raw(&[3, b's', b'u', b'm', 2, 3, 1, 0, 0, 0, 0, 0, 0, 0, 3, 1, 0, 0, 0, 0, 0, 0, 0], unsafe { core::slice::from_raw_parts_mut(0xFFFF_8000_0000_0000u64 as *mut u8, 16) });
+    check!(s, matches!(r, Err((E_BAD_ADDRESS, _, _))), "kernel result buffer: {:?}", r);
+    // Two sandboxes of one module keep separate state.
+    let Ok(other) = Sandbox::create("sb-guest") else { check!(s, false, "second create"); return 1 };
+    check!(s, counter(&other) == Some(1) && counter(&sb) == Some(5), "state shared between sandboxes");
+    check!(s, other.destroy().is_ok(), "destroy");
+    // A module without sandbox=yes, and no module at all.
+    check!(s, Sandbox::create("pong") == Err(agent_rt::SysError(E_BAD_IMAGE)), "pong is not a function module");
+    check!(s, Sandbox::create("no-such") == Err(agent_rt::SysError(E_BAD_IMAGE)), "no-such");
+    log("sb-owner: basics: ok");
+    0
+}
+
+fn hostile() -> i64 {
+    let s = "hostile";
+    let (Ok(sb), Ok(good)) = (Sandbox::create("sb-hostile"), Sandbox::create("sb-guest")) else { check!(s, false, "create"); return 1 };
+    check!(s, sb.snapshot().is_ok(), "snapshot");
+    let mut out = [0u8; 64];
+    let mut n = 0;
+    for (f, want) in [("syscall", SB_POISON_SYSCALL), ("linux", SB_POISON_SYSCALL), ("int3", SB_POISON_FAULT), ("write_text", SB_POISON_FAULT), ("read_kernel", SB_POISON_FAULT), ("cli", SB_POISON_FAULT), ("spin", SB_POISON_DEADLINE), ("panic", 0)] {
+        let r = sb.call(f, &[], &mut out);
+        let ok = match r {
+            Err(CallError::Sys { status: E_POISONED, detail }) => detail == want,
+            Err(CallError::Sys { status: E_GUEST_ABORT, detail: 101 }) => want == 0,
+            _ => false,
+        };
+        check!(s, ok, "{}: {:?}", f, r);
+        // Poisoned until restored.
+        let r = sb.call("ok", &[], &mut out);
+        check!(s, matches!(r, Err(CallError::Sys { status: E_POISONED, .. })), "{}: still usable: {:?}", f, r);
+        check!(s, sb.snapshot().is_err(), "{}: snapshot of a poisoned sandbox", f);
+        check!(s, sb.restore().is_ok(), "{}: restore", f);
+        let r = sb.call("ok", &[], &mut out);
+        check!(s, r == Ok(Value::U64(1)), "{}: after restore: {:?}", f, r);
+        n += 1;
+        check!(s, counter(&good) == Some(n), "{}: the other sandbox", f);
+        log_fmt(format_args!("sb-owner: hostile: {} poisoned only its sandbox", f));
+    }
+    log("sb-owner: hostile: ok");
+    0
+}
+
+/// Holds a sandbox while `forger` tries every handle it can make up.
+fn holder() -> i64 {
+    let s = "holder";
+    let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    log_fmt(format_args!("sb-owner: holder: handle {:#x}", sb.handle));
+    sleep_us(300_000);
+    check!(s, counter(&sb) == Some(1), "someone else called my sandbox");
+    log("sb-owner: holder: ok");
+    0
+}
+
+fn forger() -> i64 {
+    let s = "forger";
+    sleep_us(100_000);
+    let Ok(mine) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    let mut out = [0u8; 64];
+    let mut tried = 0;
+    for gen in 0..4u64 {
+        for idx in 0..64u64 {
+            let h = idx | gen << 16;
+            if h == mine.handle {
+                continue;
+            }
+            let f = Sandbox::from_handle(h);
+            let r = f.call("counter", &[], &mut out);
+            check!(s, matches!(r, Err(CallError::Sys { status: E_NO_SANDBOX, .. })), "handle {:#x}: {:?}", h, r);
+            check!(s, f.snapshot().is_err() && f.restore().is_err(), "handle {:#x}: snapshot/restore", h);
+            tried += 1;
+        }
+    }
+    check!(s, Sandbox::from_handle(mine.handle | 1 << 40).call("counter", &[], &mut out).is_err(), "high bits");
+    let stale = mine.handle;
+    check!(s, mine.destroy().is_ok(), "destroy");
+    check!(s, Sandbox::from_handle(stale).call("counter", &[], &mut out).is_err(), "stale handle");
+    check!(s, Sandbox::from_handle(stale).destroy().is_err(), "stale destroy");
+    log_fmt(format_args!("sb-owner: forger: {} forged handles refused", tried));
+    log("sb-owner: forger: ok");
+    0
+}
+
+/// `sandboxes=2 sandbox_mem=1` on the line.
+fn quota() -> i64 {
+    let s = "quota";
+    let (Ok(a), Ok(b)) = (Sandbox::create("sb-guest"), Sandbox::create("sb-guest")) else { check!(s, false, "two creates"); return 1 };
+    check!(s, Sandbox::create("sb-guest") == Err(agent_rt::SysError(E_QUOTA)), "third create");
+    let (ra, rb) = (a.snapshot(), b.snapshot());
+    check!(s, ra == Err(agent_rt::SysError(E_QUOTA)) || rb == Err(agent_rt::SysError(E_QUOTA)), "snapshots past sandbox_mem: {:?} {:?}", ra, rb);
+    check!(s, b.destroy().is_ok(), "destroy");
+    let c = Sandbox::create("sb-guest");
+    check!(s, c.is_ok(), "create after destroy: {:?}", c);
+    check!(s, counter(&a) == Some(1), "a still works");
+    log("sb-owner: quota: ok");
+    0
+}
+
+/// Figures: guest call round trip, snapshot, restore with 1/16/64 dirty pages, create, and the
+/// IPC call+reply round trip to pong (`call=echo` slot 0) in the same run.
+fn bench() -> i64 {
+    let s = "bench";
+    const ECHO: u64 = 0;
+    const N: usize = 200;
+    let min_of = |f: &mut dyn FnMut() -> bool| -> Option<u64> {
+        let mut min = u64::MAX;
+        for _ in 0..N {
+            let t0 = rdtsc();
+            if !f() {
+                return None;
+            }
+            min = min.min(rdtsc() - t0);
+        }
+        Some(min)
+    };
+    let t0 = rdtsc();
+    let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    let create = rdtsc() - t0;
+    let mut args = [0u8; 16];
+    let n = kcore_encode(&mut args);
+    let mut out = [0u8; 16];
+    let Some(call) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok()) else { check!(s, false, "noop call"); return 1 };
+    let Some(ipc) = min_of(&mut || agent_rt::call(ECHO, Msg([1, 0, 0, 0])).is_ok()) else { check!(s, false, "ipc call"); return 1 };
+    let t0 = rdtsc();
+    check!(s, sb.snapshot().is_ok(), "snapshot");
+    let snap = rdtsc() - t0;
+    let mut restore = [0u64; 3];
+    for (k, pages) in [1u64, 16, 64].into_iter().enumerate() {
+        let mut min = u64::MAX;
+        for _ in 0..20 {
+            let mut o = [0u8; 32];
+            check!(s, sb.call("touch", &[Value::U64(pages)], &mut o).is_ok(), "touch");
+            let t0 = rdtsc();
+            let r = sb.restore();
+            min = min.min(rdtsc() - t0);
+            check!(s, r.is_ok_and(|c| c >= pages), "restore copied {:?} < {}", r, pages);
+        }
+        restore[k] = min;
+    }
+    let Some(call_restore) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok() && sb.restore().is_ok()) else { check!(s, false, "call+restore"); return 1 };
+    metric("sb_call_rtt_min", call);
+    metric("ipc_rtt_min", ipc);
+    metric("sb_create", create);
+    metric("sb_snapshot", snap);
+    metric("sb_restore_1", restore[0]);
+    metric("sb_restore_16", restore[1]);
+    metric("sb_restore_64", restore[2]);
+    metric("sb_call_restore", call_restore);
+    log_fmt(format_args!(
+        "sb-owner: bench: call {} ipc {} create {} snapshot {} restore1 {} restore16 {} restore64 {} call+restore {}",
+        call, ipc, create, snap, restore[0], restore[1], restore[2], call_restore
+    ));
+    log("sb-owner: bench: ok");
+    0
+}
+
+fn kcore_encode(buf: &mut [u8]) -> usize {
+    // "noop", no arguments.
+    let name = b"noop";
+    buf[0] = name.len() as u8;
+    buf[1..5].copy_from_slice(name);
+    buf[5] = 0;
+    6
+}
+
+fn main(_id: u64, arg: u64) -> i64 {
+    match arg & 0xff {
+        1 => basics(),
+        2 => hostile(),
+        3 => holder(),
+        4 => forger(),
+        5 => quota(),
+        6 => bench(),
+        _ => {
+            log("sb-owner: unknown scenario");
+            1
+        }
+    }
+}
+
+agent_rt::entry!(main, arg);

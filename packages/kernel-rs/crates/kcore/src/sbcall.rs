@@ -1,0 +1,234 @@
+//! The sandbox call encoding: one definition for the host side (`agent_rt::sandbox`, the
+//! kernel's control command) and the guest side (`sandbox-guest`). The kernel only copies these
+//! bytes; the guest decodes them, so a malformed call is the guest's problem, never the kernel's.
+//!
+//! call   = name_len:u8 name[name_len] argc:u8 value*argc
+//! result = value
+//! value  = tag:u8 payload — little-endian; str and bytes carry a u32 length first.
+
+pub const TAG_VOID: u8 = 0;
+pub const TAG_I32: u8 = 1;
+pub const TAG_U32: u8 = 2;
+pub const TAG_I64: u8 = 3;
+pub const TAG_U64: u8 = 4;
+pub const TAG_F32: u8 = 5;
+pub const TAG_F64: u8 = 6;
+pub const TAG_BOOL: u8 = 7;
+pub const TAG_STR: u8 = 8;
+pub const TAG_BYTES: u8 = 9;
+
+/// Guest statuses (the `sb_return` status; 0 = success).
+pub const GUEST_OK: u64 = 0;
+pub const GUEST_NO_SUCH_FUNCTION: u64 = 1;
+pub const GUEST_BAD_ARGS: u64 = 2;
+pub const GUEST_RESULT_TOO_LARGE: u64 = 3;
+/// Function-defined errors start here.
+pub const GUEST_USER_ERROR: u64 = 16;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value<'a> {
+    Void,
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    Str(&'a str),
+    Bytes(&'a [u8]),
+}
+
+impl Value<'_> {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Void => "void",
+            Value::I32(_) => "i32",
+            Value::U32(_) => "u32",
+            Value::I64(_) => "i64",
+            Value::U64(_) => "u64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::Bool(_) => "bool",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
+        }
+    }
+}
+
+/// Writes into a fixed buffer; `None` when it does not fit.
+pub struct Writer<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Writer<'b> {
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Writer { buf, len: 0 }
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> Option<()> {
+        let end = self.len.checked_add(b.len())?;
+        self.buf.get_mut(self.len..end)?.copy_from_slice(b);
+        self.len = end;
+        Some(())
+    }
+    pub fn value(&mut self, v: &Value) -> Option<()> {
+        match *v {
+            Value::Void => self.bytes(&[TAG_VOID]),
+            Value::I32(x) => self.bytes(&[TAG_I32]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::U32(x) => self.bytes(&[TAG_U32]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::I64(x) => self.bytes(&[TAG_I64]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::U64(x) => self.bytes(&[TAG_U64]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::F32(x) => self.bytes(&[TAG_F32]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::F64(x) => self.bytes(&[TAG_F64]).and_then(|_| self.bytes(&x.to_le_bytes())),
+            Value::Bool(x) => self.bytes(&[TAG_BOOL, x as u8]),
+            Value::Str(s) => self.blob(TAG_STR, s.as_bytes()),
+            Value::Bytes(b) => self.blob(TAG_BYTES, b),
+        }
+    }
+    fn blob(&mut self, tag: u8, b: &[u8]) -> Option<()> {
+        let n = u32::try_from(b.len()).ok()?;
+        self.bytes(&[tag])?;
+        self.bytes(&n.to_le_bytes())?;
+        self.bytes(b)
+    }
+}
+
+/// Encode a call of `name` with `args` into `buf`; returns its length.
+pub fn encode_call(buf: &mut [u8], name: &str, args: &[Value]) -> Option<usize> {
+    let mut w = Writer::new(buf);
+    w.bytes(&[u8::try_from(name.len()).ok()?])?;
+    w.bytes(name.as_bytes())?;
+    w.bytes(&[u8::try_from(args.len()).ok()?])?;
+    for a in args {
+        w.value(a)?;
+    }
+    Some(w.len())
+}
+
+/// Reads values out of an encoded buffer; every read is checked.
+#[derive(Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn arr<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    pub fn value(&mut self) -> Option<Value<'a>> {
+        let tag = self.arr::<1>()?[0];
+        Some(match tag {
+            TAG_VOID => Value::Void,
+            TAG_I32 => Value::I32(i32::from_le_bytes(self.arr()?)),
+            TAG_U32 => Value::U32(u32::from_le_bytes(self.arr()?)),
+            TAG_I64 => Value::I64(i64::from_le_bytes(self.arr()?)),
+            TAG_U64 => Value::U64(u64::from_le_bytes(self.arr()?)),
+            TAG_F32 => Value::F32(f32::from_le_bytes(self.arr()?)),
+            TAG_F64 => Value::F64(f64::from_le_bytes(self.arr()?)),
+            TAG_BOOL => match self.arr::<1>()?[0] {
+                0 => Value::Bool(false),
+                1 => Value::Bool(true),
+                _ => return None,
+            },
+            TAG_STR => {
+                let n = u32::from_le_bytes(self.arr()?) as usize;
+                Value::Str(core::str::from_utf8(self.take(n)?).ok()?)
+            }
+            TAG_BYTES => {
+                let n = u32::from_le_bytes(self.arr()?) as usize;
+                Value::Bytes(self.take(n)?)
+            }
+            _ => return None,
+        })
+    }
+    pub fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+}
+
+/// Decode a call: (function name, argument count, a reader positioned at the first argument).
+pub fn decode_call(buf: &[u8]) -> Option<(&str, usize, Reader<'_>)> {
+    let mut r = Reader::new(buf);
+    let n = r.arr::<1>()?[0] as usize;
+    let name = core::str::from_utf8(r.take(n)?).ok()?;
+    let argc = r.arr::<1>()?[0] as usize;
+    Some((name, argc, r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_round_trips_with_every_type() {
+        let args = [Value::I32(-3), Value::U32(7), Value::I64(-1 << 40), Value::U64(u64::MAX), Value::F32(1.5), Value::F64(-2.25), Value::Bool(true), Value::Str("héllo"), Value::Bytes(&[1, 2, 3]), Value::Void];
+        let mut buf = [0u8; 256];
+        let n = encode_call(&mut buf, "sum", &args).unwrap();
+        let (name, argc, mut r) = decode_call(&buf[..n]).unwrap();
+        assert_eq!((name, argc), ("sum", args.len()));
+        for a in &args {
+            assert_eq!(r.value().as_ref(), Some(a));
+        }
+        assert!(r.at_end());
+    }
+
+    #[test]
+    fn truncated_and_malformed_input_is_refused_never_panics() {
+        let mut buf = [0u8; 64];
+        let n = encode_call(&mut buf, "reverse", &[Value::Str("abc"), Value::Bool(false)]).unwrap();
+        for cut in 0..n {
+            if let Some((_, argc, mut r)) = decode_call(&buf[..cut]) {
+                let mut ok = 0;
+                while ok < argc && r.value().is_some() {
+                    ok += 1;
+                }
+                assert!(ok < argc, "a truncated call decoded whole at {cut}");
+            }
+        }
+        // A length past the end, a bad bool, an unknown tag, invalid UTF-8.
+        for bad in [&[TAG_STR, 0xff, 0xff, 0xff, 0xff, b'a'][..], &[TAG_BOOL, 2], &[42], &[TAG_STR, 1, 0, 0, 0, 0xff]] {
+            assert_eq!(Reader::new(bad).value(), None);
+        }
+        // A pseudo-random fuzz loop over the decoder.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut b = [0u8; 24];
+            for v in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = (x % 12) as u8;
+            }
+            if let Some((_, argc, mut r)) = decode_call(&b) {
+                for _ in 0..argc {
+                    if r.value().is_none() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn encoding_past_the_buffer_fails() {
+        let mut buf = [0u8; 8];
+        assert_eq!(encode_call(&mut buf, "f", &[Value::Str("too long for eight bytes")]), None);
+    }
+}

@@ -1,0 +1,167 @@
+//! Runtime for TARS sandbox guests: Hyperlight's guest model on TARS isolation.
+//!
+//! A guest is a `no_std` image that exports named functions with typed parameters through
+//! `sandbox_main!`. It makes no system calls: its only ways out are the gates — `sb_return`
+//! (the function's result), `sb_abort` (a panic) — and `log`. Anything else (another system
+//! call, a fault, running past the deadline) poisons the sandbox. Each call starts at `_start`
+//! on a fresh stack with the encoded call (`kcore::sbcall`) at `SB_IO_BASE`; statics and the
+//! image's data persist across calls (that is the sandbox's state, what snapshot/restore keep).
+#![no_std]
+
+use core::arch::asm;
+pub use kcore::abi;
+pub use kcore::sbcall::{self, Value};
+use kcore::abi::*;
+use kcore::sbcall::*;
+
+#[inline(always)]
+fn gate(nr: u64, a: u64, b: u64) -> u64 {
+    let rax: u64;
+    // SAFETY: the kernel's only entry; rcx and r11 are clobbered by the instruction.
+    unsafe { asm!("syscall", inlateout("rax") nr => rax, in("rdi") a, in("rsi") b, out("rcx") _, out("r11") _, options(nostack)) };
+    rax
+}
+
+/// A line in the kernel log (source `sb:<module>`).
+pub fn log(text: &str) {
+    gate(SYS_LOG, text.as_ptr() as u64, text.len() as u64);
+}
+
+/// Give up: the caller gets E_GUEST_ABORT with `code`; the sandbox is poisoned.
+pub fn abort(code: u64) -> ! {
+    gate(SYS_SB_ABORT, code, 0);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// A function's error: a status (GUEST_USER_ERROR and up for the function's own) and a message
+/// the caller receives as the result.
+#[derive(Clone, Copy, Debug)]
+pub struct Error {
+    pub code: u64,
+    pub msg: &'static str,
+}
+
+impl Error {
+    pub const fn new(code: u64, msg: &'static str) -> Self {
+        Error { code, msg }
+    }
+}
+
+const BAD_ARGS: Error = Error::new(GUEST_BAD_ARGS, "bad arguments");
+
+/// A call's arguments, read in order with their types checked.
+pub struct Args {
+    r: Reader<'static>,
+    left: usize,
+}
+
+macro_rules! getter {
+    ($name:ident, $t:ty, $v:ident) => {
+        pub fn $name(&mut self) -> Result<$t, Error> {
+            match self.next()? {
+                Value::$v(x) => Ok(x),
+                _ => Err(BAD_ARGS),
+            }
+        }
+    };
+}
+
+impl Args {
+    fn next(&mut self) -> Result<Value<'static>, Error> {
+        if self.left == 0 {
+            return Err(BAD_ARGS);
+        }
+        self.left -= 1;
+        self.r.value().ok_or(BAD_ARGS)
+    }
+    getter!(i32, i32, I32);
+    getter!(u32, u32, U32);
+    getter!(i64, i64, I64);
+    getter!(u64, u64, U64);
+    getter!(f32, f32, F32);
+    getter!(f64, f64, F64);
+    getter!(bool, bool, Bool);
+    getter!(str, &'static str, Str);
+    getter!(bytes, &'static [u8], Bytes);
+    /// Arguments not read yet.
+    pub fn remaining(&self) -> usize {
+        self.left
+    }
+}
+
+pub type GuestFn = fn(&mut Args) -> Result<Value<'static>, Error>;
+
+/// The bounded per-call heap: `HEAP_SIZE` bytes, given out by `scratch` and reset at each call.
+pub const HEAP_SIZE: usize = 16384;
+static mut HEAP: [u8; HEAP_SIZE] = [0; HEAP_SIZE];
+static mut HEAP_USED: usize = 0;
+
+/// `n` bytes of this call's heap (None when it is spent).
+pub fn scratch(n: usize) -> Option<&'static mut [u8]> {
+    // SAFETY: one guest thread; each slice handed out is disjoint from the others of the call,
+    // and the heap is reset only when a new call starts (after the last result was encoded).
+    unsafe {
+        let used = *core::ptr::addr_of!(HEAP_USED);
+        let end = used.checked_add(n).filter(|e| *e <= HEAP_SIZE)?;
+        *core::ptr::addr_of_mut!(HEAP_USED) = end;
+        Some(core::slice::from_raw_parts_mut(core::ptr::addr_of_mut!(HEAP).cast::<u8>().add(used), n))
+    }
+}
+
+/// The body of `_start`: decode the call at SB_IO_BASE, run the named function, encode its
+/// result after the call and take the return gate.
+pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
+    // SAFETY: the kernel maps SB_IO_IN + SB_IO_OUT bytes at `io` for the guest's life.
+    let (input, output) = unsafe {
+        *core::ptr::addr_of_mut!(HEAP_USED) = 0;
+        (core::slice::from_raw_parts(io as *const u8, len.min(SB_IO_IN)), core::slice::from_raw_parts_mut((io + SB_IO_IN as u64) as *mut u8, SB_IO_OUT))
+    };
+    let result = match decode_call(input) {
+        None => Err(Error::new(GUEST_BAD_ARGS, "malformed call")),
+        Some((name, argc, r)) => match table.iter().find(|(n, _)| *n == name) {
+            None => Err(Error::new(GUEST_NO_SUCH_FUNCTION, "no such function")),
+            Some((_, f)) => {
+                let mut args = Args { r, left: argc };
+                f(&mut args).and_then(|v| if args.remaining() == 0 { Ok(v) } else { Err(BAD_ARGS) })
+            }
+        },
+    };
+    let mut w = Writer::new(output);
+    let status = match result {
+        Ok(v) => match w.value(&v) {
+            Some(()) => GUEST_OK,
+            None => {
+                w = Writer::new(output);
+                let _ = w.value(&Value::Str("result too large"));
+                GUEST_RESULT_TOO_LARGE
+            }
+        },
+        Err(e) => {
+            let _ = w.value(&Value::Str(e.msg));
+            e.code
+        }
+    };
+    gate(SYS_SB_RETURN, status, w.len() as u64);
+    abort(0xdead)
+}
+
+/// The guest's entry and its function table:
+/// `sandbox_guest::sandbox_main!("sum" => sum, "reverse" => reverse);`
+#[macro_export]
+macro_rules! sandbox_main {
+    ($($name:literal => $f:path),* $(,)?) => {
+        #[no_mangle]
+        #[link_section = ".text.entry"]
+        pub extern "C" fn _start(len: u64, io: u64) -> ! {
+            $crate::dispatch(len as usize, io, &[$(($name, $f as $crate::GuestFn)),*])
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    log("guest panic");
+    abort(101)
+}

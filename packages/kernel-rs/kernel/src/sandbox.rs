@@ -1,0 +1,493 @@
+//! Sandboxes: Hyperlight's model on TARS isolation. A sandbox is an address space made from a
+//! function module (`sandbox=yes` on its line), owned by the task that made it, entered only by
+//! its owner's `sb_call` and left only through a gate (`sb_return`, `sb_abort`) or `log`.
+//!
+//! - Memory: the image's read-only pages are borrowed from the boot module (shared by every
+//!   sandbox of it, as `task::load_image` does for spawned instances); its writable pages, its
+//!   whole stack and its I/O pages (SB_IO_BASE) are private and mapped at creation, so a guest
+//!   never faults memory in: any fault is the guest's.
+//! - A call runs on the caller's time: the owner blocks (`reply_blocked`) and the CPU switches
+//!   straight to the guest context, no scheduler pass; the gate switches straight back. A guest
+//!   context is a task slot in state `Guest` between calls (listed as `sandbox_idle`).
+//! - Poisoning: a fault, any other system call, running past SB_DEADLINE_TICKS or `sb_abort`
+//!   ends the call with E_POISONED (or E_GUEST_ABORT) to the owner; the sandbox refuses calls
+//!   until `sb_restore`. Nothing else is touched: no fault record, no supervisor, no event but a
+//!   `sandbox_poisoned` log line.
+//! - Snapshot copies the writable pages and clears their dirty bits; restore copies back only
+//!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since.
+//! - Handles: table slot and generation (like child handles); another task's handle, a stale
+//!   one or a forged one is E_NO_SANDBOX. When the owner ends, its sandboxes go with it.
+//!
+//! The table lives here (not in `kernel.rs`, which sits below every call family): one instance,
+//! touched with interrupts disabled on the one CPU, like the kernel state.
+use crate::call::{Next, SysResult};
+use crate::idt::TrapFrame;
+use crate::kernel::{Kernel, Name};
+use crate::memory;
+use crate::task::{self, State, TaskId};
+use alloc::vec::Vec;
+use kcore::abi::*;
+use kcore::frames::FRAME_SIZE;
+
+pub const MAX_SANDBOXES: usize = 64;
+pub const DEFAULT_SANDBOXES: usize = 4;
+pub const DEFAULT_SANDBOX_MEM_MIB: usize = 4;
+/// A call that runs longer than this (ticks of 1 ms) poisons its sandbox.
+pub const SB_DEADLINE_TICKS: u64 = 50;
+const IO_PAGES: u64 = ((SB_IO_IN + SB_IO_OUT) as u64).div_ceil(FRAME_SIZE);
+/// Task slots and frames a sandbox leaves to everything else.
+const SLOT_RESERVE: usize = 8;
+const FRAME_RESERVE: usize = 256;
+/// The CPU sets it on a write through the entry.
+const PTE_DIRTY: u64 = 1 << 6;
+
+struct Call {
+    result_ptr: u64,
+    result_cap: u64,
+    deadline: u64,
+}
+
+struct Sandbox {
+    owner: TaskId,
+    guest: TaskId,
+    module: usize,
+    entry: TrapFrame,
+    cr3: u64,
+    /// 0 = usable; else the SB_POISON_* reason.
+    poisoned: u64,
+    /// The guest context was ended from outside (the host killed its task): only destroy is left.
+    dead: bool,
+    call: Option<Call>,
+    /// (user address, frame holding its copy) of every writable page at the snapshot.
+    snapshot: Vec<(u64, u64)>,
+    /// Frames of the address space (page tables included) and of the snapshot.
+    frames: usize,
+}
+
+struct Table {
+    slots: [Option<Sandbox>; MAX_SANDBOXES],
+    gens: [u16; MAX_SANDBOXES],
+    /// Bit per task slot that is a guest context: the system-call and fault paths test it.
+    guests: [u64; task::MAX_TASKS / 64],
+}
+
+static mut TABLE: Table = Table { slots: [const { None }; MAX_SANDBOXES], gens: [0; MAX_SANDBOXES], guests: [0; task::MAX_TASKS / 64] };
+
+fn table() -> &'static mut Table {
+    // SAFETY: as `kernel::kernel()`: one CPU, reached only from trap handlers (interrupts off).
+    unsafe { &mut *core::ptr::addr_of_mut!(TABLE) }
+}
+
+/// Whether task slot `i` is a sandbox's guest context.
+#[inline(always)]
+pub fn is_guest(i: usize) -> bool {
+    table().guests.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+fn set_guest(i: usize, on: bool) {
+    if on {
+        table().guests[i / 64] |= 1 << (i % 64);
+    } else {
+        table().guests[i / 64] &= !(1 << (i % 64));
+    }
+}
+
+fn module_arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline.split_whitespace().find_map(|kv| kv.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+}
+
+/// The caller's sandbox named by handle `h`.
+fn owned(k: &mut Kernel, i: usize, h: u64) -> Result<usize, i64> {
+    let (s, gen) = ((h & 0xffff) as usize, (h >> 16) as u16);
+    let owner = k.task(i).tid;
+    let t = table();
+    if h >> 32 != 0 || s >= MAX_SANDBOXES || t.gens[s] != gen {
+        return Err(E_NO_SANDBOX);
+    }
+    match &t.slots[s] {
+        Some(sb) if sb.owner == owner => Ok(s),
+        _ => Err(E_NO_SANDBOX),
+    }
+}
+
+/// sb_create(name_ptr, name_len) → rdi = handle.
+pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let len = frame.rsi as usize;
+    if len == 0 || len > 24 {
+        return Err(E_BAD_IMAGE);
+    }
+    let mut name = [0u8; 24];
+    crate::uaccess::read_user(k, i, frame.rdi, &mut name[..len]).ok_or(E_BAD_ADDRESS)?;
+    let name = core::str::from_utf8(&name[..len]).map_err(|_| E_BAD_IMAGE)?;
+    let h = create(k, i, name)?;
+    frame.rdi = h;
+    Ok(Next::Return)
+}
+
+/// Make a sandbox of module `name` owned by task `i`; returns its handle.
+pub fn create(k: &mut Kernel, i: usize, name: &str) -> Result<u64, i64> {
+    let slot = k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == name)).ok_or(E_BAD_IMAGE)?;
+    let m = k.modules[slot].ok_or(E_BAD_IMAGE)?;
+    let image = m.image.ok_or(E_BAD_IMAGE)?;
+    if module_arg(m.cmdline, "sandbox") != Some("yes") || m.linux {
+        return Err(E_BAD_IMAGE);
+    }
+    let (owner, omod) = (k.task(i).tid, k.task(i).module);
+    let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
+    let max = module_arg(ocmd, "sandboxes").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SANDBOXES);
+    let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let (count, used) = usage(owner);
+    if count >= max {
+        return Err(E_QUOTA);
+    }
+    let s = table().slots.iter().position(|x| x.is_none()).ok_or(E_NO_MEMORY)?;
+    if k.free_slots() <= SLOT_RESERVE {
+        return Err(E_NO_MEMORY);
+    }
+    let tid = k.free_slot().ok_or(E_NO_MEMORY)?;
+    let before = memory::frames().free_frames();
+    let (cr3, entry) = task::load_image(image, true).map_err(|_| E_BAD_IMAGE)?;
+    // The whole stack and the I/O pages now: a guest never faults anything in.
+    let low = memory::USER_STACK_TOP - memory::USER_STACK_PAGES * FRAME_SIZE;
+    let pages = (1..memory::USER_STACK_PAGES).map(|p| low + (p - 1) * FRAME_SIZE).chain((0..IO_PAGES).map(|p| SB_IO_BASE + p * FRAME_SIZE));
+    for va in pages {
+        let ok = memory::alloc_zeroed().and_then(|f| match memory::map_user(cr3, va, f, true, false) {
+            Some(()) => Some(()),
+            None => {
+                memory::frames().free(f);
+                None
+            }
+        });
+        if ok.is_none() {
+            memory::free_address_space(cr3, &|_| false);
+            return Err(E_NO_MEMORY);
+        }
+    }
+    let frames = before.saturating_sub(memory::frames().free_frames());
+    if used + frames > mem || memory::frames().free_frames() < FRAME_RESERVE {
+        memory::free_address_space(cr3, &|_| false);
+        return Err(if used + frames > mem { E_QUOTA } else { E_NO_MEMORY });
+    }
+    let fx = k.fx_template;
+    let id = k.next_id;
+    let mut t = task::new_task(id, tid, m.name.as_str(), cr3, entry, &fx, slot);
+    t.state = State::Guest;
+    t.image_sha = m.sha256;
+    if !k.place(tid, t) {
+        memory::free_address_space(cr3, &|_| false);
+        return Err(E_NO_MEMORY);
+    }
+    k.next_id += 1;
+    k.sched[tid.index()] = Some(task::sched_info(m.prio));
+    set_guest(tid.index(), true);
+    let tb = table();
+    tb.slots[s] = Some(Sandbox { owner, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
+    Ok(handle(s as u16, tb.gens[s]))
+}
+
+/// (live sandboxes, frames) task `owner` holds.
+fn usage(owner: TaskId) -> (usize, usize) {
+    table().slots.iter().flatten().filter(|s| s.owner == owner).fold((0, 0), |(n, f), s| (n + 1, f + s.frames))
+}
+
+/// sb_call(handle, args_ptr, args_len, result_ptr, result_cap).
+pub fn sys_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let s = owned(k, i, frame.rdi)?;
+    let (args, len, result_ptr, result_cap) = (frame.rsi, frame.rdx as usize, frame.r10, frame.r8);
+    if len > SB_IO_IN {
+        return Err(E_BAD_ADDRESS);
+    }
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    if sb.poisoned != 0 || sb.dead {
+        frame.rdi = sb.poisoned;
+        return Err(E_POISONED);
+    }
+    let (cr3, guest, entry) = (sb.cr3, sb.guest, sb.entry);
+    // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
+    // the kernel's writes go through its own map, which the guest's dirty bits do not see).
+    let mut buf = [0u8; 512];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(buf.len());
+        crate::uaccess::read_user(k, i, args + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
+        memory::copy_to_user(cr3, SB_IO_BASE + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
+        off += n;
+    }
+    let mut va = SB_IO_BASE;
+    while va < SB_IO_BASE + len as u64 {
+        if let Some(pte) = memory::user_pte(cr3, va, false) {
+            *pte |= PTE_DIRTY;
+        }
+        va += FRAME_SIZE;
+    }
+    let deadline = k.ticks + SB_DEADLINE_TICKS;
+    let fx = k.fx_template;
+    let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
+    g.frame = entry;
+    g.frame.rdi = len as u64;
+    g.frame.rsi = SB_IO_BASE;
+    g.fx = fx;
+    g.state = State::Runnable;
+    if let Some(sb) = table().slots[s].as_mut() {
+        sb.call = Some(Call { result_ptr, result_cap, deadline });
+    }
+    k.task(i).state = State::ReplyBlocked;
+    k.counters.ipc_calls += 1;
+    k.switch_to(frame, Some(guest.index()));
+    Ok(Next::Switched)
+}
+
+/// A system call from guest context `i` (`syscall.rs` sends every one here): the gates and
+/// `log`; anything else poisons the sandbox.
+pub fn guest_syscall(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
+    let Some(s) = by_guest(k, i) else { return };
+    match frame.rax {
+        SYS_LOG => {
+            let len = (frame.rsi as usize).min(200);
+            let mut buf = [0u8; 200];
+            let ok = memory::copy_from_user(k.task(i).cr3, frame.rdi, &mut buf[..len]).is_some();
+            let text = core::str::from_utf8(&buf[..len]).unwrap_or("<invalid utf-8>");
+            let mut src = [0u8; 24];
+            let n = fmt_source(&mut src, k.task(i).name());
+            k.log(core::str::from_utf8(&src[..n]).unwrap_or("sb"), if ok { text } else { "<bad address>" });
+            frame.rax = if ok { E_OK as u64 } else { E_BAD_ADDRESS as u64 };
+        }
+        SYS_SB_RETURN => finish(k, frame, s, frame.rdi, frame.rsi as usize),
+        SYS_SB_ABORT => {
+            let code = frame.rdi;
+            poison(k, frame, s, SB_POISON_ABORT, E_GUEST_ABORT, code);
+        }
+        _ => poison(k, frame, s, SB_POISON_SYSCALL, E_POISONED, frame.rax),
+    }
+}
+
+fn fmt_source(out: &mut [u8; 24], name: &str) -> usize {
+    let mut w = kcore::fmt::BufWriter::new(out);
+    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("sb:{}", name));
+    w.len()
+}
+
+fn by_guest(k: &mut Kernel, i: usize) -> Option<usize> {
+    let tid = k.task(i).tid;
+    table().slots.iter().position(|x| x.as_ref().is_some_and(|sb| sb.guest == tid))
+}
+
+/// The gate: hand `out_len` bytes of result to the owner and switch back to it.
+fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len: usize) {
+    let Some(sb) = table().slots[s].as_mut() else { return };
+    let Some(call) = sb.call.take() else { return };
+    let (cr3, owner, guest) = (sb.cr3, sb.owner, sb.guest);
+    let total = out_len.min(SB_IO_OUT);
+    let n = total.min(call.result_cap as usize);
+    let Some(oi) = k.get(owner).map(|t| t.tid.index()) else { return };
+    let mut buf = [0u8; 512];
+    let mut off = 0;
+    let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
+    while off < n {
+        let c = (n - off).min(buf.len());
+        let ok = memory::copy_from_user(cr3, SB_IO_BASE + SB_IO_IN as u64 + off as u64, &mut buf[..c]).is_some()
+            && crate::uaccess::write_user(k, oi, call.result_ptr + off as u64, &buf[..c]).is_some();
+        if !ok {
+            st = E_BAD_ADDRESS;
+            break;
+        }
+        off += c;
+    }
+    if let Some(g) = k.get(guest) {
+        g.state = State::Guest;
+    }
+    let o = k.task(oi);
+    o.frame.rax = st as u64;
+    o.frame.rdi = n as u64;
+    o.frame.rsi = total as u64;
+    o.frame.rdx = status;
+    o.state = State::Runnable;
+    k.counters.ipc_replies += 1;
+    k.switch_to(frame, Some(oi));
+}
+
+/// End sandbox `s`'s call with `status` (E_POISONED / E_GUEST_ABORT) and poison it. When its
+/// guest is the live context, the CPU goes back to the owner at once.
+fn poison(k: &mut Kernel, frame: &mut TrapFrame, s: usize, reason: u64, status: i64, detail: u64) {
+    let Some(sb) = table().slots[s].as_mut() else { return };
+    sb.poisoned = reason;
+    let call = sb.call.take();
+    let (owner, guest, module) = (sb.owner, sb.guest, sb.module);
+    let live = k.current == Some(guest.index());
+    let rip = if live { frame.rip } else { k.get(guest).map(|g| g.frame.rip).unwrap_or(0) };
+    if let Some(g) = k.get(guest) {
+        g.state = State::Guest;
+    }
+    let mname = k.modules.get(module).copied().flatten().map(|m| m.name).unwrap_or(Name::EMPTY);
+    let mut line = [0u8; 120];
+    let mut w = kcore::fmt::BufWriter::new(&mut line);
+    let why = ["", "fault", "syscall", "deadline", "abort", "killed"].get(reason as usize).copied().unwrap_or("?");
+    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("sandbox_poisoned module={} handle={:#x} reason={} detail={:#x} rip={:#x}", mname.as_str(), handle(s as u16, table().gens[s]), why, detail, rip));
+    let n = w.len();
+    k.log("kernel", core::str::from_utf8(&line[..n]).unwrap_or("sandbox_poisoned"));
+    let oi = match (call, k.get(owner)) {
+        (Some(_), Some(o)) => {
+            o.frame.rax = status as u64;
+            o.frame.rdi = reason;
+            o.frame.rsi = 0;
+            o.frame.rdx = detail;
+            o.state = State::Runnable;
+            Some(o.tid.index())
+        }
+        _ => None,
+    };
+    if live {
+        match oi {
+            Some(oi) => k.switch_to(frame, Some(oi)),
+            None => k.reschedule(frame),
+        }
+    }
+}
+
+/// A CPU exception in user mode on task `i`: a guest's poisons its sandbox (true: handled).
+pub fn on_fault(k: &mut Kernel, frame: &mut TrapFrame, i: usize, vector: u64) -> bool {
+    if !is_guest(i) {
+        return false;
+    }
+    match by_guest(k, i) {
+        Some(s) => poison(k, frame, s, SB_POISON_FAULT, E_POISONED, vector),
+        None => k.reschedule(frame),
+    }
+    true
+}
+
+/// The timer tick: calls past their deadline poison their sandbox. True when one did.
+pub fn tick(k: &mut Kernel, frame: &mut TrapFrame) -> bool {
+    let now = k.ticks;
+    let mut any = false;
+    for s in 0..MAX_SANDBOXES {
+        let late = table().slots[s].as_ref().and_then(|sb| sb.call.as_ref()).is_some_and(|c| c.deadline <= now);
+        if late {
+            poison(k, frame, s, SB_POISON_DEADLINE, E_POISONED, now);
+            any = true;
+        }
+    }
+    any
+}
+
+/// sb_snapshot(handle) → rdi = pages kept.
+pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let s = owned(k, i, frame.rdi)?;
+    let omod = k.task(i).module;
+    let owner = k.task(i).tid;
+    let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
+    let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    if sb.poisoned != 0 || sb.dead {
+        frame.rdi = sb.poisoned;
+        return Err(E_POISONED);
+    }
+    drop_snapshot(sb);
+    let cr3 = sb.cr3;
+    let mut pages: Vec<u64> = Vec::new();
+    memory::for_each_user_pte(cr3, memory::USER_BASE, memory::USER_END, &mut |va, e| {
+        if *e & memory::PTE_W != 0 && *e & memory::PTE_BORROWED == 0 {
+            pages.push(va);
+        }
+    });
+    let (_, used) = usage(owner);
+    if used + pages.len() > mem {
+        return Err(E_QUOTA);
+    }
+    let mut snap = Vec::new();
+    snap.try_reserve_exact(pages.len()).map_err(|_| E_NO_MEMORY)?;
+    for va in pages {
+        let Some(pte) = memory::user_pte(cr3, va, false) else { continue };
+        let Some(copy) = memory::frames().alloc() else {
+            let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+            sb.snapshot = snap;
+            drop_snapshot(sb);
+            return Err(E_NO_MEMORY);
+        };
+        // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+        unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
+        *pte &= !PTE_DIRTY;
+        snap.push((va, copy));
+    }
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    sb.frames += snap.len();
+    frame.rdi = snap.len() as u64;
+    sb.snapshot = snap;
+    Ok(Next::Return)
+}
+
+fn drop_snapshot(sb: &mut Sandbox) {
+    for (_, f) in sb.snapshot.drain(..) {
+        memory::frames().free(f);
+        sb.frames -= 1;
+    }
+}
+
+/// sb_restore(handle) → rdi = pages copied back (those written since the snapshot).
+pub fn sys_restore(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let s = owned(k, i, frame.rdi)?;
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    if sb.dead {
+        frame.rdi = sb.poisoned;
+        return Err(E_POISONED);
+    }
+    if sb.snapshot.is_empty() {
+        return Err(E_NO_SNAPSHOT);
+    }
+    let mut copied = 0u64;
+    for &(va, copy) in &sb.snapshot {
+        let Some(pte) = memory::user_pte(sb.cr3, va, false) else { continue };
+        if *pte & PTE_DIRTY != 0 {
+            // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+            unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
+            *pte &= !PTE_DIRTY;
+            copied += 1;
+        }
+    }
+    sb.poisoned = 0;
+    frame.rdi = copied;
+    Ok(Next::Return)
+}
+
+/// sb_destroy(handle).
+pub fn sys_destroy(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let s = owned(k, i, frame.rdi)?;
+    destroy(k, s);
+    Ok(Next::Return)
+}
+
+fn destroy(k: &mut Kernel, s: usize) {
+    let tb = table();
+    let Some(mut sb) = tb.slots[s].take() else { return };
+    tb.gens[s] = tb.gens[s].wrapping_add(1);
+    drop_snapshot(&mut sb);
+    set_guest(sb.guest.index(), false);
+    if !sb.dead {
+        if k.current == Some(sb.guest.index()) {
+            memory::load_cr3(memory::kernel_pml4());
+        }
+        memory::free_address_space(sb.cr3, &|_| false);
+    }
+    k.release(sb.guest);
+}
+
+/// Task `tid` ended (`exit::retire`): the sandboxes it owned go with it; a guest context ended
+/// from outside (the host's kill) leaves its sandbox poisoned, its owner woken.
+pub fn on_task_end(k: &mut Kernel, tid: TaskId) {
+    for s in 0..MAX_SANDBOXES {
+        let Some(sb) = table().slots[s].as_mut() else { continue };
+        if sb.owner == tid {
+            destroy(k, s);
+        } else if sb.guest == tid && !sb.dead {
+            // retire frees the address space and keeps the slot as a tombstone.
+            sb.dead = true;
+            sb.poisoned = SB_POISON_KILLED;
+            drop_snapshot(sb);
+            if let (Some(_), Some(o)) = (sb.call.take(), k.get(sb.owner)) {
+                o.frame.rax = E_POISONED as u64;
+                o.frame.rdi = SB_POISON_KILLED;
+                o.state = State::Runnable;
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/**
+ * Sandboxes (issue 26): Hyperlight's model on TARS isolation. An owner agent (agents/sb-owner,
+ * one scenario per `arg=`) makes sandboxes from function modules (agents/sb-guest,
+ * agents/sb-hostile: `boot=no sandbox=yes`), calls their functions by name with typed arguments,
+ * snapshots and restores them; each hostile way out poisons only its own sandbox; another task's
+ * handle and a forged one reach nothing; quotas hold. The bench scenario prints call and restore
+ * figures in instructions (-icount: 1 instruction = 1 ns of TSC) against the IPC round trip of
+ * the same run.
+ */
+import { describe, expect, it } from 'vitest';
+import type { BootModule, KernelEvent } from '@tars/deploy';
+import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
+
+const { boot } = qemuSessions(128);
+const GUESTS: BootModule[] = [
+  { path: `${OUT}agents/sb-guest.elf`, args: 'name=sb-guest version=1.0.0 boot=no sandbox=yes' },
+  { path: `${OUT}agents/sb-hostile.elf`, args: 'name=sb-hostile version=1.0.0 boot=no sandbox=yes' },
+];
+const owner = (name: string, mode: number, extra = ''): BootModule => ({ path: `${OUT}agents/sb-owner.elf`, args: `name=${name} version=1.0.0 arg=${mode} ${extra}`.trim() });
+const isLog = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
+const failed = (e: KernelEvent) => e.ev === 'log' && /FAIL/.test(String(e['msg']));
+
+describe('sandboxes (QEMU, TCG)', () => {
+  it('calls guest functions by name with typed arguments, keeps state across calls, snapshots and restores it', async () => {
+    const { q } = await boot([...GUESTS, owner('basics', 1)]);
+    await q.waitFor(isLog('basics', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    expect(q.reader.events.some(isLog('sb:sb-guest', /^hello from the guest$/))).toBe(true);
+  });
+
+  it('poisons only the offending sandbox for a system call, int3, a write to text, a kernel read, cli, a loop past the deadline and a panic', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, ...GUESTS, owner('hostile', 2)]);
+    await q.waitFor(isLog('hostile', /: (ok|FAIL.*)$/), { timeoutMs: 90_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    const poisoned = q.reader.events.filter(isLog('kernel', /^sandbox_poisoned /)).map((e) => String(e['msg']).match(/reason=(\w+)/)?.[1]);
+    expect(poisoned).toEqual(['syscall', 'syscall', 'fault', 'fault', 'fault', 'fault', 'deadline', 'abort']);
+    // No task faulted, the demo's IPC runs on and the kernel answers.
+    expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
+    const before = Number((await c.stats()).ipc.calls);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(Number((await c.stats()).ipc.calls)).toBeGreaterThan(before);
+    const mods = (await c.request<{ modules: { name: string; state: string }[] }>('modules', {})).modules;
+    expect(mods.find((m) => m.name === 'hostile')?.state).toBe('running');
+  });
+
+  it("refuses another task's handle, forged and stale handles", async () => {
+    const { q } = await boot([...GUESTS, owner('holder', 3), owner('forger', 4)]);
+    await q.waitFor(isLog('forger', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
+    await q.waitFor(isLog('holder', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+  });
+
+  it('holds the quotas on sandboxes and their memory', async () => {
+    const { q } = await boot([...GUESTS, owner('quota', 5, 'sandboxes=2 sandbox_mem=1')]);
+    await q.waitFor(isLog('quota', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+  });
+
+  it('figures under -icount: guest call round trip and snapshot/restore against the IPC round trip of the same run', async () => {
+    const { q } = await boot([...DEMO_MODULES, ...GUESTS, owner('bench', 6, 'prio=3 call=echo')], { icount: true });
+    const done = await q.waitFor(isLog('bench', /: (ok|FAIL.*)$/), { timeoutMs: 120_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    const line = q.reader.events.find(isLog('bench', /call \d+ ipc/));
+    console.log(`sandbox figures (instructions, -icount): ${String(line?.['msg'])}`);
+    expect(String(done['msg'])).toMatch(/ok$/);
+    const m = String(line?.['msg']).match(/call (\d+) ipc (\d+)/);
+    expect(Number(m?.[1])).toBeGreaterThan(0);
+    expect(Number(m?.[2])).toBeGreaterThan(0);
+  });
+});
