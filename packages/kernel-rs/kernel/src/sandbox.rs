@@ -67,11 +67,12 @@ struct Sandbox {
 struct Table {
     slots: [Option<Sandbox>; MAX_SANDBOXES],
     gens: [u16; MAX_SANDBOXES],
-    /// Bit per task slot that is a guest context: the system-call and fault paths test it.
-    guests: [u64; task::MAX_TASKS / 64],
+    /// Per task slot: 1 + the sandbox whose guest context it is, 0 for any other task (the
+    /// system-call and fault paths test it on every entry).
+    of_task: [u8; task::MAX_TASKS],
 }
 
-static mut TABLE: Table = Table { slots: [const { None }; MAX_SANDBOXES], gens: [0; MAX_SANDBOXES], guests: [0; task::MAX_TASKS / 64] };
+static mut TABLE: Table = Table { slots: [const { None }; MAX_SANDBOXES], gens: [0; MAX_SANDBOXES], of_task: [0; task::MAX_TASKS] };
 
 fn table() -> &'static mut Table {
     // SAFETY: as `kernel::kernel()`: one CPU, reached only from trap handlers (interrupts off).
@@ -81,15 +82,11 @@ fn table() -> &'static mut Table {
 /// Whether task slot `i` is a sandbox's guest context.
 #[inline(always)]
 pub fn is_guest(i: usize) -> bool {
-    table().guests.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    table().of_task.get(i).is_some_and(|s| *s != 0)
 }
 
-fn set_guest(i: usize, on: bool) {
-    if on {
-        table().guests[i / 64] |= 1 << (i % 64);
-    } else {
-        table().guests[i / 64] &= !(1 << (i % 64));
-    }
+fn set_guest(i: usize, sandbox: Option<usize>) {
+    table().of_task[i] = sandbox.map_or(0, |s| s as u8 + 1);
 }
 
 fn module_arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
@@ -179,7 +176,7 @@ pub fn create(k: &mut Kernel, i: usize, name: &str) -> Result<u64, i64> {
     }
     k.next_id += 1;
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
-    set_guest(tid.index(), true);
+    set_guest(tid.index(), Some(s));
     let tb = table();
     tb.slots[s] = Some(Sandbox { owner, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
@@ -205,28 +202,36 @@ pub fn sys_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let (cr3, guest, entry) = (sb.cr3, sb.guest, sb.entry);
     // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
     // the kernel's writes go through its own map, which the guest's dirty bits do not see).
-    let mut buf = [0u8; 512];
-    let mut off = 0;
-    while off < len {
-        let n = (len - off).min(buf.len());
-        crate::uaccess::read_user(k, i, args + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
-        memory::copy_to_user(cr3, SB_IO_BASE + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
-        off += n;
-    }
-    let mut va = SB_IO_BASE;
-    while va < SB_IO_BASE + len as u64 {
-        if let Some(pte) = memory::user_pte(cr3, va, false) {
-            *pte |= PTE_DIRTY;
+    if k.task(i).proc.is_none() {
+        if !copy_user(k.task(i).cr3, args, cr3, SB_IO_BASE, len) {
+            return Err(E_BAD_ADDRESS);
         }
-        va += FRAME_SIZE;
+    } else {
+        // A Linux process: through its areas (pages it has not touched yet fault in).
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(buf.len());
+            crate::uaccess::read_user(k, i, args + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            memory::copy_to_user(cr3, SB_IO_BASE + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            off += n;
+        }
+    }
+    if k.task(i).proc.is_some() {
+        let mut va = SB_IO_BASE;
+        while va < SB_IO_BASE + len as u64 {
+            if let Some(pte) = memory::user_pte(cr3, va, false) {
+                *pte |= PTE_DIRTY;
+            }
+            va += FRAME_SIZE;
+        }
     }
     let deadline = k.ticks + SB_DEADLINE_TICKS;
-    let fx = k.fx_template;
     let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
+    // Fresh registers and stack for each call; the FPU/SSE state is the guest's own.
     g.frame = entry;
     g.frame.rdi = len as u64;
     g.frame.rsi = SB_IO_BASE;
-    g.fx = fx;
     g.state = State::Runnable;
     if let Some(sb) = table().slots[s].as_mut() {
         sb.call = Some(Call { result_ptr, result_cap, deadline });
@@ -267,9 +272,29 @@ fn fmt_source(out: &mut [u8; 24], name: &str) -> usize {
     w.len()
 }
 
-fn by_guest(k: &mut Kernel, i: usize) -> Option<usize> {
-    let tid = k.task(i).tid;
-    table().slots.iter().position(|x| x.as_ref().is_some_and(|sb| sb.guest == tid))
+fn by_guest(_k: &mut Kernel, i: usize) -> Option<usize> {
+    table().of_task.get(i).and_then(|s| s.checked_sub(1)).map(|s| s as usize)
+}
+
+/// Copy `len` bytes between two user address spaces through the kernel's map of RAM, page
+/// piece by page piece (no bounce buffer: a call's few bytes cost a few instructions), marking
+/// the pages written dirty. `to` must be writable. False when a page is missing.
+fn copy_user(from_cr3: u64, from: u64, to_cr3: u64, to: u64, len: usize) -> bool {
+    let mut off = 0u64;
+    while off < len as u64 {
+        let (Some(src), Some(dst)) = (memory::translate_user(from_cr3, from + off), memory::user_pte(to_cr3, to + off, false)) else { return false };
+        if *dst & (memory::PTE_P | memory::PTE_W | memory::PTE_U) != memory::PTE_P | memory::PTE_W | memory::PTE_U {
+            return false;
+        }
+        let n = (FRAME_SIZE - ((from + off) & 0xfff)).min(FRAME_SIZE - ((to + off) & 0xfff)).min(len as u64 - off);
+        // The kernel writes through its own map, which the CPU's dirty bits do not see.
+        *dst |= PTE_DIRTY;
+        let dpa = (*dst & memory::PTE_ADDR) | ((to + off) & 0xfff);
+        // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
+        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dpa), n as usize) };
+        off += n;
+    }
+    true
 }
 
 /// The gate: hand `out_len` bytes of result to the owner and switch back to it.
@@ -280,18 +305,24 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
     let total = out_len.min(SB_IO_OUT);
     let n = total.min(call.result_cap as usize);
     let Some(oi) = k.get(owner).map(|t| t.tid.index()) else { return };
-    let mut buf = [0u8; 512];
-    let mut off = 0;
     let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
-    while off < n {
-        let c = (n - off).min(buf.len());
-        let ok = memory::copy_from_user(cr3, SB_IO_BASE + SB_IO_IN as u64 + off as u64, &mut buf[..c]).is_some()
-            && crate::uaccess::write_user(k, oi, call.result_ptr + off as u64, &buf[..c]).is_some();
-        if !ok {
+    let out = SB_IO_BASE + SB_IO_IN as u64;
+    if k.task(oi).proc.is_none() {
+        if !copy_user(cr3, out, k.task(oi).cr3, call.result_ptr, n) {
             st = E_BAD_ADDRESS;
-            break;
         }
-        off += c;
+    } else {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < n {
+        let c = (n - off).min(buf.len());
+            let ok = memory::copy_from_user(cr3, out + off as u64, &mut buf[..c]).is_some() && crate::uaccess::write_user(k, oi, call.result_ptr + off as u64, &buf[..c]).is_some();
+            if !ok {
+                st = E_BAD_ADDRESS;
+                break;
+            }
+            off += c;
+        }
     }
     if let Some(g) = k.get(guest) {
         g.state = State::Guest;
@@ -461,7 +492,7 @@ fn destroy(k: &mut Kernel, s: usize) {
     let Some(mut sb) = tb.slots[s].take() else { return };
     tb.gens[s] = tb.gens[s].wrapping_add(1);
     drop_snapshot(&mut sb);
-    set_guest(sb.guest.index(), false);
+    set_guest(sb.guest.index(), None);
     if !sb.dead {
         if k.current == Some(sb.guest.index()) {
             memory::load_cr3(memory::kernel_pml4());
