@@ -14,6 +14,7 @@ export * from './diagnostics.js';
 export * from './lifecycle.js';
 export * from './linux-syscalls.js';
 export * from './hot-swap.js';
+export * from './hyperlight.js';
 export * from './metal.js';
 export * from './pxe.js';
 export * from './support.js';

@@ -8,7 +8,7 @@
  * the same run.
  */
 import { describe, expect, it } from 'vitest';
-import type { BootModule, KernelEvent } from '@tars/deploy';
+import { hyperlightCall, type BootModule, type DeploymentRecord, type KernelEvent, type ProtocolClient } from '@tars/deploy';
 import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
 
 const { boot } = qemuSessions(128);
@@ -55,6 +55,35 @@ describe('sandboxes (QEMU, TCG)', () => {
     const { q } = await boot([...GUESTS, owner('quota', 5, 'sandboxes=2 sandbox_mem=1')]);
     await q.waitFor(isLog('quota', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
     expect(q.reader.events.filter(failed)).toEqual([]);
+  });
+
+  it('serves host calls over the control channel (os hyperlight call): typed arguments, kept state, --restore, poisoning', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, ...GUESTS]);
+    const deployment = { id: 'test' } as DeploymentRecord;
+    const call = (module: string, fn: string, args = '[]', restore = false, client: ProtocolClient = c) => hyperlightCall({ deployment, client, module, function: fn, args, restore });
+    expect((await call('sb-guest', 'sum', '[2, 40]')).result).toEqual({ type: 'i64', value: '42' });
+    expect((await call('sb-guest', 'reverse', '["héllo"]')).result).toEqual({ type: 'string', value: 'olléh' });
+    expect((await call('sb-guest', 'mul_f64', '[1.5, {"f64": 4}]')).result).toEqual({ type: 'f64', value: 6 });
+    expect((await call('sb-guest', 'sum_u64', '[{"u64": "18446744073709551614"}, {"u64": 1}]')).result).toEqual({ type: 'u64', value: '18446744073709551615' });
+    expect((await call('sb-guest', 'counter')).result.value).toBe('1');
+    expect((await call('sb-guest', 'counter')).result.value).toBe('2');
+    // --restore: snapshot before the first such call, restore after each: the counter stays at 2.
+    expect((await call('sb-guest', 'counter', '[]', true)).result.value).toBe('3');
+    expect((await call('sb-guest', 'counter', '[]', true)).result.value).toBe('3');
+    await expect(call('sb-guest', 'fail')).rejects.toThrow(/fail: as asked/);
+    await expect(call('sb-guest', 'sum', '["x"]')).rejects.toThrow(/bad arguments/);
+    await expect(call('no-such', 'sum', '[1, 2]')).rejects.toThrow(/No function module no-such/);
+    await expect(call('pong', 'sum', '[1, 2]')).rejects.toThrow(/No function module pong/);
+    // A hostile guest poisons its sandbox only; --restore brings it back.
+    expect((await call('sb-hostile', 'ok', '[]', true)).result.value).toBe('1');
+    await expect(call('sb-hostile', 'int3')).rejects.toThrow(/poisoned its sandbox \(fault/);
+    await expect(call('sb-hostile', 'ok')).rejects.toThrow(/poisoned/);
+    expect((await call('sb-hostile', 'ok', '[]', true)).result.value).toBe('1');
+    await expect(call('sb-hostile', 'spin', '[]', true)).rejects.toThrow(/deadline/);
+    expect((await call('sb-hostile', 'ok')).result.value).toBe('1');
+    expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
+    expect((await c.ping()).pong).toBe(true);
+    expect((await call('sb-guest', 'counter')).result.value).toBe('3');
   });
 
   it('figures under -icount: guest call round trip and snapshot/restore against the IPC round trip of the same run', async () => {

@@ -341,6 +341,8 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
         }),
         Some("spawn") => serve_spawn(k, id, doc.get("args")),
         Some("snapshot") => serve_snapshot(k, id, doc.get("args")),
+        Some("sb_call") => serve_sb_call(k, id, doc.get("args")),
+        Some("sb_result") => serve_sb_result(k, id, doc.get("args")),
         Some("state_begin") => {
             let args = doc.get("args");
             let (Some(size), Some(sha)) = (args.and_then(|a| a.get("size")).and_then(|v| v.as_u64()), args.and_then(|a| a.get("sha256")).and_then(|v| v.as_str()).and_then(parse_sha)) else {
@@ -828,4 +830,43 @@ fn serve_module_add(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
         }),
         Err(msg) => reply_err(id, "MODULE_REJECTED", msg),
     }
+}
+
+/// `sb_call {module, call, restore?}`: start an encoded call (base64) in the host's sandbox of a
+/// function module (`sandbox.rs`, made on first use) → `{sandbox, seq}`; `sb_result {module}`
+/// collects it.
+fn serve_sb_call(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
+    let get = |key: &str| args.as_ref().and_then(|a| a.get(key));
+    let (Some(module), Some(call)) = (get("module").and_then(|v| v.as_str()), get("call").and_then(|v| v.as_str())) else {
+        return reply_err(id, "BAD_REQUEST", "sb_call needs args.module and args.call (an encoded call, base64)");
+    };
+    let mut buf = [0u8; 384];
+    let Some(n) = kcore::base64::decode(call.as_bytes(), &mut buf) else {
+        return reply_err(id, "BAD_REQUEST", "args.call is not base64 of at most 384 bytes");
+    };
+    let restore = matches!(get("restore"), Some(Value::Bool(true)));
+    match crate::sandbox::host_call(k, module, &buf[..n], restore) {
+        Ok((h, seq)) => reply_ok(id, |w| {
+            let _ = write!(w, "{{\"module\":{},\"sandbox\":{},\"seq\":{}}}", JsonStr(module), h, seq);
+        }),
+        Err((code, msg)) => reply_err(id, code, msg),
+    }
+}
+
+fn serve_sb_result(k: &mut Kernel, id: Option<u64>, args: Option<Value>) {
+    let Some(module) = args.as_ref().and_then(|a| a.get("module")).and_then(|v| v.as_str()) else {
+        return reply_err(id, "BAD_REQUEST", "sb_result needs args.module");
+    };
+    let Some((h, r)) = crate::sandbox::host_result(k, module) else {
+        return reply_err(id, "NO_SUCH_SANDBOX", "the host has made no call in a sandbox of that module");
+    };
+    reply_ok(id, |w| {
+        let _ = write!(w, "{{\"module\":{},\"sandbox\":{},\"seq\":{},\"done\":{}", JsonStr(module), h, r.seq, r.done);
+        if r.done {
+            let _ = write!(w, ",\"status\":{},\"guest_status\":{},\"poison\":{},\"detail\":{},\"result\":\"", r.status, r.guest_status, r.poison, r.detail);
+            kcore::base64::encode_to(&r.data, w);
+            let _ = w.write_str("\"");
+        }
+        let _ = w.write_str("}");
+    });
 }

@@ -47,8 +47,27 @@ struct Call {
     deadline: u64,
 }
 
+/// The last call the host made through the control channel (`sb_call` command).
+pub struct HostResult {
+    pub seq: u64,
+    pub done: bool,
+    pub status: i64,
+    pub guest_status: u64,
+    pub detail: u64,
+    /// The SB_POISON_* reason when the call poisoned the sandbox (0: it did not).
+    pub poison: u64,
+    pub data: Vec<u8>,
+}
+
+/// Largest result the host gets back (it travels base64 in one reply frame).
+pub const HOST_RESULT_MAX: usize = 4096;
+
 struct Sandbox {
-    owner: TaskId,
+    /// The task that made it; None: the host (control channel), one per module.
+    owner: Option<TaskId>,
+    /// Restore after the host's call finishes (`sb_call {restore: true}`).
+    restore_after: bool,
+    host: Option<HostResult>,
     guest: TaskId,
     module: usize,
     entry: TrapFrame,
@@ -96,7 +115,7 @@ fn module_arg<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
 /// The caller's sandbox named by handle `h`.
 fn owned(k: &mut Kernel, i: usize, h: u64) -> Result<usize, i64> {
     let (s, gen) = ((h & 0xffff) as usize, (h >> 16) as u16);
-    let owner = k.task(i).tid;
+    let owner = Some(k.task(i).tid);
     let t = table();
     if h >> 32 != 0 || s >= MAX_SANDBOXES || t.gens[s] != gen {
         return Err(E_NO_SANDBOX);
@@ -116,23 +135,24 @@ pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let mut name = [0u8; 24];
     crate::uaccess::read_user(k, i, frame.rdi, &mut name[..len]).ok_or(E_BAD_ADDRESS)?;
     let name = core::str::from_utf8(&name[..len]).map_err(|_| E_BAD_IMAGE)?;
-    let h = create(k, i, name)?;
+    let (owner, omod) = (k.task(i).tid, k.task(i).module);
+    let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
+    let max = module_arg(ocmd, "sandboxes").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SANDBOXES);
+    let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let h = create(k, Some(owner), max, mem, name)?;
     frame.rdi = h;
     Ok(Next::Return)
 }
 
-/// Make a sandbox of module `name` owned by task `i`; returns its handle.
-pub fn create(k: &mut Kernel, i: usize, name: &str) -> Result<u64, i64> {
+/// Make a sandbox of module `name` for `owner` (None: the host), within `max` sandboxes and
+/// `mem` frames; returns its handle.
+fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &str) -> Result<u64, i64> {
     let slot = k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == name)).ok_or(E_BAD_IMAGE)?;
     let m = k.modules[slot].ok_or(E_BAD_IMAGE)?;
     let image = m.image.ok_or(E_BAD_IMAGE)?;
     if module_arg(m.cmdline, "sandbox") != Some("yes") || m.linux {
         return Err(E_BAD_IMAGE);
     }
-    let (owner, omod) = (k.task(i).tid, k.task(i).module);
-    let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
-    let max = module_arg(ocmd, "sandboxes").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SANDBOXES);
-    let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
     let (count, used) = usage(owner);
     if count >= max {
         return Err(E_QUOTA);
@@ -178,12 +198,12 @@ pub fn create(k: &mut Kernel, i: usize, name: &str) -> Result<u64, i64> {
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
 /// (live sandboxes, frames) task `owner` holds.
-fn usage(owner: TaskId) -> (usize, usize) {
+fn usage(owner: Option<TaskId>) -> (usize, usize) {
     table().slots.iter().flatten().filter(|s| s.owner == owner).fold((0, 0), |(n, f), s| (n + 1, f + s.frames))
 }
 
@@ -304,6 +324,10 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
     let (cr3, owner, guest) = (sb.cr3, sb.owner, sb.guest);
     let total = out_len.min(SB_IO_OUT);
     let n = total.min(call.result_cap as usize);
+    let Some(owner) = owner else {
+        host_done(k, frame, s, if status == 0 { E_OK } else { E_GUEST_ERROR }, status, 0, total);
+        return;
+    };
     let Some(oi) = k.get(owner).map(|t| t.tid.index()) else { return };
     let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
     let out = SB_IO_BASE + SB_IO_IN as u64;
@@ -356,7 +380,11 @@ fn poison(k: &mut Kernel, frame: &mut TrapFrame, s: usize, reason: u64, status: 
     let _ = core::fmt::Write::write_fmt(&mut w, format_args!("sandbox_poisoned module={} handle={:#x} reason={} detail={:#x} rip={:#x}", mname.as_str(), handle(s as u16, table().gens[s]), why, detail, rip));
     let n = w.len();
     k.log("kernel", core::str::from_utf8(&line[..n]).unwrap_or("sandbox_poisoned"));
-    let oi = match (call, k.get(owner)) {
+    if owner.is_none() && call.is_some() {
+        host_done(k, frame, s, status, 0, detail, 0);
+        return;
+    }
+    let oi = match (call, owner.and_then(|o| k.get(o))) {
         (Some(_), Some(o)) => {
             o.frame.rax = status as u64;
             o.frame.rdi = reason;
@@ -405,12 +433,26 @@ pub fn tick(k: &mut Kernel, frame: &mut TrapFrame) -> bool {
 pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let s = owned(k, i, frame.rdi)?;
     let omod = k.task(i).module;
-    let owner = k.task(i).tid;
     let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let poisoned = table().slots[s].as_ref().map_or(0, |sb| sb.poisoned);
+    match snapshot(s, mem) {
+        Ok(n) => {
+            frame.rdi = n;
+            Ok(Next::Return)
+        }
+        Err(e) => {
+            frame.rdi = poisoned;
+            Err(e)
+        }
+    }
+}
+
+/// Snapshot sandbox `s` within `mem` frames for its owner's sandboxes; returns the pages kept.
+fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    let owner = sb.owner;
     if sb.poisoned != 0 || sb.dead {
-        frame.rdi = sb.poisoned;
         return Err(E_POISONED);
     }
     drop_snapshot(sb);
@@ -442,9 +484,9 @@ pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResul
     }
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     sb.frames += snap.len();
-    frame.rdi = snap.len() as u64;
+    let n = snap.len() as u64;
     sb.snapshot = snap;
-    Ok(Next::Return)
+    Ok(n)
 }
 
 fn drop_snapshot(sb: &mut Sandbox) {
@@ -457,9 +499,14 @@ fn drop_snapshot(sb: &mut Sandbox) {
 /// sb_restore(handle) → rdi = pages copied back (those written since the snapshot).
 pub fn sys_restore(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let s = owned(k, i, frame.rdi)?;
+    frame.rdi = restore(s)?;
+    Ok(Next::Return)
+}
+
+/// Restore sandbox `s`; returns the pages copied back.
+fn restore(s: usize) -> Result<u64, i64> {
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     if sb.dead {
-        frame.rdi = sb.poisoned;
         return Err(E_POISONED);
     }
     if sb.snapshot.is_empty() {
@@ -476,8 +523,7 @@ pub fn sys_restore(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult
         }
     }
     sb.poisoned = 0;
-    frame.rdi = copied;
-    Ok(Next::Return)
+    Ok(copied)
 }
 
 /// sb_destroy(handle).
@@ -507,18 +553,124 @@ fn destroy(k: &mut Kernel, s: usize) {
 pub fn on_task_end(k: &mut Kernel, tid: TaskId) {
     for s in 0..MAX_SANDBOXES {
         let Some(sb) = table().slots[s].as_mut() else { continue };
-        if sb.owner == tid {
+        if sb.owner == Some(tid) {
             destroy(k, s);
         } else if sb.guest == tid && !sb.dead {
             // retire frees the address space and keeps the slot as a tombstone.
             sb.dead = true;
             sb.poisoned = SB_POISON_KILLED;
             drop_snapshot(sb);
-            if let (Some(_), Some(o)) = (sb.call.take(), k.get(sb.owner)) {
+            if let (Some(_), Some(o)) = (sb.call.take(), sb.owner.and_then(|o| k.get(o))) {
                 o.frame.rax = E_POISONED as u64;
                 o.frame.rdi = SB_POISON_KILLED;
                 o.state = State::Runnable;
             }
         }
     }
+}
+
+/// The host's call on sandbox `s` ended: keep the result for `sb_result`, restore when asked,
+/// and let the scheduler pick the next task when the guest was the live context.
+fn host_done(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: i64, guest_status: u64, detail: u64, out_len: usize) {
+    let Some(sb) = table().slots[s].as_mut() else { return };
+    let (cr3, guest, poison) = (sb.cr3, sb.guest, sb.poisoned);
+    let n = out_len.min(HOST_RESULT_MAX);
+    let mut data = Vec::new();
+    if data.try_reserve_exact(n).is_ok() {
+        data.resize(n, 0);
+        if memory::copy_from_user(cr3, SB_IO_BASE + SB_IO_IN as u64, &mut data).is_none() {
+            data.clear();
+        }
+    }
+    if let Some(h) = sb.host.as_mut() {
+        h.done = true;
+        h.status = status;
+        h.guest_status = guest_status;
+        h.detail = detail;
+        h.poison = poison;
+        h.data = data;
+    }
+    if sb.restore_after {
+        let _ = restore(s);
+    }
+    if let Some(g) = k.get(guest) {
+        g.state = State::Guest;
+    }
+    if k.current == Some(guest.index()) {
+        k.reschedule(frame);
+    }
+}
+
+/// Frames the host's sandboxes may take in all (the host has one sandbox per module).
+const HOST_SANDBOX_MEM: usize = 16 * 256;
+
+/// The control channel's `sb_call {module, call, restore?}`: start `call` (an encoded call) in
+/// the host's sandbox of `module` (made on first use), on the guest's own time slice: the host
+/// collects the result with `sb_result`. With `restore`, the sandbox is snapshotted before its
+/// first such call and restored after each (and before, when a call poisoned it). Returns
+/// (handle, sequence number of the call).
+pub fn host_call(k: &mut Kernel, module: &str, call: &[u8], restore_after: bool) -> Result<(u64, u64), (&'static str, &'static str)> {
+    if call.len() > SB_IO_IN {
+        return Err(("BAD_SIZE", "the call is larger than the sandbox's input pages"));
+    }
+    let found = table().slots.iter().position(|x| x.as_ref().is_some_and(|sb| sb.owner.is_none() && k.modules.get(sb.module).copied().flatten().is_some_and(|m| m.name.as_str() == module)));
+    let s = match found {
+        Some(s) => s,
+        None => {
+            let h = create(k, None, MAX_SANDBOXES, HOST_SANDBOX_MEM, module).map_err(|e| match e {
+                E_BAD_IMAGE => ("NO_SUCH_MODULE", "no function module of that name (a module line with sandbox=yes)"),
+                E_QUOTA => ("QUOTA", "the host's sandboxes are at their memory quota"),
+                _ => ("NO_MEMORY", "no room for a sandbox (task slots or frames)"),
+            })?;
+            (h & 0xffff) as usize
+        }
+    };
+    let sb = table().slots[s].as_mut().ok_or(("NO_MEMORY", "sandbox vanished"))?;
+    if sb.call.is_some() {
+        return Err(("BUSY", "a call is running in that sandbox"));
+    }
+    if sb.dead {
+        return Err(("POISONED", "the sandbox's guest context was killed"));
+    }
+    if restore_after && sb.snapshot.is_empty() && sb.poisoned == 0 {
+        snapshot(s, HOST_SANDBOX_MEM).map_err(|_| ("NO_MEMORY", "no room for the snapshot"))?;
+    }
+    let sb = table().slots[s].as_mut().ok_or(("NO_MEMORY", "sandbox vanished"))?;
+    if sb.poisoned != 0 {
+        if !restore_after || sb.snapshot.is_empty() {
+            return Err(("POISONED", "the sandbox is poisoned: call with restore to restore it from its snapshot first"));
+        }
+        let _ = restore(s);
+    }
+    let sb = table().slots[s].as_mut().ok_or(("NO_MEMORY", "sandbox vanished"))?;
+    sb.restore_after = restore_after;
+    let (cr3, guest, entry) = (sb.cr3, sb.guest, sb.entry);
+    if memory::copy_to_user(cr3, SB_IO_BASE, call).is_none() {
+        return Err(("NO_MEMORY", "the sandbox's input pages are not mapped"));
+    }
+    let mut va = SB_IO_BASE;
+    while va < SB_IO_BASE + call.len() as u64 {
+        if let Some(pte) = memory::user_pte(cr3, va, false) {
+            *pte |= PTE_DIRTY;
+        }
+        va += FRAME_SIZE;
+    }
+    let seq = sb.host.as_ref().map_or(1, |h| h.seq + 1);
+    sb.host = Some(HostResult { seq, done: false, status: 0, guest_status: 0, detail: 0, poison: 0, data: Vec::new() });
+    sb.call = Some(Call { result_ptr: 0, result_cap: 0, deadline: k.ticks + SB_DEADLINE_TICKS });
+    let h = handle(s as u16, table().gens[s]);
+    let g = k.get(guest).ok_or(("NO_MEMORY", "sandbox vanished"))?;
+    g.frame = entry;
+    g.frame.rdi = call.len() as u64;
+    g.frame.rsi = SB_IO_BASE;
+    g.state = State::Runnable;
+    Ok((h, seq))
+}
+
+/// The host's last call on its sandbox of `module`: (handle, result) — None when it has none.
+pub fn host_result(k: &mut Kernel, module: &str) -> Option<(u64, &'static HostResult)> {
+    let s = table().slots.iter().position(|x| x.as_ref().is_some_and(|sb| sb.owner.is_none() && k.modules.get(sb.module).copied().flatten().is_some_and(|m| m.name.as_str() == module)))?;
+    let h = handle(s as u16, table().gens[s]);
+    let sb = table().slots[s].as_ref()?;
+    sb.host.as_ref().map(|r| (h, r))
 }

@@ -227,6 +227,17 @@ mod tests {
     }
 
     #[test]
+    fn shared_vector_matches_typescript() {
+        // The same bytes are asserted in packages/deploy/src/hyperlight.test.ts.
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{:02x}", x)).collect::<String>();
+        let mut buf = [0u8; 64];
+        let n = encode_call(&mut buf, "sum", &[Value::I64(2), Value::I64(40)]).unwrap();
+        assert_eq!(hex(&buf[..n]), "0373756d02030200000000000000032800000000000000");
+        let n = encode_call(&mut buf, "reverse", &[Value::Str("hé"), Value::Bool(true)]).unwrap();
+        assert_eq!(hex(&buf[..n]), "077265766572736502080300000068c3a90701");
+    }
+
+    #[test]
     fn encoding_past_the_buffer_fails() {
         let mut buf = [0u8; 8];
         assert_eq!(encode_call(&mut buf, "f", &[Value::Str("too long for eight bytes")]), None);

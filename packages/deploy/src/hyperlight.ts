@@ -1,0 +1,249 @@
+/**
+ * `os hyperlight call`: a function of a sandbox guest (a `sandbox=yes` module) called from the
+ * host. The call is encoded here (the TypeScript twin of `kcore::sbcall`, checked against the same
+ * bytes in both test suites) and carried by the control channel's `sb_call`; the kernel runs it
+ * in the host's sandbox of that module (made on first use) and `sb_result` returns the encoded
+ * result. PROTOCOL.md, "Sandboxes". Hyperlight's model on TARS isolation, not the Hyperlight crates.
+ */
+import { AbortError } from '@tars/core';
+import type { DeploymentRecord } from './deployments.js';
+import { withControl } from './deployers.js';
+import { ProtocolError, type ProtocolClient } from './protocol/client.js';
+
+export type SbType = 'void' | 'i32' | 'u32' | 'i64' | 'u64' | 'f32' | 'f64' | 'bool' | 'string' | 'bytes';
+export type SbValue =
+  | { type: 'void' }
+  | { type: 'i32' | 'u32' | 'f32' | 'f64'; value: number }
+  | { type: 'i64' | 'u64'; value: bigint }
+  | { type: 'bool'; value: boolean }
+  | { type: 'string'; value: string }
+  | { type: 'bytes'; value: Buffer };
+
+const TAGS: Record<SbType, number> = { void: 0, i32: 1, u32: 2, i64: 3, u64: 4, f32: 5, f64: 6, bool: 7, string: 8, bytes: 9 };
+const TYPES = Object.fromEntries(Object.entries(TAGS).map(([k, v]) => [v, k])) as Record<number, SbType>;
+/** The largest encoded call `sb_call` carries (base64 in a 512-byte request). */
+export const SB_CALL_MAX = 256;
+
+function encodeValue(v: SbValue): Buffer {
+  const tag = Buffer.from([TAGS[v.type]]);
+  switch (v.type) {
+    case 'void':
+      return tag;
+    case 'bool':
+      return Buffer.from([TAGS.bool, v.value ? 1 : 0]);
+    case 'string':
+    case 'bytes': {
+      const body = v.type === 'string' ? Buffer.from(v.value, 'utf8') : v.value;
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(body.length);
+      return Buffer.concat([tag, len, body]);
+    }
+    default: {
+      const b = Buffer.alloc(v.type === 'i64' || v.type === 'u64' || v.type === 'f64' ? 8 : 4);
+      if (v.type === 'i64') b.writeBigInt64LE(v.value);
+      else if (v.type === 'u64') b.writeBigUInt64LE(v.value);
+      else if (v.type === 'i32') b.writeInt32LE(v.value);
+      else if (v.type === 'u32') b.writeUInt32LE(v.value);
+      else if (v.type === 'f32') b.writeFloatLE(v.value);
+      else if (v.type === 'f64') b.writeDoubleLE(v.value);
+      return Buffer.concat([tag, b]);
+    }
+  }
+}
+
+/** `name_len:u8 name argc:u8 value*` (kcore::sbcall::encode_call). */
+export function encodeSandboxCall(name: string, args: SbValue[]): Buffer {
+  const n = Buffer.from(name, 'utf8');
+  if (n.length === 0 || n.length > 255) throw new AbortError(`A function name is 1 to 255 bytes (got ${n.length})`, { code: 'USAGE' });
+  if (args.length > 255) throw new AbortError(`At most 255 arguments (got ${args.length})`, { code: 'USAGE' });
+  return Buffer.concat([Buffer.from([n.length]), n, Buffer.from([args.length]), ...args.map(encodeValue)]);
+}
+
+/** One encoded value (a result); undefined when malformed or followed by other bytes. */
+export function decodeSandboxValue(b: Buffer): SbValue | undefined {
+  const type = TYPES[b[0] ?? 255];
+  if (!type) return undefined;
+  const need = (n: number) => b.length === 1 + n;
+  switch (type) {
+    case 'void':
+      return need(0) ? { type } : undefined;
+    case 'bool':
+      return need(1) && (b[1] === 0 || b[1] === 1) ? { type, value: b[1] === 1 } : undefined;
+    case 'i32':
+      return need(4) ? { type, value: b.readInt32LE(1) } : undefined;
+    case 'u32':
+      return need(4) ? { type, value: b.readUInt32LE(1) } : undefined;
+    case 'f32':
+      return need(4) ? { type, value: b.readFloatLE(1) } : undefined;
+    case 'f64':
+      return need(8) ? { type, value: b.readDoubleLE(1) } : undefined;
+    case 'i64':
+      return need(8) ? { type, value: b.readBigInt64LE(1) } : undefined;
+    case 'u64':
+      return need(8) ? { type, value: b.readBigUInt64LE(1) } : undefined;
+    case 'string':
+    case 'bytes': {
+      if (b.length < 5) return undefined;
+      const len = b.readUInt32LE(1);
+      if (b.length !== 5 + len) return undefined;
+      const body = b.subarray(5);
+      if (type === 'bytes') return { type, value: Buffer.from(body) };
+      const s = new TextDecoder('utf-8', { fatal: true });
+      try {
+        return { type, value: s.decode(body) };
+      } catch {
+        return undefined;
+      }
+    }
+  }
+}
+
+/**
+ * Arguments from JSON: an array whose elements are integers (i64), other numbers (f64), strings,
+ * booleans, or `{"TYPE": value}` for any type (`{"u64": "18446744073709551615"}`, `{"bytes":
+ * "<base64>"}`, `{"f32": 1.5}`).
+ */
+export function parseSandboxArgs(json: string): SbValue[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch (e) {
+    throw new AbortError(`--args is not JSON: ${(e as Error).message}`, { code: 'USAGE', tryMessage: 'Pass a JSON array, e.g. --args \'[2, 40]\' or \'[{"u64": "7"}, "text"]\'.' });
+  }
+  if (!Array.isArray(doc)) throw new AbortError('--args must be a JSON array', { code: 'USAGE' });
+  return doc.map((v, i): SbValue => {
+    const bad = (why: string) => new AbortError(`--args [${i}]: ${why} (got: ${JSON.stringify(v)})`, { code: 'USAGE' });
+    if (typeof v === 'boolean') return { type: 'bool', value: v };
+    if (typeof v === 'string') return { type: 'string', value: v };
+    if (typeof v === 'number') return Number.isInteger(v) ? { type: 'i64', value: BigInt(v) } : { type: 'f64', value: v };
+    if (v && typeof v === 'object' && Object.keys(v).length === 1) {
+      const [type, raw] = Object.entries(v as Record<string, unknown>)[0] as [string, unknown];
+      const int = (lo: bigint, hi: bigint): bigint => {
+        if (typeof raw !== 'number' && typeof raw !== 'string') throw bad(`${type} takes a number or a decimal string`);
+        let n: bigint;
+        try {
+          n = BigInt(raw);
+        } catch {
+          throw bad(`not an integer`);
+        }
+        if (n < lo || n > hi) throw bad(`out of range for ${type}`);
+        return n;
+      };
+      switch (type) {
+        case 'i32':
+          return { type, value: Number(int(-(2n ** 31n), 2n ** 31n - 1n)) };
+        case 'u32':
+          return { type, value: Number(int(0n, 2n ** 32n - 1n)) };
+        case 'i64':
+          return { type, value: int(-(2n ** 63n), 2n ** 63n - 1n) };
+        case 'u64':
+          return { type, value: int(0n, 2n ** 64n - 1n) };
+        case 'f32':
+        case 'f64':
+          if (typeof raw !== 'number') throw bad(`${type} takes a number`);
+          return { type, value: raw };
+        case 'bool':
+          if (typeof raw !== 'boolean') throw bad('bool takes true or false');
+          return { type, value: raw };
+        case 'string':
+          if (typeof raw !== 'string') throw bad('string takes a string');
+          return { type, value: raw };
+        case 'bytes':
+          if (typeof raw !== 'string') throw bad('bytes takes base64');
+          return { type, value: Buffer.from(raw, 'base64') };
+      }
+    }
+    throw bad('an element is a number, string, boolean or {"TYPE": value} with TYPE one of i32 u32 i64 u64 f32 f64 bool string bytes');
+  });
+}
+
+/** A value as JSON can carry it (64-bit integers as decimal strings, bytes as base64). */
+export function sandboxValueJson(v: SbValue): { type: SbType; value: unknown } {
+  switch (v.type) {
+    case 'void':
+      return { type: 'void', value: null };
+    case 'i64':
+    case 'u64':
+      return { type: v.type, value: v.value.toString() };
+    case 'bytes':
+      return { type: 'bytes', value: v.value.toString('base64') };
+    default:
+      return { type: v.type, value: v.value };
+  }
+}
+
+export interface HyperlightCallOptions {
+  deployment: DeploymentRecord;
+  module: string;
+  function: string;
+  /** JSON array (parseSandboxArgs). */
+  args: string;
+  /** Snapshot the sandbox before its first such call and restore it after each. */
+  restore?: boolean;
+  client?: ProtocolClient;
+  timeoutMs?: number;
+}
+
+export interface HyperlightCallResult {
+  deployment: string;
+  module: string;
+  function: string;
+  sandbox: number;
+  seq: number;
+  result: { type: SbType; value: unknown };
+  restored: boolean;
+}
+
+interface SbResultReply {
+  sandbox: number;
+  seq: number;
+  done: boolean;
+  status?: number;
+  guest_status?: number;
+  poison?: number;
+  detail?: number;
+  result?: string;
+}
+
+const POISON = ['', 'fault', 'system call', 'deadline', 'abort', 'killed'];
+const E_GUEST_ERROR = -14;
+
+/** `os hyperlight call`: encode, start with `sb_call`, poll `sb_result` until this call is done. */
+export async function hyperlightCall(o: HyperlightCallOptions): Promise<HyperlightCallResult> {
+  const call = encodeSandboxCall(o.function, parseSandboxArgs(o.args));
+  if (call.length > SB_CALL_MAX) throw new AbortError(`The encoded call is ${call.length} bytes; sb_call carries at most ${SB_CALL_MAX}`, { code: 'USAGE' });
+  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+  return withControl(o.deployment, o.client, async (c) => {
+    let started: { sandbox: number; seq: number };
+    try {
+      started = await c.request<{ sandbox: number; seq: number }>('sb_call', { module: o.module, call: call.toString('base64'), ...(o.restore ? { restore: true } : {}) });
+    } catch (err) {
+      if (err instanceof ProtocolError && err.kernelCode === 'NO_SUCH_MODULE') {
+        throw new AbortError(`No function module ${o.module} in ${o.deployment.id}`, { code: 'NOT_FOUND', tryMessage: 'A function module has `sandbox=yes` (and `boot=no`) on its module line; see `tarscli os ps ID`.' });
+      }
+      throw err;
+    }
+    for (;;) {
+      const r = await c.request<SbResultReply>('sb_result', { module: o.module });
+      if (r.seq === started.seq && r.done) {
+        const bytes = Buffer.from(r.result ?? '', 'base64');
+        if (r.status === 0) {
+          const v = decodeSandboxValue(bytes);
+          if (!v) throw new AbortError(`${o.module}.${o.function} returned a result that does not decode (${bytes.length} bytes)`, { code: 'PROTOCOL_ERROR' });
+          return { deployment: o.deployment.id, module: o.module, function: o.function, sandbox: started.sandbox, seq: started.seq, result: sandboxValueJson(v), restored: o.restore ?? false };
+        }
+        if (r.status === E_GUEST_ERROR) {
+          const msg = decodeSandboxValue(bytes);
+          throw new AbortError(`${o.module}.${o.function} failed: ${msg?.type === 'string' ? msg.value : 'no message'} (guest status ${r.guest_status})`, { code: 'EXTERNAL_FAILED' });
+        }
+        const why = POISON[r.poison ?? 0] ?? `reason ${r.poison}`;
+        throw new AbortError(`${o.module}.${o.function} poisoned its sandbox (${why}, detail ${r.detail}); the rest of the system runs on`, {
+          code: 'EXTERNAL_FAILED',
+          tryMessage: 'Call again with --restore to start from the snapshot (taken before the first --restore call).',
+        });
+      }
+      if (Date.now() > deadline) throw new AbortError(`${o.module}.${o.function} did not finish within ${o.timeoutMs ?? 10_000} ms`, { code: 'TIMEOUT' });
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  });
+}
