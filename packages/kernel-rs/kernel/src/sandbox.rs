@@ -209,6 +209,49 @@ fn usage(owner: Option<TaskId>) -> (usize, usize) {
 
 /// sb_call(handle, args_ptr, args_len, result_ptr, result_cap).
 pub fn sys_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let g = enter(k, frame, i)?;
+    k.switch_to(frame, Some(g));
+    Ok(Next::Switched)
+}
+
+/// The fastpath (`syscall_dispatch`, after IPC's): `sb_call` from a TARS agent and `sb_return`
+/// from a guest whose owner is a TARS agent switch straight to the peer, whose saved frame the
+/// entry code pops in place (no copy into the live frame). A refused `sb_call` returns its
+/// status on the live frame; anything else (a Linux owner, the host's sandboxes, the other
+/// calls) takes the table, which gives the same result.
+#[inline]
+pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFrame> {
+    let i = k.current?;
+    match frame.rax {
+        SYS_SB_CALL if !is_guest(i) && k.task(i).proc.is_none() => {
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            match enter(k, frame, i) {
+                Ok(g) => Some(k.switch_task(frame, i, g)),
+                Err(e) => {
+                    frame.rax = e as u64;
+                    Some(frame as *const TrapFrame)
+                }
+            }
+        }
+        SYS_SB_RETURN if is_guest(i) => {
+            let s = by_guest(k, i)?;
+            let owner = table().slots[s].as_ref()?.owner?;
+            if k.get(owner)?.proc.is_some() {
+                return None;
+            }
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            let o = leave(k, s, frame.rdi, frame.rsi as usize)?;
+            Some(k.switch_task(frame, i, o))
+        }
+        _ => None,
+    }
+}
+
+/// Start a call of sandbox `frame.rdi` for task `i` (the arguments are in its frame): the
+/// guest's frame is set up and made runnable, `i` blocks. Returns the guest's task slot.
+fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> {
     let s = owned(k, i, frame.rdi)?;
     let (args, len, result_ptr, result_cap) = (frame.rsi, frame.rdx as usize, frame.r10, frame.r8);
     if len > SB_IO_IN {
@@ -258,8 +301,7 @@ pub fn sys_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     }
     k.task(i).state = State::ReplyBlocked;
     k.counters.ipc_calls += 1;
-    k.switch_to(frame, Some(guest.index()));
-    Ok(Next::Switched)
+    Ok(guest.index())
 }
 
 /// A system call from guest context `i` (`syscall.rs` sends every one here): the gates and
@@ -320,15 +362,28 @@ fn copy_user(from_cr3: u64, from: u64, to_cr3: u64, to: u64, len: usize) -> bool
 /// The gate: hand `out_len` bytes of result to the owner and switch back to it.
 fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len: usize) {
     let Some(sb) = table().slots[s].as_mut() else { return };
-    let Some(call) = sb.call.take() else { return };
-    let (cr3, owner, guest) = (sb.cr3, sb.owner, sb.guest);
+    if sb.owner.is_none() {
+        if sb.call.take().is_some() {
+            host_done(k, frame, s, if status == 0 { E_OK } else { E_GUEST_ERROR }, status, 0, out_len.min(SB_IO_OUT));
+        }
+        return;
+    }
+    if let Some(oi) = leave(k, s, status, out_len) {
+        k.switch_to(frame, Some(oi));
+    }
+}
+
+/// The gate for a task owner: its call of sandbox `s` ends with the guest's `status` and
+/// `out_len` bytes of result copied to it; the guest goes idle. Returns the owner's slot (None:
+/// no call, or the host's sandbox).
+fn leave(k: &mut Kernel, s: usize, status: u64, out_len: usize) -> Option<usize> {
+    let sb = table().slots[s].as_mut()?;
+    let owner = sb.owner?;
+    let call = sb.call.take()?;
+    let (cr3, guest) = (sb.cr3, sb.guest);
     let total = out_len.min(SB_IO_OUT);
     let n = total.min(call.result_cap as usize);
-    let Some(owner) = owner else {
-        host_done(k, frame, s, if status == 0 { E_OK } else { E_GUEST_ERROR }, status, 0, total);
-        return;
-    };
-    let Some(oi) = k.get(owner).map(|t| t.tid.index()) else { return };
+    let oi = k.get(owner).map(|t| t.tid.index())?;
     let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
     let out = SB_IO_BASE + SB_IO_IN as u64;
     if k.task(oi).proc.is_none() {
@@ -358,7 +413,7 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
     o.frame.rdx = status;
     o.state = State::Runnable;
     k.counters.ipc_replies += 1;
-    k.switch_to(frame, Some(oi));
+    Some(oi)
 }
 
 /// End sandbox `s`'s call with `status` (E_POISONED / E_GUEST_ABORT) and poison it. When its

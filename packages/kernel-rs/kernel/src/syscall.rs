@@ -64,7 +64,7 @@ fn lookup(nr: u64) -> Option<SysFn> {
 #[no_mangle]
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
     let k = crate::kernel::kernel();
-    match ipc::fastpath(k, frame) {
+    match ipc::fastpath(k, frame).or_else(|| crate::sandbox::fastpath(k, frame)) {
         // The peer's saved frame, popped in place; or the live frame when a signal is due to it.
         Some(resume) if core::ptr::eq(resume, frame) => {
             deliver_signals(k, frame);
