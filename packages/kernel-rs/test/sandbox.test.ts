@@ -57,6 +57,36 @@ describe('sandboxes (QEMU, TCG)', () => {
     expect(q.reader.events.filter(failed)).toEqual([]);
   });
 
+  it('survives the host killing a guest context mid-call (its owner gets E_POISONED) and the owner itself mid-call', async () => {
+    const slow: BootModule[] = [GUESTS[0]!, { path: `${OUT}agents/sb-hostile.elf`, args: 'name=sb-hostile version=1.0.0 boot=no sandbox=yes deadline_ms=30000' }];
+    const { q, c } = await boot([...DEMO_MODULES, ...slow, owner('victim', 7)]);
+    const running = async (name: string) => {
+      for (;;) {
+        const page = await c.request<{ tasks: { id: number; name: string; state: string }[] }>('tasks', { offset: 0, limit: 32 });
+        const t = page.tasks.find((x) => x.name === name && x.state === 'runnable');
+        if (t) return t;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    await q.waitFor(isLog('victim', /calling spin$/), { timeoutMs: 30_000 });
+    const guest = await running('sb-hostile');
+    expect((await c.request<{ killed: number[] }>('kill', { tasks: [guest.id] })).killed).toEqual([guest.id]);
+    await q.waitFor(isLog('victim', /guest killed: (ok|FAIL.*)$/), { timeoutMs: 30_000 });
+    await q.waitFor(isLog('victim', /calling spin again$/), { timeoutMs: 30_000 });
+    await running('sb-hostile');
+    const self = (await c.request<{ tasks: { id: number; name: string }[] }>('tasks', { offset: 0, limit: 32 })).tasks.find((t) => t.name === 'victim')!;
+    await c.request('kill', { tasks: [self.id] });
+    await q.waitFor((e) => e.ev === 'task_exit' && e['name'] === 'victim', { timeoutMs: 10_000 });
+    // The sandbox went with its owner: no guest context is left, nothing faulted or panicked.
+    const left = (await c.request<{ tasks: { name: string }[] }>('tasks', { offset: 0, limit: 32 })).tasks.filter((t) => t.name.startsWith('sb-'));
+    expect(left).toEqual([]);
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    expect(q.reader.events.filter((e) => e.ev === 'panic' || (e.ev === 'fault' && e['module'] !== 'sb-hostile'))).toEqual([]);
+    const before = Number((await c.stats()).ipc.calls);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(Number((await c.stats()).ipc.calls)).toBeGreaterThan(before);
+  });
+
   it('serves host calls over the control channel (os hyperlight call): typed arguments, kept state, --restore, poisoning', async () => {
     const { q, c } = await boot([...DEMO_MODULES, ...GUESTS]);
     const deployment = { id: 'test' } as DeploymentRecord;

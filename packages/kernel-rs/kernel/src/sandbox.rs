@@ -32,7 +32,8 @@ use kcore::frames::FRAME_SIZE;
 pub const MAX_SANDBOXES: usize = 64;
 pub const DEFAULT_SANDBOXES: usize = 4;
 pub const DEFAULT_SANDBOX_MEM_MIB: usize = 4;
-/// A call that runs longer than this (ticks of 1 ms) poisons its sandbox.
+/// A call that runs longer than this (ticks of 1 ms) poisons its sandbox, unless the function
+/// module's line says otherwise (`deadline_ms=`, 1 to 60000).
 pub const SB_DEADLINE_TICKS: u64 = 50;
 const IO_PAGES: u64 = ((SB_IO_IN + SB_IO_OUT) as u64).div_ceil(FRAME_SIZE);
 /// Task slots and frames a sandbox leaves to everything else.
@@ -77,6 +78,8 @@ struct Sandbox {
     /// The guest context was ended from outside (the host killed its task): only destroy is left.
     dead: bool,
     call: Option<Call>,
+    /// Ticks a call may run (`deadline_ms=` on the module's line).
+    deadline_ticks: u64,
     /// (user address, frame holding its copy) of every writable page at the snapshot.
     snapshot: Vec<(u64, u64)>,
     /// Frames of the address space (page tables included) and of the snapshot.
@@ -153,6 +156,7 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     if module_arg(m.cmdline, "sandbox") != Some("yes") || m.linux {
         return Err(E_BAD_IMAGE);
     }
+    let deadline_ticks = module_arg(m.cmdline, "deadline_ms").and_then(|v| v.parse::<u64>().ok()).filter(|v| (1..=60_000).contains(v)).map_or(SB_DEADLINE_TICKS, |ms| (ms * crate::time::TICK_HZ as u64).div_ceil(1000));
     let (count, used) = usage(owner);
     if count >= max {
         return Err(E_QUOTA);
@@ -198,7 +202,7 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
@@ -262,7 +266,7 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
         frame.rdi = sb.poisoned;
         return Err(E_POISONED);
     }
-    let (cr3, guest, entry) = (sb.cr3, sb.guest, sb.entry);
+    let (cr3, guest, entry, ticks) = (sb.cr3, sb.guest, sb.entry, sb.deadline_ticks);
     // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
     // the kernel's writes go through its own map, which the guest's dirty bits do not see).
     if k.task(i).proc.is_none() {
@@ -289,7 +293,7 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
             va += FRAME_SIZE;
         }
     }
-    let deadline = k.ticks + SB_DEADLINE_TICKS;
+    let deadline = k.ticks + ticks;
     let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
     // Fresh registers and stack for each call; the FPU/SSE state is the guest's own.
     g.frame = entry;
@@ -712,7 +716,7 @@ pub fn host_call(k: &mut Kernel, module: &str, call: &[u8], restore_after: bool)
     }
     let seq = sb.host.as_ref().map_or(1, |h| h.seq + 1);
     sb.host = Some(HostResult { seq, done: false, status: 0, guest_status: 0, detail: 0, poison: 0, data: Vec::new() });
-    sb.call = Some(Call { result_ptr: 0, result_cap: 0, deadline: k.ticks + SB_DEADLINE_TICKS });
+    sb.call = Some(Call { result_ptr: 0, result_cap: 0, deadline: k.ticks + sb.deadline_ticks });
     let h = handle(s as u16, table().gens[s]);
     let g = k.get(guest).ok_or(("NO_MEMORY", "sandbox vanished"))?;
     g.frame = entry;

@@ -217,6 +217,25 @@ fn bench() -> i64 {
     0
 }
 
+/// The host kills this sandbox's guest context mid-call, then this task itself mid-call
+/// (`deadline_ms=` on sb-hostile's line keeps the spin alive meanwhile).
+fn victim() -> i64 {
+    let s = "victim";
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create"); return 1 };
+    let mut out = [0u8; 64];
+    log("sb-owner: victim: calling spin");
+    let r = sb.call("spin", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_KILLED }), "killed guest: {:?}", r);
+    check!(s, sb.restore().is_err() && sb.call("ok", &[], &mut out).is_err(), "a killed sandbox stays dead");
+    check!(s, sb.destroy().is_ok(), "destroy");
+    log("sb-owner: victim: guest killed: ok");
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create again"); return 1 };
+    log("sb-owner: victim: calling spin again");
+    let r = sb.call("spin", &[], &mut out);
+    log_fmt(format_args!("sb-owner: victim: FAIL still running after the host's kill: {:?}", r));
+    1
+}
+
 fn kcore_encode(buf: &mut [u8]) -> usize {
     // "noop", no arguments.
     let name = b"noop";
@@ -234,6 +253,7 @@ fn main(_id: u64, arg: u64) -> i64 {
         4 => forger(),
         5 => quota(),
         6 => bench(),
+        7 => victim(),
         _ => {
             log("sb-owner: unknown scenario");
             1
