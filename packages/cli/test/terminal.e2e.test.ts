@@ -113,7 +113,7 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
       const run = await onTerminal(['os', 'diagnostics', id], cols, { cwd: dir });
       expect(run.exitCode, outputTail(run)).toBe(0);
       expectTablesWhole(run, cols, [
-        ['id', 'task', 'state', 'level', 'cpu', 'switches', 'syscalls', 'ipc'],
+        ['id', 'task', 'module', 'state', 'parent', 'children', 'level', 'cpu', 'switches', 'syscalls', 'ipc'],
         ['module', 'version', 'state', 'sha256', 'size'],
         ['module', 'on fault', 'restarts', 'last fault'],
       ]);
