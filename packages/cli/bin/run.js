@@ -1,9 +1,15 @@
 #!/usr/bin/env node
-// tarscli: oclif's execute from the bundle (dist/main.js, built by scripts/bundle.mjs), which
-// shares one @oclif/core with the bundled commands.
+// tarscli. First the fast start (dist/fast/main.js, src/fast/run.ts): one of tarscli's own
+// commands, named first on the line, runs without oclif's Config.load or oclif itself. Whatever
+// it leaves (help, topics, unknown commands, a line oclif's parser must judge) goes to oclif's
+// execute from the bundle (dist/main.js, built by scripts/bundle.mjs), which shares one
+// @oclif/core with the bundled commands.
 //
 // oclif checks the running Node against its own package's engines at import, through semver (a
 // tenth of a start-up); npm checks ours (>=20.19) at install.
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
-const { execute } = await import('../dist/main.js');
-await execute({ dir: import.meta.url });
+const { run } = await import('../dist/fast/main.js');
+if (!(await run(process.argv.slice(2)))) {
+  const { execute } = await import('../dist/main.js');
+  await execute({ dir: import.meta.url });
+}

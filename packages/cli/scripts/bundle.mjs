@@ -118,6 +118,46 @@ const result = await build({
   legalComments: 'none',
   plugins: [lazyOclifRequires],
 });
+// The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
+// `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
+// each command a chunk of its own that is read only when its id is named. bin/run.js tries it
+// first and runs oclif (above) for whatever it leaves.
+rmSync(join(pkg, 'dist/fast'), { recursive: true, force: true });
+const ownCommands = commandEntries(join(pkg, 'src/commands'));
+const FAST_ENTRY = `import { runFast } from ${JSON.stringify(join(pkg, 'src/fast/run.ts'))};
+const commands = {
+${ownCommands.map((c) => `  ${JSON.stringify(c.out.replace(/^commands\//, '').replace(/\//g, ':'))}: () => import(${JSON.stringify(c.in)}),`).join('\n')}
+};
+/** Run argv's command without oclif; false where oclif must run it (dist/main.js). */
+export const run = (argv) => runFast(argv, commands, new URL('../', import.meta.url));
+`;
+const fastStart = {
+  name: 'fast-start',
+  setup(b) {
+    b.onResolve({ filter: /^tars:fast-entry$/ }, () => ({ path: 'fast-entry', namespace: 'tars' }));
+    b.onLoad({ filter: /.*/, namespace: 'tars' }, () => ({ contents: FAST_ENTRY, resolveDir: pkg, loader: 'js' }));
+    b.onResolve({ filter: /^@oclif\/core$/ }, () => ({ path: join(pkg, 'src/fast/oclif-lite.ts') }));
+  },
+};
+const fast = await build({
+  entryPoints: [{ in: 'tars:fast-entry', out: 'main' }],
+  outdir: join(pkg, 'dist/fast'),
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
+  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx'],
+  logLevel: 'warning',
+  metafile: true,
+  legalComments: 'none',
+  plugins: [fastStart],
+});
+Object.assign(result.metafile.outputs, fast.metafile.outputs);
+
 if (process.argv.includes('--startup')) {
   // What each command reads at start: its file and every chunk it imports statically.
   const outs = result.metafile.outputs;
