@@ -131,6 +131,48 @@ ${ownCommands.map((c) => `  ${JSON.stringify(c.out.replace(/^commands\//, '').re
 /** Run argv's command without oclif; false where oclif must run it (dist/main.js). */
 export const run = (argv) => runFast(argv, commands, new URL('../', import.meta.url));
 `;
+/**
+ * Node's own modules without their ESM namespace. `import { join } from 'node:path'` makes Node
+ * build the module's whole namespace, reading every export: node:fs's ReadStream getter loads
+ * the fs streams, node:process's creates process.stdin and process.stdout, node:net's loads its
+ * BlockList. Here each such import resolves to a module that takes the real one from
+ * process.getBuiltinModule and reads only the names the bundle uses (the others are dropped as
+ * pure). A start need not load some modules at all (node:crypto alone is some 5 ms): for those
+ * (LAZY_BUILTINS), functions are wrappers that load the module on the first call, with
+ * util.promisify's custom form forwarded; anything else (a class, for `new` and `instanceof`)
+ * loads it where a chunk that uses it is imported. `node:process` is the global `process`.
+ */
+const LAZY_BUILTINS = new Set(['crypto', 'child_process', 'zlib', 'dgram', 'http', 'https', 'http2', 'dns', 'readline', 'worker_threads', 'v8', 'vm', 'inspector']);
+const builtinNamespaces = {
+  name: 'builtin-namespaces',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
+      const id = args.path.replace(/^node:/, '');
+      if (!BUILTINS.has(id) || args.kind !== 'import-statement') return undefined;
+      return { path: id, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path: id }) => {
+      const real = require(`node:${id}`);
+      const names = Object.getOwnPropertyNames(real).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+      const lazy = LAZY_BUILTINS.has(id.split('/')[0]);
+      const lines = [
+        id === 'process' ? 'const mod = () => process;' : `let m;\nconst mod = () => (m ??= process.getBuiltinModule('node:${id}'));`,
+        'const pick = (k) => mod()[k];',
+        "const custom = Symbol.for('nodejs.util.promisify.custom');",
+        lazy ? 'export default new Proxy({}, { get: (_, k) => mod()[k], has: (_, k) => k in mod() });' : 'export default /* @__PURE__ */ mod();',
+      ];
+      for (const k of names) {
+        const d = Object.getOwnPropertyDescriptor(real, k);
+        if (lazy && typeof d.value === 'function' && /^[a-z]/.test(k)) {
+          lines.push(`export function ${k}(...a) { return mod().${k}(...a); }`, `Object.defineProperty(${k}, custom, { get: () => mod().${k}[custom] });`);
+        } else {
+          lines.push(`export const ${k} = /* @__PURE__ */ pick(${JSON.stringify(k)});`);
+        }
+      }
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
 const fastStart = {
   name: 'fast-start',
   setup(b) {
@@ -149,14 +191,16 @@ const fast = await build({
   platform: 'node',
   target: 'node20',
   mainFields: ['module', 'main'],
-  banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
-  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx'],
+  banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
+  // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
+  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx', 'js-yaml'],
   logLevel: 'warning',
   metafile: true,
   legalComments: 'none',
-  plugins: [fastStart],
+  plugins: [fastStart, builtinNamespaces],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
+if (process.argv.includes("--meta")) (await import("node:fs")).writeFileSync("/tmp/meta-fast.json", JSON.stringify(fast.metafile));
 
 if (process.argv.includes('--startup')) {
   // What each command reads at start: its file and every chunk it imports statically.
