@@ -200,7 +200,6 @@ const fast = await build({
   plugins: [fastStart, builtinNamespaces],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
-if (process.argv.includes("--meta")) (await import("node:fs")).writeFileSync("/tmp/meta-fast.json", JSON.stringify(fast.metafile));
 
 if (process.argv.includes('--startup')) {
   // What each command reads at start: its file and every chunk it imports statically.
