@@ -146,11 +146,34 @@ const LAZY_BUILTINS = new Set(['crypto', 'child_process', 'zlib', 'dgram', 'http
 const builtinNamespaces = {
   name: 'builtin-namespaces',
   setup(b) {
-    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, (args) => {
+    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, async (args) => {
       const id = args.path.replace(/^node:/, '');
-      if (!BUILTINS.has(id) || args.kind !== 'import-statement') return undefined;
+      if (!BUILTINS.has(id)) return undefined;
+      const lazy = LAZY_BUILTINS.has(id.split('/')[0]);
+      // require('crypto') in bundled CommonJS (cosmiconfig): a proxy that loads it when read.
+      if (args.kind === 'require-call') return lazy ? { path: id, namespace: 'builtin-cjs' } : undefined;
+      if (args.kind !== 'import-statement') return undefined;
+      // A file that imports a class of a lazy module (execa's ChildProcess) gets the real one:
+      // read at the shared chunk's start, it would load the module for every command.
+      if (lazy) {
+        const { readFile } = await import('node:fs/promises');
+        const text = await readFile(args.importer, 'utf8').catch(() => '');
+        const named = [...text.matchAll(new RegExp(`import\\s*(?:\\w+\\s*,\\s*)?\\{([^}]*)\\}\\s*from\\s*['"]${args.path}['"]`, 'g'))].flatMap((x) => x[1].split(',').map((n) => n.trim().split(/\\s+as\\s+/)[0]).filter(Boolean));
+        if (named.some((n) => !/^[a-z]/.test(n))) return undefined;
+      }
       return { path: id, namespace: 'builtin' };
     });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, ({ path: id }) => ({
+      contents: `let m;
+const load = () => (m ??= process.getBuiltinModule('node:${id}'));
+module.exports = new Proxy({}, {
+  get: (_, k) => (k === '__esModule' ? undefined : load()[k]),
+  has: (_, k) => k in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, k) => { const d = Object.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; },
+});`,
+      loader: 'js',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path: id }) => {
       const real = require(`node:${id}`);
       const names = Object.getOwnPropertyNames(real).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
