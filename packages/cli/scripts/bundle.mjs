@@ -161,7 +161,9 @@ const builtinNamespaces = {
         const named = [...text.matchAll(new RegExp(`import\\s*(?:\\w+\\s*,\\s*)?\\{([^}]*)\\}\\s*from\\s*['"]${args.path}['"]`, 'g'))].flatMap((x) => x[1].split(',').map((n) => n.trim().split(/\\s+as\\s+/)[0]).filter(Boolean));
         if (named.some((n) => !/^[a-z]/.test(n))) return undefined;
       }
-      return { path: id, namespace: 'builtin' };
+      // One copy per importer (a few lines, the unused names dropped): shared, each module would
+      // be a chunk file of its own, and every file costs a start its resolution and read.
+      return { path: `${id}?${args.importer}`, namespace: 'builtin' };
     });
     b.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, ({ path: id }) => ({
       contents: `let m;
@@ -174,22 +176,24 @@ module.exports = new Proxy({}, {
 });`,
       loader: 'js',
     }));
-    b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path: id }) => {
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => {
+      const id = path.slice(0, path.indexOf('?'));
       const real = require(`node:${id}`);
       const names = Object.getOwnPropertyNames(real).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
       const lazy = LAZY_BUILTINS.has(id.split('/')[0]);
       const lines = [
-        id === 'process' ? 'const mod = () => process;' : `let m;\nconst mod = () => (m ??= process.getBuiltinModule('node:${id}'));`,
-        'const pick = (k) => mod()[k];',
-        "const custom = Symbol.for('nodejs.util.promisify.custom');",
-        lazy ? 'export default new Proxy({}, { get: (_, k) => mod()[k], has: (_, k) => k in mod() });' : 'export default /* @__PURE__ */ mod();',
+        id === 'process' ? 'const __mod = () => process;' : `let __m;\nconst __mod = () => (__m ??= process.getBuiltinModule('node:${id}'));`,
+        'const __pick = (k) => __mod()[k];',
+        "const __custom = Symbol.for('nodejs.util.promisify.custom');",
+        'const __wrap = (k) => { const f = (...a) => __mod()[k](...a); Object.defineProperty(f, __custom, { get: () => __mod()[k][__custom] }); return f; };',
+        lazy ? 'export default new Proxy({}, { get: (_, k) => __mod()[k], has: (_, k) => k in __mod() });' : 'export default /* @__PURE__ */ __mod();',
       ];
       for (const k of names) {
         const d = Object.getOwnPropertyDescriptor(real, k);
         if (lazy && typeof d.value === 'function' && /^[a-z]/.test(k)) {
-          lines.push(`export function ${k}(...a) { return mod().${k}(...a); }`, `Object.defineProperty(${k}, custom, { get: () => mod().${k}[custom] });`);
+          lines.push(`export const ${k} = /* @__PURE__ */ __wrap(${JSON.stringify(k)});`);
         } else {
-          lines.push(`export const ${k} = /* @__PURE__ */ pick(${JSON.stringify(k)});`);
+          lines.push(`export const ${k} = /* @__PURE__ */ __pick(${JSON.stringify(k)});`);
         }
       }
       return { contents: lines.join('\n'), loader: 'js' };
