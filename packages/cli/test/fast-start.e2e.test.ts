@@ -6,6 +6,7 @@
  * the lines it must leave to oclif (unknown, repeated or deprecated flags, bad values, help).
  */
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,20 @@ describe('fast start: the same output as oclif alone', () => {
     for (const args of [['--help'], ['os'], ['help'], ['config', 'show', '--bogus'], ['os', 'logs', '--tail', '0'], ['version', '--json'], ['--json', 'version']]) {
       expect(await taken(args), args.join(' ')).toEqual({ taken: false, printed: '' });
     }
+  });
+
+  it('a reader that goes away (`| head`) is no error, as with oclif', async () => {
+    const closedEarly = async (entry: string) => {
+      const child = spawn('node', [entry, 'config', 'show'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: E2E_CACHE } });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += String(d)));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, stderr };
+    };
+    const oclif = await closedEarly(OCLIF_ONLY);
+    expect(oclif).toEqual({ code: 0, stderr: '' });
+    expect(await closedEarly(BIN)).toEqual(oclif);
   });
 
   it.each(LINES.map((l) => [l.join(' ')]))('tarscli %s', async (line) => {

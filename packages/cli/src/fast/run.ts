@@ -27,10 +27,13 @@ export function commandIdOf(argv: readonly string[], table: CommandTable): { id:
   return undefined;
 }
 
-/** oclif's flush(): wait until what was written to stdout has gone (at most 10 s). */
+/**
+ * oclif's flush(): wait until what was written to stdout has gone (at most 10 s). A stdout whose
+ * reader went away (EPIPE, ignored above) never drains: there is nothing left to wait for.
+ */
 async function flush(): Promise<void> {
   await new Promise<void>((resolve) => {
-    if (process.stdout.write('')) return resolve();
+    if (process.stdout.errored || process.stdout.destroyed || process.stdout.write('')) return resolve();
     const t = setTimeout(resolve, 10_000);
     t.unref();
     process.stdout.once('drain', () => {
@@ -49,6 +52,12 @@ export async function runFast(argv: readonly string[], table: CommandTable, dist
   if (!found) return false;
   const end = found.rest.indexOf('--');
   if (found.rest.slice(0, end === -1 ? undefined : end).some((a) => a === '--help' || a === '-h')) return false;
+  // What oclif's command module does when it is loaded: a reader that went away (`| head`) is
+  // not an error; any other failure to write stdout is thrown.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err && err.code === 'EPIPE') return;
+    throw err;
+  });
   const root = fileURLToPath(new URL('..', dist)).replace(/\/$/, '');
   const pjson = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { name: string; version: string; oclif: { bin?: string } };
   const config = new Config({ root, name: pjson.name, version: pjson.version, bin: pjson.oclif.bin ?? pjson.name });
