@@ -130,6 +130,8 @@ ${ownCommands.map((c) => `  ${JSON.stringify(c.out.replace(/^commands\//, '').re
 };
 /** Run argv's command without oclif; false where oclif must run it (dist/main.js). */
 export const run = (argv) => runFast(argv, commands, new URL('../', import.meta.url));
+/** The table, for the test that loads every command. */
+export { commands };
 `;
 /**
  * Node's own modules without their ESM namespace. `import { join } from 'node:path'` makes Node

@@ -41,6 +41,8 @@ const LINES: string[][] = [
   ['os', 'logs', '--json'],
   ['os', 'stop', 'nope'],
   ['os', 'inspect', 'no-such-dir', '--json'],
+  ['os', 'kill', 'nope', '1', '--json'],
+  ['os', 'snapshot', 'nope', '7', '-o', 'x.state'],
   // For oclif to judge: the fast start must leave these to it.
   ['config', 'show', '--verbose', '--quiet'],
   ['config', 'show', '--verbose', '--verbose'],
@@ -55,6 +57,8 @@ const LINES: string[][] = [
   ['os', 'build', '--target', 'iso', '--dry-run', '--json'],
   ['os', 'bogus'],
   ['version', '--', '--json'],
+  ['os', 'snapshot', 'nope', 'x', '-o', 'x.state'],
+  ['os', 'kill', 'nope'],
 ];
 
 describe('fast start: the same output as oclif alone', () => {
@@ -77,6 +81,20 @@ describe('fast start: the same output as oclif alone', () => {
     for (const args of [['--help'], ['os'], ['help'], ['config', 'show', '--bogus'], ['os', 'logs', '--tail', '0'], ['version', '--json'], ['--json', 'version']]) {
       expect(await taken(args), args.join(' ')).toEqual({ taken: false, printed: '' });
     }
+  });
+
+  it('every command loads in the fast start (else each would silently run through oclif)', async () => {
+    const FAST = new URL('../dist/fast/main.js', import.meta.url).href;
+    const probe = `const { commands } = await import(${JSON.stringify(FAST)});
+const bad = [];
+for (const [id, load] of Object.entries(commands)) {
+  try { if (typeof (await load()).default !== 'function') bad.push(id + ': no command class'); } catch (e) { bad.push(id + ': ' + e.message); }
+}
+console.log(JSON.stringify({ ids: Object.keys(commands).length, bad }));`;
+    const r = await execa('node', ['--input-type=module', '-e', probe], { cwd, reject: false });
+    const manifest = JSON.parse(readFileSync(new URL('../oclif.manifest.json', import.meta.url), 'utf8')) as { commands: Record<string, { pluginName?: string; pluginType?: string }> };
+    const own = Object.keys(manifest.commands).filter((id) => id !== 'help' && !id.startsWith('autocomplete'));
+    expect(JSON.parse(r.stdout)).toEqual({ ids: own.length, bad: [] });
   });
 
   it('a reader that goes away (`| head`) is no error, as with oclif', async () => {

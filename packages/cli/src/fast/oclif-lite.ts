@@ -31,7 +31,8 @@ export class ExitSignal extends Error {
   }
 }
 
-type FlagKind = 'boolean' | 'string' | 'integer';
+/** The kinds implemented here; any other (Flags.file, Args.url…) makes parse() leave the line to oclif. */
+type FlagKind = 'boolean' | 'string' | 'integer' | 'unsupported';
 interface FlagDef {
   kind: FlagKind;
   type: 'boolean' | 'option';
@@ -48,15 +49,22 @@ interface FlagDef {
   [k: string]: unknown;
 }
 interface ArgDef {
+  kind: FlagKind;
   required?: boolean;
+  min?: number;
+  max?: number;
   options?: readonly string[];
   default?: unknown;
   [k: string]: unknown;
 }
 
 const flag = (kind: FlagKind) => (opts: Record<string, unknown> = {}): FlagDef => ({ ...opts, kind, type: kind === 'boolean' ? 'boolean' : 'option' });
-export const Flags = { boolean: flag('boolean'), string: flag('string'), integer: flag('integer') };
-export const Args = { string: (opts: Record<string, unknown> = {}): ArgDef => ({ ...opts }) };
+const arg = (kind: FlagKind) => (opts: Record<string, unknown> = {}): ArgDef => ({ ...opts, kind });
+/** A kind not listed still builds (so the command loads), as a definition parse() gives to oclif. */
+const withOthers = <T extends object>(kinds: T, make: (kind: FlagKind) => unknown): T =>
+  new Proxy(kinds, { get: (t, k) => (k in t ? t[k as keyof T] : typeof k === 'string' ? make('unsupported') : undefined) });
+export const Flags = withOthers({ boolean: flag('boolean'), string: flag('string'), integer: flag('integer') }, flag);
+export const Args = withOthers({ string: arg('string'), integer: arg('integer') }, arg);
 /** Types only in the real module; an object here so that a kept import still resolves. */
 export const Interfaces = {};
 
@@ -128,6 +136,16 @@ interface ParseOptions {
   strict?: boolean;
 }
 
+/** A flag's or argument's value as oclif gives it: one of its options, an integer in range. */
+function typed(what: string, d: { kind: FlagKind; options?: readonly string[]; min?: number; max?: number }, raw: string): unknown {
+  if (d.options && !d.options.includes(raw)) throw new UseOclif(`${what} ${raw} is not one of its options`);
+  if (d.kind !== 'integer') return raw;
+  if (!/^\d+$/.test(raw)) throw new UseOclif(`${what} ${raw} is not an integer`);
+  const n = Number.parseInt(raw, 10);
+  if ((d.min !== undefined && n < d.min) || (d.max !== undefined && n > d.max)) throw new UseOclif(`${what} ${raw} is out of range`);
+  return n;
+}
+
 /**
  * oclif's Parser.parse for the command lines it accepts without a word: long flags (`--a b`,
  * `--a=b`, `--no-a`), one-letter flags (`-a`, `-a b`), arguments in order. The result has the
@@ -136,8 +154,10 @@ interface ParseOptions {
 export function parseArgv(argv: readonly string[], options: ParseOptions): { flags: Record<string, unknown>; args: Record<string, unknown>; argv: string[] } {
   const defs: Record<string, FlagDef> = { ...(options.enableJsonFlag ? { json: jsonFlag } : {}), ...options.baseFlags, ...options.flags };
   const argDefs = Object.entries(options.args ?? {});
+  for (const [name, d] of argDefs) if (d.kind === 'unsupported' || typeof d['parse'] === 'function') throw new UseOclif(`argument ${name} is of a kind oclif parses`);
   const byChar = new Map<string, string>();
   for (const [name, d] of Object.entries(defs)) {
+    if (d.kind === 'unsupported') throw new UseOclif(`--${name} is of a kind oclif parses`);
     if (typeof d.default === 'function') throw new UseOclif(`--${name} has a computed default`);
     if (d.multiple) throw new UseOclif(`--${name} takes several values`);
     for (const k of ['parse', 'env', 'dependsOn', 'relationships', 'exactlyOne', 'atLeastOne', 'combinable', 'delimiter', 'charAliases']) if (d[k] !== undefined) throw new UseOclif(`--${name} has ${k}`);
@@ -152,12 +172,7 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
   const valueOf = (name: string, raw: string | undefined): unknown => {
     const d = defs[name] as FlagDef;
     if (raw === undefined || raw === '' || raw.startsWith('-')) throw new UseOclif(`--${name} without a plain value`);
-    if (d.options && !d.options.includes(raw)) throw new UseOclif(`--${name} ${raw} is not one of its options`);
-    if (d.kind !== 'integer') return raw;
-    if (!/^\d+$/.test(raw)) throw new UseOclif(`--${name} ${raw} is not an integer`);
-    const n = Number.parseInt(raw, 10);
-    if ((d.min !== undefined && n < d.min) || (d.max !== undefined && n > d.max)) throw new UseOclif(`--${name} ${raw} is out of range`);
-    return n;
+    return typed(`--${name}`, d, raw);
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
@@ -216,9 +231,7 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
       }
       return;
     }
-    if (d.options && !d.options.includes(v)) throw new UseOclif(`argument ${name} ${v} is not one of its options`);
-    if (typeof d['parse'] === 'function') throw new UseOclif(`argument ${name} has its own parser`);
-    args[name] = v;
+    args[name] = typed(`argument ${name}`, d, v);
   });
   return { flags, args, argv: positional };
 }
