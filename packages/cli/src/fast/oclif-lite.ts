@@ -151,7 +151,18 @@ function typed(what: string, d: { kind: FlagKind; options?: readonly string[]; m
  * `--a=b`, `--no-a`), one-letter flags (`-a`, `-a b`), arguments in order. The result has the
  * shape oclif gives: flags in definition order, defaults filled in, unset ones absent.
  */
-export function parseArgv(argv: readonly string[], options: ParseOptions): { flags: Record<string, unknown>; args: Record<string, unknown>; argv: string[] } {
+type RawToken = { type: 'flag'; flag: string; input: string } | { type: 'arg'; arg: string | undefined; input: string };
+export interface ParseResult {
+  flags: Record<string, unknown>;
+  args: Record<string, unknown>;
+  argv: string[];
+  /** The tokens in order, as oclif records them (`os kill` reads its task ids from them). */
+  raw: RawToken[];
+  metadata: { flags: Record<string, { setFromDefault?: boolean }> };
+  nonExistentFlags: string[];
+}
+
+export function parseArgv(argv: readonly string[], options: ParseOptions): ParseResult {
   const defs: Record<string, FlagDef> = { ...(options.enableJsonFlag ? { json: jsonFlag } : {}), ...options.baseFlags, ...options.flags };
   const argDefs = Object.entries(options.args ?? {});
   for (const [name, d] of argDefs) if (d.kind === 'unsupported' || typeof d['parse'] === 'function') throw new UseOclif(`argument ${name} is of a kind oclif parses`);
@@ -165,9 +176,11 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
   }
   const given = new Map<string, unknown>();
   const positional: string[] = [];
-  const set = (name: string, value: unknown) => {
+  const raw: RawToken[] = [];
+  const set = (name: string, value: unknown, input: string) => {
     if (given.has(name)) throw new UseOclif(`--${name} given twice`);
     given.set(name, value);
+    raw.push({ type: 'flag', flag: name, input });
   };
   const valueOf = (name: string, raw: string | undefined): unknown => {
     const d = defs[name] as FlagDef;
@@ -184,16 +197,17 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
       if (d) {
         if (d.kind === 'boolean') {
           if (eq !== -1) throw new UseOclif(`--${key}=`);
-          set(key, true);
+          set(key, true, a);
         } else {
-          set(key, valueOf(key, eq === -1 ? argv[++i] : a.slice(eq + 1)));
+          const input = eq === -1 ? argv[++i] : a.slice(eq + 1);
+          set(key, valueOf(key, input), input as string);
         }
         continue;
       }
       const negated = key.startsWith('no-') ? key.slice(3) : undefined;
       const nd = negated !== undefined && Object.hasOwn(defs, negated) ? defs[negated] : undefined;
       if (nd && nd.kind === 'boolean' && nd.allowNo && eq === -1) {
-        set(negated as string, false);
+        set(negated as string, false, a);
         continue;
       }
       throw new UseOclif(`${a} is not one of the flags`);
@@ -202,19 +216,28 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
       const name = a.length === 2 ? byChar.get(a[1] as string) : undefined;
       if (!name) throw new UseOclif(`${a} is not one of the flags`);
       const d = defs[name] as FlagDef;
-      set(name, d.kind === 'boolean' ? true : valueOf(name, argv[++i]));
+      if (d.kind === 'boolean') set(name, true, a);
+      else {
+        const input = argv[++i];
+        set(name, valueOf(name, input), input as string);
+      }
       continue;
     }
+    raw.push({ type: 'arg', arg: argDefs[positional.length]?.[0], input: a });
     positional.push(a);
   }
   if (positional.length > argDefs.length && options.strict !== false) throw new UseOclif('more arguments than declared');
   if (positional.length > argDefs.length) throw new UseOclif('extra arguments');
 
   const flags: Record<string, unknown> = {};
+  const metadata: ParseResult['metadata'] = { flags: {} };
   for (const [name, d] of Object.entries(defs)) {
     if (given.has(name)) flags[name] = given.get(name);
     else if (d.required) throw new UseOclif(`--${name} is required`);
-    else if (d.default !== undefined) flags[name] = d.default;
+    else if (d.default !== undefined) {
+      flags[name] = d.default;
+      metadata.flags[name] = { setFromDefault: true };
+    }
   }
   for (const [name, d] of Object.entries(defs)) {
     if (!given.has(name)) continue;
@@ -233,7 +256,7 @@ export function parseArgv(argv: readonly string[], options: ParseOptions): { fla
     }
     args[name] = typed(`argument ${name}`, d, v);
   });
-  return { flags, args, argv: positional };
+  return { flags, args, argv: positional, raw, metadata, nonExistentFlags: [] };
 }
 
 type CommandClass = typeof Command;
@@ -296,8 +319,15 @@ export abstract class Command {
     g['http-call'].userAgent = this.config.userAgent;
   }
 
-  async parse(options?: ParseOptions, argv: string[] = this.argv): Promise<ReturnType<typeof parseArgv>> {
-    const r = parseArgv(argv, options ?? (this.ctor as ParseOptions));
+  async parse(options?: ParseOptions, argv: string[] = this.argv): Promise<ParseResult> {
+    let r: ParseResult;
+    try {
+      r = parseArgv(argv, options ?? (this.ctor as ParseOptions));
+    } catch (error) {
+      // Handing the line to oclif now would run the command a second time.
+      if (error instanceof UseOclif && this.parsed) throw new Error(`${error.message}, in a second parse after the command started`);
+      throw error;
+    }
     this.parsed = true;
     return r;
   }
