@@ -20,6 +20,13 @@ const env = { ...process.env, XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'tars-b
 const COMMANDS = [['--help'], ['version'], ['os', 'ps'], ['config', 'show']];
 const figures = [];
 let ok = true;
+// Node's own floor for an ESM program that prints one line (tarscli is ESM and prints): the
+// ESM loader and stdout alone, so that each command's ratio can be read against it.
+const hello = join(project, 'hello.mjs');
+writeFileSync(hello, "process.stdout.write('tarscli\\n');\n");
+const floor = paired(() => timed(process.execPath, [hello]).ms);
+console.log(`${'floor: node hello.mjs (ESM, one line)'.padEnd(44)} median ${floor.ms.toFixed(1).padStart(6)} ms, node -e 0 ${floor.nodeMs.toFixed(1).padStart(6)} ms: ${floor.ratio.toFixed(2)}x`);
+figures.push({ name: 'node hello.mjs / node -e 0 (median of pairs)', value: floor.ratio, unit: 'x', better: 'lower' });
 for (const args of COMMANDS) {
   const name = `tarscli ${args.join(' ')}`;
   const r = paired(() => timed(process.execPath, [BIN, ...args], { cwd: project, env }).ms);

@@ -1,9 +1,17 @@
 #!/usr/bin/env node
-// tarscli: oclif's execute from the bundle (dist/main.js, built by scripts/bundle.mjs), which
-// shares one @oclif/core with the bundled commands.
+// tarscli. First the fast start (dist/fast/main.js, src/fast/run.ts): one of tarscli's own
+// commands, named first on the line, runs without oclif's Config.load or oclif itself. Whatever
+// it leaves (help, topics, unknown commands, a line oclif's parser must judge) goes to oclif's
+// execute from the bundle (dist/main.js, built by scripts/bundle.mjs), which shares one
+// @oclif/core with the bundled commands. A line that can only be oclif's (no command word first,
+// or a help flag) goes there directly.
 //
 // oclif checks the running Node against its own package's engines at import, through semver (a
 // tenth of a start-up); npm checks ours (>=20.19) at install.
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
-const { execute } = await import('../dist/main.js');
-await execute({ dir: import.meta.url });
+const argv = process.argv.slice(2);
+const mayBeFast = /^[a-z]/.test(argv[0] ?? '') && argv[0] !== 'help' && !argv.includes('--help') && !argv.includes('-h');
+if (!(mayBeFast && (await (await import('../dist/fast/main.js')).run(argv)))) {
+  const { execute } = await import('../dist/main.js');
+  await execute({ dir: import.meta.url });
+}

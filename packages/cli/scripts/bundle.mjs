@@ -118,6 +118,118 @@ const result = await build({
   legalComments: 'none',
   plugins: [lazyOclifRequires],
 });
+// The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
+// `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
+// each command a chunk of its own that is read only when its id is named. bin/run.js tries it
+// first and runs oclif (above) for whatever it leaves.
+rmSync(join(pkg, 'dist/fast'), { recursive: true, force: true });
+const ownCommands = commandEntries(join(pkg, 'src/commands'));
+const FAST_ENTRY = `import { runFast } from ${JSON.stringify(join(pkg, 'src/fast/run.ts'))};
+const commands = {
+${ownCommands.map((c) => `  ${JSON.stringify(c.out.replace(/^commands\//, '').replace(/\//g, ':'))}: () => import(${JSON.stringify(c.in)}),`).join('\n')}
+};
+/** Run argv's command without oclif; false where oclif must run it (dist/main.js). */
+export const run = (argv) => runFast(argv, commands, new URL('../', import.meta.url));
+/** The table, for the test that loads every command. */
+export { commands };
+`;
+/**
+ * Node's own modules without their ESM namespace. `import { join } from 'node:path'` makes Node
+ * build the module's whole namespace, reading every export: node:fs's ReadStream getter loads
+ * the fs streams, node:process's creates process.stdin and process.stdout, node:net's loads its
+ * BlockList. Here each such import resolves to a module that takes the real one from
+ * process.getBuiltinModule and reads only the names the bundle uses (the others are dropped as
+ * pure). A start need not load some modules at all (node:crypto alone is some 5 ms): for those
+ * (LAZY_BUILTINS), functions are wrappers that load the module on the first call, with
+ * util.promisify's custom form forwarded; anything else (a class, for `new` and `instanceof`)
+ * loads it where a chunk that uses it is imported. `node:process` is the global `process`.
+ */
+const LAZY_BUILTINS = new Set(['crypto', 'child_process', 'zlib', 'dgram', 'http', 'https', 'http2', 'dns', 'readline', 'worker_threads', 'v8', 'vm', 'inspector']);
+const builtinNamespaces = {
+  name: 'builtin-namespaces',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z_]+(\/[a-z_]+)?$/ }, async (args) => {
+      const id = args.path.replace(/^node:/, '');
+      if (!BUILTINS.has(id)) return undefined;
+      const lazy = LAZY_BUILTINS.has(id.split('/')[0]);
+      // require('crypto') in bundled CommonJS (cosmiconfig): a proxy that loads it when read.
+      if (args.kind === 'require-call') return lazy ? { path: id, namespace: 'builtin-cjs' } : undefined;
+      if (args.kind !== 'import-statement') return undefined;
+      // A file that imports a class of a lazy module (execa's ChildProcess) gets the real one:
+      // read at the shared chunk's start, it would load the module for every command.
+      if (lazy) {
+        const { readFile } = await import('node:fs/promises');
+        const text = await readFile(args.importer, 'utf8').catch(() => '');
+        const named = [...text.matchAll(new RegExp(`import\\s*(?:\\w+\\s*,\\s*)?\\{([^}]*)\\}\\s*from\\s*['"]${args.path}['"]`, 'g'))].flatMap((x) => x[1].split(',').map((n) => n.trim().split(/\\s+as\\s+/)[0]).filter(Boolean));
+        if (named.some((n) => !/^[a-z]/.test(n))) return undefined;
+      }
+      // One copy per importer (a few lines, the unused names dropped): shared, each module would
+      // be a chunk file of its own, and every file costs a start its resolution and read.
+      return { path: `${id}?${args.importer}`, namespace: 'builtin' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-cjs' }, ({ path: id }) => ({
+      contents: `let m;
+const load = () => (m ??= process.getBuiltinModule('node:${id}'));
+module.exports = new Proxy({}, {
+  get: (_, k) => (k === '__esModule' ? undefined : load()[k]),
+  has: (_, k) => k in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, k) => { const d = Object.getOwnPropertyDescriptor(load(), k); return d && { ...d, configurable: true }; },
+});`,
+      loader: 'js',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => {
+      const id = path.slice(0, path.indexOf('?'));
+      const real = require(`node:${id}`);
+      const names = Object.getOwnPropertyNames(real).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
+      const lazy = LAZY_BUILTINS.has(id.split('/')[0]);
+      const lines = [
+        id === 'process' ? 'const __mod = () => process;' : `let __m;\nconst __mod = () => (__m ??= process.getBuiltinModule('node:${id}'));`,
+        'const __pick = (k) => __mod()[k];',
+        "const __custom = Symbol.for('nodejs.util.promisify.custom');",
+        'const __wrap = (k) => { const f = (...a) => __mod()[k](...a); Object.defineProperty(f, __custom, { get: () => __mod()[k][__custom] }); return f; };',
+        lazy ? 'export default new Proxy({}, { get: (_, k) => __mod()[k], has: (_, k) => k in __mod() });' : 'export default /* @__PURE__ */ __mod();',
+      ];
+      for (const k of names) {
+        const d = Object.getOwnPropertyDescriptor(real, k);
+        if (lazy && typeof d.value === 'function' && /^[a-z]/.test(k)) {
+          lines.push(`export const ${k} = /* @__PURE__ */ __wrap(${JSON.stringify(k)});`);
+        } else {
+          lines.push(`export const ${k} = /* @__PURE__ */ __pick(${JSON.stringify(k)});`);
+        }
+      }
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+  },
+};
+const fastStart = {
+  name: 'fast-start',
+  setup(b) {
+    b.onResolve({ filter: /^tars:fast-entry$/ }, () => ({ path: 'fast-entry', namespace: 'tars' }));
+    b.onLoad({ filter: /.*/, namespace: 'tars' }, () => ({ contents: FAST_ENTRY, resolveDir: pkg, loader: 'js' }));
+    b.onResolve({ filter: /^@oclif\/core$/ }, () => ({ path: join(pkg, 'src/fast/oclif-lite.ts') }));
+  },
+};
+const fast = await build({
+  entryPoints: [{ in: 'tars:fast-entry', out: 'main' }],
+  outdir: join(pkg, 'dist/fast'),
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  mainFields: ['module', 'main'],
+  banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
+  // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
+  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx', 'js-yaml'],
+  logLevel: 'warning',
+  metafile: true,
+  legalComments: 'none',
+  plugins: [fastStart, builtinNamespaces],
+});
+Object.assign(result.metafile.outputs, fast.metafile.outputs);
+
 if (process.argv.includes('--startup')) {
   // What each command reads at start: its file and every chunk it imports statically.
   const outs = result.metafile.outputs;

@@ -1,0 +1,5 @@
+// tarscli through oclif alone (dist/main.js's execute), skipping the fast start that bin/run.js
+// tries first: fast-start.e2e.test.ts compares the two on the same command lines.
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
+const { execute } = await import('../dist/main.js');
+await execute({ dir: new URL('../bin/run.js', import.meta.url).href, args: process.argv.slice(2) });
