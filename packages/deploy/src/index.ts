@@ -23,3 +23,6 @@ export * from './update-module.js';
 export * from './follow.js';
 export * from './task-state.js';
 export { addModule, findHostWindow, hostWindowFile, writeHostWindow, type AddModuleOptions, type HostWindow } from './host-window.js';
+export * from './trace/record.js';
+export * from './trace/chrome.js';
+export * from './trace/service.js';

@@ -379,7 +379,8 @@ fn serve(k: &mut Kernel, payload: &[u8]) {
                 let _ = w.write_str("]}");
             })
         }
-        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, snapshot, state_begin, state_chunk, state_window, module_add, swap_begin, swap_chunk, swap_window, swap_commit, swap_status"),
+        Some(cmd) if cmd.starts_with("trace_") => match crate::trace_cmd::serve(cmd, doc.get("args")) { Ok(r) => reply_ok(id, |w| crate::trace_cmd::write(&r, w)), Err(e) => reply_err(id, e.code, e.message()) },
+        Some(_) => reply_err(id, "UNKNOWN_COMMAND", "commands: ping, stats, modules, log, tasks, spawn, kill, pause, resume, snapshot, state_begin, state_chunk, state_window, module_add, swap_begin, swap_chunk, swap_window, swap_commit, swap_status, trace_start, trace_stop, trace_read, trace_status"),
         None => reply_err(id, "BAD_REQUEST", "missing string \"cmd\""),
     }
 }

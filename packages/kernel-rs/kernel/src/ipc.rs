@@ -73,6 +73,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
     rt.state = State::Runnable;
     rt.reply_to = Some(t.tid);
     write_msg(&mut rt.frame, crate::call::badge_in(t, frame.rdi), crate::call::msg_of(frame));
+    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_CALL, kcore::trace::FLAG_FAST, t.id, ep as u64, rt.id as u64, 0));
     Some(k.switch_task(frame, i, ri))
 }
 
@@ -125,6 +126,7 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
     ct.state = State::Runnable;
     let badge = ct.frame.rdi;
     write_msg(&mut ct.frame, badge, crate::call::msg_of(frame));
+    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_REPLY, kcore::trace::FLAG_FAST, t.id, ct.id as u64, 0, 0));
     Some(k.switch_task(frame, i, ci))
 }
 
@@ -135,6 +137,7 @@ pub fn call(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize, msg: [u6
     let tid = k.task(i).tid;
     let badge = crate::call::badge_in(k.task(i), frame.rdi);
     let receiver = k.endpoints[ep].as_mut().and_then(|e| e.receiver.take());
+    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_CALL, 0, k.task(i).id, ep as u64, receiver.and_then(|r| k.get(r)).map_or(0, |t| t.id as u64), 0));
     if let Some(r) = receiver {
         if deliver(k, r, i, badge, msg) {
             k.block_current(frame, State::ReplyBlocked);
@@ -192,6 +195,7 @@ pub fn reply(k: &mut Kernel, i: usize, msg: [u64; 4]) -> Result<(), i64> {
     write_msg(&mut ct.frame, badge, msg);
     ct.state = State::Runnable;
     k.counters.ipc_replies += 1;
+    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_REPLY, 0, k.task(i).id, k.get(c).map_or(0, |t| t.id as u64), 0, 0));
     Ok(())
 }
 
@@ -207,6 +211,7 @@ pub fn reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize, ep: usize, ms
 /// notify(n, bits): OR bits in and wake the waiter. Never blocks.
 pub fn notify(k: &mut Kernel, n: usize, bits: u64) -> SysResult {
     k.counters.notifications += 1;
+    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_NOTIFY, 0, crate::trace::id_of(&k.tasks, k.current), n as u64, bits, 0));
     let nt = k.notifications[n].as_mut().ok_or(E_BAD_CAP)?;
     nt.bits |= bits;
     if let Some(w) = nt.waiter.take() {

@@ -430,6 +430,7 @@ impl Kernel {
         if next == self.current {
             return;
         }
+        crate::tp!(crate::trace::switch(&self.tasks, self.current, next, false));
         let t0 = rdtsc();
         match self.current {
             // The current task's slot was freed (retired by a hot-swap): nothing to save.
@@ -457,6 +458,7 @@ impl Kernel {
     /// trip.
     #[inline(always)]
     pub fn switch_task(&mut self, frame: &mut TrapFrame, from: usize, to: usize) -> *const TrapFrame {
+        crate::tp!(crate::trace::switch(&self.tasks, Some(from), Some(to), true));
         let t0 = rdtsc();
         self.save_task(frame, from, t0);
         let t = self.task(to);

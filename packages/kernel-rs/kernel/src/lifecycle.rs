@@ -195,6 +195,7 @@ pub fn spawn(k: &mut Kernel, by: Spawner, slot: usize, arg: u64, caps: [Cap; MAX
             frames
         );
     });
+    crate::tp!(crate::trace::record(kcore::trace::kind::SPAWN, 0, pid.max(0) as u32, id as u64, slot as u64, 0));
     Ok(tid)
 }
 
@@ -233,6 +234,7 @@ pub fn kill_task(k: &mut Kernel, j: usize) {
         return;
     }
     let state = State::Exited(EXIT_KILLED);
+    crate::tp!(crate::trace::record(kcore::trace::kind::KILL, 0, id, 0, 0, 0));
     match proc {
         Some(p) => crate::exit::end_process_keeping(k, p, state, Some(tid)),
         None => crate::exit::retire(k, j, state),

@@ -47,6 +47,8 @@ mod syscall;
 mod task;
 mod thread;
 mod time;
+mod trace;
+mod trace_cmd;
 mod uaccess;
 mod vm;
 
@@ -218,6 +220,7 @@ fn trap_handle(frame: &mut TrapFrame) {
     let k = kernel::kernel();
     match frame.vector {
         32 => {
+            crate::tp!(trace::record(kcore::trace::kind::IRQ, 0, trace::id_of(&k.tasks, k.current), 32, 0, 0));
             irq::eoi(32);
             irq::on_tick();
             k.ticks += 1;
@@ -272,6 +275,7 @@ fn trap_handle(frame: &mut TrapFrame) {
             }
         }
         35 => {
+            crate::tp!(trace::record(kcore::trace::kind::IRQ, 0, trace::id_of(&k.tasks, k.current), 35, 0, 0));
             // COM2 received data. When idle, serve the control channel now; when an agent runs,
             // the next tick serves it within its budget (a flood must not starve agents).
             irq::eoi(35);
@@ -292,6 +296,7 @@ fn trap_handle(frame: &mut TrapFrame) {
                 );
             }
             let Some(i) = k.current else { return };
+            crate::tp!(if v == 14 { trace::record(kcore::trace::kind::PAGE_FAULT, 0, k.task(i).id, cr2, frame.error, frame.rip) });
             if sandbox::on_fault(k, frame, i, v) {
                 return;
             }

@@ -97,6 +97,7 @@ pub fn begin(k: &mut Kernel, module: &str, size: usize, sha: [u8; 32], version: 
     s.size = size;
     s.received = 0;
     s.phase = Phase::Receiving;
+    crate::tp!(crate::trace::record(kcore::trace::kind::SWAP, 0, 0, kcore::trace::swap_phase::BEGIN, s.module as u64, 0));
     k.swap_module = busy(s);
     Ok(())
 }
@@ -184,6 +185,7 @@ pub fn commit(k: &mut Kernel) -> Result<(), (&'static str, &'static str)> {
     }
     k.sched[ti.index()] = Some(task::sched_info(prio));
     s.phase = Phase::Starting { old, new: ti, t0_us: 0, deadline: k.ticks + HEALTH_DEADLINE_TICKS };
+    crate::tp!(crate::trace::record(kcore::trace::kind::SWAP, 0, 0, kcore::trace::swap_phase::STARTING, s.module as u64, id as u64));
     k.swap_module = busy(s);
     s.pending = core::mem::take(&mut s.buf);
     events::emit("swap_start", |w| {
@@ -310,6 +312,7 @@ pub fn tick(k: &mut Kernel) -> bool {
             let _ = write!(w, ",\"module\":{},\"reason\":{}", JsonStr(module.as_str()), JsonStr(reason));
         }),
     }
+    crate::tp!(crate::trace::record(kcore::trace::kind::SWAP, 0, 0, match outcome { Outcome::Done { .. } => kcore::trace::swap_phase::DONE, _ => kcore::trace::swap_phase::ROLLED_BACK }, s.module as u64, match outcome { Outcome::Done { downtime_us } => downtime_us, _ => 0 }));
     s.phase = Phase::Finished(outcome);
     k.swap_module = busy(s);
     true

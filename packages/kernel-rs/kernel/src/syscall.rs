@@ -64,6 +64,7 @@ fn lookup(nr: u64) -> Option<SysFn> {
 #[no_mangle]
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
     let k = crate::kernel::kernel();
+    crate::tp!(crate::trace::sys_enter(&k.tasks, k.current, frame.rax, frame.rdi, frame.rsi));
     match ipc::fastpath(k, frame).or_else(|| crate::sandbox::fastpath(k, frame)) {
         // The peer's saved frame, popped in place; or the live frame when a signal is due to it.
         Some(resume) if core::ptr::eq(resume, frame) => {
@@ -126,6 +127,7 @@ fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         Ok(Next::Switched) => {}
         Err(e) => frame.rax = e as u64,
     }
+    crate::tp!(if k.current == Some(i) { crate::trace::sys_exit(&k.tasks, i, frame.rax) });
     // A signal made pending by this call (tgkill to itself, an unblocking sigprocmask) is
     // delivered by the dispatcher on the way out.
 }

@@ -16,6 +16,8 @@ pub mod mem;
 pub mod sbcall;
 pub mod sched;
 pub mod sha256;
+pub mod trace;
+pub mod tracefilter;
 
 /// Version of the kernel ↔ host protocol (PROTOCOL.md). Bumped on any incompatible change.
 pub const PROTOCOL_VERSION: u32 = 1;
