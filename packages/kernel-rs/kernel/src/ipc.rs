@@ -73,7 +73,7 @@ fn fast_call(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*const T
     rt.state = State::Runnable;
     rt.reply_to = Some(t.tid);
     write_msg(&mut rt.frame, crate::call::badge_in(t, frame.rdi), crate::call::msg_of(frame));
-    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_CALL, kcore::trace::FLAG_FAST, t.id, ep as u64, rt.id as u64, 0));
+    crate::tp!(crate::trace::fast_ipc(tasks, i, ri, SYS_CALL, frame, kcore::trace::kind::IPC_CALL, ep as u64));
     Some(k.switch_task(frame, i, ri))
 }
 
@@ -126,7 +126,7 @@ fn fast_reply_recv(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Option<*c
     ct.state = State::Runnable;
     let badge = ct.frame.rdi;
     write_msg(&mut ct.frame, badge, crate::call::msg_of(frame));
-    crate::tp!(crate::trace::record(kcore::trace::kind::IPC_REPLY, kcore::trace::FLAG_FAST, t.id, ct.id as u64, 0, 0));
+    crate::tp!(crate::trace::fast_ipc(tasks, i, ci, SYS_REPLY_RECV, frame, kcore::trace::kind::IPC_REPLY, 0));
     Some(k.switch_task(frame, i, ci))
 }
 

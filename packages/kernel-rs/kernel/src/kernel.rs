@@ -458,7 +458,6 @@ impl Kernel {
     /// trip.
     #[inline(always)]
     pub fn switch_task(&mut self, frame: &mut TrapFrame, from: usize, to: usize) -> *const TrapFrame {
-        crate::tp!(crate::trace::switch(&self.tasks, Some(from), Some(to), true));
         let t0 = rdtsc();
         self.save_task(frame, from, t0);
         let t = self.task(to);

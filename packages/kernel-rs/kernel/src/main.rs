@@ -152,6 +152,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         selftest::run(&boot);
     }
 
+    // `trace=on` or `trace=FILTER` (no spaces): tracing armed from boot, for what happens before
+    // the host can ask (the overhead bench measures the boot-time IPC benchmark with it).
+    trace_cmd::arm_at_boot(cmdline);
     modules::load_boot_modules(k, &boot);
     let timer = irq::start_timer();
     if control {

@@ -64,7 +64,6 @@ fn lookup(nr: u64) -> Option<SysFn> {
 #[no_mangle]
 extern "C" fn syscall_dispatch(frame: &mut TrapFrame) -> *const TrapFrame {
     let k = crate::kernel::kernel();
-    crate::tp!(crate::trace::sys_enter(&k.tasks, k.current, frame.rax, frame.rdi, frame.rsi));
     match ipc::fastpath(k, frame).or_else(|| crate::sandbox::fastpath(k, frame)) {
         // The peer's saved frame, popped in place; or the live frame when a signal is due to it.
         Some(resume) if core::ptr::eq(resume, frame) => {
@@ -102,6 +101,7 @@ fn handle(k: &mut Kernel, frame: &mut TrapFrame) {
         return crate::sandbox::guest_syscall(k, frame, i);
     }
     let nr = frame.rax;
+    crate::tp!(crate::trace::sys_enter(&k.tasks, Some(i), nr, frame.rdi, frame.rsi));
     let linux = {
         let t = k.task(i);
         t.syscalls += 1;

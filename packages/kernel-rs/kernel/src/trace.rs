@@ -61,6 +61,10 @@ pub struct Tracer {
     pub filter_src: [u8; 400],
     pub filter_len: usize,
     pub start_tsc: u64,
+    /// Every kind, every task, no filter: `wanted` has nothing to check.
+    all: bool,
+    /// The ring's length minus one (a power of two minus one).
+    mask_idx: u64,
     /// The system call each task slot is in (display id, number), for the exit record written
     /// when a task that blocked in a call is switched back in.
     pending: Option<Box<[(u32, u64); MAX_TASKS]>>,
@@ -80,6 +84,8 @@ static mut TRACER: Tracer = Tracer {
     filter_src: [0; 400],
     filter_len: 0,
     start_tsc: 0,
+    all: false,
+    mask_idx: 0,
     pending: None,
 };
 
@@ -104,9 +110,11 @@ pub fn start(c: Config) -> Result<(), &'static str> {
     ON.store(false, Ordering::Relaxed);
     let t = tracer();
     t.ring = Vec::new();
+    // A power of two: the index is a mask, not a division.
+    let records = c.records.clamp(MIN_RECORDS, MAX_RECORDS).next_power_of_two();
     let mut ring = Vec::new();
-    ring.try_reserve_exact(c.records).map_err(|_| "no kernel heap for a ring of that size")?;
-    ring.resize(c.records, Record::default());
+    ring.try_reserve_exact(records).map_err(|_| "no kernel heap for a ring of that size")?;
+    ring.resize(records, Record::default());
     if t.pending.is_none() {
         t.pending = Some(crate::heap::try_box([(0u32, 0u64); MAX_TASKS]).ok_or("no kernel heap for the trace state")?);
     }
@@ -114,6 +122,8 @@ pub fn start(c: Config) -> Result<(), &'static str> {
         p.fill((0, 0));
     }
     t.ring = ring;
+    t.mask_idx = records as u64 - 1;
+    t.all = c.mask == u32::MAX && c.tasks.is_empty() && c.filter.is_none();
     t.head = 0;
     t.tail = 0;
     t.lost = 0;
@@ -150,12 +160,15 @@ impl Tracer {
             self.tail = o.clamp(self.tail, self.head);
         }
         let n = (self.unread() as usize).min(PAGE_RECORDS);
-        let cap = self.ring.len().max(1) as u64;
-        let (tail, ring) = (self.tail, &self.ring);
-        (tail, (0..n as u64).map(move |j| &ring[((tail + j) % cap) as usize]))
+        let (tail, ring, m) = (self.tail, &self.ring, self.mask_idx);
+        (tail, (0..n as u64).map(move |j| &ring[((tail + j) & m) as usize]))
     }
 
+    #[inline(always)]
     fn wanted(&self, r: &Record) -> bool {
+        if self.all {
+            return true;
+        }
         if self.mask & (1 << r.kind) == 0 {
             return false;
         }
@@ -168,22 +181,44 @@ impl Tracer {
         self.filter.as_ref().is_none_or(|f| f.eval(r))
     }
 
+    #[inline(always)]
     fn push(&mut self, r: Record) {
-        let cap = self.ring.len() as u64;
-        let need = if self.pending_lost > 0 { 2 } else { 1 };
-        if cap == 0 || self.head - self.tail + need > cap {
+        let room = (self.mask_idx + 1).saturating_sub(self.head - self.tail);
+        if self.pending_lost == 0 && room >= 1 && !self.ring.is_empty() {
+            let at = (self.head & self.mask_idx) as usize;
+            if let Some(slot) = self.ring.get_mut(at) {
+                *slot = r;
+                self.head += 1;
+            }
+            return;
+        }
+        self.push_after_loss(r, room);
+    }
+
+    #[cold]
+    fn push_after_loss(&mut self, r: Record, room: u64) {
+        if self.ring.is_empty() || room < 2 {
             self.lost += 1;
             self.pending_lost += 1;
             return;
         }
-        if self.pending_lost > 0 {
-            let l = Record { tsc: r.tsc, kind: kind::LOST, a: self.pending_lost, ..Default::default() };
-            self.ring[(self.head % cap) as usize] = l;
+        let l = Record { tsc: r.tsc, kind: kind::LOST, a: self.pending_lost, ..Default::default() };
+        for rec in [l, r] {
+            let at = (self.head & self.mask_idx) as usize;
+            self.ring[at] = rec;
             self.head += 1;
-            self.pending_lost = 0;
         }
-        self.ring[(self.head % cap) as usize] = r;
-        self.head += 1;
+        self.pending_lost = 0;
+    }
+
+    /// Filter and write one record.
+    #[inline(always)]
+    fn put(&mut self, r: Record) {
+        if self.wanted(&r) {
+            self.push(r);
+        } else {
+            self.filtered += 1;
+        }
     }
 }
 
@@ -191,13 +226,7 @@ impl Tracer {
 #[cold]
 #[inline(never)]
 pub fn record(kind: u16, flags: u16, task: u32, a: u64, b: u64, c: u64) {
-    let t = tracer();
-    let r = Record { tsc: crate::time::rdtsc(), kind, flags, task, a, b, c };
-    if t.wanted(&r) {
-        t.push(r);
-    } else {
-        t.filtered += 1;
-    }
+    tracer().put(Record { tsc: crate::time::rdtsc(), kind, flags, task, a, b, c });
 }
 
 /// The display id of the task in slot `i` (0: none, the idle loop).
@@ -263,4 +292,31 @@ pub fn sys_enter(tasks: &[Option<Box<Task>>], i: Option<usize>, nr: u64, a0: u64
 #[inline(never)]
 pub fn sys_exit(tasks: &[Option<Box<Task>>], i: usize, rax: u64) {
     exit_if_pending(i, id_of(tasks, Some(i)), rax, 0);
+}
+
+/// The IPC fastpath's one trace point: task `from` made system call `nr` (`frame`: its
+/// registers), which is the IPC `ipc` (`IPC_CALL` with `a` = endpoint, or `IPC_REPLY`) to task
+/// `to`, and switches straight to it — entry, IPC, switch and the peer's exit from the call it
+/// blocked in, with one time stamp and one check when tracing is off.
+#[cold]
+#[inline(never)]
+pub fn fast_ipc(tasks: &[Option<Box<Task>>], from: usize, to: usize, nr: u64, frame: &crate::idt::TrapFrame, ipc: u16, ep: u64) {
+    let (Some(Some(f)), Some(Some(t))) = (tasks.get(from), tasks.get(to)) else { return };
+    let tr = tracer();
+    let tsc = crate::time::rdtsc();
+    let fast = kcore::trace::FLAG_FAST;
+    if let Some(p) = tr.pending.as_mut().and_then(|p| p.get_mut(from)) {
+        *p = (f.id, nr);
+    }
+    tr.put(Record { tsc, kind: kind::SYS_ENTER, flags: fast, task: f.id, a: nr, b: frame.rdi, c: frame.rsi });
+    let (a, b) = if ipc == kind::IPC_CALL { (ep, t.id as u64) } else { (t.id as u64, 0) };
+    tr.put(Record { tsc, kind: ipc, flags: fast, task: f.id, a, b, c: 0 });
+    tr.put(Record { tsc, kind: kind::SWITCH, flags: fast, task: f.id, a: t.id as u64, b: reason_of(f.state), c: 0 });
+    if let Some(p) = tr.pending.as_mut().and_then(|p| p.get_mut(to)) {
+        if p.0 == t.id && t.id != 0 {
+            let nr = p.1;
+            *p = (0, 0);
+            tr.put(Record { tsc, kind: kind::SYS_EXIT, flags: fast, task: t.id, a: nr, b: t.frame.rax, c: 1 });
+        }
+    }
 }

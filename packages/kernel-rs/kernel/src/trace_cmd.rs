@@ -178,4 +178,28 @@ pub fn write(r: &TraceReply, w: &mut BufWriter) {
     }
 }
 
+/// `trace=on` (every event) or `trace=FILTER` on the kernel command line: arm at boot with the
+/// largest ring. A filter that does not compile is logged and tracing stays off.
+pub fn arm_at_boot(cmdline: &str) {
+    let Some(v) = cmdline.split_whitespace().find_map(|w| w.strip_prefix("trace=")) else { return };
+    let filter = match v {
+        "on" => None,
+        src => match kcore::tracefilter::compile(src) {
+            Ok(f) => Some((f, src)),
+            Err(e) => {
+                let k = crate::kernel::kernel();
+                let mut buf = [0u8; 160];
+                let mut w = BufWriter::new(&mut buf);
+                let _ = write!(w, "trace= on the command line: filter at byte {}: {}", e.at, e.what);
+                let n = w.len();
+                k.log("kernel", core::str::from_utf8(&buf[..n]).unwrap_or("trace=: bad filter"));
+                return;
+            }
+        },
+    };
+    if let Err(m) = trace::start(Config { mask: u32::MAX, tasks: &[], filter, records: MAX_RECORDS }) {
+        crate::kernel::kernel().log("kernel", m);
+    }
+}
+
 static mut PAGE: [u8; PAGE_RECORDS * RECORD_SIZE] = [0; PAGE_RECORDS * RECORD_SIZE];

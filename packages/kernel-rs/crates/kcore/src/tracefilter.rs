@@ -22,8 +22,9 @@ pub const MAX_INSNS: usize = 48;
 pub const MAX_STACK: usize = 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Field {
-    Kind,
+    Kind = 0,
     Task,
     Flags,
     A,
@@ -251,45 +252,39 @@ impl Filter {
         &self.insns[..self.len]
     }
 
-    /// Whether `r` passes. Straight-line: at most MAX_INSNS steps.
+    /// Whether `r` passes. Straight-line: at most MAX_INSNS steps. The stack is a word of bits
+    /// with the top at bit 0 (the verifier keeps it within MAX_STACK < 64).
+    #[inline(always)]
     pub fn eval(&self, r: &Record) -> bool {
-        let mut stack = 0u64; // bit i = stack slot i
-        let mut sp = 0usize;
+        let field = |f: Field| match f {
+            Field::Kind => r.kind as u64,
+            Field::Task => r.task as u64,
+            Field::Flags => r.flags as u64,
+            Field::A => r.a,
+            Field::B => r.b,
+            Field::C => r.c,
+        };
+        let cmp = |x: u64, op: Op, v: u64| match op {
+            Op::Eq => x == v,
+            Op::Ne => x != v,
+            Op::Lt => x < v,
+            Op::Le => x <= v,
+            Op::Gt => x > v,
+            Op::Ge => x >= v,
+        };
+        // The commonest filter, one comparison, without the interpreter.
+        if let (1, Insn::Cmp(f, op, v)) = (self.len, self.insns[0]) {
+            return cmp(field(f), op, v);
+        }
+        let mut stack = 0u64;
         for i in &self.insns[..self.len] {
-            match *i {
-                Insn::Cmp(f, op, v) => {
-                    let x = match f {
-                        Field::Kind => r.kind as u64,
-                        Field::Task => r.task as u64,
-                        Field::Flags => r.flags as u64,
-                        Field::A => r.a,
-                        Field::B => r.b,
-                        Field::C => r.c,
-                    };
-                    let t = match op {
-                        Op::Eq => x == v,
-                        Op::Ne => x != v,
-                        Op::Lt => x < v,
-                        Op::Le => x <= v,
-                        Op::Gt => x > v,
-                        Op::Ge => x >= v,
-                    };
-                    stack = (stack & !(1 << sp)) | ((t as u64) << sp);
-                    sp += 1;
-                }
-                Insn::KindIn(m) => {
-                    let t = r.kind < 32 && m & (1 << r.kind) != 0;
-                    stack = (stack & !(1 << sp)) | ((t as u64) << sp);
-                    sp += 1;
-                }
-                Insn::Not => stack ^= 1 << (sp - 1),
-                Insn::And | Insn::Or => {
-                    let (x, y) = (stack >> (sp - 2) & 1, stack >> (sp - 1) & 1);
-                    let t = if matches!(i, Insn::And) { x & y } else { x | y };
-                    sp -= 1;
-                    stack = (stack & !(1 << (sp - 1))) | (t << (sp - 1));
-                }
-            }
+            stack = match *i {
+                Insn::Cmp(f, op, v) => stack << 1 | cmp(field(f), op, v) as u64,
+                Insn::KindIn(m) => stack << 1 | ((m as u64) >> (r.kind & 31) & (r.kind < 32) as u64),
+                Insn::Not => stack ^ 1,
+                Insn::And => (stack >> 2) << 1 | (stack & stack >> 1 & 1),
+                Insn::Or => (stack >> 2) << 1 | ((stack | stack >> 1) & 1),
+            };
         }
         stack & 1 != 0
     }
