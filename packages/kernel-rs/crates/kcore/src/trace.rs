@@ -139,7 +139,9 @@ mod tests {
         // SAFETY: Record is repr(C), 40 bytes, no padding (the layout test).
         let raw: [u8; RECORD_SIZE] = unsafe { core::mem::transmute(r) };
         assert_eq!(raw, r.to_bytes());
-        assert_eq!(&r.to_bytes()[..10], &[8, 7, 6, 5, 4, 3, 2, 1, 3, 0]);
+        // The shared vector: packages/deploy/src/trace/chrome.test.ts decodes the same bytes.
+        let hex: String = r.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "080706050403020103000100070000000310000000000000faffffffffffffff0100000000000000");
     }
 
     #[test]
