@@ -5,13 +5,14 @@
  * an overflowing ring that reports what it lost. The records are decoded by the host's decoder
  * (`@tars/deploy`), so this is also its test against bytes a kernel produced.
  */
-import { mkdtempSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyzeTrace, collectTrace, decodeTraceRecords, ProtocolClient, ProtocolError, readTrace, signed, startQemu, type QemuInstance, type TracePage, type TraceRecord, type TraceStatus } from '@tars/deploy';
-import { DEMO_MODULES, KERNEL } from './system.js';
+import { analyzeTrace, collectTrace, decodeTraceRecords, hotSwapModule, ProtocolClient, ProtocolError, readTrace, signed, startQemu, type QemuInstance, type TracePage, type TraceRecord, type TraceStatus } from '@tars/deploy';
+import { DEMO_MODULES, KERNEL, OUT } from './system.js';
 
 const SYS_CALL = 0x1003;
 const SYS_REPLY_RECV = 0x1006;
@@ -156,5 +157,58 @@ describe('kernel tracing (QEMU, TCG)', () => {
     const inStream = [...first.records, ...rest].filter((r) => r.kind === 'lost').reduce((n, r) => n + Number(r.a), 0);
     expect(inStream).toBeLessThanOrEqual(page.lost);
     expect(page.lost).toBeGreaterThanOrEqual(full.lost);
+  });
+
+  it('records the phases of a hot-swap and the end of the old task', async () => {
+    await c.request('trace_start', { events: ['swap', 'lifecycle'] });
+    const swap = await hotSwapModule(c, { module: 'pong', image: readFileSync(`${OUT}agents/pong.elf`), version: '1.0.1' });
+    expect(swap?.downtimeUs).toBeGreaterThanOrEqual(0);
+    await c.request('trace_stop');
+    const { records } = await readTrace(c, 0);
+    const phases = of(records, 'swap').map((r) => Number(r.a));
+    expect(phases).toEqual([1, 2, 3]); // begin, starting, done
+    const newPong = Number(of(records, 'swap')[1]!.c);
+    expect(newPong).not.toBe(pong);
+    // The old pong task ends when the new one takes over.
+    expect(of(records, 'exit', pong).length).toBe(1);
+    const { tasks } = await c.allTasks();
+    pong = tasks.find((t) => t.name === 'pong' && t.state !== 'exited')!.id;
+  });
+});
+
+describe('kernel tracing from boot (trace= on the command line)', () => {
+  it('traces a Linux executable\'s system calls, entry and exit, from its first instruction', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tars-trace-linux-'));
+    writeFileSync(join(dir, 'hello.c'), '#include <unistd.h>\nint main(void) { for (int i = 0; i < 3; i++) { write(1, "hi\\n", 3); getpid(); } return 7; }\n');
+    execFileSync('gcc', ['-O1', '-static', '-o', join(dir, 'hello'), join(dir, 'hello.c')]);
+    const lq = startQemu({ kernel: KERNEL, modules: [{ path: join(dir, 'hello'), args: 'name=hello version=1.0.0 abi=linux' }], accel: 'tcg', memoryMb: 256, append: 'trace=on' }, dir);
+    try {
+      const exit = await lq.waitFor((e) => e.ev === 'task_exit' && e['name'] === 'hello', { timeoutMs: 60_000 });
+      const lc = await ProtocolClient.connect(lq.paths.control, { timeoutMs: 20_000 });
+      try {
+        const st = await lc.request<TraceStatus>('trace_status');
+        expect(st).toMatchObject({ on: true, size: 65536, lost: 0 });
+        await lc.request('trace_stop');
+        const { records } = await readTrace(lc, 0);
+        const hello = Number(exit['task']);
+        const calls = records.filter((r) => r.task === hello && (r.kind === 'sys_enter' || r.kind === 'sys_exit'));
+        // write (1) returns 3 each time; getpid (39) answers; every entry has its exit.
+        const writes = calls.filter((r) => r.kind === 'sys_exit' && r.a === 1n);
+        expect(writes.map((r) => signed(r.b))).toEqual([3, 3, 3]);
+        expect(calls.filter((r) => r.kind === 'sys_exit' && r.a === 39n).length).toBe(3);
+        for (let i = 0; i + 1 < calls.length; i += 2) {
+          expect(calls[i]!.kind).toBe('sys_enter');
+          if (calls[i]!.a === 231n) break; // exit_group does not return
+          expect([calls[i + 1]!.kind, calls[i + 1]!.a]).toEqual(['sys_exit', calls[i]!.a]);
+        }
+        expect(calls.at(-1)).toMatchObject({ kind: 'sys_enter', a: 231n }); // exit_group
+        expect(records.filter((r) => r.kind === 'page_fault' && r.task === hello).length).toBeGreaterThan(0);
+        expect(of(records, 'exit', hello).map((r) => signed(r.a))).toEqual([7]);
+      } finally {
+        lc.close();
+      }
+    } finally {
+      await lq.stop();
+    }
   });
 });
