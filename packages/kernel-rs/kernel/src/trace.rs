@@ -248,6 +248,7 @@ fn reason_of(s: State) -> u64 {
         State::ChildWait(_) => reason::CHILD_WAIT,
         State::Exited(_) => reason::EXITED,
         State::Faulted => reason::FAULTED,
+        State::Poll => reason::POLL_WAIT,
     }
 }
 

@@ -92,6 +92,8 @@ pub mod reason {
     pub const FAULTED: u64 = 10;
     /// From the idle loop, or from a task whose slot is gone.
     pub const NONE: u64 = 11;
+    /// A Linux thread in poll/select/epoll_wait.
+    pub const POLL_WAIT: u64 = 12;
 }
 
 /// Hot-swap phases (`kind::SWAP`'s `a`).
