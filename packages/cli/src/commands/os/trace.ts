@@ -33,6 +33,8 @@ export default class OsTrace extends BaseCommand<typeof OsTrace, TraceDeployment
       deployment,
       file: this.flags.output,
       durationS: Number(this.flags.duration),
+      // Ctrl-C ends the trace early: the kernel is told to stop and what was read is written.
+      signal: this.signal,
       ...(this.flags.events ? { events: this.flags.events } : {}),
       ...(this.flags.task ? { tasks: this.flags.task } : {}),
       ...(this.flags.filter !== undefined ? { filter: this.flags.filter } : {}),
