@@ -370,6 +370,37 @@ mod tests {
         assert!(!f.eval(&rec(SWITCH, 2, 0, 0)));
     }
 
+    #[test]
+    fn random_sources_never_panic_and_every_accepted_program_verifies() {
+        // A deterministic fuzz run over the language's own tokens and stray bytes: the kernel
+        // compiles whatever the host sends, so nothing may panic, and whatever compiles must
+        // pass the verifier and evaluate.
+        const TOKENS: [&str; 24] = ["kind", "task", "nr", "result", "c", "==", "!=", "<", "<=", ">", ">=", "&&", "||", "!", "(", ")", "syscall", "ipc_call", "0x1000", "-6", "3", " ", "\u{e9}", "=="];
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut accepted = 0;
+        for _ in 0..20_000 {
+            let mut src = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 24) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                src.push_str(TOKENS[(x % TOKENS.len() as u64) as usize]);
+                if x & 0x100 != 0 {
+                    src.push(' ');
+                }
+            }
+            if let Ok(f) = compile(&src) {
+                accepted += 1;
+                verify(f.insns()).unwrap();
+                let _ = f.eval(&rec(SYS_ENTER, 3, 0x1003, 0));
+            }
+        }
+        assert!(accepted > 0);
+    }
+
     fn alloc_string() -> String {
         String::new()
     }
