@@ -12,7 +12,7 @@ export type TraceKind = Exclude<(typeof TRACE_KINDS)[number], ''>;
 /** Groups `trace_start.events` and the filter also accept. */
 export const TRACE_GROUPS = ['syscall', 'ipc', 'lifecycle'] as const;
 /** Why a task was switched away from: the state it was left in. */
-export const SWITCH_REASONS = ['preempted', 'send_blocked', 'recv_blocked', 'reply_blocked', 'notify_blocked', 'sleeping', 'futex_wait', 'pipe_read', 'child_wait', 'exited', 'faulted', 'none', 'poll_wait'] as const;
+export const SWITCH_REASONS = ['preempted', 'send_blocked', 'recv_blocked', 'reply_blocked', 'notify_blocked', 'sleeping', 'futex_wait', 'pipe_read', 'child_wait', 'exited', 'faulted', 'none', 'poll_wait', 'sandbox'] as const;
 export const SWAP_PHASES = ['', 'begin', 'starting', 'done', 'rolled_back'] as const;
 export const FLAG_FAST = 1;
 export const SYS_TARS_BASE = 0x1000;

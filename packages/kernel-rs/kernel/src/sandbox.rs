@@ -231,7 +231,7 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
             k.counters.syscalls += 1;
             k.task(i).syscalls += 1;
             match enter(k, frame, i) {
-                Ok(g) => Some(k.switch_task(frame, i, g)),
+                Ok(g) => { crate::tp!(crate::trace::fast_ipc(&k.tasks, i, g, SYS_SB_CALL, frame, 0, 0)); Some(k.switch_task(frame, i, g)) }
                 Err(e) => {
                     frame.rax = e as u64;
                     Some(frame as *const TrapFrame)
@@ -247,6 +247,7 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
             k.counters.syscalls += 1;
             k.task(i).syscalls += 1;
             let o = leave(k, s, frame.rdi, frame.rsi as usize)?;
+            crate::tp!(crate::trace::fast_ipc(&k.tasks, i, o, SYS_SB_RETURN, frame, 0, 0));
             Some(k.switch_task(frame, i, o))
         }
         _ => None,

@@ -249,6 +249,7 @@ fn reason_of(s: State) -> u64 {
         State::Exited(_) => reason::EXITED,
         State::Faulted => reason::FAULTED,
         State::Poll => reason::POLL_WAIT,
+        State::Guest => reason::SANDBOX,
     }
 }
 
@@ -295,9 +296,10 @@ pub fn sys_exit(tasks: &[Option<Box<Task>>], i: usize, rax: u64) {
     exit_if_pending(i, id_of(tasks, Some(i)), rax, 0);
 }
 
-/// The IPC fastpath's one trace point: task `from` made system call `nr` (`frame`: its
-/// registers), which is the IPC `ipc` (`IPC_CALL` with `a` = endpoint, or `IPC_REPLY`) to task
-/// `to`, and switches straight to it — entry, IPC, switch and the peer's exit from the call it
+/// A fastpath's one trace point (IPC's, the sandboxes'): task `from` made system call `nr`
+/// (`frame`: its registers), which is the IPC `ipc` (`IPC_CALL` with `a` = endpoint, or
+/// `IPC_REPLY`; 0: no IPC record, a sandbox call or return) to task `to`, and switches straight
+/// to it — entry, IPC, switch and the peer's exit from the call it
 /// blocked in, with one time stamp and one check when tracing is off.
 #[cold]
 #[inline(never)]
@@ -310,8 +312,10 @@ pub fn fast_ipc(tasks: &[Option<Box<Task>>], from: usize, to: usize, nr: u64, fr
         *p = (f.id, nr);
     }
     tr.put(Record { tsc, kind: kind::SYS_ENTER, flags: fast, task: f.id, a: nr, b: frame.rdi, c: frame.rsi });
-    let (a, b) = if ipc == kind::IPC_CALL { (ep, t.id as u64) } else { (t.id as u64, 0) };
-    tr.put(Record { tsc, kind: ipc, flags: fast, task: f.id, a, b, c: 0 });
+    if ipc != 0 {
+        let (a, b) = if ipc == kind::IPC_CALL { (ep, t.id as u64) } else { (t.id as u64, 0) };
+        tr.put(Record { tsc, kind: ipc, flags: fast, task: f.id, a, b, c: 0 });
+    }
     tr.put(Record { tsc, kind: kind::SWITCH, flags: fast, task: f.id, a: t.id as u64, b: reason_of(f.state), c: 0 });
     if let Some(p) = tr.pending.as_mut().and_then(|p| p.get_mut(to)) {
         if p.0 == t.id && t.id != 0 {

@@ -94,6 +94,8 @@ pub mod reason {
     pub const NONE: u64 = 11;
     /// A Linux thread in poll/select/epoll_wait.
     pub const POLL_WAIT: u64 = 12;
+    /// A sandbox guest context between calls (`sandbox_idle`), or an owner waiting in `sb_call`.
+    pub const SANDBOX: u64 = 13;
 }
 
 /// Hot-swap phases (`kind::SWAP`'s `a`).
