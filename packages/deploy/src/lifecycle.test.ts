@@ -307,7 +307,7 @@ describe('snapshotTask and spawn --state', () => {
     expect(requests.slice(1, 6).map((q) => q.args['offset'])).toEqual([0, 8192, 16384, 24576, 32768]);
     expect(requests.slice(6).map((q) => q.args)).toEqual([256, 44].map((count) => ({ module: 'keeper-image', count, arg: 7, caps: 'shm=keeper-b', state: true })));
     expect(r.tasks).toHaveLength(300);
-    expect(r.state).toEqual({ file, size: 40960, sha256: createHash('sha256').update(state).digest('hex') });
+    expect(r.state).toEqual({ file, size: 40960, sha256: createHash('sha256').update(state).digest('hex'), via: 'frames' });
     expect([...states.values()].every((s) => s.equals(state))).toBe(true);
   });
 
