@@ -31,6 +31,7 @@ pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
                 }
             }
         }
+        Fd::File(s) => pr.file_ref(s, false),
         _ => {}
     }
     crate::poll::on_close(k, p, n, f);

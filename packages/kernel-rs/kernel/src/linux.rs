@@ -12,7 +12,6 @@ use crate::process::{Fd, Pipe, FL_CLOEXEC, FL_NONBLOCK, MAX_FDS};
 use crate::call::Next;
 use crate::task::State;
 use crate::vm::{Fault, Kind, Vma};
-use core::fmt::Write;
 use kcore::frames::FRAME_SIZE;
 
 pub use crate::call::SysResult;
@@ -28,10 +27,13 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         0 => sys_read,
         1 => sys_write,
         3 => sys_close,
-        4 | 6 | 21 | 137 => sys_no_such_path, // stat, lstat, access, statfs
-        5 => sys_fstat,
+        2 => crate::files::sys_open,
+        4 => crate::files::sys_stat,
+        5 => crate::files::sys_fstat,
+        6 => crate::files::sys_lstat,
+        137 => sys_no_such_path, // statfs
         7 => crate::poll::sys_poll,
-        8 => sys_lseek,
+        8 => crate::files::sys_lseek,
         9 => sys_mmap,
         10 => sys_mprotect,
         11 => sys_munmap,
@@ -40,6 +42,8 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         14 => crate::signal::sys_rt_sigprocmask,
         15 => crate::signal::sys_rt_sigreturn,
         16 => sys_ioctl,
+        17 => crate::files::sys_pread64,
+        21 => crate::files::sys_access,
         20 => sys_writev,
         23 => crate::poll::sys_select,
         24 => sys_sched_yield,
@@ -53,8 +57,10 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         62 => crate::signal::sys_kill,
         63 => sys_uname,
         72 => sys_fcntl,
-        79 => sys_getcwd,
-        89 => sys_readlink,
+        76 | 82..=88 | 90 | 92 | 94 | 133 => crate::files::sys_read_only, // truncate, rename, mkdir, rmdir, creat, link, unlink, symlink, chmod, chown, lchown, mknod
+        79 => crate::files::sys_getcwd,
+        80 => crate::files::sys_chdir,
+        89 => crate::files::sys_readlink,
         96 => sys_gettimeofday,
         97 => sys_getrlimit,
         99 => sys_sysinfo,
@@ -68,7 +74,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         202 => crate::thread::sys_futex,
         203 => sys_zero, // sched_setaffinity: one CPU, any mask containing it is as good
         204 => sys_sched_getaffinity,
-        217 => sys_getdents64,
+        217 => crate::files::sys_getdents64,
         213 => crate::poll::sys_epoll_create,
         218 => sys_set_tid_address,
         228 => sys_clock_gettime,
@@ -79,9 +85,11 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         233 => crate::poll::sys_epoll_ctl,
         234 => crate::signal::sys_tgkill,
         239 => sys_get_mempolicy,
-        257 => sys_openat,
-        262 => sys_newfstatat,
-        267 => sys_readlinkat,
+        257 => crate::files::sys_openat,
+        258 | 259 | 263..=266 | 268 | 316 => crate::files::sys_read_only, // mkdirat, mknodat, unlinkat, renameat, linkat, symlinkat, fchmodat, renameat2
+        262 => crate::files::sys_newfstatat,
+        267 => crate::files::sys_readlinkat,
+        269 => crate::files::sys_faccessat,
         270 => crate::poll::sys_pselect6,
         271 => crate::poll::sys_ppoll,
         273 => sys_zero, // set_robust_list: glibc's robust mutexes are not used by agents; accepted
@@ -98,8 +106,10 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         302 => sys_prlimit64,
         318 => sys_getrandom,
         324 => sys_membarrier,
+        332 => crate::files::sys_statx,
         334 => sys_rseq,
         435 => crate::thread::sys_clone3,
+        439 => crate::files::sys_faccessat2,
         _ => return None,
     })
 }
@@ -141,9 +151,9 @@ fn sys_mmap(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     if len == 0 || prot & !7 != 0 || flags & (MAP_SHARED | MAP_PRIVATE) == 0 {
         return Err(EINVAL);
     }
-    if flags & MAP_ANONYMOUS == 0 {
-        // No files to map.
-        return Err(EBADF);
+    let file = flags & MAP_ANONYMOUS == 0;
+    if file {
+        crate::files::check_map(k, i, frame.r8, frame.r9, prot, flags)?;
     }
     let len = page_up(len).ok_or(ENOMEM)?;
     let vm = vm_of(k, i)?;
@@ -166,6 +176,12 @@ fn sys_mmap(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         vm.find_free(addr & !(FRAME_SIZE - 1), len).ok_or(ENOMEM)?
     };
     vm.insert(Vma { start, end: start + len, prot: prot as u8, kind: Kind::Anon }).map_err(|_| ENOMEM)?;
+    if file {
+        if let Err(e) = crate::files::map_file(k, i, frame.r8, frame.r9, start, len, prot) {
+            let _ = vm_of(k, i)?.unmap(start, start + len);
+            return Err(e);
+        }
+    }
     Ok(Next::Value(start))
 }
 
@@ -244,6 +260,7 @@ fn sys_read(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         }
         Fd::Event(e) => crate::poll::eventfd_read(k, frame, i, p, e),
         Fd::Timer(t) => crate::poll::timerfd_read(k, frame, i, p, t),
+        Fd::File(s) => crate::files::read(k, i, p, s, frame.rsi, frame.rdx as usize, None),
         Fd::PipeRead(pi) => {
             let nonblock = k.procs[p].as_ref().is_some_and(|pr| pr.fl[frame.rdi as usize] & FL_NONBLOCK != 0);
             let Some(pipe) = k.pipes[pi].as_mut() else { return Err(EBADF) };
@@ -410,6 +427,9 @@ fn dup_to(k: &mut Kernel, i: usize, old: u64, min: usize, exact: bool) -> Result
     // O_NONBLOCK belongs to the open file (shared by duplicates); FD_CLOEXEC is not copied.
     pr.fl[slot] = pr.fl[old as usize] & FL_NONBLOCK;
     crate::poll::on_dup(pr, f);
+    if let Fd::File(s) = f {
+        pr.file_ref(s, true);
+    }
     match f {
         Fd::PipeRead(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.readers += 1),
         Fd::PipeWrite(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.writers += 1),
@@ -457,7 +477,7 @@ fn sys_fcntl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         3 => {
             // F_GETFL: the access mode and O_NONBLOCK
             let mode = match f {
-                Fd::PipeRead(_) | Fd::Stdin => 0,
+                Fd::PipeRead(_) | Fd::Stdin | Fd::File(_) => 0,
                 Fd::PipeWrite(_) | Fd::Stdout | Fd::Stderr => 1,
                 _ => 2,
             };
@@ -477,15 +497,7 @@ fn sys_ioctl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     Err(ENOTTY)
 }
 
-fn sys_lseek(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    fd(k, i, frame.rdi)?;
-    Err(ESPIPE)
-}
 
-fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    fd(k, i, frame.rdi)?;
-    Err(ENOTDIR)
-}
 
 fn sys_pipe(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     make_pipe(k, i, frame.rdi, 0)
@@ -531,91 +543,15 @@ fn make_pipe(k: &mut Kernel, i: usize, out: u64, flags: u64) -> SysResult {
 }
 
 
-fn read_path(k: &mut Kernel, i: usize, va: u64) -> Result<([u8; 128], usize), i64> {
-    let mut b = [0u8; 128];
-    let vm = vm_of(k, i)?;
-    for n in 0..b.len() {
-        let mut c = [0u8; 1];
-        vm.copy_in(va + n as u64, &mut c).map_err(efault)?;
-        if c[0] == 0 {
-            return Ok((b, n));
-        }
-        b[n] = c[0];
-    }
-    Ok((b, b.len()))
-}
 
-fn sys_openat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let (path, n) = read_path(k, i, frame.rsi)?;
-    let f = match &path[..n] {
-        b"/dev/null" => Fd::Null,
-        b"/dev/urandom" | b"/dev/random" => Fd::Random,
-        _ => return Err(ENOENT),
-    };
-    let p = proc_of(k, i)?;
-    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
-    pr.alloc_fd(f).map(|n| Next::Value(n as u64)).ok_or(EMFILE)
-}
 
-const S_IFCHR: u32 = 0o020000;
-const S_IFIFO: u32 = 0o010000;
 
-fn stat_into(k: &mut Kernel, i: usize, f: Fd, out: u64) -> SysResult {
-    let mut st = [0u8; 144];
-    let mode = match f {
-        Fd::PipeRead(_) | Fd::PipeWrite(_) => S_IFIFO | 0o600,
-        _ => S_IFCHR | 0o620,
-    };
-    st[16..24].copy_from_slice(&1u64.to_le_bytes()); // st_nlink
-    st[24..28].copy_from_slice(&mode.to_le_bytes());
-    st[56..64].copy_from_slice(&4096u64.to_le_bytes()); // st_blksize
-    vm_of(k, i)?.copy_out(out, &st).map_err(efault)?;
-    Ok(Next::Value(0))
-}
 
-fn sys_fstat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let (_, f) = fd(k, i, frame.rdi)?;
-    stat_into(k, i, f, frame.rsi)
-}
 
-fn sys_newfstatat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    const AT_EMPTY_PATH: u64 = 0x1000;
-    let (_, n) = read_path(k, i, frame.rsi)?;
-    if n == 0 && frame.r10 & AT_EMPTY_PATH != 0 {
-        let (_, f) = fd(k, i, frame.rdi)?;
-        return stat_into(k, i, f, frame.rdx);
-    }
-    Err(ENOENT)
-}
 
-fn readlink_common(k: &mut Kernel, i: usize, path: u64, buf: u64, size: u64) -> SysResult {
-    let (p, n) = read_path(k, i, path)?;
-    if &p[..n] != b"/proc/self/exe" {
-        return Err(ENOENT);
-    }
-    let mut target = [0u8; 64];
-    let mut w = kcore::fmt::BufWriter::new(&mut target);
-    let _ = write!(w, "/tars/agents/{}", k.task(i).name());
-    let len = w.len().min(size as usize);
-    vm_of(k, i)?.copy_out(buf, &target[..len]).map_err(efault)?;
-    Ok(Next::Value(len as u64))
-}
 
-fn sys_readlink(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    readlink_common(k, i, frame.rdi, frame.rsi, frame.rdx)
-}
 
-fn sys_readlinkat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    readlink_common(k, i, frame.rsi, frame.rdx, frame.r10)
-}
 
-fn sys_getcwd(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    if frame.rsi < 2 {
-        return Err(ERANGE);
-    }
-    vm_of(k, i)?.copy_out(frame.rdi, b"/\0").map_err(efault)?;
-    Ok(Next::Value(2))
-}
 
 // ---- process, identity, limits ----
 

@@ -18,6 +18,8 @@ mod events;
 mod exit;
 mod fault;
 mod fds;
+mod files;
+mod fs;
 mod futex;
 mod fpu;
 mod gdt;

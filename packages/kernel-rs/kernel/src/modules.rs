@@ -387,6 +387,11 @@ pub fn supervise(k: &mut Kernel) -> bool {
 pub fn load_boot_modules(k: &mut Kernel, boot: &BootInfo) {
     for m in boot.modules() {
         crate::time::poll();
+        if let Some(name) = arg(m.cmdline, "tree") {
+            // A file tree (fs.rs), not a program.
+            crate::fs::register(name, m.bytes());
+            continue;
+        }
         let _ = start_module(k, m.bytes(), m.cmdline);
     }
 }

@@ -49,6 +49,26 @@ pub enum Fd {
     Event(usize),
     /// A timerfd (index into `Proc::timers`).
     Timer(usize),
+    /// An open file of the tree, /dev/zero or a generated file (index into `Proc::files`).
+    File(usize),
+}
+
+/// What an open file reads (files.rs): an entry of a read-only tree (fs.rs), /dev/zero, a file
+/// the kernel generates (/proc, /sys), or a module's image (/proc/self/exe).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Tree { tree: u8, entry: u32 },
+    Zero,
+    Gen(u8),
+    Exe(usize),
+}
+
+/// An open file: shared by the descriptors dup made from it (one offset), freed with the last.
+#[derive(Clone, Copy)]
+pub struct OpenFile {
+    pub node: Node,
+    pub pos: u64,
+    pub refs: u32,
 }
 
 /// One descriptor an epoll set watches: the file it named when added (a closed or reused
@@ -193,6 +213,7 @@ pub struct Proc {
     pub epolls: [Option<Epoll>; MAX_EPOLLS],
     pub events: [Option<EventFd>; MAX_EVENTFDS],
     pub timers: [Option<TimerFd>; MAX_TIMERFDS],
+    pub files: [Option<OpenFile>; MAX_FDS],
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
@@ -215,6 +236,7 @@ impl Proc {
             epolls: [None; MAX_EPOLLS],
             events: [None; MAX_EVENTFDS],
             timers: [None; MAX_TIMERFDS],
+            files: [None; MAX_FDS],
             threads: 1,
             out: [LineBuf::EMPTY; 2],
             rng: seed | 1,
@@ -229,6 +251,16 @@ impl Proc {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// One more descriptor names open file `s` (dup), or one fewer (close; freed at zero).
+    pub fn file_ref(&mut self, s: usize, up: bool) {
+        if let Some(f) = self.files.get_mut(s).and_then(|f| f.as_mut()) {
+            f.refs = if up { f.refs + 1 } else { f.refs.saturating_sub(1) };
+            if f.refs == 0 {
+                self.files[s] = None;
+            }
+        }
     }
 
     pub fn alloc_fd(&mut self, fd: Fd) -> Option<usize> {

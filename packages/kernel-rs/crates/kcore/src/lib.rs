@@ -16,6 +16,7 @@ pub mod mem;
 pub mod sbcall;
 pub mod sched;
 pub mod sha256;
+pub mod tarsfs;
 pub mod trace;
 pub mod tracefilter;
 

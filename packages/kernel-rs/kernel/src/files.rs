@@ -1,0 +1,690 @@
+//! Paths and files for Linux processes. `/` is the read-only tree of the agent's `files=` word
+//! (default `rootfs`; fs.rs holds the trees, kcore::tarsfs resolves paths: `..` stops at the
+//! root, more than 40 symlinks is ELOOP, a path over 1023 bytes or a name over 255 is
+//! ENAMETOOLONG). Beside it the kernel serves /dev/null, /dev/zero, /dev/urandom, /dev/random,
+//! /proc/self/exe (the agent's image), /proc/meminfo, /proc/cpuinfo and
+//! /sys/devices/system/cpu/{online,possible}. Nothing is writable: opening for writing, creating,
+//! removing or renaming is EROFS. A read copies straight from the archive into the caller's
+//! buffer (at most READ_MAX a call); a read-only mmap of a file maps the archive's own frames
+//! (whole pages; the last partial page is a zero-padded copy), so mapping copies nothing.
+use crate::call::{Next, SysResult};
+use crate::idt::TrapFrame;
+use crate::kernel::Kernel;
+use crate::memory::{self, PTE_BORROWED};
+use crate::process::{Fd, Node, OpenFile, FL_CLOEXEC};
+use crate::uaccess::errno::*;
+use crate::uaccess::{proc_of, vm_of};
+use crate::vm::{pte_flags, PROT_WRITE};
+use core::fmt::Write;
+use kcore::frames::FRAME_SIZE;
+use kcore::tarsfs::{Kind, PathError, Tree, PATH_MAX};
+
+const EACCES: i64 = -13;
+const ENODEV: i64 = -19;
+const EISDIR: i64 = -21;
+const EROFS: i64 = -30;
+const ENAMETOOLONG: i64 = -36;
+const ELOOP: i64 = -40;
+
+const AT_FDCWD: i64 = -100;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+const O_ACCMODE: u64 = 3;
+const O_CREAT: u64 = 0o100;
+const O_EXCL: u64 = 0o200;
+const O_TRUNC: u64 = 0o1000;
+const O_DIRECTORY: u64 = 0o200000;
+const O_NOFOLLOW: u64 = 0o400000;
+const O_CLOEXEC: u64 = 0o2000000;
+const MAP_SHARED: u64 = 0x01;
+
+/// The most one read or pread copies (a program asking more gets a short read, as from a pipe).
+pub const READ_MAX: usize = 8 << 20;
+
+const S_IFIFO: u32 = 0o010000;
+const S_IFCHR: u32 = 0o020000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+const S_IFLNK: u32 = 0o120000;
+
+const GEN_MEMINFO: u8 = 0;
+const GEN_CPUINFO: u8 = 1;
+const GEN_CPUS: u8 = 2;
+
+/// What a path names.
+#[derive(Clone, Copy)]
+enum Target {
+    Dev(Fd),
+    Node(Node),
+}
+
+fn efault<T>(_: T) -> i64 {
+    EFAULT
+}
+
+fn path_err(e: PathError) -> i64 {
+    match e {
+        PathError::NotFound => ENOENT,
+        PathError::NotDir => ENOTDIR,
+        PathError::Loop => ELOOP,
+        PathError::TooLong => ENAMETOOLONG,
+    }
+}
+
+/// A NUL-terminated path from user memory (ENAMETOOLONG past PATH_MAX bytes).
+fn read_path(k: &mut Kernel, i: usize, va: u64, buf: &mut [u8; PATH_MAX + 1]) -> Result<usize, i64> {
+    let vm = vm_of(k, i)?;
+    let mut n = 0;
+    while n < buf.len() {
+        let a = va.checked_add(n as u64).ok_or(EFAULT)?;
+        let chunk = ((FRAME_SIZE - (a & (FRAME_SIZE - 1))) as usize).min(buf.len() - n);
+        vm.copy_in(a, &mut buf[n..n + chunk]).map_err(efault)?;
+        if let Some(z) = buf[n..n + chunk].iter().position(|&c| c == 0) {
+            return Ok(n + z);
+        }
+        n += chunk;
+    }
+    Err(ENAMETOOLONG)
+}
+
+/// The tree a process sees at `/`: its module's `files=` word, else `rootfs`.
+fn tree_of(k: &Kernel, p: usize) -> Option<(u8, Tree<'static>)> {
+    let m = k.procs[p].as_ref()?.module;
+    let cmdline = k.modules.get(m)?.as_ref()?.cmdline;
+    let name = cmdline.split(' ').find_map(|w| w.strip_prefix("files=")).unwrap_or("rootfs");
+    let t = crate::fs::find(name)?;
+    Some((t, crate::fs::get(t)?))
+}
+
+/// `path` with `.`, `..` and repeated slashes folded lexically (absolute paths only): how the
+/// kernel's own files are matched.
+fn lexical<'a>(path: &[u8], out: &'a mut [u8; PATH_MAX + 1]) -> &'a [u8] {
+    let mut n = 0;
+    for c in path.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                while n > 0 && out[n - 1] != b'/' {
+                    n -= 1;
+                }
+                n = n.saturating_sub(1);
+            }
+            _ => {
+                if n + 1 + c.len() > PATH_MAX {
+                    return b"";
+                }
+                out[n] = b'/';
+                out[n + 1..n + 1 + c.len()].copy_from_slice(c);
+                n += 1 + c.len();
+            }
+        }
+    }
+    &out[..n]
+}
+
+/// What `path` names from directory `dirfd` (AT_FDCWD: the root, the only working directory).
+fn lookup(k: &Kernel, p: usize, dirfd: i64, path: &[u8], follow: bool) -> Result<Target, i64> {
+    if path.is_empty() {
+        return Err(ENOENT);
+    }
+    let pr = k.procs[p].as_ref().ok_or(ESRCH)?;
+    let dir = if path[0] == b'/' || dirfd == AT_FDCWD {
+        None
+    } else {
+        match pr.fds.get(dirfd as usize).copied() {
+            Some(Fd::File(s)) => match pr.files[s].map(|f| f.node) {
+                Some(Node::Tree { tree, entry }) => Some((tree, entry)),
+                _ => return Err(ENOTDIR),
+            },
+            Some(Fd::Closed) | None => return Err(EBADF),
+            Some(_) => return Err(ENOTDIR),
+        }
+    };
+    if dir.is_none() {
+        let mut buf = [0u8; PATH_MAX + 1];
+        let gen = match lexical(path, &mut buf) {
+            b"/dev/null" => Some(Target::Dev(Fd::Null)),
+            b"/dev/urandom" | b"/dev/random" => Some(Target::Dev(Fd::Random)),
+            b"/dev/zero" => Some(Target::Node(Node::Zero)),
+            b"/proc/self/exe" if follow => Some(Target::Node(Node::Exe(pr.module))),
+            b"/proc/meminfo" => Some(Target::Node(Node::Gen(GEN_MEMINFO))),
+            b"/proc/cpuinfo" => Some(Target::Node(Node::Gen(GEN_CPUINFO))),
+            b"/sys/devices/system/cpu/online" | b"/sys/devices/system/cpu/possible" => Some(Target::Node(Node::Gen(GEN_CPUS))),
+            _ => None,
+        };
+        if let Some(g) = gen {
+            return Ok(g);
+        }
+    }
+    let (tree, start) = match dir {
+        Some(d) => d,
+        None => match tree_of(k, p) {
+            Some((t, _)) => (t, 0),
+            None => return Err(ENOENT),
+        },
+    };
+    let t = crate::fs::get(tree).ok_or(ENOENT)?;
+    let entry = t.resolve(start, path, follow).map_err(path_err)?;
+    Ok(Target::Node(Node::Tree { tree, entry }))
+}
+
+fn tree_entry(tree: u8, entry: u32) -> Option<(Tree<'static>, kcore::tarsfs::Entry)> {
+    let t = crate::fs::get(tree)?;
+    Some((t, t.entry(entry)))
+}
+
+// ---- open ----
+
+pub fn sys_open(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    open_at(k, i, AT_FDCWD, frame.rdi, frame.rsi)
+}
+
+pub fn sys_openat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    open_at(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx)
+}
+
+/// creat, mkdir, unlink, rename, link, symlink, chmod, truncate…: nothing here is writable.
+pub fn sys_read_only(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Err(EROFS)
+}
+
+fn open_at(k: &mut Kernel, i: usize, dirfd: i64, va: u64, flags: u64) -> SysResult {
+    let p = proc_of(k, i)?;
+    let mut buf = [0u8; PATH_MAX + 1];
+    let n = read_path(k, i, va, &mut buf)?;
+    let writing = flags & O_ACCMODE != 0 || flags & O_TRUNC != 0;
+    let target = match lookup(k, p, dirfd, &buf[..n], flags & O_NOFOLLOW == 0) {
+        Ok(t) => t,
+        Err(e) if e == ENOENT && flags & O_CREAT != 0 => return Err(EROFS),
+        Err(e) => return Err(e),
+    };
+    if flags & O_CREAT != 0 && flags & O_EXCL != 0 {
+        return Err(EEXIST);
+    }
+    let node = match target {
+        Target::Dev(f) => {
+            if flags & O_DIRECTORY != 0 {
+                return Err(ENOTDIR);
+            }
+            return new_fd(k, p, f, None, flags);
+        }
+        Target::Node(n) => n,
+    };
+    if let Node::Tree { tree, entry } = node {
+        let (_, e) = tree_entry(tree, entry).ok_or(ENOENT)?;
+        match e.kind {
+            Kind::Symlink => return Err(ELOOP), // O_NOFOLLOW on a symlink
+            Kind::Dir if writing => return Err(EISDIR),
+            Kind::File if flags & O_DIRECTORY != 0 => return Err(ENOTDIR),
+            _ => {}
+        }
+    } else if flags & O_DIRECTORY != 0 {
+        return Err(ENOTDIR);
+    }
+    if writing {
+        return Err(if node == Node::Zero { EACCES } else { EROFS });
+    }
+    new_fd(k, p, Fd::File(0), Some(node), flags)
+}
+
+fn new_fd(k: &mut Kernel, p: usize, f: Fd, node: Option<Node>, flags: u64) -> SysResult {
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let f = match node {
+        Some(node) => {
+            let s = pr.files.iter().position(|o| o.is_none()).ok_or(EMFILE)?;
+            pr.files[s] = Some(OpenFile { node, pos: 0, refs: 1 });
+            Fd::File(s)
+        }
+        None => f,
+    };
+    let Some(n) = pr.alloc_fd(f) else {
+        if let Fd::File(s) = f {
+            pr.files[s] = None;
+        }
+        return Err(EMFILE);
+    };
+    if flags & O_CLOEXEC != 0 {
+        pr.fl[n] |= FL_CLOEXEC;
+    }
+    Ok(Next::Value(n as u64))
+}
+
+// ---- read, seek ----
+
+/// The bytes a node reads: a file's, a generated file's (into `scratch`), an image's.
+fn contents<'a>(k: &Kernel, p: usize, node: Node, scratch: &'a mut [u8; 1024]) -> Result<&'a [u8], i64> {
+    match node {
+        Node::Tree { tree, entry } => {
+            let (t, e) = tree_entry(tree, entry).ok_or(EBADF)?;
+            if e.kind == Kind::Dir {
+                return Err(EISDIR);
+            }
+            Ok(t.data(entry))
+        }
+        Node::Exe(m) => Ok(k.modules.get(m).and_then(|m| m.as_ref()).and_then(|m| m.image).unwrap_or(b"")),
+        Node::Gen(g) => {
+            let mut w = kcore::fmt::BufWriter::new(scratch);
+            match g {
+                GEN_MEMINFO => {
+                    let (limit, used) = k.procs[p].as_ref().map(|pr| (pr.vm.limit_frames as u64, pr.vm.frames as u64)).unwrap_or((0, 0));
+                    let free_sys = memory::frames().free_frames() as u64;
+                    let (total, free) = if limit > 0 { (limit, limit.saturating_sub(used).min(free_sys)) } else { (memory::ram_frames() as u64, free_sys) };
+                    let _ = write!(w, "MemTotal:       {} kB\nMemFree:        {} kB\nMemAvailable:   {} kB\nBuffers:        0 kB\nCached:         0 kB\nSwapTotal:      0 kB\nSwapFree:       0 kB\n", total * 4, free * 4, free * 4);
+                }
+                GEN_CPUINFO => {
+                    let _ = write!(w, "processor\t: 0\nvendor_id\t: TARS\nmodel name\t: TARS OS virtual CPU\ncpu cores\t: 1\nsiblings\t: 1\nflags\t\t: fpu tsc sse sse2\n\n");
+                }
+                _ => {
+                    let _ = write!(w, "0\n");
+                }
+            }
+            let n = w.len();
+            Ok(&scratch[..n])
+        }
+        Node::Zero => Ok(b""),
+    }
+}
+
+/// read / pread64 of an open file; `at`: pread's offset (the file's own is left alone).
+pub fn read(k: &mut Kernel, i: usize, p: usize, s: usize, buf: u64, len: usize, at: Option<u64>) -> SysResult {
+    let of = k.procs[p].as_ref().and_then(|pr| pr.files[s]).ok_or(EBADF)?;
+    let len = len.min(READ_MAX);
+    let pos = at.unwrap_or(of.pos);
+    let n = if of.node == Node::Zero {
+        const Z: [u8; 4096] = [0; 4096];
+        let mut done = 0;
+        while done < len {
+            let c = (len - done).min(Z.len());
+            vm_of(k, i)?.copy_out(buf + done as u64, &Z[..c]).map_err(efault)?;
+            done += c;
+        }
+        len
+    } else {
+        let mut scratch = [0u8; 1024];
+        let data = contents(k, p, of.node, &mut scratch)?;
+        let from = (pos.min(data.len() as u64)) as usize;
+        let n = (data.len() - from).min(len);
+        copy_out_partial(k, i, buf, &data[from..from + n])?
+    };
+    if at.is_none() {
+        if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
+            f.pos = pos + n as u64;
+        }
+    }
+    Ok(Next::Value(n as u64))
+}
+
+/// Copy to user memory page by page: the bytes before a bad page count (Linux's short read);
+/// a bad first page is EFAULT.
+fn copy_out_partial(k: &mut Kernel, i: usize, va: u64, data: &[u8]) -> Result<usize, i64> {
+    let vm = vm_of(k, i)?;
+    let mut done = 0;
+    while done < data.len() {
+        let a = va.checked_add(done as u64).ok_or(EFAULT)?;
+        let c = ((FRAME_SIZE - (a & (FRAME_SIZE - 1))) as usize).min(data.len() - done);
+        if vm.copy_out(a, &data[done..done + c]).is_err() {
+            return if done == 0 { Err(EFAULT) } else { Ok(done) };
+        }
+        done += c;
+    }
+    Ok(done)
+}
+
+fn file_of(k: &Kernel, p: usize, n: u64) -> Result<(usize, OpenFile), i64> {
+    let pr = k.procs[p].as_ref().ok_or(ESRCH)?;
+    match pr.fds.get(n as usize).copied().unwrap_or(Fd::Closed) {
+        Fd::File(s) => Ok((s, pr.files[s].ok_or(EBADF)?)),
+        Fd::Closed => Err(EBADF),
+        _ => Err(ESPIPE),
+    }
+}
+
+pub fn sys_pread64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let (s, _) = file_of(k, p, frame.rdi)?;
+    if (frame.r10 as i64) < 0 {
+        return Err(EINVAL);
+    }
+    read(k, i, p, s, frame.rsi, frame.rdx as usize, Some(frame.r10))
+}
+
+pub fn sys_lseek(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let (s, of) = match file_of(k, p, frame.rdi) {
+        Ok(v) => v,
+        // /dev/null and the random devices seek nowhere, as on Linux.
+        Err(e) if e == ESPIPE => {
+            let f = k.procs[p].as_ref().and_then(|pr| pr.fds.get(frame.rdi as usize).copied());
+            return if matches!(f, Some(Fd::Null | Fd::Random)) { Ok(Next::Value(0)) } else { Err(ESPIPE) };
+        }
+        Err(e) => return Err(e),
+    };
+    let size = match of.node {
+        Node::Tree { tree, entry } => tree_entry(tree, entry).map(|(_, e)| if e.kind == Kind::File { e.size } else { 0 }).unwrap_or(0),
+        Node::Exe(_) | Node::Gen(_) => {
+            let mut scratch = [0u8; 1024];
+            contents(k, p, of.node, &mut scratch)?.len() as u64
+        }
+        Node::Zero => 0,
+    };
+    let off = frame.rsi as i64;
+    let new = match frame.rdx {
+        0 => Some(off),
+        1 => (of.pos as i64).checked_add(off),
+        2 => (size as i64).checked_add(off),
+        3 if (off as u64) < size => Some(off), // SEEK_DATA: all data
+        4 if (off as u64) <= size => Some(size as i64), // SEEK_HOLE: only the end
+        3 | 4 => return Err(-6), // ENXIO
+        _ => return Err(EINVAL),
+    };
+    let new = new.filter(|&v| v >= 0).ok_or(EINVAL)?;
+    if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
+        f.pos = new as u64;
+    }
+    Ok(Next::Value(new as u64))
+}
+
+// ---- stat ----
+
+struct Stat {
+    mode: u32,
+    size: u64,
+    ino: u64,
+    rdev: (u32, u32),
+}
+
+fn stat_target(k: &Kernel, t: Target) -> Stat {
+    let dev = |mode, rdev| Stat { mode: S_IFCHR | mode, size: 0, ino: 1, rdev };
+    match t {
+        Target::Dev(Fd::Null) => dev(0o666, (1, 3)),
+        Target::Dev(Fd::Random) => dev(0o666, (1, 9)),
+        Target::Dev(Fd::PipeRead(_) | Fd::PipeWrite(_)) => Stat { mode: S_IFIFO | 0o600, size: 0, ino: 1, rdev: (0, 0) },
+        Target::Dev(_) => dev(0o620, (136, 0)),
+        Target::Node(Node::Zero) => dev(0o666, (1, 5)),
+        Target::Node(Node::Gen(g)) => Stat { mode: S_IFREG | 0o444, size: 0, ino: 0x100 + g as u64, rdev: (0, 0) },
+        Target::Node(Node::Exe(m)) => Stat { mode: S_IFREG | 0o755, size: k.modules.get(m).and_then(|m| m.as_ref()).map(|m| m.size).unwrap_or(0), ino: 0x200 + m as u64, rdev: (0, 0) },
+        Target::Node(Node::Tree { tree, entry }) => {
+            let Some((_, e)) = tree_entry(tree, entry) else { return dev(0, (0, 0)) };
+            let (kind, size) = match e.kind {
+                Kind::File => (S_IFREG, e.size),
+                Kind::Dir => (S_IFDIR, 4096),
+                Kind::Symlink => (S_IFLNK, e.size),
+            };
+            Stat { mode: kind | (e.mode & 0o7777), size, ino: ((tree as u64 + 1) << 32) | (entry as u64 + 1), rdev: (0, 0) }
+        }
+    }
+}
+
+fn fd_target(k: &Kernel, p: usize, n: u64) -> Result<Target, i64> {
+    let pr = k.procs[p].as_ref().ok_or(ESRCH)?;
+    match pr.fds.get(n as usize).copied().unwrap_or(Fd::Closed) {
+        Fd::Closed => Err(EBADF),
+        Fd::File(s) => Ok(Target::Node(pr.files[s].ok_or(EBADF)?.node)),
+        f => Ok(Target::Dev(f)),
+    }
+}
+
+fn write_stat(k: &mut Kernel, i: usize, st: Stat, out: u64) -> SysResult {
+    let mut b = [0u8; 144];
+    b[0..8].copy_from_slice(&0x2au64.to_le_bytes()); // st_dev
+    b[8..16].copy_from_slice(&st.ino.to_le_bytes());
+    b[16..24].copy_from_slice(&1u64.to_le_bytes()); // st_nlink
+    b[24..28].copy_from_slice(&st.mode.to_le_bytes());
+    b[40..48].copy_from_slice(&(((st.rdev.0 as u64) << 8) | st.rdev.1 as u64).to_le_bytes());
+    b[48..56].copy_from_slice(&st.size.to_le_bytes());
+    b[56..64].copy_from_slice(&4096u64.to_le_bytes()); // st_blksize
+    b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes()); // st_blocks
+    vm_of(k, i)?.copy_out(out, &b).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+/// The target of a *stat call: the descriptor itself (empty path with AT_EMPTY_PATH) or a path.
+fn stat_lookup(k: &mut Kernel, i: usize, dirfd: i64, va: u64, flags: u64) -> Result<Target, i64> {
+    let p = proc_of(k, i)?;
+    let mut buf = [0u8; PATH_MAX + 1];
+    let n = read_path(k, i, va, &mut buf)?;
+    if n == 0 && flags & AT_EMPTY_PATH != 0 {
+        return fd_target(k, p, dirfd as u64);
+    }
+    lookup(k, p, dirfd, &buf[..n], flags & AT_SYMLINK_NOFOLLOW == 0)
+}
+
+pub fn sys_fstat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let t = fd_target(k, p, frame.rdi)?;
+    let st = stat_target(k, t);
+    write_stat(k, i, st, frame.rsi)
+}
+
+pub fn sys_stat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = stat_lookup(k, i, AT_FDCWD, frame.rdi, 0)?;
+    let st = stat_target(k, t);
+    write_stat(k, i, st, frame.rsi)
+}
+
+pub fn sys_lstat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = stat_lookup(k, i, AT_FDCWD, frame.rdi, AT_SYMLINK_NOFOLLOW)?;
+    let st = stat_target(k, t);
+    write_stat(k, i, st, frame.rsi)
+}
+
+pub fn sys_newfstatat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = stat_lookup(k, i, frame.rdi as i32 as i64, frame.rsi, frame.r10)?;
+    let st = stat_target(k, t);
+    write_stat(k, i, st, frame.rdx)
+}
+
+/// statx(dirfd, path, flags, mask, buf): the basic fields, whatever the mask asks.
+pub fn sys_statx(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = stat_lookup(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx)?;
+    let st = stat_target(k, t);
+    let mut b = [0u8; 256];
+    b[0..4].copy_from_slice(&0x7ffu32.to_le_bytes()); // STATX_BASIC_STATS
+    b[4..8].copy_from_slice(&4096u32.to_le_bytes());
+    b[16..20].copy_from_slice(&1u32.to_le_bytes());
+    b[28..30].copy_from_slice(&(st.mode as u16).to_le_bytes());
+    b[32..40].copy_from_slice(&st.ino.to_le_bytes());
+    b[40..48].copy_from_slice(&st.size.to_le_bytes());
+    b[48..56].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
+    b[128..132].copy_from_slice(&st.rdev.0.to_le_bytes());
+    b[132..136].copy_from_slice(&st.rdev.1.to_le_bytes());
+    vm_of(k, i)?.copy_out(frame.r8, &b).map_err(efault)?;
+    Ok(Next::Value(0))
+}
+
+fn access_common(k: &mut Kernel, i: usize, dirfd: i64, va: u64, mode: u64, flags: u64) -> SysResult {
+    let t = stat_lookup(k, i, dirfd, va, flags)?;
+    let st = stat_target(k, t);
+    if mode & 2 != 0 && !matches!(t, Target::Dev(_) | Target::Node(Node::Zero)) {
+        return Err(EROFS);
+    }
+    if mode & 1 != 0 && st.mode & 0o111 == 0 {
+        return Err(EACCES);
+    }
+    Ok(Next::Value(0))
+}
+
+pub fn sys_access(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    access_common(k, i, AT_FDCWD, frame.rdi, frame.rsi, 0)
+}
+
+pub fn sys_faccessat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    access_common(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx, 0)
+}
+
+pub fn sys_faccessat2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    access_common(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx, frame.r10)
+}
+
+// ---- directories, links ----
+
+/// getdents64: ".", "..", then the directory's entries in path order. The offset of an open
+/// directory is 0 or 1 for the dots, then 2 + the index of the next entry to look at.
+pub fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let (s, of) = file_of(k, p, frame.rdi).map_err(|e| if e == ESPIPE { ENOTDIR } else { e })?;
+    let Node::Tree { tree, entry: dir } = of.node else { return Err(ENOTDIR) };
+    let (t, e) = tree_entry(tree, dir).ok_or(EBADF)?;
+    if e.kind != Kind::Dir {
+        return Err(ENOTDIR);
+    }
+    let (buf, count) = (frame.rsi, frame.rdx as usize);
+    let mut pos = of.pos;
+    let mut written = 0usize;
+    loop {
+        let (ino, name, kind, next): (u32, &[u8], Kind, u64) = match pos {
+            0 => (dir, b".", Kind::Dir, 1),
+            1 => (e.parent, b"..", Kind::Dir, 2),
+            _ => match t.next_child(dir, (pos - 2) as u32) {
+                Some(c) => (c, t.name(c), t.entry(c).kind, c as u64 + 3),
+                None => break,
+            },
+        };
+        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+        if written + reclen > count {
+            if written == 0 {
+                return Err(EINVAL);
+            }
+            break;
+        }
+        let mut rec = [0u8; 280];
+        rec[0..8].copy_from_slice(&(((tree as u64 + 1) << 32) | (ino as u64 + 1)).to_le_bytes());
+        rec[8..16].copy_from_slice(&next.to_le_bytes());
+        rec[16..18].copy_from_slice(&(reclen as u16).to_le_bytes());
+        rec[18] = match kind {
+            Kind::Dir => 4,
+            Kind::File => 8,
+            Kind::Symlink => 10,
+        };
+        rec[19..19 + name.len()].copy_from_slice(name);
+        vm_of(k, i)?.copy_out(buf + written as u64, &rec[..reclen]).map_err(efault)?;
+        written += reclen;
+        pos = next;
+    }
+    if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
+        f.pos = pos;
+    }
+    Ok(Next::Value(written as u64))
+}
+
+fn readlink_common(k: &mut Kernel, i: usize, dirfd: i64, va: u64, buf: u64, size: u64) -> SysResult {
+    if size as i64 <= 0 {
+        return Err(EINVAL);
+    }
+    let p = proc_of(k, i)?;
+    let mut path = [0u8; PATH_MAX + 1];
+    let n = read_path(k, i, va, &mut path)?;
+    let mut exe = [0u8; 64];
+    let target: &[u8] = match lookup(k, p, dirfd, &path[..n], false) {
+        Ok(Target::Node(Node::Tree { tree, entry })) => {
+            let (t, e) = tree_entry(tree, entry).ok_or(ENOENT)?;
+            if e.kind != Kind::Symlink {
+                return Err(EINVAL);
+            }
+            t.data(entry)
+        }
+        Ok(_) => return Err(EINVAL),
+        Err(e) if e == ENOENT && (dirfd == AT_FDCWD || path[0] == b'/') => {
+            let mut l = [0u8; PATH_MAX + 1];
+            if lexical(&path[..n], &mut l) != b"/proc/self/exe" {
+                return Err(e);
+            }
+            let mut w = kcore::fmt::BufWriter::new(&mut exe);
+            let _ = write!(w, "/tars/agents/{}", k.task(i).name());
+            let len = w.len();
+            &exe[..len]
+        }
+        Err(e) => return Err(e),
+    };
+    let len = target.len().min(size as usize);
+    vm_of(k, i)?.copy_out(buf, &target[..len]).map_err(efault)?;
+    Ok(Next::Value(len as u64))
+}
+
+pub fn sys_readlink(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    readlink_common(k, i, AT_FDCWD, frame.rdi, frame.rsi, frame.rdx)
+}
+
+pub fn sys_readlinkat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    readlink_common(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx, frame.r10)
+}
+
+pub fn sys_getcwd(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rsi < 2 {
+        return Err(ERANGE);
+    }
+    vm_of(k, i)?.copy_out(frame.rdi, b"/\0").map_err(efault)?;
+    Ok(Next::Value(2))
+}
+
+/// chdir: the root is the only working directory.
+pub fn sys_chdir(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let t = stat_lookup(k, i, AT_FDCWD, frame.rdi, 0)?;
+    match t {
+        Target::Node(Node::Tree { entry: 0, .. }) => Ok(Next::Value(0)),
+        Target::Node(Node::Tree { tree, entry }) if tree_entry(tree, entry).is_some_and(|(_, e)| e.kind == Kind::Dir) => Err(EACCES),
+        _ => Err(ENOTDIR),
+    }
+}
+
+// ---- mmap ----
+
+/// Whether descriptor `fd` can be mapped at `off` with `prot`/`flags`; called before the area
+/// is made.
+pub fn check_map(k: &mut Kernel, i: usize, fd: u64, off: u64, prot: u64, flags: u64) -> Result<(), i64> {
+    let p = proc_of(k, i)?;
+    let (_, of) = file_of(k, p, fd).map_err(|e| if e == ESPIPE { ENODEV } else { e })?;
+    if off % FRAME_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    match of.node {
+        Node::Gen(_) => Err(ENODEV),
+        Node::Tree { tree, entry } if tree_entry(tree, entry).is_none_or(|(_, e)| e.kind != Kind::File) => Err(ENODEV),
+        // A shared writable mapping would write the file: it was opened read-only.
+        Node::Tree { .. } | Node::Exe(_) if flags & MAP_SHARED != 0 && prot & PROT_WRITE as u64 != 0 => Err(EACCES),
+        _ => Ok(()),
+    }
+}
+
+/// Fill the new area [start, start+len) with the file's pages from `off`: whole read-only pages
+/// are the archive's own frames (borrowed, never freed with the process, copied if the program
+/// later makes them writable); a writable private page or the last partial one is a copy.
+/// Pages past the end of the file stay for demand zero-fill.
+pub fn map_file(k: &mut Kernel, i: usize, fd: u64, off: u64, start: u64, len: u64, prot: u64) -> Result<(), i64> {
+    let p = proc_of(k, i)?;
+    let (_, of) = file_of(k, p, fd)?;
+    let mut scratch = [0u8; 1024];
+    let data: &'static [u8] = match of.node {
+        Node::Tree { tree, entry } => crate::fs::get(tree).ok_or(EBADF)?.data(entry),
+        Node::Exe(m) => k.modules.get(m).and_then(|m| m.as_ref()).and_then(|m| m.image).unwrap_or(b""),
+        _ => {
+            let _ = contents(k, p, of.node, &mut scratch)?;
+            return Ok(()); // /dev/zero: zero pages on demand
+        }
+    };
+    let vm = vm_of(k, i)?;
+    let pml4 = vm.pml4;
+    let flags = pte_flags(prot as u8);
+    let mut page = 0u64;
+    while page < len {
+        let Some(fo) = off.checked_add(page).filter(|&fo| fo < data.len() as u64) else { break };
+        let va = start + page;
+        let src = &data[fo as usize..(fo as usize + FRAME_SIZE as usize).min(data.len())];
+        let pa = memory::virt_to_phys(src.as_ptr() as u64);
+        let pte = memory::user_pte(pml4, va, true).ok_or(ENOMEM)?;
+        if src.len() == FRAME_SIZE as usize && prot & PROT_WRITE as u64 == 0 && pa % FRAME_SIZE == 0 {
+            *pte = pa | flags | PTE_BORROWED;
+            memory::flush_page(pml4, va);
+        } else {
+            if vm.limit_frames != 0 && vm.frames >= vm.limit_frames {
+                return Err(ENOMEM);
+            }
+            let f = memory::alloc_zeroed().ok_or(ENOMEM)?;
+            // SAFETY: `f` is a fresh frame; `src` is at most one page.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), memory::phys_ptr(f), src.len()) };
+            vm.map_frame(va, f, prot as u8, true).map_err(|_| ENOMEM)?;
+        }
+        page += FRAME_SIZE;
+    }
+    Ok(())
+}
