@@ -2,14 +2,16 @@
  * `os build`: the plan's component steps (cached, through executors), then image assembly.
  * `buildTasks` returns the listr2 task list as data so it can be tested and rendered.
  */
-import { join, relative, resolve } from 'node:path';
+import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { BugError, runTasks, workspace, type ExecutorKind, type TarsConfig, type TaskSpec } from '@tars/core';
 import { assembleImage, type AssembleResult, type ImageFormat } from './assemble.js';
 import { ComponentCache } from './cache.js';
 import { remoteCacheFromConfig } from './remote-cache.js';
 import { buildComponent, type ComponentResult } from './components.js';
 import { checkOutputDir } from './output-dir.js';
-import { createBuildPlan, type BuildPlan } from './plan.js';
+import { buildFileTree } from './file-tree.js';
+import { createBuildPlan, type BuildPlan, type FileTreeSpec } from './plan.js';
 import { checkSources } from './sources.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
 import { withBuildLock } from './build-lock.js';
@@ -55,6 +57,17 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
   const remoteCache = opts.useCache ? remoteCacheFromConfig(opts.config.cache.remote) : undefined;
   const remote = remoteCache ? { cache: remoteCache, read: opts.config.cache.remote.read, write: opts.config.cache.remote.write } : undefined;
   return [
+    // File trees: written from the project's directories into .tars/file-trees (the same bytes
+    // for the same tree), then assembled as prebuilt modules whose bytes are in the image key.
+    ...plan.fileTrees.map(
+      (t): TaskSpec<BuildContext> => ({
+        title: `file tree ${t.name} (${t.dir})`,
+        run: async (_ctx, task) => {
+          const bytes = writeFileTreeArchive(opts.root, t);
+          task.title = `file tree ${t.name} (${t.dir}): ${bytes} B`;
+        },
+      }),
+    ),
     ...plan.steps.map(
       (step): TaskSpec<BuildContext> => ({
         title: `${step.id}`,
@@ -99,8 +112,21 @@ export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildC
   ];
 }
 
-export function newBuildContext(config: TarsConfig): BuildContext {
-  return { plan: createBuildPlan(config), components: [] };
+/** The plan and an empty context; `root` tells whether the project has a `rootfs/` tree. */
+export function newBuildContext(config: TarsConfig, root?: string): BuildContext {
+  const rootfs = root !== undefined && existsSync(join(root, 'rootfs')) && statSync(join(root, 'rootfs')).isDirectory();
+  return { plan: createBuildPlan(config, { projectRootfs: rootfs }), components: [] };
+}
+
+/** Write tree `t`'s archive under `root` (atomically: a killed build leaves no half archive); its size. */
+export function writeFileTreeArchive(root: string, t: FileTreeSpec): number {
+  const bytes = buildFileTree(join(root, t.dir));
+  const out = join(root, t.source);
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, out);
+  return bytes.length;
 }
 
 export interface BuildImageResult {
@@ -117,7 +143,7 @@ export interface BuildImageResult {
 export async function buildImage(opts: BuildOptions): Promise<BuildImageResult> {
   const started = performance.now();
   checkSources(opts.config, opts.root, opts.configFile);
-  const ctx = newBuildContext(opts.config);
+  const ctx = newBuildContext(opts.config, opts.root);
   await withBuildLock(opts.root, () => runTasks(buildTasks(opts, ctx.plan), ctx));
   if (!ctx.image) throw new BugError('image assembly did not run');
   const durationMs = Math.round(performance.now() - started);

@@ -47,7 +47,7 @@ describe('file tree archives (TARSFS01)', () => {
 
   it('a changed byte is caught by the hash', () => {
     const buf = buildFileTree(tree('forward', 0));
-    buf[buf.length - 1] ^= 1;
+    buf[buf.length - 1] = buf[buf.length - 1]! ^ 1;
     expect(() => decodeFileTree(buf)).toThrow(/sha256 mismatch/);
   });
 

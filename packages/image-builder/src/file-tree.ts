@@ -41,8 +41,8 @@ function refuse(dir: string, message: string): never {
   throw new AbortError(`File tree ${dir}: ${message}`, { code: 'CONFIG_INVALID', tryMessage: 'The tree holds plain files, directories and relative symlinks that stay inside it.' });
 }
 
-/** Every entry under `dir` (the root included), sorted by path. */
-export function collectFileTree(dir: string): FileTreeEntry[] {
+/** Every entry under `dir` (the root included), sorted by path; `contents: false` reads no file (a check). */
+export function collectFileTree(dir: string, { contents = true }: { contents?: boolean } = {}): FileTreeEntry[] {
   const entries: FileTreeEntry[] = [{ path: '', kind: 'dir', mode: 0o755, data: Buffer.alloc(0) }];
   const walk = (rel: string): void => {
     for (const name of readdirSync(join(dir, rel))) {
@@ -67,7 +67,7 @@ export function collectFileTree(dir: string): FileTreeEntry[] {
         entries.push({ path, kind: 'dir', mode: 0o755, data: Buffer.alloc(0) });
         walk(path);
       } else if (st.isFile()) {
-        entries.push({ path, kind: 'file', mode: st.mode & 0o100 ? 0o755 : 0o644, data: readFileSync(full) });
+        entries.push({ path, kind: 'file', mode: st.mode & 0o100 ? 0o755 : 0o644, data: contents ? readFileSync(full) : Buffer.alloc(0) });
       } else {
         refuse(dir, `${path}: not a file, directory or symlink`);
       }

@@ -44,3 +44,54 @@ describe('build plan: run-time lifecycle words', () => {
     expect(createBuildPlan(lc).boot.modules.find((m) => m.name === 'worker')?.args).toBe('name=worker version=0.1.0 prio=3 boot=no shm=world');
   });
 });
+
+describe('build plan: argv and file trees for Linux-executable agents', () => {
+  const fc = configSchema.parse({
+    agents: [
+      { name: 'sha', lang: 'elf', path: 'bin/busybox', args: ['sha256sum', '/etc/a b+c%'], files: 'trees/one' },
+      { name: 'wc', lang: 'elf', path: 'bin/busybox', args: ['wc', '-l', '/etc/x'], files: 'trees/one/' },
+      { name: 'plain', lang: 'elf', path: 'bin/prog' },
+    ],
+  });
+
+  it('writes argv= with + between arguments and %XX for a space, a plus and a percent', () => {
+    expect(moduleArgs(fc.agents[0]!)).toContain('argv=sha256sum+/etc/a%20b%2Bc%25');
+    expect(moduleArgs(fc.agents[2]!)).not.toContain('argv=');
+  });
+
+  it('one tree per directory, named after its first agent and listed before the agents; rootfs for the others', () => {
+    const plan = createBuildPlan(fc, { projectRootfs: true });
+    expect(plan.fileTrees).toEqual([
+      { name: 'rootfs', dir: 'rootfs', source: '.tars/file-trees/rootfs.tarsfs' },
+      { name: 'agent-sha', dir: 'trees/one', source: '.tars/file-trees/agent-sha.tarsfs' },
+    ]);
+    expect(plan.boot.modules.slice(0, 2).map((m) => m.args)).toEqual(['name=rootfs tree=rootfs', 'name=agent-sha tree=agent-sha']);
+    const args = (n: string) => plan.boot.modules.find((m) => m.name === n)?.args ?? '';
+    expect(args('sha')).toMatch(/ files=agent-sha$/);
+    expect(args('wc')).toMatch(/ files=agent-sha$/);
+    expect(args('plain')).not.toContain('files=');
+    expect(createBuildPlan(fc).fileTrees.map((t) => t.name)).toEqual(['agent-sha']);
+  });
+
+  it('refuses args and files on agents that are not Linux executables, and too many arguments', () => {
+    const r = configSchema.safeParse({
+      agents: [
+        { name: 'pong', lang: 'rust', path: 'agents/pong', args: ['x'], files: 'tree' },
+        { name: 'many', lang: 'elf', path: 'bin/x', args: Array.from({ length: 33 }, () => 'a') },
+        { name: 'long', lang: 'elf', path: 'bin/x', args: ['a'.repeat(3000)] },
+        { name: 'out', lang: 'elf', path: 'bin/x', files: '../elsewhere' },
+      ],
+    });
+    expect(r.success).toBe(false);
+    const issues = r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`) ?? [];
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'agents.0.args: only agents that run as Linux executables (csharp, fsharp, elf) take args, not rust',
+        'agents.0.files: only agents that run as Linux executables (csharp, fsharp, elf) see a file tree, not rust',
+        "agents.1.args: at most 32 arguments (the kernel's limit)",
+        'agents.2.args: 3001 bytes of arguments: the kernel takes at most 2048 (shared with the environment)',
+        'agents.3.files: must be a path inside the project, relative to its root (no "..", not absolute)',
+      ]),
+    );
+  });
+});

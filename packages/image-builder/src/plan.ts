@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import { AbortError, type TarsConfig, type ToolchainName } from '@tars/core';
+import { fileTreeArchivePath } from './file-tree.js';
 import type { InputSpec } from './hash-inputs.js';
 import { agentCrateDir } from './sources.js';
 
@@ -82,11 +83,23 @@ export interface GpuModuleSpec {
   manifestSource: string;
 }
 
+/**
+ * A read-only file tree: directory `dir` of the project, written before assembly as the archive
+ * `source` (file-tree.ts) and booted as a module with `tree=NAME`; Linux agents whose line says
+ * `files=NAME` (or, for `rootfs`, that say nothing) see it at `/`.
+ */
+export interface FileTreeSpec {
+  name: string;
+  dir: string;
+  source: string;
+}
+
 export interface BuildPlan {
   name: string;
   version: string;
   steps: ComponentStep[];
   boot: { kernelSource: string; cmdline: string; modules: BootModuleSpec[] };
+  fileTrees: FileTreeSpec[];
   payloads: PayloadSpec[];
   gpuModules: GpuModuleSpec[];
   debug: DebugSpec[];
@@ -102,6 +115,25 @@ export function agentComponentId(name: string): string {
 /** Agents that run as unmodified static Linux executables (the kernel's `abi=linux`). */
 export function runsAsLinuxExecutable(lang: string): boolean {
   return lang === 'csharp' || lang === 'fsharp' || lang === 'elf';
+}
+
+/**
+ * The `argv=` word's value: arguments joined by `+`, every byte but letters, digits and
+ * `-._~/=:,@` written `%XX` (so a space, a plus or a percent survive the module line).
+ */
+export function encodeArgv(args: string[]): string {
+  return args.map((a) => Array.from(Buffer.from(a), (b) => (/[A-Za-z0-9\-._~/=:,@]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('')).join('+');
+}
+
+/** A tree's directory as one spelling (`a/./b/` is `a/b`). */
+function treeDir(dir: string): string {
+  return posix.normalize(dir).replace(/\/+$/, '');
+}
+
+/** The tree name an agent's `files` directory gets: named after the first agent that uses it. */
+export function fileTreeName(config: TarsConfig, dir: string): string {
+  const first = config.agents.find((a) => a.files !== undefined && treeDir(a.files) === treeDir(dir));
+  return `agent-${first?.name ?? 'files'}`;
 }
 
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
@@ -127,10 +159,22 @@ export function moduleArgs(agent: TarsConfig['agents'][number]): string {
     if (agent.lang !== 'elf' && agent.env['DOTNET_GCHeapHardLimit'] === undefined) words.push(`env=DOTNET_GCHeapHardLimit=${Math.floor((agent.memory * 1024 * 1024 * 3) / 4).toString(16)}`);
   }
   for (const [k, v] of Object.entries(agent.env)) words.push(`env=${k}=${v}`);
+  if (agent.args !== undefined) words.push(`argv=${encodeArgv(agent.args)}`);
   return words.join(' ');
 }
 
-export function createBuildPlan(config: TarsConfig): BuildPlan {
+/** moduleArgs, and `files=TREE` for an agent with its own file tree. */
+function agentModuleArgs(config: TarsConfig, agent: TarsConfig['agents'][number]): string {
+  const words = moduleArgs(agent);
+  return agent.files !== undefined && runsAsLinuxExecutable(agent.lang) ? `${words} files=${fileTreeName(config, agent.files)}` : words;
+}
+
+export interface PlanOptions {
+  /** The project has a `rootfs/` directory: the tree Linux agents without `files` see at `/`. */
+  projectRootfs?: boolean;
+}
+
+export function createBuildPlan(config: TarsConfig, opts: PlanOptions = {}): BuildPlan {
   const k = config.kernel.path;
   const shared = ['Cargo.toml', 'Cargo.lock', 'crates/kcore', 'scripts/build.sh'].map((p) => posix.join(k, p));
   const steps: ComponentStep[] = [
@@ -172,12 +216,12 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
         fetch: { command: ['bash', publish, '--fetch', agent.path, agent.name], creates: [posix.join(agent.path, 'packages.lock.json')] },
       });
       debug.push({ component: agentComponentId(agent.name), name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
-      modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+      modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: agentModuleArgs(config, agent) });
       continue;
     }
     if (agent.lang === 'elf') {
       // A prebuilt static executable: nothing to build, its bytes go into the image as they are.
-      modules.push({ name: agent.name, version: agent.version, source: agent.path, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+      modules.push({ name: agent.name, version: agent.version, source: agent.path, file: `${agent.name}.elf`, args: agentModuleArgs(config, agent) });
       continue;
     }
     if (agent.lang === 'cuda') {
@@ -215,13 +259,24 @@ export function createBuildPlan(config: TarsConfig): BuildPlan {
       outputs: [out, dbg],
       optional: agent.optional,
     });
-    modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+    modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: agentModuleArgs(config, agent) });
   }
+  // File trees first: the kernel has them before any agent opens a path.
+  const fileTrees: FileTreeSpec[] = [];
+  const linux = config.agents.filter((a) => runsAsLinuxExecutable(a.lang));
+  if (opts.projectRootfs && linux.some((a) => a.files === undefined)) fileTrees.push({ name: 'rootfs', dir: 'rootfs', source: fileTreeArchivePath('rootfs') });
+  for (const a of linux) {
+    if (a.files === undefined) continue;
+    const name = fileTreeName(config, a.files);
+    if (!fileTrees.some((t) => t.name === name)) fileTrees.push({ name, dir: treeDir(a.files), source: fileTreeArchivePath(name) });
+  }
+  modules.unshift(...fileTrees.map((t) => ({ name: t.name, version: config.version, source: t.source, file: `${t.name}.tarsfs`, args: `name=${t.name} tree=${t.name}` })));
   return {
     name: config.name,
     version: config.version,
     steps,
     boot: { kernelSource: posix.join(k, 'out/tars-kernel.elf'), cmdline: config.kernel.cmdline, modules },
+    fileTrees,
     payloads,
     gpuModules,
     debug,

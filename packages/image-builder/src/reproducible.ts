@@ -72,7 +72,7 @@ export async function verifyReproducible(opts: {
   try {
     for (const dir of dirs) {
       await copySources(opts.root, dir);
-      const ctx = newBuildContext(config);
+      const ctx = newBuildContext(config, dir);
       await runTasks(
         buildTasks({ root: dir, config, format: opts.format, executor: opts.executor, useCache: true, source, ...(opts.signal ? { signal: opts.signal } : {}) }, ctx.plan),
         ctx,

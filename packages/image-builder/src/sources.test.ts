@@ -115,4 +115,25 @@ describe('what a malicious or mistaken config can make the source check do', () 
     expect(issues[0]?.message).toBe(`leads outside the project (to ${realpathSync(join(elsewhere, 'kernel'))}); a build sees only the project's files`);
     expect(issues[2]?.message).toContain(`leads outside the project (to ${realpathSync(outsideDir)}/blob)`);
   });
+
+  it("an agent's file tree must be a directory of the project without symlinks out of it; the error names agents.N.files", () => {
+    const root = project(['agents/pong']);
+    writeFileSync(join(root, 'prog'), '\x7fELF');
+    mkdirSync(join(root, 'tree', 'etc'), { recursive: true });
+    symlinkSync('../../../secret', join(root, 'tree', 'etc', 'escape'));
+    const config = configSchema.parse({
+      kernel: { path: 'kernel' },
+      agents: [
+        { name: 'pong', lang: 'rust', path: 'kernel/agents/pong' },
+        { name: 'aa', lang: 'elf', path: 'prog', files: 'tree' },
+        { name: 'bb', lang: 'elf', path: 'prog', files: 'missing' },
+      ],
+    });
+    const issues = findSourceIssues(config, root);
+    expect(issues.map((i) => `${i.key}: ${i.message}`)).toEqual([
+      'agents.1.files: etc/escape: symlink out of the tree (../../../secret) (the file tree of agent aa)',
+      'agents.2.files: no such directory (the file tree of agent bb)',
+    ]);
+    expect(() => checkSources(config, root, join(root, 'tars.config.json'))).toThrow(/tars\.config\.json \[agents\.1\.files\]: etc\/escape: symlink out of the tree/);
+  });
 });

@@ -8,6 +8,7 @@ import { join, posix, relative } from 'node:path';
 import { AbortError, type Check, type TarsConfig } from '@tars/core';
 import { readCargoMembers } from './cargo-members.js';
 import { contains } from './output-dir.js';
+import { collectFileTree } from './file-tree.js';
 
 export interface SourceIssue {
   /** Dotted config key, e.g. `agents.0.path`. */
@@ -90,6 +91,20 @@ export function findSourceIssues(config: TarsConfig, root: string): SourceIssue[
     add('dotnet.path', `not the TARS .NET agent SDK: ${posix.join(config.dotnet.path, 'scripts/publish-agent.sh')} is missing (C# and F# agents need it)`, config.dotnet.path);
   }
   config.agents.forEach((agent, i) => {
+    if (agent.files === undefined) return;
+    const key = `agents.${i}.files`;
+    const abs = join(root, agent.files);
+    if (!isDir(abs)) return add(key, `no such directory (the file tree of agent ${agent.name})`, agent.files);
+    if (outside(key, agent.files, abs)) return;
+    const problem = fileTreeProblem(abs);
+    if (problem) add(key, `${problem} (the file tree of agent ${agent.name})`, agent.files);
+  });
+  const rootfs = join(root, 'rootfs');
+  if (isDir(rootfs) && config.agents.some((a) => a.files === undefined && (a.lang === 'csharp' || a.lang === 'fsharp' || a.lang === 'elf'))) {
+    const problem = outside('rootfs', 'rootfs', rootfs) ? undefined : fileTreeProblem(rootfs);
+    if (problem) add('rootfs', `${problem} (the project's file tree)`, 'rootfs');
+  }
+  config.agents.forEach((agent, i) => {
     const key = `agents.${i}.path`;
     const abs = join(root, agent.path);
     if (!existsSync(abs)) return add(key, `no such ${agent.lang === 'elf' ? 'file' : 'directory'} (agent ${agent.name})`, agent.path);
@@ -123,6 +138,16 @@ export function findSourceIssues(config: TarsConfig, root: string): SourceIssue[
     }
   });
   return issues;
+}
+
+/** Why directory `abs` cannot be a file tree (a symlink out of it, a device…), or undefined. */
+function fileTreeProblem(abs: string): string | undefined {
+  try {
+    collectFileTree(abs, { contents: false });
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/^File tree [^:]*: /, '');
+  }
 }
 
 function readdirNames(dir: string): string[] {

@@ -35,6 +35,9 @@ export const CAP_SLOTS = 32;
 /** Most `children=` the kernel can honour: 1,024 task slots less the 8 a spawn never takes. */
 export const MAX_CHILDREN = 1016;
 const U64_MAX = 2n ** 64n - 1n;
+/** The kernel's argv limits (loader.rs): arguments, and bytes of arguments and environment together. */
+export const MAX_ARGS = 32;
+export const MAX_ARG_BYTES = 2048;
 
 export const agentSchema = z
   .object({
@@ -74,11 +77,25 @@ export const agentSchema = z
     env: z
       .record(z.string().regex(ENV_NAME_RE, 'must be an environment variable name: A-Z, 0-9 and _, not starting with a digit'), z.string().regex(ENV_VALUE_RE, 'must be printable ASCII without spaces or quotes (it travels on the module command line)'))
       .default({}),
+    /**
+     * The whole argv of a Linux-executable agent, argv[0] included (busybox picks its applet by
+     * it): the module's `argv=` word. Without it argv = [name]. At most 32, printable ASCII.
+     */
+    args: z.array(z.string().regex(/^[\x20-\x7e]*$/, 'must be printable ASCII')).min(1, 'must hold argv[0] at least').max(MAX_ARGS, `at most ${MAX_ARGS} arguments (the kernel's limit)`).optional(),
+    /**
+     * A directory of the project mounted read-only at `/` for this Linux-executable agent (in
+     * place of the project's `rootfs/`): written into the image as a file tree archive.
+     */
+    files: z.string().min(1).regex(PROJECT_PATH_RE, 'must be a path inside the project, relative to its root (no "..", not absolute)').optional(),
     optional: z.boolean().default(false),
   })
   .strict()
   .superRefine((a, ctx) => {
     const linux = a.lang === 'csharp' || a.lang === 'fsharp' || a.lang === 'elf';
+    if (!linux && a.args !== undefined) ctx.addIssue({ code: 'custom', path: ['args'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take args, not ${a.lang}` });
+    if (!linux && a.files !== undefined) ctx.addIssue({ code: 'custom', path: ['files'], message: `only agents that run as Linux executables (csharp, fsharp, elf) see a file tree, not ${a.lang}` });
+    const argBytes = (a.args ?? []).reduce((n, x) => n + x.length + 1, 0);
+    if (argBytes > MAX_ARG_BYTES) ctx.addIssue({ code: 'custom', path: ['args'], message: `${argBytes} bytes of arguments: the kernel takes at most ${MAX_ARG_BYTES} (shared with the environment)` });
     if (!linux && a.memory !== undefined) ctx.addIssue({ code: 'custom', path: ['memory'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take a memory limit, not ${a.lang}` });
     if (!linux && Object.keys(a.env).length > 0) ctx.addIssue({ code: 'custom', path: ['env'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take an environment, not ${a.lang}` });
   });
