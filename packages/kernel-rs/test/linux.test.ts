@@ -151,7 +151,7 @@ describe('a hostile Linux program', () => {
   // of nothing it owns, does nothing), and nothing else is disturbed.
   const EXPECT: [string, string][] = [
     ['write-from-kernel', '-1 14'], ['write-from-high', '-1 14'], ['mmap-fixed-kernel', '-1 12'], ['mmap-fixed-high', '-1 12'],
-    ['mmap-huge', '-1 12'], ['mmap-wrap', '-1 12'], ['mmap-file', '-1 9'], ['mprotect-kernel', '-1 12'], ['munmap-kernel', '0 0'],
+    ['mmap-huge', '-1 12'], ['mmap-wrap', '-1 12'], ['mmap-file', '-1 19'], ['mprotect-kernel', '-1 12'], ['munmap-kernel', '0 0'],
     ['madvise-kernel', '0 0'], ['futex-kernel', '-1 14'], ['futex-unaligned', '-1 22'], ['arch-prctl-noncanonical', '-1 1'],
     ['arch-prctl-get-kernel', '-1 14'], ['clone-noncanonical-tls', '-1 1'], ['clone3-kernel-args', '-1 14'], ['fork', '-1 38'],
     ['sigaction-kill', '-1 22'], ['sigaction-from-kernel', '-1 14'], ['sigaltstack-kernel', '-1 14'], ['tgkill-other', '-1 3'],

@@ -221,8 +221,9 @@ fn open_at(k: &mut Kernel, i: usize, dirfd: i64, va: u64, flags: u64) -> SysResu
     } else if flags & O_DIRECTORY != 0 {
         return Err(ENOTDIR);
     }
-    if writing {
-        return Err(if node == Node::Zero { EACCES } else { EROFS });
+    // /dev/zero opens for writing too (programs map it O_RDWR for zeroed memory).
+    if writing && node != Node::Zero {
+        return Err(EROFS);
     }
     new_fd(k, p, Fd::File(0), Some(node), flags)
 }

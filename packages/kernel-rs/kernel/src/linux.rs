@@ -1,9 +1,10 @@
 //! The Linux x86-64 personality: the system calls unmodified static executables make (glibc and
 //! the .NET NativeAOT runtime), each one function returning `Result<Next, -errno>` in the same
 //! table shape as the TARS calls (`syscall.rs` dispatches). Memory calls work on the process's
-//! areas (vm.rs), threads and futexes live in thread.rs, signals in signal.rs. There is no file
-//! system: stdin reads EOF, stdout/stderr lines become `log` events tagged with the agent,
-//! pipes work inside a process, /dev/null and /dev/urandom open, every other path is ENOENT.
+//! areas (vm.rs), threads and futexes live in thread.rs, signals in signal.rs. stdin reads EOF,
+//! stdout/stderr lines become `log` events tagged with the agent, pipes work inside a process;
+//! paths and files (the read-only tree at /, the kernel's /dev, /proc and /sys files) are
+//! files.rs's.
 //! Waiting on descriptors (poll, select, epoll) and eventfds are in poll.rs.
 //! A number this table lacks is -ENOSYS, counted per process (`os diagnostics` lists them).
 use crate::idt::TrapFrame;

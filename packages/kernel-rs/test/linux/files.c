@@ -16,11 +16,28 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <time.h>
 #include <x86intrin.h>
 
 static uint64_t fnv(const unsigned char *p, size_t n, uint64_t h) {
   for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
   return h;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* MemFree from /proc/meminfo (under `mem=`: the limit less what the process holds). */
+static long memfree_kb(void) {
+  char b[512] = {0};
+  int fd = open("/proc/meminfo", O_RDONLY);
+  read(fd, b, sizeof b - 1);
+  close(fd);
+  char *p = strstr(b, "MemFree:");
+  return p ? atol(p + 8) : -1;
 }
 
 static int read_case(const char *path) {
@@ -30,7 +47,7 @@ static int read_case(const char *path) {
   if (fstat(fd, &st) != 0) { printf("fstat errno=%d\n", errno); return 1; }
   printf("fstat size=%lld reg=%d\n", (long long)st.st_size, S_ISREG(st.st_mode));
   static unsigned char buf[65536];
-  uint64_t t0 = __rdtsc(), h = 0xcbf29ce484222325ull;
+  uint64_t n0 = now_ns(), t0 = __rdtsc(), h = 0xcbf29ce484222325ull;
   size_t total = 0;
   for (;;) {
     ssize_t n = read(fd, buf, sizeof buf);
@@ -39,7 +56,7 @@ static int read_case(const char *path) {
     h = fnv(buf, n, h);
     total += n;
   }
-  uint64_t t1 = __rdtsc();
+  uint64_t t1 = __rdtsc(), n1 = now_ns();
   printf("read total=%zu fnv=%016llx\n", total, (unsigned long long)h);
   // pread at an offset leaves the file offset alone; lseek moves it.
   unsigned char a[16], b[16];
@@ -49,12 +66,15 @@ static int read_case(const char *path) {
   ssize_t rr = read(fd, b, 16);
   off_t end = lseek(fd, 0, SEEK_END);
   printf("pread=%zd same=%d cur=%lld set=%lld end=%lld\n", pr, pr == 16 && rr == 16 && memcmp(a, b, 16) == 0, (long long)cur, (long long)set, (long long)end);
-  uint64_t t2 = __rdtsc();
+  long free_before = memfree_kb();
+  uint64_t n2 = now_ns(), t2 = __rdtsc();
   unsigned char *m = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
   if (m == MAP_FAILED) { printf("mmap errno=%d\n", errno); return 1; }
   uint64_t hm = fnv(m, st.st_size, 0xcbf29ce484222325ull);
-  uint64_t t3 = __rdtsc();
+  uint64_t t3 = __rdtsc(), n3 = now_ns();
+  long free_after = memfree_kb();
   printf("mmap fnv=%016llx same=%d\n", (unsigned long long)hm, hm == h);
+  printf("mmap frames_used_kib=%ld\n", free_before - free_after);
   // A private writable mapping is the program's own copy: the tree stays as it was.
   unsigned char *w = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   unsigned char first = m[0];
@@ -63,7 +83,7 @@ static int read_case(const char *path) {
   void *sh = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   printf("shared writable=%d errno=%d\n", sh == MAP_FAILED ? -1 : 0, errno);
   munmap(m, st.st_size);
-  printf("figure read_cycles=%llu mmap_cycles=%llu\n", (unsigned long long)(t1 - t0), (unsigned long long)(t3 - t2));
+  printf("figure read_cycles=%llu mmap_cycles=%llu read_ns=%llu mmap_ns=%llu\n", (unsigned long long)(t1 - t0), (unsigned long long)(t3 - t2), (unsigned long long)(n1 - n0), (unsigned long long)(n3 - n2));
   // The directory the file is in, by getdents64.
   char dir[256];
   snprintf(dir, sizeof dir, "%s", path);
