@@ -1,7 +1,9 @@
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configSchema } from '@tars/core';
+import { newBuildContext, writeFileTreeArchive } from './build.js';
 import { buildFileTree, decodeFileTree } from './file-tree.js';
 
 /** A tree with files, a nested directory, an executable and an in-tree symlink; `order` flips creation order. */
@@ -65,5 +67,22 @@ describe('file tree archives (TARSFS01)', () => {
     writeFileSync(join(ok, 'b'), 'b');
     symlinkSync('../b', join(ok, 'a', 'b'));
     expect(decodeFileTree(buildFileTree(ok)).map((e) => e.path)).toEqual(['', 'a', 'a/b', 'b']);
+  });
+});
+
+describe('a project rootfs/ in the build', () => {
+  it('is planned as the tree rootfs when a Linux agent has no files of its own, and written to .tars/file-trees before assembly', () => {
+    const root = mkdtempSync(join(tmpdir(), 'tars-proj-'));
+    const config = configSchema.parse({ agents: [{ name: 'prog', lang: 'elf', path: 'bin/prog', args: ['prog', 'x'] }] });
+    expect(newBuildContext(config, root).plan.fileTrees).toEqual([]);
+    mkdirSync(join(root, 'rootfs', 'etc'), { recursive: true });
+    writeFileSync(join(root, 'rootfs', 'etc', 'x'), 'x');
+    const plan = newBuildContext(config, root).plan;
+    expect(plan.fileTrees).toEqual([{ name: 'rootfs', dir: 'rootfs', source: '.tars/file-trees/rootfs.tarsfs' }]);
+    expect(plan.boot.modules.map((m) => m.args)).toEqual(['name=rootfs tree=rootfs', 'name=prog version=0.1.0 prio=3 abi=linux argv=prog+x']);
+    const size = writeFileTreeArchive(root, plan.fileTrees[0]!);
+    const written = readFileSync(join(root, '.tars', 'file-trees', 'rootfs.tarsfs'));
+    expect(written.length).toBe(size);
+    expect(written.equals(buildFileTree(join(root, 'rootfs')))).toBe(true);
   });
 });

@@ -23,3 +23,4 @@ export * from './status.js';
 export * from './step-summary.js';
 export * from './sources.js';
 export * from './elf-check.js';
+export * from './file-tree.js';

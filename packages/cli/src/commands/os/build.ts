@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { EXIT_CODES, formatTable, outputResult, type ExecutorKind } from '@tars/core';
-import { buildImage, checkSources, createBuildPlan, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
+import { buildImage, checkSources, newBuildContext, verifyReproducible, type BuildPlan, type ComponentResult, type Manifest, type ReproReport } from '@tars/image-builder';
 import { join, resolve } from 'node:path';
 import { BaseCommand } from '../../base-command.js';
 import { executorFlag, formatFlag } from '../../flags.js';
@@ -38,7 +38,7 @@ export default class OsBuild extends BaseCommand<typeof OsBuild, Result> {
     const configFile = filepath ?? undefined;
     if (this.flags['dry-run']) {
       checkSources(config, root, configFile);
-      return { kind: 'plan', plan: createBuildPlan(config) };
+      return { kind: 'plan', plan: newBuildContext(config, root).plan };
     }
     if (this.flags['verify-reproducible']) {
       const report = await verifyReproducible({ root, config, format, executor, signal: this.signal, ...(configFile ? { configFile } : {}) });
