@@ -315,6 +315,30 @@ pub fn read(k: &mut Kernel, i: usize, p: usize, s: usize, buf: u64, len: usize, 
     Ok(Next::Value(n as u64))
 }
 
+/// Up to `out.len()` bytes of open file `s` into a kernel buffer (sendfile): at `at`, or at the
+/// file's offset, which then advances.
+pub fn read_into(k: &mut Kernel, p: usize, s: usize, at: Option<u64>, out: &mut [u8]) -> Result<usize, i64> {
+    let of = k.procs[p].as_ref().and_then(|pr| pr.files[s]).ok_or(EBADF)?;
+    let pos = at.unwrap_or(of.pos);
+    let n = if of.node == Node::Zero {
+        out.fill(0);
+        out.len()
+    } else {
+        let mut scratch = [0u8; 1024];
+        let data = contents(k, p, of.node, &mut scratch)?;
+        let from = pos.min(data.len() as u64) as usize;
+        let n = (data.len() - from).min(out.len());
+        out[..n].copy_from_slice(&data[from..from + n]);
+        n
+    };
+    if at.is_none() {
+        if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
+            f.pos = pos + n as u64;
+        }
+    }
+    Ok(n)
+}
+
 /// Copy to user memory page by page: the bytes before a bad page count (Linux's short read);
 /// a bad first page is EFAULT.
 fn copy_out_partial(k: &mut Kernel, i: usize, va: u64, data: &[u8]) -> Result<usize, i64> {

@@ -34,7 +34,7 @@ pub fn register(name: &'static str, bytes: &'static [u8]) -> bool {
             // SAFETY: boot, one CPU, no reference into TREES is held across this write.
             unsafe { (*core::ptr::addr_of_mut!(TREES)).list[s] = Some((name, t)) };
             events::emit("file_tree", |w| {
-                let _ = write!(w, ",\"name\":{},\"entries\":{},\"bytes\":{}", JsonStr(name), t.len(), t.bytes().len());
+                let _ = write!(w, ",\"name\":{},\"entries\":{},\"bytes\":{}", JsonStr(name), t.entries(), t.bytes().len());
             });
             true
         }

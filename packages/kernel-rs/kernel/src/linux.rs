@@ -53,6 +53,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         33 => sys_dup2,
         35 => sys_nanosleep,
         39 => sys_getpid,
+        40 => sys_sendfile,
         56 => crate::thread::sys_clone,
         60 => crate::thread::sys_exit,
         62 => crate::signal::sys_kill,
@@ -405,6 +406,38 @@ fn sys_writev(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     Ok(Next::Value(total))
 }
 
+
+/// sendfile from a file of the tree (files.rs) to stdout, stderr or /dev/null, at most 64 KiB a
+/// call; other pairs are EINVAL (callers fall back to read and write, as on Linux).
+fn sys_sendfile(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let (p, out) = fd(k, i, frame.rdi)?;
+    let (_, Fd::File(s)) = fd(k, i, frame.rsi)? else { return Err(EINVAL) };
+    let stream = match out {
+        Fd::Stdout => Some(0),
+        Fd::Stderr => Some(1),
+        Fd::Null => None,
+        _ => return Err(EINVAL),
+    };
+    let off_ptr = frame.rdx;
+    let mut at = if off_ptr != 0 { Some(vm_of(k, i)?.read_u64(off_ptr).map_err(efault)?) } else { None };
+    let count = (frame.r10 as usize).min(1 << 16);
+    let (mut done, mut tmp) = (0, [0u8; 512]);
+    while done < count {
+        let n = crate::files::read_into(k, p, s, at, &mut tmp[..(count - done).min(512)])?;
+        if n == 0 {
+            break;
+        }
+        if let Some(st) = stream {
+            write_out(k, i, p, st, &tmp[..n]);
+        }
+        done += n;
+        at = at.map(|a| a + n as u64);
+    }
+    if let Some(a) = at {
+        vm_of(k, i)?.write_u64(off_ptr, a).map_err(efault)?;
+    }
+    Ok(Next::Value(done as u64))
+}
 
 fn sys_close(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let p = proc_of(k, i)?;

@@ -150,12 +150,9 @@ impl<'a> Tree<'a> {
         Ok(t)
     }
 
-    pub fn len(&self) -> usize {
+    /// Entries, the root included.
+    pub fn entries(&self) -> usize {
         self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     pub fn bytes(&self) -> &'a [u8] {
