@@ -6,11 +6,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { addModule, findHostWindow, hotSwapModule, ProtocolClient, ProtocolError, type BootModule, type KernelEvent } from '@tars/deploy';
 import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
 
@@ -204,6 +204,7 @@ int main(void) {
 
   it('moves images through the host window (guest RAM shared with the host): a 2.5 MB hot-swap and a module pushed at run time, then spawned', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tars-win-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const { q, c } = await boot([...DEMO_MODULES], { hostWindow: { path: join(dir, 'guest-ram'), mib: 20 } });
     const window = await findHostWindow(c, dir);
     expect(window?.size).toBe(20 << 20);

@@ -11,13 +11,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
-import { KERNEL } from './system.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProtocolClient, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { qemuSessions } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-corpus-'));
-const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
 
 /** The first of `candidates` that exists, else undefined. */
 function findTool(candidates: string[]): string | undefined {
@@ -42,22 +41,9 @@ beforeAll(() => {
   }
 }, 600_000);
 
-afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.c?.close();
-    await r.q.stop();
-  }
-});
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function boot(modules: BootModule[], memoryMb = 512): Promise<{ q: QemuInstance; c: ProtocolClient }> {
-  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb }, mkdtempSync(join(work, 'q-')));
-  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
-  running.push(r);
-  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 60_000 });
-  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
-  return { q, c: r.c };
-}
+const { boot } = qemuSessions(512);
 
 const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
 const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
@@ -111,7 +97,7 @@ describe('a C program: pthreads, pipes, poll, select, epoll, eventfd, timerfd (Q
 
 describe('a Go program built with Debian\'s Go compiler (QEMU, TCG)', () => {
   it.skipIf(!GO)(`goroutines, channels, select with time.After, time.Sleep, a ticker, maps and runtime.GC print the known answer${GO ? '' : ' (skipped: no go compiler; apt-get install golang-go)'}`, async () => {
-    const { q, c } = await boot([linux(GOPROG, 'goprog', 'argv=goprog+x+y')], 512);
+    const { q, c } = await boot([linux(GOPROG, 'goprog', 'argv=goprog+x+y')]);
     // Its end (exit or fault) comes after every line it printed.
     const end = await wait(q, (e) => (e.ev === 'task_exit' || e.ev === 'fault') && e['name'] === 'goprog', 120_000);
     const m = await moduleOf(c, 'goprog');

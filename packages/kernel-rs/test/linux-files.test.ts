@@ -11,15 +11,14 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
 // The writer the image builder uses (its source: this package does not depend on image-builder's build).
 import { buildFileTree } from '../../image-builder/src/file-tree.js';
-import { KERNEL } from './system.js';
+import { KERNEL, qemuSessions } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-files-'));
-const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 let FILES = '';
 let ARCHIVE = '';
@@ -48,22 +47,9 @@ beforeAll(() => {
   writeFileSync(ARCHIVE, buildFileTree(root));
 }, 300_000);
 
-afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.c?.close();
-    await r.q.stop();
-  }
-});
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function boot(modules: BootModule[], memoryMb = 512): Promise<{ q: QemuInstance; c: ProtocolClient }> {
-  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb }, mkdtempSync(join(work, 'q-')));
-  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
-  running.push(r);
-  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 60_000 });
-  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
-  return { q, c: r.c };
-}
+const { boot, track } = qemuSessions(512);
 
 const tree = (path: string, name = 'rootfs'): BootModule => ({ path, args: `name=${name} tree=${name}` });
 const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
@@ -131,7 +117,7 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
 
   it('the figure under -icount: instructions for a 1 MiB file by read() and by mmap (the guest clock counts instructions)', async () => {
     const q = startQemu({ kernel: KERNEL, modules: [tree(ARCHIVE), linux(FILES, 'reader', 'argv=files+read+/data/big')], accel: 'tcg', memoryMb: 512, icount: true }, mkdtempSync(join(work, 'q-')));
-    running.push({ q });
+    track(q);
     expect(await wait(q, endOf('reader'), 180_000)).toMatchObject({ ev: 'task_exit', code: 0 });
     const fig = FIGURE.exec(printed(q, 'reader').find((l) => l.startsWith('figure')) ?? '');
     const [readIns, mmapIns] = [Number(fig?.[3]), Number(fig?.[4])];
@@ -163,7 +149,8 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
   it('a malformed archive is refused with an event naming why; the kernel and its agents run on without it', async () => {
     const bad = join(work, 'bad.tarsfs');
     const good = buildFileTree(join(work, 'rootfs'));
-    good[good.length - 1] ^= 1; // one flipped byte of file data
+    const last = good.length - 1;
+    good[last] = (good[last] ?? 0) ^ 1; // one flipped byte of file data
     writeFileSync(bad, good);
     const garbage = join(work, 'garbage.tarsfs');
     writeFileSync(garbage, Buffer.from('not an archive at all'));

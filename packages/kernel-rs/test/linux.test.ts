@@ -8,13 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, startQemu, symbolizeAddresses, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
-import { DEMO_MODULES, KERNEL } from './system.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProtocolClient, symbolizeAddresses, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
+import { DEMO_MODULES, qemuSessions } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-linux-'));
-const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
 let PIE = '';
 let STATIC = '';
 let DOTNET = '';
@@ -44,22 +43,9 @@ function publish(dir: string, project: string, exe: string): string {
   return join(work, `${dir}-out`, exe);
 }
 
-afterEach(async () => {
-  for (const r of running.splice(0)) {
-    r.c?.close();
-    await r.q.stop();
-  }
-});
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-async function boot(modules: BootModule[], memoryMb = 512): Promise<{ q: QemuInstance; c: ProtocolClient }> {
-  const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb }, mkdtempSync(join(work, 'q-')));
-  const r: { q: QemuInstance; c?: ProtocolClient } = { q };
-  running.push(r);
-  await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 60_000 });
-  r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
-  return { q, c: r.c };
-}
+const { boot } = qemuSessions(512);
 
 const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
 const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));

@@ -1,6 +1,6 @@
 /** The demo system the tests boot: the kernel plus the ping/pong agents with their capabilities. */
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
@@ -25,18 +25,20 @@ export interface Booted {
  * stopped after each test.
  */
 export function qemuSessions(memoryMb: number): { boot: (modules: BootModule[], extra?: Partial<QemuSpec>) => Promise<Booted>; track: (q: QemuInstance) => void } {
-  const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
+  const running: { q: QemuInstance; c?: ProtocolClient; dir?: string }[] = [];
   afterEach(async () => {
     for (const r of running.splice(0)) {
       r.c?.close();
       await r.q.stop();
+      if (r.dir) rmSync(r.dir, { recursive: true, force: true });
     }
   });
   const boot = async (modules: BootModule[], extra: Partial<QemuSpec> = {}): Promise<Booted> => {
-    const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb, ...extra }, mkdtempSync(join(tmpdir(), 'tars-qemu-')));
-    const r: { q: QemuInstance; c?: ProtocolClient } = { q };
+    const dir = mkdtempSync(join(tmpdir(), 'tars-qemu-'));
+    const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb, ...extra }, dir);
+    const r: { q: QemuInstance; c?: ProtocolClient; dir?: string } = { q, dir };
     running.push(r);
-    await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
+    await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 60_000 });
     r.c = await ProtocolClient.connect(q.paths.control, { timeoutMs: 20_000 });
     return { q, c: r.c };
   };
