@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # golang-go and busybox-static: unmodified programs the kernel's corpus test runs
-# (packages/kernel-rs/test/linux-corpus.test.ts).
+# (packages/kernel-rs/test/linux-corpus.test.ts); gdb: `tarscli os gdb`.
 PACKAGES=(
   qemu-system-x86 qemu-utils ovmf
   grub-common grub-pc-bin grub-efi-amd64-bin xorriso mtools dosfstools
-  docker.io iptables debootstrap busybox-static golang-go
+  docker.io iptables debootstrap busybox-static golang-go gdb
   libvirt-daemon-system libvirt-clients
   build-essential binutils ca-certificates curl xz-utils clang zlib1g-dev jq diffoscope-minimal lld
 )

@@ -68,6 +68,33 @@ describe('os deploy / ps / logs / diagnostics / stop (QEMU, TCG)', () => {
     expect((await tarscli(['os', 'ps', '--json'], { cwd: dir })).json.result.deployments).toEqual([]);
   });
 
+  it('os gdb --batch reads the running system with the kernel\'s and a module\'s symbols, then detaches: the system runs on', async () => {
+    const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
+    expect(d.exitCode, outputTail(d)).toBe(0);
+    const id = d.stdout.trim().split('\n').map((l) => JSON.parse(l)).pop().result.deployment.id;
+    try {
+      // The kernel's entry point by name, and pong's entry (every agent is linked at 0x8000000000)
+      // down to its source line.
+      const g = await tarscli(['os', 'gdb', id, '--module', 'pong', '--batch', 'info address kmain', '--batch', 'info line *0x8000000000', '--batch', 'info symbol 0x8000000000', '--batch', 'info symbol $pc', '--json'], { cwd: dir });
+      expect(g.exitCode, outputTail(g)).toBe(0);
+      const out: string = g.json.result.output;
+      expect(out).toMatch(/Symbol "kmain" is a function at address 0x[0-9a-f]+/);
+      expect(out).toMatch(/Line \d+ of ".*agent-rt\/src\/lib\.rs" starts at address 0x8000000000 <_start>/);
+      expect(out).toMatch(/_start in section \.text of .*\/pong\.dbg/);
+      expect(g.json.result.symbols.map((f: string) => f.split('/').pop())).toEqual(['tars-kernel.dbg', 'pong.dbg']);
+      // Detached, not killed: the kernel answers, the agents keep calling.
+      const diag = await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir });
+      expect(diag.exitCode, outputTail(diag)).toBe(0);
+      expect(diag.json.result.host.qemuAlive).toBe(true);
+      // A module the image does not have: a clear error before gdb starts.
+      const bad = await tarscli(['os', 'gdb', id, '--module', 'nope', '--batch', 'bt'], { cwd: dir });
+      expect(bad.exitCode, outputTail(bad)).toBe(6);
+      expect(bad.stderr.split('\n')[0]).toContain('nope.dbg');
+    } finally {
+      await tarscli(['os', 'stop', id], { cwd: dir });
+    }
+  });
+
   it('update-kernel hot-swaps a module, and a module that faults is rolled back', async () => {
     const d = await tarscli(['os', 'deploy', ...TCG, '--detach', '--json'], { cwd: dir });
     const id = d.json.result.deployment.id;

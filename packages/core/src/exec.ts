@@ -168,6 +168,26 @@ export function captureOutput(file: string, args: string[], options: { cwd?: str
   });
 }
 
+/**
+ * Run an interactive tool (a debugger) on this terminal: stdin, stdout and stderr are the
+ * caller's. Resolves with its exit code (127 when it cannot start); Ctrl-C goes to the tool.
+ */
+export function runAttached(file: string, args: string[], options: { cwd?: string } = {}): Promise<number> {
+  outputDebug(`exec: ${[file, ...args].join(' ')}`);
+  return new Promise((resolve) => {
+    const child = spawn(file, args, { cwd: options.cwd, stdio: 'inherit' });
+    // The tool handles Ctrl-C itself (gdb interrupts the target): tarscli must not die of it.
+    const ignore = (): void => undefined;
+    process.on('SIGINT', ignore);
+    const done = (code: number): void => {
+      process.off('SIGINT', ignore);
+      resolve(code);
+    };
+    child.once('error', () => done(127));
+    child.once('exit', (code) => done(code ?? 1));
+  });
+}
+
 /** First line of `tool --version` style output, or undefined when the tool is missing or fails. */
 export async function probeVersion(file: string, args: string[] = ['--version'], options: { allLines?: boolean } = {}): Promise<string | undefined> {
   const r = await captureOutput(file, args);

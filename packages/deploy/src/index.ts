@@ -26,3 +26,4 @@ export { addModule, findHostWindow, hostWindowFile, writeHostWindow, type AddMod
 export * from './trace/record.js';
 export * from './trace/chrome.js';
 export * from './trace/service.js';
+export { gdbArgs, gdbBatch, gdbSession, gdbSocketFile, type GdbBatchResult, type GdbOptions } from './gdb.js';

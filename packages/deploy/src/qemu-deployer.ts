@@ -8,6 +8,7 @@
  * different process and never taken for the deployment's QEMU.
  */
 import { hostWindowFile } from './host-window.js';
+import { gdbSocketFile } from './gdb.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } from '@tars/core';
@@ -137,6 +138,8 @@ class QemuDeployer implements Deployer {
       spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: req.memoryMb };
     }
     spec.machine = machine;
+    // QEMU's gdb stub, idle until `os gdb` connects (the guest runs meanwhile).
+    spec.gdbSocket = gdbSocketFile(runDir);
     let ovmf: { code: string; vars: string } | undefined;
     if (req.firmware === 'uefi') {
       if (!existsSync(OVMF_CODE)) throw new AbortError('OVMF firmware is not installed', { code: 'TOOL_MISSING', tryMessage: 'apt-get install ovmf' });

@@ -51,6 +51,8 @@ export interface QemuSpec {
    * Direct kernel boot only.
    */
   hostWindow?: { path: string; mib: number };
+  /** QEMU's gdb stub on this unix socket, the guest running (`os gdb` attaches when asked). */
+  gdbSocket?: string;
 }
 
 export interface QemuPaths {
@@ -98,6 +100,7 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     args.push('-icount', `shift=${shift}`);
   }
   if (spec.gdb) args.push('-gdb', `unix:${qemuEscape(spec.gdb)},server=on,wait=on`, '-S');
+  else if (spec.gdbSocket) args.push('-gdb', `unix:${qemuEscape(spec.gdbSocket)},server=on,wait=off`);
   if (spec.debugExit) args.push('-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
   if (spec.firmware === 'uefi') {
     if (!paths.ovmfCode || !paths.ovmfVars) throw new BugError('UEFI boot needs OVMF code and vars paths');
