@@ -2,7 +2,7 @@
 //! since precompiled `core` may use the red zone.
 use core::arch::asm;
 use core::mem::size_of;
-use core::ptr::addr_of;
+use core::ptr::{addr_of, addr_of_mut};
 
 pub const KERNEL_CS: u16 = 0x08;
 pub const KERNEL_DS: u16 = 0x10;
@@ -25,10 +25,26 @@ struct Tss {
 }
 
 #[repr(C, align(16))]
-struct Stack([u8; 32768]);
+struct Stack<const N: usize>([u8; N]);
 
-static mut TRAP_STACK: Stack = Stack([0; 32768]);
-static mut DF_STACK: Stack = Stack([0; 32768]);
+/// The one kernel stack every trap runs on (IST 1). Loading a Linux process builds its tables on
+/// it: 32 KiB once overflowed into the statics below it (issue 25's merge of the file tree grew a
+/// process). The lowest CANARY bytes hold a pattern the timer tick checks (`check_trap_stack`).
+const TRAP_STACK_SIZE: usize = 128 * 1024;
+const CANARY: usize = 512;
+const CANARY_BYTE: u8 = 0xA5;
+static mut TRAP_STACK: Stack<TRAP_STACK_SIZE> = Stack([0; TRAP_STACK_SIZE]);
+static mut DF_STACK: Stack<32768> = Stack([0; 32768]);
+
+/// Panic, naming it, if the trap stack's bottom was written: an overflow found at the next tick
+/// instead of statics silently overwritten.
+pub fn check_trap_stack() {
+    // SAFETY: reads of the stack's lowest bytes, far below any live frame unless it overflowed.
+    let bottom = unsafe { &(&(*addr_of!(TRAP_STACK)).0)[..CANARY] };
+    if bottom.iter().any(|&b| b != CANARY_BYTE) {
+        panic!("kernel trap stack overflow: the lowest {} of its {} bytes were written", CANARY, TRAP_STACK_SIZE);
+    }
+}
 static mut TSS: Tss = Tss { _r0: 0, rsp: [0; 3], _r1: 0, ist: [0; 7], _r2: 0, _r3: 0, iomap: size_of::<Tss>() as u16 };
 static mut GDT: [u64; 7] = [
     0,
@@ -48,15 +64,17 @@ struct Pointer {
 
 /// Top of the trap stack: where the CPU puts every trap frame.
 pub fn trap_stack_top() -> u64 {
-    addr_of!(TRAP_STACK) as u64 + size_of::<Stack>() as u64
+    addr_of!(TRAP_STACK) as u64 + TRAP_STACK_SIZE as u64
 }
 
 pub fn init() {
     // SAFETY: runs once at boot on the only CPU, before interrupts are enabled.
     unsafe {
+        // The canary (in .bss, so the image does not carry 128 KiB of pattern).
+        (&mut (*addr_of_mut!(TRAP_STACK)).0)[..CANARY].fill(CANARY_BYTE);
         let tss = core::ptr::addr_of_mut!(TSS);
         (*tss).ist[(IST_TRAP - 1) as usize] = trap_stack_top();
-        (*tss).ist[(IST_DOUBLE_FAULT - 1) as usize] = addr_of!(DF_STACK) as u64 + size_of::<Stack>() as u64;
+        (*tss).ist[(IST_DOUBLE_FAULT - 1) as usize] = addr_of!(DF_STACK) as u64 + 32768;
         (*tss).rsp[0] = trap_stack_top();
         let base = tss as u64;
         let limit = (size_of::<Tss>() - 1) as u64;

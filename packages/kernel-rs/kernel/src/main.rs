@@ -227,6 +227,7 @@ fn trap_handle(frame: &mut TrapFrame) {
         32 => {
             crate::tp!(trace::record(kcore::trace::kind::IRQ, 0, trace::id_of(&k.tasks, k.current), 32, 0, 0));
             irq::eoi(32);
+            gdt::check_trap_stack();
             irq::on_tick();
             k.ticks += 1;
             let mut resched = false;

@@ -247,6 +247,15 @@ pub fn load(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'stat
         let (cr3, frame) = task::load_image(image, boot_image.is_some()).map_err(|e| e.message())?;
         return Ok((cr3, frame, None));
     }
+    load_linux(k, slot, image, boot_image, id, arg, caps)
+}
+
+/// `load` for `abi=linux`: out of line, because its frame holds a whole process (`Proc`, built
+/// before it moves to the heap) and the environment — tens of KiB of the one trap stack that a
+/// TARS agent's load (a spawn, a hot-swap) must not pay for.
+#[inline(never)]
+fn load_linux(k: &mut Kernel, slot: usize, image: &[u8], boot_image: Option<&'static [u8]>, id: u32, arg: u64, caps: &[Cap; MAX_CAPS]) -> Result<(u64, crate::idt::TrapFrame, Option<usize>), &'static str> {
+    let Some(m) = k.modules[slot] else { return Err("no such module") };
     let p = k.procs.iter().position(|p| p.is_none()).ok_or("too many Linux processes")?;
     let mut env = [0u8; 1536];
     let mut w = kcore::fmt::BufWriter::new(&mut env);
