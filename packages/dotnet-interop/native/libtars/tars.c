@@ -18,7 +18,7 @@ static inline struct res sys5(uint64_t n, uint64_t a0, uint64_t a1, uint64_t a2,
   return r;
 }
 
-enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD, SPAWN, KILL, SUSPEND, RESUME, WAIT_CHILD, EP_CREATE, CAP_DROP };
+enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD, SPAWN, KILL, SUSPEND, RESUME, WAIT_CHILD, EP_CREATE, CAP_DROP, SB_CREATE, SB_CALL, SB_SNAPSHOT, SB_RESTORE, SB_DESTROY, SB_RETURN, SB_ABORT };
 
 int tars_present(void) { return sys5(TIME, 0, 0, 0, 0, 0).status == TARS_E_OK; }
 int64_t tars_log(const uint8_t *text, uint64_t len) { return sys5(LOG, (uint64_t)text, len, 0, 0, 0).status; }
@@ -119,3 +119,35 @@ int64_t tars_ep_create(uint64_t *slot) {
 }
 
 int64_t tars_cap_drop(uint64_t slot) { return sys5(CAP_DROP, slot, 0, 0, 0, 0).status; }
+
+/* Sandboxes (the owner's side; guests are no_std Rust, crates/sandbox-guest): kcore/src/abi.rs. */
+int64_t tars_sb_create(const char *module, uint64_t *handle) {
+  uint64_t len = 0;
+  if (module)
+    while (module[len]) len++;
+  struct res r = sys5(SB_CREATE, (uint64_t)module, len, 0, 0, 0);
+  if (r.status == TARS_E_OK && handle) *handle = r.w[0];
+  return r.status;
+}
+
+int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status) {
+  struct res r = sys5(SB_CALL, handle, (uint64_t)args, args_len, (uint64_t)result, result_cap);
+  if (copied) *copied = r.w[0];
+  if (total) *total = r.w[1];
+  if (guest_status) *guest_status = (int64_t)r.w[2];
+  return r.status;
+}
+
+int64_t tars_sb_snapshot(uint64_t handle, uint64_t *pages) {
+  struct res r = sys5(SB_SNAPSHOT, handle, 0, 0, 0, 0);
+  if (r.status == TARS_E_OK && pages) *pages = r.w[0];
+  return r.status;
+}
+
+int64_t tars_sb_restore(uint64_t handle, uint64_t *pages) {
+  struct res r = sys5(SB_RESTORE, handle, 0, 0, 0, 0);
+  if (r.status == TARS_E_OK && pages) *pages = r.w[0];
+  return r.status;
+}
+
+int64_t tars_sb_destroy(uint64_t handle) { return sys5(SB_DESTROY, handle, 0, 0, 0, 0).status; }

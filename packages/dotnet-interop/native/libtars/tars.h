@@ -25,6 +25,13 @@
 #define TARS_E_QUOTA (-10)
 /* The module to spawn does not exist or its image does not load. */
 #define TARS_E_BAD_IMAGE (-11)
+/* Sandboxes: not a sandbox of the caller's; poisoned (until restored); the guest function
+ * returned an error; no snapshot to restore; the guest aborted. */
+#define TARS_E_NO_SANDBOX (-12)
+#define TARS_E_POISONED (-13)
+#define TARS_E_GUEST_ERROR (-14)
+#define TARS_E_NO_SNAPSHOT (-15)
+#define TARS_E_GUEST_ABORT (-16)
 /* What a TARS call returns on Linux (no TARS kernel underneath). */
 #define TARS_E_NOT_TARS (-38)
 #define TARS_STATE_MAX 65536
@@ -101,6 +108,16 @@ int64_t tars_wait_child(const tars_child_t *child, int nohang, int64_t *code, ui
 int64_t tars_ep_create(uint64_t *slot);
 /* Empty a capability slot (an endpoint nobody else holds is destroyed). */
 int64_t tars_cap_drop(uint64_t slot);
+
+/* Sandboxes (PROTOCOL.md, Sandboxes): the owner's calls. A sandbox of function module `module`
+ * (`boot=no sandbox=yes`); a call runs guest code on the caller's time with an encoded call
+ * (kcore::sbcall) and returns its result: *copied bytes into `result`, *total its whole length,
+ * *guest_status the guest's status. TARS_E_POISONED: this sandbox is unusable until restored. */
+int64_t tars_sb_create(const char *module, uint64_t *handle);
+int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status);
+int64_t tars_sb_snapshot(uint64_t handle, uint64_t *pages);
+int64_t tars_sb_restore(uint64_t handle, uint64_t *pages);
+int64_t tars_sb_destroy(uint64_t handle);
 
 #ifdef __cplusplus
 }
