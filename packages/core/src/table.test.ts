@@ -90,3 +90,15 @@ describe('fitWidths', () => {
     expect(fitWidths([30, 30], 20, 2, [12, 12])).toEqual([12, 12]);
   });
 });
+
+describe('formatTable: optional columns', () => {
+  it('drops optional columns, in order, while the headers alone are wider than the terminal', () => {
+    const headers = ['id', 'name', 'children', 'switches', 'ipc'];
+    const rows = [['1', 'pong', '0', '2005', '0']];
+    expect(formatTable(headers, rows, 80, ['children', 'switches']).split('\n')[0]).toMatch(/^id\s+name\s+children\s+switches\s+ipc$/);
+    const narrow = formatTable(headers, rows, 20, ['children', 'switches']).split('\n');
+    expect(narrow[0]).toMatch(/^id\s+name\s+ipc$/);
+    expect(narrow[1]).toMatch(/^1\s+pong\s+0$/);
+    expect(narrow.every((l) => l.length <= 20)).toBe(true);
+  });
+});

@@ -18,8 +18,16 @@ interface Styled {
   sgr: string;
 }
 
-/** Rows under bold headers, columns two spaces apart, fitted to `width` (default: the terminal). */
-export function formatTable(headers: string[], rows: string[][], width = outputWidth()): string {
+/**
+ * Rows under bold headers, columns two spaces apart, fitted to `width` (default: the terminal).
+ * `optional` names columns that may go, in that order, while the headers alone are wider than
+ * the terminal (a header is never wrapped): a narrow terminal shows fewer columns, whole.
+ */
+export function formatTable(headers: string[], rows: string[][], width = outputWidth(), optional: string[] = []): string {
+  const keep = keptColumns(headers, width, optional);
+  if (keep.length < headers.length) {
+    return formatTable(keep.map((i) => headers[i] as string), rows.map((r) => keep.map((i) => r[i] ?? '')), width);
+  }
   const cells = rows.map((r) => headers.map((_, i) => r[i] ?? ''));
   const columns = headers.map((h, i) => ({ header: stripAnsi(h), texts: cells.map((r) => stripAnsi(r[i] as string)) }));
   const natural = columns.map((c) => Math.max(c.header.length, ...c.texts.flatMap((t) => t.split('\n').map((l) => l.length))));
@@ -179,4 +187,16 @@ function trimEnd(line: Styled[]): Styled[] {
   let end = line.length;
   while (end > 0 && /\s/.test((line[end - 1] as Styled).ch)) end--;
   return line.slice(0, end);
+}
+
+/** Indices of the columns kept: all, less `optional` ones (in order) while the headers alone overflow. */
+function keptColumns(headers: string[], width: number, optional: string[]): number[] {
+  const keep = headers.map((_, i) => i);
+  const headersWidth = (idx: number[]) => idx.reduce((s, i) => s + stripAnsi(headers[i] as string).length, 0) + GAP * Math.max(0, idx.length - 1);
+  for (const name of optional) {
+    if (headersWidth(keep) <= width) break;
+    const at = keep.findIndex((i) => stripAnsi(headers[i] as string) === name);
+    if (at >= 0) keep.splice(at, 1);
+  }
+  return keep;
 }

@@ -251,6 +251,8 @@ export function hiddenTasksLine(s: TaskSummary): string | undefined {
 
 /** Table rows for tasks: id, parent, children and the scheduler's figures. */
 export const TASK_COLUMNS = ['id', 'task', 'module', 'state', 'parent', 'children', 'level', 'cpu', 'switches', 'syscalls', 'ipc'];
+/** Task columns a narrow terminal drops first (`--json` has them all). */
+export const TASK_COLUMNS_OPTIONAL = ['children', 'switches', 'syscalls', 'module', 'level'];
 export function taskRow(t: TaskStats): string[] {
   const state = t.paused ? `${t.state} (paused)` : t.state;
   return [

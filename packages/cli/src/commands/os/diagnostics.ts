@@ -1,6 +1,6 @@
 import { Args, Flags } from '@oclif/core';
 import { color, formatTable, isJsonMode, outputResult } from '@tars/core';
-import { collectDiagnostics, deployerOf, deploymentGone, faultLabel, followDeployment, formatFrames, hiddenTasksLine, linuxSyscallName, summarizeTasks, TASK_COLUMNS, taskRow, type DiagnosticsReport } from '@tars/deploy';
+import { collectDiagnostics, deployerOf, deploymentGone, faultLabel, followDeployment, formatFrames, hiddenTasksLine, linuxSyscallName, summarizeTasks, TASK_COLUMNS, TASK_COLUMNS_OPTIONAL, taskRow, type DiagnosticsReport } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 const ALT_SCREEN_ON = '\u001B[?1049h\u001B[?25l';
@@ -120,7 +120,7 @@ export function fitToRows(sections: Section[], rows: number | undefined, columns
 function diagnosticsSections(d: DiagnosticsReport): Section[] {
   const s = d.stats;
   const mb = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
-  const table = (head: string[], body: string[][]) => formatTable(head, body).split('\n');
+  const table = (head: string[], body: string[][], optional: string[] = []) => formatTable(head, body, undefined, optional).split('\n');
   const out: Section[] = [];
   out.push({
     order: 99,
@@ -133,7 +133,7 @@ function diagnosticsSections(d: DiagnosticsReport): Section[] {
   // With many spawned tasks: those started at boot, the parents and the first others; the rest counted by module (--json has all).
   const summary = summarizeTasks(s.tasks);
   const more = hiddenTasksLine(summary);
-  const tasks = [...table(TASK_COLUMNS, summary.shown.map(taskRow)), ...(more ? [more] : [])];
+  const tasks = [...table(TASK_COLUMNS, summary.shown.map(taskRow), TASK_COLUMNS_OPTIONAL), ...(more ? [more] : [])];
   out.push({ order: 50, keep: Math.min(tasks.length, 6), lines: tasks });
   out.push({
     order: 40,

@@ -1,6 +1,6 @@
 import { Args } from '@oclif/core';
 import { formatTable, outputResult } from '@tars/core';
-import { getDeployer, hiddenTasksLine, listDeployments, listDeploymentTasks, summarizeTasks, TASK_COLUMNS, taskRow, type DeploymentRecord, type TaskListing } from '@tars/deploy';
+import { getDeployer, hiddenTasksLine, listDeployments, listDeploymentTasks, summarizeTasks, TASK_COLUMNS, TASK_COLUMNS_OPTIONAL, taskRow, type DeploymentRecord, type TaskListing } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 interface PsRow extends DeploymentRecord {
@@ -26,7 +26,7 @@ export default class OsPs extends BaseCommand<typeof OsPs, PsResult> {
     if ('tasks' in r) {
       const s = summarizeTasks(r.tasks);
       const more = hiddenTasksLine(s);
-      outputResult([`${r.deployment}: ${r.total} ${r.total === 1 ? 'task' : 'tasks'}`, formatTable(TASK_COLUMNS, s.shown.map(taskRow)), ...(more ? [more] : [])].join('\n'));
+      outputResult([`${r.deployment}: ${r.total} ${r.total === 1 ? 'task' : 'tasks'}`, formatTable(TASK_COLUMNS, s.shown.map(taskRow), undefined, TASK_COLUMNS_OPTIONAL), ...(more ? [more] : [])].join('\n'));
       return;
     }
     if (r.deployments.length === 0) {
