@@ -140,15 +140,21 @@ describe('kernel tracing (QEMU, TCG)', () => {
 
   it('counts records lost to a full ring and marks the gap in the stream', async () => {
     await c.request('trace_start', { size: 16 });
-    await sleep(600);
-    const full = await c.request<TraceStatus>('trace_status');
+    // Waited for, not timed: the ring is full and has turned records away.
+    const status = () => c.request<TraceStatus>('trace_status');
+    let full = await status();
+    while (full.written < 16 || full.lost === 0) {
+      await sleep(20);
+      full = await status();
+    }
     expect(full.written).toBe(16);
     expect(full.lost).toBeGreaterThan(0);
     // Drain the ring, let it take more, then stop: the next records start with a LOST record.
     const first = await readTrace(c, 0);
     expect(first.records.length).toBe(16);
     await c.request('trace_read', { offset: first.next });
-    await sleep(300);
+    // Until the drained ring has taken a record again (the gap's marker comes first).
+    while ((await status()).unread === 0) await sleep(20);
     await c.request('trace_stop');
     const page = await c.request<TracePage>('trace_read', { offset: first.next });
     const rest = decodeTraceRecords(Buffer.from(page.data, 'base64'), page.offset);

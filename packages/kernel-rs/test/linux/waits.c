@@ -66,9 +66,14 @@ static void *reader(void *a) {
 static volatile sig_atomic_t got;
 static void on_usr1(int s) { got = s; }
 static pthread_t main_thread;
+static volatile int waited;
+/* Signals the main thread until its epoll_wait has returned: a signal that lands before the
+ * wait only runs the handler, and the next one interrupts the wait, however the threads run. */
 static void *kicker(void *a) {
-  usleep(20000);
-  pthread_kill(main_thread, SIGUSR1);
+  while (!waited) {
+    pthread_kill(main_thread, SIGUSR1);
+    usleep(2000);
+  }
   (void)a;
   return 0;
 }
@@ -185,6 +190,7 @@ static int answer(void) {
   pthread_create(&k, 0, kicker, 0);
   int r = epoll_wait(ep2, o, 2, 5000);
   int e = errno;
+  waited = 1;
   pthread_join(k, 0);
   printf("eintr r=%d errno=%d sig=%d\n", r, e, (int)got);
 

@@ -5,7 +5,7 @@
 
 use agent_rt::abi::*;
 use agent_rt::sandbox::{CallError, Sandbox, Value};
-use agent_rt::{log, log_fmt, metric, rdtsc, sleep_us, Msg};
+use agent_rt::{log, log_fmt, metric, rdtsc, Msg};
 
 macro_rules! check {
     ($s:expr, $cond:expr, $($fmt:tt)*) => {
@@ -104,20 +104,25 @@ fn hostile() -> i64 {
     0
 }
 
-/// Holds a sandbox while `forger` tries every handle it can make up.
+/// Holds a sandbox while `forger` tries every handle it can make up. Slot 0 (`serve=`): the
+/// forger's first call comes once the sandbox exists, its second once it has tried them all, so
+/// the attack runs while the sandbox is there, whatever the timing.
 fn holder() -> i64 {
     let s = "holder";
     let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
     log_fmt(format_args!("sb-owner: holder: handle {:#x}", sb.handle));
-    sleep_us(300_000);
+    for _ in 0..2 {
+        check!(s, agent_rt::recv(0).is_ok() && agent_rt::reply(Msg([0; 4])).is_ok(), "the forger's call");
+    }
     check!(s, counter(&sb) == Some(1), "someone else called my sandbox");
     log("sb-owner: holder: ok");
     0
 }
 
+/// Slot 0 (`call=`): the holder's endpoint, called before (the holder's sandbox exists) and after.
 fn forger() -> i64 {
     let s = "forger";
-    sleep_us(100_000);
+    check!(s, agent_rt::call(0, Msg([1, 0, 0, 0])).is_ok(), "holder ready");
     let Ok(mine) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
     let mut out = [0u8; 64];
     let mut tried = 0;
@@ -139,6 +144,7 @@ fn forger() -> i64 {
     check!(s, mine.destroy().is_ok(), "destroy");
     check!(s, Sandbox::from_handle(stale).call("counter", &[], &mut out).is_err(), "stale handle");
     check!(s, Sandbox::from_handle(stale).destroy().is_err(), "stale destroy");
+    check!(s, agent_rt::call(0, Msg([2, 0, 0, 0])).is_ok(), "holder done");
     log_fmt(format_args!("sb-owner: forger: {} forged handles refused", tried));
     log("sb-owner: forger: ok");
     0
