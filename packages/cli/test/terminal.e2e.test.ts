@@ -112,8 +112,16 @@ describe('tables on a real terminal at 60, 100 and 200 columns', () => {
     it(`os diagnostics at ${cols} columns`, async () => {
       const run = await onTerminal(['os', 'diagnostics', id], cols, { cwd: dir });
       expect(run.exitCode, outputTail(run)).toBe(0);
-      // A narrow terminal drops the optional task columns (children, switches first); --json has them.
-      const taskHeaders = cols >= 80 ? ['id', 'task', 'module', 'state', 'parent', 'children', 'level', 'cpu', 'switches', 'syscalls', 'ipc'] : ['id', 'task', 'module', 'state', 'parent', 'level', 'cpu', 'syscalls', 'ipc'];
+      // A narrow terminal drops optional task columns (children, switches, syscalls, module, level,
+      // in that order, as many as its words need) rather than break words; --json has them all.
+      const all = ['id', 'task', 'module', 'state', 'parent', 'children', 'level', 'cpu', 'switches', 'syscalls', 'ipc'];
+      const shown = run.screen.find((l) => /^id\s+task\s/.test(l))?.trim().split(/\s+/) ?? [];
+      const dropOrder = ['children', 'switches', 'syscalls', 'module', 'level'];
+      const dropped = all.filter((h) => !shown.includes(h));
+      expect(dropped, `task headers on screen: ${shown.join(' ')}`).toEqual(dropOrder.slice(0, dropped.length));
+      if (cols >= 100) expect(dropped).toEqual([]);
+      else expect(dropped.length).toBeGreaterThan(0);
+      const taskHeaders = all.filter((h) => shown.includes(h));
       expectTablesWhole(run, cols, [
         taskHeaders,
         ['module', 'version', 'state', 'sha256', 'size'],

@@ -20,11 +20,11 @@ interface Styled {
 
 /**
  * Rows under bold headers, columns two spaces apart, fitted to `width` (default: the terminal).
- * `optional` names columns that may go, in that order, while the headers alone are wider than
- * the terminal (a header is never wrapped): a narrow terminal shows fewer columns, whole.
+ * `optional` names columns that may go, in that order, while the table cannot fit with every
+ * header and every word whole: a narrow terminal shows fewer columns rather than broken words.
  */
 export function formatTable(headers: string[], rows: string[][], width = outputWidth(), optional: string[] = []): string {
-  const keep = keptColumns(headers, width, optional);
+  const keep = keptColumns(headers, rows, width, optional);
   if (keep.length < headers.length) {
     return formatTable(keep.map((i) => headers[i] as string), rows.map((r) => keep.map((i) => r[i] ?? '')), width);
   }
@@ -189,12 +189,18 @@ function trimEnd(line: Styled[]): Styled[] {
   return line.slice(0, end);
 }
 
-/** Indices of the columns kept: all, less `optional` ones (in order) while the headers alone overflow. */
-function keptColumns(headers: string[], width: number, optional: string[]): number[] {
+/**
+ * Indices of the columns kept: all, less `optional` ones (in order) while the narrowest the table
+ * can be with its headers and words whole (each column its header or its longest word) is wider
+ * than the terminal.
+ */
+function keptColumns(headers: string[], rows: string[][], width: number, optional: string[]): number[] {
   const keep = headers.map((_, i) => i);
-  const headersWidth = (idx: number[]) => idx.reduce((s, i) => s + stripAnsi(headers[i] as string).length, 0) + GAP * Math.max(0, idx.length - 1);
+  if (optional.length === 0) return keep;
+  const floor = headers.map((h, i) => Math.max(stripAnsi(h).length, ...rows.flatMap((r) => words(stripAnsi(r[i] ?? '')).map((w) => w.length))));
+  const narrowest = (idx: number[]) => idx.reduce((s, i) => s + (floor[i] as number), 0) + GAP * Math.max(0, idx.length - 1);
   for (const name of optional) {
-    if (headersWidth(keep) <= width) break;
+    if (narrowest(keep) <= width) break;
     const at = keep.findIndex((i) => stripAnsi(headers[i] as string) === name);
     if (at >= 0) keep.splice(at, 1);
   }

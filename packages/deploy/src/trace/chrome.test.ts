@@ -97,6 +97,10 @@ describe('Chrome/Perfetto trace and summary', () => {
     expect(text).toContain('3 lost (ring full)');
     expect(text).toMatch(/@latency_ns\[call\]: 1 calls, 1 blocked/);
     expect(text).toMatch(/\[2K, 4K\)\s+1 \|@{52}\|/);
+    // On a 60-column terminal the bars narrow so no line wraps.
+    const narrow = formatTraceSummary(summary, 3, 60);
+    expect(narrow).toMatch(/\[2K, 4K\)\s+1 \|@{34}\|/);
+    expect(narrow.split('\n').filter((l) => l.includes('|@')).every((l) => l.length <= 60)).toBe(true);
   });
 
   it('writes the trace as JSON Perfetto loads: traceEvents, replaced atomically', () => {

@@ -211,8 +211,13 @@ function unit(n: number): string {
   return `${n}${SI[i]}`;
 }
 
-/** The summary as text: per-task CPU, then a bpftrace-style `hist()` per system call. */
-export function formatTraceSummary(s: TraceSummary, lostByKernel: number): string {
+/**
+ * The summary as text: per-task CPU, then a bpftrace-style `hist()` per system call, its bars
+ * (52 wide, as bpftrace's) narrowed to fit `width` columns (a terminal's).
+ */
+export function formatTraceSummary(s: TraceSummary, lostByKernel: number, width = Number.POSITIVE_INFINITY): string {
+  // label (14), count (8), the frame: 26 columns besides the bar.
+  const bar = Math.max(10, Math.min(52, width - 26));
   const lines: string[] = [];
   lines.push(`${s.records} records over ${(s.durationUs / 1000).toFixed(1)} ms; ${lostByKernel} lost (ring full)${lostByKernel ? ': the trace has gaps, use a larger --size or a narrower --filter' : ''}`);
   lines.push('', 'CPU per task:');
@@ -223,7 +228,7 @@ export function formatTraceSummary(s: TraceSummary, lostByKernel: number): strin
     const max = Math.max(...c.hist.map((b) => b.count), 1);
     for (const b of c.hist) {
       const label = b.highNs === 1 ? '[0]' : `[${unit(b.lowNs)}, ${unit(b.highNs)})`;
-      lines.push(`${label.padEnd(14)} ${String(b.count).padStart(8)} |${'@'.repeat(Math.round((b.count / max) * 52)).padEnd(52)}|`);
+      lines.push(`${label.padEnd(14)} ${String(b.count).padStart(8)} |${'@'.repeat(Math.round((b.count / max) * bar)).padEnd(bar)}|`);
     }
   }
   return lines.join('\n');

@@ -1,5 +1,5 @@
 import { Args, Flags } from '@oclif/core';
-import { outputInfo, outputResult, outputWarn } from '@tars/core';
+import { outputInfo, outputResult, outputWarn, outputWidth } from '@tars/core';
 import { formatTraceSummary, traceDeployment, type TraceDeploymentResult } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
@@ -46,6 +46,6 @@ export default class OsTrace extends BaseCommand<typeof OsTrace, TraceDeployment
 
   protected render(r: TraceDeploymentResult): void {
     outputResult(`${r.records} records (${r.lost} lost, ${r.filtered} filtered out) over ${r.durationS} s → ${r.file} (${r.traceEvents} trace events; open in ui.perfetto.dev)`);
-    if (this.flags.summary) outputResult(formatTraceSummary(r.summary, r.lost));
+    if (this.flags.summary) outputResult(formatTraceSummary(r.summary, r.lost, outputWidth()));
   }
 }
