@@ -12,8 +12,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
-import { qemuSessions } from './system.js';
+import { ProtocolClient, type QemuInstance } from '@tars/deploy';
+import { exitOf, linux, out, qemuSessions, wait } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-corpus-'));
@@ -45,10 +45,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const { boot } = qemuSessions(512);
 
-const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
-const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
-const wait = (q: QemuInstance, pred: (e: KernelEvent) => boolean, timeoutMs = 60_000) => q.waitFor(pred, { timeoutMs });
-const exitOf = (name: string) => (e: KernelEvent) => e.ev === 'task_exit' && e['name'] === name;
 type LinuxModule = { name: string; enosys?: { nr: number; count: number }[] };
 const moduleOf = async (c: ProtocolClient, name: string) => (await c.modules()).find((m) => m.name === name) as unknown as LinuxModule;
 /** What the program printed, for a failure message. */

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startQemu, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
 // The writer the image builder uses (its source: this package does not depend on image-builder's build).
 import { buildFileTree } from '../../image-builder/src/file-tree.js';
-import { KERNEL, qemuSessions } from './system.js';
+import { KERNEL, linux, qemuSessions, wait } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-files-'));
@@ -52,8 +52,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const { boot, track } = qemuSessions(512);
 
 const tree = (path: string, name = 'rootfs'): BootModule => ({ path, args: `name=${name} tree=${name}` });
-const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
-const wait = (q: QemuInstance, pred: (e: KernelEvent) => boolean, timeoutMs = 60_000) => q.waitFor(pred, { timeoutMs });
 const endOf = (name: string) => (e: KernelEvent) => (e.ev === 'task_exit' || e.ev === 'fault') && e['name'] === name;
 const printed = (q: QemuInstance, name: string) => q.reader.events.filter((e) => e.ev === 'log' && e['source'] === name).map((e) => String(e['msg']));
 const FIGURE = /^figure read_cycles=(\d+) mmap_cycles=(\d+) read_ns=(\d+) mmap_ns=(\d+)$/;

@@ -9,8 +9,8 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProtocolClient, symbolizeAddresses, type BootModule, type KernelEvent, type QemuInstance } from '@tars/deploy';
-import { DEMO_MODULES, qemuSessions } from './system.js';
+import { ProtocolClient, symbolizeAddresses, type KernelEvent } from '@tars/deploy';
+import { DEMO_MODULES, exitOf, linux, out, qemuSessions, wait } from './system.js';
 
 const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-linux-'));
@@ -47,10 +47,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const { boot } = qemuSessions(512);
 
-const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
-const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
-const wait = (q: QemuInstance, pred: (e: KernelEvent) => boolean, timeoutMs = 60_000) => q.waitFor(pred, { timeoutMs });
-const exitOf = (name: string) => (e: KernelEvent) => e.ev === 'task_exit' && e['name'] === name;
 const faultOf = (name: string) => (e: KernelEvent) => e.ev === 'fault' && e['name'] === name;
 type LinuxModule = { name: string; state: string; abi?: string; threads?: number; mem_kib?: number; peak_kib?: number; limit_kib?: number; enosys?: { nr: number; count: number }[] };
 const moduleOf = async (c: ProtocolClient, name: string) => (await c.modules()).find((m) => m.name === name) as unknown as LinuxModule;

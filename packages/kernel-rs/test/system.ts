@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
-import { ProtocolClient, startQemu, type BootModule, type QemuInstance, type QemuSpec } from '@tars/deploy';
+import { ProtocolClient, startQemu, type BootModule, type KernelEvent, type QemuInstance, type QemuSpec } from '@tars/deploy';
 
 export const OUT = fileURLToPath(new URL('../out/', import.meta.url));
 export const KERNEL = `${OUT}tars-kernel.elf`;
@@ -46,3 +46,12 @@ export function qemuSessions(memoryMb: number): { boot: (modules: BootModule[], 
   const track = (q: QemuInstance): void => void running.push({ q });
   return { boot, track };
 }
+
+/** An unmodified static Linux executable as a module (`abi=linux`). */
+export const linux = (path: string, name: string, extra = ''): BootModule => ({ path, args: `name=${name} version=1.0.0 abi=linux ${extra}`.trim() });
+/** A line a module wrote (its stdout/stderr or `log`) matching `re`. */
+export const out = (src: string, re: RegExp) => (e: KernelEvent) => e.ev === 'log' && e['source'] === src && re.test(String(e['msg']));
+/** Wait for an event (60 s unless said). */
+export const wait = (q: QemuInstance, pred: (e: KernelEvent) => boolean, timeoutMs = 60_000) => q.waitFor(pred, { timeoutMs });
+/** The end of a task named `name`. */
+export const exitOf = (name: string) => (e: KernelEvent) => e.ev === 'task_exit' && e['name'] === name;
