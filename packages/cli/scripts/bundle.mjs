@@ -85,6 +85,82 @@ const lazyOclifRequires = {
   },
 };
 
+/**
+ * esbuild plugin: `import { a, b } from '@tars/deploy'` becomes imports from the files that
+ * define `a` and `b`. Code splitting follows files, not exports: through a package's barrel
+ * (its index, `export * from` every module) each command reached every module of the package —
+ * `os ps` read the deployers' image-builder, the trace exporters, the hyperlight client, and zod
+ * with cosmiconfig through the config loader. The map name → file is read from each barrel once
+ * (the modules' runtime exports: no work at import time is the kit's rule). Names not found are
+ * types, which esbuild drops from TypeScript.
+ */
+const TARS_PACKAGES = ['core', 'deploy', 'image-builder', 'release', 'gpu-modules', 'dotnet-interop'];
+const barrelMaps = new Map();
+async function barrelMap(name) {
+  if (barrelMaps.has(name)) return barrelMaps.get(name);
+  const map = new Map();
+  barrelMaps.set(name, map);
+  const dir = join(pkg, '..', name, 'dist');
+  const { readFile } = await import('node:fs/promises');
+  const { pathToFileURL } = await import('node:url');
+  const index = await readFile(join(dir, 'index.js'), 'utf8').catch(() => '');
+  for (const m of index.matchAll(/^export \* from ['"](\.[^'"]+)['"];$/gm)) {
+    const file = join(dir, m[1]);
+    for (const k of Object.keys(await import(pathToFileURL(file).href))) if (!map.has(k)) map.set(k, file);
+  }
+  for (const m of index.matchAll(/^export \{([^}]*)\} from ['"](\.[^'"]+)['"];$/gm)) {
+    for (const spec of m[1].split(',').map((x) => x.trim()).filter(Boolean)) {
+      const [, exported = spec] = spec.split(/\s+as\s+/);
+      if (!map.has(exported)) map.set(exported, join(dir, m[2]));
+    }
+  }
+  return map;
+}
+/** `import { … } from '@tars/x'`, `export { … } from '@tars/x'`, `const { … } = await import('@tars/x')`. */
+const FROM_BARREL = /(import|export)\s*\{([^}]*)\}\s*from\s*['"]@tars\/([a-z-]+)['"];?|const\s*\{([^}]*)\}\s*=\s*await import\(\s*['"]@tars\/([a-z-]+)['"]\s*\);?/g;
+const barrelImports = {
+  name: 'barrel-imports',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]packages[\\/][a-z-]+[\\/](src|dist)[\\/].*\.(ts|js)$/, namespace: 'file' }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      const text = await readFile(args.path, 'utf8');
+      if (!/['"]@tars\//.test(text)) return undefined;
+      const loader = args.path.endsWith('.ts') ? 'ts' : 'js';
+      let out = '';
+      let last = 0;
+      for (const m of text.matchAll(FROM_BARREL)) {
+        const dynamic = m[4] !== undefined;
+        const name = dynamic ? m[5] : m[3];
+        if (!TARS_PACKAGES.includes(name)) continue;
+        const map = await barrelMap(name);
+        const byFile = new Map();
+        const rest = [];
+        for (const spec of (dynamic ? m[4] : m[2]).split(',').map((x) => x.trim()).filter(Boolean)) {
+          if (spec.startsWith('type ')) continue;
+          const [imported] = spec.split(dynamic ? /\s*:\s*/ : /\s+as\s+/);
+          const file = map.get(imported);
+          if (!file) rest.push(spec);
+          else byFile.set(file, [...(byFile.get(file) ?? []), spec]);
+        }
+        let replacement;
+        if (dynamic) {
+          // Unknown names stay on the barrel (a whole-package chunk, read when the call runs).
+          const sources = [...byFile.keys()].map((f) => JSON.stringify(f));
+          if (rest.length) sources.push(`'@tars/${name}'`);
+          replacement = `const {${m[4]}} = Object.assign({}, ...(await Promise.all([${sources.map((s) => `import(${s})`).join(', ')}])));`;
+        } else {
+          const lines = [...byFile].map(([file, specs]) => `${m[1]} { ${specs.join(', ')} } from ${JSON.stringify(file)};`);
+          if (rest.length) lines.push(`${m[1]} { ${rest.join(', ')} } from '@tars/${name}';`);
+          replacement = lines.join(' ');
+        }
+        out += text.slice(last, m.index) + replacement;
+        last = m.index + m[0].length;
+      }
+      return { contents: out + text.slice(last), loader, resolveDir: dirname(args.path) };
+    });
+  },
+};
+
 const entryPoints = [
   { in: join(pkg, 'src/main.ts'), out: 'main' },
   { in: join(pkg, 'src/hooks/not-found.ts'), out: 'hooks/not-found' },
@@ -116,7 +192,7 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
   legalComments: 'none',
-  plugins: [lazyOclifRequires],
+  plugins: [lazyOclifRequires, barrelImports],
 });
 // The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
 // `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
@@ -144,7 +220,7 @@ export { commands };
  * util.promisify's custom form forwarded; anything else (a class, for `new` and `instanceof`)
  * loads it where a chunk that uses it is imported. `node:process` is the global `process`.
  */
-const LAZY_BUILTINS = new Set(['crypto', 'child_process', 'zlib', 'dgram', 'http', 'https', 'http2', 'dns', 'readline', 'worker_threads', 'v8', 'vm', 'inspector']);
+const LAZY_BUILTINS = new Set(['crypto', 'child_process', 'net', 'tty', 'stream', 'events', 'zlib', 'dgram', 'http', 'https', 'http2', 'dns', 'readline', 'worker_threads', 'v8', 'vm', 'inspector']);
 const builtinNamespaces = {
   name: 'builtin-namespaces',
   setup(b) {
@@ -226,7 +302,7 @@ const fast = await build({
   logLevel: 'warning',
   metafile: true,
   legalComments: 'none',
-  plugins: [fastStart, builtinNamespaces],
+  plugins: [fastStart, barrelImports, builtinNamespaces],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 
@@ -249,4 +325,25 @@ if (process.argv.includes('--startup')) {
 if (process.argv.includes('--analyze')) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));
+}
+if (process.argv.includes('--reach')) {
+  const id = process.argv[process.argv.indexOf('--reach') + 1];
+  const outs = fast.metafile.outputs;
+  const reach = (f, seen = new Set()) => {
+    if (seen.has(f)) return seen;
+    seen.add(f);
+    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
+    return seen;
+  };
+  const entry = Object.keys(outs).find((f) => f.includes(`/chunks/${id}-`));
+  const inputs = {};
+  for (const f of reach(entry)) for (const [k, v] of Object.entries(outs[f].inputs)) inputs[k] = v.bytesInOutput;
+  const byPkg = {};
+  for (const [k, v] of Object.entries(inputs)) { const p = k.replace(/^(\.\.\/)+/, '').replace(/^node_modules\/((@[^/]+\/)?[^/]+).*/, '$1').replace(/^(core|deploy|image-builder|release|gpu-modules)\/dist\/.*/, '@tars/$1'); byPkg[p] = (byPkg[p] ?? 0) + v; }
+  if (process.env.FILES) for (const [k, v] of Object.entries(inputs).sort((a, b) => b[1] - a[1])) if (k.includes(process.env.FILES)) console.log(String(v).padStart(7), k);
+  for (const [k, v] of Object.entries(byPkg).sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(String(Math.round(v / 1024)).padStart(5), 'KiB', k);
+}
+if (process.argv.includes('--who')) {
+  const target = process.argv[process.argv.indexOf('--who') + 1];
+  for (const [k, v] of Object.entries(fast.metafile.inputs)) for (const i of v.imports) if (i.path.includes(target)) console.log(k, '->', i.path, i.kind);
 }

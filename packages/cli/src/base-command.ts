@@ -13,7 +13,7 @@ import {
   configureOutput,
   errorJson,
   EXIT_CODES,
-  loadConfig,
+  findProjectRoot,
   serializeError,
   takeWarnings,
   type LoadedConfig,
@@ -64,10 +64,25 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
     configureOutput({ json: this.jsonEnabled(), verbose: this.flags.verbose, quiet: this.flags.quiet });
   }
 
-  /** Load and validate the config once; flag overrides are dotted paths. */
+  /**
+   * Load and validate the config once; flag overrides are dotted paths. The loader (cosmiconfig,
+   * the zod schema) is read only by the commands that call this.
+   */
   protected async loadConfig(overrides: Record<string, unknown> = {}): Promise<LoadedConfig> {
     const requireFile = (this.ctor as typeof BaseCommand).requiresProject;
+    const { loadConfig } = await import('@tars/core/config');
     return loadConfig({ ...(this.flags.config ? { file: this.flags.config } : {}), overrides, requireFile });
+  }
+
+  /**
+   * The project root, for commands that use nothing else of the config (everything done on a
+   * deployment): found as the config search finds it, without loading or validating the file,
+   * so that a config mistake never stands between a user and `os ps` or `os stop`. Where only
+   * the full load can tell (no config file found, --config not a file), the config is loaded
+   * and its error is the one shown.
+   */
+  protected async projectRoot(): Promise<string> {
+    return findProjectRoot(this.flags.config ? { file: this.flags.config } : {})?.root ?? (await this.loadConfig()).root;
   }
 
   /**

@@ -18,7 +18,7 @@ export abstract class TaskActionCommand<T extends typeof Command> extends BaseCo
   protected abstract readonly done: string;
 
   async execute(): Promise<TaskActionResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const deployment = await this.pickDeployment(root, this.args.id as string);
     const ids = await this.taskIds();
     const r = await controlTasks({ deployment, action: this.action, ids });

@@ -66,7 +66,7 @@ describe('os build (host executor)', () => {
 
   it('boots the kernel format in QEMU (TCG) to ready', async () => {
     const m = JSON.parse(readFileSync(join(dir, 'dist', 'kernel', 'manifest.json'), 'utf8'));
-    const q = startQemu({ ...specFromManifest(m, join(dir, 'dist', 'kernel')), accel: 'tcg', memoryMb: 128 }, join(dir, '.tars', 'run-kernel'));
+    const q = startQemu({ ...(await specFromManifest(m, join(dir, 'dist', 'kernel'))), accel: 'tcg', memoryMb: 128 }, join(dir, '.tars', 'run-kernel'));
     try {
       const ready = await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 30_000 });
       expect(ready).toMatchObject({ tasks: 2, modules: 2 });

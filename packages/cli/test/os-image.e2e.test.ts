@@ -11,7 +11,7 @@ async function bootToReady(imageDir: string, firmware: 'bios' | 'uefi'): Promise
   const run = mkdtempSync(join(tmpdir(), `tars-boot-${firmware}-`));
   const vars = join(run, 'vars.fd');
   if (firmware === 'uefi') copyFileSync(OVMF_VARS, vars);
-  const q = startQemu({ ...specFromManifest(m, imageDir), accel: 'tcg', memoryMb: 256, firmware }, run, firmware === 'uefi' ? { ovmf: { code: OVMF_CODE, vars } } : {});
+  const q = startQemu({ ...(await specFromManifest(m, imageDir)), accel: 'tcg', memoryMb: 256, firmware }, run, firmware === 'uefi' ? { ovmf: { code: OVMF_CODE, vars } } : {});
   try {
     return await q.waitFor((e) => e.ev === 'ready', { timeoutMs: 120_000 });
   } finally {

@@ -8,6 +8,7 @@ export * from './tasks.js';
 export * from './docker.js';
 export * from './config/schema.js';
 export * from './config/load.js';
+export * from './config/root.js';
 export * from './executor/types.js';
 export * from './executor/host.js';
 export * from './executor/docker.js';

@@ -79,9 +79,9 @@ export interface DomainSpec {
 }
 
 /** The libvirt domain XML for a TARS image. */
-export function domainXml(d: DomainSpec): string {
+export async function domainXml(d: DomainSpec): Promise<string> {
   const e = xmlEscape;
-  const spec = specFromManifest(d.manifest, d.imageDir);
+  const spec = await specFromManifest(d.manifest, d.imageDir);
   const os: string[] = [`<type arch='x86_64' machine='pc'>hvm</type>`];
   const disks: string[] = [];
   if (d.firmware === 'uefi') {
@@ -153,7 +153,7 @@ class LibvirtDeployer implements Deployer {
     const uri = req.connect ?? DEFAULT_LIBVIRT_URI;
     const count = req.count ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new AbortError(`--count must be a positive integer (got ${count})`, { code: 'USAGE' });
-    uefiNeedsDiskImage(req);
+    await uefiNeedsDiskImage(req);
     const version = await runCommand('virsh', ['-c', uri, 'version'], { reject: false });
     if (version.exitCode !== 0) {
       throw new AbortError(`libvirt does not answer at ${uri}: ${tailLines(version.stderr, 2).join(' ')}`, {
@@ -164,7 +164,7 @@ class LibvirtDeployer implements Deployer {
     const accel = await resolveAccel(req.accel);
     const project = projectIdentity(req.root);
     const { manifest, imageDir } = req;
-    const machines = Array.from({ length: count }, () => {
+    const machines = await Promise.all(Array.from({ length: count }, async () => {
       const id = newDeploymentId();
       const runDir = deploymentDir(req.root, id);
       mkdirSync(runDir, { recursive: true });
@@ -173,7 +173,7 @@ class LibvirtDeployer implements Deployer {
       const eventsSocket = socketPath(runDir, 'events.sock');
       const control = socketPath(runDir, 'control.sock');
       const uefi = req.firmware === 'uefi';
-      const xml = domainXml({
+      const xml = await domainXml({
         name: domain, id, project, manifest, imageDir, accel, memoryMb: req.memoryMb, firmware: req.firmware,
         events, eventsSocket, control, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
         ...(uefi ? { nvram: join(runDir, 'OVMF_VARS.fd') } : {}),
@@ -187,7 +187,7 @@ class LibvirtDeployer implements Deployer {
         runDir, events, control, engine: engine as unknown as Record<string, unknown>,
       };
       return record;
-    });
+    }));
     const started: DeploymentRecord[] = [];
     try {
       // All machines start at once; each one's `ready` is awaited on its own event log.

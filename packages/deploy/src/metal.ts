@@ -11,7 +11,6 @@ import { AbortError, isInteractive } from '@tars/core';
 import type { DeployOutcome, Deployer, DeployRequest, MetalWriteResult, TargetInfo } from './deployer.js';
 
 export type { MetalWriteResult, TargetInfo };
-import { getFormat } from '@tars/image-builder';
 
 
 function devNumbers(dev: number): string {
@@ -198,6 +197,7 @@ export const metalDeployer: Deployer = {
     const m = req.metal;
     if (!m?.device) throw new AbortError('--to metal needs --device PATH (a block device or a file)', { code: 'USAGE' });
     const file = req.manifest.files[0];
+    const { getFormat } = await import('@tars/image-builder');
     if (!getFormat(req.manifest.format).boot(req.manifest, req.imageDir).disk || !file) throw new AbortError('--to metal writes an iso or raw image', { code: 'USAGE', tryMessage: 'Build one: tarscli os build --format raw' });
     const write = await writeImageToTarget({
       image: join(req.imageDir, file.path),

@@ -7,12 +7,13 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, runCommand } from '@tars/core';
-import { getFormat, grubConfig, type Manifest } from '@tars/image-builder';
+import type { Manifest } from '@tars/image-builder';
 
 export const PXE_BOOT_FILE = 'tars.pxe';
 const PXE_MODULES = ['pxe', 'tftp', 'multiboot', 'normal', 'configfile', 'echo', 'test'];
 
 export async function preparePxeRoot(manifest: Manifest, imageDir: string, tftpRoot: string): Promise<string> {
+  const { getFormat, grubConfig } = await import('@tars/image-builder');
   if (!getFormat(manifest.format).boot(manifest, imageDir).kernel) {
     throw new AbortError('PXE boot serves the kernel and its modules: deploy a kernel-format image', { tryMessage: 'tarscli os build --format kernel && tarscli os deploy --to pxe --format kernel' });
   }

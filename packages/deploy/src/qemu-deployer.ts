@@ -12,7 +12,7 @@ import { gdbSocketFile } from './gdb.js';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } from '@tars/core';
-import { getFormat, type Manifest } from '@tars/image-builder';
+import type { Manifest } from '@tars/image-builder';
 import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
 import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type DeployRequest } from './deployer.js';
 import { startQemu, type QemuInstance } from './qemu/instance.js';
@@ -31,8 +31,12 @@ export interface QemuEngine {
   log: string;
 }
 
-/** The QEMU spec for an image, from its format's boot description. */
-export function specFromManifest(m: Manifest, imageDir: string): Omit<QemuSpec, 'accel' | 'memoryMb'> {
+/**
+ * The QEMU spec for an image, from its format's boot description (the image formats are read
+ * when a machine is started, not by every command that lists machines).
+ */
+export async function specFromManifest(m: Manifest, imageDir: string): Promise<Omit<QemuSpec, 'accel' | 'memoryMb'>> {
+  const { getFormat } = await import('@tars/image-builder');
   const boot = getFormat(m.format).boot(m, imageDir);
   if (boot.disk) return { image: boot.disk };
   return { kernel: boot.kernel, modules: boot.modules, ...(boot.append ? { append: boot.append } : {}) };
@@ -86,7 +90,8 @@ function engineOf(rec: DeploymentRecord): QemuEngine {
   return rec.engine as unknown as QemuEngine;
 }
 
-export function uefiNeedsDiskImage(req: Pick<DeployRequest, 'firmware' | 'manifest'>): void {
+export async function uefiNeedsDiskImage(req: Pick<DeployRequest, 'firmware' | 'manifest'>): Promise<void> {
+  const { getFormat } = await import('@tars/image-builder');
   if (!getFormat(req.manifest.format).firmware.includes(req.firmware)) {
     throw new AbortError(`${req.firmware.toUpperCase()} boot needs an iso or raw image; the ${req.manifest.format} format boots directly`, { tryMessage: 'Use --format iso, or --firmware bios.' });
   }
@@ -101,9 +106,9 @@ class QemuDeployer implements Deployer {
   async deploy(req: DeployRequest): Promise<DeployOutcome> {
     if ((req.count ?? 1) !== 1) throw new AbortError(`--to ${this.name} starts one machine; --count needs --to libvirt`, { code: 'USAGE' });
     const { manifest, imageDir } = req;
-    uefiNeedsDiskImage(req);
+    await uefiNeedsDiskImage(req);
     // The image's boot description (qemu), read once: it tells whether QEMU boots the kernel directly.
-    const boot = this.name === 'qemu' ? specFromManifest(manifest, imageDir) : undefined;
+    const boot = this.name === 'qemu' ? (await specFromManifest(manifest, imageDir)) : undefined;
     const machine = resolveMachine(req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
     const accel = await resolveAccel(req.accel);
     const id = newDeploymentId();
@@ -122,7 +127,7 @@ class QemuDeployer implements Deployer {
 
   private async start(
     req: DeployRequest,
-    p: { id: string; runDir: string; boot: ReturnType<typeof specFromManifest> | undefined; machine: Machine; accel: Accel; manifest: Manifest; imageDir: string },
+    p: { id: string; runDir: string; boot: Awaited<ReturnType<typeof specFromManifest>> | undefined; machine: Machine; accel: Accel; manifest: Manifest; imageDir: string },
     started: (i: QemuInstance) => void,
   ): Promise<DeployOutcome> {
     const { id, runDir, boot, machine, accel, manifest, imageDir } = p;

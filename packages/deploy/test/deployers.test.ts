@@ -82,10 +82,10 @@ describe('deployment records are scoped to their project', () => {
 });
 
 describe('libvirt domain XML', () => {
-  it('TCG, both serial ports as unix sockets, COM1 logged to the events file, static DAC label', () => {
+  it('TCG, both serial ports as unix sockets, COM1 logged to the events file, static DAC label', async () => {
     const dir = project();
     mkdirSync(join(dir, 'img'));
-    const xml = domainXml({
+    const xml = await domainXml({
       name: 'tars-abcd0123-1a2b3c', id: 'tars-1a2b3c', project: { id: 'abcd0123', root: dir }, manifest, imageDir: join(dir, 'img'),
       accel: 'tcg', memoryMb: 256, firmware: 'bios', events: '/r/events.jsonl', eventsSocket: '/r/events.sock', control: '/r/control.sock', uid: 1000, gid: 1001,
     });

@@ -2,9 +2,8 @@
  * Load the TARS config once: file (cosmiconfig) < env (TARS_*) < flags, validated by zod.
  * Every problem is reported at once as `<file> [a.b.c]: message (got: …)`.
  */
-import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
 import { locateJsonError, type JsonErrorLocation } from './json-error.js';
 import { closest, distance } from 'fastest-levenshtein';
@@ -12,25 +11,10 @@ import { z, type ZodIssue } from 'zod';
 import { AbortError } from '../errors.js';
 import { outputDebug } from '../output.js';
 import { configSchema, defaultConfig, type TarsConfig } from './schema.js';
+import { CONFIG_SEARCH_PLACES, searchConfigFile } from './root.js';
 
 export const CONFIG_MODULE = 'tars';
 
-/** Where cosmiconfig looks, in order, in each directory from cwd up to the search root. */
-export const CONFIG_SEARCH_PLACES = [
-  'package.json',
-  '.tarsrc',
-  '.tarsrc.json',
-  '.tarsrc.yaml',
-  '.tarsrc.yml',
-  '.tarsrc.js',
-  '.tarsrc.mjs',
-  'tars.config.json',
-  'tars.config.yaml',
-  'tars.config.yml',
-  'tars.config.js',
-  'tars.config.mjs',
-  'tars.config.ts',
-];
 
 export type ValueSource = { kind: 'default' } | { kind: 'file'; file: string } | { kind: 'env'; name: string } | { kind: 'flag' };
 
@@ -190,7 +174,7 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
   });
 
   // Before the search: cosmiconfig would block reading a FIFO, and skip what it cannot read.
-  if (!options.file) checkSearchPlaces(cwd, options.stopDir);
+  if (!options.file) searchConfigFile(cwd, options.stopDir);
   let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
     found = options.file ? await explorer.load(options.file) : await explorer.search(cwd);
@@ -269,43 +253,6 @@ export async function loadConfig(options: LoadConfigOptions = {}): Promise<Loade
     else sources[leaf] = { kind: 'default' };
   }
   return { config: parsed.data, filepath, root, sources };
-}
-
-/**
- * cosmiconfig skips a search place it cannot read (a directory named tars.config.json, a file
- * without read permission) and carries on, so the user's config would be silently replaced by
- * defaults or by a file further up; a FIFO would hang it. Every place up to the first config file
- * must be absent or a readable regular file (package.json may lack a `tars` key, so the walk goes on).
- */
-function checkSearchPlaces(cwd: string, stopDir: string | undefined): void {
-  const stop = resolve(stopDir ?? homedir()); // where cosmiconfig's upward search stops
-  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
-    for (const place of CONFIG_SEARCH_PLACES) {
-      const p = join(dir, place);
-      let st;
-      try {
-        st = statSync(p);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
-        throw unreadable(cwd, p, (err as NodeJS.ErrnoException).code ?? String(err));
-      }
-      if (!st.isFile()) throw unreadable(cwd, p, st.isDirectory() ? 'it is a directory' : 'it is not a regular file');
-      try {
-        accessSync(p, constants.R_OK);
-      } catch (err) {
-        throw unreadable(cwd, p, `${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: permission denied`);
-      }
-      if (place !== 'package.json') return; // the search stops at this file
-    }
-    if (dir === stop || dir === dirname(dir)) return;
-  }
-}
-
-function unreadable(cwd: string, file: string, why: string): AbortError {
-  return new AbortError(`${relative(cwd, file) || file}: cannot be read as a config file (${why})`, {
-    code: 'CONFIG_INVALID',
-    tryMessage: 'Make it a readable file, or remove it; tarscli will not silently use defaults instead.',
-  });
 }
 
 /** For a JSON config (tars.config.json, .tarsrc) that does not parse: where and why, in one line. */

@@ -20,7 +20,7 @@ export default class OsConsole extends BaseCommand<typeof OsConsole, ConsoleResu
   };
 
   async execute(): Promise<ConsoleResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const rec = await this.pickDeployment(root, this.args.id);
     const deployer = deployerOf(rec);
     const events = deployer.events(rec);

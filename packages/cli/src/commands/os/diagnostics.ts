@@ -17,7 +17,7 @@ export default class OsDiagnostics extends BaseCommand<typeof OsDiagnostics, Dia
   };
 
   async execute(): Promise<DiagnosticsReport> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const rec = await this.pickDeployment(root, this.args.id);
     if (!this.flags.watch) return collectDiagnostics(rec);
     this.runsUntilInterrupted = true;

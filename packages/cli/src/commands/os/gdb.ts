@@ -22,7 +22,7 @@ export default class OsGdb extends BaseCommand<typeof OsGdb, GdbBatchResult | { 
   };
 
   async execute(): Promise<GdbBatchResult | { deployment: string; exitCode: number }> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const deployment = await this.pickDeployment(root, this.args.id);
     const offset = this.flags.offset !== undefined ? parseOffset(this.flags.offset) : undefined;
     const base = { deployment, ...(this.flags.module ? { modules: this.flags.module } : {}), ...(offset !== undefined ? { offset } : {}) };

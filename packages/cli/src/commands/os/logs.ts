@@ -15,7 +15,7 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
   };
 
   async execute(): Promise<{ id: string; events: KernelEvent[] }> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const rec = await this.pickDeployment(root, this.args.id);
     const deployer = deployerOf(rec);
     this.runsUntilInterrupted = this.flags.follow;

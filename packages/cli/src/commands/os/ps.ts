@@ -17,7 +17,7 @@ export default class OsPs extends BaseCommand<typeof OsPs, PsResult> {
   static override args = { id: Args.string({ description: 'Deployment id: list its tasks' }) };
 
   async execute(): Promise<PsResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     if (this.args.id) return listDeploymentTasks({ deployment: await this.pickDeployment(root, this.args.id) });
     return { deployments: (await listDeployments(root)).map((d) => ({ ...d.record, state: d.alive ? 'running' : 'exited' })) };
   }

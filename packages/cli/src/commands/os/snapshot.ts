@@ -17,7 +17,7 @@ export default class OsSnapshot extends BaseCommand<typeof OsSnapshot, SnapshotT
   };
 
   async execute(): Promise<SnapshotTaskResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     return snapshotTask({ deployment: await this.pickDeployment(root, this.args.id), task: this.args.task, file: this.flags.output });
   }
 

@@ -27,7 +27,7 @@ export default class OsSpawn extends BaseCommand<typeof OsSpawn, SpawnTasksResul
   };
 
   async execute(): Promise<SpawnTasksResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const r = await spawnTasks({
       deployment: await this.pickDeployment(root, this.args.id),
       module: this.args.module,

@@ -17,7 +17,7 @@ export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
     if (this.flags.all === Boolean(this.args.id)) {
       throw new AbortError(this.flags.all ? 'Pass a deployment id or --all, not both' : 'Which deployment? Pass its id, or --all', { code: 'USAGE', tryMessage: '`tarscli os ps` lists the deployments.' });
     }
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     if (!this.flags.all) {
       const rec = await getDeployment(root, this.args.id);
       return { id: rec.id, result: await stopDeployment(root, rec) };

@@ -26,7 +26,7 @@ export default class OsTrace extends BaseCommand<typeof OsTrace, TraceDeployment
   };
 
   async execute(): Promise<TraceDeploymentResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     const deployment = await this.pickDeployment(root, this.args.id);
     outputInfo(`Tracing ${deployment.id} for ${this.flags.duration} s…`);
     const r = await traceDeployment({

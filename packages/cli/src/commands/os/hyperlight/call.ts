@@ -22,7 +22,7 @@ export default class OsHyperlightCall extends BaseCommand<typeof OsHyperlightCal
   };
 
   async execute(): Promise<HyperlightCallResult> {
-    const { root } = await this.loadConfig();
+    const root = await this.projectRoot();
     return hyperlightCall({ deployment: await this.pickDeployment(root, this.args.id), module: this.flags.module, function: this.flags.function, args: this.flags.args, restore: this.flags.restore });
   }
 
