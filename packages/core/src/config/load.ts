@@ -3,8 +3,7 @@
  * Every problem is reported at once as `<file> [a.b.c]: message (got: …)`.
  */
 import { readFileSync } from 'node:fs';
-import { basename, join, relative } from 'node:path';
-import { cosmiconfig } from 'cosmiconfig';
+import { basename, join, relative, resolve } from 'node:path';
 import { locateJsonError, type JsonErrorLocation } from './json-error.js';
 import { closest, distance } from 'fastest-levenshtein';
 import { z, type ZodIssue } from 'zod';
@@ -160,24 +159,53 @@ function issueToLines(issue: ZodIssue, input: unknown, where: (path: string) => 
   return [`${where(path)} [${path || '(root)'}]: ${message} (got: ${got})`];
 }
 
-export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
-  const cwd = options.cwd ?? process.cwd();
-  const env = options.env ?? process.env;
-  const explorer = cosmiconfig(CONFIG_MODULE, {
+/**
+ * cosmiconfig, for what only it reads: JavaScript, TypeScript and YAML configs (.tarsrc is YAML
+ * to it), and its global places (~/.config/tars/…) when the walk found nothing. It is loaded
+ * only then: a JSON config, the common case, is read here, and a command does not parse
+ * cosmiconfig and its JSON error printer at every start.
+ */
+async function explorer(stopDir: string | undefined) {
+  // CommonJS: its exports are the default export under Node's ESM and in the bundle alike.
+  const { cosmiconfig } = (await import('cosmiconfig')).default;
+  return cosmiconfig(CONFIG_MODULE, {
     searchPlaces: CONFIG_SEARCH_PLACES,
     searchStrategy: 'global',
     // An empty tars.config.json is a mistake to report, not a place to skip (it was reported as
     // "No TARS config found" although the file is there).
     ignoreEmptySearchPlaces: false,
-    ...(options.stopDir ? { stopDir: options.stopDir } : {}),
+    ...(stopDir ? { stopDir } : {}),
     cache: false,
   });
+}
 
-  // Before the search: cosmiconfig would block reading a FIFO, and skip what it cannot read.
-  if (!options.file) searchConfigFile(cwd, options.stopDir);
+/** One config file, as cosmiconfig's load would give it (a JSON file parsed here; see `explorer`). */
+async function loadConfigFile(file: string, stopDir: string | undefined): Promise<{ config: unknown; filepath: string; isEmpty?: boolean } | null> {
+  const name = basename(file);
+  if (!name.endsWith('.json')) return (await explorer(stopDir)).load(file);
+  const text = readFileSync(file, 'utf8');
+  if (text.trim() === '') return { config: undefined, filepath: file, isEmpty: true };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw Object.assign(err as Error, { filepath: file });
+  }
+  if (name !== 'package.json') return { config: value, filepath: file };
+  const tars = (value as Record<string, unknown> | null)?.[CONFIG_MODULE];
+  return tars === undefined ? null : { config: tars, filepath: file };
+}
+
+export async function loadConfig(options: LoadConfigOptions = {}): Promise<LoadedConfig> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  // The same walk cosmiconfig makes, which also refuses a place it would skip silently.
+  const searched = options.file ? undefined : searchConfigFile(cwd, options.stopDir);
   let found: { config: unknown; filepath: string; isEmpty?: boolean } | null;
   try {
-    found = options.file ? await explorer.load(options.file) : await explorer.search(cwd);
+    if (options.file) found = await loadConfigFile(resolve(cwd, options.file), options.stopDir);
+    else if (searched?.file) found = await loadConfigFile(searched.file, options.stopDir);
+    else found = await (await explorer(options.stopDir)).search(cwd);
   } catch (err) {
     const file = options.file ?? (err as { filepath?: string }).filepath ?? 'config';
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
