@@ -161,6 +161,40 @@ const barrelImports = {
   },
 };
 
+/**
+ * esbuild plugin: oclif renders every summary, description and example through ejs (help, the
+ * README) though tarscli's only template is `<%= config.bin %>`; ejs compiles each string into a
+ * function (`new Function`) first, some 10 ms of a root `--help`. In the bundle, `ejs` is a module
+ * that fills in `<%= a.b %>` and `<%- a.b %>` itself (escaped as ejs escapes) and hands any other
+ * template to the real ejs, required when first needed.
+ */
+const EJS_SHIM = `const SIMPLE = /<%([=-])\\s*([A-Za-z_$][\\w$]*(?:\\.[A-Za-z_$][\\w$]*)*)\\s*%>/g;
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' };
+let real;
+const ejs = () => (real ??= globalThis.__tarsOclifRequire ? globalThis.__tarsOclifRequire('ejs') : require('node:module').createRequire(require.resolve('@oclif/core'))('ejs'));
+function render(template, data = {}, options) {
+  if (typeof template !== 'string' || options !== undefined) return ejs().render(template, data, options);
+  if (!template.includes('<%')) return template;
+  if (template.replace(SIMPLE, '').includes('<%')) return ejs().render(template, data);
+  return template.replace(SIMPLE, (_, kind, path) => {
+    const keys = path.split('.');
+    if (!(keys[0] in data)) return ejs().render(template, data); // ejs: a ReferenceError
+    let v = data;
+    for (const k of keys) v = v == null ? undefined : v[k];
+    const text = v == null ? '' : String(v);
+    return kind === '-' ? text : text.replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  });
+}
+module.exports = { render, get compile() { return ejs().compile; }, get renderFile() { return ejs().renderFile; } };
+`;
+const ejsShim = {
+  name: 'ejs-shim',
+  setup(b) {
+    b.onResolve({ filter: /^ejs$/ }, () => ({ path: 'ejs', namespace: 'tars-ejs' }));
+    b.onLoad({ filter: /.*/, namespace: 'tars-ejs' }, () => ({ contents: EJS_SHIM, loader: 'js', resolveDir: pkg }));
+  },
+};
+
 const entryPoints = [
   { in: join(pkg, 'src/main.ts'), out: 'main' },
   { in: join(pkg, 'src/hooks/not-found.ts'), out: 'hooks/not-found' },
@@ -192,7 +226,7 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
   legalComments: 'none',
-  plugins: [lazyOclifRequires, barrelImports],
+  plugins: [lazyOclifRequires, barrelImports, ejsShim],
 });
 // The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
 // `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
