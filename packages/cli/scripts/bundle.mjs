@@ -381,3 +381,17 @@ if (process.argv.includes('--who')) {
   const target = process.argv[process.argv.indexOf('--who') + 1];
   for (const [k, v] of Object.entries(fast.metafile.inputs)) for (const i of v.imports) if (i.path.includes(target)) console.log(k, '->', i.path, i.kind);
 }
+if (process.argv.includes('--holder')) {
+  const target = process.argv[process.argv.indexOf('--holder') + 1];
+  const outs = fast.metafile.outputs;
+  const reach = (f, seen = new Set()) => {
+    if (seen.has(f)) return seen;
+    seen.add(f);
+    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
+    return seen;
+  };
+  for (const [f, o] of Object.entries(outs)) if (Object.keys(o.inputs).some((k) => k.includes(target))) {
+    const files = [...reach(f)];
+    console.log(f, (files.reduce((n, x) => n + outs[x].bytes, 0) / 1024).toFixed(0), 'KiB in', files.length, 'files');
+  }
+}

@@ -16,6 +16,7 @@ import { checkSources } from './sources.js';
 import { sourceInfo, type SourceInfo } from './source-info.js';
 import { withBuildLock } from './build-lock.js';
 import type { Manifest } from './manifest.js';
+import { imageDir } from './image-dir.js';
 import { appendStepSummary, buildSummaryMarkdown } from './step-summary.js';
 
 export interface BuildOptions {
@@ -39,10 +40,6 @@ export interface BuildContext {
   plan: BuildPlan;
   components: ComponentResult[];
   image?: AssembleResult & { upToDate: boolean };
-}
-
-export function imageDir(root: string, config: TarsConfig, format: ImageFormat): string {
-  return resolve(root, config.image.outDir, format);
 }
 
 export function buildTasks(opts: BuildOptions, plan: BuildPlan): TaskSpec<BuildContext>[] {

@@ -8,6 +8,7 @@ export * from './gpt.js';
 export * from './formats/index.js';
 export * from './grub.js';
 export * from './build.js';
+export * from './image-dir.js';
 export * from './output-dir.js';
 export * from './build-lock.js';
 export * from './inspect.js';
