@@ -207,9 +207,8 @@ const entryPoints = [
 // The tsc output of the same files is replaced; stale chunks of an earlier build are removed.
 rmSync(join(pkg, 'dist/chunks'), { recursive: true, force: true });
 
-const result = await build({
-  entryPoints,
-  outdir: join(pkg, 'dist'),
+/** What both builds share: ESM chunks split by what each entry reaches, for this Node. */
+const SHARED = {
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   splitting: true,
@@ -217,15 +216,21 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   mainFields: ['module', 'main'],
-  // Bundled CommonJS (oclif) still calls require() for Node's own modules and for paths it
-  // computes; give the ESM output a real one.
-  banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
-  // typescript (9.5 MB) is what oclif and cosmiconfig load for a .ts config or a development
-  // checkout only; inside a shared chunk it would be parsed at every start.
-  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx'],
   logLevel: 'warning',
   metafile: true,
   legalComments: 'none',
+};
+/** Native modules (and dockerode, which reaches them), and typescript (9.5 MB) that oclif and cosmiconfig load for a .ts config or a development checkout only. */
+const EXTERNAL = ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx'];
+
+const result = await build({
+  ...SHARED,
+  entryPoints,
+  outdir: join(pkg, 'dist'),
+  // Bundled CommonJS (oclif) still calls require() for Node's own modules and for paths it
+  // computes; give the ESM output a real one.
+  banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
+  external: EXTERNAL,
   plugins: [lazyOclifRequires, barrelImports, ejsShim],
 });
 // The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
@@ -321,77 +326,55 @@ const fastStart = {
   },
 };
 const fast = await build({
+  ...SHARED,
   entryPoints: [{ in: 'tars:fast-entry', out: 'main' }],
   outdir: join(pkg, 'dist/fast'),
-  chunkNames: 'chunks/[name]-[hash]',
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  mainFields: ['module', 'main'],
   banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
   // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
-  external: ['dockerode', '@resvg/resvg-js', 'ssh2', 'cpu-features', 'typescript', 'ts-node', 'tsx', 'js-yaml'],
-  logLevel: 'warning',
-  metafile: true,
-  legalComments: 'none',
+  external: [...EXTERNAL, 'js-yaml'],
   plugins: [fastStart, barrelImports, builtinNamespaces],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 
-if (process.argv.includes('--startup')) {
-  // What each command reads at start: its file and every chunk it imports statically.
-  const outs = result.metafile.outputs;
-  const reach = (f, seen = new Set()) => {
-    if (seen.has(f)) return seen;
-    seen.add(f);
-    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
-    return seen;
-  };
-  for (const [f, o] of Object.entries(outs)) {
-    if (!o.entryPoint) continue;
-    const files = [...reach(f)];
-    const kb = files.reduce((n, x) => n + outs[x].bytes, 0) / 1024;
-    console.log(`${f.padEnd(48)} ${kb.toFixed(0).padStart(6)} KiB in ${files.length} files`);
-  }
-}
+// Looking into the start-up (the figures bench/startup.mjs times):
+//   --startup        what each entry reads at start (its file and every chunk it imports statically)
+//   --reach ID       the fast start's command ID (`ps`): what it reads, by package (FILES=part: by file)
+//   --who PATH       which modules import a module whose path contains PATH, and how
+//   --holder PATH    the chunk holding such a module, and what loading it reads
+//   --analyze        esbuild's own table of every output
+const outs = result.metafile.outputs;
+const arg = (flag) => (process.argv.includes(flag) ? process.argv[process.argv.indexOf(flag) + 1] ?? '' : undefined);
+/** A file and every chunk it imports statically. */
+const reach = (f, seen = new Set()) => {
+  if (seen.has(f)) return seen;
+  seen.add(f);
+  for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
+  return seen;
+};
+const reads = (f) => {
+  const files = [...reach(f)];
+  return `${(files.reduce((n, x) => n + outs[x].bytes, 0) / 1024).toFixed(0).padStart(6)} KiB in ${files.length} files`;
+};
+if (process.argv.includes('--startup')) for (const [f, o] of Object.entries(outs)) if (o.entryPoint) console.log(`${f.padEnd(48)} ${reads(f)}`);
 if (process.argv.includes('--analyze')) {
   const { analyzeMetafile } = await import('esbuild');
   console.log(await analyzeMetafile(result.metafile));
 }
-if (process.argv.includes('--reach')) {
-  const id = process.argv[process.argv.indexOf('--reach') + 1];
-  const outs = fast.metafile.outputs;
-  const reach = (f, seen = new Set()) => {
-    if (seen.has(f)) return seen;
-    seen.add(f);
-    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
-    return seen;
-  };
-  const entry = Object.keys(outs).find((f) => f.includes(`/chunks/${id}-`));
+if (arg('--reach') !== undefined) {
+  const entry = Object.keys(outs).find((f) => f.startsWith('dist/fast/') && f.includes(`/chunks/${arg('--reach')}-`));
   const inputs = {};
   for (const f of reach(entry)) for (const [k, v] of Object.entries(outs[f].inputs)) inputs[k] = v.bytesInOutput;
   const byPkg = {};
-  for (const [k, v] of Object.entries(inputs)) { const p = k.replace(/^(\.\.\/)+/, '').replace(/^node_modules\/((@[^/]+\/)?[^/]+).*/, '$1').replace(/^(core|deploy|image-builder|release|gpu-modules)\/dist\/.*/, '@tars/$1'); byPkg[p] = (byPkg[p] ?? 0) + v; }
+  for (const [k, v] of Object.entries(inputs)) {
+    const p = k.replace(/^(\.\.\/)+/, '').replace(/^node_modules\/((@[^/]+\/)?[^/]+).*/, '$1').replace(/^([a-z-]+)\/dist\/.*/, '@tars/$1');
+    byPkg[p] = (byPkg[p] ?? 0) + v;
+  }
   if (process.env.FILES) for (const [k, v] of Object.entries(inputs).sort((a, b) => b[1] - a[1])) if (k.includes(process.env.FILES)) console.log(String(v).padStart(7), k);
   for (const [k, v] of Object.entries(byPkg).sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(String(Math.round(v / 1024)).padStart(5), 'KiB', k);
 }
-if (process.argv.includes('--who')) {
-  const target = process.argv[process.argv.indexOf('--who') + 1];
-  for (const [k, v] of Object.entries(fast.metafile.inputs)) for (const i of v.imports) if (i.path.includes(target)) console.log(k, '->', i.path, i.kind);
+if (arg('--who') !== undefined) {
+  for (const [k, v] of Object.entries(fast.metafile.inputs)) for (const i of v.imports) if (i.path.includes(arg('--who'))) console.log(k, '->', i.path, i.kind);
 }
-if (process.argv.includes('--holder')) {
-  const target = process.argv[process.argv.indexOf('--holder') + 1];
-  const outs = fast.metafile.outputs;
-  const reach = (f, seen = new Set()) => {
-    if (seen.has(f)) return seen;
-    seen.add(f);
-    for (const i of outs[f]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) reach(i.path, seen);
-    return seen;
-  };
-  for (const [f, o] of Object.entries(outs)) if (Object.keys(o.inputs).some((k) => k.includes(target))) {
-    const files = [...reach(f)];
-    console.log(f, (files.reduce((n, x) => n + outs[x].bytes, 0) / 1024).toFixed(0), 'KiB in', files.length, 'files');
-  }
+if (arg('--holder') !== undefined) {
+  for (const [f, o] of Object.entries(outs)) if (Object.keys(o.inputs).some((k) => k.includes(arg('--holder')))) console.log(f, reads(f));
 }
