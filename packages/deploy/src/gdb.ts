@@ -24,6 +24,8 @@ export interface GdbOptions {
   offset?: number;
   /** gdb commands to run, then detach (the system runs on); absent: an interactive session. */
   batch?: string[];
+  /** Another gdb stub than the deployment's own (`os replay --gdb` attaches to the replaying QEMU). */
+  socket?: string;
 }
 
 export interface GdbBatchResult {
@@ -34,8 +36,8 @@ export interface GdbBatchResult {
 
 /** gdb's command line for a deployment: symbols, the stub, the commands. */
 export function gdbArgs(o: GdbOptions): { args: string[]; symbols: string[] } {
-  const socket = gdbSocketFile(o.deployment.runDir);
-  if (o.deployment.deployer !== 'qemu' || !existsSync(socket)) {
+  const socket = o.socket ?? gdbSocketFile(o.deployment.runDir);
+  if ((o.socket === undefined && o.deployment.deployer !== 'qemu') || !existsSync(socket)) {
     throw new AbortError(`Deployment ${o.deployment.id} has no gdb stub`, {
       code: 'USAGE',
       tryMessage: 'os gdb attaches to QEMU deployments started by this tarscli (`tarscli os deploy --to qemu`); redeploy to get one.',
