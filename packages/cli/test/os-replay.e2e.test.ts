@@ -24,6 +24,10 @@ describe('os deploy --record, os replay (QEMU, TCG)', () => {
     expect(kvm.exitCode, outputTail(kvm)).toBe(2);
     expect(kvm.json.message).toMatch(/--record runs under TCG/);
 
+    const virt = await tarscli(['os', 'deploy', '--to', 'libvirt', '--format', 'kernel', '--record', '--detach', '--json'], { cwd: dir });
+    expect(virt.exitCode, outputTail(virt)).toBe(2);
+    expect(virt.json.message).toBe('--record records a QEMU run (--to qemu), not --to libvirt');
+
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--record', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, outputTail(d)).toBe(0);
     const rec = d.json.result.deployment;

@@ -51,6 +51,9 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     if (this.flags.machine && this.flags.machine !== 'auto' && this.flags.to !== 'qemu' && this.flags.to !== 'pxe') {
       throw new AbortError(`--machine applies to --to qemu and --to pxe, not --to ${this.flags.to}`, { code: 'USAGE' });
     }
+    if (this.flags.record && this.flags.to !== 'qemu') {
+      throw new AbortError(`--record records a QEMU run (--to qemu), not --to ${this.flags.to}`, { code: 'USAGE', tryMessage: 'Deploy with --to qemu --format kernel --record.' });
+    }
     const deployer = getDeployer(this.flags.to);
     const onEvent = (e: KernelEvent) => {
       if (isJsonMode()) process.stdout.write(`${JSON.stringify(e)}\n`);
