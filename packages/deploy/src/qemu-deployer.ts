@@ -112,8 +112,9 @@ function recordable(name: string, req: DeployRequest, boot: ReturnType<typeof sp
  * events it hands to the UART at its next checkpoint, while still telling the socket there is room
  * in the UART's 16-byte FIFO: a control frame arrives in pieces, bytes beyond the FIFO are dropped,
  * and the kernel abandons the frame (measured: every request answered TRUNCATED). The replay would
- * reproduce that faithfully, but nothing useful would be recorded; the run is recorded from boot
- * without host input instead.
+ * reproduce that faithfully, but nothing useful would be recorded. Frames written 16 bytes at a time
+ * (5 ms apart) are answered, but QEMU then fails to replay the run ("Missing character write event
+ * in the replay log"). The run is recorded from boot without host input instead.
  */
 function recordedControl(rec: DeploymentRecord): AbortError {
   return new AbortError(`Deployment ${rec.id} is being recorded: its control channel takes no input while QEMU records`, {
