@@ -2,7 +2,8 @@
  * C# and F# agents on TARS OS (issue 14): `agent new --lang csharp|fsharp` → `os build` (each
  * agent a NativeAOT static executable, booted as a module with its capabilities) → `os deploy`:
  * the agents say hello, call the Rust `pong` over IPC, show up in `os diagnostics`, and
- * `os update-kernel` hot-swaps one with its state handed over. A prebuilt static executable is an
+ * `os update-kernel` hot-swaps one with its state handed over; `os gdb` stops in the C# agent with
+ * its symbols at its load bias. A prebuilt static executable is an
  * agent too (`lang: "elf"`).
  */
 import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -72,6 +73,14 @@ describe('C# and F# agents run inside TARS OS', () => {
       await waitForEvent(dir, id, /"source":"hello-cs".*"msg":"hello-cs: step 3, echo replied 4"/);
       await waitForEvent(dir, id, /"source":"hello-fs".*"msg":"hello-fs: step 3, echo replied 4"/);
       await waitForEvent(dir, id, /"source":"prebuilt".*"msg":"prebuilt hi caps call:echo echo 0 42"/);
+
+      // gdb with the NativeAOT agent's symbols at the load bias the kernel's loader gave it (the
+      // ELF is static-pie: its lowest page at 0x40400000): stopped in its Step, `bt` names the C# source.
+      const g = await tarscli(['os', 'gdb', id, '--module', 'hello-cs', '--batch', 'break hello_cs_Agents_HelloCsAgent__Step', '--batch', 'continue', '--batch', 'bt 2', '--batch', 'delete', '--json'], { cwd: dir });
+      expect(g.exitCode, outputTail(g)).toBe(0);
+      expect(g.json.result.biases).toEqual({ 'hello-cs': '0x40400000' });
+      expect(g.json.result.output).toMatch(/with all sections offset by 0x40400000/);
+      expect(g.json.result.output).toMatch(/^#0 +hello_cs_Agents_HelloCsAgent__Step \(.*\) at .*\/HelloCsAgent\.cs:\d+$/m);
 
       const diag = (await tarscli(['os', 'diagnostics', id, '--json'], { cwd: dir })).json.result;
       const cs = diag.modules.find((x: { name: string }) => x.name === 'hello-cs');

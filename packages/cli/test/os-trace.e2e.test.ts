@@ -31,11 +31,19 @@ describe('os trace (QEMU, TCG)', () => {
       expect(trace.traceEvents.some((e) => e.ph === 'X' && e.name === 'call')).toBe(true);
       const ping = t.json.result.summary.tasks.find((x: { name: string }) => x.name === 'ping');
       expect(ping.cpuUs).toBeGreaterThan(0);
+      // ping waits for pong's replies: the chain ping -call-> pong, with its blocked time.
+      const chain = t.json.result.summary.chains.find((c: { path: { name: string }[] }) => c.path[0]?.name === 'ping');
+      expect(chain).toMatchObject({ path: [{ name: 'ping' }, { name: 'pong' }], kinds: ['call'] });
+      expect(chain.count).toBeGreaterThan(0);
+      expect(chain.totalUs).toBeGreaterThan(0);
+      expect(chain.maxUs).toBeGreaterThan(0);
 
       const s = await tarscli(['os', 'trace', id, '--duration', '1', '--events', 'syscall', '--events', 'ipc', '-o', join(dir, 's.json'), '--summary'], { cwd: dir });
       expect(s.exitCode, outputTail(s)).toBe(0);
       expect(s.stdout).toMatch(/CPU per task:/);
       expect(s.stdout).toMatch(/@latency_ns\[call\]: \d+ calls/);
+      expect(s.stdout).toMatch(/Longest blocking chains/);
+      expect(s.stdout).toMatch(/^ {2}ping \(\d+\) -call-> pong \(\d+\): [\d.]+ µs in \d+ times?, longest [\d.]+ µs at [\d.]+ ms$/m);
 
       const bad = await tarscli(['os', 'trace', id, '--duration', '1', '--filter', 'kind == && task', '-o', join(dir, 'bad.json'), '--json'], { cwd: dir });
       expect(bad.exitCode, outputTail(bad)).toBe(2);

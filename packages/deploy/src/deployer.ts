@@ -43,6 +43,8 @@ export interface DeployRequest {
   connect?: string;
   /** Metal: the block device or file to write, and its safety rails. */
   metal?: { device?: string; force: boolean; yes: boolean; confirm: (expected: string) => Promise<string>; onProgress?: (written: number, total: number) => void };
+  /** Record the run (QEMU record/replay under TCG) so that `os replay` can play it back. */
+  record?: boolean;
   signal?: AbortSignal;
   /** Every kernel event of the (first) machine while it boots. */
   onEvent?: (e: KernelEvent, id: string) => void;

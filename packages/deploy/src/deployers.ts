@@ -6,7 +6,7 @@ import { AbortError } from '@tars/core';
 import type { Deployer } from './deployer.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { deploymentDir, readDeployments, removeDeployment, type DeploymentRecord } from './deployments.js';
+import { deploymentDir, readDeployments, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
 import { libvirtDeployer } from './libvirt-deployer.js';
 import { metalDeployer } from './metal.js';
 import { pxeDeployer, qemuDeployer } from './qemu-deployer.js';
@@ -63,12 +63,34 @@ async function forget(root: string, rec: DeploymentRecord): Promise<void> {
   const d = DEPLOYERS[rec.deployer];
   // A machine that stopped on its own may still be known to its engine (a defined domain).
   if (d) await d.stop(rec);
-  removeDeployment(root, rec.id);
+  retire(root, rec);
+}
+
+/**
+ * A stopped machine's record goes, unless it was recorded: then it stays, marked stopped, with
+ * its run directory (the log `os replay` plays back) until `os stop` is asked again.
+ */
+function retire(root: string, rec: DeploymentRecord): void {
+  if (!rec.recording) {
+    removeDeployment(root, rec.id);
+    return;
+  }
+  if (!rec.recording.stoppedAt) {
+    rec.recording.stoppedAt = new Date().toISOString();
+    if (existsSync(join(deploymentDir(root, rec.id), 'record.json'))) saveDeployment(root, rec);
+  }
+}
+
+/** A recorded deployment whose machine has stopped: only its recording is left. */
+export function isStoppedRecording(rec: DeploymentRecord): boolean {
+  return rec.recording?.stoppedAt !== undefined;
 }
 
 export interface PickOptions {
   /** The command the user ran (`os logs`, `os diagnostics`): the error suggests it again with an id. */
   command?: string;
+  /** Also return a recorded deployment whose machine has stopped (`os replay`, `os stop`). */
+  stoppedRecordings?: boolean;
 }
 
 /**
@@ -91,7 +113,13 @@ export async function getDeployment(root: string, id: string | undefined, opts: 
   if (!found) {
     throw new AbortError(`No deployment ${id}`, { code: 'NOT_FOUND', tryMessage: '`tarscli os ps` lists the deployments of this project.' });
   }
-  if (!found.alive) throw await deploymentGone(root, found.record);
+  if (!found.alive) {
+    if (opts.stoppedRecordings && found.record.recording) {
+      retire(root, found.record);
+      return found.record;
+    }
+    throw await deploymentGone(root, found.record);
+  }
   return found.record;
 }
 
@@ -107,15 +135,28 @@ export async function deploymentGone(root: string, rec: DeploymentRecord): Promi
     });
   }
   await forget(root, rec);
+  if (rec.recording) {
+    return new AbortError(`Deployment ${rec.id} is no longer running; its recording is kept`, {
+      code: 'NOT_FOUND',
+      tryMessage: `\`tarscli os replay ${rec.id}\` plays it back; \`tarscli os stop ${rec.id}\` removes it.`,
+    });
+  }
   return new AbortError(`Deployment ${rec.id} is no longer running (its machine exited); the record was removed`, {
     code: 'NOT_FOUND',
     tryMessage: `Its last events were in ${rec.events}; \`tarscli os deploy\` starts a new one.`,
   });
 }
 
-/** Stop a deployment through its deployer and remove its record. */
-export async function stopDeployment(root: string, rec: DeploymentRecord): Promise<'stopped' | 'already-stopped'> {
+/**
+ * Stop a deployment through its deployer and remove its record; a recorded one keeps its record
+ * and recording (stopped), and asked again, removes them.
+ */
+export async function stopDeployment(root: string, rec: DeploymentRecord): Promise<'stopped' | 'already-stopped' | 'stopped, recording kept' | 'recording removed'> {
+  if (isStoppedRecording(rec)) {
+    removeDeployment(root, rec.id);
+    return 'recording removed';
+  }
   const result = await deployerOf(rec).stop(rec);
-  removeDeployment(root, rec.id);
-  return result;
+  retire(root, rec);
+  return rec.recording ? 'stopped, recording kept' : result;
 }

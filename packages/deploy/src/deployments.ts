@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { projectIdentity, readJsonIfExists, sameProject, workspace, writeJsonAtomic, type ProjectIdentity } from '@tars/core';
-import type { Accel } from './qemu/args.js';
+import type { Accel, QemuSpec } from './qemu/args.js';
 
 export interface DeploymentRecord<Engine = Record<string, unknown>> {
   id: string;
@@ -25,6 +25,20 @@ export interface DeploymentRecord<Engine = Record<string, unknown>> {
   control: string;
   /** Deployer-specific: qemu {pid, startTime, args, log}; libvirt {uri, domain, uuid}. */
   engine: Engine;
+  /** Set for `os deploy --record`: the record/replay log, kept after the machine stops. */
+  recording?: Recording;
+}
+
+/** What `os replay` needs to play a recorded run back: the log and the machine that made it. */
+export interface Recording {
+  /** QEMU's record/replay log (`<runDir>/replay.bin`). */
+  file: string;
+  /** The QEMU spec of the recorded run (icount shift, machine, kernel, modules), sockets left out. */
+  spec: QemuSpec;
+  /** The files the guest booted from, hashed when recording: a replay needs the same bytes. */
+  inputs: Array<{ path: string; sha256: string }>;
+  /** When the machine stopped (the log is complete); absent while it records. */
+  stoppedAt?: string;
 }
 
 export function deploymentsDir(root: string): string {

@@ -27,3 +27,4 @@ export * from './trace/record.js';
 export * from './trace/chrome.js';
 export * from './trace/service.js';
 export { gdbArgs, gdbBatch, gdbSession, gdbSocketFile, type GdbBatchResult, type GdbOptions } from './gdb.js';
+export * from './replay.js';

@@ -13,12 +13,19 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:
 import { join } from 'node:path';
 import { AbortError, kvmVerdict, outputWarn, processAlive, projectIdentity } from '@tars/core';
 import type { Manifest } from '@tars/image-builder';
-import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord } from './deployments.js';
+import { deploymentDir, newDeploymentId, removeDeployment, saveDeployment, type DeploymentRecord, type Recording } from './deployments.js';
+import { createHash } from 'node:crypto';
 import { deployTimings, waitForReady, type DeployOutcome, type Deployer, type DeployRequest } from './deployer.js';
 import { startQemu, type QemuInstance } from './qemu/instance.js';
 import { preparePxeRoot } from './pxe.js';
 import { ProtocolClient } from './protocol/client.js';
 import { microvmNeedsKernel, type Accel, type Machine, type QemuSpec } from './qemu/args.js';
+
+/**
+ * The icount shift of recorded runs: 2^5 ns of guest time per instruction. Fixed, because a
+ * replay must count time exactly as the recording did (QEMU's `shift=auto` adapts to the host).
+ */
+export const RECORD_ICOUNT_SHIFT = 5;
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -90,6 +97,42 @@ function engineOf(rec: DeploymentRecord): QemuEngine {
   return rec.engine as unknown as QemuEngine;
 }
 
+/**
+ * `--record` records what QEMU can replay: a kernel booted directly with BIOS under TCG. Disk
+ * images would need their drives behind blkreplay, PXE a replayed network, UEFI its flash.
+ */
+function recordable(name: string, req: DeployRequest, boot: Awaited<ReturnType<typeof specFromManifest>> | undefined): void {
+  if (req.accel === 'kvm') throw new AbortError('--record runs under TCG (QEMU counts instructions to replay them); KVM cannot record', { code: 'USAGE', tryMessage: 'Drop --accel kvm (--record picks TCG).' });
+  if (name !== 'qemu' || !boot?.kernel || req.firmware === 'uefi') {
+    throw new AbortError(`--record boots the kernel format directly with BIOS under --to qemu (got --to ${name}, ${req.manifest.format} format, ${req.firmware})`, {
+      code: 'USAGE',
+      tryMessage: 'Deploy with --to qemu --format kernel --firmware bios --record.',
+    });
+  }
+}
+
+/**
+ * A recorded run takes no host input over the control channel. QEMU 7.2 records serial input as
+ * events it hands to the UART at its next checkpoint, while still telling the socket there is room
+ * in the UART's 16-byte FIFO: a control frame arrives in pieces, bytes beyond the FIFO are dropped,
+ * and the kernel abandons the frame (measured: every request answered TRUNCATED). The replay would
+ * reproduce that faithfully, but nothing useful would be recorded. Frames written 16 bytes at a time
+ * (5 ms apart) are answered, but QEMU then fails to replay the run ("Missing character write event
+ * in the replay log"). The run is recorded from boot without host input instead.
+ */
+function recordedControl(rec: DeploymentRecord): AbortError {
+  return new AbortError(`Deployment ${rec.id} is being recorded: its control channel takes no input while QEMU records`, {
+    code: 'USAGE',
+    tryMessage: `A recorded run boots and runs without host input; \`tarscli os logs ${rec.id}\` and \`tarscli os gdb ${rec.id}\` work. Deploy without --record to use the control channel.`,
+  });
+}
+
+/** The files a directly booted guest reads (kernel, modules), with their sha256. */
+function bootInputs(spec: QemuSpec): Recording['inputs'] {
+  const files = [spec.kernel, ...(spec.modules ?? []).map((m) => m.path)].filter((f): f is string => Boolean(f));
+  return files.map((path) => ({ path, sha256: createHash('sha256').update(readFileSync(path)).digest('hex') }));
+}
+
 export async function uefiNeedsDiskImage(req: Pick<DeployRequest, 'firmware' | 'manifest'>): Promise<void> {
   const { getFormat } = await import('@tars/image-builder');
   if (!getFormat(req.manifest.format).firmware.includes(req.firmware)) {
@@ -110,7 +153,9 @@ class QemuDeployer implements Deployer {
     // The image's boot description (qemu), read once: it tells whether QEMU boots the kernel directly.
     const boot = this.name === 'qemu' ? (await specFromManifest(manifest, imageDir)) : undefined;
     const machine = resolveMachine(req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
-    const accel = await resolveAccel(req.accel);
+    if (req.record) recordable(this.name, req, boot);
+    // A recorded run counts instructions (icount), which only TCG does.
+    const accel = req.record ? 'tcg' : await resolveAccel(req.accel);
     const id = newDeploymentId();
     const runDir = deploymentDir(req.root, id);
     // Whatever fails from here (QEMU not installed, a bad machine/firmware pair, no `ready`), the
@@ -135,14 +180,21 @@ class QemuDeployer implements Deployer {
     if (boot) {
       spec = { ...boot, accel, memoryMb: req.memoryMb, firmware: req.firmware };
       // Guest RAM shared with the host (a file in the run directory): images and states go
-      // through the kernel's host window at memory speed instead of 8 KiB control frames.
-      if (req.firmware !== 'uefi') spec.hostWindow = { path: hostWindowFile(runDir), mib: HOST_WINDOW_MIB };
+      // through the kernel's host window at memory speed instead of 8 KiB control frames. Not in
+      // a recorded run: what the host writes into guest RAM is no input QEMU can record.
+      if (req.firmware !== 'uefi' && !req.record) spec.hostWindow = { path: hostWindowFile(runDir), mib: HOST_WINDOW_MIB };
     } else {
       const tftpRoot = join(runDir, 'tftp');
       const bootFile = await preparePxeRoot(manifest, imageDir, tftpRoot);
       spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: req.memoryMb };
     }
     spec.machine = machine;
+    let recording: Recording | undefined;
+    if (req.record) {
+      spec.icount = RECORD_ICOUNT_SHIFT;
+      recording = { file: join(runDir, 'replay.bin'), spec: { ...spec }, inputs: bootInputs(spec) };
+      spec.rr = { mode: 'record', file: recording.file };
+    }
     // QEMU's gdb stub, idle until `os gdb` connects (the guest runs meanwhile).
     spec.gdbSocket = gdbSocketFile(runDir);
     let ovmf: { code: string; vars: string } | undefined;
@@ -167,6 +219,7 @@ class QemuDeployer implements Deployer {
       events: instance.paths.events,
       control: instance.paths.control,
       engine: engine as unknown as Record<string, unknown>,
+      ...(recording ? { recording } : {}),
     };
     saveDeployment(req.root, record);
     let firstSeenAt: number | undefined;
@@ -225,6 +278,7 @@ class QemuDeployer implements Deployer {
   }
 
   control(rec: DeploymentRecord): Promise<ProtocolClient> {
+    if (rec.recording) throw recordedControl(rec);
     return ProtocolClient.connect(rec.control);
   }
 

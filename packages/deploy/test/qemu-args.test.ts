@@ -30,4 +30,20 @@ describe('QEMU command line', () => {
     expect(after(held, '-gdb')).toBe('unix:/run/g.sock,server=on,wait=on');
     expect(held).toContain('-S');
   });
+
+  it('records and replays with a fixed shift under TCG, the control port a -serial QEMU records, no host window', () => {
+    const rec = qemuArgs({ ...base, machine: 'microvm', icount: 5, rr: { mode: 'record', file: '/run/r,1.bin' } }, paths);
+    expect(after(rec, '-icount')).toBe('shift=5,rr=record,rrfile=/run/r,,1.bin');
+    // COM2 from -serial (serial1), not a -chardev: QEMU records the input of the former only.
+    expect(rec.filter((a, i) => rec[i - 1] === '-serial')).toEqual(['chardev:events', 'unix:/run/c.sock,server=on,wait=off']);
+    expect(after(rec, '-device')).toBe('isa-serial,chardev=serial1,index=1');
+    expect(rec.join(' ')).not.toContain('id=control');
+    const play = qemuArgs({ ...base, icount: 5, rr: { mode: 'replay', file: '/run/r.bin' } }, paths);
+    expect(after(play, '-icount')).toBe('shift=5,rr=replay,rrfile=/run/r.bin');
+    // A plain run keeps its -chardev socket.
+    expect(qemuArgs(base, paths).join(' ')).toContain('-chardev socket,id=control,path=/run/c.sock,server=on,wait=off');
+    expect(() => qemuArgs({ ...base, rr: { mode: 'record', file: '/r' } }, paths)).toThrow(/fixed -icount shift/);
+    expect(() => qemuArgs({ ...base, accel: 'kvm', icount: 5, rr: { mode: 'record', file: '/r' } }, paths)).toThrow(BugError);
+    expect(() => qemuArgs({ ...base, icount: 5, rr: { mode: 'record', file: '/r' }, hostWindow: { path: '/w', mib: 4 } }, paths)).toThrow(/host window/);
+  });
 });

@@ -53,6 +53,11 @@ export interface QemuSpec {
   hostWindow?: { path: string; mib: number };
   /** QEMU's gdb stub on this unix socket, the guest running (`os gdb` attaches when asked). */
   gdbSocket?: string;
+  /**
+   * Record/replay (icount based, TCG only; needs `icount` as a number): `record` writes every
+   * non-deterministic input (serial input, timers, clocks) to `file`; `replay` plays it back.
+   */
+  rr?: { mode: 'record' | 'replay'; file: string };
 }
 
 export interface QemuPaths {
@@ -72,6 +77,21 @@ export function qemuEscape(value: string): string {
   return value.replace(/,/g, ',,');
 }
 
+/**
+ * COM2, the control channel: a unix socket QEMU listens on. A recorded run names it in `-serial`
+ * itself: QEMU records (and replays) the input of the character devices `-serial` creates, not
+ * that of a `-chardev` (QEMU 7.2's `qemu_chr_new` marks its devices for record/replay, `-chardev`
+ * does not), and input a replay lacks makes it stall where the input came (measured). The
+ * deployer still takes no control input while recording (`recordedControl`): whatever reaches
+ * the socket is at least replayed as it was received.
+ */
+function controlSerial(spec: QemuSpec, paths: QemuPaths, microvm: boolean): string[] {
+  const socket = `path=${qemuEscape(paths.control)},server=on,wait=off`;
+  // microvm makes one ISA serial port from -serial; the second (COM2) is added by hand.
+  if (spec.rr) return ['-serial', `unix:${socket.slice('path='.length)}`, ...(microvm ? ['-device', 'isa-serial,chardev=serial1,index=1'] : [])];
+  return ['-chardev', `socket,id=control,${socket}`, ...(microvm ? ['-device', 'isa-serial,chardev=control,index=1'] : ['-serial', 'chardev:control'])];
+}
+
 export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
   const microvm = spec.machine === 'microvm';
   if (microvm && (!spec.kernel || spec.firmware === 'uefi')) throw microvmNeedsKernel();
@@ -85,19 +105,19 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     '-monitor', spec.monitor ? `unix:${qemuEscape(spec.monitor)},server=on,wait=off` : 'none',
     '-chardev', `file,id=events,path=${qemuEscape(paths.events)}`,
     '-serial', 'chardev:events',
-    '-chardev', `socket,id=control,path=${qemuEscape(paths.control)},server=on,wait=off`,
-    // microvm makes one ISA serial port from -serial; the second (COM2) is added by hand.
-    ...(microvm ? ['-device', 'isa-serial,chardev=control,index=1'] : ['-serial', 'chardev:control']),
+    ...controlSerial(spec, paths, microvm),
   ];
   // The CPU model is chosen, not defaulted: `qemu64` lacks SMEP and SMAP, which the kernel turns
   // on when present. Under TCG `max` is every feature TCG emulates (SMEP, SMAP, NX, FSGSBASE,
   // XSAVEOPT…; QEMU 7.2's TCG has no PCID, x2APIC or TSC-deadline); under KVM `host` passes the
   // real CPU's.
   args.push('-cpu', spec.cpu ?? (spec.accel === 'kvm' ? 'host' : 'max'));
+  if (spec.rr && (typeof spec.icount !== 'number' || spec.accel !== 'tcg')) throw new BugError('record/replay needs TCG and a fixed -icount shift');
+  if (spec.rr && spec.hostWindow) throw new BugError('record/replay cannot have a host window: host writes into guest RAM are not recorded');
   if (spec.icount !== undefined && spec.icount !== false) {
     const shift = spec.icount === true ? 0 : spec.icount;
     if (!Number.isInteger(shift) || shift < 0 || shift > 10) throw new BugError(`-icount shift must be an integer from 0 to 10 (got ${shift})`);
-    args.push('-icount', `shift=${shift}`);
+    args.push('-icount', `shift=${shift}${spec.rr ? `,rr=${spec.rr.mode},rrfile=${qemuEscape(spec.rr.file)}` : ''}`);
   }
   if (spec.gdb) args.push('-gdb', `unix:${qemuEscape(spec.gdb)},server=on,wait=on`, '-S');
   else if (spec.gdbSocket) args.push('-gdb', `unix:${qemuEscape(spec.gdbSocket)},server=on,wait=off`);

@@ -103,6 +103,57 @@ describe('Chrome/Perfetto trace and summary', () => {
     expect(narrow.split('\n').filter((l) => l.includes('|@')).every((l) => l.length <= 60)).toBe(true);
   });
 
+  it('finds the blocking chains: A waits on B\'s reply while B waits on C\'s, while C waits for D\'s notify', () => {
+    // tsc_per_us = 1000. client (2) calls relay (3) at 1 µs; relay calls store (4) at 2 µs; store
+    // waits at 3 µs and clock (5) notifies at 4.5 µs; replies at 6 µs (store) and 9 µs (relay).
+    const rs = decodeTraceRecords(
+      encodeTraceRecords([
+        rec(1_000, 'sys_enter', 2, 0x1003),
+        rec(1_000, 'ipc_call', 2, 7, 3),
+        rec(2_000, 'sys_enter', 3, 0x1003),
+        rec(2_000, 'ipc_call', 3, 8, 0), // nobody in recv yet: the replier tells who it was
+        rec(3_000, 'sys_enter', 4, 0x1008),
+        rec(4_500, 'ipc_notify', 5, 1, 1),
+        rec(5_000, 'sys_exit', 4, 0x1008, 1, 1),
+        rec(6_000, 'ipc_reply', 4, 3),
+        rec(6_000, 'sys_exit', 3, 0x1003, 0, 1),
+        rec(6_500, 'sys_enter', 2, 0x1008), // a wait that did not block: no link
+        rec(6_600, 'sys_exit', 2, 0x1008, 1, 0),
+        rec(9_000, 'ipc_reply', 3, 2),
+        rec(9_000, 'sys_exit', 2, 0x1003, 0, 1),
+      ]),
+    );
+    const names = new Map([[2, 'client'], [3, 'relay'], [4, 'store'], [5, 'clock']]);
+    const { summary: s } = analyzeTrace(rs, { tscPerUs: 1000, startTsc: 0n, taskNames: names });
+    expect(s.chains.map((c) => [c.path.map((p) => p.name).join('>'), c.kinds.join(','), c.count, c.totalUs, c.maxUs, c.maxAtUs])).toEqual([
+      ['client>relay>store>clock', 'call,call,wait', 1, 8, 8, 1],
+      ['relay>store>clock', 'call,wait', 1, 4, 4, 2],
+      ['store>clock', 'wait', 1, 2, 2, 3],
+    ]);
+    const text = formatTraceSummary(s, 0);
+    expect(text).toContain('  client (2) -call-> relay (3) -call-> store (4) -wait-> clock (5): 8.0 µs in 1 time, longest 8.0 µs at 0.001 ms');
+    // ping and pong: ping waited 4 µs for pong's reply.
+    expect(summary.chains).toEqual([{ path: [{ task: 2, name: 'ping' }, { task: 1, name: 'pong' }], kinds: ['call'], count: 1, totalUs: 4, maxUs: 4, maxAtUs: 1 }]);
+  });
+
+  it('lists the busiest tasks and folds the rest into one line when there are many', () => {
+    // 14 tasks, task i runs i µs: switches idle → 1 → 2 → … → 14 → idle.
+    const recs: Rec[] = [rec(0, 'switch', 0, 1, 11)];
+    let t = 0;
+    for (let i = 1; i <= 14; i++) {
+      t += i * 1000;
+      recs.push(rec(t, 'switch', i, i === 14 ? 0 : i + 1, 0));
+    }
+    const { summary: s } = analyzeTrace(decodeTraceRecords(encodeTraceRecords(recs)), { tscPerUs: 1000, startTsc: 0n });
+    expect(s.tasks).toHaveLength(14);
+    const cpu = formatTraceSummary(s, 0).split('\n').filter((l) => / µs {2}\d+ switches in/.test(l));
+    expect(cpu).toHaveLength(11);
+    expect(cpu[0]).toMatch(/^\s+14 \?\s+14\.0 µs {2}1 switches in$/);
+    expect(cpu[9]).toMatch(/^\s+5 \?\s+5\.0 µs/);
+    // 1 + 2 + 3 + 4 µs folded.
+    expect(cpu[10]).toMatch(/^ {2}… 4 more tasks\s+10\.0 µs {2}4 switches in \(--json lists every task\)$/);
+  });
+
   it('writes the trace as JSON Perfetto loads: traceEvents, replaced atomically', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tars-trace-')), 'out.json');
     writeChromeTrace(file, trace);

@@ -52,9 +52,124 @@ export interface TraceSummary {
   tasks: { task: number; name: string; cpuUs: number; switchesIn: number }[];
   syscalls: { nr: number; name: string; count: number; blocked: number; totalUs: number; maxUs: number; hist: HistBucket[] }[];
   ipc: { calls: number; replies: number; paired: number; notifications: number };
+  /** The blocking chains, most blocked time first (`blockingChains`). */
+  chains: BlockingChain[];
 }
 
+/** One link of a chain: `task` waited on `on` (for its reply, or for its notify). */
+export type BlockKind = 'call' | 'wait';
+
+interface BlockInterval {
+  task: number;
+  on: number;
+  kind: BlockKind;
+  start: number;
+  end: number;
+}
+
+/**
+ * Tasks that blocked behind each other: `path[0]` waited on `path[1]` (`kinds[0]`), which, while
+ * that lasted, waited on `path[2]`, and so on. Grouped by path; the time is the first task's.
+ */
+export interface BlockingChain {
+  path: { task: number; name: string }[];
+  kinds: BlockKind[];
+  count: number;
+  totalUs: number;
+  maxUs: number;
+  /** When the longest one began (µs into the trace). */
+  maxAtUs: number;
+}
+
+/** Chains deeper than this are cut (a cycle of calls cannot form one, but a long relay could). */
+const MAX_CHAIN = 8;
+/** Chains the summary keeps. */
+export const TOP_CHAINS = 5;
+/** CPU lines the text summary shows before it folds the rest into one. */
+export const TOP_TASKS = 10;
+
 const PID = 1;
+/** `wait(notification)`: blocks until another task notifies. */
+const SYS_WAIT = 0x1008;
+
+/** The task whose notify came last in [start, end] (it woke the waiter), if any. */
+function notifierOf(notifies: { ts: number; task: number }[], start: number, end: number): number | undefined {
+  for (let i = notifies.length - 1; i >= 0; i--) {
+    const n = notifies[i] as { ts: number; task: number };
+    if (n.ts > end) continue;
+    return n.ts >= start ? n.task : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Follow each blocked interval of A on B into B's own blocked intervals that overlap it (the one
+ * overlapping most), and on, within the overlap: A waited on B's reply while B waited on C … Chains
+ * are grouped by their path and ranked by the first task's blocked time.
+ */
+export function blockingChains(blocks: BlockInterval[], nameOf: (task: number) => string, top = TOP_CHAINS): BlockingChain[] {
+  const byTask = new Map<number, BlockInterval[]>();
+  for (const b of blocks) {
+    const list = byTask.get(b.task) ?? [];
+    list.push(b);
+    byTask.set(b.task, list);
+  }
+  for (const list of byTask.values()) list.sort((x, y) => x.start - y.start);
+  const groups = new Map<string, BlockingChain>();
+  for (const root of blocks) {
+    const path = [root.task, root.on];
+    const kinds: BlockKind[] = [root.kind];
+    let lo = root.start;
+    let hi = root.end;
+    let on = root.on;
+    while (path.length <= MAX_CHAIN) {
+      const next = mostOverlapping(byTask.get(on), lo, hi);
+      if (!next || path.includes(next.on)) break;
+      path.push(next.on);
+      kinds.push(next.kind);
+      lo = Math.max(lo, next.start);
+      hi = Math.min(hi, next.end);
+      on = next.on;
+    }
+    const key = `${path.join('>')}/${kinds.join(',')}`;
+    const us = root.end - root.start;
+    const g = groups.get(key) ?? { path: path.map((task) => ({ task, name: nameOf(task) })), kinds, count: 0, totalUs: 0, maxUs: -1, maxAtUs: 0 };
+    g.count++;
+    g.totalUs += us;
+    if (us > g.maxUs) {
+      g.maxUs = us;
+      g.maxAtUs = root.start;
+    }
+    groups.set(key, g);
+  }
+  return [...groups.values()].sort((a, b) => b.totalUs - a.totalUs || b.path.length - a.path.length).slice(0, top);
+}
+
+/** Of `list` (sorted by start), the interval that overlaps [lo, hi] most; none when none overlaps by more than 0. */
+function mostOverlapping(list: BlockInterval[] | undefined, lo: number, hi: number): BlockInterval | undefined {
+  if (!list) return undefined;
+  let best: BlockInterval | undefined;
+  let bestLen = 0;
+  // One task blocks on one thing at a time: its intervals are disjoint, sorted by start and by
+  // end alike. Skip (binary search) to the first that ends after lo; stop at the first starting at hi.
+  let a = 0;
+  let z = list.length;
+  while (a < z) {
+    const m = (a + z) >> 1;
+    if ((list[m] as BlockInterval).end <= lo) a = m + 1;
+    else z = m;
+  }
+  for (let i = a; i < list.length; i++) {
+    const b = list[i] as BlockInterval;
+    if (b.start >= hi) break;
+    const len = Math.min(hi, b.end) - Math.max(lo, b.start);
+    if (len > bestLen) {
+      best = b;
+      bestLen = len;
+    }
+  }
+  return best;
+}
 
 function log2Bucket(ns: number): number {
   return ns < 1 ? -1 : Math.floor(Math.log2(ns));
@@ -72,6 +187,11 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
   const lat = new Map<number, { count: number; blocked: number; totalUs: number; maxUs: number; buckets: Map<number, number> }>();
   const ipc = { calls: 0, replies: 0, paired: 0, notifications: 0 };
   const seen = new Set<number>();
+  // Blocked intervals: a call until its reply, a wait that blocked until it returned.
+  const blocks: BlockInterval[] = [];
+  const callOpen = new Map<number, { ts: number; on: number }>();
+  const waitOpen = new Map<number, number>();
+  const notifies: { ts: number; task: number }[] = [];
   let flowId = 0;
   let lost = 0;
   let lastTs = 0;
@@ -105,6 +225,7 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
       }
       case 'sys_enter':
         openCalls.set(r.task, { nr: Number(r.a), ts, args: { nr: `0x${r.a.toString(16)}`, arg0: `0x${r.b.toString(16)}`, arg1: `0x${r.c.toString(16)}` } });
+        if (Number(r.a) === SYS_WAIT) waitOpen.set(r.task, ts);
         break;
       case 'sys_exit': {
         const nr = Number(r.a);
@@ -113,6 +234,10 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
         openCalls.delete(r.task);
         const dur = ts - open.ts;
         const blocked = r.c !== 0n;
+        if (nr === SYS_WAIT && blocked) {
+          const on = notifierOf(notifies, waitOpen.get(r.task) ?? open.ts, ts);
+          if (on !== undefined && on !== r.task) blocks.push({ task: r.task, on, kind: 'wait', start: open.ts, end: ts });
+        }
         ev.push({ name: syscallName(nr), cat: 'syscall', ph: 'X', pid: PID, tid: r.task, ts: open.ts, dur, args: { ...open.args, result: signed(r.b), blocked } });
         const l = lat.get(nr) ?? { count: 0, blocked: 0, totalUs: 0, maxUs: 0, buckets: new Map<number, number>() };
         l.count++;
@@ -128,6 +253,7 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
         ipc.calls++;
         const id = ++flowId;
         pendingIpc.set(r.task, id);
+        callOpen.set(r.task, { ts, on: Number(r.b) });
         ev.push({ name: 'ipc', cat: 'ipc', ph: 's', pid: PID, tid: r.task, ts, id });
         ev.push({ name: 'ipc_call', cat: 'ipc', ph: 'i', s: 't', pid: PID, tid: r.task, ts, args: { endpoint: Number(r.a), receiver: Number(r.b), fast: (r.flags & 1) !== 0 } });
         break;
@@ -135,6 +261,12 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
       case 'ipc_reply': {
         ipc.replies++;
         const caller = Number(r.a);
+        const open = callOpen.get(caller);
+        if (open) {
+          callOpen.delete(caller);
+          // The task that replied is the one the caller waited on (the receiver named at the call may be 0: none waited then).
+          if (r.task !== caller) blocks.push({ task: caller, on: r.task, kind: 'call', start: open.ts, end: ts });
+        }
         const id = pendingIpc.get(caller);
         if (id !== undefined) {
           pendingIpc.delete(caller);
@@ -149,7 +281,10 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
         ev.push({ name: 'lost', cat: 'trace', ph: 'i', s: 't', pid: PID, tid: 0, ts, args: { records: Number(r.a) } });
         break;
       default: {
-        if (r.kind === 'ipc_notify') ipc.notifications++;
+        if (r.kind === 'ipc_notify') {
+          ipc.notifications++;
+          notifies.push({ ts, task: r.task });
+        }
         ev.push({ name: r.kind, cat: r.kind, ph: 'i', s: 't', pid: PID, tid: r.task, ts, args: instantArgs(r) });
       }
     }
@@ -168,6 +303,7 @@ export function analyzeTrace(records: TraceRecord[], t: TraceTiming): { trace: C
     tasks: [...cpu].sort((a, b) => a[0] - b[0]).map(([task, c]) => ({ task, name: t.taskNames?.get(task) ?? '', cpuUs: c.cpuUs, switchesIn: c.switchesIn })),
     syscalls: [...lat].sort((a, b) => a[0] - b[0]).map(([nr, l]) => ({ nr, name: syscallName(nr), count: l.count, blocked: l.blocked, totalUs: l.totalUs, maxUs: l.maxUs, hist: histogram(l.buckets) })),
     ipc,
+    chains: blockingChains(blocks, (id) => t.taskNames?.get(id) ?? ''),
   };
   return { trace: { traceEvents: [...meta, ...ev], displayTimeUnit: 'ns', otherData: { source: 'tarscli os trace', tsc_per_us: t.tscPerUs } }, summary };
 }
@@ -221,8 +357,23 @@ export function formatTraceSummary(s: TraceSummary, lostByKernel: number, width 
   const lines: string[] = [];
   lines.push(`${s.records} records over ${(s.durationUs / 1000).toFixed(1)} ms; ${lostByKernel} lost (ring full)${lostByKernel ? ': the trace has gaps, use a larger --size or a narrower --filter' : ''}`);
   lines.push('', 'CPU per task:');
-  for (const t of s.tasks) lines.push(`  ${String(t.task).padStart(4)} ${(t.name || '?').padEnd(20)} ${t.cpuUs.toFixed(1).padStart(10)} µs  ${t.switchesIn} switches in`);
+  const byCpu = [...s.tasks].sort((a, b) => b.cpuUs - a.cpuUs || a.task - b.task);
+  // Many tasks: the busiest, then the rest folded into one line.
+  const shown = byCpu.length > TOP_TASKS + 1 ? byCpu.slice(0, TOP_TASKS) : byCpu;
+  for (const t of shown) lines.push(`  ${String(t.task).padStart(4)} ${(t.name || '?').padEnd(20)} ${t.cpuUs.toFixed(1).padStart(10)} µs  ${t.switchesIn} switches in`);
+  const rest = byCpu.slice(shown.length);
+  if (rest.length) {
+    const cpuUs = rest.reduce((n, t) => n + t.cpuUs, 0);
+    const switches = rest.reduce((n, t) => n + t.switchesIn, 0);
+    lines.push(`  ${`… ${rest.length} more tasks`.padEnd(25)} ${cpuUs.toFixed(1).padStart(10)} µs  ${switches} switches in (--json lists every task)`);
+  }
   lines.push('', `IPC: ${s.ipc.calls} calls, ${s.ipc.replies} replies (${s.ipc.paired} paired), ${s.ipc.notifications} notifications`);
+  lines.push('', 'Longest blocking chains (the first task\'s blocked time; call: waited for the reply, wait: for a notify):');
+  if (s.chains.length === 0) lines.push('  none (no call waited for a reply, no wait for a notify)');
+  for (const c of s.chains) {
+    const path = c.path.map((p, i) => `${i ? ` -${c.kinds[i - 1]}-> ` : ''}${p.name || 'task'} (${p.task})`).join('');
+    lines.push(`  ${path}: ${c.totalUs.toFixed(1)} µs in ${c.count} ${c.count === 1 ? 'time' : 'times'}, longest ${c.maxUs.toFixed(1)} µs at ${(c.maxAtUs / 1000).toFixed(3)} ms`);
+  }
   for (const c of s.syscalls) {
     lines.push('', `@latency_ns[${c.name}]: ${c.count} calls, ${c.blocked} blocked, max ${c.maxUs.toFixed(1)} µs`);
     const max = Math.max(...c.hist.map((b) => b.count), 1);

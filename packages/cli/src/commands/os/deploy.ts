@@ -36,6 +36,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     machine: Flags.string({ description: 'QEMU machine (auto: microvm for the kernel format, pc for iso/raw/PXE/UEFI)', options: [...MACHINE_CHOICES] }),
     firmware: Flags.string({ description: 'Firmware for iso/raw images', options: ['bios', 'uefi'], default: 'bios' }),
     detach: Flags.boolean({ description: 'Return once the kernel is ready, leaving QEMU running', default: false }),
+    record: Flags.boolean({ description: 'Record the run (QEMU record/replay under TCG, kernel format) for `os replay`; the recording is kept when it stops', default: false }),
     timeout: timeoutFlag('Seconds to wait for `ready` (default: qemu.bootTimeoutMs)'),
   };
 
@@ -49,6 +50,9 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     }
     if (this.flags.machine && this.flags.machine !== 'auto' && this.flags.to !== 'qemu' && this.flags.to !== 'pxe') {
       throw new AbortError(`--machine applies to --to qemu and --to pxe, not --to ${this.flags.to}`, { code: 'USAGE' });
+    }
+    if (this.flags.record && this.flags.to !== 'qemu') {
+      throw new AbortError(`--record records a QEMU run (--to qemu), not --to ${this.flags.to}`, { code: 'USAGE', tryMessage: 'Deploy with --to qemu --format kernel --record.' });
     }
     const deployer = getDeployer(this.flags.to);
     const onEvent = (e: KernelEvent) => {
@@ -65,6 +69,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       memoryMb: config.qemu.memoryMb,
       bootTimeoutMs: (this.flags.timeout ?? config.qemu.bootTimeoutMs / 1000) * 1000,
       count: this.flags.count,
+      record: this.flags.record,
       ...(this.flags.connect ? { connect: this.flags.connect } : {}),
       metal: { ...(this.flags.disk ? { device: this.flags.disk } : {}), force: this.flags.force, yes: this.flags.yes, confirm: (expected) => this.confirm(expected), onProgress: this.progress() },
       signal: this.signal,
@@ -114,6 +119,7 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     }
     for (const { deployment, timings: t } of r.deployments) {
       outputResult(`${deployment.id} ready (${getDeployer(deployment.deployer).describe(deployment)}, ${deployment.accel}, ${deployment.image.format} ${deployment.image.sha256.slice(0, 12)})`);
+      if (deployment.recording) outputResult(`recording to ${deployment.recording.file} (icount shift ${deployment.recording.spec.icount}); \`tarscli os stop ${deployment.id}\` ends it, \`tarscli os replay ${deployment.id}\` plays it back`);
       outputResult(`timings: cli ${t.cliMs} ms, qemu start ${t.qemuStartMs} ms, kernel boot ${(t.kernelBootUs / 1000).toFixed(1)} ms (guest), spawn to ready ${t.spawnToReadyMs} ms, total ${t.totalMs} ms`);
     }
     if (r.detached) outputResult(`next: tarscli os diagnostics ${r.deployment.id} | tarscli os logs ${r.deployment.id} --follow | tarscli os stop ${r.deployment.id}`);

@@ -6,18 +6,19 @@ import { BaseCommand } from '../../base-command.js';
 export default class OsGdb extends BaseCommand<typeof OsGdb, GdbBatchResult | { deployment: string; exitCode: number }> {
   static override summary = 'Debug a running system with gdb (QEMU gdb stub, kernel and module symbols)';
   static override description =
-    "Starts gdb against the deployment's QEMU gdb stub with the kernel's symbols and those of each --module (the debug files the build kept beside the image), so `bt` shows source lines in the kernel and in those agents. TARS agents are each linked where they run, all at the same address in their own address spaces: name the module you are looking at. A Linux executable's symbols need its load bias (--offset, as fault records show it). With --batch the commands run and gdb detaches: the system runs on. Interactive sessions stop the system while gdb holds it; `detach` or quitting lets it run again.";
+    "Starts gdb against the deployment's QEMU gdb stub with the kernel's symbols and those of each --module (the debug files the build kept beside the image), so `bt` shows source lines in the kernel and in those agents. TARS agents are each linked where they run, all at the same address in their own address spaces: name the module you are looking at. A Linux executable's (C, NativeAOT C# and F#) go at the load bias the kernel's loader gives it, computed from its ELF in the image (--offset overrides it, as fault records show it), so `bt` shows its frames. With --batch the commands run and gdb detaches: the system runs on. Interactive sessions stop the system while gdb holds it; `detach` or quitting lets it run again.";
   static override examples = [
     '<%= config.bin %> os gdb tars-1a2b3c --module pong',
     '<%= config.bin %> os gdb tars-1a2b3c --batch "info registers rip" --batch bt',
-    '<%= config.bin %> os gdb tars-1a2b3c --module hello-c --offset 0x400000 --batch "info symbol $pc" --json',
+    '<%= config.bin %> os gdb tars-1a2b3c --module hello-cs --batch "break Agents_HelloCsAgent__Step" --batch continue --batch bt',
+    '<%= config.bin %> os gdb tars-1a2b3c --module hello-c --offset 0x40400000 --batch "info symbol $pc" --json',
   ];
   static override args = {
     id: Args.string({ description: 'Deployment id (see `tarscli os ps`)', required: true }),
   };
   static override flags = {
     module: Flags.string({ description: 'A module whose symbols to load (repeat)', multiple: true }),
-    offset: Flags.string({ description: "Load bias of a Linux executable module's symbols (e.g. 0x400000)" }),
+    offset: Flags.string({ description: "Load bias of a Linux executable module's symbols (default: the loader's, from its ELF; e.g. 0x40400000)" }),
     batch: Flags.string({ description: 'A gdb command to run (repeat); then gdb detaches and the system runs on', multiple: true }),
   };
 

@@ -1,10 +1,12 @@
 import { Args } from '@oclif/core';
-import { formatTable, outputResult } from '@tars/core';
+import { existsSync, statSync } from 'node:fs';
+import { formatBytes, formatTable, outputResult } from '@tars/core';
 import { getDeployer, hiddenTasksLine, listDeployments, listDeploymentTasks, summarizeTasks, TASK_COLUMNS, TASK_COLUMNS_OPTIONAL, taskRow, type DeploymentRecord, type TaskListing } from '@tars/deploy';
 import { BaseCommand } from '../../base-command.js';
 
 interface PsRow extends DeploymentRecord {
-  state: 'running' | 'exited';
+  /** recorded: a machine started with --record that has stopped; its recording is kept for `os replay`. */
+  state: 'running' | 'exited' | 'recorded';
 }
 
 type PsResult = { deployments: PsRow[] } | TaskListing;
@@ -19,7 +21,7 @@ export default class OsPs extends BaseCommand<typeof OsPs, PsResult> {
   async execute(): Promise<PsResult> {
     const root = await this.projectRoot();
     if (this.args.id) return listDeploymentTasks({ deployment: await this.pickDeployment(root, this.args.id) });
-    return { deployments: (await listDeployments(root)).map((d) => ({ ...d.record, state: d.alive ? 'running' : 'exited' })) };
+    return { deployments: (await listDeployments(root)).map((d) => ({ ...d.record, state: d.alive ? 'running' : d.record.recording ? 'recorded' : 'exited' })) };
   }
 
   protected render(r: PsResult): void {
@@ -36,8 +38,21 @@ export default class OsPs extends BaseCommand<typeof OsPs, PsResult> {
     outputResult(
       formatTable(
         ['id', 'state', 'engine', 'accel', 'image', 'since'],
-        r.deployments.map((d) => [d.id, d.state === 'running' ? 'running' : 'exited (record removed)', getDeployer(d.deployer).describe(d), d.accel, `${d.image.name} ${d.image.version} ${d.image.format}`, d.createdAt]),
+        r.deployments.map((d) => [d.id, psState(d), getDeployer(d.deployer).describe(d), d.accel, `${d.image.name} ${d.image.version} ${d.image.format}`, d.createdAt]),
       ),
     );
   }
+}
+
+function psState(d: PsRow): string {
+  const rec = d.recording ? `, recording ${recordingSize(d)}` : '';
+  if (d.state === 'running') return `running${rec}`;
+  if (d.state === 'recorded') return `stopped${rec} (os replay ${d.id})`;
+  return 'exited (record removed)';
+}
+
+function recordingSize(d: PsRow): string {
+  const file = d.recording?.file;
+  if (!file || !existsSync(file)) return 'missing';
+  return formatBytes(statSync(file).size);
 }

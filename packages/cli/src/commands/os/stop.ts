@@ -7,6 +7,8 @@ type StopResult = { id: string; result: string } | { stopped: { id: string; resu
 
 export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
   static override summary = 'Stop a deployment, or all of them (QEMU: SIGTERM, then SIGKILL; libvirt: destroy and undefine), and remove the records';
+  static override description =
+    'A deployment started with `os deploy --record` keeps its record and recording when it stops (for `os replay`); `os stop` on that stopped deployment removes them. --all stops the running machines and keeps the recordings.';
   static override examples = ['<%= config.bin %> os stop tars-1a2b3c', '<%= config.bin %> os stop --all --json'];
   static override args = { id: Args.string({ description: 'Deployment id (see `tarscli os ps`)' }) };
   static override flags = {
@@ -19,13 +21,13 @@ export default class OsStop extends BaseCommand<typeof OsStop, StopResult> {
     }
     const root = await this.projectRoot();
     if (!this.flags.all) {
-      const rec = await getDeployment(root, this.args.id);
+      const rec = await getDeployment(root, this.args.id, { command: 'os stop', stoppedRecordings: true });
       return { id: rec.id, result: await stopDeployment(root, rec) };
     }
     const stopped: { id: string; result: string }[] = [];
     // Records of machines that already died are removed by the listing itself.
     for (const { record, alive } of await listDeployments(root)) {
-      stopped.push({ id: record.id, result: alive ? await stopDeployment(root, record) : 'already exited' });
+      stopped.push({ id: record.id, result: alive ? await stopDeployment(root, record) : record.recording ? 'already stopped, recording kept' : 'already exited' });
     }
     return { stopped };
   }

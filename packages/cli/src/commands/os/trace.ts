@@ -6,7 +6,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class OsTrace extends BaseCommand<typeof OsTrace, TraceDeploymentResult> {
   static override summary = 'Trace a running system into a Chrome/Perfetto trace file';
   static override description =
-    'Arms the kernel\'s trace ring for --duration seconds, reads it while it runs and writes FILE (Chrome JSON: open it in ui.perfetto.dev or chrome://tracing) with a track per task, running slices between context switches, system calls, and flows from each IPC call to its reply. --events, --task and --filter narrow what the kernel records (the filter is checked by the kernel before tracing starts: `kind == syscall && nr >= 0x1000 || task == 3`). Records lost to a full ring are counted and marked in the trace. --summary prints CPU per task and a latency histogram per system call.';
+    'Arms the kernel\'s trace ring for --duration seconds, reads it while it runs and writes FILE (Chrome JSON: open it in ui.perfetto.dev or chrome://tracing) with a track per task, running slices between context switches, system calls, and flows from each IPC call to its reply. --events, --task and --filter narrow what the kernel records (the filter is checked by the kernel before tracing starts: `kind == syscall && nr >= 0x1000 || task == 3`). Records lost to a full ring are counted and marked in the trace. --summary prints CPU per task (the busiest ten, the rest folded into one line; --json lists all), a latency histogram per system call, and the longest blocking chains: a task that waited for another\'s reply while that one waited for a third\'s reply or notify, and so on, ranked by the first task\'s blocked time.';
   static override examples = [
     '<%= config.bin %> os trace tars-1a2b3c -o trace.json',
     '<%= config.bin %> os trace tars-1a2b3c --duration 5 --events switch --events ipc --task 2 -o ipc.json --summary',
@@ -22,7 +22,7 @@ export default class OsTrace extends BaseCommand<typeof OsTrace, TraceDeployment
     task: Flags.integer({ description: 'Only this task (display id; repeat for more)', multiple: true, multipleNonGreedy: true, min: 0 }),
     filter: Flags.string({ description: 'A filter expression the kernel runs on every record' }),
     size: Flags.integer({ description: 'Ring size in records (16-65536, rounded up to a power of two)', min: 16, max: 65536 }),
-    summary: Flags.boolean({ description: 'Print CPU per task, a latency histogram per system call and lost records', default: false }),
+    summary: Flags.boolean({ description: 'Print CPU per task, a latency histogram per system call, the longest blocking chains and lost records', default: false }),
   };
 
   async execute(): Promise<TraceDeploymentResult> {
