@@ -5,12 +5,15 @@
  * in the host's sandbox of that module (made on first use) and `sb_result` returns the encoded
  * result. PROTOCOL.md, "Sandboxes". Hyperlight's model on TARS isolation, not the Hyperlight crates.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { AbortError } from '@tars/core';
+import { formatSignature, readManifest, SB_PARAM_TYPES, type SbParamType, type SbSignature, type SbType } from '@tars/image-builder';
 import type { DeploymentRecord } from './deployments.js';
 import { withControl } from './deployers.js';
 import { ProtocolError, type ProtocolClient } from './protocol/client.js';
 
-export type SbType = 'void' | 'i32' | 'u32' | 'i64' | 'u64' | 'f32' | 'f64' | 'bool' | 'string' | 'bytes';
+export type { SbType } from '@tars/image-builder';
 export type SbValue =
   | { type: 'void' }
   | { type: 'i32' | 'u32' | 'f32' | 'f64'; value: number }
@@ -98,12 +101,8 @@ export function decodeSandboxValue(b: Buffer): SbValue | undefined {
   }
 }
 
-/**
- * Arguments from JSON: an array whose elements are integers (i64), other numbers (f64), strings,
- * booleans, or `{"TYPE": value}` for any type (`{"u64": "18446744073709551615"}`, `{"bytes":
- * "<base64>"}`, `{"f32": 1.5}`).
- */
-export function parseSandboxArgs(json: string): SbValue[] {
+/** The --args JSON array, parsed. */
+function parseArgsJson(json: string): unknown[] {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
@@ -111,50 +110,140 @@ export function parseSandboxArgs(json: string): SbValue[] {
     throw new AbortError(`--args is not JSON: ${(e as Error).message}`, { code: 'USAGE', tryMessage: 'Pass a JSON array, e.g. --args \'[2, 40]\' or \'[{"u64": "7"}, "text"]\'.' });
   }
   if (!Array.isArray(doc)) throw new AbortError('--args must be a JSON array', { code: 'USAGE' });
-  return doc.map((v, i): SbValue => {
-    const bad = (why: string) => new AbortError(`--args [${i}]: ${why} (got: ${JSON.stringify(v)})`, { code: 'USAGE' });
-    if (typeof v === 'boolean') return { type: 'bool', value: v };
-    if (typeof v === 'string') return { type: 'string', value: v };
-    if (typeof v === 'number') return Number.isInteger(v) ? { type: 'i64', value: BigInt(v) } : { type: 'f64', value: v };
-    if (v && typeof v === 'object' && Object.keys(v).length === 1) {
-      const [type, raw] = Object.entries(v as Record<string, unknown>)[0] as [string, unknown];
-      const int = (lo: bigint, hi: bigint): bigint => {
-        if (typeof raw !== 'number' && typeof raw !== 'string') throw bad(`${type} takes a number or a decimal string`);
-        let n: bigint;
-        try {
-          n = BigInt(raw);
-        } catch {
-          throw bad(`not an integer`);
-        }
-        if (n < lo || n > hi) throw bad(`out of range for ${type}`);
-        return n;
-      };
-      switch (type) {
-        case 'i32':
-          return { type, value: Number(int(-(2n ** 31n), 2n ** 31n - 1n)) };
-        case 'u32':
-          return { type, value: Number(int(0n, 2n ** 32n - 1n)) };
-        case 'i64':
-          return { type, value: int(-(2n ** 63n), 2n ** 63n - 1n) };
-        case 'u64':
-          return { type, value: int(0n, 2n ** 64n - 1n) };
-        case 'f32':
-        case 'f64':
-          if (typeof raw !== 'number') throw bad(`${type} takes a number`);
-          return { type, value: raw };
-        case 'bool':
-          if (typeof raw !== 'boolean') throw bad('bool takes true or false');
-          return { type, value: raw };
-        case 'string':
-          if (typeof raw !== 'string') throw bad('string takes a string');
-          return { type, value: raw };
-        case 'bytes':
-          if (typeof raw !== 'string') throw bad('bytes takes base64');
-          return { type, value: Buffer.from(raw, 'base64') };
-      }
+  return doc;
+}
+
+const TYPED_HINT = 'an element is a number, string, boolean or {"TYPE": value} with TYPE one of i32 u32 i64 u64 f32 f64 bool string bytes';
+
+/** The explicit `{"TYPE": value}` form: [TYPE, value], or undefined for a plain JSON value. */
+function explicitType(v: unknown): [string, unknown] | undefined {
+  if (!v || typeof v !== 'object' || Array.isArray(v) || Object.keys(v).length !== 1) return undefined;
+  return Object.entries(v as Record<string, unknown>)[0] as [string, unknown];
+}
+
+/** `raw` (a plain JSON value) as a value of `type`; throws a one-line reason naming element `i`. */
+function convertArg(raw: unknown, type: SbParamType, i: number, shown: unknown = raw): SbValue {
+  const bad = (why: string) => new AbortError(`--args [${i}]: ${why} (got: ${JSON.stringify(shown)})`, { code: 'USAGE' });
+  const int = (lo: bigint, hi: bigint): bigint => {
+    if (typeof raw !== 'number' && typeof raw !== 'string') throw bad(`${type} takes a number or a decimal string`);
+    let n: bigint;
+    try {
+      n = BigInt(raw);
+    } catch {
+      throw bad(`not an integer`);
     }
-    throw bad('an element is a number, string, boolean or {"TYPE": value} with TYPE one of i32 u32 i64 u64 f32 f64 bool string bytes');
+    if (n < lo || n > hi) throw bad(`out of range for ${type}`);
+    return n;
+  };
+  switch (type) {
+    case 'i32':
+      return { type, value: Number(int(-(2n ** 31n), 2n ** 31n - 1n)) };
+    case 'u32':
+      return { type, value: Number(int(0n, 2n ** 32n - 1n)) };
+    case 'i64':
+      return { type, value: int(-(2n ** 63n), 2n ** 63n - 1n) };
+    case 'u64':
+      return { type, value: int(0n, 2n ** 64n - 1n) };
+    case 'f32':
+    case 'f64':
+      if (typeof raw !== 'number') throw bad(`${type} takes a number`);
+      return { type, value: raw };
+    case 'bool':
+      if (typeof raw !== 'boolean') throw bad('bool takes true or false');
+      return { type, value: raw };
+    case 'string':
+      if (typeof raw !== 'string') throw bad('string takes a string');
+      return { type, value: raw };
+    case 'bytes':
+      if (typeof raw !== 'string') throw bad('bytes takes base64');
+      return { type, value: Buffer.from(raw, 'base64') };
+  }
+}
+
+/** The type an element has without a signature: integers i64, other numbers f64, or its explicit TYPE. */
+function inferArg(v: unknown, i: number): SbValue {
+  if (typeof v === 'boolean') return { type: 'bool', value: v };
+  if (typeof v === 'string') return { type: 'string', value: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { type: 'i64', value: BigInt(v) } : { type: 'f64', value: v };
+  const e = explicitType(v);
+  if (e && (SB_PARAM_TYPES as readonly string[]).includes(e[0])) return convertArg(e[1], e[0] as SbParamType, i, v);
+  throw new AbortError(`--args [${i}]: ${TYPED_HINT} (got: ${JSON.stringify(v)})`, { code: 'USAGE' });
+}
+
+/** What an element looks like, for an error: its explicit TYPE, or the kind of JSON value. */
+function givenType(v: unknown): string {
+  const e = explicitType(v);
+  if (e) return e[0];
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  if (typeof v === 'boolean') return 'bool';
+  if (typeof v === 'string') return 'string';
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** Whether a plain JSON element can be a value of `type` (its range is checked in convertArg). */
+function fits(v: unknown, type: SbParamType): boolean {
+  const e = explicitType(v);
+  if (e) return e[0] === type;
+  switch (type) {
+    case 'i32':
+    case 'u32':
+    case 'i64':
+    case 'u64':
+      return (typeof v === 'number' && Number.isInteger(v)) || (typeof v === 'string' && /^-?\d+$/.test(v));
+    case 'f32':
+    case 'f64':
+      return typeof v === 'number';
+    case 'bool':
+      return typeof v === 'boolean';
+    case 'string':
+    case 'bytes':
+      return typeof v === 'string';
+  }
+}
+
+/**
+ * Arguments from JSON: an array whose elements are integers (i64), other numbers (f64), strings,
+ * booleans, or `{"TYPE": value}` for any type (`{"u64": "18446744073709551615"}`, `{"bytes":
+ * "<base64>"}`, `{"f32": 1.5}`). With the function's signature (from the image's manifest) each
+ * element takes its parameter's type (`[2, 40]` for `(i32, i32)`), and any element that cannot,
+ * or a count that differs, is refused before anything is sent: one line naming the function,
+ * the expected and the given types.
+ */
+export function parseSandboxArgs(json: string, signature?: SbSignature, module?: string): SbValue[] {
+  const doc = parseArgsJson(json);
+  if (!signature) return doc.map(inferArg);
+  const fn = `${module ? `${module}.` : ''}${formatSignature(signature)}`;
+  const mismatch = doc.length !== signature.params.length || doc.some((v, i) => !fits(v, signature.params[i] as SbParamType));
+  if (mismatch) {
+    throw new AbortError(`${fn}: --args do not match: expected (${signature.params.join(', ')}), given (${doc.map(givenType).join(', ')})`, {
+      code: 'USAGE',
+      tryMessage: 'Integers, numbers, strings (base64 for bytes) and booleans take the parameter\'s type; {"TYPE": value} must name it.',
+    });
+  }
+  return doc.map((v, i) => {
+    const e = explicitType(v);
+    return convertArg(e ? e[1] : v, signature.params[i] as SbParamType, i, v);
   });
+}
+
+/** The signature of `fn` in module `module` of the deployment's image (manifest.json), or undefined where the deployment has no image to read. */
+export function sandboxSignature(deployment: DeploymentRecord, module: string, fn: string): SbSignature | undefined {
+  const dir = deployment.image?.dir;
+  if (!dir || !existsSync(join(dir, 'manifest.json'))) return undefined;
+  const m = readManifest(join(dir, 'manifest.json'));
+  const sm = m.sandboxModules.find((x) => x.name === module);
+  if (!sm) {
+    const names = m.sandboxModules.map((x) => x.name);
+    throw new AbortError(`No function module ${module} in the image of ${deployment.id} (function modules: ${names.join(', ') || 'none'})`, {
+      code: 'NOT_FOUND',
+      tryMessage: 'A function module is an agent with "sandbox": true; see `tarscli os hyperlight list`.',
+    });
+  }
+  const sig = sm.functions.find((f) => f.name === fn);
+  if (!sig) {
+    throw new AbortError(`${module} has no function ${fn}; it exports: ${sm.functions.map(formatSignature).join(', ') || 'nothing'}`, { code: 'NOT_FOUND' });
+  }
+  return sig;
 }
 
 /** A value as JSON can carry it (64-bit integers as decimal strings, bytes as base64). */
@@ -210,7 +299,7 @@ const E_GUEST_ERROR = -14;
 
 /** `os hyperlight call`: encode, start with `sb_call`, poll `sb_result` until this call is done. */
 export async function hyperlightCall(o: HyperlightCallOptions): Promise<HyperlightCallResult> {
-  const call = encodeSandboxCall(o.function, parseSandboxArgs(o.args));
+  const call = encodeSandboxCall(o.function, parseSandboxArgs(o.args, sandboxSignature(o.deployment, o.module, o.function), o.module));
   if (call.length > SB_CALL_MAX) throw new AbortError(`The encoded call is ${call.length} bytes; sb_call carries at most ${SB_CALL_MAX}`, { code: 'USAGE' });
   const deadline = Date.now() + (o.timeoutMs ?? 10_000);
   return withControl(o.deployment, o.client, async (c) => {

@@ -24,3 +24,4 @@ export * from './step-summary.js';
 export * from './sources.js';
 export * from './elf-check.js';
 export * from './file-tree.js';
+export * from './sandbox-signatures.js';
