@@ -336,3 +336,31 @@ export async function hyperlightCall(o: HyperlightCallOptions): Promise<Hyperlig
     }
   });
 }
+
+export interface LiveSandbox {
+  /** The guest context's task id (what `os kill` takes). */
+  task: number;
+  module: string;
+  /** `sandbox_idle` between calls, `runnable` while a call runs. */
+  state: string;
+}
+
+/**
+ * The live sandboxes of a running deployment: the guest contexts among its tasks (each sandbox
+ * runs its calls in a task named after its module; `tasks` lists them, `sandbox_idle` between
+ * calls), for the function modules its image lists.
+ */
+export async function hyperlightLiveSandboxes(deployment: DeploymentRecord, client?: ProtocolClient): Promise<{ modules: string[]; sandboxes: LiveSandbox[] }> {
+  const dir = deployment.image?.dir;
+  const modules = dir && existsSync(join(dir, 'manifest.json')) ? readManifest(join(dir, 'manifest.json')).sandboxModules.map((m) => m.name) : [];
+  return withControl(deployment, client, async (c) => {
+    const sandboxes: LiveSandbox[] = [];
+    for (let offset = 0; ; ) {
+      const page = await c.request<{ tasks: { id: number; name: string; state: string }[]; total: number }>('tasks', { offset, limit: 32 });
+      for (const t of page.tasks) if (t.state === 'sandbox_idle' || modules.includes(t.name)) sandboxes.push({ task: t.id, module: t.name, state: t.state });
+      offset += page.tasks.length;
+      if (page.tasks.length === 0 || offset >= page.total) break;
+    }
+    return { modules, sandboxes };
+  });
+}

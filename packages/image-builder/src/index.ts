@@ -25,3 +25,4 @@ export * from './sources.js';
 export * from './elf-check.js';
 export * from './file-tree.js';
 export * from './sandbox-signatures.js';
+export * from './sandbox-module.js';
