@@ -9,19 +9,21 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyProject } from './project.js';
+import { copyProject, REPO } from './project.js';
 import { outputTail, tarscli } from './helpers.js';
 
 const EXPORTS = [
   { name: 'add', params: ['i64', 'i64'], result: 'i64' },
   { name: 'greet', params: ['string'], result: 'string' },
   { name: 'calls', params: [], result: 'u64' },
+  { name: 'policy', params: ['u32', 'u32'], result: 'u32' },
 ];
 
 describe('os hyperlight (function modules)', () => {
   let dir: string;
   beforeAll(() => {
-    dir = copyProject();
+    // The environment of run-simulation is the repository's GPU module (runner, fatbin, CPU reference).
+    dir = copyProject((c) => (c.gpu = { path: join(REPO, 'packages', 'gpu-modules') }));
   });
 
   it('new scaffolds C and Rust guests with a sandbox entry; refuses taken names, other languages and a C agent as a task', async () => {
@@ -95,7 +97,7 @@ describe('os hyperlight (function modules)', () => {
       ['calc-rs', EXPORTS],
     ]);
     const text = await tarscli(['os', 'hyperlight', 'list'], { cwd: dir });
-    expect(text.stdout).toContain('  add(i64, i64) -> i64\n  greet(string) -> string\n  calls() -> u64');
+    expect(text.stdout).toContain('  add(i64, i64) -> i64\n  greet(string) -> string\n  calls() -> u64\n  policy(u32, u32) -> u32');
   });
 
   it('the image lists the modules with their signatures; call checks --args against them before sending; list shows the live sandboxes', async () => {
@@ -132,7 +134,7 @@ describe('os hyperlight (function modules)', () => {
       expect(count.json.message).toBe('calc-rs.greet(string) -> string: --args do not match: expected (string), given ()');
       const unknown = await call('calc-c', 'mul', '[1, 2]');
       expect(unknown.exitCode).toBe(6);
-      expect(unknown.json.message).toBe('calc-c has no function mul; it exports: add(i64, i64) -> i64, greet(string) -> string, calls() -> u64');
+      expect(unknown.json.message).toBe('calc-c has no function mul; it exports: add(i64, i64) -> i64, greet(string) -> string, calls() -> u64, policy(u32, u32) -> u32');
       const noModule = await call('pong', 'add', '[1, 2]');
       expect(noModule.json.message).toBe(`No function module pong in the image of ${id} (function modules: calc-c, calc-rs)`);
       const live = await tarscli(['os', 'hyperlight', 'list', id, '--json'], { cwd: dir });
@@ -140,9 +142,34 @@ describe('os hyperlight (function modules)', () => {
       const sandboxes = live.json.result.deployment.sandboxes as { module: string; state: string }[];
       expect(sandboxes.map((s) => s.module).sort()).toEqual(['calc-c', 'calc-rs']);
       for (const s of sandboxes) expect(s.state).toBe('sandbox_idle');
+      // run-simulation on this deployment: every agent's action is a guest call, the environment the CPU reference.
+      const sim = await tarscli(['os', 'hyperlight', 'run-simulation', '--deployment', id, '--module', 'calc-rs', '--agents', '4', '--iterations', '6', '--device', 'cpu', '--json'], { cwd: dir });
+      expect(sim.exitCode, outputTail(sim)).toBe(0);
+      expect(sim.json.result).toMatchObject({ deployment: id, booted: false, module: 'calc-rs', function: 'policy', device: 'cpu', agents: 4, iterations: 6, calls: 24 });
+      expect(sim.json.result.curve).toHaveLength(6);
+      // The template's policy seeks food: most agent-steps end on it (a random walk is on food 1 step in 11).
+      expect(sim.json.result.onFood).toBeGreaterThan(0.5);
+      const notPolicy = await tarscli(['os', 'hyperlight', 'run-simulation', '--deployment', id, '--module', 'calc-c', '--function', 'add', '--json'], { cwd: dir });
+      expect(notPolicy.exitCode).toBe(2);
+      expect(notPolicy.json.message).toBe('calc-c.add(i64, i64) -> i64 is not a policy: run-simulation calls (u32 cell, u32 seed) -> u32 action');
     } finally {
       await tarscli(['os', 'stop', id], { cwd: dir });
     }
     expect(existsSync(join(dir, '.tars', 'hyperlight', 'calc-c', 'manifest.json'))).toBe(true);
+  });
+
+  it('run-simulation without --deployment boots the image for the run and stops it after', async () => {
+    const sim = await tarscli(['os', 'hyperlight', 'run-simulation', '--format', 'kernel', '--module', 'calc-c', '--agents', '3', '--iterations', '4', '--seed', '7', '--json'], { cwd: dir });
+    expect(sim.exitCode, outputTail(sim)).toBe(0);
+    const r = sim.json.result;
+    expect(r).toMatchObject({ booted: true, module: 'calc-c', agents: 3, iterations: 4, calls: 12, seed: 7 });
+    expect(['cpu', 'gpu']).toContain(r.device);
+    // The deployment is gone.
+    const ps = await tarscli(['os', 'ps', '--json'], { cwd: dir });
+    expect(JSON.stringify(ps.json.result)).not.toContain(r.deployment);
+    const text = await tarscli(['os', 'hyperlight', 'run-simulation', '--format', 'kernel', '--module', 'calc-c', '--agents', '2', '--iterations', '2', '--device', 'cpu'], { cwd: dir });
+    expect(text.exitCode, outputTail(text)).toBe(0);
+    expect(text.stdout).toMatch(/^2 agents × 2 iterations: policy calc-c\.policy in a sandbox of tars-\w+ \(booted for the run, stopped\), environment on cpu/);
+    expect(text.stderr).toMatch(/deployment tars-\w+ stopped/);
   });
 });
