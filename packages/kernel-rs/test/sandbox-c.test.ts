@@ -6,12 +6,16 @@
  * runtime before the function runs, a result of the wrong type caught, and abort poisoning only
  * its sandbox.
  */
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { hyperlightCall, type BootModule, type DeploymentRecord } from '@tars/deploy';
 import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
 
+const path = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 const here = (p: string) => readFileSync(fileURLToPath(new URL(`../${p}`, import.meta.url)), 'utf8');
 const { boot } = qemuSessions(128);
 const GUEST: BootModule = { path: `${OUT}agents/sb-guest-c.elf`, args: 'name=sb-guest-c version=1.0.0 boot=no sandbox=yes' };
@@ -62,5 +66,37 @@ describe('C sandbox guests', () => {
     expect((await call('counter', '[]', true)).result.value).toBe('2');
     expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
     expect((await c.ping()).pong).toBe(true);
+  });
+
+  it('the decoder and dispatch survive a fuzz loop on the host (ASan: no read past the call, UBSan: no undefined behaviour), and the harness catches a runtime that reads past it', () => {
+    const work = mkdtempSync(join(tmpdir(), 'tars-sbfuzz-'));
+    try {
+      const run = (file: string, args: string[]) => {
+        const r = spawnSync(file, args, { encoding: 'utf8' });
+        return { exitCode: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      const build = (rt: string, out: string) =>
+        run('cc', ['-std=gnu11', '-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=undefined', '-fno-builtin', '-DTARS_SB_HOST_TEST', '-I', rt, '-o', out, path('test/fuzz/sandbox-c-fuzz.c'), join(rt, 'tars_sandbox.c'), path('agents/sb-guest-c/guest.c')]);
+      const b = build(path('crates/sandbox-guest/c'), join(work, 'fuzz'));
+      expect(b.exitCode, b.stderr).toBe(0);
+      const r = run(join(work, 'fuzz'), ['200000', '7']);
+      expect(r.exitCode, r.stderr.slice(0, 2000)).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j).toMatchObject({ ok: true, calls: 200000, bad: 0 });
+      // Every kind of outcome was reached, not only refusals.
+      for (const k of ['returned', 'no_such_function', 'bad_args', 'bad_result']) expect(j[k], k).toBeGreaterThan(0);
+      // A mutant runtime that ignores the call's length is caught.
+      const mutant = join(work, 'mutant');
+      cpSync(path('crates/sandbox-guest/c'), mutant, { recursive: true });
+      const src = readFileSync(join(mutant, 'tars_sandbox.c'), 'utf8');
+      expect(src).toContain('len < TARS_SB_IO_IN ? len : TARS_SB_IO_IN');
+      writeFileSync(join(mutant, 'tars_sandbox.c'), src.replace('len < TARS_SB_IO_IN ? len : TARS_SB_IO_IN', 'TARS_SB_IO_IN'));
+      expect(build(mutant, join(work, 'fuzz-mutant')).exitCode).toBe(0);
+      const m = run(join(work, 'fuzz-mutant'), ['20000', '7']);
+      expect(m.exitCode).not.toBe(0);
+      expect(m.stderr).toMatch(/AddressSanitizer: use-after-poison/);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });

@@ -6,13 +6,15 @@
 
 static uint64_t counter_value;
 
-static uint64_t add_i32(const tars_sb_value *a, tars_sb_value *ret) { return tars_sb_ret_i32(ret, tars_sb_i32(a, 0) + tars_sb_i32(a, 1)); }
+/* Wrapping, as Rust's wrapping_add (a signed overflow is undefined in C). */
+static uint64_t add_i32(const tars_sb_value *a, tars_sb_value *ret) { return tars_sb_ret_i32(ret, (int32_t)((uint32_t)tars_sb_i32(a, 0) + (uint32_t)tars_sb_i32(a, 1))); }
 
 static uint64_t scale_f32(const tars_sb_value *a, tars_sb_value *ret) { return tars_sb_ret_f32(ret, tars_sb_f32(a, 0) * tars_sb_f32(a, 1)); }
 
 static uint64_t checked_div(const tars_sb_value *a, tars_sb_value *ret) {
   int64_t d = tars_sb_i64(a, 1);
   if (d == 0) return tars_sb_error(TARS_SB_USER_ERROR + 1, "checked_div: division by zero");
+  if (d == -1 && tars_sb_i64(a, 0) == INT64_MIN) return tars_sb_error(TARS_SB_USER_ERROR + 1, "checked_div: overflow");
   return tars_sb_ret_i64(ret, tars_sb_i64(a, 0) / d);
 }
 

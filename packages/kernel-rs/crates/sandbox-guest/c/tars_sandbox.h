@@ -126,6 +126,13 @@ __attribute__((noreturn)) void tars_sb_abort(uint64_t code);
 /* The body of _start (TARS_SB_MAIN): decode, check, run, encode, return. */
 __attribute__((noreturn)) void tars_sb_dispatch(uint64_t len, uint64_t io, const struct tars_sb_export *table, size_t count);
 
+/* The entry: _start in a guest image; a named function in a host build (the fuzz harness). */
+#ifdef TARS_SB_HOST_TEST
+#define TARS_SB__ENTRY tars_sb_host_entry
+#else
+#define TARS_SB__ENTRY _start
+#endif
+
 #define TARS_SB__SIG(fn, params, result) #fn " " params " -> " result "\n"
 #define TARS_SB__EXPORT(fn, params, result) {#fn, params, result, fn},
 
@@ -134,7 +141,7 @@ __attribute__((noreturn)) void tars_sb_dispatch(uint64_t len, uint64_t io, const
   __attribute__((section(".tars_sbsig"), used, aligned(1))) static const char tars_sb__signatures[] =      \
       "TARSSIG1\n" EXPORTS(TARS_SB__SIG);                                                                  \
   static const struct tars_sb_export tars_sb__exports[] = {EXPORTS(TARS_SB__EXPORT)};                      \
-  __attribute__((section(".text.entry"), noreturn, used)) void _start(uint64_t len, uint64_t io) {         \
+  __attribute__((section(".text.entry"), noreturn, used)) void TARS_SB__ENTRY(uint64_t len, uint64_t io) { \
     tars_sb_dispatch(len, io, tars_sb__exports, sizeof tars_sb__exports / sizeof tars_sb__exports[0]);     \
   }
 
