@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig, type TarsConfigInput } from '@tars/core';
-import { addCargoMember, removeCargoMember } from './cargo-members.js';
+import { addCargoLockPackage, addCargoMember, readLockPackage, removeCargoLockPackage, removeCargoMember } from './cargo-members.js';
 import { contains, realish } from './output-dir.js';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
@@ -238,6 +238,15 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   const updateConfig = await configEditor(configFile, units.map((u) => u.entry));
   const members = units.flatMap((u) => (u.member ? [u.member] : []));
   const updateCargo = members.length ? cargoEditor(cargoToml, members) : undefined;
+  // The new crates go into Cargo.lock as their first build would put them: that build then
+  // leaves the lock (an input of every Rust step) unchanged, so it is cached like any other.
+  const lockFile = join(root, config.kernel.path, 'Cargo.lock');
+  const lockPackages = units.flatMap((u, i) => {
+    const toml = u.member ? files[i]?.find((f) => f.out === 'Cargo.toml') : undefined;
+    const pkg = toml ? readLockPackage(render(readFileSync(join(toml.root, toml.template), 'utf8'))) : undefined;
+    return pkg ? [pkg] : [];
+  });
+  const lockText = lockPackages.length && existsSync(lockFile) ? lockPackages.reduce<string | undefined>((t, p) => (t === undefined ? undefined : addCargoLockPackage(t, p)), readFileSync(lockFile, 'utf8')) : undefined;
 
   // Every directory is staged first, then renamed into place; any failure removes them all.
   const placed: string[] = [];
@@ -263,6 +272,7 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   }
   try {
     updateCargo?.();
+    if (lockText !== undefined) writeFileAtomic(lockFile, lockText);
     updateConfig();
   } catch (err) {
     for (const d of placed) rmSync(d, { recursive: true, force: true });
@@ -365,6 +375,11 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
   const nextConfig = await editJsonText(text, [...arrayPath, index], undefined);
   const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member, sameMember) : undefined;
   if (nextCargo !== undefined) writeFileAtomic(cargoToml, nextCargo);
+  // Its Cargo.lock entry goes with it (what the next build would do).
+  const lockFile = join(root, config.kernel.path, 'Cargo.lock');
+  const crateToml = join(absDir, 'Cargo.toml');
+  const lockPkg = nextCargo !== undefined && existsSync(crateToml) && existsSync(lockFile) ? readLockPackage(readFileSync(crateToml, 'utf8')) : undefined;
+  if (lockPkg) writeFileAtomic(lockFile, removeCargoLockPackage(readFileSync(lockFile, 'utf8'), lockPkg.name));
   writeFileAtomic(configFile, nextConfig);
   if (!keptBecause) rmSync(absDir, { recursive: true, force: true });
   return result;
