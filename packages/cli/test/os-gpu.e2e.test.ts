@@ -14,7 +14,7 @@ describe('GPU modules: in the image, and os simulate', () => {
     expect(r.exitCode, outputTail(r)).toBe(0);
     const g = r.json.result.gpuModules;
     expect(g).toEqual([
-      expect.objectContaining({ name: 'vector-search', fatbin: '/boot/tars/gpu/vector-search/module.fatbin', archs: ['sm_80', 'sm_90', 'compute_90'], entryPoints: ['marl_occupancy', 'marl_step', 'row_norms', 'cosine_scores', 'topk'] }),
+      expect.objectContaining({ name: 'vector-search', fatbin: '/boot/tars/gpu/vector-search/module.fatbin', archs: ['sm_80', 'sm_90', 'compute_90'], entryPoints: ['marl_occupancy', 'marl_step', 'marl_env_step', 'row_norms', 'cosine_scores', 'topk'] }),
     ]);
     const ins = await tarscli(['os', 'inspect', join(dir, 'dist', 'iso')], { cwd: dir });
     expect(ins.exitCode, outputTail(ins)).toBe(0);

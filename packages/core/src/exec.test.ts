@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AbortError, CancelledError, ExternalError } from './errors.js';
-import { lineSplitter, runCommand } from './exec.js';
+import { lineSplitter, runCommand, spawnLineProcess } from './exec.js';
 import { outputTail } from './errors.js';
 
 describe('runCommand', () => {
@@ -48,5 +48,18 @@ describe('runCommand', () => {
     s.push('c\r\nd');
     s.flush();
     expect(out).toEqual(['a', 'bc', 'd']);
+  });
+});
+
+describe('spawnLineProcess', () => {
+  it('answers line by line and reports the end of the process with its stderr', async () => {
+    const p = spawnLineProcess('sh', ['-c', 'while read l; do [ "$l" = stop ] && { echo bye >&2; exit 3; }; echo "got $l"; done']);
+    p.send('a');
+    p.send('b');
+    expect(await p.next()).toBe('got a');
+    expect(await p.next()).toBe('got b');
+    p.send('stop');
+    await expect(p.next()).rejects.toThrow(/ended \(exit 3\)/);
+    expect(await p.close()).toBe(3);
   });
 });

@@ -252,3 +252,63 @@ export function processAlive(pid: number): boolean {
     return true;
   }
 }
+
+/** A process spoken to line by line: requests on its stdin, answers read from its stdout. */
+export interface LineProcess {
+  /** Write one line (a newline is added). */
+  send(line: string): void;
+  /** The next stdout line; rejects when the process ends first (with the tail of its stderr). */
+  next(): Promise<string>;
+  /** Close its stdin and wait for it to exit. */
+  close(): Promise<number | null>;
+  kill(): void;
+}
+
+/** Start `file` for a line-by-line conversation (a native runner stepping an environment). */
+export function spawnLineProcess(file: string, args: string[], options: { cwd?: string; signal?: AbortSignal } = {}): LineProcess {
+  const child = spawn(file, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], ...(options.signal ? { signal: options.signal } : {}) });
+  const lines: string[] = [];
+  const waiters: { resolve: (l: string) => void; reject: (e: Error) => void }[] = [];
+  let stderr = '';
+  let ended: Error | undefined;
+  const out = lineSplitter((l) => {
+    const w = waiters.shift();
+    if (w) w.resolve(l);
+    else lines.push(l);
+  });
+  child.stdout.setEncoding('utf8').on('data', (c: string) => out.push(c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('close', (code) => {
+      out.flush();
+      ended = new ExternalError(`${file} ended (exit ${code})`, { command: [file, ...args], exitCode: code ?? -1, stderrTail: tailLines(stderr, 10) });
+      for (const w of waiters.splice(0)) w.reject(ended);
+      resolve(code);
+    });
+    child.once('error', (err) => {
+      ended = new AbortError(`${file} could not be started (${err.message})`, { code: 'TOOL_MISSING' });
+      for (const w of waiters.splice(0)) w.reject(ended);
+      resolve(null);
+    });
+  });
+  // A closed pipe (the process exited) is reported by next(), not as an unhandled error.
+  child.stdin.on('error', () => undefined);
+  return {
+    send: (line) => {
+      child.stdin.write(`${line}\n`);
+    },
+    next: () => {
+      const l = lines.shift();
+      if (l !== undefined) return Promise.resolve(l);
+      if (ended) return Promise.reject(ended);
+      return new Promise((resolve, reject) => waiters.push({ resolve, reject }));
+    },
+    close: () => {
+      child.stdin.end();
+      return exited;
+    },
+    kill: () => {
+      child.kill('SIGTERM');
+    },
+  };
+}

@@ -14,6 +14,12 @@ extern "C" __global__ void marl_step(int32_t *q, int32_t *pos, uint32_t *rng, co
   if (i < n) reward[i] = marl_agent_step(q + (size_t)i * MARL_STATES * MARL_ACTIONS, &pos[i], &rng[i], occ);
 }
 
+// The environment alone: the actions come from elsewhere (sandboxed policies).
+extern "C" __global__ void marl_env_step(int32_t *pos, const int32_t *actions, const int32_t *occ, int32_t *reward, int32_t n) {
+  int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) reward[i] = marl_env_agent(&pos[i], actions[i], occ);
+}
+
 // One warp per (query, row): lanes stride over the dimension, then a shuffle reduction.
 // Memory-bound: each matrix row is read once per query.
 extern "C" __global__ void cosine_scores(const float *queries, const float *qnorm, const float *matrix, const float *mnorm,

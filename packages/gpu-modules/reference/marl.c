@@ -23,3 +23,11 @@ int64_t marl_step_cpu(marl_world *w) {
   }
   return total;
 }
+
+int64_t marl_env_step_cpu(marl_world *w, const int32_t *actions) {
+  memset(w->occ, 0, sizeof(int32_t) * MARL_STATES);
+  for (int32_t i = 0; i < w->n; i++) w->occ[w->pos[i]]++;
+  int64_t total = 0;
+  for (int32_t i = 0; i < w->n; i++) total += w->reward[i] = marl_env_agent(&w->pos[i], actions[i], w->occ);
+  return total;
+}

@@ -41,6 +41,10 @@ typedef struct {
 void marl_init(marl_world *w, uint32_t seed);
 /* One step for every agent; returns the summed reward (Q16.16 units). */
 int64_t marl_step_cpu(marl_world *w);
+/* The environment alone, the actions chosen elsewhere (by sandboxed policies: `tarscli os
+ * hyperlight run-simulation`): moves every agent by actions[i] and fills w->reward; returns the
+ * summed reward. The Q tables are not used. */
+int64_t marl_env_step_cpu(marl_world *w, const int32_t *actions);
 
 #ifdef __cplusplus
 }
@@ -101,6 +105,14 @@ MARL_FN int32_t marl_agent_step(int32_t *q, int32_t *pos, uint32_t *rng, const i
   qs[a] += (int32_t)((target - qs[a]) >> 3);
   *pos = s2;
   return reward;
+}
+
+/* Move one agent by `action` (0..4; any other value stays) and reward it as marl_agent_step does.
+ * `occ` is the occupancy before this step (read only). */
+MARL_FN int32_t marl_env_agent(int32_t *pos, int32_t action, const int32_t *occ) {
+  int s2 = marl_move(*pos, action >= 0 && action < MARL_ACTIONS ? action : 4);
+  *pos = s2;
+  return marl_is_food(s2) ? MARL_FOOD / (occ[s2] + 1) : -MARL_STEP_COST;
 }
 
 #endif

@@ -196,6 +196,82 @@ static int simulate(const args_t *a) {
   return 0;
 }
 
+/* `env`: the environment stepped for actions chosen elsewhere (os hyperlight run-simulation).
+ * Prints {"ready":...,"pos":[...]}, then reads one line of --agents actions (0..4) per step and
+ * answers {"iter":k,"total":...,"pos":[...],"reward":[...]}; ends at end of input. */
+static void print_ints(const char *key, const int32_t *v, int32_t n) {
+  printf(",\"%s\":[", key);
+  for (int32_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", v[i]);
+  printf("]");
+}
+
+static int env(const args_t *a) {
+  gpu_t gstore;
+  gpu_t *g = &gstore;
+  int use_gpu = 0;
+  if (strcmp(a->device, "cpu") != 0) {
+    gpu_open(g, a->fatbin);
+    use_gpu = g->ok;
+    if (!use_gpu && strcmp(a->device, "gpu") == 0) {
+      printf("{\"ok\":false,\"error\":\"GPU requested but unavailable: %s\"}\n", g->why);
+      return 5;
+    }
+    if (!use_gpu) printf("{\"warning\":\"GPU unavailable (%s); running the CPU reference\"}\n", g->why);
+  }
+  int32_t n = (int32_t)a->agents;
+  marl_world w;
+  world_alloc(&w, n);
+  marl_init(&w, a->seed);
+  int32_t *actions = xmalloc(sizeof(int32_t) * n);
+  CUdeviceptr dpos = 0, dact = 0, docc = 0, drew = 0;
+  CUfunction occ_fn = NULL, env_fn = NULL;
+  if (use_gpu) {
+    CK(g->api.cuMemAlloc(&dpos, sizeof(int32_t) * n));
+    CK(g->api.cuMemAlloc(&dact, sizeof(int32_t) * n));
+    CK(g->api.cuMemAlloc(&docc, sizeof(int32_t) * MARL_STATES));
+    CK(g->api.cuMemAlloc(&drew, sizeof(int32_t) * n));
+    CK(g->api.cuMemcpyHtoD(dpos, w.pos, sizeof(int32_t) * n));
+    occ_fn = fn(g, "marl_occupancy");
+    env_fn = fn(g, "marl_env_step");
+  }
+  printf("{\"ready\":true,\"device\":\"%s\",\"device_name\":\"%s\",\"agents\":%d", use_gpu ? "gpu" : "cpu", use_gpu ? g->name : "host CPU (reference)", n);
+  print_ints("pos", w.pos, n);
+  printf("}\n");
+  for (long it = 0;; it++) {
+    for (int32_t i = 0; i < n; i++) {
+      if (scanf("%d", &actions[i]) != 1) {
+        if (i == 0 && feof(stdin)) goto done;
+        printf("{\"ok\":false,\"error\":\"step %ld: expected %d actions\"}\n", it, n);
+        return 2;
+      }
+    }
+    int64_t total = 0;
+    if (use_gpu) {
+      unsigned blocks = (unsigned)((n + 255) / 256);
+      CK(g->api.cuMemcpyHtoD(dact, actions, sizeof(int32_t) * n));
+      CK(g->api.cuMemsetD32(docc, 0, MARL_STATES));
+      void *a1[] = {&dpos, &docc, &n};
+      CK(g->api.cuLaunchKernel(occ_fn, blocks, 1, 1, 256, 1, 1, 0, NULL, a1, NULL));
+      void *a2[] = {&dpos, &dact, &docc, &drew, &n};
+      CK(g->api.cuLaunchKernel(env_fn, blocks, 1, 1, 256, 1, 1, 0, NULL, a2, NULL));
+      CK(g->api.cuMemcpyDtoH(w.reward, drew, sizeof(int32_t) * n));
+      CK(g->api.cuMemcpyDtoH(w.pos, dpos, sizeof(int32_t) * n));
+      for (int32_t i = 0; i < n; i++) total += w.reward[i];
+    } else {
+      total = marl_env_step_cpu(&w, actions);
+    }
+    printf("{\"iter\":%ld,\"total\":%lld", it, (long long)total);
+    print_ints("pos", w.pos, n);
+    print_ints("reward", w.reward, n);
+    printf("}\n");
+  }
+done:
+  if (use_gpu) g->api.cuMemFree(dpos), g->api.cuMemFree(dact), g->api.cuMemFree(docc), g->api.cuMemFree(drew);
+  free(actions);
+  world_free(&w);
+  return 0;
+}
+
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
 static float frand(void) {
   rng_state ^= rng_state << 13, rng_state ^= rng_state >> 7, rng_state ^= rng_state << 17;
@@ -385,6 +461,7 @@ int main(int argc, char **argv) {
   if (!strcmp(a.mode, "simulate")) return simulate(&a);
   if (!strcmp(a.mode, "conformance")) return conformance(&a);
   if (!strcmp(a.mode, "bench")) return bench(&a);
-  printf("{\"ok\":false,\"error\":\"usage: tars-gpu-runner simulate|conformance|bench [options]\"}\n");
+  if (!strcmp(a.mode, "env")) return env(&a);
+  printf("{\"ok\":false,\"error\":\"usage: tars-gpu-runner simulate|conformance|bench|env [options]\"}\n");
   return 2;
 }

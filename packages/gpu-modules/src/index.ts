@@ -1,3 +1,4 @@
 export * from './png.js';
 export * from './simulate.js';
 export * from './chart.js';
+export * from './environment.js';

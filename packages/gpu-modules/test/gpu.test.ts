@@ -20,7 +20,7 @@ describe('GPU module', () => {
     const fatbin = readFileSync(join(root, 'out', 'module.fatbin'));
     expect(m.fatbin).toEqual({ file: 'module.fatbin', sha256: createHash('sha256').update(fatbin).digest('hex'), size: fatbin.length });
     expect(m.archs).toEqual(['sm_80', 'sm_90', 'compute_90']);
-    expect(m.entryPoints.map((e: { name: string }) => e.name)).toEqual(['marl_occupancy', 'marl_step', 'row_norms', 'cosine_scores', 'topk']);
+    expect(m.entryPoints.map((e: { name: string }) => e.name)).toEqual(['marl_occupancy', 'marl_step', 'marl_env_step', 'row_norms', 'cosine_scores', 'topk']);
     const elf = await execa('cuobjdump', ['--list-elf', join(root, 'out', 'module.fatbin')]);
     expect(elf.stdout).toMatch(/sm_80\.cubin[\s\S]*sm_90\.cubin/);
     const sass = await execa('cuobjdump', ['--dump-elf-symbols', join(root, 'out', 'module.fatbin')]);

@@ -14,6 +14,7 @@ import { AbortError } from '@tars/core';
 import { createHash } from 'node:crypto';
 import { builtGpuModules, builtPayloads, getFormat, moduleStep, type AssembleOptions, type ImageFormat } from './formats/index.js';
 import { checkLinuxExecutable } from './elf-check.js';
+import { readGuestSignatures } from './sandbox-signatures.js';
 
 export type { AssembleOptions, ImageFormat } from './formats/index.js';
 
@@ -50,6 +51,7 @@ export function buildKey(opts: AssembleOptions, tools: Record<string, string>): 
     plan: opts.plan.boot,
     payloads: opts.plan.payloads,
     gpuModules: opts.plan.gpuModules,
+    ...(opts.plan.sandboxModules ? { sandboxModules: opts.plan.sandboxModules } : {}),
     name: opts.plan.name,
     version: opts.plan.version,
     components: opts.components.map((c) => [c.id, c.inputsHash, c.outputs.map((o) => o.sha256)]),
@@ -138,6 +140,12 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
       if (fatbinSha !== gm.fatbin.sha256) throw new AbortError(`${g.manifestSource} does not describe ${g.fatbinSource} (sha256 differs)`, { code: 'CHECK_FAILED' });
       return { name: g.name, version: g.version, fatbin: `${gpuDir}/${g.name}/module.fatbin`, manifest: `${gpuDir}/${g.name}/module.json`, sha256: fatbinSha, manifestSha256: sha256File(join(opts.root, g.manifestSource)), archs: gm.archs, entryPoints: gm.entryPoints.map((e) => e.name) };
     });
+    // Function modules: the signature table of each one built (its boot module is in the image).
+    const sandboxModules = (opts.plan.sandboxModules ?? []).flatMap((sm) => {
+      const mod = boot.modules.find((m) => m.name === sm.name);
+      if (!mod) return [];
+      return [{ name: sm.name, version: sm.version, lang: sm.lang, file: mod.file, sha256: mod.sha256, functions: readGuestSignatures(sm.name, join(opts.root, sm.source)) }];
+    });
     const manifest: Manifest = {
       schema: 1,
       name: opts.plan.name,
@@ -152,6 +160,7 @@ export async function assembleImage(opts: AssembleOptions): Promise<AssembleResu
       boot,
       payloads,
       gpuModules,
+      sandboxModules,
       debug: copyDebug(opts, stage),
       tools,
       buildKey: key,

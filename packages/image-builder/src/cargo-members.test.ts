@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { addCargoMember, readCargoMembers, removeCargoMember } from './cargo-members.js';
+import { addCargoLockPackage, addCargoMember, readCargoMembers, readLockPackage, removeCargoLockPackage, removeCargoMember } from './cargo-members.js';
 
 const multiLine = `[workspace]
 resolver = "2"
@@ -45,5 +47,28 @@ describe('the kernel workspace members list, edited in place', () => {
     for (const text of [multiLine, 'members = ["crates/kcore", "kernel"]\n', 'members = [\n  "a" # last\n]\n']) {
       expect(removeCargoMember(addCargoMember(text, 'agents/scout') as string, 'agents/scout')).toBe(text);
     }
+  });
+});
+
+describe('Cargo.lock entries for new workspace members', () => {
+  const lock = readFileSync(fileURLToPath(new URL('../../kernel-rs/Cargo.lock', import.meta.url)), 'utf8');
+  const pkg = { name: 'agent-calc-rs', version: '0.1.0', dependencies: ['sandbox-guest'] };
+
+  it('records a package where Cargo would, byte for byte as Cargo writes it, and removes it again', () => {
+    const added = addCargoLockPackage(lock, pkg) as string;
+    // What cargo 1.x wrote for this crate (agents/calc-rs on sandbox-guest), between agent-attacker and agent-faulty.
+    expect(added).toContain('name = "agent-attacker"\nversion = "0.1.0"\ndependencies = [\n "agent-rt",\n]\n\n[[package]]\nname = "agent-calc-rs"\nversion = "0.1.0"\ndependencies = [\n "sandbox-guest",\n]\n\n[[package]]\nname = "agent-faulty"');
+    expect(added.length - lock.length).toBe('[[package]]\nname = "agent-calc-rs"\nversion = "0.1.0"\ndependencies = [\n "sandbox-guest",\n]\n\n'.length);
+    expect(addCargoLockPackage(added, pkg)).toBe(added);
+    expect(removeCargoLockPackage(added, 'agent-calc-rs')).toBe(lock);
+    // Last in order, and without dependencies.
+    const last = addCargoLockPackage(lock, { name: 'zz-top', version: '1.0.0', dependencies: [] }) as string;
+    expect(last.endsWith('[[package]]\nname = "zz-top"\nversion = "1.0.0"\n')).toBe(true);
+    expect(removeCargoLockPackage(last, 'zz-top')).toBe(lock);
+    expect(addCargoLockPackage('not a lock file', pkg)).toBeUndefined();
+  });
+
+  it('reads the package, version and dependency names of a template crate', () => {
+    expect(readLockPackage('[package]\nname = "agent-x"\nversion = "0.2.0"\nedition.workspace = true\n\n[[bin]]\nname = "x"\n\n[dependencies]\nsandbox-guest = { path = "../../crates/sandbox-guest" }\n')).toEqual({ name: 'agent-x', version: '0.2.0', dependencies: ['sandbox-guest'] });
   });
 });

@@ -84,3 +84,52 @@ export function removeCargoMember(text: string, member: string, same: (a: string
   }
   return out;
 }
+
+/** A workspace package as Cargo.lock records it (a path crate: no source, no checksum). */
+export interface LockPackage {
+  name: string;
+  version: string;
+  dependencies: string[];
+}
+
+const lockBlocks = (text: string) => text.split(/\n(?=\[\[package\]\]\n)/);
+const blockName = (b: string) => /^\[\[package\]\]\nname = "([^"]+)"/.exec(b)?.[1];
+
+/**
+ * Cargo.lock with `pkg` recorded in Cargo's order (by name), as the first build would record it:
+ * a new member's first build then leaves the lock file (an input of every Rust step) as it was.
+ * Undefined when the file is not a lock file this understands (Cargo writes it at the build).
+ */
+export function addCargoLockPackage(text: string, pkg: LockPackage): string | undefined {
+  if (!/^version = [34]$/m.test(text) || !text.includes('[[package]]')) return undefined;
+  const blocks = lockBlocks(text.replace(/\n+$/, ''));
+  if (blocks.some((b) => blockName(b) === pkg.name)) return text;
+  const deps = [...pkg.dependencies].sort();
+  const block = `[[package]]\nname = "${pkg.name}"\nversion = "${pkg.version}"\n${deps.length ? `dependencies = [\n${deps.map((d) => ` "${d}",\n`).join('')}]\n` : ''}`;
+  const at = blocks.findIndex((b, i) => i > 0 && (blockName(b) ?? '') > pkg.name);
+  if (at < 0) blocks.push(block.replace(/\n$/, ''));
+  else blocks.splice(at, 0, block);
+  return `${blocks.join('\n')}\n`;
+}
+
+/** Cargo.lock without package `name` (what the build after `agent remove` would write). */
+export function removeCargoLockPackage(text: string, name: string): string {
+  const blocks = lockBlocks(text.replace(/\n+$/, ''));
+  const kept = blocks.filter((b) => blockName(b) !== name);
+  if (kept.length === blocks.length) return text;
+  return `${kept.join('\n').replace(/\n+$/, '')}\n`;
+}
+
+/** The package name, version and dependency names of a crate's Cargo.toml (as the templates write it). */
+export function readLockPackage(cargoToml: string): LockPackage | undefined {
+  const section = (name: string) => {
+    const m = new RegExp(`^\\[${name}\\]\\s*$([\\s\\S]*?)(?=^\\[|(?![\\s\\S]))`, 'm').exec(cargoToml);
+    return m?.[1] ?? '';
+  };
+  const pkg = section('package');
+  const name = /^name\s*=\s*"([^"]+)"/m.exec(pkg)?.[1];
+  const version = /^version\s*=\s*"([^"]+)"/m.exec(pkg)?.[1];
+  if (!name || !version) return undefined;
+  const dependencies = [...section('dependencies').matchAll(/^([A-Za-z0-9_-]+)\s*=/gm)].map((m) => m[1] as string);
+  return { name, version, dependencies };
+}

@@ -25,3 +25,5 @@ export * from './step-summary.js';
 export * from './sources.js';
 export * from './elf-check.js';
 export * from './file-tree.js';
+export * from './sandbox-signatures.js';
+export * from './sandbox-module.js';

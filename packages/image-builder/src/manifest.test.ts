@@ -19,6 +19,7 @@ export function validManifest(): Manifest {
     boot: { kernel: '/boot/tars/tars-kernel.elf', cmdline: '', modules: [{ name: 'ping', version: '0.1.0', file: '/boot/tars/ping.elf', args: '', sha256: h }], firmware: [] },
     payloads: [],
     gpuModules: [],
+    sandboxModules: [],
     debug: [{ component: 'kernel', name: 'kernel', file: 'debug/kernel.dbg', sha256: h }],
     tools: {},
     buildKey: h,

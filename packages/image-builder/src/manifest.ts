@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { AbortError, writeJsonAtomic } from '@tars/core';
 import { IMAGE_FORMATS } from '@tars/core';
+import { SB_PARAM_TYPES, SB_TYPES } from './sandbox-signatures.js';
 
 const sha = z.string().regex(/^[0-9a-f]{64}$/);
 /** No `..` segment, no backslash, no NUL: a manifest path can never point outside where it is read. */
@@ -59,6 +60,24 @@ export const manifestSchema = z
     /** CUDA modules in the image: fatbin, its manifest, architectures and entry points. */
     gpuModules: z
       .array(z.object({ name: z.string(), version: z.string(), fatbin: imagePath, manifest: imagePath, sha256: sha, manifestSha256: sha, archs: z.array(z.string()), entryPoints: z.array(z.string()) }).strict())
+      .default([]),
+    /**
+     * Function modules (sandbox guests, Hyperlight's model on TARS isolation): each boot module
+     * of that name and the functions it exports, read from its signature table at build time.
+     */
+    sandboxModules: z
+      .array(
+        z
+          .object({
+            name: z.string(),
+            version: z.string(),
+            lang: z.enum(['rust', 'c']),
+            file: imagePath,
+            sha256: sha,
+            functions: z.array(z.object({ name: z.string().min(1), params: z.array(z.enum(SB_PARAM_TYPES)), result: z.enum(SB_TYPES) }).strict()),
+          })
+          .strict(),
+      )
       .default([]),
     /** Debug information per component (symbols and line tables), beside the image, not in it. */
     debug: z.array(z.object({ component: z.string(), name: z.string(), file: relPath, sha256: sha }).strict()).default([]),

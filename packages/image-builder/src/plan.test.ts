@@ -95,3 +95,48 @@ describe('build plan: argv and file trees for Linux-executable agents', () => {
     );
   });
 });
+
+describe('build plan: function modules (sandbox guests)', () => {
+  const sb = configSchema.parse({
+    agents: [
+      { name: 'owner', lang: 'rust', path: 'packages/kernel-rs/agents/owner' },
+      { name: 'calc', lang: 'rust', path: 'packages/kernel-rs/agents/calc', sandbox: true },
+      { name: 'calc-c', lang: 'c', path: 'packages/kernel-rs/agents/calc-c', sandbox: true },
+    ],
+  });
+
+  it('never boots them as tasks, builds C guests with the C runtime and lists both for their signatures', () => {
+    const plan = createBuildPlan(sb);
+    expect(plan.boot.modules.map((m) => m.args)).toEqual(['name=owner version=0.1.0 prio=3', 'name=calc version=0.1.0 boot=no sandbox=yes', 'name=calc-c version=0.1.0 boot=no sandbox=yes']);
+    const c = plan.steps.find((s) => s.id === 'agent:calc-c');
+    expect(c?.kind).toBe('c-guest');
+    expect(c?.command).toEqual(['bash', 'packages/kernel-rs/scripts/build.sh', 'cguest', 'calc-c', 'agents/calc-c']);
+    expect(c?.inputs.include).toContain('packages/kernel-rs/crates/sandbox-guest/c');
+    expect(plan.steps.find((s) => s.id === 'agent:calc')?.inputs.include).toContain('packages/kernel-rs/crates/sandbox-guest');
+    expect(plan.sandboxModules?.map((m) => [m.name, m.lang, m.source])).toEqual([
+      ['calc', 'rust', 'packages/kernel-rs/out/agents/calc.elf'],
+      ['calc-c', 'c', 'packages/kernel-rs/out/agents/calc-c.elf'],
+    ]);
+    // A plan without function modules keeps its shape (and its build keys).
+    expect('sandboxModules' in createBuildPlan(config)).toBe(false);
+  });
+
+  it('refuses a C agent that is no sandbox guest, task settings on a guest, and spawning one', () => {
+    const r = configSchema.safeParse({
+      agents: [
+        { name: 'aa', lang: 'c', path: 'x' },
+        { name: 'bb', lang: 'rust', path: 'y', sandbox: true, caps: ['call=echo'] },
+        { name: 'cc', lang: 'csharp', path: 'z', sandbox: true },
+        { name: 'dd', lang: 'rust', path: 'w', spawn: ['bb'] },
+      ],
+    });
+    expect(r.success).toBe(false);
+    const msgs = r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(msgs).toEqual([
+      'agents.0.lang: c is for sandbox guests: set "sandbox": true',
+      'agents.1.caps: a sandbox guest is not a task: caps does not apply',
+      'agents.2.sandbox: sandbox guests are written in rust or c, not csharp',
+      'agents.3.spawn.0: "bb" is a sandbox guest (a function module), not a task that can be spawned',
+    ]);
+  });
+});

@@ -9,7 +9,7 @@ import { fileTreeArchivePath } from './file-tree.js';
 import type { InputSpec } from './hash-inputs.js';
 import { agentCrateDir } from './sources.js';
 
-export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent' | 'gpu-module';
+export type ComponentKind = 'kernel' | 'rust-agent' | 'dotnet-agent' | 'gpu-module' | 'c-guest';
 
 export interface ComponentStep {
   /** `kernel` or `agent:<name>`. */
@@ -94,6 +94,16 @@ export interface FileTreeSpec {
   source: string;
 }
 
+/** A function module (sandbox guest): its boot module's output, whose signature table the manifest lists. */
+export interface SandboxModuleSpec {
+  name: string;
+  version: string;
+  lang: 'rust' | 'c';
+  source: string;
+  /** File name inside the image (its boot module). */
+  file: string;
+}
+
 export interface BuildPlan {
   name: string;
   version: string;
@@ -102,8 +112,13 @@ export interface BuildPlan {
   fileTrees: FileTreeSpec[];
   payloads: PayloadSpec[];
   gpuModules: GpuModuleSpec[];
+  /** Absent in plans without function modules (so their keys stay as they were). */
+  sandboxModules?: SandboxModuleSpec[];
   debug: DebugSpec[];
 }
+
+/** The C guest runtime (header and library), inside the kernel workspace. */
+export const SANDBOX_GUEST_C = 'crates/sandbox-guest/c';
 
 const KERNEL_EXCLUDES = ['target', 'out', 'node_modules', '.test-results', 'test', 'bench'];
 
@@ -137,6 +152,8 @@ export function fileTreeName(config: TarsConfig, dir: string): string {
 }
 
 export function moduleArgs(agent: TarsConfig['agents'][number]): string {
+  // A function module never runs as a task: the kernel makes sandboxes of it.
+  if (agent.sandbox) return [`name=${agent.name}`, `version=${agent.version}`, 'boot=no', 'sandbox=yes'].join(' ');
   // `stop` is the kernel's default: only `restart` needs a word on the command line.
   const fault = agent.onFault === 'restart' ? ['fault=restart'] : [];
   // Lifecycle words only when set: the kernel's defaults (boot, no arg, no spawn right, 16
@@ -192,8 +209,27 @@ export function createBuildPlan(config: TarsConfig, opts: PlanOptions = {}): Bui
   const modules: BootModuleSpec[] = [];
   const payloads: PayloadSpec[] = [];
   const gpuModules: GpuModuleSpec[] = [];
+  const sandboxModules: SandboxModuleSpec[] = [];
   const d = config.dotnet.path;
   for (const agent of config.agents) {
+    if (agent.lang === 'c') {
+      // A C sandbox guest: its sources and the C guest runtime, freestanding, linked as agents are.
+      const out = posix.join(k, 'out/agents', `${agent.name}.elf`);
+      const dbg = posix.join(k, 'out/agents', `${agent.name}.dbg`);
+      steps.push({
+        id: agentComponentId(agent.name),
+        kind: 'c-guest',
+        toolchain: 'rust',
+        command: ['bash', posix.join(k, 'scripts/build.sh'), 'cguest', agent.name, agentCrateDir(config, agent.path) ?? posix.join('agents', agent.name)],
+        inputs: { include: [posix.join(k, 'scripts/build.sh'), posix.join(k, SANDBOX_GUEST_C), posix.join(k, 'linker/agent.ld'), agent.path], excludeNames: KERNEL_EXCLUDES },
+        outputs: [out, dbg],
+        optional: agent.optional,
+      });
+      debug.push({ component: agentComponentId(agent.name), name: agent.name, source: dbg, file: `debug/${agent.name}.dbg` });
+      modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: moduleArgs(agent) });
+      sandboxModules.push({ name: agent.name, version: agent.version, lang: 'c', source: out, file: `${agent.name}.elf` });
+      continue;
+    }
     if (agent.lang === 'csharp' || agent.lang === 'fsharp') {
       // A static executable (NativeAOT, static-pie) that boots as a module: the SDK's OsHost
       // drives the agent, libtars makes the TARS calls. The .so build stays for the harness.
@@ -253,13 +289,14 @@ export function createBuildPlan(config: TarsConfig, opts: PlanOptions = {}): Bui
       toolchain: 'rust',
       command: ['bash', posix.join(k, 'scripts/build.sh'), 'agent', agent.name, crate],
       inputs: {
-        include: [...shared, posix.join(k, 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
+        include: [...shared, posix.join(k, agent.sandbox ? 'crates/sandbox-guest' : 'crates/agent-rt'), posix.join(k, 'linker/agent.ld'), agent.path],
         excludeNames: KERNEL_EXCLUDES,
       },
       outputs: [out, dbg],
       optional: agent.optional,
     });
     modules.push({ name: agent.name, version: agent.version, source: out, file: `${agent.name}.elf`, args: agentModuleArgs(config, agent) });
+    if (agent.sandbox) sandboxModules.push({ name: agent.name, version: agent.version, lang: 'rust', source: out, file: `${agent.name}.elf` });
   }
   // File trees first: the kernel has them before any agent opens a path.
   const fileTrees: FileTreeSpec[] = [];
@@ -279,6 +316,7 @@ export function createBuildPlan(config: TarsConfig, opts: PlanOptions = {}): Bui
     fileTrees,
     payloads,
     gpuModules,
+    ...(sandboxModules.length ? { sandboxModules } : {}),
     debug,
   };
 }

@@ -6,7 +6,7 @@
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { AbortError, AGENT_NAME_RE, editJsonText, writeFileAtomic, type LoadedConfig, type TarsConfig, type TarsConfigInput } from '@tars/core';
-import { addCargoMember, removeCargoMember } from './cargo-members.js';
+import { addCargoLockPackage, addCargoMember, readLockPackage, removeCargoLockPackage, removeCargoMember } from './cargo-members.js';
 import { contains, realish } from './output-dir.js';
 
 export const SCAFFOLD_LANGS = ['rust', 'csharp', 'fsharp', 'cuda'] as const;
@@ -26,10 +26,21 @@ export const TEMPLATE_LANG: Record<ScaffoldTemplate, ScaffoldLang> = { 'multi-ag
 /** A config entry as a person writes it (defaults may be left out). */
 export type AgentEntry = NonNullable<TarsConfigInput['agents']>[number];
 
+/** Languages of sandbox guests (function modules): `os hyperlight new --lang`. */
+export const SANDBOX_LANGS = ['rust', 'c'] as const;
+export type SandboxLang = (typeof SANDBOX_LANGS)[number];
+
 export interface ScaffoldOptions {
   loaded: LoadedConfig;
   name: string;
-  lang: ScaffoldLang;
+  lang: ScaffoldLang | SandboxLang;
+  /**
+   * A function module (`os hyperlight new`): templates/sandbox-<lang>, config entry with
+   * `"sandbox": true`, in the kernel workspace's agents/.
+   */
+  sandbox?: boolean;
+  /** With sandbox: also the module's CUDA kernels (the cuda-module template's kernels, reference and build script). */
+  kernels?: boolean;
   /** Target directory (relative to the project root); a default per language otherwise. */
   dir?: string;
   templatesDir: string;
@@ -41,7 +52,8 @@ export interface ScaffoldOptions {
 
 export interface ScaffoldResult {
   name: string;
-  lang: ScaffoldLang;
+  lang: ScaffoldLang | SandboxLang;
+  sandbox?: boolean;
   dir: string;
   files: string[];
   configFile: string;
@@ -71,18 +83,19 @@ const C_KEYWORDS = new Set('auto break case char const continue default do doubl
  * Why a well-formed name still cannot be an agent's: the generated code would not compile or
  * would clobber another binary. Undefined when the name is usable.
  */
-export function reservedNameReason(name: string, lang?: ScaffoldLang): string | undefined {
+export function reservedNameReason(name: string, lang?: ScaffoldLang | SandboxLang): string | undefined {
   const p = pascal(name);
   if (p === 'Self') return '`Self` is a Rust keyword (the agent type is named after the agent)';
   if (p === 'Agent' || p === 'Heartbeat') return `the Rust template already defines a type \`${p}\``;
   if (name === 'rt') return 'agent-rt is the Rust agent runtime crate';
   if (name === 'tars-kernel') return 'tars-kernel is the kernel binary';
   if (name === 'kcore') return 'kcore is the kernel core crate';
+  if (name === 'sandbox-guest') return 'sandbox-guest is the guest runtime crate';
   if ((lang === undefined || lang === 'cuda') && C_KEYWORDS.has(name.replace(/-/g, '_'))) return `\`${name.replace(/-/g, '_')}\` is a C/C++ keyword (a CUDA module's symbols are named after it)`;
   return undefined;
 }
 
-export function validateAgentName(name: string, config: TarsConfig, lang?: ScaffoldLang): void {
+export function validateAgentName(name: string, config: TarsConfig, lang?: ScaffoldLang | SandboxLang): void {
   if (!AGENT_NAME_RE.test(name)) {
     throw new AbortError(`Invalid agent name "${name}": use kebab-case (a-z, 0-9 and single dashes), 2 to 40 characters, starting with a letter`, { code: 'USAGE' });
   }
@@ -93,8 +106,8 @@ export function validateAgentName(name: string, config: TarsConfig, lang?: Scaff
   }
 }
 
-export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang, name: string): string {
-  if (lang === 'rust') return join(config.kernel.path, 'agents', name);
+export function defaultAgentDir(config: TarsConfig, lang: ScaffoldLang | SandboxLang, name: string): string {
+  if (lang === 'rust' || lang === 'c') return join(config.kernel.path, 'agents', name);
   return join(lang === 'cuda' ? 'gpu' : 'agents', name);
 }
 
@@ -134,9 +147,11 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   validateAgentName(opts.name, config, opts.lang);
   const absDir = resolve(root, opts.dir ?? defaultAgentDir(config, opts.lang, opts.name));
   const dir = insideProject(root, absDir, opts.dir ?? '');
-  if (opts.lang === 'rust' && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
-    throw new AbortError(`Rust agents live in the kernel workspace: --dir must be ${join(config.kernel.path, 'agents', opts.name)}`, { code: 'USAGE' });
+  if ((opts.lang === 'rust' || opts.lang === 'c') && resolve(absDir, '..') !== resolve(root, config.kernel.path, 'agents')) {
+    throw new AbortError(`${opts.lang === 'c' ? 'C sandbox guests' : 'Rust agents'} live in the kernel workspace: --dir must be ${join(config.kernel.path, 'agents', opts.name)}`, { code: 'USAGE' });
   }
+  if (opts.lang === 'c' && !opts.sandbox) throw new AbortError('C is for sandbox guests: use `tarscli os hyperlight new NAME --lang c`', { code: 'USAGE' });
+  if (opts.kernels && !opts.sandbox) throw new AbortError('CUDA kernels beside a guest are for function modules (os hyperlight new --kernels)', { code: 'BUG' });
 
   const crate = opts.name.replace(/-/g, '_');
   const sdkRel = relative(absDir, resolve(root, config.dotnet.path)) || '.';
@@ -181,17 +196,25 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
       },
       { name: worker, templateRoot: join(opts.templatesDir, 'multi-agent', 'worker'), absDir: workerAbs, dir: workerDir, entry: { name: worker, path: workerDir, ...base, caps: [], boot: false } },
     ];
+  } else if (opts.sandbox) {
+    // A function module: never a task, so no priority, capabilities or fault policy.
+    units = [{ name: opts.name, templateRoot: join(opts.templatesDir, `sandbox-${opts.lang}`), absDir, dir, entry: { name: opts.name, path: dir, lang: opts.lang, version, sandbox: true } }];
   } else {
     // .NET agents call the Rust `pong` server's `echo` endpoint (the template does, every step).
     const caps = opts.lang === 'csharp' || opts.lang === 'fsharp' ? ['call=echo'] : [];
-    units = [{ name: opts.name, templateRoot: join(opts.templatesDir, TEMPLATE_DIR[opts.lang]), absDir, dir, entry: { name: opts.name, path: dir, ...base, caps } }];
+    units = [{ name: opts.name, templateRoot: join(opts.templatesDir, TEMPLATE_DIR[opts.lang as ScaffoldLang]), absDir, dir, entry: { name: opts.name, path: dir, ...base, caps } }];
   }
   for (const u of units) {
     u.member = member(u.absDir);
     if (existsSync(u.absDir)) throw new AbortError(`${u.dir} already exists; refusing to overwrite anything`, { code: 'USAGE' });
     if (!existsSync(u.templateRoot)) throw new AbortError(`Template ${u.templateRoot} is missing`, { code: 'NOT_FOUND' });
   }
-  const files = units.map((u) => walk(u.templateRoot).map((t) => ({ template: t, out: render(t.replace(/\.tmpl$/, '')) })));
+  const files = units.map((u) => walk(u.templateRoot).map((t) => ({ root: u.templateRoot, template: t, out: render(t.replace(/\.tmpl$/, '')) })));
+  if (opts.kernels) {
+    // The cuda-module template's sources beside the guest (its README is the guest's own).
+    const cuda = join(opts.templatesDir, TEMPLATE_DIR.cuda);
+    files[0]?.push(...walk(cuda).filter((t) => t !== 'README.md.tmpl').map((t) => ({ root: cuda, template: t, out: render(t.replace(/\.tmpl$/, '')) })));
+  }
 
   const configFile = opts.loaded.filepath ?? join(root, 'tars.config.json');
   const cargoToml = join(root, config.kernel.path, 'Cargo.toml');
@@ -199,6 +222,7 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   const result: ScaffoldResult = {
     name: opts.name,
     lang: opts.lang,
+    ...(opts.sandbox ? { sandbox: true } : {}),
     dir,
     files: units.flatMap((u, i) => (files[i] ?? []).map((f) => join(u.dir, f.out))),
     configFile,
@@ -214,6 +238,15 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   const updateConfig = await configEditor(configFile, units.map((u) => u.entry));
   const members = units.flatMap((u) => (u.member ? [u.member] : []));
   const updateCargo = members.length ? cargoEditor(cargoToml, members) : undefined;
+  // The new crates go into Cargo.lock as their first build would put them: that build then
+  // leaves the lock (an input of every Rust step) unchanged, so it is cached like any other.
+  const lockFile = join(root, config.kernel.path, 'Cargo.lock');
+  const lockPackages = units.flatMap((u, i) => {
+    const toml = u.member ? files[i]?.find((f) => f.out === 'Cargo.toml') : undefined;
+    const pkg = toml ? readLockPackage(render(readFileSync(join(toml.root, toml.template), 'utf8'))) : undefined;
+    return pkg ? [pkg] : [];
+  });
+  const lockText = lockPackages.length && existsSync(lockFile) ? lockPackages.reduce<string | undefined>((t, p) => (t === undefined ? undefined : addCargoLockPackage(t, p)), readFileSync(lockFile, 'utf8')) : undefined;
 
   // Every directory is staged first, then renamed into place; any failure removes them all.
   const placed: string[] = [];
@@ -226,7 +259,7 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
       for (const f of files[i] ?? []) {
         const out = join(stage, f.out);
         mkdirSync(dirname(out), { recursive: true });
-        writeFileSync(out, render(readFileSync(join(u.templateRoot, f.template), 'utf8')), { mode: out.endsWith('.sh') ? 0o755 : 0o644 });
+        writeFileSync(out, render(readFileSync(join(f.root, f.template), 'utf8')), { mode: out.endsWith('.sh') ? 0o755 : 0o644 });
       }
     });
     units.forEach((u, i) => {
@@ -239,6 +272,7 @@ export async function scaffoldAgent(opts: ScaffoldOptions): Promise<ScaffoldResu
   }
   try {
     updateCargo?.();
+    if (lockText !== undefined) writeFileAtomic(lockFile, lockText);
     updateConfig();
   } catch (err) {
     for (const d of placed) rmSync(d, { recursive: true, force: true });
@@ -341,6 +375,11 @@ export async function removeAgent(opts: RemoveAgentOptions): Promise<RemoveAgent
   const nextConfig = await editJsonText(text, [...arrayPath, index], undefined);
   const nextCargo = member ? removeCargoMember(readFileSync(cargoToml, 'utf8'), member, sameMember) : undefined;
   if (nextCargo !== undefined) writeFileAtomic(cargoToml, nextCargo);
+  // Its Cargo.lock entry goes with it (what the next build would do).
+  const lockFile = join(root, config.kernel.path, 'Cargo.lock');
+  const crateToml = join(absDir, 'Cargo.toml');
+  const lockPkg = nextCargo !== undefined && existsSync(crateToml) && existsSync(lockFile) ? readLockPackage(readFileSync(crateToml, 'utf8')) : undefined;
+  if (lockPkg) writeFileAtomic(lockFile, removeCargoLockPackage(readFileSync(lockFile, 'utf8'), lockPkg.name));
   writeFileAtomic(configFile, nextConfig);
   if (!keptBecause) rmSync(absDir, { recursive: true, force: true });
   return result;
@@ -380,7 +419,7 @@ function notOwnDirectory(loaded: LoadedConfig, index: number, configFile: string
     if (contains(dir, p)) return `agent ${other.name} uses ${p === dir ? 'the same directory' : 'a directory inside it'}`;
     if (contains(p, dir)) return `it is inside agent ${other.name}'s directory`;
   }
-  if (contains(kernel, dir) && (agent.lang !== 'rust' || dirname(dir) !== join(kernel, 'agents'))) return `it is part of the kernel workspace (${config.kernel.path}), not a crate in its agents/`;
+  if (contains(kernel, dir) && ((agent.lang !== 'rust' && agent.lang !== 'c') || dirname(dir) !== join(kernel, 'agents'))) return `it is part of the kernel workspace (${config.kernel.path}), not a crate in its agents/`;
   for (const [p, what] of guarded.slice(1)) {
     if (contains(p, dir)) return `it is inside ${what}`;
   }

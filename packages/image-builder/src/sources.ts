@@ -132,6 +132,11 @@ export function findSourceIssues(config: TarsConfig, root: string): SourceIssue[
         if (projects.length === 0) return add(key, `no .csproj there (nor a Host/*.Host.csproj shim for F#) (agent ${agent.name})`, agent.path);
         return;
       }
+      case 'c': {
+        if (!isDir(abs) || !readdirNames(abs).some((f) => f.endsWith('.c'))) return add(key, `not a C guest: no .c file there (agent ${agent.name})`, agent.path);
+        if (agentCrateDir(config, agent.path) === undefined) return add(key, `a C sandbox guest lives inside the kernel workspace (${config.kernel.path}/agents/…), where its runtime is (agent ${agent.name})`, agent.path);
+        return;
+      }
       case 'cuda':
         if (!isFile(join(abs, 'scripts', 'build-fatbin.sh'))) return add(key, `not a CUDA module: no scripts/build-fatbin.sh there (agent ${agent.name})`, agent.path);
         return;

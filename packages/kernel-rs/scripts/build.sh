@@ -4,6 +4,9 @@
 #
 #   build.sh                 kernel and every agent in agents/
 #   build.sh kernel          out/tars-kernel.elf (multiboot, elf32-i386 container) + out/tars-kernel.dbg
+#   build.sh cguest NAME [DIR]
+#                            out/agents/NAME.elf + .dbg: a C sandbox guest from the .c files in DIR
+#                            (default agents/NAME) and the C guest runtime (crates/sandbox-guest/c)
 #   build.sh agent NAME [CRATE_DIR]
 #                            out/agents/NAME.elf + out/agents/NAME.dbg from the crate in CRATE_DIR
 #                            (default agents/NAME; a member of this workspace): its package and
@@ -80,12 +83,48 @@ build_agent() {
   echo "built out/agents/$name.elf ($(stat -c %s "out/agents/$name.elf") bytes)"
 }
 
+# A C sandbox guest: freestanding, position-independent code (the image sits at 512 GiB, out of
+# reach of absolute 32-bit addresses) linked static like the Rust agents. No paths, build ids or
+# compiler idents in the output: the same sources give the same bytes.
+build_cguest() {
+  local name="$1" dir="${2:-agents/$1}"
+  [[ "$name" =~ ^[a-z][a-z0-9-]*$ ]] || { echo "build: invalid guest name '$name'" >&2; exit 2; }
+  [[ "$dir" != /* && "$dir" != *..* ]] || { echo "build: the guest directory must be inside the workspace: '$dir'" >&2; exit 2; }
+  local srcs=()
+  while IFS= read -r -d '' f; do srcs+=("$f"); done < <(find "$dir" -maxdepth 1 -name '*.c' -print0 2>/dev/null | LC_ALL=C sort -z)
+  [ "${#srcs[@]}" -gt 0 ] || { echo "build: no C guest at $dir (no .c file)" >&2; exit 2; }
+  local cc="${CC:-cc}" rt="crates/sandbox-guest/c"
+  command -v "$cc" >/dev/null || { echo "build: no C compiler ($cc) for $name" >&2; exit 1; }
+  local work="out/.cguest-$name.$$"
+  mkdir -p "$work"
+  trap 'rm -rf "$work"' RETURN
+  local cflags=(-std=c11 -O2 -g -ffreestanding -fno-builtin -fno-stack-protector -fpie -mno-red-zone -fno-asynchronous-unwind-tables -fno-ident -fno-common -Wall -Werror "-ffile-prefix-map=$here=/tars/kernel-rs" -I "$rt")
+  local objs=() i=0
+  for f in "$rt/tars_sandbox.c" "${srcs[@]}"; do
+    "$cc" "${cflags[@]}" -c "$f" -o "$work/$i.o"
+    objs+=("$work/$i.o")
+    i=$((i + 1))
+  done
+  "$cc" -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,noexecstack -Wl,-T,"$here/linker/agent.ld" -o "$work/$name" "${objs[@]}"
+  local tmp="out/agents/.$name.elf.$$.tmp" dbg="out/agents/.$name.dbg.$$.tmp"
+  objcopy --only-keep-debug "$work/$name" "$dbg"
+  strip --strip-all -o "$tmp" "$work/$name"
+  check_paths "$tmp"
+  check_paths "$dbg"
+  mv -f "$dbg" "out/agents/$name.dbg"
+  mv -f "$tmp" "out/agents/$name.elf"
+  echo "built out/agents/$name.elf ($(stat -c %s "out/agents/$name.elf") bytes)"
+}
+
 case "${1:-all}" in
   kernel) build_kernel ;;
   agent) build_agent "${2:?usage: build.sh agent NAME [CRATE_DIR]}" "${3:-}" ;;
+  cguest) build_cguest "${2:?usage: build.sh cguest NAME [DIR]}" "${3:-}" ;;
   all)
     build_kernel
-    for dir in agents/*/; do build_agent "$(basename "$dir")"; done
+    for dir in agents/*/; do
+      if [ -f "$dir/Cargo.toml" ]; then build_agent "$(basename "$dir")"; else build_cguest "$(basename "$dir")"; fi
+    done
     ;;
-  *) echo "usage: build.sh [kernel | agent NAME | all]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [kernel | agent NAME | cguest NAME | all]" >&2; exit 2 ;;
 esac

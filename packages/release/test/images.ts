@@ -27,6 +27,7 @@ export function imageDir(format: 'iso' | 'raw', content: string, root = mkdtempS
     payloads: [],
     debug: [],
     gpuModules: [],
+    sandboxModules: [],
     tools: {},
     buildKey: sha('key'),
   };

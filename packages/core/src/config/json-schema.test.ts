@@ -15,7 +15,7 @@ describe('config JSON Schema', () => {
     expect(s.additionalProperties).toBe(false);
     expect(s.properties.$schema).toMatchObject({ type: 'string' });
     expect(s.properties.qemu.properties.accel).toMatchObject({ enum: ['auto', 'kvm', 'tcg'], default: 'auto' });
-    expect(s.properties.agents.items.properties.lang.enum).toEqual(['rust', 'csharp', 'fsharp', 'cuda', 'elf']);
+    expect(s.properties.agents.items.properties.lang.enum).toEqual(['rust', 'csharp', 'fsharp', 'cuda', 'elf', 'c']);
   });
 
   it('the repository config points editors at it', () => {

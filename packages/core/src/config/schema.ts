@@ -2,8 +2,11 @@
 import { z } from 'zod';
 import { WORKSPACE_DIR } from '../workspace.js';
 
-/** `elf`: a prebuilt static x86-64 Linux executable (`path` is the file), booted as it is. */
-export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda', 'elf'] as const;
+/**
+ * `elf`: a prebuilt static x86-64 Linux executable (`path` is the file), booted as it is.
+ * `c`: a sandbox guest in C (`sandbox: true`), built with the C guest runtime.
+ */
+export const AGENT_LANGS = ['rust', 'csharp', 'fsharp', 'cuda', 'elf', 'c'] as const;
 /** Environment variable names an agent's `env` may set. */
 export const ENV_NAME_RE = /^[A-Z_][A-Z0-9_]{0,63}$/;
 /** Environment values travel on the module command line: no spaces, quotes or control characters. */
@@ -87,10 +90,22 @@ export const agentSchema = z
      * place of the project's `rootfs/`): written into the image as a file tree archive.
      */
     files: z.string().min(1).regex(PROJECT_PATH_RE, 'must be a path inside the project, relative to its root (no "..", not absolute)').optional(),
+    /**
+     * A function module (Hyperlight's model on TARS isolation): a guest image that never runs as
+     * a task (`boot=no sandbox=yes`); agents and `os hyperlight call` make sandboxes of it and
+     * call the functions it exports. Rust (crates/sandbox-guest) or C (the C guest runtime).
+     */
+    sandbox: z.boolean().default(false),
     optional: z.boolean().default(false),
   })
   .strict()
   .superRefine((a, ctx) => {
+    if (a.sandbox && a.lang !== 'rust' && a.lang !== 'c') ctx.addIssue({ code: 'custom', path: ['sandbox'], message: `sandbox guests are written in rust or c, not ${a.lang}` });
+    if (a.lang === 'c' && !a.sandbox) ctx.addIssue({ code: 'custom', path: ['lang'], message: 'c is for sandbox guests: set "sandbox": true' });
+    if (a.sandbox) {
+      const task = { caps: a.caps.length > 0, arg: a.arg !== undefined, spawn: a.spawn.length > 0, children: a.children !== undefined, childMem: a.childMem !== undefined, onFault: a.onFault !== 'stop' };
+      for (const [key, used] of Object.entries(task)) if (used) ctx.addIssue({ code: 'custom', path: [key], message: `a sandbox guest is not a task: ${key} does not apply` });
+    }
     const linux = a.lang === 'csharp' || a.lang === 'fsharp' || a.lang === 'elf';
     if (!linux && a.args !== undefined) ctx.addIssue({ code: 'custom', path: ['args'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take args, not ${a.lang}` });
     if (!linux && a.files !== undefined) ctx.addIssue({ code: 'custom', path: ['files'], message: `only agents that run as Linux executables (csharp, fsharp, elf) see a file tree, not ${a.lang}` });
@@ -200,6 +215,7 @@ export const configSchema = z
         const j = first.get(n);
         if (j === undefined) ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn', k], message: `"${n}" is not an agent in this config (agents: ${[...first.keys()].join(', ') || 'none'})` });
         else if (c.agents[j]?.lang === 'cuda') ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn', k], message: `"${n}" is a CUDA module, not a task that can be spawned` });
+        else if (c.agents[j]?.sandbox) ctx.addIssue({ code: 'custom', path: ['agents', i, 'spawn', k], message: `"${n}" is a sandbox guest (a function module), not a task that can be spawned` });
       });
       if (a.lang !== 'cuda') return;
       const set = { boot: !a.boot, arg: a.arg !== undefined, spawn: a.spawn.length > 0, children: a.children !== undefined, childMem: a.childMem !== undefined };

@@ -67,14 +67,14 @@ fn noop(_a: &mut Args) -> Result<Value<'static>, Error> {
 }
 
 sandbox_guest::sandbox_main!(
-    "sum" => sum,
-    "sum_u64" => sum_u64,
-    "mul_f64" => mul_f64,
-    "reverse" => reverse,
-    "byte_sum" => byte_sum,
-    "counter" => counter,
-    "touch" => touch,
-    "fail" => fail,
-    "log" => hello,
-    "noop" => noop,
+    "sum" => sum(i64, i64) -> i64,
+    "sum_u64" => sum_u64(u64, u64) -> u64,
+    "mul_f64" => mul_f64(f64, f64) -> f64,
+    "reverse" => reverse(string) -> string,
+    "byte_sum" => byte_sum(bytes) -> u64,
+    "counter" => counter() -> u64,
+    "touch" => touch(u64) -> u64,
+    "fail" => fail() -> void,
+    "log" => hello(string) -> void,
+    "noop" => noop() -> void,
 );

@@ -61,13 +61,13 @@ fn panics(_a: &mut Args) -> Result<Value<'static>, Error> {
 }
 
 sandbox_guest::sandbox_main!(
-    "ok" => ok,
-    "syscall" => syscall,
-    "linux" => linux,
-    "int3" => int3,
-    "write_text" => write_text,
-    "read_kernel" => read_kernel,
-    "spin" => spin,
-    "cli" => cli,
-    "panic" => panics,
+    "ok" => ok() -> u64,
+    "syscall" => syscall() -> u64,
+    "linux" => linux() -> u64,
+    "int3" => int3() -> u64,
+    "write_text" => write_text() -> u64,
+    "read_kernel" => read_kernel() -> u64,
+    "spin" => spin() -> u64,
+    "cli" => cli() -> u64,
+    "panic" => panics() -> u64,
 );

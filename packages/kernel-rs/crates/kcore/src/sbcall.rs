@@ -5,6 +5,14 @@
 //! call   = name_len:u8 name[name_len] argc:u8 value*argc
 //! result = value
 //! value  = tag:u8 payload — little-endian; str and bytes carry a u32 length first.
+//!
+//! Signatures: a guest image carries its exports' signatures as text in the ELF section
+//! `.tars_sbsig` (written by `sandbox_main!` in Rust, `TARS_SB_MAIN` in C, read by the image
+//! builder into the module's manifest entry; trailing NULs ignored):
+//!
+//! table = "TARSSIG1\n" line*
+//! line  = name (" " type)* " -> " type "\n"   — name [A-Za-z_][A-Za-z0-9_]*, words split on blanks
+//! type  = void | i32 | u32 | i64 | u64 | f32 | f64 | bool | string | bytes (void only as a result)
 
 pub const TAG_VOID: u8 = 0;
 pub const TAG_I32: u8 = 1;
@@ -22,6 +30,8 @@ pub const GUEST_OK: u64 = 0;
 pub const GUEST_NO_SUCH_FUNCTION: u64 = 1;
 pub const GUEST_BAD_ARGS: u64 = 2;
 pub const GUEST_RESULT_TOO_LARGE: u64 = 3;
+/// The function returned a value of another type than its signature declares.
+pub const GUEST_BAD_RESULT: u64 = 4;
 /// Function-defined errors start here.
 pub const GUEST_USER_ERROR: u64 = 16;
 
@@ -53,6 +63,22 @@ impl Value<'_> {
             Value::Str(_) => "string",
             Value::Bytes(_) => "bytes",
         }
+    }
+}
+
+/// A value's tag (its type on the wire).
+pub fn tag_of(v: &Value) -> u8 {
+    match v {
+        Value::Void => TAG_VOID,
+        Value::I32(_) => TAG_I32,
+        Value::U32(_) => TAG_U32,
+        Value::I64(_) => TAG_I64,
+        Value::U64(_) => TAG_U64,
+        Value::F32(_) => TAG_F32,
+        Value::F64(_) => TAG_F64,
+        Value::Bool(_) => TAG_BOOL,
+        Value::Str(_) => TAG_STR,
+        Value::Bytes(_) => TAG_BYTES,
     }
 }
 

@@ -110,9 +110,23 @@ pub fn scratch(n: usize) -> Option<&'static mut [u8]> {
     }
 }
 
-/// The body of `_start`: decode the call at SB_IO_BASE, run the named function, encode its
-/// result after the call and take the return gate.
-pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
+/// One exported function: its name, parameter tags, result tag (`kcore::sbcall::TAG_*`) and body.
+pub struct Export {
+    pub name: &'static str,
+    pub params: &'static [u8],
+    pub result: u8,
+    pub f: GuestFn,
+}
+
+/// The arguments match the signature: as many as it declares, each of its type.
+fn args_match(mut r: Reader<'static>, argc: usize, params: &[u8]) -> bool {
+    argc == params.len() && params.iter().all(|t| r.value().is_some_and(|v| tag_of(&v) == *t))
+}
+
+/// The body of `_start`: decode the call at SB_IO_BASE, check it against the function's
+/// signature, run it, check its result's type, encode the result after the call and take the
+/// return gate.
+pub fn dispatch(len: usize, io: u64, table: &[Export]) -> ! {
     // SAFETY: the kernel maps SB_IO_IN + SB_IO_OUT bytes at `io` for the guest's life.
     let (input, output) = unsafe {
         *core::ptr::addr_of_mut!(HEAP_USED) = 0;
@@ -120,11 +134,15 @@ pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
     };
     let result = match decode_call(input) {
         None => Err(Error::new(GUEST_BAD_ARGS, "malformed call")),
-        Some((name, argc, r)) => match table.iter().find(|(n, _)| *n == name) {
+        Some((name, argc, r)) => match table.iter().find(|e| e.name == name) {
             None => Err(Error::new(GUEST_NO_SUCH_FUNCTION, "no such function")),
-            Some((_, f)) => {
+            Some(e) if !args_match(r.clone(), argc, e.params) => Err(Error::new(GUEST_BAD_ARGS, "bad arguments: they do not match the signature")),
+            Some(e) => {
                 let mut args = Args { r, left: argc };
-                f(&mut args).and_then(|v| if args.remaining() == 0 { Ok(v) } else { Err(BAD_ARGS) })
+                match (e.f)(&mut args) {
+                    Ok(v) if tag_of(&v) != e.result => Err(Error::new(GUEST_BAD_RESULT, "result does not match the signature")),
+                    other => other,
+                }
             }
         },
     };
@@ -147,15 +165,50 @@ pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
     abort(0xdead)
 }
 
-/// The guest's entry and its function table:
-/// `sandbox_guest::sandbox_main!("sum" => sum, "reverse" => reverse);`
+/// `N` bytes of `s` (the signature table as an array, so the section holds its text).
+pub const fn sig_bytes<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}
+
+/// A signature type's tag; any other word is a compile error.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sb_tag {
+    (void) => { $crate::sbcall::TAG_VOID };
+    (i32) => { $crate::sbcall::TAG_I32 };
+    (u32) => { $crate::sbcall::TAG_U32 };
+    (i64) => { $crate::sbcall::TAG_I64 };
+    (u64) => { $crate::sbcall::TAG_U64 };
+    (f32) => { $crate::sbcall::TAG_F32 };
+    (f64) => { $crate::sbcall::TAG_F64 };
+    (bool) => { $crate::sbcall::TAG_BOOL };
+    (string) => { $crate::sbcall::TAG_STR };
+    (bytes) => { $crate::sbcall::TAG_BYTES };
+}
+
+/// The guest's entry, its function table and its signature table (section `.tars_sbsig`, read
+/// by the image builder into the manifest; format in `kcore::sbcall`):
+/// `sandbox_guest::sandbox_main!("sum" => sum(i64, i64) -> i64, "noop" => noop() -> void);`
+/// Types: void i32 u32 i64 u64 f32 f64 bool string bytes. The runtime refuses a call whose
+/// arguments differ from the signature and a result of another type than declared.
 #[macro_export]
 macro_rules! sandbox_main {
-    ($($name:literal => $f:path),* $(,)?) => {
+    ($($name:literal => $f:ident ( $($p:ident),* $(,)? ) -> $r:ident),* $(,)?) => {
+        const __TARS_SBSIG_TEXT: &str = concat!("TARSSIG1\n", $($name, " ", $(stringify!($p), " ",)* "-> ", stringify!($r), "\n",)*);
+        #[used]
+        #[link_section = ".tars_sbsig"]
+        static __TARS_SBSIG: [u8; __TARS_SBSIG_TEXT.len()] = $crate::sig_bytes::<{ __TARS_SBSIG_TEXT.len() }>(__TARS_SBSIG_TEXT);
         #[no_mangle]
         #[link_section = ".text.entry"]
         pub extern "C" fn _start(len: u64, io: u64) -> ! {
-            $crate::dispatch(len as usize, io, &[$(($name, $f as $crate::GuestFn)),*])
+            $crate::dispatch(len as usize, io, &[$($crate::Export { name: $name, params: &[$($crate::__sb_tag!($p)),*], result: $crate::__sb_tag!($r), f: $f as $crate::GuestFn }),*])
         }
     };
 }
