@@ -21,6 +21,7 @@ const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-files-'));
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 let FILES = '';
+let TMP = '';
 let ARCHIVE = '';
 let BIG = Buffer.alloc(0);
 const AGENT_JSON = { name: 'reader-agent', weights: [3, 1, 4, 1, 5, 9, 2, 6] };
@@ -30,6 +31,8 @@ const LINES = ['pear 3', 'apple 1', 'needle one', 'cherry 2', 'a needle two', 'b
 beforeAll(() => {
   FILES = join(work, 'files');
   execFileSync('gcc', ['-O1', '-static', '-o', FILES, join(HERE, 'files.c')]);
+  TMP = join(work, 'tmp');
+  execFileSync('gcc', ['-O1', '-static', '-o', TMP, join(HERE, 'tmp.c')]);
   const root = join(work, 'rootfs');
   mkdirSync(join(root, 'etc'), { recursive: true });
   mkdirSync(join(root, 'data'));
@@ -159,6 +162,64 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
     expect(printed(q, 'reader')).toEqual(['open /etc/x errno=2']);
     expect((await c.ping()).pong).toBe(true);
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+});
+
+/** An `argv=` word: arguments joined by `+`; blanks, `+`, `%` and `,` as %XX (a module line holds 255 bytes). */
+const argv = (...args: string[]) => 'argv=' + args.map((a) => a.replace(/[\s+%,]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'))).join('+');
+
+describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
+  it('a C program creates, writes, appends, truncates, renames, lists, maps and removes; what /tmp holds is counted in its memory', async () => {
+    const { q, c } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-ops', 'argv=tmp+ops mem=64')]);
+    expect(await wait(q, endOf('tmp-ops'), 120_000), printed(q, 'tmp-ops').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'tmp-ops')).toEqual([
+      'write=5 pwrite=2 size=5 mode=100640 text=hXYlo',
+      'append text=hXYlo! excl=17',
+      'dirs mkdir=0 again=17 deep=2 rename=0 old=2 new=0 rmdir_full=39 unlink=0 rmdir=0 gone=2',
+      'replace rename=0 text=new g=2',
+      'truncate text=hXY hole=4 zero=1 size=1048577 sparse=1', // a page for the byte at 1 MiB, not 256
+      'big put=1048576 same=1 mmap=1 held_kib_ge_1024=1 unlinked=2 still=1 byte_ok=1 freed_kib_ge_1024=1',
+      'openat x=0 up=new unlinkat=0 unlinkat_dir=0',
+      'ls /tmp: . .. a over',
+      'access w=0 tmp_dir=1',
+      'tmp ops done',
+    ]);
+    const m = (await c.modules()).find((x) => x.name === 'tmp-ops') as unknown as { enosys?: unknown[] };
+    expect(m.enosys ?? []).toEqual([]);
+  });
+
+  it('attacks: writing past the memory limit (ENOSPC), a flood of files, `..` out of /tmp, far offsets, the read-only tree', async () => {
+    const { q } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-hostile', 'argv=tmp+attacks mem=16'), linux(FILES, 'neighbour', 'argv=files+read+/etc/x')]);
+    expect(await wait(q, endOf('tmp-hostile'), 180_000), printed(q, 'tmp-hostile').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'tmp-hostile')).toEqual([
+      'fill errno=28 mib_ge_4=1 mib_lt_16=1 after_unlink=65536',
+      'flood files=1023 errno=28 after=1', // 1024 nodes, /tmp itself one of them
+      'dotdot w=30 creat=30 mkdir=30 at_w=30 at_read=hello rename_out=18 rename_in=30 unlink=30 root=16',
+      'limits pwrite_far=27 truncate_far=27 into_self=22 ro_write=9 ro_truncate=22 neg=22',
+      'tree open_w=30 creat=30 mkdir=30 truncate=30 tmp_is_own=2',
+      'tmp attacks done',
+    ]);
+    expect(await wait(q, endOf('neighbour'), 120_000)).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+
+  // There is no fork: sh uses its builtins only (redirections, read, `.` of a script it wrote).
+  it.skipIf(!BUSYBOX)(`busybox sh writes, appends to and reads back /tmp files; sort -o writes there${BUSYBOX ? '' : ' (skipped: no busybox)'}`, async () => {
+    const bb = BUSYBOX ?? '';
+    const { q, c } = await boot([
+      tree(ARCHIVE),
+      linux(bb, 'sh', argv('sh', '-c', 'echo x >/tmp/a;echo y >>/tmp/a;while read l;do echo got $l;done </tmp/a;echo "echo sourced \\$((6*7))" >/tmp/s;. /tmp/s')),
+      linux(bb, 'sort', argv('sort', '-o', '/tmp/s', '/etc/lines')),
+      linux(bb, 'sort-ro', argv('sort', '-o', '/etc/s', '/etc/lines')),
+    ]);
+    for (const n of ['sh', 'sort']) expect(await wait(q, endOf(n), 120_000), `${n}: ${printed(q, n).join(' | ')}`).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'sh')).toEqual(['got x', 'got y', 'sourced 42']);
+    expect(printed(q, 'sort')).toEqual([]);
+    // The same applet writing into the read-only tree fails, and says why.
+    expect(await wait(q, endOf('sort-ro'), 120_000)).toMatchObject({ ev: 'task_exit', code: 2 }); // sort's error status, as GNU sort's
+    expect(printed(q, 'sort-ro').join(' ')).toMatch(/Read-only file system/);
+    const mods = (await c.modules()) as unknown as { name: string; enosys?: unknown[] }[];
+    for (const n of ['sh', 'sort']) expect(mods.find((m) => m.name === n)?.enosys ?? [], n).toEqual([]);
   });
 });
 

@@ -52,7 +52,7 @@ fn readiness(k: &Kernel, pr: &Proc, f: Fd) -> (u32, Seq) {
         Fd::Stdin => (POLLIN, NO_SEQ),
         Fd::Stdout | Fd::Stderr => (POLLOUT, NO_SEQ),
         Fd::Null | Fd::Random => (POLLIN | POLLOUT, NO_SEQ),
-        Fd::File(_) => (POLLIN, NO_SEQ),
+        Fd::File(_) => (POLLIN | POLLOUT, NO_SEQ),
         Fd::PipeRead(pi) => match k.pipes[pi].as_deref() {
             Some(p) => ((if p.len > 0 { POLLIN } else { 0 }) | (if p.writers == 0 { POLLHUP | EPOLLRDHUP } else { 0 }), p.seq),
             None => (POLLHUP, NO_SEQ),
