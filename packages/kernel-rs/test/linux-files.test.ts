@@ -147,6 +147,19 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
   });
 
+  it('/proc/self/maps lists the real areas in Linux\'s format: the stack, the image, [heap], a PROT_NONE reservation', async () => {
+    const { q } = await boot([tree(ARCHIVE), linux(FILES, 'mapper', 'argv=files+maps')]);
+    expect(await wait(q, endOf('mapper'), 120_000), printed(q, 'mapper').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    const lines = printed(q, 'mapper');
+    const maps = lines.filter((l) => l.startsWith('maps ') && !l.startsWith('maps summary')).map((l) => l.slice(5));
+    // Linux's seq_file layout: the name, when there is one, starts at column 73.
+    for (const l of maps) expect(l).toMatch(/^[0-9a-f]{8,}-[0-9a-f]{8,} [r-][w-][x-]p [0-9a-f]{8} [0-9a-f]{2}:[0-9a-f]{2} \d+ ( *(\[heap\]|\[stack\]|\/tars\/agents\/mapper))?$/);
+    for (const l of maps.filter((x) => /\S$/.test(x) && x.split(/ +/).length === 6)) expect(l.indexOf(l.split(/ +/)[5] ?? '')).toBe(73);
+    const starts = maps.map((l) => BigInt('0x' + l.split('-')[0]));
+    expect(starts).toEqual([...starts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(lines.find((l) => l.startsWith('maps summary'))).toBe('maps summary lines_ge_4=1 stack=1 exe=1 heap=1 reservation=1 same_whole=1');
+  });
+
   it('a malformed archive is refused with an event naming why; the kernel and its agents run on without it', async () => {
     const bad = join(work, 'bad.tarsfs');
     const good = buildFileTree(join(work, 'rootfs'));

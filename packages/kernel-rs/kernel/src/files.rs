@@ -57,6 +57,7 @@ const TMP_INO: u64 = 0xff << 32;
 const GEN_MEMINFO: u8 = 0;
 const GEN_CPUINFO: u8 = 1;
 const GEN_CPUS: u8 = 2;
+const GEN_MAPS: u8 = 3;
 
 /// What a path names.
 #[derive(Clone, Copy)]
@@ -233,6 +234,7 @@ fn lookup(k: &mut Kernel, p: usize, dirfd: i64, path: &[u8], follow: bool) -> Re
             b"/dev/zero" => Some(Target::Node(Node::Zero)),
             b"/proc/self/exe" if follow => Some(Target::Node(Node::Exe(pr.module))),
             b"/proc/meminfo" => Some(Target::Node(Node::Gen(GEN_MEMINFO))),
+            b"/proc/self/maps" | b"/proc/thread-self/maps" => Some(Target::Node(Node::Gen(GEN_MAPS))),
             b"/proc/cpuinfo" => Some(Target::Node(Node::Gen(GEN_CPUINFO))),
             b"/sys/devices/system/cpu/online" | b"/sys/devices/system/cpu/possible" => Some(Target::Node(Node::Gen(GEN_CPUS))),
             _ => None,
@@ -579,6 +581,56 @@ fn contents<'a>(k: &Kernel, p: usize, node: Node, scratch: &'a mut [u8; 1024]) -
     }
 }
 
+/// /proc/self/maps from byte `pos` into `out` (how many bytes): one line per area of the
+/// process, in Linux's format — range, permissions (always private), offset into the image,
+/// device and inode (the image's, as stat gives them), and a name from column 73: the agent's
+/// path for its image, `[heap]` for brk, `[stack]` for the main stack. Made afresh for each
+/// read, as Linux does page by page.
+fn maps(k: &Kernel, p: usize, pos: u64, out: &mut [u8]) -> usize {
+    let Some(pr) = k.procs[p].as_ref() else { return 0 };
+    let module = k.modules.get(pr.module).copied().flatten();
+    let (mut at, mut n) = (0u64, 0usize);
+    for v in pr.vm.areas() {
+        if n == out.len() {
+            break;
+        }
+        let mut line = [0u8; 192];
+        let mut w = kcore::fmt::BufWriter::new(&mut line);
+        let r = |b: u8, c: char| if v.prot & b != 0 { c } else { '-' };
+        let image = v.kind == crate::vm::Kind::Image;
+        let off = if image { pr.vm.segs[..pr.vm.nsegs].iter().find(|s| s.start <= v.start && v.start < s.start + s.memsz.max(1)).map_or(0, |s| s.file_off + (v.start - s.start)) } else { 0 };
+        let (dev, ino) = if image { (0x2a, 0x200 + pr.module as u64) } else { (0, 0) };
+        let _ = write!(w, "{:08x}-{:08x} {}{}{}p {:08x} 00:{:02x} {} ", v.start, v.end, r(1, 'r'), r(2, 'w'), r(4, 'x'), off, dev, ino);
+        let name = match v.kind {
+            crate::vm::Kind::Heap => Some("[heap]"),
+            crate::vm::Kind::Stack => Some("[stack]"),
+            _ => None,
+        };
+        if image || name.is_some() {
+            let _ = write!(w, "{:1$}", "", 73usize.saturating_sub(w.len()));
+            match name {
+                Some(s) => {
+                    let _ = write!(w, "{s}");
+                }
+                None => {
+                    let _ = write!(w, "/tars/agents/{}", module.as_ref().map_or("", |m| m.name.as_str()));
+                }
+            }
+        }
+        let _ = write!(w, "\n");
+        let l = w.len();
+        let end = at + l as u64;
+        if end > pos {
+            let from = pos.saturating_sub(at) as usize;
+            let c = (l - from).min(out.len() - n);
+            out[n..n + c].copy_from_slice(&line[from..from + c]);
+            n += c;
+        }
+        at = end;
+    }
+    n
+}
+
 /// read / pread64 of an open file; `at`: pread's offset (the file's own is left alone).
 pub fn read(k: &mut Kernel, i: usize, p: usize, s: usize, buf: u64, len: usize, at: Option<u64>) -> SysResult {
     let of = k.procs[p].as_ref().and_then(|pr| pr.files[s]).ok_or(EBADF)?;
@@ -593,11 +645,15 @@ pub fn read(k: &mut Kernel, i: usize, p: usize, s: usize, buf: u64, len: usize, 
             done += c;
         }
         len
-    } else if let Node::Tmp(id) = of.node {
+    } else if let Node::Tmp(_) | Node::Gen(GEN_MAPS) = of.node {
         let mut chunk = [0u8; 2048];
         let mut done = 0;
         while done < len {
-            let c = k.tmps[p].read(id, pos + done as u64, &mut chunk[..(len - done).min(2048)])?;
+            let want = (len - done).min(2048);
+            let c = match of.node {
+                Node::Tmp(id) => k.tmps[p].read(id, pos + done as u64, &mut chunk[..want])?,
+                _ => maps(k, p, pos + done as u64, &mut chunk[..want]),
+            };
             if c == 0 {
                 break;
             }
@@ -633,6 +689,8 @@ pub fn read_into(k: &mut Kernel, p: usize, s: usize, at: Option<u64>, out: &mut 
         out.len()
     } else if let Node::Tmp(id) = of.node {
         k.tmps[p].read(id, pos, out)?
+    } else if of.node == Node::Gen(GEN_MAPS) {
+        maps(k, p, pos, out)
     } else {
         let mut scratch = [0u8; 1024];
         let data = contents(k, p, of.node, &mut scratch)?;
@@ -746,6 +804,7 @@ pub fn sys_lseek(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     };
     let size = match of.node {
         Node::Tree { tree, entry } => tree_entry(tree, entry).map(|(_, e)| if e.kind == Kind::File { e.size } else { 0 }).unwrap_or(0),
+        Node::Gen(GEN_MAPS) => 0, // as Linux's /proc files
         Node::Exe(_) | Node::Gen(_) => {
             let mut scratch = [0u8; 1024];
             contents(k, p, of.node, &mut scratch)?.len() as u64
