@@ -78,6 +78,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         97 => sys_getrlimit,
         99 => sys_sysinfo,
         102 | 104 | 107 | 108 | 110 => sys_zero, // getuid, getgid, geteuid, getegid, getppid
+        130 => crate::signal::sys_rt_sigsuspend,
         131 => crate::signal::sys_sigaltstack,
         157 => sys_prctl,
         158 => sys_arch_prctl,

@@ -145,6 +145,10 @@ pub struct Task {
     pub sigpending: u64,
     /// sigaltstack: (base, size); size 0 = none.
     pub altstack: (u64, u64),
+    /// The mask to restore after a wait that set its own (ppoll, pselect6, epoll_pwait,
+    /// rt_sigsuspend): put back when the call returns, or saved in the frame of the signal that
+    /// interrupted it (so the handler runs under the wait's mask and sigreturn restores this).
+    pub saved_mask: Option<u64>,
     /// Tick at which a blocked wait (futex with a timeout) gives up with -ETIMEDOUT; 0 = never.
     pub wake_at: u64,
 }
@@ -346,6 +350,7 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         sigmask: 0,
         sigpending: 0,
         altstack: (0, 0),
+        saved_mask: None,
         wake_at: 0,
     }
 }
