@@ -207,13 +207,19 @@ pub fn sys_poll(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
 /// no interrupt in a call); a signal it lets through that is pending already makes the call
 /// -EINTR at once.
 fn with_mask(k: &mut Kernel, frame: &mut TrapFrame, i: usize, mask: u64, size: u64, wait: fn(&mut Kernel, &mut TrapFrame, usize) -> SysResult) -> SysResult {
-    if mask != 0 && crate::signal::wait_mask_begin(k, i, mask, size)? {
-        k.task(i).wake_at = 0;
-        return Err(EINTR);
+    if mask != 0 {
+        if size != 8 {
+            return Err(EINVAL);
+        }
+        let m = vm_of(k, i)?.read_u64(mask).map_err(|_| EFAULT)?;
+        if k.task(i).wait_mask_begin(m) {
+            k.task(i).wake_at = 0;
+            return Err(EINTR);
+        }
     }
     let r = wait(k, frame, i);
     if !matches!(r, Ok(Next::Switched)) {
-        crate::signal::wait_mask_end(k, i);
+        k.task(i).wait_mask_end();
     }
     r
 }

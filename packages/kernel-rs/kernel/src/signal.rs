@@ -223,35 +223,14 @@ fn ignored(act: SigAction, sig: u32) -> bool {
     act.handler == SIG_IGN || (act.handler == SIG_DFL && ignored_by_default(sig))
 }
 
-/// ppoll, pselect6, epoll_pwait, rt_sigsuspend: the mask at `va` (`size` must be 8) replaces
-/// the thread's for the wait, the old one kept in `saved_mask` (a re-run of the call keeps the
-/// first one). True when a signal the new mask lets through is already pending: the call
-/// returns -EINTR at once and the signal is delivered with the frame restoring the old mask.
-pub fn wait_mask_begin(k: &mut Kernel, i: usize, va: u64, size: u64) -> Result<bool, i64> {
-    if size != 8 {
-        return Err(EINVAL);
-    }
-    let m = vm_of(k, i)?.read_u64(va).map_err(|_| EFAULT)?;
-    let t = k.task(i);
-    if t.saved_mask.is_none() {
-        t.saved_mask = Some(t.sigmask);
-    }
-    t.sigmask = m & !UNBLOCKABLE;
-    Ok(t.sigpending & !t.sigmask != 0)
-}
-
-/// The wait returned (a value, a timeout or an error other than a signal): its mask goes.
-pub fn wait_mask_end(k: &mut Kernel, i: usize) {
-    let t = k.task(i);
-    if let Some(m) = t.saved_mask.take() {
-        t.sigmask = m;
-    }
-}
-
 /// rt_sigsuspend(mask, size): wait under `mask` until a signal it lets through is delivered;
 /// always -EINTR.
 pub fn sys_rt_sigsuspend(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    if wait_mask_begin(k, i, frame.rdi, frame.rsi)? {
+    if frame.rsi != 8 {
+        return Err(EINVAL);
+    }
+    let m = vm_of(k, i)?.read_u64(frame.rdi).map_err(|_| EFAULT)?;
+    if k.task(i).wait_mask_begin(m) {
         return Err(EINTR);
     }
     frame.rip -= 2;

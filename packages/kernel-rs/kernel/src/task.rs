@@ -154,6 +154,26 @@ pub struct Task {
 }
 
 impl Task {
+    /// ppoll, pselect6, epoll_pwait, rt_sigsuspend: `mask` replaces the thread's signal mask for
+    /// the wait, the old one kept in `saved_mask` (a re-run of the call keeps the first). True
+    /// when a signal the new mask lets through is already pending: the call returns -EINTR at
+    /// once and the signal is delivered with a frame restoring the old mask (signal.rs).
+    pub fn wait_mask_begin(&mut self, mask: u64) -> bool {
+        const UNBLOCKABLE: u64 = (1 << 8) | (1 << 18); // SIGKILL, SIGSTOP
+        if self.saved_mask.is_none() {
+            self.saved_mask = Some(self.sigmask);
+        }
+        self.sigmask = mask & !UNBLOCKABLE;
+        self.sigpending & !self.sigmask != 0
+    }
+
+    /// The wait returned (a value, a timeout, an error other than a signal): its mask goes.
+    pub fn wait_mask_end(&mut self) {
+        if let Some(m) = self.saved_mask.take() {
+            self.sigmask = m;
+        }
+    }
+
     /// Not to be scheduled whatever its state: held by a hot-swap, or paused.
     #[inline(always)]
     pub fn held(&self) -> bool {
