@@ -370,11 +370,11 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
                 return Err(EAGAIN);
             }
             // Wake a reader: it re-runs its read.
-            for t in k.tasks.iter_mut().flatten() {
+            k.each_task(|t| {
                 if t.proc == Some(p) && t.state == State::PipeRead(pi) {
                     t.state = State::Runnable;
                 }
-            }
+            });
             crate::poll::notify(k, p);
             Ok(w as u64)
         }

@@ -93,11 +93,11 @@ fn edge_key(seq: Seq, events: u32) -> u32 {
 /// Something about a descriptor of process `p` changed: its threads waiting in poll, select or
 /// epoll run their call again.
 pub fn notify(k: &mut Kernel, p: usize) {
-    for t in k.tasks.iter_mut().flatten() {
+    k.each_task(|t| {
         if t.proc == Some(p) && t.state == State::Poll {
             t.state = State::Runnable;
         }
-    }
+    });
 }
 
 /// Finish a wait that found `n` ready, or block until a change, the deadline or a signal.
