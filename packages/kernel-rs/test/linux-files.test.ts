@@ -208,6 +208,7 @@ describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
       'fill errno=28 mib_ge_4=1 mib_lt_16=1 after_unlink=65536',
       'flood files=1023 errno=28 after=1', // 1024 nodes, /tmp itself one of them
       'dotdot w=30 creat=30 mkdir=30 at_w=30 at_read=hello rename_out=18 rename_in=30 unlink=30 root=16',
+      'span first=0 second=28 after_unlink=0',
       'limits pwrite_far=27 truncate_far=27 into_self=22 ro_write=9 ro_truncate=22 neg=22',
       'tree open_w=30 creat=30 mkdir=30 truncate=30 tmp_is_own=2',
       'tmp attacks done',

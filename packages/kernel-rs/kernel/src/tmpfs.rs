@@ -3,9 +3,10 @@
 //! count in the agent's memory limit (`mem=`): a write that would pass it is ENOSPC, as a full
 //! tmpfs answers. Without a limit, one process's /tmp holds at most a quarter of RAM. Holes
 //! (ftruncate up, pwrite past the end) take no frames and read as zeroes. A file unlinked while
-//! open lives on until its last descriptor closes. At most MAX_NODES files and directories and
-//! MAX_FILE bytes per file; the tables themselves are on the kernel heap, grown with
-//! `try_reserve` so a flood is ENOSPC, never a kernel out-of-memory. files.rs resolves paths
+//! open lives on until its last descriptor closes. At most MAX_NODES files and directories,
+//! MAX_FILE bytes a file and page lists spanning MAX_SLOTS pages in all; the tables live on the
+//! kernel heap, grown with `try_reserve`, so a flood is ENOSPC, never a kernel out-of-memory
+//! nor a heap the other tasks find empty. files.rs resolves paths
 //! (`/tmp` and below, after `.` and `..` are folded) and serves the calls.
 use crate::memory;
 use crate::vm::Vm;
@@ -24,8 +25,12 @@ const ENAMETOOLONG: i64 = -36;
 
 /// Files and directories one process's /tmp may hold (the root included).
 pub const MAX_NODES: usize = 1024;
-/// The largest file.
-pub const MAX_FILE: u64 = 1 << 30;
+/// The largest file (as many pages as MAX_SLOTS).
+pub const MAX_FILE: u64 = 256 << 20;
+/// Page-list entries one /tmp holds in all (512 KiB of kernel heap: files spanning 256 MiB,
+/// holes included). The lists live on the kernel heap, which every task shares: a hostile
+/// process writing one byte far into many sparse files gets ENOSPC here, not the heap.
+pub const MAX_SLOTS: usize = 1 << 16;
 const NAME_MAX: usize = 255;
 
 /// The root of every /tmp.
@@ -49,10 +54,12 @@ pub struct TmpFs {
     nodes: Vec<Option<TNode>>,
     /// Frames the files hold.
     held: usize,
+    /// Entries of the files' page lists (their capacity), at most MAX_SLOTS.
+    slots: usize,
 }
 
 impl TmpFs {
-    pub const EMPTY: TmpFs = TmpFs { nodes: Vec::new(), held: 0 };
+    pub const EMPTY: TmpFs = TmpFs { nodes: Vec::new(), held: 0, slots: 0 };
 
     fn ensure_root(&mut self) -> Result<(), i64> {
         if self.nodes.is_empty() {
@@ -156,6 +163,7 @@ impl TmpFs {
         if self.node(id).is_some_and(|n| !n.linked && n.opens == 0) {
             if let Some(n) = self.nodes[id as usize].take() {
                 self.held -= free_pages(&n.pages, vm);
+                self.slots -= n.pages.capacity();
             }
         }
     }
@@ -260,6 +268,7 @@ impl TmpFs {
     pub fn write(&mut self, id: u32, pos: u64, data: &[u8], vm: &mut Vm) -> Result<usize, i64> {
         let full = |held: usize, vm: &Vm| if vm.limit_frames != 0 { vm.frames >= vm.limit_frames } else { held >= memory::ram_frames() / 4 };
         let mut held = self.held;
+        let mut slots = self.slots;
         let n = self.nodes.get_mut(id as usize).and_then(|n| n.as_mut()).ok_or(ENOENT)?;
         if n.dir {
             return Err(EISDIR);
@@ -276,8 +285,15 @@ impl TmpFs {
             let at = pos + done as u64;
             let (page, off) = ((at / FRAME_SIZE) as usize, (at % FRAME_SIZE) as usize);
             let c = (FRAME_SIZE as usize - off).min(len - done);
-            if n.pages.len() <= page && n.pages.try_reserve(page + 1 - n.pages.len()).is_err() {
-                break;
+            if n.pages.capacity() <= page {
+                // Grow by doubling (sequential writes stay linear), within MAX_SLOTS.
+                let (cap, need) = (n.pages.capacity(), page + 1);
+                let room = MAX_SLOTS - (slots - cap);
+                let want = need.max(cap * 2).max(16).min(room);
+                if want < need || n.pages.try_reserve_exact(want - n.pages.len()).is_err() {
+                    break;
+                }
+                slots = slots - cap + n.pages.capacity();
             }
             while n.pages.len() <= page {
                 n.pages.push(0);
@@ -296,8 +312,10 @@ impl TmpFs {
             done += c;
         }
         if done == 0 {
+            self.slots = slots;
             return Err(ENOSPC);
         }
+        self.slots = slots;
         n.size = n.size.max(pos + done as u64);
         self.held = held;
         Ok(done)
@@ -316,6 +334,9 @@ impl TmpFs {
         if keep < n.pages.len() {
             self.held -= free_pages(&n.pages[keep..], Some(&mut *vm));
             n.pages.truncate(keep);
+            let cap = n.pages.capacity();
+            n.pages.shrink_to(keep);
+            self.slots = self.slots + n.pages.capacity() - cap;
         }
         let tail = (size % FRAME_SIZE) as usize;
         if tail != 0 {
@@ -335,6 +356,7 @@ impl TmpFs {
         }
         self.nodes = Vec::new();
         self.held = 0;
+        self.slots = 0;
     }
 
 }

@@ -201,6 +201,15 @@ static int attacks(void) {
   printf("dotdot w=%d creat=%d mkdir=%d at_w=%d at_read=%s rename_out=%d rename_in=%d unlink=%d root=%d\n", E(open("/tmp/../etc/x", O_WRONLY)), E(open("/tmp/../../../etc/new", O_CREAT | O_WRONLY, 0600)), E(mkdir("/tmp/../evil", 0700)),
          E(openat(dfd, "../../etc/x", O_WRONLY)), b, E(rename("/tmp/after", "/tmp/../etc/after")), E(rename("/etc/x", "/tmp/x")), E(unlink("/tmp/sub/../../etc/x")), E(rmdir("/tmp/sub/..")));
   close(dfd);
+  // Sparse files far out: their page lists are bounded (256 MiB of span per /tmp), ENOSPC past it.
+  int s1 = open("/tmp/sparse1", O_CREAT | O_RDWR, 0600), s2 = open("/tmp/sparse2", O_CREAT | O_RDWR, 0600);
+  int sp1 = E(pwrite(s1, "x", 1, 200ll << 20)), sp2 = E(pwrite(s2, "x", 1, 200ll << 20));
+  close(s1);
+  unlink("/tmp/sparse1");
+  int sp3 = E(pwrite(s2, "x", 1, 200ll << 20));
+  close(s2);
+  unlink("/tmp/sparse2");
+  printf("span first=%d second=%d after_unlink=%d\n", sp1, sp2, sp3);
   // Offsets past any file, a directory moved into itself, writes through a read-only descriptor.
   fd = open("/tmp/after", O_RDWR);
   int ro = open("/tmp/after", O_RDONLY);
