@@ -195,6 +195,7 @@ describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
       'openat x=0 up=new unlinkat=0 unlinkat_dir=0',
       'ls /tmp: . .. a over',
       'access w=0 tmp_dir=1',
+      'cwd chdir=0,0,0 /tmp /tmp/sub /etc / rel=cwd tree_rel=hello notdir=20 root=0',
       'tmp ops done',
     ]);
     const m = (await c.modules()).find((x) => x.name === 'tmp-ops') as unknown as { enosys?: unknown[] };
@@ -217,12 +218,12 @@ describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
   });
 
-  // There is no fork: sh uses its builtins only (redirections, read, `.` of a script it wrote).
+  // There is no fork: sh uses its builtins only (redirections, cd, read, `.` of a script it wrote).
   it.skipIf(!BUSYBOX)(`busybox sh writes, appends to and reads back /tmp files; sort -o writes there${BUSYBOX ? '' : ' (skipped: no busybox)'}`, async () => {
     const bb = BUSYBOX ?? '';
     const { q, c } = await boot([
       tree(ARCHIVE),
-      linux(bb, 'sh', argv('sh', '-c', 'echo x >/tmp/a;echo y >>/tmp/a;while read l;do echo got $l;done </tmp/a;echo "echo sourced \\$((6*7))" >/tmp/s;. /tmp/s')),
+      linux(bb, 'sh', argv('sh', '-c', 'echo x >/tmp/a;cd /tmp;echo y >>a;while read l;do echo got $l;done <a;echo "echo sourced \\$((6*7))" >s;. ./s')),
       linux(bb, 'sort', argv('sort', '-o', '/tmp/s', '/etc/lines')),
       linux(bb, 'sort-ro', argv('sort', '-o', '/etc/s', '/etc/lines')),
     ]);

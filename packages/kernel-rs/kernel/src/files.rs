@@ -142,20 +142,21 @@ enum Via {
 
 /// Where `path` from `dirfd` goes when it starts in /tmp (its first name from the root is `tmp`,
 /// or `dirfd` is a /tmp directory): folded lexically (/tmp has no symlinks), so `..` leaves /tmp
-/// for the read-only tree and never climbs above `/`. The root is the working directory.
+/// for the read-only tree and never climbs above `/`. AT_FDCWD is the working directory.
 fn tmp_path(k: &Kernel, p: usize, dirfd: i64, path: &[u8], out: &mut [u8; PATH_MAX + 1]) -> Result<Via, i64> {
     let mut joined = [0u8; 2 * PATH_MAX + 8];
     let mut n = 0;
     let mut from_tmp = false;
-    if path.first() != Some(&b'/') && dirfd != AT_FDCWD {
+    if path.first() != Some(&b'/') {
         let pr = k.procs[p].as_ref().ok_or(ESRCH)?;
         let node = match pr.fds.get(dirfd as usize).copied() {
+            _ if dirfd == AT_FDCWD => pr.cwd,
             Some(Fd::File(s)) => pr.files[s].map(|f| f.node),
             Some(Fd::Closed) | None => return Err(EBADF),
             Some(_) => return Err(ENOTDIR),
         };
         match node {
-            Some(Node::Tree { entry: 0, .. }) => {}
+            None | Some(Node::Tree { entry: 0, .. }) => {}
             Some(Node::Tmp(d)) => {
                 if !k.tmps[p].node(d).is_some_and(|x| x.dir) {
                     return Err(ENOTDIR);
@@ -197,7 +198,7 @@ fn last_name(path: &[u8]) -> &[u8] {
     path.rsplit(|&b| b == b'/').next().unwrap_or(b"")
 }
 
-/// What `path` names from directory `dirfd` (AT_FDCWD: the root, the only working directory).
+/// What `path` names from directory `dirfd` (AT_FDCWD: the working directory).
 fn lookup(k: &mut Kernel, p: usize, dirfd: i64, path: &[u8], follow: bool) -> Result<Target, i64> {
     if path.is_empty() {
         return Err(ENOENT);
@@ -214,8 +215,13 @@ fn lookup(k: &mut Kernel, p: usize, dirfd: i64, path: &[u8], follow: bool) -> Re
         Via::No => {}
     }
     let pr = k.procs[p].as_ref().ok_or(ESRCH)?;
-    let dir = if path[0] == b'/' || dirfd == AT_FDCWD {
+    let dir = if path[0] == b'/' {
         None
+    } else if dirfd == AT_FDCWD {
+        match pr.cwd {
+            Some(Node::Tree { tree, entry }) if entry != 0 => Some((tree, entry)),
+            _ => None,
+        }
     } else {
         match pr.fds.get(dirfd as usize).copied() {
             Some(Fd::File(s)) => match pr.files[s].map(|f| f.node) {
@@ -1112,22 +1118,64 @@ pub fn sys_readlinkat(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
     readlink_common(k, i, frame.rdi as i32 as i64, frame.rsi, frame.rdx, frame.r10)
 }
 
+/// getcwd: `/`, a directory of the tree, or one of /tmp (ENOENT once it was removed, as Linux).
 pub fn sys_getcwd(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    if frame.rsi < 2 {
+    let p = proc_of(k, i)?;
+    let mut buf = [0u8; PATH_MAX + 2];
+    let n = match k.procs[p].as_ref().ok_or(ESRCH)?.cwd {
+        Some(Node::Tree { tree, entry }) => {
+            let path = crate::fs::get(tree).ok_or(ENOENT)?.path(entry);
+            buf[0] = b'/';
+            buf.get_mut(1..1 + path.len()).ok_or(ENAMETOOLONG)?.copy_from_slice(path);
+            1 + path.len()
+        }
+        Some(Node::Tmp(d)) => {
+            if !k.tmps[p].node(d).is_some_and(|n| n.linked) {
+                return Err(ENOENT);
+            }
+            buf[..4].copy_from_slice(b"/tmp");
+            4 + k.tmps[p].path_of(d, &mut buf[4..PATH_MAX]).ok_or(ENAMETOOLONG)?
+        }
+        _ => {
+            buf[0] = b'/';
+            1
+        }
+    };
+    if (frame.rsi as usize) < n + 1 {
         return Err(ERANGE);
     }
-    vm_of(k, i)?.copy_out(frame.rdi, b"/\0").map_err(efault)?;
-    Ok(Next::Value(2))
+    vm_of(k, i)?.copy_out(frame.rdi, &buf[..n + 1]).map_err(efault)?;
+    Ok(Next::Value(n as u64 + 1))
 }
 
-/// chdir: the root is the only working directory.
+/// Make directory `t` the working directory (chdir, fchdir).
+fn set_cwd(k: &mut Kernel, p: usize, t: Target) -> SysResult {
+    let node = match t {
+        Target::Node(Node::Tree { tree, entry }) if tree_entry(tree, entry).is_some_and(|(_, e)| e.kind == Kind::Dir) => Node::Tree { tree, entry },
+        Target::Node(Node::Tmp(d)) if k.tmps[p].node(d).is_some_and(|n| n.dir) => Node::Tmp(d),
+        _ => return Err(ENOTDIR),
+    };
+    let pr = k.procs[p].as_mut().ok_or(ESRCH)?;
+    let old = core::mem::replace(&mut pr.cwd, if matches!(node, Node::Tree { entry: 0, .. }) { None } else { Some(node) });
+    if let Node::Tmp(d) = node {
+        k.tmps[p].open_ref(d, true, None);
+    }
+    if let Some(Node::Tmp(d)) = old {
+        k.tmps[p].open_ref(d, false, Some(&mut pr.vm));
+    }
+    Ok(Next::Value(0))
+}
+
 pub fn sys_chdir(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let t = stat_lookup(k, i, AT_FDCWD, frame.rdi, 0)?;
-    match t {
-        Target::Node(Node::Tree { entry: 0, .. }) => Ok(Next::Value(0)),
-        Target::Node(Node::Tree { tree, entry }) if tree_entry(tree, entry).is_some_and(|(_, e)| e.kind == Kind::Dir) => Err(EACCES),
-        _ => Err(ENOTDIR),
-    }
+    let p = proc_of(k, i)?;
+    set_cwd(k, p, t)
+}
+
+pub fn sys_fchdir(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let p = proc_of(k, i)?;
+    let t = fd_target(k, p, frame.rdi)?;
+    set_cwd(k, p, t)
 }
 
 // ---- mmap ----

@@ -73,6 +73,7 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         86 | 88 | 92 | 94 | 133 => crate::files::sys_read_only, // link, symlink, chown, lchown, mknod
         79 => crate::files::sys_getcwd,
         80 => crate::files::sys_chdir,
+        81 => crate::files::sys_fchdir,
         89 => crate::files::sys_readlink,
         96 => sys_gettimeofday,
         97 => sys_getrlimit,

@@ -218,6 +218,9 @@ pub struct Proc {
     pub events: [Option<EventFd>; MAX_EVENTFDS],
     pub timers: [Option<TimerFd>; MAX_TIMERFDS],
     pub files: [Option<OpenFile>; MAX_FDS],
+    /// The working directory: None for `/`, else a directory of the tree or of /tmp (which
+    /// holds an open reference on it, so its slot is not reused while it is the cwd).
+    pub cwd: Option<Node>,
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
@@ -241,6 +244,7 @@ impl Proc {
             events: [None; MAX_EVENTFDS],
             timers: [None; MAX_TIMERFDS],
             files: [None; MAX_FDS],
+            cwd: None,
             threads: 1,
             out: [LineBuf::EMPTY; 2],
             rng: seed | 1,

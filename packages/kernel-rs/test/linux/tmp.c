@@ -149,6 +149,27 @@ static int ops(void) {
   close(dfd);
   list("/tmp");
   printf("access w=%d tmp_dir=%d\n", E(access("/tmp/a", W_OK)), stat("/tmp", &st) == 0 && S_ISDIR(st.st_mode));
+  // The working directory: /tmp and below it, the tree, back to /.
+  char cwd[4][64] = {{0}};
+  int c1 = E(chdir("/tmp"));
+  getcwd(cwd[0], 64);
+  fd = open("rel", O_CREAT | O_WRONLY, 0600);
+  write(fd, "cwd", 3);
+  close(fd);
+  memset(b, 0, sizeof b);
+  slurp("/tmp/rel", b, sizeof b);
+  mkdir("sub", 0700);
+  int c2 = E(chdir("sub"));
+  getcwd(cwd[1], 64);
+  int c3 = E(chdir("../../etc"));
+  getcwd(cwd[2], 64);
+  char t[16] = {0};
+  slurp("x", t, 5);
+  int c4 = E(chdir("x")), c5 = E(chdir("/"));
+  getcwd(cwd[3], 64);
+  unlink("/tmp/rel");
+  rmdir("/tmp/sub");
+  printf("cwd chdir=%d,%d,%d %s %s %s %s rel=%s tree_rel=%s notdir=%d root=%d\n", c1, c2, c3, cwd[0], cwd[1], cwd[2], cwd[3], b, t, c4, c5);
   printf("tmp ops done\n");
   return 0;
 }
