@@ -195,7 +195,7 @@ describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
       'openat x=0 up=new unlinkat=0 unlinkat_dir=0',
       'ls /tmp: . .. a over',
       'access w=0 tmp_dir=1',
-      'cwd chdir=0,0,0 /tmp /tmp/sub /etc / rel=cwd tree_rel=hello notdir=20 root=0',
+      'cwd chdir=0,0,0 /tmp /tmp/sub /etc / rel=cwd tree_rel=hello notdir=20 root=0 removed=2/2',
       'tmp ops done',
     ]);
     const m = (await c.modules()).find((x) => x.name === 'tmp-ops') as unknown as { enosys?: unknown[] };

@@ -158,8 +158,12 @@ fn tmp_path(k: &Kernel, p: usize, dirfd: i64, path: &[u8], out: &mut [u8; PATH_M
         match node {
             None | Some(Node::Tree { entry: 0, .. }) => {}
             Some(Node::Tmp(d)) => {
-                if !k.tmps[p].node(d).is_some_and(|x| x.dir) {
-                    return Err(ENOTDIR);
+                match k.tmps[p].node(d) {
+                    Some(x) if !x.dir => return Err(ENOTDIR),
+                    // Removed while open (its parents may be gone too): nothing is below it.
+                    Some(x) if !x.linked => return Err(ENOENT),
+                    None => return Err(ENOENT),
+                    _ => {}
                 }
                 joined[..4].copy_from_slice(b"/tmp");
                 n = 4 + k.tmps[p].path_of(d, &mut joined[4..]).ok_or(ENAMETOOLONG)?;

@@ -168,8 +168,14 @@ static int ops(void) {
   int c4 = E(chdir("x")), c5 = E(chdir("/"));
   getcwd(cwd[3], 64);
   unlink("/tmp/rel");
+  // A working directory removed under the process: relative names there are ENOENT.
+  chdir("/tmp/sub");
   rmdir("/tmp/sub");
-  printf("cwd chdir=%d,%d,%d %s %s %s %s rel=%s tree_rel=%s notdir=%d root=%d\n", c1, c2, c3, cwd[0], cwd[1], cwd[2], cwd[3], b, t, c4, c5);
+  char g[16];
+  int gone_rel = E(open("f", O_CREAT | O_WRONLY, 0600));
+  int gone_cwd = getcwd(g, sizeof g) ? 0 : errno;
+  chdir("/");
+  printf("cwd chdir=%d,%d,%d %s %s %s %s rel=%s tree_rel=%s notdir=%d root=%d removed=%d/%d\n", c1, c2, c3, cwd[0], cwd[1], cwd[2], cwd[3], b, t, c4, c5, gone_rel, gone_cwd);
   printf("tmp ops done\n");
   return 0;
 }
