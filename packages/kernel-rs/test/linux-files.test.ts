@@ -218,6 +218,24 @@ describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
   });
 
+  it('a process that ends holding 8 MiB in /tmp gives every frame back, and the next finds /tmp empty: three runs in a row leave the free count where it was', async () => {
+    const { q, c } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-fill', 'argv=tmp+fill mem=32 boot=no')]);
+    const free = async () => (await c.stats()).memory.frames_free;
+    const ends = () => q.reader.events.filter(endOf('tmp-fill')).length;
+    // The first run also warms what stays for good (the module's image pages, the kernel heap).
+    await c.spawn('tmp-fill');
+    await wait(q, (e) => endOf('tmp-fill')(e) && ends() === 1, 120_000);
+    const before = await free();
+    for (let run = 2; run <= 4; run++) {
+      await c.spawn('tmp-fill');
+      expect(await wait(q, (e) => endOf('tmp-fill')(e) && ends() === run, 120_000)).toMatchObject({ ev: 'task_exit', code: 0 });
+    }
+    // Each run's /tmp starts empty: nothing of the last process's shows through.
+    expect(printed(q, 'tmp-fill')).toEqual(Array(4).fill('fill fresh=1 kept=8388608 size=8388608'));
+    // 8 MiB is 2,048 frames a run; a leak of them would show 6,144 missing.
+    expect(Math.abs((await free()) - before)).toBeLessThan(64);
+  });
+
   // There is no fork: sh uses its builtins only (redirections, cd, read, `.` of a script it wrote).
   it.skipIf(!BUSYBOX)(`busybox sh writes, appends to and reads back /tmp files; sort -o writes there${BUSYBOX ? '' : ' (skipped: no busybox)'}`, async () => {
     const bb = BUSYBOX ?? '';

@@ -248,9 +248,35 @@ static int attacks(void) {
   return 0;
 }
 
+/* 8 MiB into /tmp, kept: the process ends holding it (the kernel must give it all back, and the
+ * next process must find /tmp empty). */
+static int fill(void) {
+  char *mb = calloc(1, 1 << 20);
+  struct stat st;
+  int fresh = stat("/tmp/keep", &st) != 0;
+  int fd = open("/tmp/keep", O_CREAT | O_EXCL | O_WRONLY, 0600);
+  if (fd < 0) {
+    printf("fill fresh=%d open errno=%d\n", fresh, errno);
+    return 1;
+  }
+  long long total = 0;
+  for (int i = 0; i < 8; i++) {
+    for (size_t put = 0; put < 1 << 20;) {
+      ssize_t n = write(fd, mb + put, (1 << 20) - put);
+      if (n <= 0) return 1;
+      put += n;
+    }
+    total += 1 << 20;
+  }
+  fstat(fd, &st);
+  printf("fill fresh=%d kept=%lld size=%lld\n", fresh, total, (long long)st.st_size);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "ops") == 0) return ops();
+  if (argc >= 2 && strcmp(argv[1], "fill") == 0) return fill();
   if (argc >= 2 && strcmp(argv[1], "attacks") == 0) return attacks();
-  printf("usage: tmp ops | tmp attacks\n");
+  printf("usage: tmp ops | tmp attacks | tmp fill\n");
   return 2;
 }
