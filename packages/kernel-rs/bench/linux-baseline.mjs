@@ -5,6 +5,9 @@
 //   boot: instructions from reset to Linux's /init vs to TARS's `ready`
 //   IPC: pipe, futex and socketpair ping-pong between two processes vs TARS call+reply
 //   memory in use after boot: MemTotal - MemFree vs frames in use
+//   pipe and eventfd round trips between two threads of one process (bench/linux/rtt.c, the same
+//   loop in Linux's /init and in a TARS Linux agent)
+//   boot → first output of the corpus's Go program (test/linux/go-answer; skipped without `go`)
 // Prints a table with Linux/TARS ratios; with BENCH_JSON=FILE also writes the figures as JSON.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -50,13 +53,37 @@ function debianKernel() {
   }
 }
 
-/** An initramfs holding the static /init and busybox (newc cpio written by busybox). */
-function initramfs() {
+const GO = ['/usr/bin/go', '/usr/lib/go/bin/go'].find((p) => existsSync(p));
+const CORPUS = fileURLToPath(new URL('../test/linux/', import.meta.url));
+
+/** The corpus's Go program, static (no cgo), or undefined without a Go compiler. */
+function goProgram() {
+  if (!GO) return undefined;
+  mkdirSync(WORK, { recursive: true });
+  const out = join(WORK, 'go-answer');
+  execFileSync(GO, ['build', '-trimpath', '-o', out, join(CORPUS, 'go-answer', 'main.go')], {
+    env: { ...process.env, CGO_ENABLED: '0', GOOS: 'linux', GOARCH: 'amd64', GOCACHE: process.env.GOCACHE ?? join(process.env.HOME ?? WORK, '.cache', 'go-build') },
+    stdio: 'pipe',
+  });
+  return out;
+}
+
+/** The two-thread round-trip program as a TARS agent (the loop /init includes). */
+function rttProgram() {
+  mkdirSync(WORK, { recursive: true });
+  const out = join(WORK, 'rtt');
+  execFileSync('gcc', ['-static', '-O2', '-pthread', '-o', out, join(HERE, 'linux', 'rtt.c')]);
+  return out;
+}
+
+/** An initramfs holding the static /init, busybox and the Go program (newc cpio written by busybox). */
+function initramfs(goprog) {
   const root = mkdtempSync(join(tmpdir(), 'tars-initramfs-'));
   try {
     mkdirSync(join(root, 'bin'));
     mkdirSync(join(root, 'dev'));
-    execFileSync('gcc', ['-static', '-O2', '-o', join(root, 'init'), join(HERE, 'linux', 'bench-init.c')]);
+    execFileSync('gcc', ['-static', '-O2', '-pthread', '-o', join(root, 'init'), join(HERE, 'linux', 'bench-init.c')]);
+    if (goprog) writeFileSync(join(root, 'go-answer'), readFileSync(goprog), { mode: 0o755 });
     if (existsSync('/bin/busybox')) writeFileSync(join(root, 'bin', 'busybox'), readFileSync('/bin/busybox'), { mode: 0o755 });
     const files = execFileSync('find', ['.', '-mindepth', '1'], { cwd: root, encoding: 'utf8' });
     const cpio = spawnSync('busybox', ['cpio', '-o', '-H', 'newc'], { cwd: root, input: files, maxBuffer: 64 << 20 });
@@ -107,6 +134,21 @@ async function bootTars() {
   }
 }
 
+/** One Linux agent alone under -icount: what it printed as `TARSBENCH key=value`, and when (µs). */
+async function bootAgent(path, name, until) {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
+  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: [{ path, args: `name=${name} version=1.0.0 abi=linux argv=${name}+x+y` }], accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, dir);
+  try {
+    const last = await q.waitFor((e) => e.ev === 'log' && e.source === name && until.test(String(e.msg)), { timeoutMs: 300_000 });
+    const lines = q.reader.events.filter((e) => e.ev === 'log' && e.source === name);
+    const figures = Object.fromEntries(lines.map((e) => /^TARSBENCH (\w+)=(\S+)/.exec(String(e.msg))).filter(Boolean).map((m) => [m[1], Number(m[2])]));
+    return { figures, firstUs: Number(lines[0]?.t_us), lastUs: Number(last.t_us) };
+  } finally {
+    await q.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function bootSpawnBench() {
   const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
   const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: SPAWN_MODULES, accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, dir);
@@ -120,8 +162,12 @@ async function bootSpawnBench() {
   }
 }
 
-const linux = bootLinux(debianKernel(), initramfs());
+const goprog = goProgram();
+const linux = bootLinux(debianKernel(), initramfs(goprog));
 const tars = await bootTars();
+const rtt = (await bootAgent(rttProgram(), 'rtt', /^TARSBENCH rtt_done=1$/)).figures;
+// The Go program prints one line, at its end: its first output.
+const go = goprog ? await bootAgent(goprog, 'goprog', /^go answer /) : undefined;
 const rows = [
   ['boot to init / ready (instructions)', linux.init_tsc, tars.readyInstructions],
   ['IPC round trip, pipe vs call+reply (min)', linux.pipe_rtt_min, tars.rttMin],
@@ -133,7 +179,13 @@ const rows = [
   ['spawn -> child runs, posix_spawn vs spawn', linux.posix_spawn_first, tars.spawnFirst],
   ['spawn -> child reaped, fork+exec vs spawn+wait', linux.forkexec_done, tars.spawnDone],
   ['spawn -> child reaped, posix_spawn vs spawn+wait', linux.posix_spawn_done, tars.spawnDone],
+  ['pipe round trip, two threads (min)', linux.pipe_thread_rtt_min, rtt.pipe_thread_rtt_min],
+  ['pipe round trip, two threads (avg)', linux.pipe_thread_rtt_avg, rtt.pipe_thread_rtt_avg],
+  ['eventfd round trip, two threads (min)', linux.eventfd_thread_rtt_min, rtt.eventfd_thread_rtt_min],
+  ['eventfd round trip, two threads (avg)', linux.eventfd_thread_rtt_avg, rtt.eventfd_thread_rtt_avg],
+  ...(go && linux.go_first_output_tsc ? [['boot -> first output of the Go program (instructions)', linux.go_first_output_tsc, go.firstUs * 1000]] : []),
 ];
+if (!go) console.log('Go program figure skipped: no go compiler (apt-get install golang-go)');
 console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'))} + static /init.`);
 console.log(`${'figure'.padEnd(56)}        Linux         TARS   Linux/TARS`);
 for (const [what, l, t] of rows) console.log(`${what.padEnd(56)} ${String(Math.round(l)).padStart(12)} ${String(Math.round(t)).padStart(12)}   ${(l / t).toFixed(2)}x`);

@@ -26,11 +26,14 @@ function findTool(candidates: string[]): string | undefined {
 const GO = findTool(['/usr/bin/go', '/usr/lib/go-1.19/bin/go', '/usr/lib/go/bin/go']);
 const BUSYBOX = findTool(['/bin/busybox', '/usr/bin/busybox']);
 let WAITS = '';
+let SIGWAITS = '';
 let GOPROG = '';
 
 beforeAll(() => {
   WAITS = join(work, 'waits');
   execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', WAITS, join(HERE, 'waits.c')]);
+  SIGWAITS = join(work, 'sigwaits');
+  execFileSync('gcc', ['-O1', '-static', '-pthread', '-o', SIGWAITS, join(HERE, 'sigwaits.c')]);
   if (GO) {
     GOPROG = join(work, 'go-answer');
     // A static executable (no cgo); the build cache stays the user's so a rebuild is quick.
@@ -88,6 +91,27 @@ describe('a C program: pthreads, pipes, poll, select, epoll, eventfd, timerfd (Q
     expect(await wait(q, exitOf('hostile'))).toMatchObject({ code: 0 });
     await wait(q, out('neighbour', /^waits answer ok$/));
     expect(await wait(q, exitOf('neighbour'))).toMatchObject({ code: 0 });
+  });
+});
+
+describe('a C program: signals against blocking calls, as Linux answers them (QEMU, TCG)', () => {
+  it('SA_RESTART restarts a pipe read and an untimed futex wait; poll, epoll_wait, timed futex are EINTR; ppoll, pselect6, epoll_pwait wait under their own mask', async () => {
+    const { q, c } = await boot([linux(SIGWAITS, 'sigwaits')]);
+    const exit = await wait(q, exitOf('sigwaits'), 120_000).catch(() => undefined);
+    // The same lines Linux 6.x prints for this program (checked on the host when it was written).
+    expect(printed(q, 'sigwaits')).toEqual([
+      'read SA_RESTART r=1 errno=0 handlers>=3 1',
+      'read no-restart r=-1 errno=4',
+      'SA_RESTART poll=-1/4 epoll_wait=-1/4',
+      'futex untimed restarted=1 timed=-1/4',
+      'ppoll pending r=-1/4 before=0 handled=1 under_call_mask=1 restored=1',
+      'pselect6 pending r=-1/4 before=0 handled=1 under_call_mask=1 restored=1',
+      'epoll_pwait pending r=-1/4 before=0 handled=1 under_call_mask=1 restored=1',
+      'ppoll masked r=1/0 revents_in=1 handled_on_return=1',
+      'sigwaits done',
+    ]);
+    expect(exit).toMatchObject({ code: 0 });
+    expect((await moduleOf(c, 'sigwaits')).enosys ?? []).toEqual([]);
   });
 });
 

@@ -21,6 +21,7 @@ const HERE = new URL('./linux/', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'tars-files-'));
 const BUSYBOX = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p));
 let FILES = '';
+let TMP = '';
 let ARCHIVE = '';
 let BIG = Buffer.alloc(0);
 const AGENT_JSON = { name: 'reader-agent', weights: [3, 1, 4, 1, 5, 9, 2, 6] };
@@ -30,6 +31,8 @@ const LINES = ['pear 3', 'apple 1', 'needle one', 'cherry 2', 'a needle two', 'b
 beforeAll(() => {
   FILES = join(work, 'files');
   execFileSync('gcc', ['-O1', '-static', '-o', FILES, join(HERE, 'files.c')]);
+  TMP = join(work, 'tmp');
+  execFileSync('gcc', ['-O1', '-static', '-o', TMP, join(HERE, 'tmp.c')]);
   const root = join(work, 'rootfs');
   mkdirSync(join(root, 'etc'), { recursive: true });
   mkdirSync(join(root, 'data'));
@@ -144,6 +147,19 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
   });
 
+  it('/proc/self/maps lists the real areas in Linux\'s format: the stack, the image, [heap], a PROT_NONE reservation', async () => {
+    const { q } = await boot([tree(ARCHIVE), linux(FILES, 'mapper', 'argv=files+maps')]);
+    expect(await wait(q, endOf('mapper'), 120_000), printed(q, 'mapper').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    const lines = printed(q, 'mapper');
+    const maps = lines.filter((l) => l.startsWith('maps ') && !l.startsWith('maps summary')).map((l) => l.slice(5));
+    // Linux's seq_file layout: the name, when there is one, starts at column 73.
+    for (const l of maps) expect(l).toMatch(/^[0-9a-f]{8,}-[0-9a-f]{8,} [r-][w-][x-]p [0-9a-f]{8} [0-9a-f]{2}:[0-9a-f]{2} \d+ ( *(\[heap\]|\[stack\]|\/tars\/agents\/mapper))?$/);
+    for (const l of maps.filter((x) => /\S$/.test(x) && x.split(/ +/).length === 6)) expect(l.indexOf(l.split(/ +/)[5] ?? '')).toBe(73);
+    const starts = maps.map((l) => BigInt('0x' + l.split('-')[0]));
+    expect(starts).toEqual([...starts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(lines.find((l) => l.startsWith('maps summary'))).toBe('maps summary lines_ge_4=1 stack=1 exe=1 heap=1 reservation=1 same_whole=1');
+  });
+
   it('a malformed archive is refused with an event naming why; the kernel and its agents run on without it', async () => {
     const bad = join(work, 'bad.tarsfs');
     const good = buildFileTree(join(work, 'rootfs'));
@@ -159,6 +175,84 @@ describe('a C program reads the tree (QEMU, TCG)', () => {
     expect(printed(q, 'reader')).toEqual(['open /etc/x errno=2']);
     expect((await c.ping()).pong).toBe(true);
     expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+});
+
+/** An `argv=` word: arguments joined by `+`; blanks, `+`, `%` and `,` as %XX (a module line holds 255 bytes). */
+const argv = (...args: string[]) => 'argv=' + args.map((a) => a.replace(/[\s+%,]/g, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0'))).join('+');
+
+describe('/tmp, writable in memory per process (QEMU, TCG)', () => {
+  it('a C program creates, writes, appends, truncates, renames, lists, maps and removes; what /tmp holds is counted in its memory', async () => {
+    const { q, c } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-ops', 'argv=tmp+ops mem=64')]);
+    expect(await wait(q, endOf('tmp-ops'), 120_000), printed(q, 'tmp-ops').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'tmp-ops')).toEqual([
+      'write=5 pwrite=2 size=5 mode=100640 text=hXYlo',
+      'append text=hXYlo! excl=17',
+      'dirs mkdir=0 again=17 deep=2 rename=0 old=2 new=0 rmdir_full=39 unlink=0 rmdir=0 gone=2',
+      'replace rename=0 text=new g=2',
+      'truncate text=hXY hole=4 zero=1 size=1048577 sparse=1', // a page for the byte at 1 MiB, not 256
+      'big put=1048576 same=1 mmap=1 held_kib_ge_1024=1 unlinked=2 still=1 byte_ok=1 freed_kib_ge_1024=1',
+      'openat x=0 up=new unlinkat=0 unlinkat_dir=0',
+      'ls /tmp: . .. a over',
+      'access w=0 tmp_dir=1',
+      'cwd chdir=0,0,0 /tmp /tmp/sub /etc / rel=cwd tree_rel=hello notdir=20 root=0 removed=2/2',
+      'tmp ops done',
+    ]);
+    const m = (await c.modules()).find((x) => x.name === 'tmp-ops') as unknown as { enosys?: unknown[] };
+    expect(m.enosys ?? []).toEqual([]);
+  });
+
+  it('attacks: writing past the memory limit (ENOSPC), a flood of files, `..` out of /tmp, far offsets, the read-only tree', async () => {
+    const { q } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-hostile', 'argv=tmp+attacks mem=16'), linux(FILES, 'neighbour', 'argv=files+read+/etc/x')]);
+    expect(await wait(q, endOf('tmp-hostile'), 180_000), printed(q, 'tmp-hostile').join(' | ')).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'tmp-hostile')).toEqual([
+      'fill errno=28 mib_ge_4=1 mib_lt_16=1 after_unlink=65536',
+      'flood files=1023 errno=28 after=1', // 1024 nodes, /tmp itself one of them
+      'dotdot w=30 creat=30 mkdir=30 at_w=30 at_read=hello rename_out=18 rename_in=30 unlink=30 root=16',
+      'span first=0 second=28 after_unlink=0',
+      'limits pwrite_far=27 truncate_far=27 into_self=22 ro_write=9 ro_truncate=22 neg=22',
+      'tree open_w=30 creat=30 mkdir=30 truncate=30 tmp_is_own=2',
+      'tmp attacks done',
+    ]);
+    expect(await wait(q, endOf('neighbour'), 120_000)).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(q.reader.events.some((e) => e.ev === 'panic')).toBe(false);
+  });
+
+  it('a process that ends holding 8 MiB in /tmp gives every frame back, and the next finds /tmp empty: three runs in a row leave the free count where it was', async () => {
+    const { q, c } = await boot([tree(ARCHIVE), linux(TMP, 'tmp-fill', 'argv=tmp+fill mem=32 boot=no')]);
+    const free = async () => (await c.stats()).memory.frames_free;
+    const ends = () => q.reader.events.filter(endOf('tmp-fill')).length;
+    // The first run also warms what stays for good (the module's image pages, the kernel heap).
+    await c.spawn('tmp-fill');
+    await wait(q, (e) => endOf('tmp-fill')(e) && ends() === 1, 120_000);
+    const before = await free();
+    for (let run = 2; run <= 4; run++) {
+      await c.spawn('tmp-fill');
+      expect(await wait(q, (e) => endOf('tmp-fill')(e) && ends() === run, 120_000)).toMatchObject({ ev: 'task_exit', code: 0 });
+    }
+    // Each run's /tmp starts empty: nothing of the last process's shows through.
+    expect(printed(q, 'tmp-fill')).toEqual(Array(4).fill('fill fresh=1 kept=8388608 size=8388608'));
+    // 8 MiB is 2,048 frames a run; a leak of them would show 6,144 missing.
+    expect(Math.abs((await free()) - before)).toBeLessThan(64);
+  });
+
+  // There is no fork: sh uses its builtins only (redirections, cd, read, `.` of a script it wrote).
+  it.skipIf(!BUSYBOX)(`busybox sh writes, appends to and reads back /tmp files; sort -o writes there${BUSYBOX ? '' : ' (skipped: no busybox)'}`, async () => {
+    const bb = BUSYBOX ?? '';
+    const { q, c } = await boot([
+      tree(ARCHIVE),
+      linux(bb, 'sh', argv('sh', '-c', 'echo x >/tmp/a;cd /tmp;echo y >>a;while read l;do echo got $l;done <a;echo "echo sourced \\$((6*7))" >s;. ./s')),
+      linux(bb, 'sort', argv('sort', '-o', '/tmp/s', '/etc/lines')),
+      linux(bb, 'sort-ro', argv('sort', '-o', '/etc/s', '/etc/lines')),
+    ]);
+    for (const n of ['sh', 'sort']) expect(await wait(q, endOf(n), 120_000), `${n}: ${printed(q, n).join(' | ')}`).toMatchObject({ ev: 'task_exit', code: 0 });
+    expect(printed(q, 'sh')).toEqual(['got x', 'got y', 'sourced 42']);
+    expect(printed(q, 'sort')).toEqual([]);
+    // The same applet writing into the read-only tree fails, and says why.
+    expect(await wait(q, endOf('sort-ro'), 120_000)).toMatchObject({ ev: 'task_exit', code: 2 }); // sort's error status, as GNU sort's
+    expect(printed(q, 'sort-ro').join(' ')).toMatch(/Read-only file system/);
+    const mods = (await c.modules()) as unknown as { name: string; enosys?: unknown[] }[];
+    for (const n of ['sh', 'sort']) expect(mods.find((m) => m.name === n)?.enosys ?? [], n).toEqual([]);
   });
 });
 

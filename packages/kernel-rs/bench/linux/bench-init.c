@@ -6,7 +6,10 @@
  *
  * Ping-pong pairs are two processes (fork), as TARS's ping and pong are two tasks in separate
  * address spaces: pipes (one byte each way), an AF_UNIX socketpair, and a futex word in a shared
- * mapping (FUTEX_WAIT/FUTEX_WAKE, not private).
+ * mapping (FUTEX_WAIT/FUTEX_WAKE, not private). The two-thread pipe and eventfd round trips come
+ * from rtt.c, the very loop a TARS agent runs (TARS has no fork). When the initramfs holds
+ * /go-answer (the corpus's Go program), the TSC at the first byte it writes is boot → first
+ * output of that program.
  */
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -26,6 +29,9 @@
 #include <unistd.h>
 
 #define ROUNDS 2000
+
+#define RTT_NO_MAIN
+#include "rtt.c"
 
 static inline uint64_t rdtsc(void) {
   uint32_t lo, hi;
@@ -149,6 +155,32 @@ static void spawn_bench(const char *name, int use_posix_spawn) {
   fflush(stdout);
 }
 
+/* Run /go-answer (if present) with its stdout on a pipe: the TSC when its first byte arrives. */
+static void go_first_output(void) {
+  if (access("/go-answer", X_OK) != 0) return;
+  int p[2];
+  if (pipe(p)) die("pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    char *argv[] = {"goprog", "x", "y", NULL};
+    char *envp[] = {NULL};
+    execve("/go-answer", argv, envp);
+    _exit(127);
+  }
+  close(p[1]);
+  char c;
+  if (read(p[0], &c, 1) != 1) die("go-answer");
+  uint64_t t = rdtsc();
+  char rest[256];
+  while (read(p[0], rest, sizeof rest) > 0) {
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  printf("TARSBENCH go_first_output_tsc=%llu\nTARSBENCH go_exit=%d\n", (unsigned long long)t, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) {
     uint64_t t = rdtsc();
@@ -178,6 +210,8 @@ int main(int argc, char **argv) {
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, s)) die("socketpair");
   fd_pingpong("socketpair", s[0], s[1], s[1], s[0]);
   futex_pingpong();
+  if (rtt_threads()) die("rtt");
+  go_first_output();
   spawn_bench("forkexec", 0);
   spawn_bench("posix_spawn", 1);
   printf("TARSBENCH done=1\n");

@@ -76,6 +76,7 @@ pub fn retire(k: &mut Kernel, i: usize, state: State) {
             return;
         }
         crate::fds::close_all(k, p);
+        k.tmps[p].clear();
         k.procs[p] = None;
         // Tombstones (the module's main task) must not name a process slot a later process
         // may take.

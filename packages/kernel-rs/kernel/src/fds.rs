@@ -1,7 +1,7 @@
 //! A Linux process's descriptor table: closing descriptors (pipes wake their readers with EOF
 //! when the last writer goes, and are freed with their last end).
 use crate::kernel::Kernel;
-use crate::process::Fd;
+use crate::process::{Fd, Node};
 use crate::process::MAX_FDS;
 use crate::task::State;
 use crate::uaccess::errno::*;
@@ -31,7 +31,11 @@ pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
                 }
             }
         }
-        Fd::File(s) => pr.file_ref(s, false),
+        Fd::File(s) => {
+            if let Some(Node::Tmp(id)) = pr.file_ref(s, false) {
+                k.tmps[p].open_ref(id, false, Some(&mut pr.vm));
+            }
+        }
         _ => {}
     }
     crate::poll::on_close(k, p, n, f);

@@ -224,6 +224,8 @@ pub struct Kernel {
     /// kernel image, not the ~9 KiB a process's tables take.
     pub procs: [Option<alloc::boxed::Box<crate::process::Proc>>; crate::process::MAX_PROCS],
     pub pipes: [Option<alloc::boxed::Box<crate::process::Pipe>>; crate::process::MAX_PIPES],
+    /// Each process's /tmp (tmpfs.rs), emptied when the process ends.
+    pub tmps: [crate::tmpfs::TmpFs; crate::process::MAX_PROCS],
     /// State kept by SYS_STATE_SAVE on the heap (up to STATE_MAX bytes each): a module's own
     /// task's, by module (it outlives the task: a hot-swap hands it over) …
     pub module_state: [Option<alloc::vec::Vec<u8>>; MAX_MODULES],
@@ -269,6 +271,7 @@ static mut KERNEL: Kernel = Kernel {
     slot_words: 1,
     procs: [const { None }; crate::process::MAX_PROCS],
     pipes: [const { None }; crate::process::MAX_PIPES],
+    tmps: [const { crate::tmpfs::TmpFs::EMPTY }; crate::process::MAX_PROCS],
     module_state: [const { None }; MAX_MODULES],
     task_state: [const { None }; MAX_TASKS],
     module_images: [const { None }; MAX_MODULES],
@@ -345,6 +348,18 @@ impl Kernel {
     /// Indices of the occupied task slots, in order.
     pub fn occupied(&self) -> SlotIter {
         SlotIter { words: self.slots, word: 0, bits: self.slots[0] }
+    }
+
+    /// `f` on every live task, found through the slot bitmap (the wake-ups of pipes, eventfds,
+    /// futexes and the tick run on every round trip: a walk of all MAX_TASKS slots cost them
+    /// thousands of instructions each).
+    #[inline]
+    pub fn each_task(&mut self, mut f: impl FnMut(&mut Task)) {
+        for j in self.occupied() {
+            if let Some(t) = self.tasks[j].as_deref_mut() {
+                f(t);
+            }
+        }
     }
 
     /// The saved state task `i` reads and writes: its own (a spawned instance) or its module's.

@@ -59,14 +59,27 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         62 => crate::signal::sys_kill,
         63 => sys_uname,
         72 => sys_fcntl,
-        76 | 82..=88 | 90 | 92 | 94 | 133 => crate::files::sys_read_only, // truncate, rename, mkdir, rmdir, creat, link, unlink, symlink, chmod, chown, lchown, mknod
+        18 => crate::files::sys_pwrite64,
+        74 | 75 => crate::files::sys_fsync, // fsync, fdatasync
+        76 => crate::files::sys_truncate,
+        77 => crate::files::sys_ftruncate,
+        82 => crate::files::sys_rename,
+        83 => crate::files::sys_mkdir,
+        84 => crate::files::sys_rmdir,
+        85 => crate::files::sys_creat,
+        87 => crate::files::sys_unlink,
+        90 => crate::files::sys_chmod,
+        91 => crate::files::sys_fchmod,
+        86 | 88 | 92 | 94 | 133 => crate::files::sys_read_only, // link, symlink, chown, lchown, mknod
         79 => crate::files::sys_getcwd,
         80 => crate::files::sys_chdir,
+        81 => crate::files::sys_fchdir,
         89 => crate::files::sys_readlink,
         96 => sys_gettimeofday,
         97 => sys_getrlimit,
         99 => sys_sysinfo,
         102 | 104 | 107 | 108 | 110 => sys_zero, // getuid, getgid, geteuid, getegid, getppid
+        130 => crate::signal::sys_rt_sigsuspend,
         131 => crate::signal::sys_sigaltstack,
         157 => sys_prctl,
         158 => sys_arch_prctl,
@@ -88,7 +101,13 @@ pub fn lookup(nr: u64) -> Option<SysFn> {
         234 => crate::signal::sys_tgkill,
         239 => sys_get_mempolicy,
         257 => crate::files::sys_openat,
-        258 | 259 | 263..=266 | 268 | 316 => crate::files::sys_read_only, // mkdirat, mknodat, unlinkat, renameat, linkat, symlinkat, fchmodat, renameat2
+        258 => crate::files::sys_mkdirat,
+        263 => crate::files::sys_unlinkat,
+        264 => crate::files::sys_renameat,
+        268 => crate::files::sys_fchmodat,
+        280 => crate::files::sys_utimensat,
+        316 => crate::files::sys_renameat2,
+        259 | 265 | 266 => crate::files::sys_read_only, // mknodat, linkat, symlinkat
         262 => crate::files::sys_newfstatat,
         267 => crate::files::sys_readlinkat,
         269 => crate::files::sys_faccessat,
@@ -338,6 +357,7 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
             Ok(len as u64)
         }
         Fd::Null => Ok(len as u64),
+        Fd::File(s) => crate::files::write(k, i, p, s, buf, len, None),
         Fd::PipeWrite(pi) => {
             let mut tmp = [0u8; 512];
             let n = len.min(512);
@@ -351,11 +371,11 @@ fn write_fd(k: &mut Kernel, i: usize, n: u64, buf: u64, len: usize) -> Result<u6
                 return Err(EAGAIN);
             }
             // Wake a reader: it re-runs its read.
-            for t in k.tasks.iter_mut().flatten() {
+            k.each_task(|t| {
                 if t.proc == Some(p) && t.state == State::PipeRead(pi) {
                     t.state = State::Runnable;
                 }
-            }
+            });
             crate::poll::notify(k, p);
             Ok(w as u64)
         }
@@ -462,7 +482,7 @@ fn dup_to(k: &mut Kernel, i: usize, old: u64, min: usize, exact: bool) -> Result
     pr.fl[slot] = pr.fl[old as usize] & FL_NONBLOCK;
     crate::poll::on_dup(pr, f);
     if let Fd::File(s) = f {
-        pr.file_ref(s, true);
+        let _ = pr.file_ref(s, true);
     }
     match f {
         Fd::PipeRead(pi) => k.pipes[pi].iter_mut().for_each(|pp| pp.readers += 1),
@@ -511,7 +531,8 @@ fn sys_fcntl(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         3 => {
             // F_GETFL: the access mode and O_NONBLOCK
             let mode = match f {
-                Fd::PipeRead(_) | Fd::Stdin | Fd::File(_) => 0,
+                Fd::File(s) => pr.files[s].map_or(0, |f| f.flags as u64),
+                Fd::PipeRead(_) | Fd::Stdin => 0,
                 Fd::PipeWrite(_) | Fd::Stdout | Fd::Stderr => 1,
                 _ => 2,
             };

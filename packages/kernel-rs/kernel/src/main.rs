@@ -49,6 +49,7 @@ mod syscall;
 mod task;
 mod thread;
 mod time;
+mod tmpfs;
 mod trace;
 mod trace_cmd;
 mod uaccess;

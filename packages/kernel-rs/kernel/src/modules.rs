@@ -182,6 +182,7 @@ pub fn find(k: &Kernel, name: &str) -> Option<usize> {
 /// Undo a `load` whose task was never placed: the process slot and the address space.
 pub fn unload(k: &mut Kernel, cr3: u64, proc: Option<usize>) {
     if let Some(p) = proc {
+        k.tmps[p].clear();
         k.procs[p] = None;
     }
     let shms = k.shms;

@@ -9,7 +9,8 @@
 //! a pipe or eventfd of the process (`notify`) makes its pollers runnable; they re-run the call,
 //! which either finds something or blocks again with the same deadline. The timer tick
 //! (thread::expire) wakes a poller whose deadline passed with `wake_at = 1`, so the re-run reports
-//! a timeout (after one last look); a signal makes it return -EINTR (signal.rs). Nothing is
+//! a timeout (after one last look); a handled signal makes it return -EINTR (signal.rs; ppoll,
+//! pselect6 and epoll_pwait wait under their own signal mask, `with_mask`). Nothing is
 //! written to the caller's buffers until the call returns, so a re-run reads the same request.
 use crate::idt::TrapFrame;
 use crate::kernel::Kernel;
@@ -52,7 +53,7 @@ fn readiness(k: &Kernel, pr: &Proc, f: Fd) -> (u32, Seq) {
         Fd::Stdin => (POLLIN, NO_SEQ),
         Fd::Stdout | Fd::Stderr => (POLLOUT, NO_SEQ),
         Fd::Null | Fd::Random => (POLLIN | POLLOUT, NO_SEQ),
-        Fd::File(_) => (POLLIN, NO_SEQ),
+        Fd::File(_) => (POLLIN | POLLOUT, NO_SEQ),
         Fd::PipeRead(pi) => match k.pipes[pi].as_deref() {
             Some(p) => ((if p.len > 0 { POLLIN } else { 0 }) | (if p.writers == 0 { POLLHUP | EPOLLRDHUP } else { 0 }), p.seq),
             None => (POLLHUP, NO_SEQ),
@@ -92,11 +93,11 @@ fn edge_key(seq: Seq, events: u32) -> u32 {
 /// Something about a descriptor of process `p` changed: its threads waiting in poll, select or
 /// epoll run their call again.
 pub fn notify(k: &mut Kernel, p: usize) {
-    for t in k.tasks.iter_mut().flatten() {
+    k.each_task(|t| {
         if t.proc == Some(p) && t.state == State::Poll {
             t.state = State::Runnable;
         }
-    }
+    });
 }
 
 /// Finish a wait that found `n` ready, or block until a change, the deadline or a signal.
@@ -201,11 +202,35 @@ pub fn sys_poll(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     no_stale_deadline(k, i, r)
 }
 
-/// ppoll: the timeout is a timespec (NULL: none). The signal mask argument is not applied.
+/// Run a wait under the signal mask at `mask` (0: the thread's own), as ppoll, pselect6 and
+/// epoll_pwait do: the mask is in force from the first look to the return, atomically (one CPU,
+/// no interrupt in a call); a signal it lets through that is pending already makes the call
+/// -EINTR at once.
+fn with_mask(k: &mut Kernel, frame: &mut TrapFrame, i: usize, mask: u64, size: u64, wait: fn(&mut Kernel, &mut TrapFrame, usize) -> SysResult) -> SysResult {
+    if mask != 0 {
+        if size != 8 {
+            return Err(EINVAL);
+        }
+        let m = vm_of(k, i)?.read_u64(mask).map_err(|_| EFAULT)?;
+        if k.task(i).wait_mask_begin(m) {
+            k.task(i).wake_at = 0;
+            return Err(EINTR);
+        }
+    }
+    let r = wait(k, frame, i);
+    if !matches!(r, Ok(Next::Switched)) {
+        k.task(i).wait_mask_end();
+    }
+    r
+}
+
+/// ppoll(fds, nfds, timeout, sigmask, size): the timeout is a timespec (NULL: none).
 pub fn sys_ppoll(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let t = if frame.rdx == 0 { None } else { Some(read_timespec(k, i, frame.rdx)?) };
-    let r = do_poll(k, frame, i, frame.rdi, frame.rsi, t);
-    no_stale_deadline(k, i, r)
+    with_mask(k, frame, i, frame.r10, frame.r8, |k, frame, i| {
+        let t = if frame.rdx == 0 { None } else { Some(read_timespec(k, i, frame.rdx)?) };
+        let r = do_poll(k, frame, i, frame.rdi, frame.rsi, t);
+        no_stale_deadline(k, i, r)
+    })
 }
 
 // ---- select, pselect6 ----
@@ -270,11 +295,19 @@ pub fn sys_select(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     no_stale_deadline(k, i, r)
 }
 
-/// pselect6: the timeout is a timespec; the signal mask argument is not applied.
+/// pselect6(nfds, r, w, x, timeout, {sigmask, size}): the timeout is a timespec.
 pub fn sys_pselect6(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let t = if frame.r8 == 0 { None } else { Some(read_timespec(k, i, frame.r8)?) };
-    let r = do_select(k, frame, i, t);
-    no_stale_deadline(k, i, r)
+    let (mut mask, mut size) = (0, 8);
+    if frame.r9 != 0 {
+        let vm = vm_of(k, i)?;
+        mask = vm.read_u64(frame.r9).map_err(|_| EFAULT)?;
+        size = vm.read_u64(frame.r9 + 8).map_err(|_| EFAULT)?;
+    }
+    with_mask(k, frame, i, mask, size, |k, frame, i| {
+        let t = if frame.r8 == 0 { None } else { Some(read_timespec(k, i, frame.r8)?) };
+        let r = do_select(k, frame, i, t);
+        no_stale_deadline(k, i, r)
+    })
 }
 
 // ---- epoll ----
@@ -439,10 +472,12 @@ pub fn sys_epoll_wait(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
     no_stale_deadline(k, i, r)
 }
 
-/// epoll_pwait: the signal mask argument is not applied (Go passes none).
+/// epoll_pwait(epfd, events, max, timeout, sigmask, size).
 pub fn sys_epoll_pwait(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
-    let r = do_epoll_wait(k, frame, i);
-    no_stale_deadline(k, i, r)
+    with_mask(k, frame, i, frame.r8, frame.r9, |k, frame, i| {
+        let r = do_epoll_wait(k, frame, i);
+        no_stale_deadline(k, i, r)
+    })
 }
 
 // ---- eventfd ----

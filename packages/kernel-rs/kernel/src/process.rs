@@ -61,6 +61,8 @@ pub enum Node {
     Zero,
     Gen(u8),
     Exe(usize),
+    /// A file or directory of the process's /tmp (tmpfs.rs).
+    Tmp(u32),
 }
 
 /// An open file: shared by the descriptors dup made from it (one offset), freed with the last.
@@ -69,6 +71,8 @@ pub struct OpenFile {
     pub node: Node,
     pub pos: u64,
     pub refs: u32,
+    /// O_ACCMODE and O_APPEND as opened (writes need O_WRONLY or O_RDWR).
+    pub flags: u32,
 }
 
 /// One descriptor an epoll set watches: the file it named when added (a closed or reused
@@ -214,6 +218,9 @@ pub struct Proc {
     pub events: [Option<EventFd>; MAX_EVENTFDS],
     pub timers: [Option<TimerFd>; MAX_TIMERFDS],
     pub files: [Option<OpenFile>; MAX_FDS],
+    /// The working directory: None for `/`, else a directory of the tree or of /tmp (which
+    /// holds an open reference on it, so its slot is not reused while it is the cwd).
+    pub cwd: Option<Node>,
     /// Live threads; the address space goes when the last one does.
     pub threads: u32,
     pub out: [LineBuf; 2],
@@ -237,6 +244,7 @@ impl Proc {
             events: [None; MAX_EVENTFDS],
             timers: [None; MAX_TIMERFDS],
             files: [None; MAX_FDS],
+            cwd: None,
             threads: 1,
             out: [LineBuf::EMPTY; 2],
             rng: seed | 1,
@@ -253,14 +261,15 @@ impl Proc {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// One more descriptor names open file `s` (dup), or one fewer (close; freed at zero).
-    pub fn file_ref(&mut self, s: usize, up: bool) {
-        if let Some(f) = self.files.get_mut(s).and_then(|f| f.as_mut()) {
-            f.refs = if up { f.refs + 1 } else { f.refs.saturating_sub(1) };
-            if f.refs == 0 {
-                self.files[s] = None;
-            }
+    /// One more descriptor names open file `s` (dup), or one fewer (close; freed at zero: then
+    /// the node it named, which a /tmp file may be waiting on).
+    pub fn file_ref(&mut self, s: usize, up: bool) -> Option<Node> {
+        let f = self.files.get_mut(s).and_then(|f| f.as_mut())?;
+        f.refs = if up { f.refs + 1 } else { f.refs.saturating_sub(1) };
+        if f.refs == 0 {
+            return self.files[s].take().map(|f| f.node);
         }
+        None
     }
 
     pub fn alloc_fd(&mut self, fd: Fd) -> Option<usize> {

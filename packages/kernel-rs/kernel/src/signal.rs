@@ -24,6 +24,7 @@ pub const SIGSEGV: u32 = 11;
 pub const SIGSTOP: u32 = 19;
 
 const SA_SIGINFO: u64 = 4;
+const SA_RESTART: u64 = 0x1000_0000;
 const SA_RESTORER: u64 = 0x0400_0000;
 const SA_ONSTACK: u64 = 0x0800_0000;
 const SA_NODEFER: u64 = 0x4000_0000;
@@ -112,7 +113,8 @@ fn push_frame(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32, act: Si
     let fp_at = sp.wrapping_sub(FP_SIZE) & !63;
     let at = (fp_at.wrapping_sub(FRAME_SIZE) & !15).wrapping_sub(8);
     let fx = k.task(i).fx.legacy();
-    let oldmask = k.task(i).sigmask;
+    // After a wait with its own mask, the handler's frame restores the mask from before it.
+    let oldmask = k.task(i).saved_mask.unwrap_or(k.task(i).sigmask);
     let mut buf = [0u8; FRAME_SIZE as usize];
     let mut put = |off: u64, v: u64| buf[off as usize..off as usize + 8].copy_from_slice(&v.to_le_bytes());
     put(0, act.restorer);
@@ -139,6 +141,7 @@ fn push_frame(k: &mut Kernel, frame: &mut TrapFrame, i: usize, sig: u32, act: Si
     }
     let template = k.fx_template;
     let t = k.task(i);
+    t.saved_mask = None;
     t.sigmask |= act.mask | if act.flags & SA_NODEFER == 0 { bit(sig) } else { 0 };
     t.sigmask &= !UNBLOCKABLE;
     // The handler starts with a clean FPU state (trap exit restores from the task's area).
@@ -202,13 +205,38 @@ fn deliver_one(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
     t.sigpending &= !bit(sig);
     let p = t.proc.unwrap_or(0);
     let Some(act) = k.procs[p].as_ref().map(|pr| pr.actions[sig as usize]) else { return };
-    if act.handler == SIG_IGN || (act.handler == SIG_DFL && ignored_by_default(sig)) {
-        return;
+    if !ignored(act, sig) {
+        let pid = k.procs[p].as_ref().map(|pr| pr.pid).unwrap_or(0);
+        if act.handler == SIG_DFL || !push_frame(k, frame, i, sig, act, SigInfo { code: SI_TKILL, addr: pid as u64 }, (0, 0, 0)) {
+            kill_process(k, frame, i, sig);
+        }
     }
-    let pid = k.procs[p].as_ref().map(|pr| pr.pid).unwrap_or(0);
-    if act.handler == SIG_DFL || !push_frame(k, frame, i, sig, act, SigInfo { code: SI_TKILL, addr: pid as u64 }, (0, 0, 0)) {
-        kill_process(k, frame, i, sig);
+    // A wait's own mask that no handler frame took (the signal was ignored) goes now.
+    if let Some(t) = k.tasks.get_mut(i).and_then(|t| t.as_deref_mut()) {
+        if let Some(m) = t.saved_mask.take() {
+            t.sigmask = m;
+        }
     }
+}
+
+fn ignored(act: SigAction, sig: u32) -> bool {
+    act.handler == SIG_IGN || (act.handler == SIG_DFL && ignored_by_default(sig))
+}
+
+/// rt_sigsuspend(mask, size): wait under `mask` until a signal it lets through is delivered;
+/// always -EINTR.
+pub fn sys_rt_sigsuspend(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    if frame.rsi != 8 {
+        return Err(EINVAL);
+    }
+    let m = vm_of(k, i)?.read_u64(frame.rdi).map_err(|_| EFAULT)?;
+    if k.task(i).wait_mask_begin(m) {
+        return Err(EINTR);
+    }
+    frame.rip -= 2;
+    k.task(i).wake_at = 0;
+    k.block_current(frame, State::Poll);
+    Ok(Next::Switched)
 }
 
 /// End thread `i`'s process for signal `sig` (default action, or a frame that could not be
@@ -362,19 +390,43 @@ pub fn sys_rt_sigreturn(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysR
 }
 
 /// Make `sig` pending on thread `target` (a TaskId index of the same process) and wake it from
-/// an interruptible wait with -EINTR.
+/// an interruptible wait, as Linux does: a signal the process ignores wakes nothing; one with a
+/// handler installed with SA_RESTART restarts a blocking read or write (pipe, eventfd) and an
+/// untimed futex wait once the handler returns; everything else — poll, ppoll, select,
+/// pselect6, epoll_wait, epoll_pwait, rt_sigsuspend, nanosleep, a timed futex wait, or no
+/// SA_RESTART — returns -EINTR.
 fn post(k: &mut Kernel, target: usize, sig: u32) {
+    let act = k.task(target).proc.and_then(|p| k.procs[p].as_ref()).map(|pr| pr.actions[sig as usize]).unwrap_or_default();
     let t = k.task(target);
     t.sigpending |= bit(sig);
-    if t.sigmask & bit(sig) == 0 && matches!(t.state, State::Futex(_) | State::PipeRead(_) | State::Sleeping(_) | State::Poll) {
-        if matches!(t.state, State::PipeRead(_) | State::Poll) {
-            // The read was set to run again (rip on its `syscall`): it returns -EINTR instead.
-            t.frame.rip += 2;
-        }
-        t.frame.rax = EINTR as u64;
-        t.state = State::Runnable;
-        t.wake_at = 0;
+    if ignored(act, sig) || t.sigmask & bit(sig) != 0 || !matches!(t.state, State::Futex(_) | State::PipeRead(_) | State::Sleeping(_) | State::Poll) {
+        return;
     }
+    let restart = act.handler != SIG_DFL
+        && act.flags & SA_RESTART != 0
+        && match t.state {
+            State::PipeRead(_) => true,
+            // A call set to run again holds its number in rax: read, write, pread64, pwrite64,
+            // readv, writev restart; the waits on many descriptors do not.
+            State::Poll => matches!(t.frame.rax, 0 | 1 | 17 | 18 | 19 | 20),
+            State::Futex(_) => t.wake_at == 0,
+            _ => false,
+        };
+    match t.state {
+        // Set to run again (rip on its `syscall`): restarting leaves it so; else -EINTR.
+        State::PipeRead(_) | State::Poll if !restart => {
+            t.frame.rip += 2;
+            t.frame.rax = EINTR as u64;
+        }
+        State::PipeRead(_) | State::Poll => {}
+        State::Futex(_) if restart => {
+            t.frame.rip -= 2;
+            t.frame.rax = 202; // futex: the wait runs again, checking the word anew
+        }
+        _ => t.frame.rax = EINTR as u64,
+    }
+    t.state = State::Runnable;
+    t.wake_at = 0;
 }
 
 /// The thread of process `p` whose Linux tid is `tid`.

@@ -145,11 +145,35 @@ pub struct Task {
     pub sigpending: u64,
     /// sigaltstack: (base, size); size 0 = none.
     pub altstack: (u64, u64),
+    /// The mask to restore after a wait that set its own (ppoll, pselect6, epoll_pwait,
+    /// rt_sigsuspend): put back when the call returns, or saved in the frame of the signal that
+    /// interrupted it (so the handler runs under the wait's mask and sigreturn restores this).
+    pub saved_mask: Option<u64>,
     /// Tick at which a blocked wait (futex with a timeout) gives up with -ETIMEDOUT; 0 = never.
     pub wake_at: u64,
 }
 
 impl Task {
+    /// ppoll, pselect6, epoll_pwait, rt_sigsuspend: `mask` replaces the thread's signal mask for
+    /// the wait, the old one kept in `saved_mask` (a re-run of the call keeps the first). True
+    /// when a signal the new mask lets through is already pending: the call returns -EINTR at
+    /// once and the signal is delivered with a frame restoring the old mask (signal.rs).
+    pub fn wait_mask_begin(&mut self, mask: u64) -> bool {
+        const UNBLOCKABLE: u64 = (1 << 8) | (1 << 18); // SIGKILL, SIGSTOP
+        if self.saved_mask.is_none() {
+            self.saved_mask = Some(self.sigmask);
+        }
+        self.sigmask = mask & !UNBLOCKABLE;
+        self.sigpending & !self.sigmask != 0
+    }
+
+    /// The wait returned (a value, a timeout, an error other than a signal): its mask goes.
+    pub fn wait_mask_end(&mut self) {
+        if let Some(m) = self.saved_mask.take() {
+            self.sigmask = m;
+        }
+    }
+
     /// Not to be scheduled whatever its state: held by a hot-swap, or paused.
     #[inline(always)]
     pub fn held(&self) -> bool {
@@ -346,6 +370,7 @@ pub fn new_task(id: u32, tid: TaskId, name: &str, cr3: u64, frame: TrapFrame, fx
         sigmask: 0,
         sigpending: 0,
         altstack: (0, 0),
+        saved_mask: None,
         wake_at: 0,
     }
 }

@@ -144,9 +144,9 @@ pub fn sys_exit_group(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
 pub fn expire(k: &mut Kernel) -> bool {
     let now = crate::time::now_us();
     let mut any = crate::poll::tick(k);
-    for t in k.tasks.iter_mut().flatten() {
+    k.each_task(|t| {
         if t.wake_at == 0 || t.wake_at > now {
-            continue;
+            return;
         }
         match t.state {
             State::Futex(_) => t.frame.rax = ETIMEDOUT as u64,
@@ -156,14 +156,14 @@ pub fn expire(k: &mut Kernel) -> bool {
                 t.state = State::Runnable;
                 t.wake_at = 1;
                 any = true;
-                continue;
+                return;
             }
-            _ => continue,
+            _ => return,
         }
         t.state = State::Runnable;
         t.wake_at = 0;
         any = true;
-    }
+    });
     any
 }
 

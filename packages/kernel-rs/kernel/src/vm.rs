@@ -176,9 +176,14 @@ impl Vm {
     }
 
     /// Count `n` more frames held (and the most ever held).
-    fn charge(&mut self, n: usize) {
+    pub fn charge(&mut self, n: usize) {
         self.frames += n;
         self.peak_frames = self.peak_frames.max(self.frames);
+    }
+
+    /// Count `n` fewer (frames given back outside the page tables: /tmp's).
+    pub fn uncharge(&mut self, n: usize) {
+        self.frames = self.frames.saturating_sub(n);
     }
 
     /// Free the frames behind [start, end) (keeping the areas: the next touch gets zeroes).
