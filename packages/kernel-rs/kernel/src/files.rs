@@ -983,6 +983,28 @@ pub fn sys_faccessat2(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
 
 // ---- directories, links ----
 
+/// A linux_dirent64 record in `rec`, whose name the caller put at rec[19..]: d_ino, d_off (the
+/// offset of the next entry), d_reclen and d_type. Returns d_reclen (name, NUL, 8-aligned).
+fn dirent64(rec: &mut [u8; 280], ino: u64, next: u64, dtype: u8, name_len: usize) -> usize {
+    let reclen = (19 + name_len + 1).div_ceil(8) * 8;
+    rec[0..8].copy_from_slice(&ino.to_le_bytes());
+    rec[8..16].copy_from_slice(&next.to_le_bytes());
+    rec[16..18].copy_from_slice(&(reclen as u16).to_le_bytes());
+    rec[18] = dtype;
+    reclen
+}
+
+/// Copy one record to the caller's buffer after the `written` bytes already there: false when it
+/// does not fit (the call ends there), EINVAL when not even the first one fits.
+fn put_dirent(k: &mut Kernel, i: usize, buf: u64, count: usize, written: &mut usize, rec: &[u8]) -> Result<bool, i64> {
+    if *written + rec.len() > count {
+        return if *written == 0 { Err(EINVAL) } else { Ok(false) };
+    }
+    vm_of(k, i)?.copy_out(buf + *written as u64, rec).map_err(efault)?;
+    *written += rec.len();
+    Ok(true)
+}
+
 /// getdents64: ".", "..", then the directory's entries in path order. The offset of an open
 /// directory is 0 or 1 for the dots, then 2 + the index of the next entry to look at.
 pub fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
@@ -1008,25 +1030,17 @@ pub fn sys_getdents64(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysRes
                 None => break,
             },
         };
-        let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
-        if written + reclen > count {
-            if written == 0 {
-                return Err(EINVAL);
-            }
-            break;
-        }
         let mut rec = [0u8; 280];
-        rec[0..8].copy_from_slice(&(((tree as u64 + 1) << 32) | (ino as u64 + 1)).to_le_bytes());
-        rec[8..16].copy_from_slice(&next.to_le_bytes());
-        rec[16..18].copy_from_slice(&(reclen as u16).to_le_bytes());
-        rec[18] = match kind {
+        rec[19..19 + name.len()].copy_from_slice(name);
+        let dtype = match kind {
             Kind::Dir => 4,
             Kind::File => 8,
             Kind::Symlink => 10,
         };
-        rec[19..19 + name.len()].copy_from_slice(name);
-        vm_of(k, i)?.copy_out(buf + written as u64, &rec[..reclen]).map_err(efault)?;
-        written += reclen;
+        let reclen = dirent64(&mut rec, ((tree as u64 + 1) << 32) | (ino as u64 + 1), next, dtype, name.len());
+        if !put_dirent(k, i, buf, count, &mut written, &rec[..reclen])? {
+            break;
+        }
         pos = next;
     }
     if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
@@ -1059,19 +1073,10 @@ fn getdents_tmp(k: &mut Kernel, i: usize, p: usize, s: usize, dir: u32, mut pos:
                 (TMP_INO | (c as u64 + 1), c as u64 + 3, n.dir, n.name.len())
             }
         };
-        let reclen = (19 + name_len + 1).div_ceil(8) * 8;
-        if written + reclen > count {
-            if written == 0 {
-                return Err(EINVAL);
-            }
+        let reclen = dirent64(&mut rec, ino, next, if is_dir { 4 } else { 8 }, name_len);
+        if !put_dirent(k, i, buf, count, &mut written, &rec[..reclen])? {
             break;
         }
-        rec[0..8].copy_from_slice(&ino.to_le_bytes());
-        rec[8..16].copy_from_slice(&next.to_le_bytes());
-        rec[16..18].copy_from_slice(&(reclen as u16).to_le_bytes());
-        rec[18] = if is_dir { 4 } else { 8 };
-        vm_of(k, i)?.copy_out(buf + written as u64, &rec[..reclen]).map_err(efault)?;
-        written += reclen;
         pos = next;
     }
     if let Some(f) = k.procs[p].as_mut().and_then(|pr| pr.files[s].as_mut()) {
