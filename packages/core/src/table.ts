@@ -40,12 +40,12 @@ export function formatTable(headers: string[], rows: string[][], width = outputW
   const lines: string[] = [];
   lines.push(joinLine(columns.map((c, i) => pad(color.bold(c.header), c.header.length, widths[i] as number))));
   for (const row of cells) {
-    const wrapped = row.map((cell, i) => wrapStyled(cell, widths[i] as number));
+    const wrapped = row.map((cell, i) => cellLines(cell, widths[i] as number));
     const height = Math.max(1, ...wrapped.map((w) => w.length));
     for (let l = 0; l < height; l++) {
       lines.push(joinLine(wrapped.map((w, i) => {
-        const line = w[l] ?? [];
-        return pad(render(line), line.length, widths[i] as number);
+        const line = w[l] ?? { text: '', visible: 0 };
+        return pad(line.text, line.visible, widths[i] as number);
       })));
     }
   }
@@ -131,6 +131,18 @@ function render(chars: Styled[]): string {
     out += ch;
   }
   return current ? `${out}\u001B[0m` : out;
+}
+
+// eslint-disable-next-line no-control-regex
+const NEEDS_LAYOUT = /[\u001B\n\uD800-\uDFFF]|^\s|\s$/;
+
+/**
+ * A cell's lines as text with their visible widths. Most cells are plain one-line text that
+ * fits: they are themselves (what wrapStyled gives them, without a record per character).
+ */
+function cellLines(cell: string, width: number): { text: string; visible: number }[] {
+  if (cell.length <= width && !NEEDS_LAYOUT.test(cell)) return [{ text: cell, visible: cell.length }];
+  return wrapStyled(cell, width).map((line) => ({ text: render(line), visible: line.length }));
 }
 
 /** A cell's lines no wider than `width`: wrapped at spaces or after `/`, a word broken only when longer than `width`. */
