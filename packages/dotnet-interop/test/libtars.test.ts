@@ -45,6 +45,10 @@ describe('libtars', () => {
     for (const e of STATUS) {
       expect(Number(new RegExp(`#define TARS_E_${e} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), e).toBe(rustConst(`E_${e}`));
     }
+    // The sandbox statuses (libtars only; the C# SDK has no sandbox calls yet).
+    for (const e of ['NO_SANDBOX', 'POISONED', 'GUEST_ERROR', 'NO_SNAPSHOT', 'GUEST_ABORT', 'HOST_CALL']) {
+      expect(Number(new RegExp(`#define TARS_E_${e} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), e).toBe(rustConst(`E_${e}`));
+    }
     // The lifecycle constants (ANY_CHILD is u64::MAX: libtars says UINT64_MAX).
     for (const k of ['EXIT_KILLED', 'EXIT_FAULTED', 'WAIT_NOHANG', 'CAP_SLOTS', 'GRANT_SAME_RIGHTS', 'RIGHT_SEND', 'RIGHT_RECV']) {
       expect(Number(new RegExp(`#define TARS_${k} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), k).toBe(rustConst(k));

@@ -88,6 +88,37 @@ describe('sandboxes (QEMU, TCG)', () => {
     await ipcGoesOn(c);
   });
 
+  it('guest → host calls: registered functions by name with typed arguments, an unknown name is an error to the guest, a stateful host, no re-entry, clean FPU state per call', async () => {
+    const { q } = await boot([...GUESTS, owner('hostcalls', 8)]);
+    await q.waitFor(isLog('hostcalls', /: (ok|FAIL.*)$/), { timeoutMs: 60_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    expect(q.reader.events.filter(isLog('kernel', /^sandbox_poisoned /))).toEqual([]);
+  });
+
+  it('hostile host calls: a loop of host calls past the deadline, garbage on the gate, a host answering too late — each poisons or is refused in its own sandbox', async () => {
+    const { q, c } = await boot([...DEMO_MODULES, ...GUESTS, owner('hostile-host', 9)]);
+    await q.waitFor(isLog('hostile-host', /: (ok|FAIL.*)$/), { timeoutMs: 90_000 });
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    const poisoned = q.reader.events.filter(isLog('kernel', /^sandbox_poisoned /)).map((e) => String(e['msg']).match(/reason=(\w+)/)?.[1]);
+    expect(poisoned).toEqual(['deadline', 'deadline']);
+    expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
+    await ipcGoesOn(c);
+  });
+
+  it("a host that never answers: the call's deadline still poisons the sandbox and the host can still kill the owner", async () => {
+    const { q, c } = await boot([...DEMO_MODULES, ...GUESTS, owner('stall', 10)]);
+    await q.waitFor(isLog('stall', /in the host function$/), { timeoutMs: 30_000 });
+    await q.waitFor(isLog('kernel', /^sandbox_poisoned module=sb-hostile .*reason=deadline/), { timeoutMs: 30_000 });
+    const self = (await c.request<{ tasks: { id: number; name: string }[] }>('tasks', { offset: 0, limit: 32 })).tasks.find((t) => t.name === 'stall')!;
+    expect((await c.request<{ killed: number[] }>('kill', { tasks: [self.id] })).killed).toEqual([self.id]);
+    await q.waitFor((e) => e.ev === 'task_exit' && e['name'] === 'stall', { timeoutMs: 10_000 });
+    const left = (await c.request<{ tasks: { name: string }[] }>('tasks', { offset: 0, limit: 32 })).tasks.filter((t) => t.name.startsWith('sb-'));
+    expect(left).toEqual([]);
+    expect(q.reader.events.filter(failed)).toEqual([]);
+    expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
+    await ipcGoesOn(c);
+  });
+
   it('serves host calls over the control channel (os hyperlight call): typed arguments, kept state, --restore, poisoning', async () => {
     const { q, c } = await boot([...DEMO_MODULES, ...GUESTS]);
     const deployment = { id: 'test' } as DeploymentRecord;

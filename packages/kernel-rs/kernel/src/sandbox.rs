@@ -1,6 +1,7 @@
 //! Sandboxes: Hyperlight's model on TARS isolation. A sandbox is an address space made from a
 //! function module (`sandbox=yes` on its line), owned by the task that made it, entered only by
-//! its owner's `sb_call` and left only through a gate (`sb_return`, `sb_abort`) or `log`.
+//! its owner's `sb_call` and left only through a gate (`sb_return`, `sb_abort`, `sb_host_call`)
+//! or `log`.
 //!
 //! - Memory: the image's read-only pages are borrowed from the boot module (shared by every
 //!   sandbox of it, as `task::load_image` does for spawned instances); its writable pages, its
@@ -9,6 +10,9 @@
 //! - A call runs on the caller's time: the owner blocks (`reply_blocked`) and the CPU switches
 //!   straight to the guest context, no scheduler pass; the gate switches straight back. A guest
 //!   context is a task slot in state `Guest` between calls (listed as `sandbox_idle`).
+//! - Host calls: `sb_host_call` parks the guest (the call stays open, its deadline running) and
+//!   hands the encoded call to the owner, whose `sb_call` returns E_HOST_CALL; the owner's
+//!   `sb_host_reply` puts the answer in the guest's output pages and switches straight back.
 //! - Poisoning: a fault, any other system call, running past SB_DEADLINE_TICKS or `sb_abort`
 //!   ends the call with E_POISONED (or E_GUEST_ABORT) to the owner; the sandbox refuses calls
 //!   until `sb_restore`. Nothing else is touched: no fault record, no supervisor, no event but a
@@ -78,6 +82,8 @@ struct Sandbox {
     /// The guest context was ended from outside (the host killed its task): only destroy is left.
     dead: bool,
     call: Option<Call>,
+    /// The call's guest waits in `sb_host_call` for its owner's `sb_host_reply` (the owner runs).
+    host_wait: bool,
     /// Ticks a call may run (`deadline_ms=` on the module's line).
     deadline_ticks: u64,
     /// (user address, frame holding its copy) of every writable page at the snapshot.
@@ -202,7 +208,7 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
@@ -238,6 +244,30 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
                 }
             }
         }
+        SYS_SB_HOST_CALL if is_guest(i) => {
+            let s = by_guest(k, i)?;
+            let owner = table().slots[s].as_ref()?.owner?;
+            if k.get(owner)?.proc.is_some() {
+                return None;
+            }
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            match host_request(k, frame, s, frame.rdi as usize) {
+                Some(o) => Some(k.switch_task(frame, i, o)),
+                None => Some(frame as *const TrapFrame),
+            }
+        }
+        SYS_SB_HOST_REPLY if !is_guest(i) && k.task(i).proc.is_none() => {
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            match host_reply(k, frame, i) {
+                Ok(g) => Some(k.switch_task(frame, i, g)),
+                Err(e) => {
+                    frame.rax = e as u64;
+                    Some(frame as *const TrapFrame)
+                }
+            }
+        }
         SYS_SB_RETURN if is_guest(i) => {
             let s = by_guest(k, i)?;
             let owner = table().slots[s].as_ref()?.owner?;
@@ -267,6 +297,9 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
         frame.rdi = sb.poisoned;
         return Err(E_POISONED);
     }
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
     let (cr3, guest, entry, ticks) = (sb.cr3, sb.guest, sb.entry, sb.deadline_ticks);
     // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
     // the kernel's writes go through its own map, which the guest's dirty bits do not see).
@@ -295,9 +328,13 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
         }
     }
     let deadline = k.ticks + ticks;
+    let fx = &k.fx_template as *const crate::fpu::FxArea;
     let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
-    // Fresh registers and stack for each call; the FPU/SSE state is the guest's own.
+    // Fresh registers, stack and FPU/SSE state for each call: nothing crosses from one call to
+    // the next but memory (which restore resets).
     g.frame = entry;
+    // SAFETY: the kernel's template, a field apart from the task table's `g`.
+    g.fx.reset_to(unsafe { &*fx });
     g.frame.rdi = len as u64;
     g.frame.rsi = SB_IO_BASE;
     g.state = State::Runnable;
@@ -325,6 +362,11 @@ pub fn guest_syscall(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
             frame.rax = if ok { E_OK as u64 } else { E_BAD_ADDRESS as u64 };
         }
         SYS_SB_RETURN => finish(k, frame, s, frame.rdi, frame.rsi as usize),
+        SYS_SB_HOST_CALL => {
+            if let Some(o) = host_request(k, frame, s, frame.rdi as usize) {
+                k.switch_to(frame, Some(o));
+            }
+        }
         SYS_SB_ABORT => {
             let code = frame.rdi;
             poison(k, frame, s, SB_POISON_ABORT, E_GUEST_ABORT, code);
@@ -378,6 +420,129 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
     }
 }
 
+/// The host-call gate from sandbox `s`'s guest (the live context, `frame` its registers): hand
+/// its `len` bytes of encoded call to the owner, whose `sb_call` returns E_HOST_CALL, and park
+/// the guest until `sb_host_reply`. Returns the owner's slot to switch to; None: answered on the
+/// guest's own frame (no owner task, an oversized call, no call running).
+fn host_request(k: &mut Kernel, frame: &mut TrapFrame, s: usize, len: usize) -> Option<usize> {
+    use kcore::sbcall::{GUEST_BAD_ARGS, GUEST_NO_SUCH_FUNCTION};
+    let sb = table().slots[s].as_mut()?;
+    let (cr3, guest) = (sb.cr3, sb.guest);
+    let refuse = |frame: &mut TrapFrame, status: u64, msg: &str| {
+        let mut out = [0u8; 64];
+        let mut w = kcore::sbcall::Writer::new(&mut out);
+        let n = w.value(&kcore::sbcall::Value::Str(msg)).map_or(0, |_| w.len());
+        let ok = memory::copy_to_user(cr3, SB_IO_BASE + SB_IO_IN as u64, &out[..n]).is_some();
+        frame.rax = status;
+        frame.rdi = if ok { n as u64 } else { 0 };
+        None
+    };
+    let Some(call) = sb.call.as_ref() else { return refuse(frame, GUEST_BAD_ARGS, "no call running") };
+    let Some(owner) = sb.owner else { return refuse(frame, GUEST_NO_SUCH_FUNCTION, "no host functions: the control channel's sandboxes have none") };
+    if len > SB_IO_OUT {
+        return refuse(frame, GUEST_BAD_ARGS, "host call larger than the I/O pages");
+    }
+    let (result_ptr, result_cap) = (call.result_ptr, call.result_cap);
+    let oi = k.get(owner).map(|t| t.tid.index())?;
+    let n = len.min(result_cap as usize);
+    let out = SB_IO_BASE + SB_IO_IN as u64;
+    let mut st = E_HOST_CALL;
+    if k.task(oi).proc.is_none() {
+        if !copy_user(cr3, out, k.task(oi).cr3, result_ptr, n) {
+            st = E_BAD_ADDRESS;
+        }
+    } else {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < n {
+            let c = (n - off).min(buf.len());
+            let ok = memory::copy_from_user(cr3, out + off as u64, &mut buf[..c]).is_some() && crate::uaccess::write_user(k, oi, result_ptr + off as u64, &buf[..c]).is_some();
+            if !ok {
+                st = E_BAD_ADDRESS;
+                break;
+            }
+            off += c;
+        }
+    }
+    if st != E_HOST_CALL {
+        // The owner's result buffer is gone: the guest hears it, the owner is not disturbed.
+        return refuse(frame, GUEST_BAD_ARGS, "the owner's buffer refused the host call");
+    }
+    if let Some(sb) = table().slots[s].as_mut() {
+        sb.host_wait = true;
+    }
+    if let Some(g) = k.get(guest) {
+        g.state = State::Guest;
+    }
+    let o = k.task(oi);
+    o.frame.rax = st as u64;
+    o.frame.rdi = n as u64;
+    o.frame.rsi = len as u64;
+    o.frame.rdx = 0;
+    o.state = State::Runnable;
+    k.counters.ipc_replies += 1;
+    Some(oi)
+}
+
+/// sb_host_reply(handle, status, result_ptr, result_len): the general path (a Linux owner).
+pub fn sys_host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let g = host_reply(k, frame, i)?;
+    k.switch_to(frame, Some(g));
+    Ok(Next::Switched)
+}
+
+/// The owner `i` answers its sandbox's pending host call: the result goes into the guest's
+/// output pages, the guest resumes where it called, the owner blocks in the call again.
+/// Returns the guest's slot.
+fn host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> {
+    let s = owned(k, i, frame.rdi)?;
+    let (status, ptr, len) = (frame.rsi, frame.rdx, frame.r10 as usize);
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    if !sb.host_wait {
+        if sb.poisoned != 0 {
+            frame.rdi = sb.poisoned;
+            return Err(E_POISONED);
+        }
+        return Err(E_NO_CALLER);
+    }
+    if len > SB_IO_OUT {
+        return Err(E_BAD_ADDRESS);
+    }
+    let (cr3, guest) = (sb.cr3, sb.guest);
+    let out = SB_IO_BASE + SB_IO_IN as u64;
+    if k.task(i).proc.is_none() {
+        if !copy_user(k.task(i).cr3, ptr, cr3, out, len) {
+            return Err(E_BAD_ADDRESS);
+        }
+    } else {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(buf.len());
+            crate::uaccess::read_user(k, i, ptr + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            memory::copy_to_user(cr3, out + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            let mut va = (out + off as u64) & !0xfff;
+            while va < out + (off + n) as u64 {
+                if let Some(pte) = memory::user_pte(cr3, va, false) {
+                    *pte |= PTE_DIRTY;
+                }
+                va += FRAME_SIZE;
+            }
+            off += n;
+        }
+    }
+    if let Some(sb) = table().slots[s].as_mut() {
+        sb.host_wait = false;
+    }
+    let g = k.get(guest).ok_or(E_NO_SANDBOX)?;
+    g.frame.rax = status;
+    g.frame.rdi = len as u64;
+    g.state = State::Runnable;
+    k.task(i).state = State::ReplyBlocked;
+    k.counters.ipc_calls += 1;
+    Ok(guest.index())
+}
+
 /// The gate for a task owner: its call of sandbox `s` ends with the guest's `status` and
 /// `out_len` bytes of result copied to it; the guest goes idle. Returns the owner's slot (None:
 /// no call, or the host's sandbox).
@@ -427,6 +592,9 @@ fn poison(k: &mut Kernel, frame: &mut TrapFrame, s: usize, reason: u64, status: 
     let Some(sb) = table().slots[s].as_mut() else { return };
     sb.poisoned = reason;
     let call = sb.call.take();
+    // An owner running its host function is not blocked in the call: its `sb_host_reply` gets
+    // E_POISONED instead.
+    let call = if core::mem::take(&mut sb.host_wait) { None } else { call };
     let (owner, guest, module) = (sb.owner, sb.guest, sb.module);
     let live = k.current == Some(guest.index());
     let rip = if live { frame.rip } else { k.get(guest).map(|g| g.frame.rip).unwrap_or(0) };
@@ -515,6 +683,9 @@ fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
     if sb.poisoned != 0 || sb.dead {
         return Err(E_POISONED);
     }
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
     drop_snapshot(sb);
     let cr3 = sb.cr3;
     let mut pages: Vec<u64> = Vec::new();
@@ -569,6 +740,9 @@ fn restore(s: usize) -> Result<u64, i64> {
     if sb.dead {
         return Err(E_POISONED);
     }
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
     if sb.snapshot.is_empty() {
         return Err(E_NO_SNAPSHOT);
     }
@@ -620,7 +794,8 @@ pub fn on_task_end(k: &mut Kernel, tid: TaskId) {
             sb.dead = true;
             sb.poisoned = SB_POISON_KILLED;
             drop_snapshot(sb);
-            if let (Some(_), Some(o)) = (sb.call.take(), sb.owner.and_then(|o| k.get(o))) {
+            let waiting = core::mem::take(&mut sb.host_wait);
+            if let (Some(_), false, Some(o)) = (sb.call.take(), waiting, sb.owner.and_then(|o| k.get(o))) {
                 o.frame.rax = E_POISONED as u64;
                 o.frame.rdi = SB_POISON_KILLED;
                 o.state = State::Runnable;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use agent_rt::abi::*;
-use agent_rt::sandbox::{CallError, Sandbox, Value};
+use agent_rt::sandbox::{CallError, HostError, HostFunctions, HostHandler, HostResult, Sandbox, Value};
 use agent_rt::{log, log_fmt, metric, rdtsc, Msg};
 
 macro_rules! check {
@@ -242,6 +242,141 @@ fn victim() -> i64 {
     1
 }
 
+fn add<'r>(a: &[Value<'r>]) -> HostResult<'r> {
+    match a {
+        [Value::I64(x), Value::I64(y)] => Ok(Value::I64(x.wrapping_add(*y))),
+        _ => Err(HostError { code: 2, message: "add: two i64" }),
+    }
+}
+
+fn host_fail<'r>(_a: &[Value<'r>]) -> HostResult<'r> {
+    Err(HostError { code: 20, message: "the host says no" })
+}
+
+fn host_noop<'r>(_a: &[Value<'r>]) -> HostResult<'r> {
+    Ok(Value::Void)
+}
+
+/// A host with state: `greet` answers from a buffer of its own, counts its calls, and tries to
+/// re-enter the sandbox that called it (refused: the call is in progress).
+struct Greeter {
+    sb: Sandbox,
+    calls: u64,
+    reentry: Option<(bool, bool, bool)>,
+    buf: [u8; 64],
+}
+
+impl HostHandler for Greeter {
+    fn handle<'r>(&'r mut self, name: &'r str, args: &[Value<'r>]) -> Option<HostResult<'r>> {
+        self.calls += 1;
+        match name {
+            "add" => Some(add(args)),
+            "fail" => Some(host_fail(args)),
+            "greet" => {
+                let mut out = [0u8; 32];
+                let call = self.sb.call("counter", &[], &mut out).map_err(|e| e.status());
+                self.reentry = Some((call == Err(E_BUSY), self.sb.snapshot() == Err(agent_rt::SysError(E_BUSY)), self.sb.restore() == Err(agent_rt::SysError(E_BUSY))));
+                let Some(Value::Str(who)) = args.first() else { return Some(Err(HostError { code: 2, message: "greet: a string" })) };
+                let prefix = b"hello, ";
+                let n = (prefix.len() + who.len()).min(self.buf.len());
+                self.buf[..prefix.len()].copy_from_slice(prefix);
+                self.buf[prefix.len()..n].copy_from_slice(&who.as_bytes()[..n - prefix.len()]);
+                Some(Ok(Value::Str(core::str::from_utf8(&self.buf[..n]).unwrap_or("?"))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Guest → host calls: registered functions by name with typed arguments, a host with state,
+/// an unregistered name (an error to the guest, which carries on), the host's error passed
+/// through, many host calls in one guest call, no host functions at all, FPU state per call.
+fn hostcalls() -> i64 {
+    let s = "hostcalls";
+    let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    let mut host = HostFunctions::new();
+    check!(s, host.register("add", add).is_ok() && host.register("fail", host_fail).is_ok() && host.register("noop", host_noop).is_ok(), "register");
+    let mut out = [0u8; 256];
+    let r = sb.call_with(&mut host, "host_add", &[Value::I64(40), Value::I64(2)], &mut out);
+    check!(s, r == Ok(Value::I64(42)), "host_add: {:?}", r);
+    let r = sb.call_with(&mut host, "host_missing", &[], &mut out);
+    check!(s, r == Ok(Value::U64(1)), "host_missing: {:?}", r);
+    let r = sb.call_with(&mut host, "host_fail", &[], &mut out);
+    check!(s, r == Err(CallError::Guest { code: 20, message: "the host says no" }), "host_fail: {:?}", r);
+    let r = sb.call_with(&mut host, "host_many", &[Value::U64(100)], &mut out);
+    check!(s, r == Ok(Value::I64(4950)), "host_many: {:?}", r);
+    let r = sb.call_with(&mut host, "host_noop", &[], &mut out);
+    check!(s, r == Ok(Value::Void), "host_noop: {:?}", r);
+    // Without host functions the guest hears "no such function" and passes it on.
+    let r = sb.call("host_add", &[Value::I64(1), Value::I64(2)], &mut out);
+    check!(s, matches!(r, Err(CallError::Guest { code: 1, message: "no such host function" })), "no host: {:?}", r);
+    // A host with state, which tries to re-enter the calling sandbox.
+    let mut g = Greeter { sb, calls: 0, reentry: None, buf: [0; 64] };
+    let r = sb.call_with(&mut g, "host_greet", &[Value::Str("sandbox")], &mut out);
+    check!(s, r == Ok(Value::Str("hello, sandbox")), "host_greet: {:?}", r);
+    check!(s, g.calls == 1 && g.reentry == Some((true, true, true)), "re-entry not refused: {:?}", g.reentry);
+    // The sandbox is fine afterwards and its state is its own.
+    check!(s, counter(&sb) == Some(1), "counter after host calls");
+    // No host call pending: sb_host_reply is refused.
+    let (st, _, _) = agent_rt::syscall(SYS_SB_HOST_REPLY, [sb.handle, 0, out.as_ptr() as u64, 1, 0]);
+    check!(s, st == E_NO_CALLER, "a reply with no host call: {}", st);
+    // FPU/SSE state starts clean at every call: what one call leaves in xmm0-3 and MXCSR is gone.
+    let a = sb.call("fpu_probe", &[], &mut out);
+    let mut out2 = [0u8; 64];
+    let b = sb.call("fpu_probe", &[], &mut out2);
+    check!(s, a == Ok(Value::U64(0x1f80)) && b == a, "fpu state leaks between calls: {:?} then {:?}", a, b);
+    log("sb-owner: hostcalls: ok");
+    0
+}
+
+/// Host calls from a hostile guest: one that loops on host calls past its deadline, garbage on
+/// the gate, a host that answers after the deadline. Each poisons or refuses only that sandbox.
+fn hostile_host() -> i64 {
+    let s = "hostile-host";
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create"); return 1 };
+    check!(s, sb.snapshot().is_ok(), "snapshot");
+    let mut host = HostFunctions::new();
+    check!(s, host.register("add", add).is_ok(), "register");
+    let mut out = [0u8; 256];
+    let r = sb.call_with(&mut host, "host_loop", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_DEADLINE }), "host_loop: {:?}", r);
+    check!(s, sb.restore().is_ok(), "restore after host_loop");
+    let r = sb.call_with(&mut host, "host_garbage", &[Value::U64(400)], &mut out);
+    check!(s, r == Ok(Value::U64(400)), "host_garbage: {:?}", r);
+    // A host that answers only after the deadline: its reply finds the sandbox poisoned.
+    struct Slow;
+    impl HostHandler for Slow {
+        fn handle<'r>(&'r mut self, _name: &'r str, _args: &[Value<'r>]) -> Option<HostResult<'r>> {
+            agent_rt::sleep_us(200_000);
+            Some(Ok(Value::Void))
+        }
+    }
+    let r = sb.call_with(&mut Slow, "host_stall", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_DEADLINE }), "slow host: {:?}", r);
+    check!(s, sb.restore().is_ok() && sb.call("ok", &[], &mut out) == Ok(Value::U64(1)), "usable after restore");
+    log("sb-owner: hostile-host: ok");
+    0
+}
+
+/// A host that never answers: its guest's call stays open (the host kills this task).
+fn stall() -> i64 {
+    let s = "stall";
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create"); return 1 };
+    struct Never;
+    impl HostHandler for Never {
+        fn handle<'r>(&'r mut self, _name: &'r str, _args: &[Value<'r>]) -> Option<HostResult<'r>> {
+            log("sb-owner: stall: in the host function");
+            loop {
+                agent_rt::sleep_us(1_000_000);
+            }
+        }
+    }
+    let mut out = [0u8; 64];
+    let r = sb.call_with(&mut Never, "host_stall", &[], &mut out);
+    log_fmt(format_args!("sb-owner: stall: FAIL the host function returned: {:?}", r));
+    1
+}
+
 fn kcore_encode(buf: &mut [u8]) -> usize {
     // "noop", no arguments.
     let name = b"noop";
@@ -260,6 +395,9 @@ fn main(_id: u64, arg: u64) -> i64 {
         5 => quota(),
         6 => bench(),
         7 => victim(),
+        8 => hostcalls(),
+        9 => hostile_host(),
+        10 => stall(),
         _ => {
             log("sb-owner: unknown scenario");
             1

@@ -10,7 +10,7 @@
 /// First TARS system-call number; [0, SYS_TARS_BASE) is the Linux x86-64 range.
 pub const SYS_TARS_BASE: u64 = 0x1000;
 /// How many TARS calls the table has room for.
-pub const SYS_TARS_COUNT: u64 = 30;
+pub const SYS_TARS_COUNT: u64 = 32;
 
 pub const SYS_LOG: u64 = SYS_TARS_BASE;
 pub const SYS_YIELD: u64 = SYS_TARS_BASE + 1;
@@ -101,6 +101,21 @@ pub const SYS_SB_RETURN: u64 = SYS_TARS_BASE + 28;
 /// Guest gate: sb_abort(code) — the guest gives up (a panic): the caller gets E_GUEST_ABORT with
 /// `code` in rdx and the sandbox is poisoned (its state is suspect). A guest may also `log`.
 pub const SYS_SB_ABORT: u64 = SYS_TARS_BASE + 29;
+/// Guest gate: sb_host_call(len) → rax = the host's status (0, or a GUEST_* code), rdi = the
+/// result's length. The guest wrote an encoded call (`kcore::sbcall`: a host function's name and
+/// its arguments) of `len` bytes at SB_IO_BASE + SB_IO_IN; the owner's `sb_call` (or
+/// `sb_host_reply`) returns E_HOST_CALL with those bytes in its result buffer, the guest waits,
+/// and the owner's `sb_host_reply` puts one encoded value (the result, or the error message) at
+/// SB_IO_BASE + SB_IO_IN and resumes it. The call's deadline runs on meanwhile. `len` over
+/// SB_IO_OUT, or a sandbox the host (control channel) owns: GUEST_BAD_ARGS / GUEST_NO_SUCH_FUNCTION
+/// at once, with no owner involved.
+pub const SYS_SB_HOST_CALL: u64 = SYS_TARS_BASE + 30;
+/// sb_host_reply(handle, status, result_ptr, result_len): answer the guest's host call (status 0
+/// and an encoded value, or a GUEST_* code and an encoded string message; at most SB_IO_OUT
+/// bytes) and resume it on the caller's time; returns as `sb_call` does (the call's result, or
+/// E_HOST_CALL again). No host call pending: E_NO_CALLER, or E_POISONED (rdi: the reason) when
+/// the call ended meanwhile (its deadline, a kill).
+pub const SYS_SB_HOST_REPLY: u64 = SYS_TARS_BASE + 31;
 
 /// Where a guest finds its call (SB_IO_IN bytes) and writes its result (SB_IO_OUT bytes after it).
 pub const SB_IO_BASE: u64 = 0x80_3000_0000;
@@ -170,6 +185,9 @@ pub const E_GUEST_ERROR: i64 = -14;
 pub const E_NO_SNAPSHOT: i64 = -15;
 /// The guest called `sb_abort` (rdx: its code); the sandbox is poisoned.
 pub const E_GUEST_ABORT: i64 = -16;
+/// `sb_call` / `sb_host_reply`: the guest calls a host function (its encoded call in the result
+/// buffer: rdi bytes copied, rsi its length); answer with `sb_host_reply`.
+pub const E_HOST_CALL: i64 = -17;
 
 pub const SHM_PAGES: u64 = 16;
 /// Capability slots per task.

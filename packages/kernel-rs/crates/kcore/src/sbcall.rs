@@ -172,6 +172,67 @@ pub fn decode_call(buf: &[u8]) -> Option<(&str, usize, Reader<'_>)> {
     Some((name, argc, r))
 }
 
+/// Most arguments a host function receives.
+pub const MAX_HOST_ARGS: usize = 16;
+
+/// A host function's error: a GUEST_* code (GUEST_USER_ERROR and up for its own) and a message
+/// the guest receives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HostError<'a> {
+    pub code: u64,
+    pub message: &'a str,
+}
+
+pub type HostResult<'a> = Result<Value<'a>, HostError<'a>>;
+
+/// Decode a guest's host call (`sb_host_call`) into its function name and `args`; returns the
+/// name and the argument count, or the GUEST_* code and message the guest gets back. Any bytes
+/// at all are answered, never a panic: the request comes from untrusted guest code.
+pub fn decode_host_call<'r>(request: &'r [u8], args: &mut [Value<'r>; MAX_HOST_ARGS]) -> Result<(&'r str, usize), HostError<'static>> {
+    let bad = |message| HostError { code: GUEST_BAD_ARGS, message };
+    let (name, argc, mut r) = decode_call(request).ok_or(bad("malformed host call"))?;
+    if argc > MAX_HOST_ARGS {
+        return Err(bad("too many arguments for a host function"));
+    }
+    for a in args.iter_mut().take(argc) {
+        *a = r.value().ok_or(bad("malformed host call arguments"))?;
+    }
+    if !r.at_end() {
+        return Err(bad("trailing bytes after the host call's arguments"));
+    }
+    Ok((name, argc))
+}
+
+/// Encode a host function's answer (None: no function of that name) into `reply`; returns
+/// (status, length) for `sb_host_reply`: 0 and the value, or a GUEST_* code and a string message.
+pub fn encode_host_answer(reply: &mut [u8], answer: Option<HostResult>) -> (u64, usize) {
+    let fail = |reply: &mut [u8], code: u64, msg: &str| {
+        let mut w = Writer::new(reply);
+        (code, w.value(&Value::Str(msg)).map_or(0, |_| w.len()))
+    };
+    match answer {
+        None => fail(reply, GUEST_NO_SUCH_FUNCTION, "no such host function"),
+        Some(Ok(v)) => {
+            let mut w = Writer::new(reply);
+            match w.value(&v) {
+                Some(()) => (GUEST_OK, w.len()),
+                None => fail(reply, GUEST_RESULT_TOO_LARGE, "host result too large"),
+            }
+        }
+        Some(Err(e)) => fail(reply, if e.code == GUEST_OK { GUEST_USER_ERROR } else { e.code }, e.message),
+    }
+}
+
+/// The host's whole side of a host call: decode `request`, ask `handler`, encode its answer.
+pub fn serve_host_call(request: &[u8], reply: &mut [u8], handler: &mut dyn for<'r> FnMut(&'r str, &[Value<'r>]) -> Option<HostResult<'r>>) -> (u64, usize) {
+    let mut args = [Value::Void; MAX_HOST_ARGS];
+    let answer = match decode_host_call(request, &mut args) {
+        Ok((name, n)) => handler(name, &args[..n]),
+        Err(e) => Some(Err(e)),
+    };
+    encode_host_answer(reply, answer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

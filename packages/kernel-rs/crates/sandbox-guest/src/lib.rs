@@ -6,6 +6,7 @@
 //! call, a fault, running past the deadline) poisons the sandbox. Each call starts at `_start`
 //! on a fresh stack with the encoded call (`kcore::sbcall`) at `SB_IO_BASE`; statics and the
 //! image's data persist across calls (that is the sandbox's state, what snapshot/restore keep).
+//! A function may call the functions its owner registered (`call_host`).
 #![no_std]
 
 use core::arch::asm;
@@ -107,6 +108,56 @@ pub fn scratch(n: usize) -> Option<&'static mut [u8]> {
         let end = used.checked_add(n).filter(|e| *e <= HEAP_SIZE)?;
         *core::ptr::addr_of_mut!(HEAP_USED) = end;
         Some(core::slice::from_raw_parts_mut(core::ptr::addr_of_mut!(HEAP).cast::<u8>().add(used), n))
+    }
+}
+
+/// Copy `b` into this call's heap (None when it is spent).
+fn keep(b: &[u8]) -> Option<&'static [u8]> {
+    let out = scratch(b.len())?;
+    out.copy_from_slice(b);
+    Some(out)
+}
+
+const HOST_FAILED: Error = Error::new(GUEST_BAD_ARGS, "the host's answer does not decode");
+const HOST_NO_HEAP: Error = Error::new(GUEST_RESULT_TOO_LARGE, "the host's answer does not fit the heap");
+
+/// Call host function `name` (one the owner registered) with `args`: the owner's handler runs
+/// and its result comes back here, strings and bytes copied into this call's heap. An unknown
+/// name is `Err` with GUEST_NO_SUCH_FUNCTION; the host's own errors keep their code and message.
+/// The call's deadline runs on while the host works.
+pub fn call_host(name: &str, args: &[Value]) -> Result<Value<'static>, Error> {
+    let io = SB_IO_BASE + SB_IO_IN as u64;
+    // SAFETY: the output pages are the guest's for its whole life; the result of the function
+    // running now is written there only after it returns, and nothing borrows them before.
+    let out = unsafe { core::slice::from_raw_parts_mut(io as *mut u8, SB_IO_OUT) };
+    let n = encode_call(out, name, args).ok_or(Error::new(GUEST_BAD_ARGS, "host call larger than the I/O pages"))?;
+    let rax: u64;
+    let len: u64;
+    // SAFETY: the host-call gate; rcx and r11 are clobbered by the instruction.
+    unsafe { asm!("syscall", inlateout("rax") SYS_SB_HOST_CALL => rax, inlateout("rdi") n as u64 => len, out("rcx") _, out("r11") _, options(nostack)) };
+    // SAFETY: as above; the kernel wrote at most SB_IO_OUT bytes of answer.
+    let answer = unsafe { core::slice::from_raw_parts(io as *const u8, (len as usize).min(SB_IO_OUT)) };
+    let mut r = Reader::new(answer);
+    let v = r.value().ok_or(HOST_FAILED)?;
+    if !r.at_end() {
+        return Err(HOST_FAILED);
+    }
+    let owned = match v {
+        Value::Str(t) => Value::Str(core::str::from_utf8(keep(t.as_bytes()).ok_or(HOST_NO_HEAP)?).map_err(|_| HOST_FAILED)?),
+        Value::Bytes(b) => Value::Bytes(keep(b).ok_or(HOST_NO_HEAP)?),
+        Value::Void => Value::Void,
+        Value::I32(x) => Value::I32(x),
+        Value::U32(x) => Value::U32(x),
+        Value::I64(x) => Value::I64(x),
+        Value::U64(x) => Value::U64(x),
+        Value::F32(x) => Value::F32(x),
+        Value::F64(x) => Value::F64(x),
+        Value::Bool(x) => Value::Bool(x),
+    };
+    match (rax, owned) {
+        (GUEST_OK, v) => Ok(v),
+        (code, Value::Str(m)) => Err(Error::new(code, m)),
+        (code, _) => Err(Error::new(code, "host function failed")),
     }
 }
 
