@@ -18,7 +18,8 @@
 //!   until `sb_restore`. Nothing else is touched: no fault record, no supervisor, no event but a
 //!   `sandbox_poisoned` log line.
 //! - Snapshot copies the writable pages and clears their dirty bits; restore copies back only
-//!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since.
+//!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since,
+//!   and a later snapshot copies only those too (a clean page equals its copy).
 //! - Handles: table slot and generation (like child handles); another task's handle, a stale
 //!   one or a forged one is E_NO_SANDBOX. When the owner ends, its sandboxes go with it.
 //!
@@ -77,6 +78,9 @@ struct Sandbox {
     module: usize,
     entry: TrapFrame,
     cr3: u64,
+    /// The leaf entries of the I/O pages, fixed for the sandbox's life (restore copies page
+    /// contents, never remaps): a call's copies walk only the owner's tables.
+    io: [*mut u64; IO_PAGES as usize],
     /// 0 = usable; else the SB_POISON_* reason.
     poisoned: u64,
     /// The guest context was ended from outside (the host killed its task): only destroy is left.
@@ -190,6 +194,16 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
             return Err(E_NO_MEMORY);
         }
     }
+    let mut io = [core::ptr::null_mut(); IO_PAGES as usize];
+    for (p, e) in io.iter_mut().enumerate() {
+        match memory::user_pte(cr3, SB_IO_BASE + p as u64 * FRAME_SIZE, false) {
+            Some(pte) => *e = pte as *mut u64,
+            None => {
+                memory::free_address_space(cr3, &|_| false);
+                return Err(E_NO_MEMORY);
+            }
+        }
+    }
     let frames = before.saturating_sub(memory::frames().free_frames());
     if used + frames > mem || memory::frames().free_frames() < FRAME_RESERVE {
         memory::free_address_space(cr3, &|_| false);
@@ -208,7 +222,7 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, io, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
@@ -300,11 +314,12 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
     if sb.call.is_some() {
         return Err(E_BUSY);
     }
-    let (cr3, guest, entry, ticks) = (sb.cr3, sb.guest, sb.entry, sb.deadline_ticks);
+    let (cr3, guest, ticks, io) = (sb.cr3, sb.guest, sb.deadline_ticks, sb.io);
+    let entry = &sb.entry as *const TrapFrame;
     // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
     // the kernel's writes go through its own map, which the guest's dirty bits do not see).
     if k.task(i).proc.is_none() {
-        if !copy_user(k.task(i).cr3, args, cr3, SB_IO_BASE, len) {
+        if !copy_io(&io, 0, k.task(i).cr3, args, len, true) {
             return Err(E_BAD_ADDRESS);
         }
     } else {
@@ -332,9 +347,11 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
     let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
     // Fresh registers, stack and FPU/SSE state for each call: nothing crosses from one call to
     // the next but memory (which restore resets).
-    g.frame = entry;
-    // SAFETY: the kernel's template, a field apart from the task table's `g`.
-    g.fx.reset_to(unsafe { &*fx });
+    // SAFETY: the sandbox table's entry frame and the kernel's template: neither is `g`.
+    unsafe {
+        g.frame.copy_from(&*entry);
+        g.fx.reset_to(&*fx);
+    }
     g.frame.rdi = len as u64;
     g.frame.rsi = SB_IO_BASE;
     g.state = State::Runnable;
@@ -385,22 +402,42 @@ fn by_guest(_k: &mut Kernel, i: usize) -> Option<usize> {
     table().of_task.get(i).and_then(|s| s.checked_sub(1)).map(|s| s as usize)
 }
 
-/// Copy `len` bytes between two user address spaces through the kernel's map of RAM, page
-/// piece by page piece (no bounce buffer: a call's few bytes cost a few instructions), marking
-/// the pages written dirty. `to` must be writable. False when a page is missing.
-fn copy_user(from_cr3: u64, from: u64, to_cr3: u64, to: u64, len: usize) -> bool {
+/// Copy `len` bytes between a sandbox's I/O pages (`io`, from offset `io_off`) and a task's
+/// user memory at `va` in address space `cr3` — into the I/O pages or out of them — through the
+/// kernel's map of RAM, page piece by page piece (no bounce buffer), marking the pages written
+/// dirty (the kernel's writes go through its own map, which the CPU's dirty bits do not see).
+/// The task's side must be readable, or writable when written. False when a page is missing.
+fn copy_io(io: &[*mut u64; IO_PAGES as usize], io_off: u64, cr3: u64, va: u64, len: usize, into_io: bool) -> bool {
+    let len = len as u64;
+    if io_off.checked_add(len).is_none_or(|end| end > IO_PAGES * FRAME_SIZE) {
+        return false;
+    }
+    const PWU: u64 = memory::PTE_P | memory::PTE_W | memory::PTE_U;
     let mut off = 0u64;
-    while off < len as u64 {
-        let (Some(src), Some(dst)) = (memory::translate_user(from_cr3, from + off), memory::user_pte(to_cr3, to + off, false)) else { return false };
-        if *dst & (memory::PTE_P | memory::PTE_W | memory::PTE_U) != memory::PTE_P | memory::PTE_W | memory::PTE_U {
-            return false;
-        }
-        let n = (FRAME_SIZE - ((from + off) & 0xfff)).min(FRAME_SIZE - ((to + off) & 0xfff)).min(len as u64 - off);
-        // The kernel writes through its own map, which the CPU's dirty bits do not see.
-        *dst |= PTE_DIRTY;
-        let dpa = (*dst & memory::PTE_ADDR) | ((to + off) & 0xfff);
+    while off < len {
+        let (o, u) = (io_off + off, va.wrapping_add(off));
+        // SAFETY: a leaf entry of the sandbox's live address space (set at creation, freed only
+        // with the sandbox); one CPU, interrupts off.
+        let iop = unsafe { &mut *io[(o >> 12) as usize] };
+        let n = (FRAME_SIZE - (o & 0xfff)).min(FRAME_SIZE - (u & 0xfff)).min(len - off);
+        let ipa = (*iop & memory::PTE_ADDR) | (o & 0xfff);
+        let Some(leaf) = memory::user_leaf(cr3, u) else { return false };
+        let upa = (*leaf & memory::PTE_ADDR) | (u & 0xfff);
+        let (src, dst) = if into_io {
+            if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
+                return false;
+            }
+            *iop |= PTE_DIRTY;
+            (upa, ipa)
+        } else {
+            if *leaf & PWU != PWU {
+                return false;
+            }
+            *leaf |= PTE_DIRTY;
+            (ipa, upa)
+        };
         // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
-        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dpa), n as usize) };
+        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), n as usize) };
         off += n;
     }
     true
@@ -427,7 +464,7 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
 fn host_request(k: &mut Kernel, frame: &mut TrapFrame, s: usize, len: usize) -> Option<usize> {
     use kcore::sbcall::{GUEST_BAD_ARGS, GUEST_NO_SUCH_FUNCTION};
     let sb = table().slots[s].as_mut()?;
-    let (cr3, guest) = (sb.cr3, sb.guest);
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
     let refuse = |frame: &mut TrapFrame, status: u64, msg: &str| {
         let mut out = [0u8; 64];
         let mut w = kcore::sbcall::Writer::new(&mut out);
@@ -448,7 +485,7 @@ fn host_request(k: &mut Kernel, frame: &mut TrapFrame, s: usize, len: usize) -> 
     let out = SB_IO_BASE + SB_IO_IN as u64;
     let mut st = E_HOST_CALL;
     if k.task(oi).proc.is_none() {
-        if !copy_user(cr3, out, k.task(oi).cr3, result_ptr, n) {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(oi).cr3, result_ptr, n, false) {
             st = E_BAD_ADDRESS;
         }
     } else {
@@ -508,10 +545,10 @@ fn host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, 
     if len > SB_IO_OUT {
         return Err(E_BAD_ADDRESS);
     }
-    let (cr3, guest) = (sb.cr3, sb.guest);
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
     let out = SB_IO_BASE + SB_IO_IN as u64;
     if k.task(i).proc.is_none() {
-        if !copy_user(k.task(i).cr3, ptr, cr3, out, len) {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(i).cr3, ptr, len, true) {
             return Err(E_BAD_ADDRESS);
         }
     } else {
@@ -550,14 +587,14 @@ fn leave(k: &mut Kernel, s: usize, status: u64, out_len: usize) -> Option<usize>
     let sb = table().slots[s].as_mut()?;
     let owner = sb.owner?;
     let call = sb.call.take()?;
-    let (cr3, guest) = (sb.cr3, sb.guest);
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
     let total = out_len.min(SB_IO_OUT);
     let n = total.min(call.result_cap as usize);
     let oi = k.get(owner).map(|t| t.tid.index())?;
     let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
     let out = SB_IO_BASE + SB_IO_IN as u64;
     if k.task(oi).proc.is_none() {
-        if !copy_user(cr3, out, k.task(oi).cr3, call.result_ptr, n) {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(oi).cr3, call.result_ptr, n, false) {
             st = E_BAD_ADDRESS;
         }
     } else {
@@ -665,8 +702,9 @@ pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResul
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
     let poisoned = table().slots[s].as_ref().map_or(0, |sb| sb.poisoned);
     match snapshot(s, mem) {
-        Ok(n) => {
-            frame.rdi = n;
+        Ok((kept, copied)) => {
+            frame.rdi = kept;
+            frame.rsi = copied;
             Ok(Next::Return)
         }
         Err(e) => {
@@ -676,8 +714,10 @@ pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResul
     }
 }
 
-/// Snapshot sandbox `s` within `mem` frames for its owner's sandboxes; returns the pages kept.
-fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
+/// Snapshot sandbox `s` within `mem` frames for its owner's sandboxes; returns (pages kept,
+/// pages copied): the first snapshot copies every writable page, a later one only the pages
+/// written since the last snapshot or restore.
+fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     let owner = sb.owner;
     if sb.poisoned != 0 || sb.dead {
@@ -686,8 +726,24 @@ fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
     if sb.call.is_some() {
         return Err(E_BUSY);
     }
-    drop_snapshot(sb);
     let cr3 = sb.cr3;
+    if !sb.snapshot.is_empty() {
+        // Incremental: a page whose dirty bit is clear still equals its copy (the last snapshot
+        // or restore cleared the bit when the two were made equal); only written pages are copied.
+        let mut copied = 0u64;
+        for &(va, copy) in &sb.snapshot {
+            let Some(pte) = memory::user_pte(cr3, va, false) else { continue };
+            if *pte & PTE_DIRTY != 0 {
+                // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+                unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
+                *pte &= !PTE_DIRTY;
+                memory::flush_page(cr3, va);
+                copied += 1;
+            }
+        }
+        return Ok((sb.snapshot.len() as u64, copied));
+    }
+    drop_snapshot(sb);
     let mut pages: Vec<u64> = Vec::new();
     memory::for_each_user_pte(cr3, memory::USER_BASE, memory::USER_END, &mut |va, e| {
         if *e & memory::PTE_W != 0 && *e & memory::PTE_BORROWED == 0 {
@@ -711,13 +767,14 @@ fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
         // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
         unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
         *pte &= !PTE_DIRTY;
+        memory::flush_page(cr3, va);
         snap.push((va, copy));
     }
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     sb.frames += snap.len();
     let n = snap.len() as u64;
     sb.snapshot = snap;
-    Ok(n)
+    Ok((n, n))
 }
 
 fn drop_snapshot(sb: &mut Sandbox) {
@@ -753,6 +810,8 @@ fn restore(s: usize) -> Result<u64, i64> {
             // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
             unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
             *pte &= !PTE_DIRTY;
+            // A TLB entry that still says "dirty" would let the next write skip setting the bit.
+            memory::flush_page(sb.cr3, va);
             copied += 1;
         }
     }

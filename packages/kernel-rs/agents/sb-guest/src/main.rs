@@ -135,13 +135,6 @@ fn fpu_probe(_a: &mut Args) -> Result<Value<'static>, Error> {
 }
 
 sandbox_guest::sandbox_main!(
-    "host_add" => host_add,
-    "host_greet" => host_greet,
-    "host_missing" => host_missing,
-    "host_fail" => host_fail,
-    "host_many" => host_many,
-    "host_noop" => host_noop,
-    "fpu_probe" => fpu_probe,
     "sum" => sum,
     "sum_u64" => sum_u64,
     "mul_f64" => mul_f64,
@@ -152,4 +145,11 @@ sandbox_guest::sandbox_main!(
     "fail" => fail,
     "log" => hello,
     "noop" => noop,
+    "host_add" => host_add,
+    "host_greet" => host_greet,
+    "host_missing" => host_missing,
+    "host_fail" => host_fail,
+    "host_many" => host_many,
+    "host_noop" => host_noop,
+    "fpu_probe" => fpu_probe,
 );

@@ -51,6 +51,12 @@ fn basics() -> i64 {
     check!(s, copied.is_ok_and(|n| n >= 1 && n < kept.unwrap_or(0)), "restore copied {:?} of {:?}", copied, kept);
     check!(s, counter(&sb) == Some(4), "counter not back after restore");
     check!(s, sb.restore().is_ok() && counter(&sb) == Some(4), "second restore");
+    // A second snapshot copies only the pages written since the last restore (the counter's,
+    // the I/O pages, the stack), and restoring goes back to it.
+    let again = sb.snapshot_counts();
+    check!(s, again.is_ok_and(|(k, c)| Ok(k) == kept && c >= 1 && c < k / 4), "incremental snapshot: {:?} of {:?}", again, kept);
+    check!(s, counter(&sb) == Some(5) && sb.restore().is_ok() && counter(&sb) == Some(5), "restore to the second snapshot");
+    check!(s, sb.restore().is_ok(), "third restore");
     // Errors from the guest: its own, an unknown function, wrong argument types.
     let r = sb.call("fail", &[], &mut out);
     check!(s, matches!(r, Err(CallError::Guest { code: 16, message: "fail: as asked" })), "fail: {:?}", r);

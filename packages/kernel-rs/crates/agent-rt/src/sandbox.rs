@@ -150,8 +150,14 @@ impl Sandbox {
 
     /// Keep the sandbox's writable pages; returns how many.
     pub fn snapshot(&self) -> Result<u64, SysError> {
-        let (st, n, _) = syscall(SYS_SB_SNAPSHOT, [self.handle, 0, 0, 0, 0]);
-        if st == 0 { Ok(n) } else { Err(SysError(st)) }
+        self.snapshot_counts().map(|(kept, _)| kept)
+    }
+
+    /// Keep the sandbox's writable pages; returns (pages kept, pages copied this time: all of
+    /// them the first time, then only those written since the last snapshot or restore).
+    pub fn snapshot_counts(&self) -> Result<(u64, u64), SysError> {
+        let (st, n, r) = syscall(SYS_SB_SNAPSHOT, [self.handle, 0, 0, 0, 0]);
+        if st == 0 { Ok((n, r[0])) } else { Err(SysError(st)) }
     }
 
     /// Back to the snapshot (and unpoisoned); returns the pages copied back.

@@ -87,8 +87,9 @@ pub const SYS_SB_CREATE: u64 = SYS_TARS_BASE + 23;
 /// returned an error: rdx its code, the result its message), E_POISONED (this call poisoned the
 /// sandbox or it was already: rdi = SB_POISON_* reason), E_NO_SANDBOX.
 pub const SYS_SB_CALL: u64 = SYS_TARS_BASE + 24;
-/// sb_snapshot(handle) → rdi = pages kept: copy the sandbox's writable pages; later writes are
-/// tracked by the page tables' dirty bits.
+/// sb_snapshot(handle) → rdi = pages kept, rsi = pages copied: copy the sandbox's writable
+/// pages (a later snapshot: only those written since the last snapshot or restore); later writes
+/// are tracked by the page tables' dirty bits.
 pub const SYS_SB_SNAPSHOT: u64 = SYS_TARS_BASE + 25;
 /// sb_restore(handle) → rdi = pages copied back: only pages written since the snapshot; clears
 /// a poisoning. No snapshot: E_NO_SNAPSHOT.

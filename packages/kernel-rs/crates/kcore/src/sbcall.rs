@@ -165,9 +165,16 @@ impl<'a> Reader<'a> {
 
 /// Decode a call: (function name, argument count, a reader positioned at the first argument).
 pub fn decode_call(buf: &[u8]) -> Option<(&str, usize, Reader<'_>)> {
+    let (name, argc, r) = decode_call_bytes(buf)?;
+    Some((core::str::from_utf8(name).ok()?, argc, r))
+}
+
+/// `decode_call` with the name's bytes unchecked: for a lookup among known (valid UTF-8) names,
+/// where a match proves the bytes valid (the guest's dispatch skips the UTF-8 pass).
+pub fn decode_call_bytes(buf: &[u8]) -> Option<(&[u8], usize, Reader<'_>)> {
     let mut r = Reader::new(buf);
     let n = r.arr::<1>()?[0] as usize;
-    let name = core::str::from_utf8(r.take(n)?).ok()?;
+    let name = r.take(n)?;
     let argc = r.arr::<1>()?[0] as usize;
     Some((name, argc, r))
 }

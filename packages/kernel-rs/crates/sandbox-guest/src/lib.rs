@@ -161,6 +161,13 @@ pub fn call_host(name: &str, args: &[Value]) -> Result<Value<'static>, Error> {
     }
 }
 
+/// Byte-wise name comparison that stops at the first difference: names are short and most
+/// differ in their first bytes, where a `bcmp` call costs more than the whole loop.
+#[inline(always)]
+fn name_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The body of `_start`: decode the call at SB_IO_BASE, run the named function, encode its
 /// result after the call and take the return gate.
 pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
@@ -169,9 +176,9 @@ pub fn dispatch(len: usize, io: u64, table: &[(&str, GuestFn)]) -> ! {
         *core::ptr::addr_of_mut!(HEAP_USED) = 0;
         (core::slice::from_raw_parts(io as *const u8, len.min(SB_IO_IN)), core::slice::from_raw_parts_mut((io + SB_IO_IN as u64) as *mut u8, SB_IO_OUT))
     };
-    let result = match decode_call(input) {
+    let result = match decode_call_bytes(input) {
         None => Err(Error::new(GUEST_BAD_ARGS, "malformed call")),
-        Some((name, argc, r)) => match table.iter().find(|(n, _)| *n == name) {
+        Some((name, argc, r)) => match table.iter().find(|(n, _)| name_eq(n.as_bytes(), name)) {
             None => Err(Error::new(GUEST_NO_SUCH_FUNCTION, "no such function")),
             Some((_, f)) => {
                 let mut args = Args { r, left: argc };
