@@ -171,9 +171,12 @@ fn quota() -> i64 {
     0
 }
 
-/// Figures: guest call round trip, snapshot, restore with 1/16/64 dirty pages, create, and the
-/// IPC call+reply round trip to pong (`call=echo` slot 0) in the same run.
-fn bench() -> i64 {
+/// Figures: guest call round trip, a call that calls the host, create, snapshot (first and
+/// incremental), restore with 1/16/256 dirty pages (sb-pages), call + restore, the kill latency
+/// of a deadline (sb-spin: deadline_ms=1), and the IPC call+reply round trip to pong (`call=echo`
+/// slot 0) in the same run. With bit 8 of `arg`, then the latency of the host's kill: it logs
+/// `waiting for the host's kill` and spins in sb-hostile until the host kills the guest context.
+fn bench(host_kill: bool) -> i64 {
     let s = "bench";
     const ECHO: u64 = 0;
     const N: usize = 200;
@@ -196,35 +199,72 @@ fn bench() -> i64 {
     let mut out = [0u8; 16];
     let Some(call) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok()) else { check!(s, false, "noop call"); return 1 };
     let Some(ipc) = min_of(&mut || agent_rt::call(ECHO, Msg([1, 0, 0, 0])).is_ok()) else { check!(s, false, "ipc call"); return 1 };
+    let mut host = HostFunctions::new();
+    check!(s, host.register("noop", host_noop).is_ok(), "register");
+    let Some(typed) = min_of(&mut || sb.call("noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "typed call"); return 1 };
+    let Some(host_call) = min_of(&mut || sb.call_with(&mut host, "host_noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "host call"); return 1 };
     let t0 = rdtsc();
     check!(s, sb.snapshot().is_ok(), "snapshot");
     let snap = rdtsc() - t0;
+    let Some(call_restore) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok() && sb.restore().is_ok()) else { check!(s, false, "call+restore"); return 1 };
+    // A second snapshot after a call: only the pages written since the last restore.
+    check!(s, sb.call_raw(&args[..n], &mut out).is_ok(), "call before the second snapshot");
+    let t0 = rdtsc();
+    let again = sb.snapshot_counts();
+    let snap_again = rdtsc() - t0;
+    check!(s, again.is_ok_and(|(k, c)| c >= 1 && c < k), "incremental snapshot {:?}", again);
+    let Ok(pages) = Sandbox::create("sb-pages") else { check!(s, false, "create sb-pages"); return 1 };
+    check!(s, pages.snapshot().is_ok(), "snapshot sb-pages");
     let mut restore = [0u64; 3];
-    for (k, pages) in [1u64, 16, 64].into_iter().enumerate() {
+    for (k, want) in [1u64, 16, 256].into_iter().enumerate() {
         let mut min = u64::MAX;
-        for _ in 0..20 {
+        for _ in 0..10 {
             let mut o = [0u8; 32];
-            check!(s, sb.call("touch", &[Value::U64(pages)], &mut o).is_ok(), "touch");
+            check!(s, pages.call("touch", &[Value::U64(want)], &mut o) == Ok(Value::U64(want)), "touch {}", want);
             let t0 = rdtsc();
-            let r = sb.restore();
+            let r = pages.restore();
             min = min.min(rdtsc() - t0);
-            check!(s, r.is_ok_and(|c| c >= pages), "restore copied {:?} < {}", r, pages);
+            check!(s, r.is_ok_and(|c| c >= want), "restore copied {:?} < {}", r, want);
         }
         restore[k] = min;
     }
-    let Some(call_restore) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok() && sb.restore().is_ok()) else { check!(s, false, "call+restore"); return 1 };
+    // Kill latency of a deadline: from the tick that ends the call to this task running again.
+    let Ok(spin) = Sandbox::create("sb-spin") else { check!(s, false, "create sb-spin"); return 1 };
+    check!(s, spin.snapshot().is_ok(), "snapshot sb-spin");
+    let spin_call = [4, b's', b'p', b'i', b'n', 0];
+    let mut kill = u64::MAX;
+    for _ in 0..5 {
+        let (st, reason, r) = agent_rt::syscall(SYS_SB_CALL, [spin.handle, spin_call.as_ptr() as u64, 6, out.as_mut_ptr() as u64, out.len() as u64]);
+        let now = rdtsc();
+        check!(s, st == E_POISONED && reason == SB_POISON_DEADLINE && r[0] != 0 && r[0] <= now, "spin: {} {} {}", st, reason, r[0]);
+        kill = kill.min(now - r[0]);
+        check!(s, spin.restore().is_ok(), "restore sb-spin");
+    }
     metric("sb_call_rtt_min", call);
     metric("ipc_rtt_min", ipc);
+    metric("sb_typed_call_rtt_min", typed);
+    metric("sb_host_call_rtt_min", host_call);
     metric("sb_create", create);
     metric("sb_snapshot", snap);
+    metric("sb_snapshot_again", snap_again);
     metric("sb_restore_1", restore[0]);
     metric("sb_restore_16", restore[1]);
-    metric("sb_restore_64", restore[2]);
+    metric("sb_restore_256", restore[2]);
     metric("sb_call_restore", call_restore);
+    metric("sb_kill_deadline", kill);
     log_fmt(format_args!(
-        "sb-owner: bench: call {} ipc {} create {} snapshot {} restore1 {} restore16 {} restore64 {} call+restore {}",
-        call, ipc, create, snap, restore[0], restore[1], restore[2], call_restore
+        "sb-owner: bench: call {} ipc {} host-call {} typed-call {} create {} snapshot {} snapshot-again {} restore1 {} restore16 {} restore256 {} call+restore {} kill-deadline {}",
+        call, ipc, host_call, typed, create, snap, snap_again, restore[0], restore[1], restore[2], call_restore, kill
     ));
+    if host_kill {
+        let Ok(victim) = Sandbox::create("sb-hostile") else { check!(s, false, "create sb-hostile"); return 1 };
+        log("sb-owner: bench: waiting for the host's kill");
+        let (st, reason, r) = agent_rt::syscall(SYS_SB_CALL, [victim.handle, spin_call.as_ptr() as u64, 6, out.as_mut_ptr() as u64, out.len() as u64]);
+        let now = rdtsc();
+        check!(s, st == E_POISONED && reason == SB_POISON_KILLED && r[0] != 0 && r[0] <= now, "host kill: {} {} {}", st, reason, r[0]);
+        metric("sb_kill_host", now - r[0]);
+        log_fmt(format_args!("sb-owner: bench: kill-host {}", now - r[0]));
+    }
     log("sb-owner: bench: ok");
     0
 }
@@ -399,7 +439,7 @@ fn main(_id: u64, arg: u64) -> i64 {
         3 => holder(),
         4 => forger(),
         5 => quota(),
-        6 => bench(),
+        6 => bench(arg & 0x100 != 0),
         7 => victim(),
         8 => hostcalls(),
         9 => hostile_host(),

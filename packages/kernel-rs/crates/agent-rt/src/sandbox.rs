@@ -60,7 +60,7 @@ impl HostHandler for NoHost {
 }
 
 /// Largest host function result (encoded) `call_with` sends back.
-pub const HOST_REPLY_MAX: usize = 2048;
+pub const HOST_REPLY_MAX: usize = 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sandbox {
@@ -120,8 +120,10 @@ impl Sandbox {
         let mut buf = [0u8; 1024];
         let n = encode_call(&mut buf, function, args).ok_or(CallError::Encoding)?;
         let (mut st, mut copied, mut r) = syscall(SYS_SB_CALL, [self.handle, buf.as_ptr() as u64, n as u64, out.as_mut_ptr() as u64, out.len() as u64]);
+        // One reply buffer for all the host calls of this call (zeroing it is most of a host
+        // round trip's cost in the runtime).
+        let mut reply = [0u8; HOST_REPLY_MAX];
         while st == E_HOST_CALL {
-            let mut reply = [0u8; HOST_REPLY_MAX];
             let (status, len) = if copied < r[0] {
                 let mut w = kcore::sbcall::Writer::new(&mut reply);
                 let _ = w.value(&Value::Str("host call larger than the host's buffer"));

@@ -85,7 +85,8 @@ pub const SYS_SB_CREATE: u64 = SYS_TARS_BASE + 23;
 /// caller's time (the caller blocks; no scheduler pass to enter it). `args` is an encoded call
 /// (`kcore::sbcall`, at most SB_IO_IN bytes). Statuses: E_OK, E_GUEST_ERROR (the function
 /// returned an error: rdx its code, the result its message), E_POISONED (this call poisoned the
-/// sandbox or it was already: rdi = SB_POISON_* reason), E_NO_SANDBOX.
+/// sandbox or it was already: rdi = SB_POISON_* reason; when this call was ended, rsi = the
+/// kernel's TSC at that moment, for kill latencies), E_NO_SANDBOX, E_HOST_CALL (see sb_host_call).
 pub const SYS_SB_CALL: u64 = SYS_TARS_BASE + 24;
 /// sb_snapshot(handle) → rdi = pages kept, rsi = pages copied: copy the sandbox's writable
 /// pages (a later snapshot: only those written since the last snapshot or restore); later writes
