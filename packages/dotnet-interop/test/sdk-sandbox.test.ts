@@ -3,7 +3,8 @@
  * tars_sb_call_with serving a guest's calls back to host functions, from a static C program run
  * on the real kernel in QEMU (a Linux process: the kernel's general path for every sandbox call).
  * The program owns sandboxes of the Rust function module sb-guest (kernel-rs agents/sb-guest)
- * and checks each answer itself: a `FAIL` line for each wrong one, then `sdk-sandbox c: ok`.
+ * and checks each answer itself: a `FAIL` line for each wrong one, then `sdk-sandbox c: ok`. The
+ * same through Tars.Agents.Sdk (TarsSandbox) from NativeAOT C# and F# agents.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -18,8 +19,18 @@ const KOUT = join(root, '../kernel-rs/out');
 const KERNEL = join(KOUT, 'tars-kernel.elf');
 const GUEST = join(KOUT, 'agents/sb-guest.elf');
 const work = mkdtempSync(join(tmpdir(), 'tars-sdk-sandbox-'));
+const HERE = join(root, 'test/os-sandbox');
 const running: { q: QemuInstance; c?: ProtocolClient }[] = [];
+const published: string[] = [];
 let C_PROGRAM = '';
+
+/** Publish the agent in test/os-sandbox/DIR for TARS OS (publish-agent.sh --os): its executable. */
+function publishOs(dir: string, name: string): string {
+  execFileSync('bash', ['scripts/publish-agent.sh', '--os', join(HERE, dir), name], { cwd: root, stdio: 'pipe', env: { ...process.env, NUGET_PACKAGES: join(root, '.tars', 'nuget') } });
+  const exe = join(root, 'out', 'agents', `${name}.elf`);
+  published.push(exe, exe.replace(/\.elf$/, '.dbg'));
+  return exe;
+}
 
 beforeAll(() => {
   for (const f of [KERNEL, GUEST]) if (!existsSync(f)) throw new Error(`${f} is missing: build the kernel first (bash packages/kernel-rs/scripts/build.sh)`);
@@ -34,7 +45,10 @@ afterEach(async () => {
     await r.q.stop();
   }
 });
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  for (const f of published) rmSync(f, { force: true });
+  rmSync(work, { recursive: true, force: true });
+});
 
 async function boot(modules: BootModule[]): Promise<QemuInstance> {
   const q = startQemu({ kernel: KERNEL, modules, accel: 'tcg', memoryMb: 512 }, mkdtempSync(join(work, 'q-')));
@@ -58,4 +72,12 @@ describe('sandboxes from every SDK (QEMU, TCG)', () => {
     expect(end['code']).toBe(0);
     expect(q.reader.events.filter((e) => e.ev === 'panic' || e.ev === 'fault')).toEqual([]);
   });
+
+  it('C# (Tars.Agents.Sdk, NativeAOT): TarsSandbox — typed calls, host functions as delegates, snapshot, restore, kill, status', async () => {
+    const exe = publishOs('csharp', 'test-sandbox-cs');
+    const q = await boot([...GUESTS, { path: exe, args: 'name=cs version=1.0.0 abi=linux' }]);
+    await q.waitFor(logOf('cs', /^sdk-sandbox cs: /), { timeoutMs: 120_000 });
+    expect(failures(q)).toEqual([]);
+    expect(q.reader.events.some(logOf('cs', /^sdk-sandbox cs: ok$/))).toBe(true);
+  }, 300_000);
 });

@@ -5,6 +5,8 @@
 //   boot: instructions from reset to Linux's /init vs to TARS's `ready`
 //   IPC: pipe, futex and socketpair ping-pong between two processes vs TARS call+reply
 //   memory in use after boot: MemTotal - MemFree vs frames in use
+//   a function call (sum of two i64): a fresh process per call (fork+exec) and a long-lived
+//   process over a pipe vs a typed call into a TARS sandbox (agents/sb-guest)
 // Prints a table with Linux/TARS ratios; with BENCH_JSON=FILE also writes the figures as JSON.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -120,8 +122,30 @@ async function bootSpawnBench() {
   }
 }
 
+// The sandbox bench (agents/sb-owner mode 6): a typed call of sb-guest's `sum`, the function the
+// Linux guest runs as a fresh process per call and as a long-lived process over a pipe.
+const SANDBOX_MODULES = [
+  { path: `${OUT}agents/pong.elf`, args: 'name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready' },
+  { path: `${OUT}agents/sb-guest.elf`, args: 'name=sb-guest version=1.0.0 boot=no sandbox=yes' },
+  { path: `${OUT}agents/sb-pages.elf`, args: 'name=sb-pages version=1.0.0 boot=no sandbox=yes' },
+  { path: `${OUT}agents/sb-hostile.elf`, args: 'name=sb-spin version=1.0.0 boot=no sandbox=yes deadline_ms=1' },
+  { path: `${OUT}agents/sb-owner.elf`, args: 'name=bench version=1.0.0 arg=6 prio=3 call=echo' },
+];
+
+async function bootSandboxBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
+  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: SANDBOX_MODULES, accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, dir);
+  try {
+    const sum = await q.waitFor((e) => e.ev === 'metric' && e.name === 'sb_sum_call_min', { timeoutMs: 300_000 });
+    return { sbSum: Number(sum.value) };
+  } finally {
+    await q.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const linux = bootLinux(debianKernel(), initramfs());
-const tars = await bootTars();
+const tars = { ...(await bootTars()), ...(await bootSandboxBench()) };
 const rows = [
   ['boot to init / ready (instructions)', linux.init_tsc, tars.readyInstructions],
   ['IPC round trip, pipe vs call+reply (min)', linux.pipe_rtt_min, tars.rttMin],
@@ -133,6 +157,8 @@ const rows = [
   ['spawn -> child runs, posix_spawn vs spawn', linux.posix_spawn_first, tars.spawnFirst],
   ['spawn -> child reaped, fork+exec vs spawn+wait', linux.forkexec_done, tars.spawnDone],
   ['spawn -> child reaped, posix_spawn vs spawn+wait', linux.posix_spawn_done, tars.spawnDone],
+  ['sum(2, 40): fork+exec per call vs sandbox call', linux.fn_forkexec, tars.sbSum],
+  ['sum(2, 40): long-lived process over a pipe vs sandbox call', linux.fn_pipe_rtt_min, tars.sbSum],
 ];
 console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'))} + static /init.`);
 console.log(`${'figure'.padEnd(56)}        Linux         TARS   Linux/TARS`);

@@ -202,6 +202,8 @@ fn bench(host_kill: bool) -> i64 {
     let mut host = HostFunctions::new();
     check!(s, host.register("noop", host_noop).is_ok(), "register");
     let Some(typed) = min_of(&mut || sb.call("noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "typed call"); return 1 };
+    // The function the Linux comparison runs as a process (bench/linux/bench-init.c `fn_bench`).
+    let Some(sum) = min_of(&mut || sb.call("sum", &[Value::I64(2), Value::I64(40)], &mut out) == Ok(Value::I64(42))) else { check!(s, false, "sum call"); return 1 };
     let Some(host_call) = min_of(&mut || sb.call_with(&mut host, "host_noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "host call"); return 1 };
     let t0 = rdtsc();
     check!(s, sb.snapshot().is_ok(), "snapshot");
@@ -244,6 +246,7 @@ fn bench(host_kill: bool) -> i64 {
     metric("ipc_rtt_min", ipc);
     metric("sb_typed_call_rtt_min", typed);
     metric("sb_host_call_rtt_min", host_call);
+    metric("sb_sum_call_min", sum);
     metric("sb_create", create);
     metric("sb_snapshot", snap);
     metric("sb_snapshot_again", snap_again);
