@@ -80,4 +80,12 @@ describe('sandboxes from every SDK (QEMU, TCG)', () => {
     expect(failures(q)).toEqual([]);
     expect(q.reader.events.some(logOf('cs', /^sdk-sandbox cs: ok$/))).toBe(true);
   }, 300_000);
+
+  it('F# (the same SDK through a C# host shim): TarsSandbox as F# sees it (tuples, lambdas as host functions, exceptions as host errors)', async () => {
+    const exe = publishOs('fsharp/Sandbox.FSharp.Host', 'test-sandbox-fs');
+    const q = await boot([...GUESTS, { path: exe, args: 'name=fs version=1.0.0 abi=linux' }]);
+    await q.waitFor(logOf('fs', /^sdk-sandbox fs: /), { timeoutMs: 120_000 });
+    expect(failures(q)).toEqual([]);
+    expect(q.reader.events.some(logOf('fs', /^sdk-sandbox fs: ok$/))).toBe(true);
+  }, 300_000);
 });
