@@ -111,6 +111,15 @@ int main(void) {
     expect(lines[9]).toBe(`grant ${rustGrant(3n, 1n, 0xdeadbeefn)} ${rustGrant(31n, 0n, 7n)} ${rustGrant(0x1ffn, 0x102n, 0xffffffffn)}`);
   });
 
+  it("fuzz: the sandbox value codec under AddressSanitizer and UBSan — random and mutated buffers never read past their end, every value comes back as encoded", async () => {
+    const exe = join(work, 'fuzz-codec');
+    const cc = await execa('gcc', ['-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'native/libtars'), '-o', exe, join(root, 'test/os-sandbox/fuzz-codec.c'), join(root, 'native/libtars/tars.c')], { reject: false });
+    expect(cc.exitCode, outputTail(cc)).toBe(0);
+    const run = await execa(exe, [], { reject: false });
+    expect(run.exitCode, outputTail(run)).toBe(0);
+    expect(run.stdout).toMatch(/^fuzz ok \d+ \d+$/);
+  }, 60_000);
+
   it('builds into the same archive every time', async () => {
     for (const d of ['a', 'b']) {
       const r = await execa('bash', ['scripts/build-libtars.sh', join(work, d)], { cwd: root, reject: false });

@@ -225,7 +225,7 @@ static int utf8_ok(const uint8_t *s, uint64_t n) {
   return 1;
 }
 
-int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out) {
+static int decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out) {
   uint64_t tag, x;
   union { float f; uint32_t u; } f32;
   union { double f; uint64_t u; } f64;
@@ -253,6 +253,13 @@ int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_s
   }
   *out = v;
   return 0;
+}
+
+int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out) {
+  uint64_t at = *pos;
+  if (decode_value(buf, len, pos, out) == 0) return 0;
+  *pos = at; /* a refusal leaves the position where it was */
+  return -1;
 }
 
 int64_t tars_sb_host_reply(uint64_t handle, uint64_t status, const uint8_t *reply, uint64_t len, uint64_t *copied, uint64_t *total, int64_t *guest_status) {

@@ -144,7 +144,8 @@ typedef struct {
 /* Encode a call of `name` with `argc` arguments, or one value: the length, 0 when it does not fit. */
 uint64_t tars_sb_encode_call(uint8_t *buf, uint64_t cap, const char *name, const tars_sb_value_t *args, size_t argc);
 uint64_t tars_sb_encode_value(uint8_t *buf, uint64_t cap, const tars_sb_value_t *v);
-/* Decode the value at buf[*pos] (advancing *pos): 0, or -1 when malformed (never reads past len). */
+/* Decode the value at buf[*pos] (advancing *pos): 0, or -1 when malformed, *pos unchanged (never
+ * reads past len). */
 int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out);
 
 /* A host function a guest may call by name (sandbox_guest::call_host): it gets the decoded
