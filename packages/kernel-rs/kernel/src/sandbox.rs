@@ -985,8 +985,10 @@ pub fn host_call(k: &mut Kernel, module: &str, call: &[u8], restore_after: bool)
     sb.host = Some(HostResult { seq, done: false, status: 0, guest_status: 0, detail: 0, poison: 0, data: Vec::new() });
     sb.call = Some(Call { result_ptr: 0, result_cap: 0, deadline: k.ticks + sb.deadline_ticks });
     let h = handle(s as u16, table().gens[s]);
+    let fx = k.fx_template;
     let g = k.get(guest).ok_or(("NO_MEMORY", "sandbox vanished"))?;
     g.frame = entry;
+    g.fx.reset_to(&fx);
     g.frame.rdi = call.len() as u64;
     g.frame.rsi = SB_IO_BASE;
     g.state = State::Runnable;
