@@ -139,6 +139,8 @@ describe('sandboxes (QEMU, TCG)', () => {
     expect((await call('sb-guest', 'counter', '[]', true)).result.value).toBe('3');
     await expect(call('sb-guest', 'fail')).rejects.toThrow(/fail: as asked/);
     await expect(call('sb-guest', 'sum', '["x"]')).rejects.toThrow(/bad arguments/);
+    // The host's sandboxes have no host functions: the guest hears so at once and says it.
+    await expect(call('sb-guest', 'host_add', '[1, 2]')).rejects.toThrow(/no host functions.*\(guest status 1\)/);
     await expect(call('no-such', 'sum', '[1, 2]')).rejects.toThrow(/No function module no-such/);
     await expect(call('pong', 'sum', '[1, 2]')).rejects.toThrow(/No function module pong/);
     // A hostile guest poisons its sandbox only; --restore brings it back.

@@ -494,7 +494,7 @@ fn host_request(k: &mut Kernel, frame: &mut TrapFrame, s: usize, len: usize) -> 
     let sb = table().slots[s].as_mut()?;
     let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
     let refuse = |frame: &mut TrapFrame, status: u64, msg: &str| {
-        let mut out = [0u8; 64];
+        let mut out = [0u8; 128];
         let mut w = kcore::sbcall::Writer::new(&mut out);
         let n = w.value(&kcore::sbcall::Value::Str(msg)).map_or(0, |_| w.len());
         let ok = memory::copy_to_user(cr3, SB_IO_BASE + SB_IO_IN as u64, &out[..n]).is_some();
