@@ -130,6 +130,15 @@ int64_t tars_sb_create(const char *module, uint64_t *handle) {
   return r.status;
 }
 
+int64_t tars_sb_create_from_snapshot(const char *module, uint64_t from, uint64_t *handle) {
+  uint64_t len = 0;
+  if (module)
+    while (module[len]) len++;
+  struct res r = sys5(SB_CREATE, (uint64_t)module, len, (1ull << 63) | from, 0, 0);
+  if (r.status == TARS_E_OK && handle) *handle = r.w[0];
+  return r.status;
+}
+
 int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status) {
   struct res r = sys5(SB_CALL, handle, (uint64_t)args, args_len, (uint64_t)result, result_cap);
   if (copied) *copied = r.w[0];

@@ -117,6 +117,9 @@ int64_t tars_cap_drop(uint64_t slot);
  * (kcore::sbcall) and returns its result: *copied bytes into `result`, *total its whole length,
  * *guest_status the guest's status. TARS_E_POISONED: this sandbox is unusable until restored. */
 int64_t tars_sb_create(const char *module, uint64_t *handle);
+/* A new sandbox of `module` whose memory starts as sandbox `from`'s snapshot (the caller's, of the
+ * same module: TARS_E_NO_SNAPSHOT without one, TARS_E_BAD_IMAGE for another module). */
+int64_t tars_sb_create_from_snapshot(const char *module, uint64_t from, uint64_t *handle);
 int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status);
 int64_t tars_sb_snapshot(uint64_t handle, uint64_t *pages);
 int64_t tars_sb_restore(uint64_t handle, uint64_t *pages);

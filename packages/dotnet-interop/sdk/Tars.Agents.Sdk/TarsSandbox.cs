@@ -137,8 +137,8 @@ public readonly record struct SbResult(long Status, SbValue Value, ulong GuestCo
 
 /// <summary>Sandboxes (Hyperlight's model on TARS isolation; PROTOCOL.md, Sandboxes) from C# and
 /// F#: a sandbox of a function module (<c>sandbox=yes</c>), its functions called by name with
-/// typed arguments, host functions the guest calls back, snapshot, restore, kill (destroy) and
-/// status, through libtars.</summary>
+/// typed arguments, host functions the guest calls back, snapshot, restore, create from a snapshot,
+/// kill (destroy) and status, through libtars.</summary>
 public sealed unsafe partial class TarsSandbox : IDisposable
 {
     private const string Lib = "tars";
@@ -153,6 +153,8 @@ public sealed unsafe partial class TarsSandbox : IDisposable
 
     [LibraryImport(Lib, EntryPoint = "tars_sb_create", StringMarshalling = StringMarshalling.Utf8), SuppressGCTransition]
     private static partial long CreateNative(string module, ulong* handle);
+    [LibraryImport(Lib, EntryPoint = "tars_sb_create_from_snapshot", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial long CreateFromNative(string module, ulong from, ulong* handle);
     [LibraryImport(Lib, EntryPoint = "tars_sb_call")]
     private static partial long CallNative(ulong handle, byte* args, ulong len, byte* result, ulong cap, ulong* copied, ulong* total, long* guestStatus);
     [LibraryImport(Lib, EntryPoint = "tars_sb_host_reply")]
@@ -179,6 +181,16 @@ public sealed unsafe partial class TarsSandbox : IDisposable
     {
         ulong h = 0;
         var st = CreateNative(module, &h);
+        sandbox = st == TarsStatus.Ok ? new TarsSandbox(h) : null;
+        return st;
+    }
+
+    /// <summary>A new sandbox of <paramref name="module"/> whose memory starts as this one's
+    /// snapshot (NoSnapshot without one); its host functions are its own to register.</summary>
+    public long CreateFromSnapshot(string module, out TarsSandbox? sandbox)
+    {
+        ulong h = 0;
+        var st = CreateFromNative(module, Handle, &h);
         sandbox = st == TarsStatus.Ok ? new TarsSandbox(h) : null;
         return st;
     }

@@ -96,6 +96,12 @@ int main(void) {
   expect("snapshot", tars_sb_snapshot(h, &pages), TARS_E_OK);
   expect("counter 2", call(h, NULL, 0, "counter", NULL, 0, buf, sizeof buf, &v, &gs), TARS_E_OK);
   expect("counter value", (int64_t)v.u, 2);
+  /* A sandbox made from the snapshot starts at counter 1 as well, apart from its source. */
+  uint64_t clone = 0;
+  expect("create from snapshot", tars_sb_create_from_snapshot("sb-guest", h, &clone), TARS_E_OK);
+  expect("clone counter", call(clone, NULL, 0, "counter", NULL, 0, buf, sizeof buf, &v, &gs), TARS_E_OK);
+  expect("clone counter value", (int64_t)v.u, 2);
+  expect("destroy clone", tars_sb_destroy(clone), TARS_E_OK);
   expect("restore", tars_sb_restore(h, &pages), TARS_E_OK);
   expect("counter after restore", call(h, NULL, 0, "counter", NULL, 0, buf, sizeof buf, &v, &gs), TARS_E_OK);
   expect("counter value after restore", (int64_t)v.u, 2);

@@ -140,7 +140,7 @@ fn owned(k: &mut Kernel, i: usize, h: u64) -> Result<usize, i64> {
     }
 }
 
-/// sb_create(name_ptr, name_len) → rdi = handle.
+/// sb_create(name_ptr, name_len, from) → rdi = handle.
 pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let len = frame.rsi as usize;
     if len == 0 || len > 24 {
@@ -153,7 +153,41 @@ pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
     let max = module_arg(ocmd, "sandboxes").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SANDBOXES);
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let from = frame.rdx;
+    if from == 0 {
+        frame.rdi = create(k, Some(owner), max, mem, name)?;
+        return Ok(Next::Return);
+    }
+    if from & SB_FROM_SNAPSHOT == 0 {
+        return Err(E_NO_SANDBOX);
+    }
+    let src = owned(k, i, from & !SB_FROM_SNAPSHOT)?;
+    let sb = table().slots[src].as_ref().ok_or(E_NO_SANDBOX)?;
+    let same = k.modules.get(sb.module).copied().flatten().is_some_and(|m| m.name.as_str() == name);
+    if !same || sb.dead {
+        return Err(if sb.dead { E_POISONED } else { E_BAD_IMAGE });
+    }
+    if sb.snapshot.is_empty() {
+        return Err(E_NO_SNAPSHOT);
+    }
     let h = create(k, Some(owner), max, mem, name)?;
+    let s = (h & 0xffff) as usize;
+    let (Some(from), Some(new)) = (table().slots[src].as_ref(), table().slots[s].as_ref()) else { return Err(E_NO_SANDBOX) };
+    // The new sandbox's writable pages are the source's at its snapshot (the same image lays
+    // out the same pages); a clean copy: no dirty bit, no snapshot of its own yet.
+    let cr3 = new.cr3;
+    let ok = from.snapshot.iter().all(|&(va, copy, _)| match memory::user_pte(cr3, va, false) {
+        Some(pte) if *pte & memory::PTE_P != 0 => {
+            // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+            unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
+            true
+        }
+        _ => false,
+    });
+    if !ok {
+        destroy(k, s);
+        return Err(E_BAD_IMAGE);
+    }
     frame.rdi = h;
     Ok(Next::Return)
 }

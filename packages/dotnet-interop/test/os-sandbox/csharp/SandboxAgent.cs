@@ -63,6 +63,9 @@ public sealed class SandboxAgent : IAgent
         Expect("counter 1", sb.Call("counter").Value.Equals(SbValue.U64(1)));
         Expect("snapshot", sb.Snapshot(out var kept) == TarsStatus.Ok && kept > 0);
         Expect("counter 2", sb.Call("counter").Value.Equals(SbValue.U64(2)));
+        Expect("create from snapshot", sb.CreateFromSnapshot("sb-guest", out var clone) == TarsStatus.Ok && clone != null);
+        Expect("clone counter", clone?.Call("counter").Value.Equals(SbValue.U64(2)) == true);
+        Expect("kill clone", clone?.Kill() == TarsStatus.Ok);
         Expect("restore", sb.Restore(out var copied) == TarsStatus.Ok && copied >= 1 && copied < kept);
         Expect("counter after restore", sb.Call("counter").Value.Equals(SbValue.U64(2)));
         Expect("status", sb.Status == TarsStatus.Ok);

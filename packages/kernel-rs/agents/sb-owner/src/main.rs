@@ -45,6 +45,10 @@ fn basics() -> i64 {
     }
     let kept = sb.snapshot();
     check!(s, kept.is_ok_and(|n| n > 0), "snapshot: {:?}", kept);
+    // A sandbox made from the snapshot starts in its state (counter 3), apart from its source.
+    let clone = sb.create_from_snapshot("sb-guest");
+    check!(s, clone.is_ok_and(|c| counter(&c) == Some(4) && counter(&c) == Some(5) && c.destroy().is_ok()), "create from snapshot: {:?}", clone);
+    check!(s, sb.create_from_snapshot("sb-hostile") == Err(agent_rt::SysError(E_BAD_IMAGE)), "create from snapshot as another module");
     check!(s, counter(&sb) == Some(4) && counter(&sb) == Some(5), "counter after snapshot");
     let copied = sb.restore();
     // The counter's page, the I/O page the calls wrote and the stack page: a few, not all.
@@ -215,6 +219,10 @@ fn bench(host_kill: bool) -> i64 {
     let again = sb.snapshot_counts();
     let snap_again = rdtsc() - t0;
     check!(s, again.is_ok_and(|(k, c)| c >= 1 && c < k), "incremental snapshot {:?}", again);
+    let t0 = rdtsc();
+    let clone = sb.create_from_snapshot("sb-guest");
+    let create_snap = rdtsc() - t0;
+    check!(s, clone.is_ok_and(|c| c.destroy().is_ok()), "create from snapshot {:?}", clone);
     let Ok(pages) = Sandbox::create("sb-pages") else { check!(s, false, "create sb-pages"); return 1 };
     check!(s, pages.snapshot().is_ok(), "snapshot sb-pages");
     let mut restore = [0u64; 3];
@@ -248,6 +256,7 @@ fn bench(host_kill: bool) -> i64 {
     metric("sb_host_call_rtt_min", host_call);
     metric("sb_sum_call_min", sum);
     metric("sb_create", create);
+    metric("sb_create_from_snapshot", create_snap);
     metric("sb_snapshot", snap);
     metric("sb_snapshot_again", snap_again);
     metric("sb_restore_1", restore[0]);
@@ -256,8 +265,8 @@ fn bench(host_kill: bool) -> i64 {
     metric("sb_call_restore", call_restore);
     metric("sb_kill_deadline", kill);
     log_fmt(format_args!(
-        "sb-owner: bench: call {} ipc {} host-call {} typed-call {} create {} snapshot {} snapshot-again {} restore1 {} restore16 {} restore256 {} call+restore {} kill-deadline {}",
-        call, ipc, host_call, typed, create, snap, snap_again, restore[0], restore[1], restore[2], call_restore, kill
+        "sb-owner: bench: call {} ipc {} host-call {} typed-call {} create {} create-from-snapshot {} snapshot {} snapshot-again {} restore1 {} restore16 {} restore256 {} call+restore {} kill-deadline {}",
+        call, ipc, host_call, typed, create, create_snap, snap, snap_again, restore[0], restore[1], restore[2], call_restore, kill
     ));
     if host_kill {
         let Ok(victim) = Sandbox::create("sb-hostile") else { check!(s, false, "create sb-hostile"); return 1 };

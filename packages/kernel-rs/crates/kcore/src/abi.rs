@@ -73,13 +73,18 @@ pub const SYS_EP_CREATE: u64 = SYS_TARS_BASE + 21;
 pub const SYS_CAP_DROP: u64 = SYS_TARS_BASE + 22;
 
 
-/// sb_create(name_ptr, name_len) → rdi = a sandbox handle (slot | generation << 16). A sandbox
+/// sb_create(name_ptr, name_len, from) → rdi = a sandbox handle (slot | generation << 16). A sandbox
 /// is an address space made from a function module (`sandbox=yes` on its line; E_BAD_IMAGE
 /// otherwise): its read-only pages borrowed from the boot image, shared by every sandbox of the
 /// module; its writable pages, stack and I/O pages private. Bounded by the caller's module line:
 /// `sandboxes=N` live sandboxes (default 4) and `sandbox_mem=MiB` of their frames, snapshots
 /// included (default 4): E_QUOTA.
+/// `from` = 0: from the image; SB_FROM_SNAPSHOT | handle: a new sandbox of the same module whose
+/// writable memory starts as that sandbox's snapshot (the caller's; E_NO_SNAPSHOT without one,
+/// E_BAD_IMAGE when `name` is another module).
 pub const SYS_SB_CREATE: u64 = SYS_TARS_BASE + 23;
+/// `sb_create`'s `from`: start from the snapshot of the sandbox in the low bits.
+pub const SB_FROM_SNAPSHOT: u64 = 1 << 63;
 /// sb_call(handle, args_ptr, args_len, result_ptr, result_cap) → rdi = bytes copied to
 /// result_ptr, rsi = the result's whole length, rdx = the guest's status. Runs the guest on the
 /// caller's time (the caller blocks; no scheduler pass to enter it). `args` is an encoded call
