@@ -45,6 +45,18 @@ describe('libtars', () => {
     for (const e of STATUS) {
       expect(Number(new RegExp(`#define TARS_E_${e} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), e).toBe(rustConst(`E_${e}`));
     }
+    // The sandbox statuses (libtars only; the C# SDK has no sandbox calls yet).
+    for (const e of ['NO_SANDBOX', 'POISONED', 'GUEST_ERROR', 'NO_SNAPSHOT', 'GUEST_ABORT', 'HOST_CALL']) {
+      expect(Number(new RegExp(`#define TARS_E_${e} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), e).toBe(rustConst(`E_${e}`));
+    }
+    // The guest statuses and value tags of kcore::sbcall.
+    const sbcallRs = readFileSync(join(root, '../kernel-rs/crates/kcore/src/sbcall.rs'), 'utf8');
+    for (const [c, r] of [['OK', 'GUEST_OK'], ['NO_SUCH_FUNCTION', 'GUEST_NO_SUCH_FUNCTION'], ['BAD_ARGS', 'GUEST_BAD_ARGS'], ['RESULT_TOO_LARGE', 'GUEST_RESULT_TOO_LARGE'], ['USER_ERROR', 'GUEST_USER_ERROR']] as const) {
+      expect(Number(new RegExp(`#define TARS_SB_${c} (\\d+)`).exec(h)?.[1]), c).toBe(Number(new RegExp(`pub const ${r}: u64 = (\\d+);`).exec(sbcallRs)?.[1]));
+    }
+    const tags = /enum \{ (TARS_SB_VOID[^}]+) \};/.exec(h)?.[1]?.split(',').map((t) => t.trim().replace('TARS_SB_', '')) ?? [];
+    tags.forEach((t, i) => expect(Number(new RegExp(`pub const TAG_${t}: u8 = (\\d+);`).exec(sbcallRs)?.[1]), t).toBe(i));
+    expect(tags.length).toBe(10);
     // The lifecycle constants (ANY_CHILD is u64::MAX: libtars says UINT64_MAX).
     for (const k of ['EXIT_KILLED', 'EXIT_FAULTED', 'WAIT_NOHANG', 'CAP_SLOTS', 'GRANT_SAME_RIGHTS', 'RIGHT_SEND', 'RIGHT_RECV']) {
       expect(Number(new RegExp(`#define TARS_${k} \\(?(-?\\d+)\\)?`).exec(h)?.[1]), k).toBe(rustConst(k));
@@ -65,6 +77,14 @@ describe('libtars', () => {
     for (const k of ['EXIT_KILLED', 'EXIT_FAULTED', 'WAIT_NOHANG', 'CAP_SLOTS', 'GRANT_SAME_RIGHTS', 'RIGHT_SEND', 'RIGHT_RECV', 'ANY_CHILD']) {
       expect(csConst(pascal(k)), k).toBe(rustConst(k));
     }
+    // The sandbox statuses of TarsSandbox (TarsSandbox.cs), and the guest statuses of kcore::sbcall.
+    const sb = readFileSync(join(root, 'sdk/Tars.Agents.Sdk/TarsSandbox.cs'), 'utf8');
+    for (const e of ['NO_SANDBOX', 'POISONED', 'GUEST_ERROR', 'NO_SNAPSHOT', 'GUEST_ABORT', 'HOST_CALL']) {
+      expect(Number(new RegExp(`public const long ${pascal(e)} = (-?\\d+);`).exec(sb)?.[1]), e).toBe(rustConst(`E_${e}`));
+    }
+    const sbcall = readFileSync(join(root, '../kernel-rs/crates/kcore/src/sbcall.rs'), 'utf8');
+    const guest = (n: string) => Number(new RegExp(`pub const GUEST_${n}: u64 = (\\d+);`).exec(sbcall)?.[1]);
+    expect(/public const ulong NoSuchFunction = (\d+), BadArgs = (\d+), ResultTooLarge = (\d+), UserError = (\d+);/.exec(sb)?.slice(1).map(Number)).toEqual([guest('NO_SUCH_FUNCTION'), guest('BAD_ARGS'), guest('RESULT_TOO_LARGE'), guest('USER_ERROR')]);
     // Grant's body is kcore's, in C# spelling.
     expect(cs).toContain('=> (slot & 0xff) | ((rights & 0xff) << 8) | ((ulong)badge << 32);');
   });
@@ -106,6 +126,15 @@ int main(void) {
     expect(lines.slice(0, 9)).toEqual(['present 0', 'spawn -38', 'kill -38', 'suspend -38', 'resume -38', 'wait -38', 'trywait -38', 'ep_create -38', 'cap_drop -38']);
     expect(lines[9]).toBe(`grant ${rustGrant(3n, 1n, 0xdeadbeefn)} ${rustGrant(31n, 0n, 7n)} ${rustGrant(0x1ffn, 0x102n, 0xffffffffn)}`);
   });
+
+  it("fuzz: the sandbox value codec under AddressSanitizer and UBSan — random and mutated buffers never read past their end, every value comes back as encoded", async () => {
+    const exe = join(work, 'fuzz-codec');
+    const cc = await execa('gcc', ['-O1', '-g', '-fsanitize=address,undefined', '-fno-sanitize-recover=all', '-Wall', '-Wextra', '-Werror', '-I', join(root, 'native/libtars'), '-o', exe, join(root, 'test/os-sandbox/fuzz-codec.c'), join(root, 'native/libtars/tars.c')], { reject: false });
+    expect(cc.exitCode, outputTail(cc)).toBe(0);
+    const run = await execa(exe, [], { reject: false });
+    expect(run.exitCode, outputTail(run)).toBe(0);
+    expect(run.stdout).toMatch(/^fuzz ok \d+ \d+$/);
+  }, 60_000);
 
   it('builds into the same archive every time', async () => {
     for (const d of ['a', 'b']) {

@@ -8,6 +8,8 @@
 //   pipe and eventfd round trips between two threads of one process (bench/linux/rtt.c, the same
 //   loop in Linux's /init and in a TARS Linux agent)
 //   boot → first output of the corpus's Go program (test/linux/go-answer; skipped without `go`)
+//   a function call (sum of two i64): a fresh process per call (fork+exec) and a long-lived
+//   process over a pipe vs a typed call into a TARS sandbox (agents/sb-guest)
 // Prints a table with Linux/TARS ratios; with BENCH_JSON=FILE also writes the figures as JSON.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -162,9 +164,31 @@ async function bootSpawnBench() {
   }
 }
 
+// The sandbox bench (agents/sb-owner mode 6): a typed call of sb-guest's `sum`, the function the
+// Linux guest runs as a fresh process per call and as a long-lived process over a pipe.
+const SANDBOX_MODULES = [
+  { path: `${OUT}agents/pong.elf`, args: 'name=pong version=1.0.0 prio=2 serve=echo shm=tensor notify=ready' },
+  { path: `${OUT}agents/sb-guest.elf`, args: 'name=sb-guest version=1.0.0 boot=no sandbox=yes' },
+  { path: `${OUT}agents/sb-pages.elf`, args: 'name=sb-pages version=1.0.0 boot=no sandbox=yes' },
+  { path: `${OUT}agents/sb-hostile.elf`, args: 'name=sb-spin version=1.0.0 boot=no sandbox=yes deadline_ms=1' },
+  { path: `${OUT}agents/sb-owner.elf`, args: 'name=bench version=1.0.0 arg=6 prio=3 call=echo' },
+];
+
+async function bootSandboxBench() {
+  const dir = mkdtempSync(join(tmpdir(), 'tars-bench-'));
+  const q = startQemu({ kernel: `${OUT}tars-kernel.elf`, modules: SANDBOX_MODULES, accel: 'tcg', memoryMb: MEMORY_MB, icount: true }, dir);
+  try {
+    const sum = await q.waitFor((e) => e.ev === 'metric' && e.name === 'sb_sum_call_min', { timeoutMs: 300_000 });
+    return { sbSum: Number(sum.value) };
+  } finally {
+    await q.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const goprog = goProgram();
 const linux = bootLinux(debianKernel(), initramfs(goprog));
-const tars = await bootTars();
+const tars = { ...(await bootTars()), ...(await bootSandboxBench()) };
 const rtt = (await bootAgent(rttProgram(), 'rtt', /^TARSBENCH rtt_done=1$/)).figures;
 // The Go program prints one line, at its end: its first output.
 const go = goprog ? await bootAgent(goprog, 'goprog', /^go answer /) : undefined;
@@ -184,6 +208,8 @@ const rows = [
   ['eventfd round trip, two threads (min)', linux.eventfd_thread_rtt_min, rtt.eventfd_thread_rtt_min],
   ['eventfd round trip, two threads (avg)', linux.eventfd_thread_rtt_avg, rtt.eventfd_thread_rtt_avg],
   ...(go && linux.go_first_output_tsc ? [['boot -> first output of the Go program (instructions)', linux.go_first_output_tsc, go.firstUs * 1000]] : []),
+  ['sum(2, 40): fork+exec per call vs sandbox call', linux.fn_forkexec, tars.sbSum],
+  ['sum(2, 40): long-lived process over a pipe vs sandbox call', linux.fn_pipe_rtt_min, tars.sbSum],
 ];
 if (!go) console.log('Go program figure skipped: no go compiler (apt-get install golang-go)');
 console.log(`Same QEMU: pc, ${MEMORY_MB} MiB, TCG, -icount shift=0. Linux: ${readdirSync(WORK).find((f) => f.startsWith('vmlinuz-'))} + static /init.`);

@@ -18,7 +18,7 @@ static inline struct res sys5(uint64_t n, uint64_t a0, uint64_t a1, uint64_t a2,
   return r;
 }
 
-enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD, SPAWN, KILL, SUSPEND, RESUME, WAIT_CHILD, EP_CREATE, CAP_DROP, SB_CREATE, SB_CALL, SB_SNAPSHOT, SB_RESTORE, SB_DESTROY, SB_RETURN, SB_ABORT };
+enum { LOG, YIELD, EXIT, CALL, RECV, REPLY, REPLY_RECV, NOTIFY, WAIT, SHM_MAP, METRIC, TIME, SLEEP, READY, STATE_SAVE, STATE_LOAD, SPAWN, KILL, SUSPEND, RESUME, WAIT_CHILD, EP_CREATE, CAP_DROP, SB_CREATE, SB_CALL, SB_SNAPSHOT, SB_RESTORE, SB_DESTROY, SB_RETURN, SB_ABORT, SB_HOST_CALL, SB_HOST_REPLY };
 
 int tars_present(void) { return sys5(TIME, 0, 0, 0, 0, 0).status == TARS_E_OK; }
 int64_t tars_log(const uint8_t *text, uint64_t len) { return sys5(LOG, (uint64_t)text, len, 0, 0, 0).status; }
@@ -130,6 +130,15 @@ int64_t tars_sb_create(const char *module, uint64_t *handle) {
   return r.status;
 }
 
+int64_t tars_sb_create_from_snapshot(const char *module, uint64_t from, uint64_t *handle) {
+  uint64_t len = 0;
+  if (module)
+    while (module[len]) len++;
+  struct res r = sys5(SB_CREATE, (uint64_t)module, len, (1ull << 63) | from, 0, 0);
+  if (r.status == TARS_E_OK && handle) *handle = r.w[0];
+  return r.status;
+}
+
 int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status) {
   struct res r = sys5(SB_CALL, handle, (uint64_t)args, args_len, (uint64_t)result, result_cap);
   if (copied) *copied = r.w[0];
@@ -151,3 +160,171 @@ int64_t tars_sb_restore(uint64_t handle, uint64_t *pages) {
 }
 
 int64_t tars_sb_destroy(uint64_t handle) { return sys5(SB_DESTROY, handle, 0, 0, 0, 0).status; }
+
+/* The sandbox call encoding (kcore::sbcall), byte by byte: no libc underneath. */
+static int put(uint8_t *buf, uint64_t cap, uint64_t *at, const void *src, uint64_t n) {
+  if (n > cap || *at > cap - n) return -1;
+  const uint8_t *s = (const uint8_t *)src;
+  for (uint64_t k = 0; k < n; k++) buf[*at + k] = s[k];
+  *at += n;
+  return 0;
+}
+
+static int put_le(uint8_t *buf, uint64_t cap, uint64_t *at, uint64_t v, unsigned n) {
+  uint8_t b[8];
+  for (unsigned k = 0; k < n; k++) b[k] = (uint8_t)(v >> (8 * k));
+  return put(buf, cap, at, b, n);
+}
+
+static int put_value(uint8_t *buf, uint64_t cap, uint64_t *at, const tars_sb_value_t *v) {
+  union { float f; uint32_t u; } f32;
+  union { double f; uint64_t u; } f64;
+  if (put_le(buf, cap, at, v->tag, 1)) return -1;
+  switch (v->tag) {
+  case TARS_SB_VOID: return 0;
+  case TARS_SB_I32: return put_le(buf, cap, at, (uint64_t)v->i, 4);
+  case TARS_SB_U32: return put_le(buf, cap, at, v->u, 4);
+  case TARS_SB_I64: return put_le(buf, cap, at, (uint64_t)v->i, 8);
+  case TARS_SB_U64: return put_le(buf, cap, at, v->u, 8);
+  case TARS_SB_F32: f32.f = (float)v->f; return put_le(buf, cap, at, f32.u, 4);
+  case TARS_SB_F64: f64.f = v->f; return put_le(buf, cap, at, f64.u, 8);
+  case TARS_SB_BOOL: return put_le(buf, cap, at, v->i != 0, 1);
+  case TARS_SB_STR:
+  case TARS_SB_BYTES: return put_le(buf, cap, at, v->len, 4) || put(buf, cap, at, v->data, v->len);
+  default: return -1;
+  }
+}
+
+uint64_t tars_sb_encode_value(uint8_t *buf, uint64_t cap, const tars_sb_value_t *v) {
+  uint64_t at = 0;
+  return put_value(buf, cap, &at, v) ? 0 : at;
+}
+
+uint64_t tars_sb_encode_call(uint8_t *buf, uint64_t cap, const char *name, const tars_sb_value_t *args, size_t argc) {
+  uint64_t at = 0, len = 0;
+  while (name && name[len]) len++;
+  if (len > 255 || argc > 255 || put_le(buf, cap, &at, len, 1) || put(buf, cap, &at, name, len) || put_le(buf, cap, &at, argc, 1)) return 0;
+  for (size_t k = 0; k < argc; k++)
+    if (put_value(buf, cap, &at, &args[k])) return 0;
+  return at;
+}
+
+static int get_le(const uint8_t *buf, uint64_t len, uint64_t *pos, unsigned n, uint64_t *v) {
+  if (*pos > len || len - *pos < n) return -1;
+  uint64_t x = 0;
+  for (unsigned k = 0; k < n; k++) x |= (uint64_t)buf[*pos + k] << (8 * k);
+  *pos += n;
+  *v = x;
+  return 0;
+}
+
+static int utf8_ok(const uint8_t *s, uint64_t n) {
+  for (uint64_t k = 0; k < n;) {
+    uint8_t c = s[k];
+    uint64_t more = c < 0x80 ? 0 : (c >> 5) == 6 ? 1 : (c >> 4) == 14 ? 2 : (c >> 3) == 30 ? 3 : 9;
+    if (more == 9 || n - k - 1 < more) return 0;
+    uint32_t cp = more == 0 ? c : more == 1 ? (c & 0x1fu) : more == 2 ? (c & 0x0fu) : (c & 0x07u);
+    for (uint64_t j = 1; j <= more; j++) {
+      if ((s[k + j] & 0xc0) != 0x80) return 0;
+      cp = (cp << 6) | (s[k + j] & 0x3fu);
+    }
+    if ((more == 1 && cp < 0x80) || (more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (more == 3 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    k += more + 1;
+  }
+  return 1;
+}
+
+static int decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out) {
+  uint64_t tag, x;
+  union { float f; uint32_t u; } f32;
+  union { double f; uint64_t u; } f64;
+  tars_sb_value_t v = {0};
+  if (get_le(buf, len, pos, 1, &tag)) return -1;
+  v.tag = (uint8_t)tag;
+  switch (tag) {
+  case TARS_SB_VOID: break;
+  case TARS_SB_I32: if (get_le(buf, len, pos, 4, &x)) return -1; v.i = (int32_t)(uint32_t)x; break;
+  case TARS_SB_U32: if (get_le(buf, len, pos, 4, &x)) return -1; v.u = x; break;
+  case TARS_SB_I64: if (get_le(buf, len, pos, 8, &x)) return -1; v.i = (int64_t)x; break;
+  case TARS_SB_U64: if (get_le(buf, len, pos, 8, &x)) return -1; v.u = x; break;
+  case TARS_SB_F32: if (get_le(buf, len, pos, 4, &x)) return -1; f32.u = (uint32_t)x; v.f = f32.f; break;
+  case TARS_SB_F64: if (get_le(buf, len, pos, 8, &x)) return -1; f64.u = x; v.f = f64.f; break;
+  case TARS_SB_BOOL: if (get_le(buf, len, pos, 1, &x) || x > 1) return -1; v.i = (int64_t)x; break;
+  case TARS_SB_STR:
+  case TARS_SB_BYTES:
+    if (get_le(buf, len, pos, 4, &x) || len - *pos < x) return -1;
+    v.data = buf + *pos;
+    v.len = (uint32_t)x;
+    if (tag == TARS_SB_STR && !utf8_ok(v.data, x)) return -1;
+    *pos += x;
+    break;
+  default: return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out) {
+  uint64_t at = *pos;
+  if (decode_value(buf, len, pos, out) == 0) return 0;
+  *pos = at; /* a refusal leaves the position where it was */
+  return -1;
+}
+
+int64_t tars_sb_host_reply(uint64_t handle, uint64_t status, const uint8_t *reply, uint64_t len, uint64_t *copied, uint64_t *total, int64_t *guest_status) {
+  struct res r = sys5(SB_HOST_REPLY, handle, status, (uint64_t)reply, len, 0);
+  if (copied) *copied = r.w[0];
+  if (total) *total = r.w[1];
+  if (guest_status) *guest_status = (int64_t)r.w[2];
+  return r.status;
+}
+
+static uint64_t sb_fail(uint8_t *reply, uint64_t cap, const char *msg, uint64_t *len) {
+  tars_sb_value_t m = {TARS_SB_STR, 0, 0, 0, (const uint8_t *)msg, 0};
+  while (msg[m.len]) m.len++;
+  *len = tars_sb_encode_value(reply, cap, &m);
+  return 0;
+}
+
+/* Answer one host call (`req`, `n` bytes): the status, the encoded answer in `reply`. */
+static uint64_t sb_serve(const tars_sb_host_t *host, size_t nhost, const uint8_t *req, uint64_t n, uint8_t *reply, uint64_t cap, uint64_t *len) {
+  uint64_t pos = 0, nlen, argc;
+  tars_sb_value_t args[TARS_SB_MAX_HOST_ARGS], result = {0};
+  if (get_le(req, n, &pos, 1, &nlen) || n - pos < nlen) return sb_fail(reply, cap, "malformed host call", len), TARS_SB_BAD_ARGS;
+  const uint8_t *name = req + pos;
+  pos += nlen;
+  if (!utf8_ok(name, nlen) || get_le(req, n, &pos, 1, &argc)) return sb_fail(reply, cap, "malformed host call", len), TARS_SB_BAD_ARGS;
+  if (argc > TARS_SB_MAX_HOST_ARGS) return sb_fail(reply, cap, "too many arguments for a host function", len), TARS_SB_BAD_ARGS;
+  for (uint64_t k = 0; k < argc; k++)
+    if (tars_sb_decode_value(req, n, &pos, &args[k])) return sb_fail(reply, cap, "malformed host call arguments", len), TARS_SB_BAD_ARGS;
+  if (pos != n) return sb_fail(reply, cap, "trailing bytes after the host call's arguments", len), TARS_SB_BAD_ARGS;
+  for (size_t h = 0; h < nhost; h++) {
+    uint64_t k = 0;
+    const char *hn = host[h].name;
+    while (hn && hn[k] && k < nlen && (uint8_t)hn[k] == name[k]) k++;
+    if (!hn || !host[h].fn || k != nlen || hn[k]) continue;
+    uint64_t st = host[h].fn(host[h].ctx, args, (size_t)argc, &result);
+    if (st != TARS_SB_OK && result.tag != TARS_SB_STR) return sb_fail(reply, cap, "host function failed", len), st;
+    *len = tars_sb_encode_value(reply, cap, &result);
+    if (*len == 0) return sb_fail(reply, cap, "host result too large", len), TARS_SB_RESULT_TOO_LARGE;
+    return st;
+  }
+  return sb_fail(reply, cap, "no such host function", len), TARS_SB_NO_SUCH_FUNCTION;
+}
+
+int64_t tars_sb_call_with(uint64_t handle, const tars_sb_host_t *host, size_t n, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status) {
+  uint64_t c = 0, t = 0;
+  int64_t st = tars_sb_call(handle, args, args_len, result, result_cap, &c, &t, guest_status);
+  while (st == TARS_E_HOST_CALL) {
+    uint8_t reply[2048];
+    uint64_t len = 0, status;
+    if (c < t)
+      status = (sb_fail(reply, sizeof reply, "host call larger than the host's buffer", &len), TARS_SB_BAD_ARGS);
+    else
+      status = sb_serve(host, n, result, c, reply, sizeof reply, &len);
+    st = tars_sb_host_reply(handle, status, reply, len, &c, &t, guest_status);
+  }
+  if (copied) *copied = c;
+  if (total) *total = t;
+  return st;
+}

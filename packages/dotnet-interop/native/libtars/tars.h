@@ -32,6 +32,9 @@
 #define TARS_E_GUEST_ERROR (-14)
 #define TARS_E_NO_SNAPSHOT (-15)
 #define TARS_E_GUEST_ABORT (-16)
+/* tars_sb_call / tars_sb_host_reply: the guest calls a host function (its encoded call in the
+ * result buffer); answer with tars_sb_host_reply, or let tars_sb_call_with do it. */
+#define TARS_E_HOST_CALL (-17)
 /* What a TARS call returns on Linux (no TARS kernel underneath). */
 #define TARS_E_NOT_TARS (-38)
 #define TARS_STATE_MAX 65536
@@ -114,10 +117,56 @@ int64_t tars_cap_drop(uint64_t slot);
  * (kcore::sbcall) and returns its result: *copied bytes into `result`, *total its whole length,
  * *guest_status the guest's status. TARS_E_POISONED: this sandbox is unusable until restored. */
 int64_t tars_sb_create(const char *module, uint64_t *handle);
+/* A new sandbox of `module` whose memory starts as sandbox `from`'s snapshot (the caller's, of the
+ * same module: TARS_E_NO_SNAPSHOT without one, TARS_E_BAD_IMAGE for another module). */
+int64_t tars_sb_create_from_snapshot(const char *module, uint64_t from, uint64_t *handle);
 int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status);
 int64_t tars_sb_snapshot(uint64_t handle, uint64_t *pages);
 int64_t tars_sb_restore(uint64_t handle, uint64_t *pages);
 int64_t tars_sb_destroy(uint64_t handle);
+
+/* Values of the sandbox call encoding (kcore::sbcall): a tag, then little-endian payload;
+ * strings and bytes carry a u32 length. f32 travels in `f` as a double. */
+enum { TARS_SB_VOID, TARS_SB_I32, TARS_SB_U32, TARS_SB_I64, TARS_SB_U64, TARS_SB_F32, TARS_SB_F64, TARS_SB_BOOL, TARS_SB_STR, TARS_SB_BYTES };
+typedef struct {
+  uint8_t tag;
+  int64_t i;           /* I32, I64, BOOL (0/1) */
+  uint64_t u;          /* U32, U64 */
+  double f;            /* F32, F64 */
+  const uint8_t *data; /* STR (UTF-8, no NUL), BYTES */
+  uint32_t len;
+} tars_sb_value_t;
+/* Guest statuses (a function's or a host function's): 0 ok, 1 no such function, 2 bad
+ * arguments, 3 result too large, 16 and up a function's own error (a string message). */
+#define TARS_SB_OK 0
+#define TARS_SB_NO_SUCH_FUNCTION 1
+#define TARS_SB_BAD_ARGS 2
+#define TARS_SB_RESULT_TOO_LARGE 3
+#define TARS_SB_USER_ERROR 16
+#define TARS_SB_MAX_HOST_ARGS 16
+/* Encode a call of `name` with `argc` arguments, or one value: the length, 0 when it does not fit. */
+uint64_t tars_sb_encode_call(uint8_t *buf, uint64_t cap, const char *name, const tars_sb_value_t *args, size_t argc);
+uint64_t tars_sb_encode_value(uint8_t *buf, uint64_t cap, const tars_sb_value_t *v);
+/* Decode the value at buf[*pos] (advancing *pos): 0, or -1 when malformed, *pos unchanged (never
+ * reads past len). */
+int tars_sb_decode_value(const uint8_t *buf, uint64_t len, uint64_t *pos, tars_sb_value_t *out);
+
+/* A host function a guest may call by name (sandbox_guest::call_host): it gets the decoded
+ * arguments and returns TARS_SB_OK with *result set, or a guest status (>= 1) with *result a
+ * TARS_SB_STR message. Strings and bytes it returns must outlive the call. */
+typedef uint64_t (*tars_sb_host_fn)(void *ctx, const tars_sb_value_t *args, size_t argc, tars_sb_value_t *result);
+typedef struct {
+  const char *name;
+  tars_sb_host_fn fn;
+  void *ctx;
+} tars_sb_host_t;
+/* Answer the pending host call: `status` and `len` bytes of one encoded value. Returns as
+ * tars_sb_call does (the call's result, or TARS_E_HOST_CALL again). */
+int64_t tars_sb_host_reply(uint64_t handle, uint64_t status, const uint8_t *reply, uint64_t len, uint64_t *copied, uint64_t *total, int64_t *guest_status);
+/* tars_sb_call, serving the guest's host calls meanwhile from the `n` functions of `host` (an
+ * unregistered name is TARS_SB_NO_SUCH_FUNCTION to the guest; garbage is TARS_SB_BAD_ARGS). Each
+ * host call arrives in `result`, so result_cap bounds the largest one too. */
+int64_t tars_sb_call_with(uint64_t handle, const tars_sb_host_t *host, size_t n, const uint8_t *args, uint64_t args_len, uint8_t *result, uint64_t result_cap, uint64_t *copied, uint64_t *total, int64_t *guest_status);
 
 #ifdef __cplusplus
 }

@@ -181,7 +181,76 @@ static void go_first_output(void) {
   fflush(stdout);
 }
 
+/* The sandbox comparison (issue 26): the function sb-guest exports as `sum`, as a Linux program.
+ * A request is two i64 on fd 0, the answer one i64 on fd 1; `fn-once` answers one and exits,
+ * `fn-serve` answers until its input closes. */
+static int fn_serve(int once) {
+  int64_t req[2];
+  while (read(0, req, sizeof req) == sizeof req) {
+    int64_t r = req[0] + req[1];
+    if (write(1, &r, sizeof r) != sizeof r) return 1;
+    if (once) return 0;
+  }
+  return 0;
+}
+
+#define FN_CALLS 20
+
+/* Start /init in `mode` with a request pipe on its fd 0 and an answer pipe on its fd 1; our ends
+ * in *to and *from. */
+static pid_t fn_start(const char *mode, int *to, int *from) {
+  int in[2], out[2];
+  if (pipe(in) || pipe(out)) die("pipe");
+  char *argv[] = {"/init", (char *)mode, NULL};
+  char *envp[] = {NULL};
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0) _exit(126);
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    execve("/init", argv, envp);
+    _exit(127);
+  }
+  close(in[0]), close(out[1]);
+  *to = in[1], *from = out[0];
+  return pid;
+}
+
+/* sum(2, 40) as a fresh process per call (fork+exec, request, answer, reaped: the median) and as
+ * one long-lived process over a pipe (request and answer: min and average of ROUNDS). */
+static void fn_bench(void) {
+  int64_t req[2] = {2, 40}, res = 0;
+  uint64_t each[FN_CALLS];
+  for (int i = 0; i < FN_CALLS; i++) {
+    int to, from;
+    uint64_t t0 = rdtsc();
+    pid_t pid = fn_start("fn-once", &to, &from);
+    if (write(to, req, sizeof req) != sizeof req || read(from, &res, sizeof res) != sizeof res || res != 42) die("fn-once");
+    if (waitpid(pid, NULL, 0) != pid) die("fn-once-wait");
+    each[i] = rdtsc() - t0;
+    close(to), close(from);
+  }
+  qsort(each, FN_CALLS, 8, cmp_u64);
+  int to, from;
+  pid_t pid = fn_start("fn-serve", &to, &from);
+  uint64_t min = UINT64_MAX, sum = 0;
+  for (int i = 0; i < ROUNDS; i++) {
+    uint64_t t0 = rdtsc();
+    if (write(to, req, sizeof req) != sizeof req || read(from, &res, sizeof res) != sizeof res || res != 42) die("fn-serve");
+    uint64_t dt = rdtsc() - t0;
+    sum += dt;
+    if (dt < min) min = dt;
+  }
+  close(to);
+  if (waitpid(pid, NULL, 0) != pid) die("fn-serve-wait");
+  close(from);
+  printf("TARSBENCH fn_forkexec=%llu\n", (unsigned long long)each[FN_CALLS / 2]);
+  report("fn_pipe", min, sum);
+}
+
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "fn-once") == 0) _exit(fn_serve(1));
+  if (argc > 1 && strcmp(argv[1], "fn-serve") == 0) _exit(fn_serve(0));
   if (argc > 1 && strcmp(argv[1], "child") == 0) {
     uint64_t t = rdtsc();
     if (write(CLOCK_FD, &t, 8) != 8) _exit(1);
@@ -214,6 +283,7 @@ int main(int argc, char **argv) {
   go_first_output();
   spawn_bench("forkexec", 0);
   spawn_bench("posix_spawn", 1);
+  fn_bench();
   printf("TARSBENCH done=1\n");
   fflush(stdout);
   sync();

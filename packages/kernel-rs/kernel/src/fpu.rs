@@ -36,6 +36,23 @@ impl FxArea {
     }
 }
 
+impl FxArea {
+    /// Back to `template`'s state (a sandbox call's start): with XSAVE, XSTATE_BV = 0 makes
+    /// `xrstor` load the initial x87/SSE state, MXCSR (loaded from the area whatever XSTATE_BV
+    /// says) comes from the template — two stores. Safe while this area is not the live task's
+    /// (`xsaveopt` only skips components of the area last restored). Otherwise a whole copy.
+    #[inline(always)]
+    pub fn reset_to(&mut self, template: &FxArea) {
+        // SAFETY: a plain read of a static written once at boot.
+        if unsafe { *core::ptr::addr_of!(XSAVE) } {
+            self.header[..8].copy_from_slice(&[0; 8]);
+            self.legacy[24..28].copy_from_slice(&template.legacy[24..28]);
+        } else {
+            *self = *template;
+        }
+    }
+}
+
 extern "C" {
     static fpu_save_syscall: u8;
     static fpu_save_trap: u8;

@@ -393,6 +393,25 @@ pub fn phys_ptr(pa: u64) -> *mut u8 {
     (pa + unsafe { *core::ptr::addr_of!(DIRECT) }) as *mut u8
 }
 
+/// The leaf entry of user address `vaddr` in `pml4` through present, user-accessible tables (the
+/// leaf itself unchecked: the caller tests its bits) — the hot paths' walk (a sandbox call's
+/// copies), unrolled: three loads and tests, no allocation path.
+#[inline(always)]
+pub fn user_leaf(pml4: u64, vaddr: u64) -> Option<&'static mut u64> {
+    if !(USER_BASE..USER_END).contains(&vaddr) {
+        return None;
+    }
+    let mut t = pml4;
+    for shift in [39u32, 30, 21] {
+        let e = table(t)[((vaddr >> shift) & 511) as usize];
+        if e & (P | U) != P | U {
+            return None;
+        }
+        t = e & ADDR;
+    }
+    Some(&mut table(t)[((vaddr >> 12) & 511) as usize])
+}
+
 /// The leaf entry slot of user address `vaddr` in `pml4`; with `create`, missing intermediate
 /// tables are allocated (None when out of frames or outside the user window).
 pub fn user_pte(pml4: u64, vaddr: u64, create: bool) -> Option<&'static mut u64> {

@@ -1,6 +1,7 @@
 //! Sandboxes: Hyperlight's model on TARS isolation. A sandbox is an address space made from a
 //! function module (`sandbox=yes` on its line), owned by the task that made it, entered only by
-//! its owner's `sb_call` and left only through a gate (`sb_return`, `sb_abort`) or `log`.
+//! its owner's `sb_call` and left only through a gate (`sb_return`, `sb_abort`, `sb_host_call`)
+//! or `log`.
 //!
 //! - Memory: the image's read-only pages are borrowed from the boot module (shared by every
 //!   sandbox of it, as `task::load_image` does for spawned instances); its writable pages, its
@@ -9,12 +10,16 @@
 //! - A call runs on the caller's time: the owner blocks (`reply_blocked`) and the CPU switches
 //!   straight to the guest context, no scheduler pass; the gate switches straight back. A guest
 //!   context is a task slot in state `Guest` between calls (listed as `sandbox_idle`).
+//! - Host calls: `sb_host_call` parks the guest (the call stays open, its deadline running) and
+//!   hands the encoded call to the owner, whose `sb_call` returns E_HOST_CALL; the owner's
+//!   `sb_host_reply` puts the answer in the guest's output pages and switches straight back.
 //! - Poisoning: a fault, any other system call, running past SB_DEADLINE_TICKS or `sb_abort`
 //!   ends the call with E_POISONED (or E_GUEST_ABORT) to the owner; the sandbox refuses calls
 //!   until `sb_restore`. Nothing else is touched: no fault record, no supervisor, no event but a
 //!   `sandbox_poisoned` log line.
 //! - Snapshot copies the writable pages and clears their dirty bits; restore copies back only
-//!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since.
+//!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since,
+//!   and a later snapshot copies only those too (a clean page equals its copy).
 //! - Handles: table slot and generation (like child handles); another task's handle, a stale
 //!   one or a forged one is E_NO_SANDBOX. When the owner ends, its sandboxes go with it.
 //!
@@ -73,15 +78,21 @@ struct Sandbox {
     module: usize,
     entry: TrapFrame,
     cr3: u64,
+    /// The leaf entries of the I/O pages, fixed for the sandbox's life (restore copies page
+    /// contents, never remaps): a call's copies walk only the owner's tables.
+    io: [*mut u64; IO_PAGES as usize],
     /// 0 = usable; else the SB_POISON_* reason.
     poisoned: u64,
     /// The guest context was ended from outside (the host killed its task): only destroy is left.
     dead: bool,
     call: Option<Call>,
+    /// The call's guest waits in `sb_host_call` for its owner's `sb_host_reply` (the owner runs).
+    host_wait: bool,
     /// Ticks a call may run (`deadline_ms=` on the module's line).
     deadline_ticks: u64,
-    /// (user address, frame holding its copy) of every writable page at the snapshot.
-    snapshot: Vec<(u64, u64)>,
+    /// (user address, frame holding its copy, its leaf entry) of every writable page at the
+    /// snapshot: restore tests the entries' dirty bits without walking the tables.
+    snapshot: Vec<(u64, u64, *mut u64)>,
     /// Frames of the address space (page tables included) and of the snapshot.
     frames: usize,
 }
@@ -129,7 +140,7 @@ fn owned(k: &mut Kernel, i: usize, h: u64) -> Result<usize, i64> {
     }
 }
 
-/// sb_create(name_ptr, name_len) → rdi = handle.
+/// sb_create(name_ptr, name_len, from) → rdi = handle.
 pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let len = frame.rsi as usize;
     if len == 0 || len > 24 {
@@ -142,7 +153,41 @@ pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let ocmd = k.modules.get(omod).copied().flatten().map(|m| m.cmdline).unwrap_or("");
     let max = module_arg(ocmd, "sandboxes").and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_SANDBOXES);
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
+    let from = frame.rdx;
+    if from == 0 {
+        frame.rdi = create(k, Some(owner), max, mem, name)?;
+        return Ok(Next::Return);
+    }
+    if from & SB_FROM_SNAPSHOT == 0 {
+        return Err(E_NO_SANDBOX);
+    }
+    let src = owned(k, i, from & !SB_FROM_SNAPSHOT)?;
+    let sb = table().slots[src].as_ref().ok_or(E_NO_SANDBOX)?;
+    let same = k.modules.get(sb.module).copied().flatten().is_some_and(|m| m.name.as_str() == name);
+    if !same || sb.dead {
+        return Err(if sb.dead { E_POISONED } else { E_BAD_IMAGE });
+    }
+    if sb.snapshot.is_empty() {
+        return Err(E_NO_SNAPSHOT);
+    }
     let h = create(k, Some(owner), max, mem, name)?;
+    let s = (h & 0xffff) as usize;
+    let (Some(from), Some(new)) = (table().slots[src].as_ref(), table().slots[s].as_ref()) else { return Err(E_NO_SANDBOX) };
+    // The new sandbox's writable pages are the source's at its snapshot (the same image lays
+    // out the same pages); a clean copy: no dirty bit, no snapshot of its own yet.
+    let cr3 = new.cr3;
+    let ok = from.snapshot.iter().all(|&(va, copy, _)| match memory::user_pte(cr3, va, false) {
+        Some(pte) if *pte & memory::PTE_P != 0 => {
+            // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+            unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
+            true
+        }
+        _ => false,
+    });
+    if !ok {
+        destroy(k, s);
+        return Err(E_BAD_IMAGE);
+    }
     frame.rdi = h;
     Ok(Next::Return)
 }
@@ -184,6 +229,16 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
             return Err(E_NO_MEMORY);
         }
     }
+    let mut io = [core::ptr::null_mut(); IO_PAGES as usize];
+    for (p, e) in io.iter_mut().enumerate() {
+        match memory::user_pte(cr3, SB_IO_BASE + p as u64 * FRAME_SIZE, false) {
+            Some(pte) => *e = pte as *mut u64,
+            None => {
+                memory::free_address_space(cr3, &|_| false);
+                return Err(E_NO_MEMORY);
+            }
+        }
+    }
     let frames = before.saturating_sub(memory::frames().free_frames());
     if used + frames > mem || memory::frames().free_frames() < FRAME_RESERVE {
         memory::free_address_space(cr3, &|_| false);
@@ -202,7 +257,7 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, poisoned: 0, dead: false, call: None, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, io, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
@@ -238,6 +293,30 @@ pub fn fastpath(k: &mut Kernel, frame: &mut TrapFrame) -> Option<*const TrapFram
                 }
             }
         }
+        SYS_SB_HOST_CALL if is_guest(i) => {
+            let s = by_guest(k, i)?;
+            let owner = table().slots[s].as_ref()?.owner?;
+            if k.get(owner)?.proc.is_some() {
+                return None;
+            }
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            match host_request(k, frame, s, frame.rdi as usize) {
+                Some(o) => Some(k.switch_task(frame, i, o)),
+                None => Some(frame as *const TrapFrame),
+            }
+        }
+        SYS_SB_HOST_REPLY if !is_guest(i) && k.task(i).proc.is_none() => {
+            k.counters.syscalls += 1;
+            k.task(i).syscalls += 1;
+            match host_reply(k, frame, i) {
+                Ok(g) => Some(k.switch_task(frame, i, g)),
+                Err(e) => {
+                    frame.rax = e as u64;
+                    Some(frame as *const TrapFrame)
+                }
+            }
+        }
         SYS_SB_RETURN if is_guest(i) => {
             let s = by_guest(k, i)?;
             let owner = table().slots[s].as_ref()?.owner?;
@@ -267,11 +346,15 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
         frame.rdi = sb.poisoned;
         return Err(E_POISONED);
     }
-    let (cr3, guest, entry, ticks) = (sb.cr3, sb.guest, sb.entry, sb.deadline_ticks);
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
+    let (cr3, guest, ticks, io) = (sb.cr3, sb.guest, sb.deadline_ticks, sb.io);
+    let entry = &sb.entry as *const TrapFrame;
     // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
     // the kernel's writes go through its own map, which the guest's dirty bits do not see).
     if k.task(i).proc.is_none() {
-        if !copy_user(k.task(i).cr3, args, cr3, SB_IO_BASE, len) {
+        if !copy_io(&io, 0, k.task(i).cr3, args, len, true) {
             return Err(E_BAD_ADDRESS);
         }
     } else {
@@ -295,9 +378,15 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
         }
     }
     let deadline = k.ticks + ticks;
+    let fx = &k.fx_template as *const crate::fpu::FxArea;
     let Some(g) = k.get(guest) else { return Err(E_NO_SANDBOX) };
-    // Fresh registers and stack for each call; the FPU/SSE state is the guest's own.
-    g.frame = entry;
+    // Fresh registers, stack and FPU/SSE state for each call: nothing crosses from one call to
+    // the next but memory (which restore resets).
+    // SAFETY: the sandbox table's entry frame and the kernel's template: neither is `g`.
+    unsafe {
+        g.frame.copy_from(&*entry);
+        g.fx.reset_to(&*fx);
+    }
     g.frame.rdi = len as u64;
     g.frame.rsi = SB_IO_BASE;
     g.state = State::Runnable;
@@ -325,6 +414,11 @@ pub fn guest_syscall(k: &mut Kernel, frame: &mut TrapFrame, i: usize) {
             frame.rax = if ok { E_OK as u64 } else { E_BAD_ADDRESS as u64 };
         }
         SYS_SB_RETURN => finish(k, frame, s, frame.rdi, frame.rsi as usize),
+        SYS_SB_HOST_CALL => {
+            if let Some(o) = host_request(k, frame, s, frame.rdi as usize) {
+                k.switch_to(frame, Some(o));
+            }
+        }
         SYS_SB_ABORT => {
             let code = frame.rdi;
             poison(k, frame, s, SB_POISON_ABORT, E_GUEST_ABORT, code);
@@ -343,22 +437,69 @@ fn by_guest(_k: &mut Kernel, i: usize) -> Option<usize> {
     table().of_task.get(i).and_then(|s| s.checked_sub(1)).map(|s| s as usize)
 }
 
-/// Copy `len` bytes between two user address spaces through the kernel's map of RAM, page
-/// piece by page piece (no bounce buffer: a call's few bytes cost a few instructions), marking
-/// the pages written dirty. `to` must be writable. False when a page is missing.
-fn copy_user(from_cr3: u64, from: u64, to_cr3: u64, to: u64, len: usize) -> bool {
-    let mut off = 0u64;
-    while off < len as u64 {
-        let (Some(src), Some(dst)) = (memory::translate_user(from_cr3, from + off), memory::user_pte(to_cr3, to + off, false)) else { return false };
-        if *dst & (memory::PTE_P | memory::PTE_W | memory::PTE_U) != memory::PTE_P | memory::PTE_W | memory::PTE_U {
-            return false;
+/// Copy `len` bytes between a sandbox's I/O pages (`io`, from offset `io_off`) and a task's
+/// user memory at `va` in address space `cr3` — into the I/O pages or out of them — through the
+/// kernel's map of RAM, page piece by page piece (no bounce buffer), marking the pages written
+/// dirty (the kernel's writes go through its own map, which the CPU's dirty bits do not see).
+/// The task's side must be readable, or writable when written. False when a page is missing.
+fn copy_io(io: &[*mut u64; IO_PAGES as usize], io_off: u64, cr3: u64, va: u64, len: usize, into_io: bool) -> bool {
+    let len = len as u64;
+    if io_off.checked_add(len).is_none_or(|end| end > IO_PAGES * FRAME_SIZE) {
+        return false;
+    }
+    const PWU: u64 = memory::PTE_P | memory::PTE_W | memory::PTE_U;
+    // The common case, a call's few bytes within one page on each side: one walk, one copy.
+    if (io_off & 0xfff) + len <= FRAME_SIZE && (va & 0xfff) + len <= FRAME_SIZE {
+        if len == 0 {
+            return true;
         }
-        let n = (FRAME_SIZE - ((from + off) & 0xfff)).min(FRAME_SIZE - ((to + off) & 0xfff)).min(len as u64 - off);
-        // The kernel writes through its own map, which the CPU's dirty bits do not see.
-        *dst |= PTE_DIRTY;
-        let dpa = (*dst & memory::PTE_ADDR) | ((to + off) & 0xfff);
+        let Some(leaf) = memory::user_leaf(cr3, va) else { return false };
+        // SAFETY: as below.
+        let iop = unsafe { &mut *io[(io_off >> 12) as usize] };
+        let ipa = (*iop & memory::PTE_ADDR) | (io_off & 0xfff);
+        let upa = (*leaf & memory::PTE_ADDR) | (va & 0xfff);
+        let (src, dst) = if into_io {
+            if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
+                return false;
+            }
+            *iop |= PTE_DIRTY;
+            (upa, ipa)
+        } else {
+            if *leaf & PWU != PWU {
+                return false;
+            }
+            *leaf |= PTE_DIRTY;
+            (ipa, upa)
+        };
         // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
-        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dpa), n as usize) };
+        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), len as usize) };
+        return true;
+    }
+    let mut off = 0u64;
+    while off < len {
+        let (o, u) = (io_off + off, va.wrapping_add(off));
+        // SAFETY: a leaf entry of the sandbox's live address space (set at creation, freed only
+        // with the sandbox); one CPU, interrupts off.
+        let iop = unsafe { &mut *io[(o >> 12) as usize] };
+        let n = (FRAME_SIZE - (o & 0xfff)).min(FRAME_SIZE - (u & 0xfff)).min(len - off);
+        let ipa = (*iop & memory::PTE_ADDR) | (o & 0xfff);
+        let Some(leaf) = memory::user_leaf(cr3, u) else { return false };
+        let upa = (*leaf & memory::PTE_ADDR) | (u & 0xfff);
+        let (src, dst) = if into_io {
+            if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
+                return false;
+            }
+            *iop |= PTE_DIRTY;
+            (upa, ipa)
+        } else {
+            if *leaf & PWU != PWU {
+                return false;
+            }
+            *leaf |= PTE_DIRTY;
+            (ipa, upa)
+        };
+        // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
+        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), n as usize) };
         off += n;
     }
     true
@@ -378,6 +519,129 @@ fn finish(k: &mut Kernel, frame: &mut TrapFrame, s: usize, status: u64, out_len:
     }
 }
 
+/// The host-call gate from sandbox `s`'s guest (the live context, `frame` its registers): hand
+/// its `len` bytes of encoded call to the owner, whose `sb_call` returns E_HOST_CALL, and park
+/// the guest until `sb_host_reply`. Returns the owner's slot to switch to; None: answered on the
+/// guest's own frame (no owner task, an oversized call, no call running).
+fn host_request(k: &mut Kernel, frame: &mut TrapFrame, s: usize, len: usize) -> Option<usize> {
+    use kcore::sbcall::{GUEST_BAD_ARGS, GUEST_NO_SUCH_FUNCTION};
+    let sb = table().slots[s].as_mut()?;
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
+    let refuse = |frame: &mut TrapFrame, status: u64, msg: &str| {
+        let mut out = [0u8; 128];
+        let mut w = kcore::sbcall::Writer::new(&mut out);
+        let n = w.value(&kcore::sbcall::Value::Str(msg)).map_or(0, |_| w.len());
+        let ok = memory::copy_to_user(cr3, SB_IO_BASE + SB_IO_IN as u64, &out[..n]).is_some();
+        frame.rax = status;
+        frame.rdi = if ok { n as u64 } else { 0 };
+        None
+    };
+    let Some(call) = sb.call.as_ref() else { return refuse(frame, GUEST_BAD_ARGS, "no call running") };
+    let Some(owner) = sb.owner else { return refuse(frame, GUEST_NO_SUCH_FUNCTION, "no host functions: the control channel's sandboxes have none") };
+    if len > SB_IO_OUT {
+        return refuse(frame, GUEST_BAD_ARGS, "host call larger than the I/O pages");
+    }
+    let (result_ptr, result_cap) = (call.result_ptr, call.result_cap);
+    let oi = k.get(owner).map(|t| t.tid.index())?;
+    let n = len.min(result_cap as usize);
+    let out = SB_IO_BASE + SB_IO_IN as u64;
+    let mut st = E_HOST_CALL;
+    if k.task(oi).proc.is_none() {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(oi).cr3, result_ptr, n, false) {
+            st = E_BAD_ADDRESS;
+        }
+    } else {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < n {
+            let c = (n - off).min(buf.len());
+            let ok = memory::copy_from_user(cr3, out + off as u64, &mut buf[..c]).is_some() && crate::uaccess::write_user(k, oi, result_ptr + off as u64, &buf[..c]).is_some();
+            if !ok {
+                st = E_BAD_ADDRESS;
+                break;
+            }
+            off += c;
+        }
+    }
+    if st != E_HOST_CALL {
+        // The owner's result buffer is gone: the guest hears it, the owner is not disturbed.
+        return refuse(frame, GUEST_BAD_ARGS, "the owner's buffer refused the host call");
+    }
+    if let Some(sb) = table().slots[s].as_mut() {
+        sb.host_wait = true;
+    }
+    if let Some(g) = k.get(guest) {
+        g.state = State::Guest;
+    }
+    let o = k.task(oi);
+    o.frame.rax = st as u64;
+    o.frame.rdi = n as u64;
+    o.frame.rsi = len as u64;
+    o.frame.rdx = 0;
+    o.state = State::Runnable;
+    k.counters.ipc_replies += 1;
+    Some(oi)
+}
+
+/// sb_host_reply(handle, status, result_ptr, result_len): the general path (a Linux owner).
+pub fn sys_host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
+    let g = host_reply(k, frame, i)?;
+    k.switch_to(frame, Some(g));
+    Ok(Next::Switched)
+}
+
+/// The owner `i` answers its sandbox's pending host call: the result goes into the guest's
+/// output pages, the guest resumes where it called, the owner blocks in the call again.
+/// Returns the guest's slot.
+fn host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> {
+    let s = owned(k, i, frame.rdi)?;
+    let (status, ptr, len) = (frame.rsi, frame.rdx, frame.r10 as usize);
+    let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
+    if !sb.host_wait {
+        if sb.poisoned != 0 {
+            frame.rdi = sb.poisoned;
+            return Err(E_POISONED);
+        }
+        return Err(E_NO_CALLER);
+    }
+    if len > SB_IO_OUT {
+        return Err(E_BAD_ADDRESS);
+    }
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
+    let out = SB_IO_BASE + SB_IO_IN as u64;
+    if k.task(i).proc.is_none() {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(i).cr3, ptr, len, true) {
+            return Err(E_BAD_ADDRESS);
+        }
+    } else {
+        let mut buf = [0u8; 256];
+        let mut off = 0;
+        while off < len {
+            let n = (len - off).min(buf.len());
+            crate::uaccess::read_user(k, i, ptr + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            memory::copy_to_user(cr3, out + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
+            let mut va = (out + off as u64) & !0xfff;
+            while va < out + (off + n) as u64 {
+                if let Some(pte) = memory::user_pte(cr3, va, false) {
+                    *pte |= PTE_DIRTY;
+                }
+                va += FRAME_SIZE;
+            }
+            off += n;
+        }
+    }
+    if let Some(sb) = table().slots[s].as_mut() {
+        sb.host_wait = false;
+    }
+    let g = k.get(guest).ok_or(E_NO_SANDBOX)?;
+    g.frame.rax = status;
+    g.frame.rdi = len as u64;
+    g.state = State::Runnable;
+    k.task(i).state = State::ReplyBlocked;
+    k.counters.ipc_calls += 1;
+    Ok(guest.index())
+}
+
 /// The gate for a task owner: its call of sandbox `s` ends with the guest's `status` and
 /// `out_len` bytes of result copied to it; the guest goes idle. Returns the owner's slot (None:
 /// no call, or the host's sandbox).
@@ -385,14 +649,14 @@ fn leave(k: &mut Kernel, s: usize, status: u64, out_len: usize) -> Option<usize>
     let sb = table().slots[s].as_mut()?;
     let owner = sb.owner?;
     let call = sb.call.take()?;
-    let (cr3, guest) = (sb.cr3, sb.guest);
+    let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
     let total = out_len.min(SB_IO_OUT);
     let n = total.min(call.result_cap as usize);
     let oi = k.get(owner).map(|t| t.tid.index())?;
     let mut st = if status == 0 { E_OK } else { E_GUEST_ERROR };
     let out = SB_IO_BASE + SB_IO_IN as u64;
     if k.task(oi).proc.is_none() {
-        if !copy_user(cr3, out, k.task(oi).cr3, call.result_ptr, n) {
+        if !copy_io(&io, SB_IO_IN as u64, k.task(oi).cr3, call.result_ptr, n, false) {
             st = E_BAD_ADDRESS;
         }
     } else {
@@ -427,6 +691,9 @@ fn poison(k: &mut Kernel, frame: &mut TrapFrame, s: usize, reason: u64, status: 
     let Some(sb) = table().slots[s].as_mut() else { return };
     sb.poisoned = reason;
     let call = sb.call.take();
+    // An owner running its host function is not blocked in the call: its `sb_host_reply` gets
+    // E_POISONED instead.
+    let call = if core::mem::take(&mut sb.host_wait) { None } else { call };
     let (owner, guest, module) = (sb.owner, sb.guest, sb.module);
     let live = k.current == Some(guest.index());
     let rip = if live { frame.rip } else { k.get(guest).map(|g| g.frame.rip).unwrap_or(0) };
@@ -448,7 +715,8 @@ fn poison(k: &mut Kernel, frame: &mut TrapFrame, s: usize, reason: u64, status: 
         (Some(_), Some(o)) => {
             o.frame.rax = status as u64;
             o.frame.rdi = reason;
-            o.frame.rsi = 0;
+            // When the kernel ended the call: the owner's side of the kill latency.
+            o.frame.rsi = crate::time::rdtsc();
             o.frame.rdx = detail;
             o.state = State::Runnable;
             Some(o.tid.index())
@@ -497,8 +765,9 @@ pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResul
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
     let poisoned = table().slots[s].as_ref().map_or(0, |sb| sb.poisoned);
     match snapshot(s, mem) {
-        Ok(n) => {
-            frame.rdi = n;
+        Ok((kept, copied)) => {
+            frame.rdi = kept;
+            frame.rsi = copied;
             Ok(Next::Return)
         }
         Err(e) => {
@@ -508,15 +777,37 @@ pub fn sys_snapshot(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResul
     }
 }
 
-/// Snapshot sandbox `s` within `mem` frames for its owner's sandboxes; returns the pages kept.
-fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
+/// Snapshot sandbox `s` within `mem` frames for its owner's sandboxes; returns (pages kept,
+/// pages copied): the first snapshot copies every writable page, a later one only the pages
+/// written since the last snapshot or restore.
+fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     let owner = sb.owner;
     if sb.poisoned != 0 || sb.dead {
         return Err(E_POISONED);
     }
-    drop_snapshot(sb);
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
     let cr3 = sb.cr3;
+    if !sb.snapshot.is_empty() {
+        // Incremental: a page whose dirty bit is clear still equals its copy (the last snapshot
+        // or restore cleared the bit when the two were made equal); only written pages are copied.
+        let mut copied = 0u64;
+        for &(va, copy, pte) in &sb.snapshot {
+            // SAFETY: a leaf entry of the sandbox's live tables (fixed until it is destroyed).
+            let pte = unsafe { &mut *pte };
+            if *pte & PTE_DIRTY != 0 {
+                // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+                unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
+                *pte &= !PTE_DIRTY;
+                memory::flush_page(cr3, va);
+                copied += 1;
+            }
+        }
+        return Ok((sb.snapshot.len() as u64, copied));
+    }
+    drop_snapshot(sb);
     let mut pages: Vec<u64> = Vec::new();
     memory::for_each_user_pte(cr3, memory::USER_BASE, memory::USER_END, &mut |va, e| {
         if *e & memory::PTE_W != 0 && *e & memory::PTE_BORROWED == 0 {
@@ -540,17 +831,18 @@ fn snapshot(s: usize, mem: usize) -> Result<u64, i64> {
         // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
         unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
         *pte &= !PTE_DIRTY;
-        snap.push((va, copy));
+        memory::flush_page(cr3, va);
+        snap.push((va, copy, pte as *mut u64));
     }
     let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
     sb.frames += snap.len();
     let n = snap.len() as u64;
     sb.snapshot = snap;
-    Ok(n)
+    Ok((n, n))
 }
 
 fn drop_snapshot(sb: &mut Sandbox) {
-    for (_, f) in sb.snapshot.drain(..) {
+    for (_, f, _) in sb.snapshot.drain(..) {
         memory::frames().free(f);
         sb.frames -= 1;
     }
@@ -569,16 +861,22 @@ fn restore(s: usize) -> Result<u64, i64> {
     if sb.dead {
         return Err(E_POISONED);
     }
+    if sb.call.is_some() {
+        return Err(E_BUSY);
+    }
     if sb.snapshot.is_empty() {
         return Err(E_NO_SNAPSHOT);
     }
     let mut copied = 0u64;
-    for &(va, copy) in &sb.snapshot {
-        let Some(pte) = memory::user_pte(sb.cr3, va, false) else { continue };
+    for &(va, copy, pte) in &sb.snapshot {
+        // SAFETY: a leaf entry of the sandbox's live tables (fixed until it is destroyed).
+        let pte = unsafe { &mut *pte };
         if *pte & PTE_DIRTY != 0 {
             // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
             unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
             *pte &= !PTE_DIRTY;
+            // A TLB entry that still says "dirty" would let the next write skip setting the bit.
+            memory::flush_page(sb.cr3, va);
             copied += 1;
         }
     }
@@ -620,9 +918,11 @@ pub fn on_task_end(k: &mut Kernel, tid: TaskId) {
             sb.dead = true;
             sb.poisoned = SB_POISON_KILLED;
             drop_snapshot(sb);
-            if let (Some(_), Some(o)) = (sb.call.take(), sb.owner.and_then(|o| k.get(o))) {
+            let waiting = core::mem::take(&mut sb.host_wait);
+            if let (Some(_), false, Some(o)) = (sb.call.take(), waiting, sb.owner.and_then(|o| k.get(o))) {
                 o.frame.rax = E_POISONED as u64;
                 o.frame.rdi = SB_POISON_KILLED;
+                o.frame.rsi = crate::time::rdtsc();
                 o.state = State::Runnable;
             }
         }
@@ -719,8 +1019,10 @@ pub fn host_call(k: &mut Kernel, module: &str, call: &[u8], restore_after: bool)
     sb.host = Some(HostResult { seq, done: false, status: 0, guest_status: 0, detail: 0, poison: 0, data: Vec::new() });
     sb.call = Some(Call { result_ptr: 0, result_cap: 0, deadline: k.ticks + sb.deadline_ticks });
     let h = handle(s as u16, table().gens[s]);
+    let fx = k.fx_template;
     let g = k.get(guest).ok_or(("NO_MEMORY", "sandbox vanished"))?;
     g.frame = entry;
+    g.fx.reset_to(&fx);
     g.frame.rdi = call.len() as u64;
     g.frame.rsi = SB_IO_BASE;
     g.state = State::Runnable;

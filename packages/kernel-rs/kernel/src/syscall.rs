@@ -49,6 +49,8 @@ const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
     crate::sandbox::sys_destroy,
     sys_guest_only,
     sys_guest_only,
+    sys_guest_only,
+    crate::sandbox::sys_host_reply,
 ];
 
 /// The table lookup: a TARS call, or (for now) E_BAD_SYSCALL for the Linux range and beyond.
@@ -153,7 +155,8 @@ fn notification_cap(k: &mut Kernel, i: usize, slot: u64) -> Result<usize, i64> {
     }
 }
 
-/// The sandbox gates (`sb_return`, `sb_abort`) are a guest's; from a task they are unknown.
+/// The sandbox gates (`sb_return`, `sb_abort`, `sb_host_call`) are a guest's; from a task they
+/// are unknown.
 fn sys_guest_only(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
     Err(E_BAD_SYSCALL)
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use agent_rt::abi::*;
-use agent_rt::sandbox::{CallError, Sandbox, Value};
+use agent_rt::sandbox::{CallError, HostError, HostFunctions, HostHandler, HostResult, Sandbox, Value};
 use agent_rt::{log, log_fmt, metric, rdtsc, Msg};
 
 macro_rules! check {
@@ -45,12 +45,22 @@ fn basics() -> i64 {
     }
     let kept = sb.snapshot();
     check!(s, kept.is_ok_and(|n| n > 0), "snapshot: {:?}", kept);
+    // A sandbox made from the snapshot starts in its state (counter 3), apart from its source.
+    let clone = sb.create_from_snapshot("sb-guest");
+    check!(s, clone.is_ok_and(|c| counter(&c) == Some(4) && counter(&c) == Some(5) && c.destroy().is_ok()), "create from snapshot: {:?}", clone);
+    check!(s, sb.create_from_snapshot("sb-hostile") == Err(agent_rt::SysError(E_BAD_IMAGE)), "create from snapshot as another module");
     check!(s, counter(&sb) == Some(4) && counter(&sb) == Some(5), "counter after snapshot");
     let copied = sb.restore();
     // The counter's page, the I/O page the calls wrote and the stack page: a few, not all.
     check!(s, copied.is_ok_and(|n| n >= 1 && n < kept.unwrap_or(0)), "restore copied {:?} of {:?}", copied, kept);
     check!(s, counter(&sb) == Some(4), "counter not back after restore");
     check!(s, sb.restore().is_ok() && counter(&sb) == Some(4), "second restore");
+    // A second snapshot copies only the pages written since the last restore (the counter's,
+    // the I/O pages, the stack), and restoring goes back to it.
+    let again = sb.snapshot_counts();
+    check!(s, again.is_ok_and(|(k, c)| Ok(k) == kept && c >= 1 && c < k / 4), "incremental snapshot: {:?} of {:?}", again, kept);
+    check!(s, counter(&sb) == Some(5) && sb.restore().is_ok() && counter(&sb) == Some(5), "restore to the second snapshot");
+    check!(s, sb.restore().is_ok(), "third restore");
     // Errors from the guest: its own, an unknown function, wrong argument types.
     let r = sb.call("fail", &[], &mut out);
     check!(s, matches!(r, Err(CallError::Guest { code: 16, message: "fail: as asked" })), "fail: {:?}", r);
@@ -165,9 +175,12 @@ fn quota() -> i64 {
     0
 }
 
-/// Figures: guest call round trip, snapshot, restore with 1/16/64 dirty pages, create, and the
-/// IPC call+reply round trip to pong (`call=echo` slot 0) in the same run.
-fn bench() -> i64 {
+/// Figures: guest call round trip, a call that calls the host, create, snapshot (first and
+/// incremental), restore with 1/16/256 dirty pages (sb-pages), call + restore, the kill latency
+/// of a deadline (sb-spin: deadline_ms=1), and the IPC call+reply round trip to pong (`call=echo`
+/// slot 0) in the same run. With bit 8 of `arg`, then the latency of the host's kill: it logs
+/// `waiting for the host's kill` and spins in sb-hostile until the host kills the guest context.
+fn bench(host_kill: bool) -> i64 {
     let s = "bench";
     const ECHO: u64 = 0;
     const N: usize = 200;
@@ -190,35 +203,80 @@ fn bench() -> i64 {
     let mut out = [0u8; 16];
     let Some(call) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok()) else { check!(s, false, "noop call"); return 1 };
     let Some(ipc) = min_of(&mut || agent_rt::call(ECHO, Msg([1, 0, 0, 0])).is_ok()) else { check!(s, false, "ipc call"); return 1 };
+    let mut host = HostFunctions::new();
+    check!(s, host.register("noop", host_noop).is_ok(), "register");
+    let Some(typed) = min_of(&mut || sb.call("noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "typed call"); return 1 };
+    // The function the Linux comparison runs as a process (bench/linux/bench-init.c `fn_bench`).
+    let Some(sum) = min_of(&mut || sb.call("sum", &[Value::I64(2), Value::I64(40)], &mut out) == Ok(Value::I64(42))) else { check!(s, false, "sum call"); return 1 };
+    let Some(host_call) = min_of(&mut || sb.call_with(&mut host, "host_noop", &[], &mut out) == Ok(Value::Void)) else { check!(s, false, "host call"); return 1 };
     let t0 = rdtsc();
     check!(s, sb.snapshot().is_ok(), "snapshot");
     let snap = rdtsc() - t0;
+    let Some(call_restore) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok() && sb.restore().is_ok()) else { check!(s, false, "call+restore"); return 1 };
+    // A second snapshot after a call: only the pages written since the last restore.
+    check!(s, sb.call_raw(&args[..n], &mut out).is_ok(), "call before the second snapshot");
+    let t0 = rdtsc();
+    let again = sb.snapshot_counts();
+    let snap_again = rdtsc() - t0;
+    check!(s, again.is_ok_and(|(k, c)| c >= 1 && c < k), "incremental snapshot {:?}", again);
+    let t0 = rdtsc();
+    let clone = sb.create_from_snapshot("sb-guest");
+    let create_snap = rdtsc() - t0;
+    check!(s, clone.is_ok_and(|c| c.destroy().is_ok()), "create from snapshot {:?}", clone);
+    let Ok(pages) = Sandbox::create("sb-pages") else { check!(s, false, "create sb-pages"); return 1 };
+    check!(s, pages.snapshot().is_ok(), "snapshot sb-pages");
     let mut restore = [0u64; 3];
-    for (k, pages) in [1u64, 16, 64].into_iter().enumerate() {
+    for (k, want) in [1u64, 16, 256].into_iter().enumerate() {
         let mut min = u64::MAX;
-        for _ in 0..20 {
+        for _ in 0..10 {
             let mut o = [0u8; 32];
-            check!(s, sb.call("touch", &[Value::U64(pages)], &mut o).is_ok(), "touch");
+            check!(s, pages.call("touch", &[Value::U64(want)], &mut o) == Ok(Value::U64(want)), "touch {}", want);
             let t0 = rdtsc();
-            let r = sb.restore();
+            let r = pages.restore();
             min = min.min(rdtsc() - t0);
-            check!(s, r.is_ok_and(|c| c >= pages), "restore copied {:?} < {}", r, pages);
+            check!(s, r.is_ok_and(|c| c >= want), "restore copied {:?} < {}", r, want);
         }
         restore[k] = min;
     }
-    let Some(call_restore) = min_of(&mut || sb.call_raw(&args[..n], &mut out).is_ok() && sb.restore().is_ok()) else { check!(s, false, "call+restore"); return 1 };
+    // Kill latency of a deadline: from the tick that ends the call to this task running again.
+    let Ok(spin) = Sandbox::create("sb-spin") else { check!(s, false, "create sb-spin"); return 1 };
+    check!(s, spin.snapshot().is_ok(), "snapshot sb-spin");
+    let spin_call = [4, b's', b'p', b'i', b'n', 0];
+    let mut kill = u64::MAX;
+    for _ in 0..5 {
+        let (st, reason, r) = agent_rt::syscall(SYS_SB_CALL, [spin.handle, spin_call.as_ptr() as u64, 6, out.as_mut_ptr() as u64, out.len() as u64]);
+        let now = rdtsc();
+        check!(s, st == E_POISONED && reason == SB_POISON_DEADLINE && r[0] != 0 && r[0] <= now, "spin: {} {} {}", st, reason, r[0]);
+        kill = kill.min(now - r[0]);
+        check!(s, spin.restore().is_ok(), "restore sb-spin");
+    }
     metric("sb_call_rtt_min", call);
     metric("ipc_rtt_min", ipc);
+    metric("sb_typed_call_rtt_min", typed);
+    metric("sb_host_call_rtt_min", host_call);
+    metric("sb_sum_call_min", sum);
     metric("sb_create", create);
+    metric("sb_create_from_snapshot", create_snap);
     metric("sb_snapshot", snap);
+    metric("sb_snapshot_again", snap_again);
     metric("sb_restore_1", restore[0]);
     metric("sb_restore_16", restore[1]);
-    metric("sb_restore_64", restore[2]);
+    metric("sb_restore_256", restore[2]);
     metric("sb_call_restore", call_restore);
+    metric("sb_kill_deadline", kill);
     log_fmt(format_args!(
-        "sb-owner: bench: call {} ipc {} create {} snapshot {} restore1 {} restore16 {} restore64 {} call+restore {}",
-        call, ipc, create, snap, restore[0], restore[1], restore[2], call_restore
+        "sb-owner: bench: call {} ipc {} host-call {} typed-call {} create {} create-from-snapshot {} snapshot {} snapshot-again {} restore1 {} restore16 {} restore256 {} call+restore {} kill-deadline {}",
+        call, ipc, host_call, typed, create, create_snap, snap, snap_again, restore[0], restore[1], restore[2], call_restore, kill
     ));
+    if host_kill {
+        let Ok(victim) = Sandbox::create("sb-hostile") else { check!(s, false, "create sb-hostile"); return 1 };
+        log("sb-owner: bench: waiting for the host's kill");
+        let (st, reason, r) = agent_rt::syscall(SYS_SB_CALL, [victim.handle, spin_call.as_ptr() as u64, 6, out.as_mut_ptr() as u64, out.len() as u64]);
+        let now = rdtsc();
+        check!(s, st == E_POISONED && reason == SB_POISON_KILLED && r[0] != 0 && r[0] <= now, "host kill: {} {} {}", st, reason, r[0]);
+        metric("sb_kill_host", now - r[0]);
+        log_fmt(format_args!("sb-owner: bench: kill-host {}", now - r[0]));
+    }
     log("sb-owner: bench: ok");
     0
 }
@@ -242,6 +300,141 @@ fn victim() -> i64 {
     1
 }
 
+fn add<'r>(a: &[Value<'r>]) -> HostResult<'r> {
+    match a {
+        [Value::I64(x), Value::I64(y)] => Ok(Value::I64(x.wrapping_add(*y))),
+        _ => Err(HostError { code: 2, message: "add: two i64" }),
+    }
+}
+
+fn host_fail<'r>(_a: &[Value<'r>]) -> HostResult<'r> {
+    Err(HostError { code: 20, message: "the host says no" })
+}
+
+fn host_noop<'r>(_a: &[Value<'r>]) -> HostResult<'r> {
+    Ok(Value::Void)
+}
+
+/// A host with state: `greet` answers from a buffer of its own, counts its calls, and tries to
+/// re-enter the sandbox that called it (refused: the call is in progress).
+struct Greeter {
+    sb: Sandbox,
+    calls: u64,
+    reentry: Option<(bool, bool, bool)>,
+    buf: [u8; 64],
+}
+
+impl HostHandler for Greeter {
+    fn handle<'r>(&'r mut self, name: &'r str, args: &[Value<'r>]) -> Option<HostResult<'r>> {
+        self.calls += 1;
+        match name {
+            "add" => Some(add(args)),
+            "fail" => Some(host_fail(args)),
+            "greet" => {
+                let mut out = [0u8; 32];
+                let call = self.sb.call("counter", &[], &mut out).map_err(|e| e.status());
+                self.reentry = Some((call == Err(E_BUSY), self.sb.snapshot() == Err(agent_rt::SysError(E_BUSY)), self.sb.restore() == Err(agent_rt::SysError(E_BUSY))));
+                let Some(Value::Str(who)) = args.first() else { return Some(Err(HostError { code: 2, message: "greet: a string" })) };
+                let prefix = b"hello, ";
+                let n = (prefix.len() + who.len()).min(self.buf.len());
+                self.buf[..prefix.len()].copy_from_slice(prefix);
+                self.buf[prefix.len()..n].copy_from_slice(&who.as_bytes()[..n - prefix.len()]);
+                Some(Ok(Value::Str(core::str::from_utf8(&self.buf[..n]).unwrap_or("?"))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Guest → host calls: registered functions by name with typed arguments, a host with state,
+/// an unregistered name (an error to the guest, which carries on), the host's error passed
+/// through, many host calls in one guest call, no host functions at all, FPU state per call.
+fn hostcalls() -> i64 {
+    let s = "hostcalls";
+    let Ok(sb) = Sandbox::create("sb-guest") else { check!(s, false, "create"); return 1 };
+    let mut host = HostFunctions::new();
+    check!(s, host.register("add", add).is_ok() && host.register("fail", host_fail).is_ok() && host.register("noop", host_noop).is_ok(), "register");
+    let mut out = [0u8; 256];
+    let r = sb.call_with(&mut host, "host_add", &[Value::I64(40), Value::I64(2)], &mut out);
+    check!(s, r == Ok(Value::I64(42)), "host_add: {:?}", r);
+    let r = sb.call_with(&mut host, "host_missing", &[], &mut out);
+    check!(s, r == Ok(Value::U64(1)), "host_missing: {:?}", r);
+    let r = sb.call_with(&mut host, "host_fail", &[], &mut out);
+    check!(s, r == Err(CallError::Guest { code: 20, message: "the host says no" }), "host_fail: {:?}", r);
+    let r = sb.call_with(&mut host, "host_many", &[Value::U64(100)], &mut out);
+    check!(s, r == Ok(Value::I64(4950)), "host_many: {:?}", r);
+    let r = sb.call_with(&mut host, "host_noop", &[], &mut out);
+    check!(s, r == Ok(Value::Void), "host_noop: {:?}", r);
+    // Without host functions the guest hears "no such function" and passes it on.
+    let r = sb.call("host_add", &[Value::I64(1), Value::I64(2)], &mut out);
+    check!(s, matches!(r, Err(CallError::Guest { code: 1, message: "no such host function" })), "no host: {:?}", r);
+    // A host with state, which tries to re-enter the calling sandbox.
+    let mut g = Greeter { sb, calls: 0, reentry: None, buf: [0; 64] };
+    let r = sb.call_with(&mut g, "host_greet", &[Value::Str("sandbox")], &mut out);
+    check!(s, r == Ok(Value::Str("hello, sandbox")), "host_greet: {:?}", r);
+    check!(s, g.calls == 1 && g.reentry == Some((true, true, true)), "re-entry not refused: {:?}", g.reentry);
+    // The sandbox is fine afterwards and its state is its own.
+    check!(s, counter(&sb) == Some(1), "counter after host calls");
+    // No host call pending: sb_host_reply is refused.
+    let (st, _, _) = agent_rt::syscall(SYS_SB_HOST_REPLY, [sb.handle, 0, out.as_ptr() as u64, 1, 0]);
+    check!(s, st == E_NO_CALLER, "a reply with no host call: {}", st);
+    // FPU/SSE state starts clean at every call: what one call leaves in xmm0-3 and MXCSR is gone.
+    let a = sb.call("fpu_probe", &[], &mut out);
+    let mut out2 = [0u8; 64];
+    let b = sb.call("fpu_probe", &[], &mut out2);
+    check!(s, a == Ok(Value::U64(0x1f80)) && b == a, "fpu state leaks between calls: {:?} then {:?}", a, b);
+    log("sb-owner: hostcalls: ok");
+    0
+}
+
+/// Host calls from a hostile guest: one that loops on host calls past its deadline, garbage on
+/// the gate, a host that answers after the deadline. Each poisons or refuses only that sandbox.
+fn hostile_host() -> i64 {
+    let s = "hostile-host";
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create"); return 1 };
+    check!(s, sb.snapshot().is_ok(), "snapshot");
+    let mut host = HostFunctions::new();
+    check!(s, host.register("add", add).is_ok(), "register");
+    let mut out = [0u8; 256];
+    let r = sb.call_with(&mut host, "host_loop", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_DEADLINE }), "host_loop: {:?}", r);
+    check!(s, sb.restore().is_ok(), "restore after host_loop");
+    let r = sb.call_with(&mut host, "host_garbage", &[Value::U64(400)], &mut out);
+    check!(s, r == Ok(Value::U64(400)), "host_garbage: {:?}", r);
+    // A host that answers only after the deadline: its reply finds the sandbox poisoned.
+    struct Slow;
+    impl HostHandler for Slow {
+        fn handle<'r>(&'r mut self, _name: &'r str, _args: &[Value<'r>]) -> Option<HostResult<'r>> {
+            agent_rt::sleep_us(200_000);
+            Some(Ok(Value::Void))
+        }
+    }
+    let r = sb.call_with(&mut Slow, "host_stall", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_DEADLINE }), "slow host: {:?}", r);
+    check!(s, sb.restore().is_ok() && sb.call("ok", &[], &mut out) == Ok(Value::U64(1)), "usable after restore");
+    log("sb-owner: hostile-host: ok");
+    0
+}
+
+/// A host that never answers: its guest's call stays open (the host kills this task).
+fn stall() -> i64 {
+    let s = "stall";
+    let Ok(sb) = Sandbox::create("sb-hostile") else { check!(s, false, "create"); return 1 };
+    struct Never;
+    impl HostHandler for Never {
+        fn handle<'r>(&'r mut self, _name: &'r str, _args: &[Value<'r>]) -> Option<HostResult<'r>> {
+            log("sb-owner: stall: in the host function");
+            loop {
+                agent_rt::sleep_us(1_000_000);
+            }
+        }
+    }
+    let mut out = [0u8; 64];
+    let r = sb.call_with(&mut Never, "host_stall", &[], &mut out);
+    log_fmt(format_args!("sb-owner: stall: FAIL the host function returned: {:?}", r));
+    1
+}
+
 fn kcore_encode(buf: &mut [u8]) -> usize {
     // "noop", no arguments.
     let name = b"noop";
@@ -258,8 +451,11 @@ fn main(_id: u64, arg: u64) -> i64 {
         3 => holder(),
         4 => forger(),
         5 => quota(),
-        6 => bench(),
+        6 => bench(arg & 0x100 != 0),
         7 => victim(),
+        8 => hostcalls(),
+        9 => hostile_host(),
+        10 => stall(),
         _ => {
             log("sb-owner: unknown scenario");
             1

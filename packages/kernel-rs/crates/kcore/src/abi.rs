@@ -10,7 +10,7 @@
 /// First TARS system-call number; [0, SYS_TARS_BASE) is the Linux x86-64 range.
 pub const SYS_TARS_BASE: u64 = 0x1000;
 /// How many TARS calls the table has room for.
-pub const SYS_TARS_COUNT: u64 = 30;
+pub const SYS_TARS_COUNT: u64 = 32;
 
 pub const SYS_LOG: u64 = SYS_TARS_BASE;
 pub const SYS_YIELD: u64 = SYS_TARS_BASE + 1;
@@ -73,22 +73,29 @@ pub const SYS_EP_CREATE: u64 = SYS_TARS_BASE + 21;
 pub const SYS_CAP_DROP: u64 = SYS_TARS_BASE + 22;
 
 
-/// sb_create(name_ptr, name_len) → rdi = a sandbox handle (slot | generation << 16). A sandbox
+/// sb_create(name_ptr, name_len, from) → rdi = a sandbox handle (slot | generation << 16). A sandbox
 /// is an address space made from a function module (`sandbox=yes` on its line; E_BAD_IMAGE
 /// otherwise): its read-only pages borrowed from the boot image, shared by every sandbox of the
 /// module; its writable pages, stack and I/O pages private. Bounded by the caller's module line:
 /// `sandboxes=N` live sandboxes (default 4) and `sandbox_mem=MiB` of their frames, snapshots
 /// included (default 4): E_QUOTA.
+/// `from` = 0: from the image; SB_FROM_SNAPSHOT | handle: a new sandbox of the same module whose
+/// writable memory starts as that sandbox's snapshot (the caller's; E_NO_SNAPSHOT without one,
+/// E_BAD_IMAGE when `name` is another module).
 pub const SYS_SB_CREATE: u64 = SYS_TARS_BASE + 23;
+/// `sb_create`'s `from`: start from the snapshot of the sandbox in the low bits.
+pub const SB_FROM_SNAPSHOT: u64 = 1 << 63;
 /// sb_call(handle, args_ptr, args_len, result_ptr, result_cap) → rdi = bytes copied to
 /// result_ptr, rsi = the result's whole length, rdx = the guest's status. Runs the guest on the
 /// caller's time (the caller blocks; no scheduler pass to enter it). `args` is an encoded call
 /// (`kcore::sbcall`, at most SB_IO_IN bytes). Statuses: E_OK, E_GUEST_ERROR (the function
 /// returned an error: rdx its code, the result its message), E_POISONED (this call poisoned the
-/// sandbox or it was already: rdi = SB_POISON_* reason), E_NO_SANDBOX.
+/// sandbox or it was already: rdi = SB_POISON_* reason; when this call was ended, rsi = the
+/// kernel's TSC at that moment, for kill latencies), E_NO_SANDBOX, E_HOST_CALL (see sb_host_call).
 pub const SYS_SB_CALL: u64 = SYS_TARS_BASE + 24;
-/// sb_snapshot(handle) → rdi = pages kept: copy the sandbox's writable pages; later writes are
-/// tracked by the page tables' dirty bits.
+/// sb_snapshot(handle) → rdi = pages kept, rsi = pages copied: copy the sandbox's writable
+/// pages (a later snapshot: only those written since the last snapshot or restore); later writes
+/// are tracked by the page tables' dirty bits.
 pub const SYS_SB_SNAPSHOT: u64 = SYS_TARS_BASE + 25;
 /// sb_restore(handle) → rdi = pages copied back: only pages written since the snapshot; clears
 /// a poisoning. No snapshot: E_NO_SNAPSHOT.
@@ -101,6 +108,21 @@ pub const SYS_SB_RETURN: u64 = SYS_TARS_BASE + 28;
 /// Guest gate: sb_abort(code) — the guest gives up (a panic): the caller gets E_GUEST_ABORT with
 /// `code` in rdx and the sandbox is poisoned (its state is suspect). A guest may also `log`.
 pub const SYS_SB_ABORT: u64 = SYS_TARS_BASE + 29;
+/// Guest gate: sb_host_call(len) → rax = the host's status (0, or a GUEST_* code), rdi = the
+/// result's length. The guest wrote an encoded call (`kcore::sbcall`: a host function's name and
+/// its arguments) of `len` bytes at SB_IO_BASE + SB_IO_IN; the owner's `sb_call` (or
+/// `sb_host_reply`) returns E_HOST_CALL with those bytes in its result buffer, the guest waits,
+/// and the owner's `sb_host_reply` puts one encoded value (the result, or the error message) at
+/// SB_IO_BASE + SB_IO_IN and resumes it. The call's deadline runs on meanwhile. `len` over
+/// SB_IO_OUT, or a sandbox the host (control channel) owns: GUEST_BAD_ARGS / GUEST_NO_SUCH_FUNCTION
+/// at once, with no owner involved.
+pub const SYS_SB_HOST_CALL: u64 = SYS_TARS_BASE + 30;
+/// sb_host_reply(handle, status, result_ptr, result_len): answer the guest's host call (status 0
+/// and an encoded value, or a GUEST_* code and an encoded string message; at most SB_IO_OUT
+/// bytes) and resume it on the caller's time; returns as `sb_call` does (the call's result, or
+/// E_HOST_CALL again). No host call pending: E_NO_CALLER, or E_POISONED (rdi: the reason) when
+/// the call ended meanwhile (its deadline, a kill).
+pub const SYS_SB_HOST_REPLY: u64 = SYS_TARS_BASE + 31;
 
 /// Where a guest finds its call (SB_IO_IN bytes) and writes its result (SB_IO_OUT bytes after it).
 pub const SB_IO_BASE: u64 = 0x80_3000_0000;
@@ -170,6 +192,9 @@ pub const E_GUEST_ERROR: i64 = -14;
 pub const E_NO_SNAPSHOT: i64 = -15;
 /// The guest called `sb_abort` (rdx: its code); the sandbox is poisoned.
 pub const E_GUEST_ABORT: i64 = -16;
+/// `sb_call` / `sb_host_reply`: the guest calls a host function (its encoded call in the result
+/// buffer: rdi bytes copied, rsi its length); answer with `sb_host_reply`.
+pub const E_HOST_CALL: i64 = -17;
 
 pub const SHM_PAGES: u64 = 16;
 /// Capability slots per task.

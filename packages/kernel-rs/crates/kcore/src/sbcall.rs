@@ -191,11 +191,79 @@ impl<'a> Reader<'a> {
 
 /// Decode a call: (function name, argument count, a reader positioned at the first argument).
 pub fn decode_call(buf: &[u8]) -> Option<(&str, usize, Reader<'_>)> {
+    let (name, argc, r) = decode_call_bytes(buf)?;
+    Some((core::str::from_utf8(name).ok()?, argc, r))
+}
+
+/// `decode_call` with the name's bytes unchecked: for a lookup among known (valid UTF-8) names,
+/// where a match proves the bytes valid (the guest's dispatch skips the UTF-8 pass).
+pub fn decode_call_bytes(buf: &[u8]) -> Option<(&[u8], usize, Reader<'_>)> {
     let mut r = Reader::new(buf);
     let n = r.arr::<1>()?[0] as usize;
-    let name = core::str::from_utf8(r.take(n)?).ok()?;
+    let name = r.take(n)?;
     let argc = r.arr::<1>()?[0] as usize;
     Some((name, argc, r))
+}
+
+/// Most arguments a host function receives.
+pub const MAX_HOST_ARGS: usize = 16;
+
+/// A host function's error: a GUEST_* code (GUEST_USER_ERROR and up for its own) and a message
+/// the guest receives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HostError<'a> {
+    pub code: u64,
+    pub message: &'a str,
+}
+
+pub type HostResult<'a> = Result<Value<'a>, HostError<'a>>;
+
+/// Decode a guest's host call (`sb_host_call`) into its function name and `args`; returns the
+/// name and the argument count, or the GUEST_* code and message the guest gets back. Any bytes
+/// at all are answered, never a panic: the request comes from untrusted guest code.
+pub fn decode_host_call<'r>(request: &'r [u8], args: &mut [Value<'r>; MAX_HOST_ARGS]) -> Result<(&'r str, usize), HostError<'static>> {
+    let bad = |message| HostError { code: GUEST_BAD_ARGS, message };
+    let (name, argc, mut r) = decode_call(request).ok_or(bad("malformed host call"))?;
+    if argc > MAX_HOST_ARGS {
+        return Err(bad("too many arguments for a host function"));
+    }
+    for a in args.iter_mut().take(argc) {
+        *a = r.value().ok_or(bad("malformed host call arguments"))?;
+    }
+    if !r.at_end() {
+        return Err(bad("trailing bytes after the host call's arguments"));
+    }
+    Ok((name, argc))
+}
+
+/// Encode a host function's answer (None: no function of that name) into `reply`; returns
+/// (status, length) for `sb_host_reply`: 0 and the value, or a GUEST_* code and a string message.
+pub fn encode_host_answer(reply: &mut [u8], answer: Option<HostResult>) -> (u64, usize) {
+    let fail = |reply: &mut [u8], code: u64, msg: &str| {
+        let mut w = Writer::new(reply);
+        (code, w.value(&Value::Str(msg)).map_or(0, |_| w.len()))
+    };
+    match answer {
+        None => fail(reply, GUEST_NO_SUCH_FUNCTION, "no such host function"),
+        Some(Ok(v)) => {
+            let mut w = Writer::new(reply);
+            match w.value(&v) {
+                Some(()) => (GUEST_OK, w.len()),
+                None => fail(reply, GUEST_RESULT_TOO_LARGE, "host result too large"),
+            }
+        }
+        Some(Err(e)) => fail(reply, if e.code == GUEST_OK { GUEST_USER_ERROR } else { e.code }, e.message),
+    }
+}
+
+/// The host's whole side of a host call: decode `request`, ask `handler`, encode its answer.
+pub fn serve_host_call(request: &[u8], reply: &mut [u8], handler: &mut dyn for<'r> FnMut(&'r str, &[Value<'r>]) -> Option<HostResult<'r>>) -> (u64, usize) {
+    let mut args = [Value::Void; MAX_HOST_ARGS];
+    let answer = match decode_host_call(request, &mut args) {
+        Ok((name, n)) => handler(name, &args[..n]),
+        Err(e) => Some(Err(e)),
+    };
+    encode_host_answer(reply, answer)
 }
 
 #[cfg(test)]
@@ -267,5 +335,153 @@ mod tests {
     fn encoding_past_the_buffer_fails() {
         let mut buf = [0u8; 8];
         assert_eq!(encode_call(&mut buf, "f", &[Value::Str("too long for eight bytes")]), None);
+    }
+
+    /// The fuzz loop of the sandbox boundary: a deterministic PRNG (splitmix64: no crates here)
+    /// drives random and mutated buffers through the call decoder and the host-call path.
+    /// Bounded (a fixed seed and count) so that it runs in CI in about a second, and replayable:
+    /// a failure names its round.
+    mod fuzz {
+        use super::*;
+
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let mut z = self.0;
+                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                z ^ (z >> 31)
+            }
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n.max(1)
+            }
+        }
+
+        const ROUNDS: u32 = 60_000;
+        const STRS: [&str; 6] = ["", "a", "héllo", "日本語", "add", "\u{10ffff}x"];
+
+        fn random_value<'a>(r: &mut Rng, bytes: &'a [u8]) -> Value<'a> {
+            match r.below(10) {
+                0 => Value::Void,
+                1 => Value::I32(r.next() as i32),
+                2 => Value::U32(r.next() as u32),
+                3 => Value::I64(r.next() as i64),
+                4 => Value::U64(r.next()),
+                5 => Value::F32(f32::from_bits(r.next() as u32 & 0x7f7f_ffff)),
+                6 => Value::F64(f64::from_bits(r.next() & 0x7fef_ffff_ffff_ffff)),
+                7 => Value::Bool(r.next() & 1 == 1),
+                8 => Value::Str(STRS[r.below(STRS.len() as u64) as usize]),
+                _ => Value::Bytes(&bytes[..r.below(bytes.len() as u64 + 1) as usize]),
+            }
+        }
+
+        /// Decode a whole call the way the guest's dispatch does; never panics.
+        fn decode_all(buf: &[u8]) -> Option<usize> {
+            let (_, argc, mut r) = decode_call(buf)?;
+            for _ in 0..argc {
+                r.value()?;
+            }
+            Some(argc)
+        }
+
+        /// The host's side, checked on every input: an answer that fits the reply buffer and
+        /// decodes as exactly one value — the handler's (status 0) or a string message.
+        fn serve_checked(round: u32, req: &[u8], reply: &mut [u8]) -> u64 {
+            fn handler<'r>(name: &'r str, args: &[Value<'r>]) -> Option<HostResult<'r>> {
+                match name {
+                    "add" => Some(match args {
+                        [Value::I64(a), Value::I64(b)] => Ok(Value::I64(a.wrapping_add(*b))),
+                        _ => Err(HostError { code: GUEST_BAD_ARGS, message: "add: two i64" }),
+                    }),
+                    "echo" => Some(args.first().copied().ok_or(HostError { code: 0, message: "echo: one argument" })),
+                    _ => None,
+                }
+            }
+            let (status, len) = serve_host_call(req, reply, &mut handler);
+            assert!(len <= reply.len(), "round {round}: reply length {len} past the buffer");
+            let mut r = Reader::new(&reply[..len]);
+            let v = r.value();
+            assert!(r.at_end(), "round {round}: trailing bytes after the answer");
+            if status != GUEST_OK {
+                assert!(matches!(v, Some(Value::Str(_))) || len == 0, "round {round}: an error without a message: {v:?}");
+                assert!(status != GUEST_OK, "round {round}");
+            } else {
+                assert!(v.is_some(), "round {round}: status 0 without a value");
+            }
+            status
+        }
+
+        #[test]
+        fn random_buffers_never_panic_the_decoder_or_the_host_call_path() {
+            let mut r = Rng(0x5eed_0026);
+            let mut reply = [0u8; 512];
+            let mut decoded = 0;
+            for round in 0..ROUNDS {
+                let len = r.below(96) as usize;
+                let mut b = [0u8; 96];
+                for v in b.iter_mut().take(len) {
+                    // Small bytes half the time: valid tags and short lengths are likelier.
+                    *v = if r.next() & 1 == 0 { r.below(12) as u8 } else { r.next() as u8 };
+                }
+                if decode_all(&b[..len]).is_some() {
+                    decoded += 1;
+                }
+                serve_checked(round, &b[..len], &mut reply);
+                // A reply buffer too small for any answer: the length is 0, never past it.
+                let mut tiny = [0u8; 3];
+                let (_, n) = serve_host_call(&b[..len], &mut tiny, &mut |_, _| None);
+                assert!(n <= tiny.len(), "round {round}");
+            }
+            // The generator reaches the decoder's success paths, not only its first checks.
+            assert!(decoded > 100, "only {decoded} random buffers decoded");
+        }
+
+        #[test]
+        fn mutated_valid_calls_decode_to_the_same_values_or_are_refused() {
+            let mut r = Rng(0x5eed_0027);
+            let bytes = [0xa5u8; 40];
+            let names = ["add", "echo", "missing", "", "日本"];
+            let mut reply = [0u8; 512];
+            let (mut ok, mut refused) = (0u32, 0u32);
+            for round in 0..ROUNDS {
+                let argc = r.below(5) as usize;
+                let mut args = [Value::Void; 4];
+                for a in args.iter_mut().take(argc) {
+                    *a = random_value(&mut r, &bytes);
+                }
+                let name = names[r.below(names.len() as u64) as usize];
+                let mut buf = [0u8; 256];
+                let n = encode_call(&mut buf, name, &args[..argc]).expect("fits");
+                // Unmutated: decodes to exactly what was encoded (NaN-free floats compare equal).
+                let (dn, dargc, mut rd) = decode_call(&buf[..n]).expect("valid call");
+                assert_eq!((dn, dargc), (name, argc), "round {round}");
+                for a in &args[..argc] {
+                    assert_eq!(rd.value().as_ref(), Some(a), "round {round}");
+                }
+                assert!(rd.at_end(), "round {round}");
+                let status = serve_checked(round, &buf[..n], &mut reply);
+                if name == "add" && argc == 2 && matches!(args[..2], [Value::I64(_), Value::I64(_)]) {
+                    assert_eq!(status, GUEST_OK, "round {round}");
+                }
+                // Then mutate: flip bits, overwrite a byte, cut, or extend; the decoder answers.
+                let mut m = buf;
+                let mut mlen = n;
+                for _ in 0..1 + r.below(3) {
+                    match r.below(4) {
+                        0 if mlen > 0 => { let i = r.below(mlen as u64) as usize; m[i] ^= 1 << r.below(8); }
+                        1 if mlen > 0 => { let i = r.below(mlen as u64) as usize; m[i] = r.next() as u8; }
+                        2 => mlen = r.below(mlen as u64 + 1) as usize,
+                        _ => { let k = r.below(8) as usize; for v in m.iter_mut().skip(mlen).take(k) { *v = r.next() as u8; } mlen = (mlen + k).min(m.len()); }
+                    }
+                }
+                match decode_all(&m[..mlen]) {
+                    Some(_) => ok += 1,
+                    None => refused += 1,
+                }
+                serve_checked(round, &m[..mlen], &mut reply);
+            }
+            assert!(ok > 1000 && refused > 1000, "mutations too tame or too wild: {ok} decoded, {refused} refused");
+        }
     }
 }

@@ -6,6 +6,7 @@
 //! call, a fault, running past the deadline) poisons the sandbox. Each call starts at `_start`
 //! on a fresh stack with the encoded call (`kcore::sbcall`) at `SB_IO_BASE`; statics and the
 //! image's data persist across calls (that is the sandbox's state, what snapshot/restore keep).
+//! A function may call the functions its owner registered (`call_host`).
 #![no_std]
 
 use core::arch::asm;
@@ -123,6 +124,63 @@ fn args_match(mut r: Reader<'static>, argc: usize, params: &[u8]) -> bool {
     argc == params.len() && params.iter().all(|t| r.value().is_some_and(|v| tag_of(&v) == *t))
 }
 
+/// Copy `b` into this call's heap (None when it is spent).
+fn keep(b: &[u8]) -> Option<&'static [u8]> {
+    let out = scratch(b.len())?;
+    out.copy_from_slice(b);
+    Some(out)
+}
+
+const HOST_FAILED: Error = Error::new(GUEST_BAD_ARGS, "the host's answer does not decode");
+const HOST_NO_HEAP: Error = Error::new(GUEST_RESULT_TOO_LARGE, "the host's answer does not fit the heap");
+
+/// Call host function `name` (one the owner registered) with `args`: the owner's handler runs
+/// and its result comes back here, strings and bytes copied into this call's heap. An unknown
+/// name is `Err` with GUEST_NO_SUCH_FUNCTION; the host's own errors keep their code and message.
+/// The call's deadline runs on while the host works.
+pub fn call_host(name: &str, args: &[Value]) -> Result<Value<'static>, Error> {
+    let io = SB_IO_BASE + SB_IO_IN as u64;
+    // SAFETY: the output pages are the guest's for its whole life; the result of the function
+    // running now is written there only after it returns, and nothing borrows them before.
+    let out = unsafe { core::slice::from_raw_parts_mut(io as *mut u8, SB_IO_OUT) };
+    let n = encode_call(out, name, args).ok_or(Error::new(GUEST_BAD_ARGS, "host call larger than the I/O pages"))?;
+    let rax: u64;
+    let len: u64;
+    // SAFETY: the host-call gate; rcx and r11 are clobbered by the instruction.
+    unsafe { asm!("syscall", inlateout("rax") SYS_SB_HOST_CALL => rax, inlateout("rdi") n as u64 => len, out("rcx") _, out("r11") _, options(nostack)) };
+    // SAFETY: as above; the kernel wrote at most SB_IO_OUT bytes of answer.
+    let answer = unsafe { core::slice::from_raw_parts(io as *const u8, (len as usize).min(SB_IO_OUT)) };
+    let mut r = Reader::new(answer);
+    let v = r.value().ok_or(HOST_FAILED)?;
+    if !r.at_end() {
+        return Err(HOST_FAILED);
+    }
+    let owned = match v {
+        Value::Str(t) => Value::Str(core::str::from_utf8(keep(t.as_bytes()).ok_or(HOST_NO_HEAP)?).map_err(|_| HOST_FAILED)?),
+        Value::Bytes(b) => Value::Bytes(keep(b).ok_or(HOST_NO_HEAP)?),
+        Value::Void => Value::Void,
+        Value::I32(x) => Value::I32(x),
+        Value::U32(x) => Value::U32(x),
+        Value::I64(x) => Value::I64(x),
+        Value::U64(x) => Value::U64(x),
+        Value::F32(x) => Value::F32(x),
+        Value::F64(x) => Value::F64(x),
+        Value::Bool(x) => Value::Bool(x),
+    };
+    match (rax, owned) {
+        (GUEST_OK, v) => Ok(v),
+        (code, Value::Str(m)) => Err(Error::new(code, m)),
+        (code, _) => Err(Error::new(code, "host function failed")),
+    }
+}
+
+/// Byte-wise name comparison that stops at the first difference: names are short and most
+/// differ in their first bytes, where a `bcmp` call costs more than the whole loop.
+#[inline(always)]
+fn name_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
 /// The body of `_start`: decode the call at SB_IO_BASE, check it against the function's
 /// signature, run it, check its result's type, encode the result after the call and take the
 /// return gate.
@@ -132,9 +190,9 @@ pub fn dispatch(len: usize, io: u64, table: &[Export]) -> ! {
         *core::ptr::addr_of_mut!(HEAP_USED) = 0;
         (core::slice::from_raw_parts(io as *const u8, len.min(SB_IO_IN)), core::slice::from_raw_parts_mut((io + SB_IO_IN as u64) as *mut u8, SB_IO_OUT))
     };
-    let result = match decode_call(input) {
+    let result = match decode_call_bytes(input) {
         None => Err(Error::new(GUEST_BAD_ARGS, "malformed call")),
-        Some((name, argc, r)) => match table.iter().find(|e| e.name == name) {
+        Some((name, argc, r)) => match table.iter().find(|e| name_eq(e.name.as_bytes(), name)) {
             None => Err(Error::new(GUEST_NO_SUCH_FUNCTION, "no such function")),
             Some(e) if !args_match(r.clone(), argc, e.params) => Err(Error::new(GUEST_BAD_ARGS, "bad arguments: they do not match the signature")),
             Some(e) => {
