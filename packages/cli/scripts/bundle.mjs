@@ -207,6 +207,35 @@ const entryPoints = [
 // The tsc output of the same files is replaced; stale chunks of an earlier build are removed.
 rmSync(join(pkg, 'dist/chunks'), { recursive: true, force: true });
 
+/**
+ * esbuild plugin: oclif's logger makes a `debug` logger per namespace, and the debug package
+ * looks at stderr (is it a terminal, which colours) as it loads: stderr's stream and the tty
+ * module built at every start for loggers that print only under DEBUG. In the bundle, `debug`
+ * hands out silent loggers unless DEBUG is set when tarscli starts (debug reads it then too),
+ * and the real package otherwise.
+ */
+const DEBUG_SHIM = `let real;
+const load = () => (real ??= require('node:module').createRequire(require.resolve('@oclif/core'))('debug'));
+function silent(namespace) {
+  const log = () => {};
+  return Object.assign(log, { enabled: false, namespace, log, destroy: () => true, extend: (ns, delimiter = ':') => silent(namespace + delimiter + ns) });
+}
+function createDebug(namespace) {
+  return process.env.DEBUG ? load()(namespace) : silent(namespace);
+}
+createDebug.enable = (namespaces) => load().enable(namespaces);
+createDebug.disable = () => (process.env.DEBUG || real ? load().disable() : '');
+createDebug.enabled = (namespace) => (process.env.DEBUG || real ? load().enabled(namespace) : false);
+module.exports = createDebug;
+`;
+const debugShim = {
+  name: 'debug-shim',
+  setup(b) {
+    b.onResolve({ filter: /^debug$/ }, () => ({ path: 'debug', namespace: 'tars-debug' }));
+    b.onLoad({ filter: /.*/, namespace: 'tars-debug' }, () => ({ contents: DEBUG_SHIM, loader: 'js', resolveDir: pkg }));
+  },
+};
+
 /** What both builds share: ESM chunks split by what each entry reaches, for this Node. */
 const SHARED = {
   chunkNames: 'chunks/[name]-[hash]',
@@ -231,7 +260,7 @@ const result = await build({
   // computes; give the ESM output a real one.
   banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
   external: EXTERNAL,
-  plugins: [lazyOclifRequires, barrelImports, ejsShim],
+  plugins: [lazyOclifRequires, barrelImports, ejsShim, debugShim],
 });
 // The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
 // `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
