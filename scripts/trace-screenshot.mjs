@@ -6,10 +6,11 @@
 // Chromium renders; the screenshot is taken once the viewer has imported the trace and drawn the
 // zoomed view, never after a fixed sleep.
 //
-//   node scripts/trace-screenshot.mjs --catapult DIR TRACE.json OUT.png [--width 1400] [--height 620]
+//   node scripts/trace-screenshot.mjs --catapult DIR TRACE.json OUT.png [--width 1400] [--height 500]
 //
-// DIR is a catapult checkout (tracing/, common/ and third_party/polymer are what trace2html reads);
-// Chromium is `chromium` on PATH or $CHROMIUM. Not part of the tests or CI.
+// DIR is a catapult checkout; trace2html (python3) reads tracing/, common/ and, of third_party/,
+// polymer, beautifulsoup4-4.9.3, html5lib-1.1, six and webencodings-0.5.1. Chromium is `chromium`
+// on PATH or $CHROMIUM. The same trace gives the same PNG, byte for byte. Not part of the tests or CI.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +28,7 @@ let parsed;
 try {
   parsed = parseArgs({
     allowPositionals: true,
-    options: { catapult: { type: 'string' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '620' } },
+    options: { catapult: { type: 'string' }, width: { type: 'string', default: '1400' }, height: { type: 'string', default: '500' } },
   });
 } catch (e) {
   fail(`${e.message}\n${USAGE}`);
