@@ -4,6 +4,8 @@
 #
 #   build.sh                 kernel and every agent in agents/
 #   build.sh kernel          out/tars-kernel.elf (multiboot, elf32-i386 container) + out/tars-kernel.dbg
+#   build.sh kernel-notrace  out/bench/tars-kernel-notrace.elf: the kernel with its trace points
+#                            compiled out (feature `notrace`), the baseline of bench/trace-overhead.mjs
 #   build.sh cguest NAME [DIR]
 #                            out/agents/NAME.elf + .dbg: a C sandbox guest from the .c files in DIR
 #                            (default agents/NAME) and the C guest runtime (crates/sandbox-guest/c)
@@ -48,6 +50,16 @@ build_kernel() {
   check_paths "$dbg"
   mv -f "$dbg" out/tars-kernel.dbg
   mv -f "$tmp" out/tars-kernel.elf
+}
+
+# The kernel without trace points, for the tracing-overhead bench only (its own target directory,
+# so the shipped kernel's build is not redone).
+build_kernel_notrace() {
+  mkdir -p out/bench
+  local tmp="out/bench/.tars-kernel-notrace.elf.$$.tmp"
+  CARGO_TARGET_DIR="$here/target/tars-notrace" cargo rustc --quiet --offline --release --target "$TARGET" -p tars-kernel --bin tars-kernel --features notrace -- "${LINK[@]}" -C "link-arg=-T$here/linker/kernel.ld"
+  objcopy --strip-debug -I elf64-x86-64 -O elf32-i386 "$here/target/tars-notrace/$TARGET/release/tars-kernel" "$tmp"
+  mv -f "$tmp" out/bench/tars-kernel-notrace.elf
   echo "built out/tars-kernel.elf ($(stat -c %s out/tars-kernel.elf) bytes)"
 }
 
@@ -118,6 +130,7 @@ build_cguest() {
 
 case "${1:-all}" in
   kernel) build_kernel ;;
+  kernel-notrace) build_kernel_notrace ;;
   agent) build_agent "${2:?usage: build.sh agent NAME [CRATE_DIR]}" "${3:-}" ;;
   cguest) build_cguest "${2:?usage: build.sh cguest NAME [DIR]}" "${3:-}" ;;
   all)
@@ -126,5 +139,5 @@ case "${1:-all}" in
       if [ -f "$dir/Cargo.toml" ]; then build_agent "$(basename "$dir")"; else build_cguest "$(basename "$dir")"; fi
     done
     ;;
-  *) echo "usage: build.sh [kernel | agent NAME | cguest NAME | all]" >&2; exit 2 ;;
+  *) echo "usage: build.sh [kernel | kernel-notrace | agent NAME | cguest NAME | all]" >&2; exit 2 ;;
 esac
