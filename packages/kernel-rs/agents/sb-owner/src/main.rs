@@ -444,6 +444,62 @@ fn kcore_encode(buf: &mut [u8]) -> usize {
     6
 }
 
+/// The host side of the C guest's host calls: `add`, `fail`, and `greet` answering from a
+/// buffer of its own, counting its calls.
+struct CHost {
+    greets: u64,
+    buf: [u8; 64],
+}
+
+impl HostHandler for CHost {
+    fn handle<'r>(&'r mut self, name: &'r str, args: &[Value<'r>]) -> Option<HostResult<'r>> {
+        match name {
+            "add" => Some(add(args)),
+            "fail" => Some(host_fail(args)),
+            "greet" => {
+                self.greets += 1;
+                let Some(Value::Str(who)) = args.first() else { return Some(Err(HostError { code: 2, message: "greet: a string" })) };
+                let prefix = b"hello, ";
+                let n = (prefix.len() + who.len()).min(self.buf.len());
+                self.buf[..prefix.len()].copy_from_slice(prefix);
+                self.buf[prefix.len()..n].copy_from_slice(&who.as_bytes()[..n - prefix.len()]);
+                Some(Ok(Value::Str(core::str::from_utf8(&self.buf[..n]).unwrap_or("?"))))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Guest → host calls from the C runtime (agents/sb-guest-c, `tars_sb_call_host`): a registered
+/// function with typed arguments, a string answer kept in the guest's heap across a second host
+/// call, an unregistered name (an error to the guest, which carries on), the host's error passed
+/// through, and no host functions at all.
+fn c_hostcalls() -> i64 {
+    let s = "c-hostcalls";
+    let Ok(sb) = Sandbox::create("sb-guest-c") else { check!(s, false, "create"); return 1 };
+    let mut host = CHost { greets: 0, buf: [0; 64] };
+    let mut out = [0u8; 256];
+    let r = sb.call_with(&mut host, "host_add", &[Value::I64(40), Value::I64(2)], &mut out);
+    check!(s, r == Ok(Value::I64(42)), "host_add: {:?}", r);
+    let r = sb.call_with(&mut host, "host_add", &[Value::I64(i64::MAX), Value::I64(1)], &mut out);
+    check!(s, r == Ok(Value::I64(i64::MIN)), "host_add wrapping: {:?}", r);
+    let r = sb.call_with(&mut host, "host_greet", &[Value::Str("C guest")], &mut out);
+    check!(s, r == Ok(Value::Str("hello, C guest & hello, C guest")) && host.greets == 2, "host_greet: {:?} after {} greets", r, host.greets);
+    let r = sb.call_with(&mut host, "host_missing", &[], &mut out);
+    check!(s, r == Ok(Value::U64(1)), "host_missing: {:?}", r);
+    let r = sb.call_with(&mut host, "host_fail", &[], &mut out);
+    check!(s, r == Err(CallError::Guest { code: 20, message: "the host says no" }), "host_fail: {:?}", r);
+    // Without host functions the guest hears "no such host function" and passes it on (its
+    // own error codes start at 16).
+    let r = sb.call("host_add", &[Value::I64(1), Value::I64(2)], &mut out);
+    check!(s, r == Err(CallError::Guest { code: 16, message: "no such host function" }), "no host: {:?}", r);
+    // The sandbox is fine afterwards and its state is its own.
+    check!(s, counter(&sb) == Some(1), "counter after host calls");
+    check!(s, sb.destroy().is_ok(), "destroy");
+    log("sb-owner: c-hostcalls: ok");
+    0
+}
+
 fn main(_id: u64, arg: u64) -> i64 {
     match arg & 0xff {
         1 => basics(),
@@ -456,6 +512,7 @@ fn main(_id: u64, arg: u64) -> i64 {
         8 => hostcalls(),
         9 => hostile_host(),
         10 => stall(),
+        11 => c_hostcalls(),
         _ => {
             log("sb-owner: unknown scenario");
             1
