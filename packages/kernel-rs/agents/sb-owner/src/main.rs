@@ -561,6 +561,15 @@ fn cow(rounds: u64) -> i64 {
         check!(s, counter(&e) == Some(6) && touch(&e, 8) == Ok(8), "a clone of a clone");
         check!(s, a.destroy().is_ok() && b.destroy().is_ok() && d.destroy().is_ok() && e.destroy().is_ok(), "destroy");
     }
+    // A clone's read-only pages stay read-only: a write to its text is the guest's fault (it
+    // poisons the clone), never a copy; the source runs on.
+    let Ok(h) = Sandbox::create("sb-hostile") else { check!(s, false, "create sb-hostile"); return 1 };
+    let mut out = [0u8; 32];
+    check!(s, h.call("ok", &[], &mut out).is_ok() && h.snapshot().is_ok(), "sb-hostile snapshot");
+    let Ok(hc) = h.create_from_snapshot("sb-hostile") else { check!(s, false, "clone sb-hostile"); return 1 };
+    let r = hc.call("write_text", &[], &mut out);
+    check!(s, r == Err(CallError::Sys { status: E_POISONED, detail: SB_POISON_FAULT }), "write to a clone's text: {:?}", r);
+    check!(s, h.call("ok", &[], &mut out).is_ok() && hc.destroy().is_ok() && h.destroy().is_ok(), "after the clone's fault");
     // The frame cap: clones that each copy 64 pages on write run out of it; the write that
     // passes it poisons that clone only (a fault), and the others keep working.
     let Ok(src) = Sandbox::create("sb-guest") else { check!(s, false, "create for the cap"); return 1 };
