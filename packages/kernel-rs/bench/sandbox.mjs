@@ -48,7 +48,7 @@ async function run() {
 }
 
 const m = await run();
-const need = ['sb_call_rtt_min', 'ipc_rtt_min', 'sb_typed_call_rtt_min', 'sb_host_call_rtt_min', 'sb_create', 'sb_create_from_snapshot', 'sb_snapshot', 'sb_snapshot_again', 'sb_restore_1', 'sb_restore_16', 'sb_restore_256', 'sb_call_restore', 'sb_kill_deadline', 'sb_kill_host'];
+const need = ['sb_call_rtt_min', 'ipc_rtt_min', 'sb_typed_call_rtt_min', 'sb_host_call_rtt_min', 'sb_create', 'sb_create_from_snapshot', 'sb_create_call', 'sb_create_snap_call', 'sb_snapshot', 'sb_snapshot_again', 'sb_restore_1', 'sb_restore_16', 'sb_restore_256', 'sb_call_restore', 'sb_kill_deadline', 'sb_kill_host'];
 for (const k of need) if (!Number.isFinite(m[k])) throw new Error(`metric ${k} missing from the sandbox bench`);
 const ipc = { name: 'IPC call+reply round trip (same run)', value: m.ipc_rtt_min };
 const rows = [
@@ -56,7 +56,9 @@ const rows = [
   ['guest call round trip (typed: encode, call, decode)', m.sb_typed_call_rtt_min, ipc],
   ['guest call that calls the host once (typed)', m.sb_host_call_rtt_min, { name: 'typed guest call', value: m.sb_typed_call_rtt_min }],
   ['create from the image (sb-guest)', m.sb_create, ipc],
-  ['create from a snapshot (sb-guest, its writable pages copied)', m.sb_create_from_snapshot, { name: 'create from the image', value: m.sb_create }],
+  ['create from a snapshot (pages shared copy-on-write)', m.sb_create_from_snapshot, { name: 'create from the image', value: m.sb_create }],
+  ['create from the image + first call', m.sb_create_call, ipc],
+  ['create from a snapshot + first call (its CoW faults)', m.sb_create_snap_call, { name: 'create from the image + first call', value: m.sb_create_call }],
   ['snapshot, first (every writable page)', m.sb_snapshot, ipc],
   ['snapshot, again after one call (pages written since)', m.sb_snapshot_again, { name: 'first snapshot', value: m.sb_snapshot }],
   ['restore, 1 dirty page', m.sb_restore_1, ipc],

@@ -4,7 +4,9 @@
  * `os hyperlight call` sends): typed arguments and results of every kind, state kept across
  * calls, --restore, function errors, a call that does not match the signature refused by the
  * runtime before the function runs, a result of the wrong type caught, and abort poisoning only
- * its sandbox.
+ * its sandbox. Its host calls (`tars_sb_call_host`) reach the functions an owner agent
+ * registered (agents/sb-owner scenario 11); the harness in test/fuzz fuzzes both the call
+ * decoder and the host-call answer decoding.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { hyperlightCall, type BootModule, type DeploymentRecord } from '@tars/deploy';
+import { hyperlightCall, type BootModule, type DeploymentRecord, type KernelEvent } from '@tars/deploy';
 import { DEMO_MODULES, OUT, qemuSessions } from './system.js';
 
 const path = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
@@ -36,6 +38,7 @@ describe('C sandbox guests', () => {
     expect(cdef('SYS_LOG')).toBe(rust(abi, 'SYS_LOG'));
     expect(cdef('SYS_RETURN')).toBe(rust(abi, 'SYS_SB_RETURN'));
     expect(cdef('SYS_ABORT')).toBe(rust(abi, 'SYS_SB_ABORT'));
+    expect(cdef('SYS_HOST_CALL')).toBe(rust(abi, 'SYS_SB_HOST_CALL'));
     expect(cdef('IO_IN')).toBe(rust(abi, 'SB_IO_IN'));
     expect(cdef('IO_OUT')).toBe(rust(abi, 'SB_IO_OUT'));
   });
@@ -61,11 +64,24 @@ describe('C sandbox guests', () => {
     await expect(call('add_i32', '[{"i32": 2}]')).rejects.toThrow(/guest status 2/);
     await expect(call('nope')).rejects.toThrow(/no such function \(guest status 1\)/);
     await expect(call('wrong_result')).rejects.toThrow(/result does not match the signature \(guest status 4\)/);
+    // The control channel registers no host functions: the guest hears so and passes it on.
+    await expect(call('host_add', '[1, 2]')).rejects.toThrow(/no host functions: the control channel's sandboxes have none \(guest status 16\)/);
+    expect((await call('host_missing')).result).toEqual({ type: 'u64', value: '1' });
     // abort poisons this sandbox only; --restore brings it back to its snapshot.
     await expect(call('give_up', '[{"u32": 7}]')).rejects.toThrow(/poisoned its sandbox \(abort, detail 7\)/);
     expect((await call('counter', '[]', true)).result.value).toBe('2');
     expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
     expect((await c.ping()).pong).toBe(true);
+  });
+
+  it("calls the host functions its owner agent registered by name: typed values, a string kept across a second host call, an unregistered name, the host's error passed through", async () => {
+    const owner: BootModule = { path: `${OUT}agents/sb-owner.elf`, args: 'name=c-hostcalls version=1.0.0 arg=11' };
+    const { q } = await boot([GUEST, owner]);
+    const done = (e: KernelEvent) => e.ev === 'log' && e['source'] === 'c-hostcalls' && /: (ok|FAIL.*)$/.test(String(e['msg']));
+    const line = await q.waitFor(done, { timeoutMs: 60_000 });
+    expect(String(line['msg'])).toBe('sb-owner: c-hostcalls: ok');
+    expect(q.reader.events.filter((e) => e.ev === 'log' && e['source'] === 'kernel' && /^sandbox_poisoned /.test(String(e['msg'])))).toEqual([]);
+    expect(q.reader.events.filter((e) => e.ev === 'fault' || e.ev === 'panic')).toEqual([]);
   });
 
   it('the decoder and dispatch survive a fuzz loop on the host (ASan: no read past the call, UBSan: no undefined behaviour), and the harness catches a runtime that reads past it', () => {
@@ -82,9 +98,9 @@ describe('C sandbox guests', () => {
       const r = run(join(work, 'fuzz'), ['200000', '7']);
       expect(r.exitCode, r.stderr.slice(0, 2000)).toBe(0);
       const j = JSON.parse(r.stdout);
-      expect(j).toMatchObject({ ok: true, calls: 200000, bad: 0 });
+      expect(j).toMatchObject({ ok: true, calls: 200000, host_calls: 200000, bad: 0 });
       // Every kind of outcome was reached, not only refusals.
-      for (const k of ['returned', 'no_such_function', 'bad_args', 'bad_result']) expect(j[k], k).toBeGreaterThan(0);
+      for (const k of ['returned', 'no_such_function', 'bad_args', 'bad_result', 'host_refused', 'host_too_large', 'host_errors', 'host_answered']) expect(j[k], k).toBeGreaterThan(0);
       // A mutant runtime that ignores the call's length is caught.
       const mutant = join(work, 'mutant');
       cpSync(path('crates/sandbox-guest/c'), mutant, { recursive: true });
@@ -95,6 +111,17 @@ describe('C sandbox guests', () => {
       const m = run(join(work, 'fuzz-mutant'), ['20000', '7']);
       expect(m.exitCode).not.toBe(0);
       expect(m.stderr).toMatch(/AddressSanitizer: use-after-poison/);
+      // And one that believes the host's answer length past the I/O pages.
+      const clamp = 'len < TARS_SB_IO_OUT ? len : TARS_SB_IO_OUT';
+      const mutant2 = join(work, 'mutant2');
+      cpSync(path('crates/sandbox-guest/c'), mutant2, { recursive: true });
+      const src2 = readFileSync(join(mutant2, 'tars_sandbox.c'), 'utf8');
+      expect(src2).toContain(clamp);
+      writeFileSync(join(mutant2, 'tars_sandbox.c'), src2.replace(clamp, 'len'));
+      expect(build(mutant2, join(work, 'fuzz-mutant2')).exitCode).toBe(0);
+      const m2 = run(join(work, 'fuzz-mutant2'), ['20000', '7']);
+      expect(m2.exitCode).not.toBe(0);
+      expect(m2.stderr).toMatch(/AddressSanitizer: global-buffer-overflow/);
     } finally {
       rmSync(work, { recursive: true, force: true });
     }

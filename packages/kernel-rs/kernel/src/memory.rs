@@ -374,6 +374,9 @@ pub const PTE_ADDR: u64 = ADDR;
 /// Software bit (ignored by the MMU): the frame is borrowed from a boot module's image, shared
 /// read-only, never freed with the address space.
 pub const PTE_BORROWED: u64 = 1 << 9;
+/// Software bit: a sandbox's page shared copy-on-write with a snapshot (mapped read-only and
+/// borrowed; the first write copies it: `sandbox::on_fault`).
+pub const PTE_COW: u64 = 1 << 10;
 
 /// The physical address of a kernel pointer into RAM (boot-module bytes, heap): direct-map
 /// addresses lose the offset, the identity-mapped kernel image is where it is.

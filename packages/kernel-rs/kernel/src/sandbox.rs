@@ -6,7 +6,8 @@
 //! - Memory: the image's read-only pages are borrowed from the boot module (shared by every
 //!   sandbox of it, as `task::load_image` does for spawned instances); its writable pages, its
 //!   whole stack and its I/O pages (SB_IO_BASE) are private and mapped at creation, so a guest
-//!   never faults memory in: any fault is the guest's.
+//!   never faults memory in: any fault is the guest's, but the first write to a page shared
+//!   copy-on-write with a snapshot (below).
 //! - A call runs on the caller's time: the owner blocks (`reply_blocked`) and the CPU switches
 //!   straight to the guest context, no scheduler pass; the gate switches straight back. A guest
 //!   context is a task slot in state `Guest` between calls (listed as `sandbox_idle`).
@@ -20,6 +21,12 @@
 //! - Snapshot copies the writable pages and clears their dirty bits; restore copies back only
 //!   the pages whose dirty bit the CPU (or the kernel, writing a call's arguments) set since,
 //!   and a later snapshot copies only those too (a clean page equals its copy).
+//! - Create from a snapshot shares the snapshot's frames copy-on-write: the new sandbox maps them
+//!   read-only (PTE_COW), and a guest write faults once per page, which copies it (on_fault).
+//!   Only the I/O pages, which the kernel writes directly, are copied at creation. A shared frame
+//!   carries a count of its extra holders (`Table::refs`): a snapshot that would write into one
+//!   (an incremental snapshot of a dirty page) takes a fresh frame instead, and the last holder
+//!   frees it.
 //! - Handles: table slot and generation (like child handles); another task's handle, a stale
 //!   one or a forged one is E_NO_SANDBOX. When the owner ends, its sandboxes go with it.
 //!
@@ -95,17 +102,25 @@ struct Sandbox {
     snapshot: Vec<(u64, u64, *mut u64)>,
     /// Frames of the address space (page tables included) and of the snapshot.
     frames: usize,
+    /// The owner's frame cap for its sandboxes (`sandbox_mem=`), for copy-on-write faults.
+    mem: usize,
+    /// (page, frame) of every page mapped copy-on-write from a snapshot at creation; frame 0
+    /// once the page was copied. Each frame still named holds one reference.
+    cow: Vec<(u64, u64)>,
 }
 
 struct Table {
     slots: [Option<Sandbox>; MAX_SANDBOXES],
+    /// Per frame of RAM: holders beyond the first of a snapshot frame shared copy-on-write
+    /// (snapshots and sandboxes made from them); sized at the first snapshot.
+    refs: Vec<u8>,
     gens: [u16; MAX_SANDBOXES],
     /// Per task slot: 1 + the sandbox whose guest context it is, 0 for any other task (the
     /// system-call and fault paths test it on every entry).
     of_task: [u8; task::MAX_TASKS],
 }
 
-static mut TABLE: Table = Table { slots: [const { None }; MAX_SANDBOXES], gens: [0; MAX_SANDBOXES], of_task: [0; task::MAX_TASKS] };
+static mut TABLE: Table = Table { slots: [const { None }; MAX_SANDBOXES], refs: Vec::new(), gens: [0; MAX_SANDBOXES], of_task: [0; task::MAX_TASKS] };
 
 fn table() -> &'static mut Table {
     // SAFETY: as `kernel::kernel()`: one CPU, reached only from trap handlers (interrupts off).
@@ -116,6 +131,27 @@ fn table() -> &'static mut Table {
 #[inline(always)]
 pub fn is_guest(i: usize) -> bool {
     table().of_task.get(i).is_some_and(|s| *s != 0)
+}
+
+/// One more holder of snapshot frame `f` (a clone's mapping, another snapshot).
+fn share(f: u64) {
+    let refs = &mut table().refs;
+    if let Some(r) = refs.get_mut((f / FRAME_SIZE) as usize) {
+        *r = r.saturating_add(1);
+    }
+}
+
+/// Whether frame `f` has holders besides the one asking.
+fn is_shared(f: u64) -> bool {
+    table().refs.get((f / FRAME_SIZE) as usize).is_some_and(|r| *r != 0)
+}
+
+/// A holder lets go of frame `f`: the last one frees it.
+fn release(f: u64) {
+    match table().refs.get_mut((f / FRAME_SIZE) as usize) {
+        Some(r) if *r != 0 => *r -= 1,
+        _ => memory::frames().free(f),
+    }
 }
 
 fn set_guest(i: usize, sandbox: Option<usize>) {
@@ -155,7 +191,7 @@ pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     let mem = module_arg(ocmd, "sandbox_mem").and_then(|v| v.parse::<usize>().ok()).unwrap_or(DEFAULT_SANDBOX_MEM_MIB) * 256;
     let from = frame.rdx;
     if from == 0 {
-        frame.rdi = create(k, Some(owner), max, mem, name)?;
+        frame.rdi = create(k, Some(owner), max, mem, name, None)?;
         return Ok(Next::Return);
     }
     if from & SB_FROM_SNAPSHOT == 0 {
@@ -170,31 +206,14 @@ pub fn sys_create(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     if sb.snapshot.is_empty() {
         return Err(E_NO_SNAPSHOT);
     }
-    let h = create(k, Some(owner), max, mem, name)?;
-    let s = (h & 0xffff) as usize;
-    let (Some(from), Some(new)) = (table().slots[src].as_ref(), table().slots[s].as_ref()) else { return Err(E_NO_SANDBOX) };
-    // The new sandbox's writable pages are the source's at its snapshot (the same image lays
-    // out the same pages); a clean copy: no dirty bit, no snapshot of its own yet.
-    let cr3 = new.cr3;
-    let ok = from.snapshot.iter().all(|&(va, copy, _)| match memory::user_pte(cr3, va, false) {
-        Some(pte) if *pte & memory::PTE_P != 0 => {
-            // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
-            unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(copy), memory::phys_ptr(*pte & memory::PTE_ADDR), FRAME_SIZE as usize) };
-            true
-        }
-        _ => false,
-    });
-    if !ok {
-        destroy(k, s);
-        return Err(E_BAD_IMAGE);
-    }
-    frame.rdi = h;
+    frame.rdi = create(k, Some(owner), max, mem, name, Some(src))?;
     Ok(Next::Return)
 }
 
 /// Make a sandbox of module `name` for `owner` (None: the host), within `max` sandboxes and
-/// `mem` frames; returns its handle.
-fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &str) -> Result<u64, i64> {
+/// `mem` frames; returns its handle. `from`: the sandbox (same module) whose snapshot its
+/// writable memory starts as, shared copy-on-write (the I/O pages copied).
+fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &str, from: Option<usize>) -> Result<u64, i64> {
     let slot = k.modules.iter().position(|m| m.is_some_and(|m| m.name.as_str() == name)).ok_or(E_BAD_IMAGE)?;
     let m = k.modules[slot].ok_or(E_BAD_IMAGE)?;
     let image = m.image.ok_or(E_BAD_IMAGE)?;
@@ -211,22 +230,62 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
         return Err(E_NO_MEMORY);
     }
     let tid = k.free_slot().ok_or(E_NO_MEMORY)?;
+    // The snapshot to share (sorted by page: it was taken in address order).
+    let snap: &[(u64, u64, *mut u64)] = match from.and_then(|f| table().slots[f].as_ref()) {
+        Some(sb) => &sb.snapshot,
+        None if from.is_some() => return Err(E_NO_SANDBOX),
+        None => &[],
+    };
+    let shared = |va: u64| snap.binary_search_by_key(&va, |e| e.0).ok().map(|i| snap[i].1);
     let before = memory::frames().free_frames();
-    let (cr3, entry) = task::load_image(image, true).map_err(|_| E_BAD_IMAGE)?;
-    // The whole stack and the I/O pages now: a guest never faults anything in.
+    let (cr3, entry) = task::load_image_shared(image, true, &shared).map_err(|_| E_BAD_IMAGE)?;
+    // The whole stack and the I/O pages now: a guest never faults anything in (but the first
+    // write to a shared page).
     let low = memory::USER_STACK_TOP - memory::USER_STACK_PAGES * FRAME_SIZE;
     let pages = (1..memory::USER_STACK_PAGES).map(|p| low + (p - 1) * FRAME_SIZE).chain((0..IO_PAGES).map(|p| SB_IO_BASE + p * FRAME_SIZE));
     for va in pages {
-        let ok = memory::alloc_zeroed().and_then(|f| match memory::map_user(cr3, va, f, true, false) {
-            Some(()) => Some(()),
-            None => {
-                memory::frames().free(f);
-                None
-            }
-        });
+        let from_snap = shared(va);
+        let ok = match from_snap {
+            // The stack: shared. The I/O pages: the kernel writes them through its own map, so
+            // they are copied now.
+            Some(f) if va < SB_IO_BASE || va >= SB_IO_BASE + IO_PAGES * FRAME_SIZE => memory::user_pte(cr3, va, true).map(|e| {
+                *e = f | memory::PTE_P | memory::PTE_U | memory::PTE_NX | memory::PTE_BORROWED | memory::PTE_COW;
+            }),
+            _ => (if from_snap.is_some() { memory::frames().alloc() } else { memory::alloc_zeroed() }).and_then(|f| {
+                if let Some(src) = from_snap {
+                    // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+                    unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(src), memory::phys_ptr(f), FRAME_SIZE as usize) };
+                }
+                match memory::map_user(cr3, va, f, true, false) {
+                    Some(()) => Some(()),
+                    None => {
+                        memory::frames().free(f);
+                        None
+                    }
+                }
+            }),
+        };
         if ok.is_none() {
             memory::free_address_space(cr3, &|_| false);
             return Err(E_NO_MEMORY);
+        }
+    }
+    // Every page of the snapshot found its place (the same image lays out the same pages):
+    // shared, or one of the copied I/O pages.
+    let mut cow = Vec::new();
+    if !snap.is_empty() {
+        let placed = cow.try_reserve_exact(snap.len()).is_ok()
+            && snap.iter().all(|&(va, f, _)| {
+                let io = (SB_IO_BASE..SB_IO_BASE + IO_PAGES * FRAME_SIZE).contains(&va);
+                let mapped = memory::user_pte(cr3, va, false).is_some_and(|e| *e & (memory::PTE_COW | memory::PTE_ADDR) == memory::PTE_COW | f);
+                if mapped {
+                    cow.push((va, f));
+                }
+                io || mapped
+            });
+        if !placed {
+            memory::free_address_space(cr3, &|_| false);
+            return Err(E_BAD_IMAGE);
         }
     }
     let mut io = [core::ptr::null_mut(); IO_PAGES as usize];
@@ -256,8 +315,11 @@ fn create(k: &mut Kernel, owner: Option<TaskId>, max: usize, mem: usize, name: &
     k.next_id += 1;
     k.sched[tid.index()] = Some(task::sched_info(m.prio));
     set_guest(tid.index(), Some(s));
+    for &(_, f) in &cow {
+        share(f);
+    }
     let tb = table();
-    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, io, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames });
+    tb.slots[s] = Some(Sandbox { owner, restore_after: false, host: None, deadline_ticks, guest: tid, module: slot, entry, cr3, io, poisoned: 0, dead: false, call: None, host_wait: false, snapshot: Vec::new(), frames, mem, cow });
     Ok(handle(s as u16, tb.gens[s]))
 }
 
@@ -736,10 +798,43 @@ pub fn on_fault(k: &mut Kernel, frame: &mut TrapFrame, i: usize, vector: u64) ->
     if !is_guest(i) {
         return false;
     }
+    // A write (error bits: present, write, user) to a page shared with a snapshot: copy it and
+    // let the guest go on. Any other fault is the guest's.
+    if vector == 14 && frame.error & 7 == 7 && by_guest(k, i).is_some_and(|s| unshare(s, memory::read_cr2())) {
+        return true;
+    }
     match by_guest(k, i) {
         Some(s) => poison(k, frame, s, SB_POISON_FAULT, E_POISONED, vector),
         None => k.reschedule(frame),
     }
+    true
+}
+
+/// Give sandbox `s` its own copy of the copy-on-write page holding `addr`. False when the page
+/// is not one (the fault is then the guest's), or the owner's frame cap or memory is spent.
+fn unshare(s: usize, addr: u64) -> bool {
+    let page = addr & !(FRAME_SIZE - 1);
+    let Some((cr3, owner, mem)) = table().slots[s].as_ref().map(|sb| (sb.cr3, sb.owner, sb.mem)) else { return false };
+    let Some(pte) = memory::user_pte(cr3, page, false) else { return false };
+    if *pte & (memory::PTE_P | memory::PTE_COW) != memory::PTE_P | memory::PTE_COW {
+        return false;
+    }
+    let (_, used) = usage(owner);
+    if used >= mem {
+        return false;
+    }
+    let Some(f) = memory::frames().alloc() else { return false };
+    let old = *pte & memory::PTE_ADDR;
+    // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
+    unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(old), memory::phys_ptr(f), FRAME_SIZE as usize) };
+    *pte = f | memory::PTE_P | memory::PTE_W | memory::PTE_U | (*pte & memory::PTE_NX);
+    memory::flush_page(cr3, page);
+    let Some(sb) = table().slots[s].as_mut() else { return false };
+    sb.frames += 1;
+    if let Some(e) = sb.cow.iter_mut().find(|e| e.0 == page) {
+        e.1 = 0;
+    }
+    release(old);
     true
 }
 
@@ -793,11 +888,28 @@ fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
     if !sb.snapshot.is_empty() {
         // Incremental: a page whose dirty bit is clear still equals its copy (the last snapshot
         // or restore cleared the bit when the two were made equal); only written pages are copied.
+        // The fresh frames it may need, before any page changes: a snapshot is taken whole or not.
+        // SAFETY: leaf entries of the sandbox's live tables (fixed until it is destroyed).
+        let need = sb.snapshot.iter().filter(|(_, c, p)| unsafe { **p } & PTE_DIRTY != 0 && is_shared(*c)).count();
+        if need > memory::frames().free_frames() {
+            return Err(E_NO_MEMORY);
+        }
         let mut copied = 0u64;
-        for &(va, copy, pte) in &sb.snapshot {
+        for (va, c, pte) in sb.snapshot.iter_mut() {
+            let (va, copy) = (*va, *c);
             // SAFETY: a leaf entry of the sandbox's live tables (fixed until it is destroyed).
-            let pte = unsafe { &mut *pte };
+            let pte = unsafe { &mut **pte };
             if *pte & PTE_DIRTY != 0 {
+                // A copy another holder shares (a sandbox made from this snapshot) stays as it
+                // is: this snapshot takes a frame of its own.
+                let copy = if is_shared(copy) {
+                    let Some(f) = memory::frames().alloc() else { return Err(E_NO_MEMORY) };
+                    release(copy);
+                    *c = f;
+                    f
+                } else {
+                    copy
+                };
                 // SAFETY: two distinct whole frames of RAM, reached through the kernel's map.
                 unsafe { core::ptr::copy_nonoverlapping(memory::phys_ptr(*pte & memory::PTE_ADDR), memory::phys_ptr(copy), FRAME_SIZE as usize) };
                 *pte &= !PTE_DIRTY;
@@ -809,11 +921,18 @@ fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
     }
     drop_snapshot(sb);
     let mut pages: Vec<u64> = Vec::new();
+    // Writable pages, and those still shared copy-on-write (writable once copied).
     memory::for_each_user_pte(cr3, memory::USER_BASE, memory::USER_END, &mut |va, e| {
-        if *e & memory::PTE_W != 0 && *e & memory::PTE_BORROWED == 0 {
+        if (*e & memory::PTE_W != 0 && *e & memory::PTE_BORROWED == 0) || *e & memory::PTE_COW != 0 {
             pages.push(va);
         }
     });
+    if table().refs.is_empty() {
+        let n = memory::frames().total_frames();
+        let refs = &mut table().refs;
+        refs.try_reserve_exact(n).map_err(|_| E_NO_MEMORY)?;
+        refs.resize(n, 0);
+    }
     let (_, used) = usage(owner);
     if used + pages.len() > mem {
         return Err(E_QUOTA);
@@ -822,6 +941,13 @@ fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
     snap.try_reserve_exact(pages.len()).map_err(|_| E_NO_MEMORY)?;
     for va in pages {
         let Some(pte) = memory::user_pte(cr3, va, false) else { continue };
+        if *pte & memory::PTE_COW != 0 {
+            // Still the shared frame: it is the copy.
+            let f = *pte & memory::PTE_ADDR;
+            share(f);
+            snap.push((va, f, pte as *mut u64));
+            continue;
+        }
         let Some(copy) = memory::frames().alloc() else {
             let sb = table().slots[s].as_mut().ok_or(E_NO_SANDBOX)?;
             sb.snapshot = snap;
@@ -843,7 +969,7 @@ fn snapshot(s: usize, mem: usize) -> Result<(u64, u64), i64> {
 
 fn drop_snapshot(sb: &mut Sandbox) {
     for (_, f, _) in sb.snapshot.drain(..) {
-        memory::frames().free(f);
+        release(f);
         sb.frames -= 1;
     }
 }
@@ -896,6 +1022,12 @@ fn destroy(k: &mut Kernel, s: usize) {
     let Some(mut sb) = tb.slots[s].take() else { return };
     tb.gens[s] = tb.gens[s].wrapping_add(1);
     drop_snapshot(&mut sb);
+    // The pages still shared with a snapshot (borrowed: the address space leaves them).
+    for (_, f) in sb.cow.drain(..) {
+        if f != 0 {
+            release(f);
+        }
+    }
     set_guest(sb.guest.index(), None);
     if !sb.dead {
         if k.current == Some(sb.guest.index()) {
@@ -977,7 +1109,7 @@ pub fn host_call(k: &mut Kernel, module: &str, call: &[u8], restore_after: bool)
     let s = match found {
         Some(s) => s,
         None => {
-            let h = create(k, None, MAX_SANDBOXES, HOST_SANDBOX_MEM, module).map_err(|e| match e {
+            let h = create(k, None, MAX_SANDBOXES, HOST_SANDBOX_MEM, module, None).map_err(|e| match e {
                 E_BAD_IMAGE => ("NO_SUCH_MODULE", "no function module of that name (a module line with sandbox=yes)"),
                 E_QUOTA => ("QUOTA", "the host's sandboxes are at their memory quota"),
                 _ => ("NO_MEMORY", "no room for a sandbox (task slots or frames)"),

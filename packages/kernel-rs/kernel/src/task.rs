@@ -228,10 +228,17 @@ impl LoadError {
 /// with the address space) instead of copied — a spawned instance costs its writable pages,
 /// stack and page tables only.
 pub fn load_image(image: &[u8], boot: bool) -> Result<(u64, TrapFrame), LoadError> {
+    load_image_shared(image, boot, &|_| None)
+}
+
+/// `load_image`, with the pages `shared` names (a sandbox's snapshot: `sandbox::create`) mapped
+/// read-only and copy-on-write to the frame it gives instead of filled from the image: the
+/// frame already holds the whole page.
+pub fn load_image_shared(image: &[u8], boot: bool, shared: &dyn Fn(u64) -> Option<u64>) -> Result<(u64, TrapFrame), LoadError> {
     // Segments stay below the stack window (and so below the shared buffers at SHM_BASE).
     let elf = Elf::parse(image, (USER_BASE, USER_STACK_TOP - USER_STACK_PAGES * FRAME_SIZE)).map_err(LoadError::Elf)?;
     let pml4 = memory::new_address_space().ok_or(LoadError::OutOfMemory)?;
-    match populate(&elf, pml4, boot.then_some(image)) {
+    match populate(&elf, pml4, boot.then_some(image), shared) {
         Ok(frame) => Ok((pml4, frame)),
         Err(e) => {
             memory::free_address_space(pml4, &|_| false);
@@ -259,7 +266,17 @@ fn borrowable(elf: &Elf, image: &[u8], seg: &kcore::elf::Segment, page: u64) -> 
     (pa % FRAME_SIZE == 0).then_some(pa)
 }
 
-fn populate(elf: &Elf, pml4: u64, boot: Option<&[u8]>) -> Result<TrapFrame, LoadError> {
+/// Map `frame` at `page` read-only, borrowed and copy-on-write (once: a page two segments share
+/// is the snapshot's whole page already).
+fn map_cow(pml4: u64, page: u64, frame: u64, exec: bool) -> Result<(), LoadError> {
+    let leaf = memory::user_pte(pml4, page, true).ok_or(LoadError::OutOfMemory)?;
+    if *leaf & memory::PTE_P == 0 {
+        *leaf = frame | memory::PTE_P | memory::PTE_U | memory::PTE_BORROWED | memory::PTE_COW | if exec { 0 } else { memory::PTE_NX };
+    }
+    Ok(())
+}
+
+fn populate(elf: &Elf, pml4: u64, boot: Option<&[u8]>, shared: &dyn Fn(u64) -> Option<u64>) -> Result<TrapFrame, LoadError> {
     for seg in elf.segments() {
         let data = elf.segment_data(&seg);
         let first = seg.vaddr & !(FRAME_SIZE - 1);
@@ -269,6 +286,11 @@ fn populate(elf: &Elf, pml4: u64, boot: Option<&[u8]>) -> Result<TrapFrame, Load
             if let Some(pa) = boot.and_then(|image| borrowable(elf, image, &seg, page)) {
                 let leaf = memory::user_pte(pml4, page, true).ok_or(LoadError::OutOfMemory)?;
                 *leaf = pa | memory::PTE_P | memory::PTE_U | memory::PTE_BORROWED | if seg.executable { 0 } else { memory::PTE_NX };
+                page += FRAME_SIZE;
+                continue;
+            }
+            if let Some(f) = shared(page) {
+                map_cow(pml4, page, f, seg.executable)?;
                 page += FRAME_SIZE;
                 continue;
             }
@@ -298,6 +320,10 @@ fn populate(elf: &Elf, pml4: u64, boot: Option<&[u8]>) -> Result<TrapFrame, Load
     // The top page of the stack now; the rest on first touch (`stack_fault_in`): an idle agent
     // holds the one page it uses.
     for k in 1..=1 {
+        if let Some(f) = shared(USER_STACK_TOP - k * FRAME_SIZE) {
+            map_cow(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, false)?;
+            continue;
+        }
         let f = memory::alloc_zeroed().ok_or(LoadError::OutOfMemory)?;
         if memory::map_user(pml4, USER_STACK_TOP - k * FRAME_SIZE, f, true, false).is_none() {
             memory::frames().free(f);

@@ -9,11 +9,21 @@
 #ifdef TARS_SB_HOST_TEST
 /* A host build (the fuzz harness in test/sandbox-c.test.ts): the harness takes the gates. */
 uint64_t tars_sb_host_gate(uint64_t nr, uint64_t a, uint64_t b);
+uint64_t tars_sb_host_call_gate(uint64_t len, uint64_t *answer_len);
 static uint64_t gate(uint64_t nr, uint64_t a, uint64_t b) { return tars_sb_host_gate(nr, a, b); }
+static uint64_t host_call_gate(uint64_t len, uint64_t *answer_len) { return tars_sb_host_call_gate(len, answer_len); }
 #else
 static uint64_t gate(uint64_t nr, uint64_t a, uint64_t b) {
   uint64_t rax = nr;
   __asm__ volatile("syscall" : "+a"(rax) : "D"(a), "S"(b) : "rcx", "r11", "memory");
+  return rax;
+}
+
+/* sb_host_call(len) → rax: the host's status, rdi: the answer's length. */
+static uint64_t host_call_gate(uint64_t len, uint64_t *answer_len) {
+  uint64_t rax = TARS_SB_SYS_HOST_CALL, rdi = len;
+  __asm__ volatile("syscall" : "+a"(rax), "+D"(rdi) : : "rcx", "r11", "memory");
+  *answer_len = rdi;
   return rax;
 }
 #endif
@@ -48,6 +58,9 @@ void tars_sb_abort(uint64_t code) {
 
 static _Alignas(16) uint8_t heap[TARS_SB_HEAP_SIZE];
 static size_t heap_used;
+/* The running call's I/O window (its output half is also where host calls go out and their
+ * answers come back). */
+static uint64_t io_base;
 
 void *tars_sb_alloc(size_t n) {
   size_t start = (heap_used + 7) & ~(size_t)7;
@@ -202,6 +215,7 @@ void tars_sb_dispatch(uint64_t len, uint64_t io, const struct tars_sb_export *ta
   const struct tars_sb_export *e = NULL;
   const uint8_t *n = take(&r, 1), *name = n ? take(&r, *n) : NULL, *argc = name ? take(&r, 1) : NULL;
   heap_used = 0;
+  io_base = io;
   error_msg = "no message";
   if (!argc) {
     status = TARS_SB_BAD_ARGS;
@@ -245,4 +259,55 @@ void tars_sb_dispatch(uint64_t len, uint64_t io, const struct tars_sb_export *ta
   }
   gate(TARS_SB_SYS_RETURN, status, w.len);
   tars_sb_abort(0xdead);
+}
+
+/* ---- host calls ---- */
+
+#ifdef TARS_SB_HOST_TEST
+void tars_sb_host_begin(uint64_t io) {
+  heap_used = 0;
+  io_base = io;
+}
+#endif
+
+static uint64_t host_error(tars_sb_value *result, uint64_t code, const char *msg) {
+  result->type = TARS_SB_STRING;
+  result->as.buf.ptr = (const uint8_t *)msg;
+  result->as.buf.len = (uint32_t)str_len(msg);
+  return code;
+}
+
+uint64_t tars_sb_call_host(const char *name, const tars_sb_value *args, size_t nargs, tars_sb_value *result) {
+  /* The call goes out where this function's result will later be written: nothing of the
+   * running call lives there until it returns. */
+  struct writer w = {(uint8_t *)(uintptr_t)(io_base + TARS_SB_IO_IN), TARS_SB_IO_OUT, 0};
+  size_t k = str_len(name);
+  uint8_t b = (uint8_t)k, c = (uint8_t)nargs;
+  bool ok = k <= 255 && nargs <= 255 && put(&w, &b, 1) && put(&w, name, k) && put(&w, &c, 1);
+  for (size_t i = 0; ok && i < nargs; i++)
+    ok = (args[i].type != TARS_SB_STRING || utf8_valid(args[i].as.buf.ptr, args[i].as.buf.len)) && write_value(&w, &args[i]);
+  if (!ok) return host_error(result, TARS_SB_BAD_ARGS, "host call does not encode (a bad value, or larger than the I/O pages)");
+  uint64_t len, status = host_call_gate(w.len, &len);
+  /* Never trust the answer's length past the I/O pages. */
+  struct reader r = {w.p, len < TARS_SB_IO_OUT ? len : TARS_SB_IO_OUT, 0};
+  tars_sb_value v;
+  if (!read_value(&r, &v) || r.pos != r.len) return host_error(result, TARS_SB_BAD_ARGS, "the host's answer does not decode");
+  if (v.type == TARS_SB_STRING || v.type == TARS_SB_BYTES) {
+    /* Copied out: the next host call (or this function's result) reuses the I/O pages. */
+    uint32_t n = v.as.buf.len;
+    uint8_t *copy = n < TARS_SB_HEAP_SIZE ? tars_sb_alloc((size_t)n + 1) : NULL;
+    if (!copy) return host_error(result, TARS_SB_RESULT_TOO_LARGE, "the host's answer does not fit the heap");
+    memcpy(copy, v.as.buf.ptr, n);
+    copy[n] = 0;
+    v.as.buf.ptr = copy;
+  }
+  if (status == TARS_SB_OK) {
+    *result = v;
+    return TARS_SB_OK;
+  }
+  if (v.type == TARS_SB_STRING) {
+    *result = v;
+    return status;
+  }
+  return host_error(result, status, "host function failed");
 }

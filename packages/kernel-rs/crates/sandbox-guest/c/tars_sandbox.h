@@ -19,7 +19,8 @@
  * module's manifest entry (format: crates/kcore/src/sbcall.rs).
  *
  * Statics keep their values across calls (the sandbox's state, what snapshot/restore keep);
- * tars_sb_alloc's heap (TARS_SB_HEAP_SIZE bytes) is reset at every call.
+ * tars_sb_alloc's heap (TARS_SB_HEAP_SIZE bytes) is reset at every call. A function may call
+ * the functions its owner registered by name (tars_sb_call_host).
  */
 #ifndef TARS_SANDBOX_H
 #define TARS_SANDBOX_H
@@ -49,10 +50,12 @@
 #define TARS_SB_BAD_RESULT 4
 #define TARS_SB_USER_ERROR 16
 
-/* Gate numbers (kcore::abi: SYS_LOG, SYS_SB_RETURN, SYS_SB_ABORT) and the I/O window. */
+/* Gate numbers (kcore::abi: SYS_LOG, SYS_SB_RETURN, SYS_SB_ABORT, SYS_SB_HOST_CALL) and the
+ * I/O window. */
 #define TARS_SB_SYS_LOG 0x1000
 #define TARS_SB_SYS_RETURN 0x101c
 #define TARS_SB_SYS_ABORT 0x101d
+#define TARS_SB_SYS_HOST_CALL 0x101e
 #define TARS_SB_IO_IN 8192
 #define TARS_SB_IO_OUT 8192
 
@@ -123,12 +126,26 @@ void tars_sb_log_n(const char *msg, size_t len);
 /* Give up: the caller gets E_GUEST_ABORT with `code`; the sandbox is poisoned. */
 __attribute__((noreturn)) void tars_sb_abort(uint64_t code);
 
+/* Call host function `name` (one the sandbox's owner registered) with `nargs` typed values
+ * (built with the tars_sb_ret_* setters, or a function's own arguments). The owner's handler
+ * runs while this guest waits (the call's deadline runs on) and its answer comes back in
+ * *result: strings and bytes copied into this call's heap (strings NUL-terminated past their
+ * length), so they outlive the next host call. Returns TARS_SB_OK, or an error with *result a
+ * string holding its message: the host function's own code and message, TARS_SB_NO_SUCH_FUNCTION
+ * for a name the owner did not register (or a sandbox with no owner agent), TARS_SB_BAD_ARGS
+ * for a call that does not encode (a bad value, larger than the I/O pages) or an answer that
+ * does not decode, TARS_SB_RESULT_TOO_LARGE for an answer that does not fit the heap. */
+uint64_t tars_sb_call_host(const char *name, const tars_sb_value *args, size_t nargs, tars_sb_value *result);
+
 /* The body of _start (TARS_SB_MAIN): decode, check, run, encode, return. */
 __attribute__((noreturn)) void tars_sb_dispatch(uint64_t len, uint64_t io, const struct tars_sb_export *table, size_t count);
 
 /* The entry: _start in a guest image; a named function in a host build (the fuzz harness). */
 #ifdef TARS_SB_HOST_TEST
 #define TARS_SB__ENTRY tars_sb_host_entry
+/* Host builds only: start a call's state (its I/O window at `io`, an empty heap) without a
+ * dispatch, so the harness can drive tars_sb_call_host directly. */
+void tars_sb_host_begin(uint64_t io);
 #else
 #define TARS_SB__ENTRY _start
 #endif
