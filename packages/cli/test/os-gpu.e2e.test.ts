@@ -18,7 +18,7 @@ describe('GPU modules: in the image, and os simulate', () => {
     ]);
     const ins = await tarscli(['os', 'inspect', join(dir, 'dist', 'iso')], { cwd: dir });
     expect(ins.exitCode, outputTail(ins)).toBe(0);
-    expect(ins.stdout).toContain('gpu module vector-search@0.1.0: /boot/tars/gpu/vector-search/module.fatbin [sm_80, sm_90, compute_90] entry points: marl_occupancy, marl_step, row_norms, cosine_scores, topk');
+    expect(ins.stdout).toContain('gpu module vector-search@0.1.0: /boot/tars/gpu/vector-search/module.fatbin [sm_80, sm_90, compute_90] entry points: marl_occupancy, marl_step, marl_env_step, row_norms, cosine_scores, topk');
     expect(ins.stdout).toMatch(/\/boot\/tars\/gpu\/vector-search\/module\.fatbin \(in image\)\s+ok/);
   }, 300_000);
 
