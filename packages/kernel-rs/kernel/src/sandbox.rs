@@ -499,6 +499,32 @@ fn by_guest(_k: &mut Kernel, i: usize) -> Option<usize> {
     table().of_task.get(i).and_then(|s| s.checked_sub(1)).map(|s| s as usize)
 }
 
+/// One piece of a `copy_io`: `n` bytes between the I/O page entry `iop` (at offset `o`) and the
+/// task's page entry `leaf` (at `u`), both within one frame; the written side is marked dirty.
+/// False when the task's page does not allow it (readable to read from, writable to write to).
+#[inline(always)]
+fn copy_span(iop: &mut u64, o: u64, leaf: &mut u64, u: u64, n: u64, into_io: bool) -> bool {
+    const PWU: u64 = memory::PTE_P | memory::PTE_W | memory::PTE_U;
+    let ipa = (*iop & memory::PTE_ADDR) | (o & 0xfff);
+    let upa = (*leaf & memory::PTE_ADDR) | (u & 0xfff);
+    let (src, dst) = if into_io {
+        if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
+            return false;
+        }
+        *iop |= PTE_DIRTY;
+        (upa, ipa)
+    } else {
+        if *leaf & PWU != PWU {
+            return false;
+        }
+        *leaf |= PTE_DIRTY;
+        (ipa, upa)
+    };
+    // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
+    unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), n as usize) };
+    true
+}
+
 /// Copy `len` bytes between a sandbox's I/O pages (`io`, from offset `io_off`) and a task's
 /// user memory at `va` in address space `cr3` — into the I/O pages or out of them — through the
 /// kernel's map of RAM, page piece by page piece (no bounce buffer), marking the pages written
@@ -509,7 +535,6 @@ fn copy_io(io: &[*mut u64; IO_PAGES as usize], io_off: u64, cr3: u64, va: u64, l
     if io_off.checked_add(len).is_none_or(|end| end > IO_PAGES * FRAME_SIZE) {
         return false;
     }
-    const PWU: u64 = memory::PTE_P | memory::PTE_W | memory::PTE_U;
     // The common case, a call's few bytes within one page on each side: one walk, one copy.
     if (io_off & 0xfff) + len <= FRAME_SIZE && (va & 0xfff) + len <= FRAME_SIZE {
         if len == 0 {
@@ -518,24 +543,7 @@ fn copy_io(io: &[*mut u64; IO_PAGES as usize], io_off: u64, cr3: u64, va: u64, l
         let Some(leaf) = memory::user_leaf(cr3, va) else { return false };
         // SAFETY: as below.
         let iop = unsafe { &mut *io[(io_off >> 12) as usize] };
-        let ipa = (*iop & memory::PTE_ADDR) | (io_off & 0xfff);
-        let upa = (*leaf & memory::PTE_ADDR) | (va & 0xfff);
-        let (src, dst) = if into_io {
-            if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
-                return false;
-            }
-            *iop |= PTE_DIRTY;
-            (upa, ipa)
-        } else {
-            if *leaf & PWU != PWU {
-                return false;
-            }
-            *leaf |= PTE_DIRTY;
-            (ipa, upa)
-        };
-        // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
-        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), len as usize) };
-        return true;
+        return copy_span(iop, io_off, leaf, va, len, into_io);
     }
     let mut off = 0u64;
     while off < len {
@@ -544,24 +552,10 @@ fn copy_io(io: &[*mut u64; IO_PAGES as usize], io_off: u64, cr3: u64, va: u64, l
         // with the sandbox); one CPU, interrupts off.
         let iop = unsafe { &mut *io[(o >> 12) as usize] };
         let n = (FRAME_SIZE - (o & 0xfff)).min(FRAME_SIZE - (u & 0xfff)).min(len - off);
-        let ipa = (*iop & memory::PTE_ADDR) | (o & 0xfff);
         let Some(leaf) = memory::user_leaf(cr3, u) else { return false };
-        let upa = (*leaf & memory::PTE_ADDR) | (u & 0xfff);
-        let (src, dst) = if into_io {
-            if *leaf & (memory::PTE_P | memory::PTE_U) != memory::PTE_P | memory::PTE_U {
-                return false;
-            }
-            *iop |= PTE_DIRTY;
-            (upa, ipa)
-        } else {
-            if *leaf & PWU != PWU {
-                return false;
-            }
-            *leaf |= PTE_DIRTY;
-            (ipa, upa)
-        };
-        // SAFETY: both ranges lie inside one mapped user frame each, reached through the kernel's map.
-        unsafe { core::ptr::copy(memory::phys_ptr(src), memory::phys_ptr(dst), n as usize) };
+        if !copy_span(iop, o, leaf, u, n, into_io) {
+            return false;
+        }
         off += n;
     }
     true
