@@ -80,7 +80,8 @@ pub fn retire(k: &mut Kernel, i: usize, state: State) {
         k.procs[p] = None;
         // Tombstones (the module's main task) must not name a process slot a later process
         // may take.
-        for t in k.tasks.iter_mut().flatten() {
+        for j in crate::kernel::SlotIter::of(&k.slots) {
+            let Some(t) = k.tasks[j].as_deref_mut() else { continue };
             if t.proc == Some(p) {
                 t.proc = None;
             }

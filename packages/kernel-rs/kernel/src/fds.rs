@@ -20,7 +20,8 @@ pub fn close_fd(k: &mut Kernel, p: usize, n: usize) -> Result<(), i64> {
                 } else {
                     pipe.writers = pipe.writers.saturating_sub(1);
                     // Readers see EOF now.
-                    for t in k.tasks.iter_mut().flatten() {
+                    for j in crate::kernel::SlotIter::of(&k.slots) {
+                        let Some(t) = k.tasks[j].as_deref_mut() else { continue };
                         if t.state == State::PipeRead(pi) {
                             t.state = State::Runnable;
                         }

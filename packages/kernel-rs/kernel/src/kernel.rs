@@ -347,7 +347,7 @@ impl Kernel {
 
     /// Indices of the occupied task slots, in order.
     pub fn occupied(&self) -> SlotIter {
-        SlotIter { words: self.slots, word: 0, bits: self.slots[0] }
+        SlotIter::of(&self.slots)
     }
 
     /// `f` on every live task, found through the slot bitmap (the wake-ups of pipes, eventfds,
@@ -566,7 +566,7 @@ impl Kernel {
 
     /// Whether a live (not exited or faulted) task holds the receive right on `ep`.
     pub fn has_receiver(&self, ep: usize) -> bool {
-        self.tasks.iter().flatten().any(|t| {
+        self.occupied().filter_map(|j| self.tasks[j].as_deref()).any(|t| {
             !matches!(t.state, State::Exited(_) | State::Faulted)
                 && t.caps.iter().any(|c| matches!(c, Cap::Endpoint { ep: e, rights, .. } if *e == ep && rights & RIGHT_RECV != 0))
         })
@@ -591,6 +591,14 @@ pub struct SlotIter {
     words: [u64; SLOT_WORDS],
     word: usize,
     bits: u64,
+}
+
+impl SlotIter {
+    /// Over a copy of `slots`: a loop may then borrow other fields of the kernel (`k.tasks`
+    /// beside `k.pipes`) where `Kernel::occupied` would borrow all of it.
+    pub fn of(slots: &[u64; SLOT_WORDS]) -> Self {
+        SlotIter { words: *slots, word: 0, bits: slots[0] }
+    }
 }
 
 impl Iterator for SlotIter {

@@ -719,7 +719,7 @@ fn sys_sysinfo(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let (limit, used) = k.procs[p].as_ref().map(|pr| (pr.vm.limit_frames as u64, pr.vm.frames as u64)).unwrap_or((0, 0));
     let free_sys = crate::memory::frames().free_frames() as u64;
     let (total, free) = if limit > 0 { (limit, limit.saturating_sub(used).min(free_sys)) } else { (crate::memory::ram_frames() as u64, free_sys) };
-    let procs = k.tasks.iter().flatten().filter(|t| !matches!(t.state, State::Exited(_) | State::Faulted)).count() as u16;
+    let procs = k.occupied().filter_map(|j| k.tasks[j].as_deref()).filter(|t| !matches!(t.state, State::Exited(_) | State::Faulted)).count() as u16;
     let mut s = [0u8; 112];
     s[0..8].copy_from_slice(&(crate::time::now_us() / 1_000_000).to_le_bytes());
     s[32..40].copy_from_slice(&(total * FRAME_SIZE).to_le_bytes());
@@ -786,7 +786,7 @@ fn clock_us(k: &mut Kernel, i: usize, clk: u64) -> Result<u64, i64> {
         2 => {
             let p = proc_of(k, i)?;
             let mut sum = 0;
-            for j in 0..k.tasks.len() {
+            for j in k.occupied() {
                 if k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p)) {
                     sum += thread_cpu_us(k, j);
                 }

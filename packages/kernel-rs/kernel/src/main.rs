@@ -168,7 +168,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         let _ = write!(w, ",\"stage\":\"timer\",\"timer\":\"{}\",\"tsc_per_us\":{}", timer, time::tsc_per_us());
     });
     k.ready_us = time::now_us();
-    let tasks = k.tasks.iter().flatten().count();
+    let tasks = k.occupied().count();
     let mods = k.modules.iter().flatten().count();
     events::emit("ready", |w| {
         let _ = write!(w, ",\"boot_us\":{},\"tasks\":{},\"modules\":{}", time::now_us(), tasks, mods);
@@ -249,7 +249,8 @@ fn trap_handle(frame: &mut TrapFrame) {
                 }
             }
             let now = k.ticks;
-            for t in k.tasks.iter_mut().flatten() {
+            for j in crate::kernel::SlotIter::of(&k.slots) {
+                let Some(t) = k.tasks[j].as_deref_mut() else { continue };
                 if matches!(t.state, task::State::Sleeping(until) if until <= now) {
                     t.state = task::State::Runnable;
                     resched = true;

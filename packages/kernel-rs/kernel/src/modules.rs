@@ -303,7 +303,8 @@ fn record_hash(k: &mut Kernel, slot: usize, digest: [u8; 32]) {
     m.sha256 = digest;
     m.hashed = true;
     let name = m.name;
-    for t in k.tasks.iter_mut().flatten() {
+    for j in crate::kernel::SlotIter::of(&k.slots) {
+        let Some(t) = k.tasks[j].as_deref_mut() else { continue };
         if t.module == slot && t.image_sha == [0; 32] {
             t.image_sha = digest;
         }

@@ -431,7 +431,7 @@ fn post(k: &mut Kernel, target: usize, sig: u32) {
 
 /// The thread of process `p` whose Linux tid is `tid`.
 fn thread_of(k: &mut Kernel, p: usize, tid: u64) -> Option<usize> {
-    (0..k.tasks.len()).find(|&j| k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p) && t.id as u64 == tid && !matches!(t.state, State::Exited(_) | State::Faulted)))
+    k.occupied().find(|&j| k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p) && t.id as u64 == tid && !matches!(t.state, State::Exited(_) | State::Faulted)))
 }
 
 fn send(k: &mut Kernel, frame: &mut TrapFrame, i: usize, target: usize, sig: u64) -> SysResult {
@@ -480,7 +480,7 @@ pub fn sys_kill(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let target = if k.task(i).sigmask & bit(sig as u32) == 0 {
         i
     } else {
-        (0..k.tasks.len()).find(|&j| k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p) && t.sigmask & bit(sig as u32) == 0)).unwrap_or(i)
+        k.occupied().find(|&j| k.tasks[j].as_ref().is_some_and(|t| t.proc == Some(p) && t.sigmask & bit(sig as u32) == 0)).unwrap_or(i)
     };
     send(k, frame, i, target, sig)
 }

@@ -228,7 +228,8 @@ pub fn on_state_load(k: &mut Kernel, i: usize) {
 /// Hold back (or let go) a module's task and, for a Linux process, every thread of it.
 fn set_suspended(k: &mut Kernel, main: TaskId, on: bool) {
     let proc = k.get(main).and_then(|t| t.proc);
-    for t in k.tasks.iter_mut().flatten() {
+    for j in crate::kernel::SlotIter::of(&k.slots) {
+        let Some(t) = k.tasks[j].as_deref_mut() else { continue };
         if t.tid == main || (proc.is_some() && t.proc == proc) {
             t.suspended = on;
         }
