@@ -89,9 +89,9 @@ export abstract class BaseCommand<T extends typeof Command, R> extends Command {
    * The deployment a command works on: `id`, or the only running one; with several, an error
    * that lists them and suggests this same command with an id.
    */
-  protected async pickDeployment(root: string, id: string | undefined): Promise<DeploymentRecord> {
+  protected async pickDeployment(root: string, id: string | undefined, opts: { stoppedRecordings?: boolean } = {}): Promise<DeploymentRecord> {
     const { getDeployment } = await import('@tars/deploy');
-    return getDeployment(root, id, { command: this.id?.replace(/:/g, ' ') ?? 'os diagnostics' });
+    return getDeployment(root, id, { command: this.id?.replace(/:/g, ' ') ?? 'os diagnostics', ...opts });
   }
 
   /** Do the work and return the typed result. */

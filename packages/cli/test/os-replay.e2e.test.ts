@@ -56,6 +56,10 @@ describe('os deploy --record, os replay (QEMU, TCG)', () => {
     const row = ps.json.result.deployments.find((x: { id: string }) => x.id === id);
     expect(row).toMatchObject({ state: 'recorded', recording: { file: rec.recording.file } });
     expect(row.recording.stoppedAt).toEqual(expect.any(String));
+    // The stopped run's own events stay readable, its fault symbolized.
+    const logged = await tarscli(['os', 'logs', id, '--json'], { cwd: dir });
+    expect(logged.exitCode, outputTail(logged)).toBe(0);
+    expect(logged.json.result.events.find((e: { ev: string }) => e.ev === 'fault')).toMatchObject({ name: 'faulty', rip: faultRip(events) });
 
     const r = await tarscli(['os', 'replay', id, '--json'], { cwd: dir });
     expect(r.exitCode, outputTail(r)).toBe(0);

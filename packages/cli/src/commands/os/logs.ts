@@ -6,7 +6,7 @@ import { BaseCommand } from '../../base-command.js';
 export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; events: KernelEvent[] }> {
   static override summary = "Print a deployment's kernel events (--follow keeps streaming)";
   static override description =
-    'With --json --follow the events are printed as JSON lines as they arrive. Ctrl-C ends --follow quietly (exit 0); the machine stopping (it exited, or `os stop` ran elsewhere) ends it with an error (exit 6).';
+    'With --json --follow the events are printed as JSON lines as they arrive. A run recorded with `os deploy --record` that has stopped still shows the events it logged. Ctrl-C ends --follow quietly (exit 0); the machine stopping (it exited, or `os stop` ran elsewhere) ends it with an error (exit 6).';
   static override examples = ['<%= config.bin %> os logs', '<%= config.bin %> os logs tars-1a2b3c --tail 20', '<%= config.bin %> os logs tars-1a2b3c --follow'];
   static override args = { id: Args.string({ description: 'Deployment id (default: the only running one)' }) };
   static override flags = {
@@ -16,7 +16,8 @@ export default class OsLogs extends BaseCommand<typeof OsLogs, { id: string; eve
 
   async execute(): Promise<{ id: string; events: KernelEvent[] }> {
     const root = await this.projectRoot();
-    const rec = await this.pickDeployment(root, this.args.id);
+    // A recorded run that has stopped keeps its events beside its recording: they are shown.
+    const rec = await this.pickDeployment(root, this.args.id, { stoppedRecordings: !this.flags.follow });
     const deployer = deployerOf(rec);
     this.runsUntilInterrupted = this.flags.follow;
     const reader = new EventReader(deployer.events(rec));
