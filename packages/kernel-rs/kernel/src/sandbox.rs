@@ -413,23 +413,8 @@ fn enter(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, i64> 
     }
     let (cr3, guest, ticks, io) = (sb.cr3, sb.guest, sb.deadline_ticks, sb.io);
     let entry = &sb.entry as *const TrapFrame;
-    // The arguments, page by page from the caller into the guest's I/O pages (marked dirty:
-    // the kernel's writes go through its own map, which the guest's dirty bits do not see).
-    if k.task(i).proc.is_none() {
-        if !copy_io(&io, 0, k.task(i).cr3, args, len, true) {
-            return Err(E_BAD_ADDRESS);
-        }
-    } else {
-        // A Linux process: through its areas (pages it has not touched yet fault in).
-        let mut buf = [0u8; 256];
-        let mut off = 0;
-        while off < len {
-            let n = (len - off).min(buf.len());
-            crate::uaccess::read_user(k, i, args + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
-            memory::copy_to_user(cr3, SB_IO_BASE + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
-            off += n;
-        }
-    }
+    // The arguments, page by page from the caller into the guest's I/O pages.
+    copy_caller_to_io(k, i, &io, cr3, 0, args, len)?;
     if k.task(i).proc.is_some() {
         let mut va = SB_IO_BASE;
         while va < SB_IO_BASE + len as u64 {
@@ -497,6 +482,34 @@ fn fmt_source(out: &mut [u8; 24], name: &str) -> usize {
 
 fn by_guest(_k: &mut Kernel, i: usize) -> Option<usize> {
     table().of_task.get(i).and_then(|s| s.checked_sub(1)).map(|s| s as usize)
+}
+
+/// `len` bytes at `src` in task `i` into the sandbox's I/O pages at `io_off`, marked dirty (the
+/// kernel's writes go through its own map, which the guest's dirty bits do not see, and a restore
+/// must find them). A TARS task's pages are walked directly; a Linux process's are read through
+/// its areas (pages it has not touched yet fault in).
+#[inline(always)]
+fn copy_caller_to_io(k: &mut Kernel, i: usize, io: &[*mut u64; IO_PAGES as usize], cr3: u64, io_off: u64, src: u64, len: usize) -> Result<(), i64> {
+    if k.task(i).proc.is_none() {
+        return if copy_io(io, io_off, k.task(i).cr3, src, len, true) { Ok(()) } else { Err(E_BAD_ADDRESS) };
+    }
+    let at = SB_IO_BASE + io_off;
+    let mut buf = [0u8; 256];
+    let mut off = 0;
+    while off < len {
+        let n = (len - off).min(buf.len());
+        crate::uaccess::read_user(k, i, src + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
+        memory::copy_to_user(cr3, at + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
+        let mut va = (at + off as u64) & !0xfff;
+        while va < at + (off + n) as u64 {
+            if let Some(pte) = memory::user_pte(cr3, va, false) {
+                *pte |= PTE_DIRTY;
+            }
+            va += FRAME_SIZE;
+        }
+        off += n;
+    }
+    Ok(())
 }
 
 /// One piece of a `copy_io`: `n` bytes between the I/O page entry `iop` (at offset `o`) and the
@@ -664,28 +677,7 @@ fn host_reply(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> Result<usize, 
         return Err(E_BAD_ADDRESS);
     }
     let (cr3, guest, io) = (sb.cr3, sb.guest, sb.io);
-    let out = SB_IO_BASE + SB_IO_IN as u64;
-    if k.task(i).proc.is_none() {
-        if !copy_io(&io, SB_IO_IN as u64, k.task(i).cr3, ptr, len, true) {
-            return Err(E_BAD_ADDRESS);
-        }
-    } else {
-        let mut buf = [0u8; 256];
-        let mut off = 0;
-        while off < len {
-            let n = (len - off).min(buf.len());
-            crate::uaccess::read_user(k, i, ptr + off as u64, &mut buf[..n]).ok_or(E_BAD_ADDRESS)?;
-            memory::copy_to_user(cr3, out + off as u64, &buf[..n]).ok_or(E_BAD_ADDRESS)?;
-            let mut va = (out + off as u64) & !0xfff;
-            while va < out + (off + n) as u64 {
-                if let Some(pte) = memory::user_pte(cr3, va, false) {
-                    *pte |= PTE_DIRTY;
-                }
-                va += FRAME_SIZE;
-            }
-            off += n;
-        }
-    }
+    copy_caller_to_io(k, i, &io, cr3, SB_IO_IN as u64, ptr, len)?;
     if let Some(sb) = table().slots[s].as_mut() {
         sb.host_wait = false;
     }
