@@ -54,18 +54,21 @@ int64_t tars_reply_recv(uint64_t cap, const uint64_t reply[4], uint64_t *badge, 
   return r.status;
 }
 
-int64_t tars_notify(uint64_t cap, uint64_t bits) { return sys5(NOTIFY, cap, bits, 0, 0, 0).status; }
-
-int64_t tars_wait(uint64_t cap, uint64_t *bits) {
-  struct res r = sys5(WAIT, cap, 0, 0, 0, 0);
-  if (r.status == TARS_E_OK && bits) *bits = r.w[0];
+/* A call of one argument whose one result word, on success, goes to *out (when out is given). */
+static int64_t call_word(uint64_t nr, uint64_t a, uint64_t *out) {
+  struct res r = sys5(nr, a, 0, 0, 0, 0);
+  if (r.status == TARS_E_OK && out) *out = r.w[0];
   return r.status;
 }
 
+int64_t tars_notify(uint64_t cap, uint64_t bits) { return sys5(NOTIFY, cap, bits, 0, 0, 0).status; }
+
+int64_t tars_wait(uint64_t cap, uint64_t *bits) {
+  return call_word(WAIT, cap, bits);
+}
+
 int64_t tars_shm_map(uint64_t cap, uint64_t *addr) {
-  struct res r = sys5(SHM_MAP, cap, 0, 0, 0, 0);
-  if (r.status == TARS_E_OK && addr) *addr = r.w[0];
-  return r.status;
+  return call_word(SHM_MAP, cap, addr);
 }
 
 int64_t tars_metric(const uint8_t *name, uint64_t len, uint64_t value) { return sys5(METRIC, (uint64_t)name, len, value, 0, 0).status; }
@@ -148,15 +151,11 @@ int64_t tars_sb_call(uint64_t handle, const uint8_t *args, uint64_t args_len, ui
 }
 
 int64_t tars_sb_snapshot(uint64_t handle, uint64_t *pages) {
-  struct res r = sys5(SB_SNAPSHOT, handle, 0, 0, 0, 0);
-  if (r.status == TARS_E_OK && pages) *pages = r.w[0];
-  return r.status;
+  return call_word(SB_SNAPSHOT, handle, pages);
 }
 
 int64_t tars_sb_restore(uint64_t handle, uint64_t *pages) {
-  struct res r = sys5(SB_RESTORE, handle, 0, 0, 0, 0);
-  if (r.status == TARS_E_OK && pages) *pages = r.w[0];
-  return r.status;
+  return call_word(SB_RESTORE, handle, pages);
 }
 
 int64_t tars_sb_destroy(uint64_t handle) { return sys5(SB_DESTROY, handle, 0, 0, 0, 0).status; }
