@@ -21,6 +21,13 @@ nvcc_version=$(nvcc --version | tail -1)
 jq --arg sha "$sha" --argjson size "$size" --arg nvcc "$nvcc_version" \
   'del(.about) | .schema = 1 | .fatbin = {file: "module.fatbin", sha256: $sha, size: $size} | .archs = ["sm_80", "sm_90", "compute_90"] | .nvcc = $nvcc' \
   kernels/module.json > "out/.module.json.$$.tmp"
+# What the GPU broker reads (it has no JSON parser): the fatbin's sha256, the host library and each
+# entry point's host symbol and parameter kinds (p = pointer), from the same manifest.
+jq -r --arg sha "$sha" '"sha256 \($sha)", "fatbin module.fatbin", "host \(.host.file)",
+  (.entryPoints[] | "entry \(.name) \(.host) \(if (.params | length) == 0 then "-" else ([.params[].type | if endswith("*") then "p"
+    else ({"int32": "i32", "uint32": "u32", "float": "f32", "int64": "i64", "uint64": "u64", "double": "f64"}[.] // ("unsupported:" + .)) end] | join(",")) end)")' \
+  kernels/module.json > "out/.module.broker.$$.tmp"
 mv -f out/.module.fatbin.$$.tmp out/module.fatbin
 mv -f out/.module.json.$$.tmp out/module.json
+mv -f out/.module.broker.$$.tmp out/module.broker
 echo "built out/module.fatbin ($size bytes, sm_80 sm_90 + compute_90 PTX) and out/module.json"

@@ -1,0 +1,136 @@
+/* tgpu-bench: GPU remoting against its baselines, measured in the same run (bench/remoting.mjs).
+ *
+ *   tgpu-bench --region F --sha HEX --host module.host.so [--agents N] [--launches L] [--channel C]
+ *
+ * - launch: marl_env_step for N agents through the ring, asynchronously (L launches, one sync)
+ *   and synchronously (launch + sync each), against calling the same host implementation
+ *   directly L times, as the broker's own launch does;
+ * - h2d: copies from the channel's data window into a device buffer through the ring, against
+ *   the same copy from a private buffer into a buffer of this process (the broker's own buffer).
+ * Prints one JSON line. */
+#define _POSIX_C_SOURCE 200809L
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "tgpu_client.h"
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void fail(const char *what, int s) {
+  printf("{\"ok\":false,\"error\":\"%s: %s\"}\n", what, tgpu_status_name(s));
+  exit(1);
+}
+#define CK(what, call)      \
+  do {                      \
+    int s_ = (call);        \
+    if (s_) fail(what, s_); \
+  } while (0)
+
+typedef void (*host_fn)(const uint32_t dims[7], void **args);
+
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1], v[j - 1] = t;
+    }
+  return v[n / 2];
+}
+
+int main(int argc, char **argv) {
+  const char *region = NULL, *hex = NULL, *host = NULL;
+  long agents = 256, launches = 20000;
+  unsigned channel = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp(argv[i], "--region")) region = argv[i + 1];
+    else if (!strcmp(argv[i], "--sha")) hex = argv[i + 1];
+    else if (!strcmp(argv[i], "--host")) host = argv[i + 1];
+    else if (!strcmp(argv[i], "--agents")) agents = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--launches")) launches = atol(argv[i + 1]);
+    else if (!strcmp(argv[i], "--channel")) channel = (unsigned)atoi(argv[i + 1]);
+    else fail("unknown option", TGPU_E_BAD_OP);
+  }
+  if (!region || !hex || !host || strlen(hex) != 64 || agents < 1 || agents > 1000000 || launches < 10) fail("usage: tgpu-bench --region F --sha HEX --host SO [--agents N] [--launches L]", TGPU_E_BAD_OP);
+  uint8_t sha[32];
+  for (int i = 0; i < 32; i++) {
+    unsigned v;
+    if (sscanf(hex + 2 * i, "%2x", &v) != 1) fail("--sha", TGPU_E_BAD_OP);
+    sha[i] = (uint8_t)v;
+  }
+  void *lib = dlopen(host, RTLD_NOW | RTLD_LOCAL);
+  host_fn env = lib ? (host_fn)(uintptr_t)dlsym(lib, "tgpu_host_marl_env_step") : NULL;
+  if (!env) fail("cannot load tgpu_host_marl_env_step from --host", TGPU_E_NO_FUNCTION);
+
+  tgpu_client c;
+  CK("attach", tgpu_attach(&c, region, channel));
+  int32_t n = (int32_t)agents;
+  size_t bytes = 4u * (size_t)n;
+  CK("module_load", tgpu_module_load(&c, 1, sha));
+  CK("get_function", tgpu_get_function(&c, 1, 1, "marl_env_step"));
+  for (uint32_t b = 1; b <= 4; b++) CK("alloc", tgpu_mem_alloc(&c, b, b == 3 ? 4 * 256 : bytes));
+  CK("sync", tgpu_stream_sync(&c, 0));
+  struct {
+    uint64_t pos, actions, occ, reward;
+    int32_t n;
+  } ep = {TGPU_DEVPTR(1, 0), TGPU_DEVPTR(2, 0), TGPU_DEVPTR(3, 0), TGPU_DEVPTR(4, 0), n};
+  uint32_t grid[3] = {(uint32_t)((n + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
+  const uint32_t dims[7] = {grid[0], 1, 1, 256, 1, 1, 0};
+
+  /* The baseline: the same host implementation called directly, on buffers of this process. */
+  int32_t *pos = calloc((size_t)n, 4), *act = calloc((size_t)n, 4), *occ = calloc(256, 4), *rew = calloc((size_t)n, 4);
+  for (int32_t i = 0; i < n; i++) act[i] = i % 5;
+  void *hp[4] = {pos, act, occ, rew};
+  void *args[5] = {&hp[0], &hp[1], &hp[2], &hp[3], &n};
+  enum { REPS = 5 };
+  double direct[REPS], async[REPS], sync1[REPS];
+  long sync_launches = launches / 10;
+  for (int r = 0; r < REPS; r++) {
+    double t0 = now_s();
+    for (long i = 0; i < launches; i++) env(dims, args);
+    direct[r] = (now_s() - t0) / launches;
+    t0 = now_s();
+    for (long i = 0; i < launches; i++) CK("launch", tgpu_launch(&c, 0, 1, grid, block, 0, &ep, 36));
+    CK("sync", tgpu_stream_sync(&c, 0));
+    async[r] = (now_s() - t0) / launches;
+    t0 = now_s();
+    for (long i = 0; i < sync_launches; i++) {
+      CK("launch", tgpu_launch(&c, 0, 1, grid, block, 0, &ep, 36));
+      CK("sync", tgpu_stream_sync(&c, 0));
+    }
+    sync1[r] = (now_s() - t0) / sync_launches;
+  }
+  double d = median(direct, REPS), a = median(async, REPS), s = median(sync1, REPS);
+
+  /* h2d: chunks of the data window into a device buffer, against a private copy of the same size. */
+  size_t chunk = c.data_size / 2 > (8u << 20) ? (8u << 20) : c.data_size / 2;
+  int copies = 32;
+  CK("alloc", tgpu_mem_alloc(&c, 10, chunk));
+  memset(c.data, 0x5a, chunk);
+  uint8_t *src = malloc(chunk), *dst = malloc(chunk);
+  memset(src, 0x5a, chunk), memset(dst, 0, chunk);
+  double own[REPS], ring[REPS];
+  for (int r = 0; r < REPS; r++) {
+    double t0 = now_s();
+    for (int i = 0; i < copies; i++) {
+      memcpy(dst, src, chunk);
+      __asm__ volatile("" ::"r"(dst) : "memory");
+    }
+    own[r] = (double)chunk * copies / (now_s() - t0) / 1e9;
+    t0 = now_s();
+    for (int i = 0; i < copies; i++) CK("h2d", tgpu_memcpy_h2d(&c, 0, 10, 0, 0, chunk));
+    CK("sync", tgpu_stream_sync(&c, 0));
+    ring[r] = (double)chunk * copies / (now_s() - t0) / 1e9;
+  }
+  double ob = median(own, REPS), rb = median(ring, REPS);
+  printf("{\"ok\":true,\"backend\":\"%s\",\"agents\":%d,\"launches\":%ld,\"direct_launch_us\":%.3f,\"async_launch_us\":%.3f,\"sync_launch_us\":%.3f,\"async_ratio\":%.3f,\"sync_ratio\":%.3f,"
+         "\"h2d_chunk_bytes\":%zu,\"h2d_ring_gbps\":%.2f,\"h2d_own_gbps\":%.2f,\"h2d_fraction\":%.3f}\n",
+         c.region->backend == TGPU_BACKEND_CUDA ? "cuda" : "cpu", n, launches, d * 1e6, a * 1e6, s * 1e6, a / d, s / d, chunk, rb, ob, rb / ob);
+  tgpu_detach(&c);
+  return 0;
+}
