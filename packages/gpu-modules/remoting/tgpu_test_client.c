@@ -8,6 +8,7 @@
  *   tgpu-test-client cross   --region F --sha HEX            (channels 0 and 1)
  *   tgpu-test-client flood   --region F --sha HEX [--channel C] [--launches L]
  *   tgpu-test-client garbage --region F --sha HEX            (corrupts channels 1 and 2, uses 3)
+ *   tgpu-test-client overrun --region F --sha HEX [--channel C]  (uses C and C + 1)
  *   tgpu-test-client kill    --region F --sha HEX [--channel C]  (prints {"running":...}, then waits) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -288,7 +289,12 @@ static int attacks(void) {
   REPORT("sync_after_that", tgpu_stream_sync(&c, 0));
   /* After all that, the channel still computes. */
   REPORT("valid_launch_after", launch_one(&c, 2, B, &ep, ENV_SIZE));
-  printf("\"errors_counted\":%llu}\n", (unsigned long long)c.ch->errors);
+  unsigned long long errors = c.ch->errors;
+  /* RESET frees every handle: the channel is clean for the next client. */
+  REPORT("reset", tgpu_reset(&c));
+  REPORT("launch_after_reset", launch_one(&c, 2, B, &ep, ENV_SIZE));
+  REPORT("module_load_after_reset", one(&c, TGPU_OP_MODULE_LOAD, 1, sha, 32, NULL, 0));
+  printf("\"mem_used_after_reset\":%llu,\"errors_counted\":%llu}\n", (unsigned long long)c.ch->mem_used, errors);
   return 0;
 }
 
@@ -391,6 +397,29 @@ static int garbage(void) {
   return 0;
 }
 
+/* A kernel told to run far past its buffers (n = 2^28 over 4 KiB buffers): on the CPU backend
+ * the broker catches the fault (FAULT) or loses this channel's worker (BROKER_GONE); either way
+ * the broker and the other channels go on. */
+static int overrun(void) {
+  tgpu_client c, other;
+  attach(&c, channel);
+  attach(&other, channel + 1);
+  load_marl(&c);
+  for (uint32_t b = 1; b <= 4; b++) CK("alloc", tgpu_mem_alloc(&c, b, 4096));
+  CK("sync", tgpu_stream_sync(&c, 0));
+  int32_t n = 1 << 28;
+  env_params ep = {TGPU_DEVPTR(1, 0), TGPU_DEVPTR(2, 0), TGPU_DEVPTR(3, 0), TGPU_DEVPTR(4, 0), n};
+  uint32_t grid[3], block[3];
+  dims1(grid, block, n, 256);
+  struct tgpu_args_launch a = {.function = 2, .shared = 0, .params_size = ENV_SIZE};
+  memcpy(a.grid, grid, sizeof grid), memcpy(a.block, block, sizeof block);
+  int s = one(&c, TGPU_OP_LAUNCH, 0, &a, sizeof a, &ep, ENV_SIZE);
+  load_marl(&other);
+  CK("alloc", tgpu_mem_alloc(&other, 1, 64));
+  printf("{\"overrun\":\"%s\",\"other_channel\":\"%s\"}\n", tgpu_status_name(s), tgpu_status_name(tgpu_stream_sync(&other, 0)));
+  return 0;
+}
+
 static int kill_wait(void) {
   tgpu_client c;
   attach(&c, channel);
@@ -446,6 +475,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "flood")) return flood();
   if (!strcmp(mode, "garbage")) return garbage();
   if (!strcmp(mode, "kill")) return kill_wait();
+  if (!strcmp(mode, "overrun")) return overrun();
   fail("unknown mode", TGPU_E_BAD_OP);
   return 2;
 }
