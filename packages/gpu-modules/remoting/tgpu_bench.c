@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
   for (int32_t i = 0; i < n; i++) act[i] = i % 5;
   void *hp[4] = {pos, act, occ, rew};
   void *args[5] = {&hp[0], &hp[1], &hp[2], &hp[3], &n};
-  enum { REPS = 5 };
+  enum { REPS = 7 };
   double direct[REPS], async[REPS], sync1[REPS];
   long sync_launches = launches / 10;
   for (int r = 0; r < REPS; r++) {
@@ -108,8 +108,8 @@ int main(int argc, char **argv) {
   double d = median(direct, REPS), a = median(async, REPS), s = median(sync1, REPS);
 
   /* h2d: chunks of the data window into a device buffer, against a private copy of the same size. */
-  size_t chunk = c.data_size / 2 > (8u << 20) ? (8u << 20) : c.data_size / 2;
-  int copies = 32;
+  size_t chunk = c.data_size / 2 > (4u << 20) ? (4u << 20) : c.data_size / 2;
+  int copies = 64;
   CK("alloc", tgpu_mem_alloc(&c, 10, chunk));
   memset(c.data, 0x5a, chunk);
   uint8_t *src = malloc(chunk), *dst = malloc(chunk);

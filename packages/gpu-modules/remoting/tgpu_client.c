@@ -41,7 +41,7 @@ int tgpu_attach(tgpu_client *c, const char *region_path, unsigned channel) {
   c->data = base + c->ch->data_off;
   c->data_size = c->ch->data_size;
   /* Wait (with the liveness check) for the channel's worker. */
-  c->sq_tail = c->ch->sq_tail, c->cq_head = c->ch->cq_head;
+  c->sq_tail = c->ch->sq_tail, c->cq_head = c->ch->cq_head, c->sq_head_seen = c->ch->sq_head;
   c->last_heartbeat = c->region->heartbeat, c->heartbeat_seen = now_s();
   while (c->ch->state != TGPU_CHAN_READY) {
     int a = tgpu_alive(c);
@@ -91,10 +91,12 @@ int tgpu_reap(tgpu_client *c) {
 }
 
 int tgpu_submit(tgpu_client *c, struct tgpu_sqe *e, const void *params, uint32_t params_size) {
-  uint32_t head = atomic_load_explicit((_Atomic uint32_t *)&c->ch->sq_head, memory_order_acquire);
-  if (c->sq_tail - head >= TGPU_SQ_ENTRIES) {
-    int a = tgpu_alive(c);
-    return a ? a : TGPU_E_RING_FULL;
+  if (c->sq_tail - c->sq_head_seen >= TGPU_SQ_ENTRIES) {
+    c->sq_head_seen = atomic_load_explicit((_Atomic uint32_t *)&c->ch->sq_head, memory_order_acquire);
+    if (c->sq_tail - c->sq_head_seen >= TGPU_SQ_ENTRIES) {
+      int a = tgpu_alive(c);
+      return a ? a : TGPU_E_RING_FULL;
+    }
   }
   uint32_t slot = c->sq_tail & (TGPU_SQ_ENTRIES - 1);
   e->user_data = c->next_user_data++;

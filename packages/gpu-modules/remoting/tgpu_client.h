@@ -22,6 +22,7 @@ typedef struct {
   uint8_t *data; /* the channel's data window: copies move by reference to it */
   uint64_t data_size;
   uint32_t sq_tail, cq_head; /* private copies of what this client publishes */
+  uint32_t sq_head_seen;     /* the broker's sq_head when last read: re-read only when the ring looks full */
   uint64_t next_user_data;
   int pending_error; /* first failed asynchronous completion since the last sync */
   uint32_t pending_op;
