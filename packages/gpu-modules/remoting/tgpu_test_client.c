@@ -9,6 +9,7 @@
  *   tgpu-test-client flood   --region F --sha HEX [--channel C] [--launches L]
  *   tgpu-test-client garbage --region F --sha HEX            (corrupts channels 1 and 2, uses 3)
  *   tgpu-test-client overrun --region F --sha HEX [--channel C]  (uses C and C + 1)
+ *   tgpu-test-client scale-add --region F --sha HEX --function NAME  (a module from templates/cuda-module)
  *   tgpu-test-client kill    --region F --sha HEX [--channel C]  (prints {"running":...}, then waits) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -420,6 +421,36 @@ static int overrun(void) {
   return 0;
 }
 
+/* A module made by `agent new --lang cuda` (the template's NAME_scale_add): y = a * x + y. */
+static const char *fn_name = "";
+static int scale_add(void) {
+  tgpu_client c;
+  attach(&c, channel);
+  CK("module_load", tgpu_module_load(&c, 1, sha));
+  CK("get_function", tgpu_get_function(&c, 1, 1, fn_name));
+  int32_t n = 1000;
+  float *x = (float *)c.data, *y = x + n, want[1000];
+  for (int i = 0; i < n; i++) x[i] = (float)i * 0.5f, y[i] = (float)(n - i), want[i] = 3.0f * x[i] + y[i];
+  CK("alloc", tgpu_mem_alloc(&c, 1, 4u * n));
+  CK("alloc", tgpu_mem_alloc(&c, 2, 4u * n));
+  CK("h2d", tgpu_memcpy_h2d(&c, 0, 1, 0, 0, 4u * n));
+  CK("h2d", tgpu_memcpy_h2d(&c, 0, 2, 0, 4u * n, 4u * n));
+  struct {
+    float a;
+    uint32_t _pad;
+    uint64_t x, y;
+    int32_t n;
+  } p = {3.0f, 0, TGPU_DEVPTR(1, 0), TGPU_DEVPTR(2, 0), n};
+  uint32_t grid[3], block[3];
+  dims1(grid, block, n, 256);
+  CK("launch", tgpu_launch(&c, 0, 1, grid, block, 0, &p, 28));
+  CK("d2h", tgpu_memcpy_d2h(&c, 0, 8u * n, 2, 0, 4u * n));
+  CK("sync", tgpu_stream_sync(&c, 0));
+  int same = memcmp(c.data + 8u * n, want, 4u * n) == 0;
+  printf("{\"ok\":%s,\"n\":%d}\n", same ? "true" : "false", n);
+  return same ? 0 : 1;
+}
+
 static int kill_wait(void) {
   tgpu_client c;
   attach(&c, channel);
@@ -460,6 +491,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--steps")) steps = atol(v);
     else if (!strcmp(k, "--seed")) seed = (uint32_t)strtoul(v, NULL, 10);
     else if (!strcmp(k, "--launches")) launches = atol(v);
+    else if (!strcmp(k, "--function")) fn_name = v;
     else fail("unknown option", TGPU_E_BAD_OP);
   }
   if (!region || !hex || strlen(hex) != 64 || agents < 1 || agents > 1000000) fail("usage: tgpu-test-client MODE --region F --sha HEX [options]", TGPU_E_BAD_OP);
@@ -476,6 +508,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "garbage")) return garbage();
   if (!strcmp(mode, "kill")) return kill_wait();
   if (!strcmp(mode, "overrun")) return overrun();
+  if (!strcmp(mode, "scale-add")) return scale_add();
   fail("unknown mode", TGPU_E_BAD_OP);
   return 2;
 }

@@ -13,10 +13,6 @@ mv -f out/.libtars_gpu_ref.a.tmp out/libtars_gpu_ref.a
 cc "${CFLAGS[@]}" -o out/.tars-gpu-runner.tmp runner/tars_gpu_runner.c runner/cuda_driver.c out/libtars_gpu_ref.a -ldl -lm
 mv -f out/.tars-gpu-runner.tmp out/tars-gpu-runner
 echo "built out/libtars_gpu_ref.a and out/tars-gpu-runner"
-# Each entry point's host implementation (the GPU broker's CPU backend), beside the fatbin.
-cc "${CFLAGS[@]}" -Wno-unused-parameter -fPIC -shared -o out/.module.host.so.tmp kernels/tars_kernels_host.c -lm
-mv -f out/.module.host.so.tmp out/module.host.so
-echo "built out/module.host.so"
 # GPU remoting (remoting/README.md): the broker, the host client library, its test client and bench.
 if [ -d remoting ]; then
   cc "${CFLAGS[@]}" -c remoting/tgpu_client.c -o out/.tgpu_client.o

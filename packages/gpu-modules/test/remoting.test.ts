@@ -3,9 +3,9 @@
  * the shared region by the C client library (out/tgpu-test-client). Results are compared with the
  * C reference; attacks expect their error codes, and the broker and the other channels live on.
  */
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -45,12 +45,27 @@ function lineOf(proc: Proc, match: (j: Record<string, unknown>) => boolean): Pro
   });
 }
 
+/** templates/cuda-module rendered as `agent new NAME --lang cuda` renders it. */
+function renderCudaTemplate(name: string): string {
+  const vars: Record<string, string> = { name, crate: name.replace(/-/g, '_'), CRATE: name.replace(/-/g, '_').toUpperCase(), version: '0.1.0' };
+  const render = (t: string) => t.replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m).replace(/__([A-Za-z]+)__/g, (m, k: string) => vars[k] ?? m);
+  const src = join(root, '..', '..', 'templates', 'cuda-module');
+  const dst = mkdtempSync(join(tmpdir(), 'tars-cuda-module-'));
+  const walk = (d: string): string[] => readdirSync(d).flatMap((e) => (statSync(join(d, e)).isDirectory() ? walk(join(d, e)) : [join(d, e)]));
+  for (const f of walk(src)) {
+    const out = join(dst, render(relative(src, f).replace(/\.tmpl$/, '')));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, render(readFileSync(f, 'utf8')));
+  }
+  return dst;
+}
+
 async function startBroker(extra: string[] = []): Promise<{ region: string; proc: Proc; pid: number }> {
   const region = join(mkdtempSync(join(tmpdir(), 'tars-gpu-broker-')), 'gpu.shm');
   const proc = execa(broker, ['--region', region, '--backend', 'cpu', '--module', out, '--channels', '8', ...extra], { reject: false, buffer: true }) as Proc;
   started.push(proc);
   const ready = await lineOf(proc, (j) => j.ready === true);
-  expect(ready).toMatchObject({ backend: 'cpu', channels: 8, modules: 1 });
+  expect(ready).toMatchObject({ backend: 'cpu', channels: 8, modules: 1 + extra.filter((a) => a === '--module').length });
   return { region, proc, pid: ready.pid as number };
 }
 
@@ -251,6 +266,21 @@ describe('tars-gpu-broker (CPU backend)', () => {
     const c = await execa(client, ['marl', '--region', region, '--sha', sha], { reject: false });
     expect(c.exitCode).toBe(1);
     expect(JSON.parse(c.stdout).error).toBe('attach: BROKER_GONE');
+  });
+
+  it('a module from `agent new --lang cuda` ships its host implementation: its test checks it, and the broker runs it beside the built-in module', async () => {
+    const mod = renderCudaTemplate('edge-embed');
+    const t = await execa('bash', ['scripts/test.sh'], { cwd: mod, reject: false });
+    expect(t.exitCode, outputTail(t)).toBe(0);
+    expect(t.stdout.trim().split('\n').pop()).toBe('9 passed, 0 failed');
+    const b = await execa('bash', ['scripts/build-fatbin.sh'], { cwd: mod, reject: false });
+    expect(b.exitCode, outputTail(b)).toBe(0);
+    const m = JSON.parse(readFileSync(join(mod, 'out', 'module.json'), 'utf8'));
+    expect(m.entryPoints[0]).toMatchObject({ name: 'edge_embed_scale_add', host: 'tgpu_host_edge_embed_scale_add' });
+    const { region } = await startBroker(['--module', join(mod, 'out')]);
+    const r = await execa(client, ['scale-add', '--region', region, '--sha', m.fatbin.sha256, '--function', 'edge_embed_scale_add'], { reject: false });
+    expect(r.exitCode, outputTail(r)).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({ ok: true, n: 1000 });
   });
 
   it('refuses bad setups with one JSON error line: a fatbin whose sha256 differs from the manifest, no GPU for --backend cuda, bad options', async () => {
