@@ -1,12 +1,14 @@
 /* tgpu-bench: GPU remoting against its baselines, measured in the same run (bench/remoting.mjs).
  *
- *   tgpu-bench --region F --sha HEX --host module.host.so [--agents N] [--launches L] [--channel C]
+ *   tgpu-bench --region F --sha HEX --host module.host.so [--fatbin module.fatbin] [--agents N] [--launches L] [--channel C]
  *
  * - launch: marl_env_step for N agents through the ring, asynchronously (L launches, one sync)
- *   and synchronously (launch + sync each), against calling the same host implementation
- *   directly L times, as the broker's own launch does;
+ *   and synchronously (launch + sync each), against the broker's own launch done here: on the CPU
+ *   backend the same host implementation called directly, on the CUDA backend cuLaunchKernel of
+ *   the same kernel (--fatbin) in a context of this process;
  * - h2d: copies from the channel's data window into a device buffer through the ring, against
- *   the same copy from a private buffer into a buffer of this process (the broker's own buffer).
+ *   the same copy from a private buffer (CPU: into a buffer of this process; CUDA: a pinned
+ *   buffer through cuMemcpyHtoDAsync).
  * Prints one JSON line. */
 #define _POSIX_C_SOURCE 200809L
 #include <dlfcn.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "../runner/cuda_driver.h"
 #include "tgpu_client.h"
 
 static double now_s(void) {
@@ -44,13 +47,14 @@ static double median(double *v, int n) {
 }
 
 int main(int argc, char **argv) {
-  const char *region = NULL, *hex = NULL, *host = NULL;
+  const char *region = NULL, *hex = NULL, *host = NULL, *fatbin = "out/module.fatbin";
   long agents = 256, launches = 20000;
   unsigned channel = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--region")) region = argv[i + 1];
     else if (!strcmp(argv[i], "--sha")) hex = argv[i + 1];
     else if (!strcmp(argv[i], "--host")) host = argv[i + 1];
+    else if (!strcmp(argv[i], "--fatbin")) fatbin = argv[i + 1];
     else if (!strcmp(argv[i], "--agents")) agents = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--launches")) launches = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--channel")) channel = (unsigned)atoi(argv[i + 1]);
@@ -82,17 +86,43 @@ int main(int argc, char **argv) {
   uint32_t grid[3] = {(uint32_t)((n + 255) / 256), 1, 1}, block[3] = {256, 1, 1};
   const uint32_t dims[7] = {grid[0], 1, 1, 256, 1, 1, 0};
 
-  /* The baseline: the same host implementation called directly, on buffers of this process. */
+  /* The baseline: the same host implementation called directly, on buffers of this process, or
+   * (CUDA) the same kernel launched through the driver API from here. */
+  int cuda = c.region->backend == TGPU_BACKEND_CUDA;
   int32_t *pos = calloc((size_t)n, 4), *act = calloc((size_t)n, 4), *occ = calloc(256, 4), *rew = calloc((size_t)n, 4);
   for (int32_t i = 0; i < n; i++) act[i] = i % 5;
   void *hp[4] = {pos, act, occ, rew};
   void *args[5] = {&hp[0], &hp[1], &hp[2], &hp[3], &n};
+  cuda_api api;
+  CUcontext ctx;
+  CUfunction kfn = NULL;
+  CUdeviceptr dp[4] = {0};
+  void *dargs[5] = {&dp[0], &dp[1], &dp[2], &dp[3], &n};
+  if (cuda) {
+    char name[128], why[256];
+    if (cuda_open(&api, &ctx, name, sizeof name, why, sizeof why) != 0) fail("CUDA baseline: no GPU here", TGPU_E_BACKEND);
+    FILE *f = fopen(fatbin, "rb");
+    if (!f) fail("CUDA baseline: cannot read --fatbin", TGPU_E_BACKEND);
+    static uint8_t image[16 << 20];
+    size_t len = fread(image, 1, sizeof image, f);
+    fclose(f);
+    CUmodule mod;
+    if (!len || api.cuModuleLoadData(&mod, image) || api.cuModuleGetFunction(&kfn, mod, "marl_env_step")) fail("CUDA baseline: cannot load marl_env_step", TGPU_E_BACKEND);
+    for (int b = 0; b < 4; b++)
+      if (api.cuMemAlloc(&dp[b], b == 2 ? 4 * 256 : bytes) || api.cuMemsetD8(dp[b], 0, b == 2 ? 4 * 256 : bytes)) fail("CUDA baseline: cuMemAlloc", TGPU_E_NO_MEMORY);
+  }
   enum { REPS = 7 };
   double direct[REPS], async[REPS], sync1[REPS];
   long sync_launches = launches / 10;
   for (int r = 0; r < REPS; r++) {
     double t0 = now_s();
-    for (long i = 0; i < launches; i++) env(dims, args);
+    if (cuda) {
+      for (long i = 0; i < launches; i++)
+        if (api.cuLaunchKernel(kfn, grid[0], 1, 1, 256, 1, 1, 0, NULL, dargs, NULL)) fail("CUDA baseline: cuLaunchKernel", TGPU_E_BACKEND);
+      api.cuCtxSynchronize();
+    } else {
+      for (long i = 0; i < launches; i++) env(dims, args);
+    }
     direct[r] = (now_s() - t0) / launches;
     t0 = now_s();
     for (long i = 0; i < launches; i++) CK("launch", tgpu_launch(&c, 0, 1, grid, block, 0, &ep, 36));
@@ -114,13 +144,20 @@ int main(int argc, char **argv) {
   memset(c.data, 0x5a, chunk);
   uint8_t *src = malloc(chunk), *dst = malloc(chunk);
   memset(src, 0x5a, chunk), memset(dst, 0, chunk);
+  CUdeviceptr ddst = 0;
+  if (cuda && (api.cuMemHostRegister(src, chunk, CU_MEMHOSTREGISTER_PORTABLE) || api.cuMemAlloc(&ddst, chunk))) fail("CUDA baseline: pinned buffer", TGPU_E_NO_MEMORY);
   double own[REPS], ring[REPS];
   for (int r = 0; r < REPS; r++) {
     double t0 = now_s();
     for (int i = 0; i < copies; i++) {
+      if (cuda) {
+        api.cuMemcpyHtoDAsync(ddst, src, chunk, NULL);
+        continue;
+      }
       memcpy(dst, src, chunk);
       __asm__ volatile("" ::"r"(dst) : "memory");
     }
+    if (cuda) api.cuCtxSynchronize();
     own[r] = (double)chunk * copies / (now_s() - t0) / 1e9;
     t0 = now_s();
     for (int i = 0; i < copies; i++) CK("h2d", tgpu_memcpy_h2d(&c, 0, 10, 0, 0, chunk));
@@ -130,7 +167,7 @@ int main(int argc, char **argv) {
   double ob = median(own, REPS), rb = median(ring, REPS);
   printf("{\"ok\":true,\"backend\":\"%s\",\"agents\":%d,\"launches\":%ld,\"direct_launch_us\":%.3f,\"async_launch_us\":%.3f,\"sync_launch_us\":%.3f,\"async_ratio\":%.3f,\"sync_ratio\":%.3f,"
          "\"h2d_chunk_bytes\":%zu,\"h2d_ring_gbps\":%.2f,\"h2d_own_gbps\":%.2f,\"h2d_fraction\":%.3f}\n",
-         c.region->backend == TGPU_BACKEND_CUDA ? "cuda" : "cpu", n, launches, d * 1e6, a * 1e6, s * 1e6, a / d, s / d, chunk, rb, ob, rb / ob);
+         cuda ? "cuda" : "cpu", n, launches, d * 1e6, a * 1e6, s * 1e6, a / d, s / d, chunk, rb, ob, rb / ob);
   tgpu_detach(&c);
   return 0;
 }

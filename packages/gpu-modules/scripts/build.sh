@@ -23,7 +23,7 @@ if [ -d remoting ]; then
   mv -f out/.tars-gpu-broker.tmp out/tars-gpu-broker
   cc "${CFLAGS[@]}" -o out/.tgpu-test-client.tmp remoting/tgpu_test_client.c out/libtgpu_client.a out/libtars_gpu_ref.a -lm
   mv -f out/.tgpu-test-client.tmp out/tgpu-test-client
-  cc "${CFLAGS[@]}" -o out/.tgpu-bench.tmp remoting/tgpu_bench.c out/libtgpu_client.a -ldl
+  cc "${CFLAGS[@]}" -o out/.tgpu-bench.tmp remoting/tgpu_bench.c runner/cuda_driver.c out/libtgpu_client.a -ldl
   mv -f out/.tgpu-bench.tmp out/tgpu-bench
   echo "built out/tars-gpu-broker, out/libtgpu_client.a, out/tgpu-test-client and out/tgpu-bench"
 fi
