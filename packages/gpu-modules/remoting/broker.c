@@ -1,14 +1,15 @@
 /* tars-gpu-broker: the host half of GPU remoting (issue 27; remoting/README.md).
  *
  *   tars-gpu-broker --region FILE --backend cpu|cuda --module DIR [--module DIR ...]
- *                   [--channels N] [--data-size BYTES] [--mem-cap BYTES]
+ *                   [--channels N] [--data-size BYTES] [--mem-cap BYTES] [--launch-timeout-ms MS]
  *
  * Creates FILE (the future ivshmem backing file) holding the region of remoting/wire.json: a
  * header page and N channels, each with a submission ring, a completion ring, one parameter slot
  * per submission and a data window. One worker process per channel serves it, so that one
  * client's handles, buffers, faults and (with CUDA) context never meet another's; the supervisor
  * beats the region's heartbeat, marks a channel dead when its worker dies, and takes the workers
- * with it (PR_SET_PDEATHSIG). Modules: DIR/module.broker (written from module.json by
+ * with it (PR_SET_PDEATHSIG), and ends a worker whose launch (CPU) or sync (CUDA) runs past
+ * --launch-timeout-ms (default 30000; the channel is then dead with error TIMEOUT). Modules: DIR/module.broker (written from module.json by
  * build-fatbin.sh) lists the fatbin's sha256 and each entry point's signature; only those modules
  * load. Prints one JSON line when serving ({"ready":true,...}); SIGTERM stops it cleanly. */
 #define _GNU_SOURCE
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -189,6 +191,16 @@ typedef struct {
   int stream_err[TGPU_MAX_STREAMS];
 } worker_t;
 
+/* The watchdog's view of a blocking call (a CPU launch, a CUDA sync): when it started, 0 when
+ * none runs. The supervisor ends a worker whose call passes --launch-timeout-ms. */
+static uint64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+#define BUSY(w) ((w)->ch->busy_since_ns = mono_ns())
+#define IDLE(w) ((w)->ch->busy_since_ns = 0)
+
 static sigjmp_buf fault_jmp;
 static volatile sig_atomic_t in_launch;
 
@@ -268,11 +280,14 @@ static int do_launch(worker_t *w, const struct tgpu_sqe *e, uint32_t slot, uint6
   /* No signal mask saved (a syscall per launch): SA_NODEFER leaves SIGSEGV unblocked in the handler. */
   if (sigsetjmp(fault_jmp, 0)) {
     in_launch = 0;
+    IDLE(w);
     return TGPU_E_FAULT;
   }
+  BUSY(w);
   in_launch = 1;
   f->e->host(dims, argv);
   in_launch = 0;
+  IDLE(w);
   return TGPU_OK;
 }
 
@@ -401,7 +416,9 @@ static int execute(worker_t *w, const struct tgpu_sqe *e, uint32_t slot, struct 
     int s = stream_of(w, h, &st);
     if (s) return s;
     if (backend == TGPU_BACKEND_CUDA) {
+      BUSY(w);
       CUresult r = w->api.cuStreamSynchronize(st);
+      IDLE(w);
       if (r && !w->stream_err[h]) w->stream_err[h] = cu_status(r), c->aux = (uint64_t)r;
     }
     s = w->stream_err[h];
@@ -562,7 +579,7 @@ static uint64_t parse_size(const char *v, const char *flag) {
 int main(int argc, char **argv) {
   const char *region_path = NULL;
   unsigned channels = 4;
-  uint64_t data_size = 16u << 20, mem_cap = 256u << 20;
+  uint64_t data_size = 16u << 20, mem_cap = 256u << 20, timeout_ms = 30000;
   setvbuf(stdout, NULL, _IOLBF, 0);
   const char *mods[MAX_MANIFEST];
   int nmods = 0;
@@ -583,9 +600,10 @@ int main(int argc, char **argv) {
       if (channels > 64) die("--channels must be 1..64 (got %s)", v);
     } else if (!strcmp(k, "--data-size")) data_size = parse_size(v, k);
     else if (!strcmp(k, "--mem-cap")) mem_cap = parse_size(v, k);
+    else if (!strcmp(k, "--launch-timeout-ms")) timeout_ms = parse_size(v, k);
     else die("unknown option %s", k);
   }
-  if (!region_path || !nmods) die("usage: %s --region FILE --backend cpu|cuda --module DIR [--channels N] [--data-size BYTES] [--mem-cap BYTES]", "tars-gpu-broker");
+  if (!region_path || !nmods) die("usage: %s --region FILE --backend cpu|cuda --module DIR [--channels N] [--data-size BYTES] [--mem-cap BYTES] [--launch-timeout-ms MS]", "tars-gpu-broker");
   if (data_size > (1ull << 32)) die("--data-size must be at most 4 GiB%s", "");
   data_size = (data_size + TGPU_PAGE_SIZE - 1) & ~(uint64_t)(TGPU_PAGE_SIZE - 1);
   for (int i = 0; i < nmods; i++) load_module(mods[i]);
@@ -613,10 +631,11 @@ int main(int argc, char **argv) {
   uint64_t channel_size = data_off + data_size, region_size = TGPU_PAGE_SIZE + channels * channel_size;
   int fd = open(region_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) die("cannot create the region file %s", region_path);
+  /* One broker per region: the lock is held (this descriptor stays open) while it serves. */
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) die("the region file %s is in use by another broker", region_path);
   /* A fresh region every start: zero it (truncate) so no state of an earlier run survives. */
   if (ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)region_size) != 0) die("cannot size the region file %s", region_path);
   uint8_t *base = mmap(NULL, region_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  close(fd);
   if (base == MAP_FAILED) die("cannot map the region file %s", region_path);
   volatile struct tgpu_region *r = (volatile struct tgpu_region *)base;
   r->version = TGPU_VERSION, r->page_size = TGPU_PAGE_SIZE, r->channels = channels;
@@ -635,6 +654,7 @@ int main(int argc, char **argv) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
   pid_t workers[64];
+  int timed_out[64] = {0};
   for (unsigned i = 0; i < channels; i++) {
     workers[i] = fork();
     if (workers[i] < 0) die("cannot fork a worker (%s)", strerror(errno));
@@ -645,8 +665,8 @@ int main(int argc, char **argv) {
     }
   }
   r->broker_state = TGPU_BROKER_READY;
-  printf("{\"ready\":true,\"region\":\"%s\",\"backend\":\"%s\",\"channels\":%u,\"region_size\":%llu,\"data_size\":%llu,\"mem_cap\":%llu,\"modules\":%d,\"pid\":%d}\n", region_path, backend == TGPU_BACKEND_CUDA ? "cuda" : "cpu", channels,
-         (unsigned long long)region_size, (unsigned long long)data_size, (unsigned long long)mem_cap, nmanifest, (int)getpid());
+  printf("{\"ready\":true,\"region\":\"%s\",\"backend\":\"%s\",\"channels\":%u,\"region_size\":%llu,\"data_size\":%llu,\"mem_cap\":%llu,\"launch_timeout_ms\":%llu,\"modules\":%d,\"pid\":%d}\n", region_path,
+         backend == TGPU_BACKEND_CUDA ? "cuda" : "cpu", channels, (unsigned long long)region_size, (unsigned long long)data_size, (unsigned long long)mem_cap, (unsigned long long)timeout_ms, nmanifest, (int)getpid());
   while (!stopping) {
     r->heartbeat++;
     int st;
@@ -656,12 +676,23 @@ int main(int argc, char **argv) {
         if (workers[i] != p) continue;
         volatile struct tgpu_channel *ch = (volatile struct tgpu_channel *)(base + TGPU_PAGE_SIZE + i * channel_size);
         if (ch->state != TGPU_CHAN_FAULTED) {
-          if (!ch->error) ch->error = WIFSIGNALED(st) ? TGPU_E_BROKER_GONE : TGPU_E_BACKEND;
+          if (timed_out[i]) ch->error = TGPU_E_TIMEOUT;
+          else if (!ch->error) ch->error = WIFSIGNALED(st) ? TGPU_E_BROKER_GONE : TGPU_E_BACKEND;
           atomic_thread_fence(memory_order_release);
           ch->state = TGPU_CHAN_DEAD;
         }
         workers[i] = 0;
         fprintf(stderr, "tars-gpu-broker: channel %u worker %d ended (%s %d)\n", i, (int)p, WIFSIGNALED(st) ? "signal" : "exit", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+      }
+    }
+    uint64_t now = mono_ns();
+    for (unsigned i = 0; i < channels; i++) {
+      volatile struct tgpu_channel *ch = (volatile struct tgpu_channel *)(base + TGPU_PAGE_SIZE + i * channel_size);
+      uint64_t since = ch->busy_since_ns;
+      if (workers[i] > 0 && !timed_out[i] && since && now > since && now - since > timeout_ms * 1000000ull) {
+        timed_out[i] = 1;
+        ch->error = TGPU_E_TIMEOUT; /* the channel is marked dead when the worker is reaped */
+        kill(workers[i], SIGKILL);
       }
     }
     struct timespec ts = {0, 5000000};

@@ -10,6 +10,7 @@
  *   tgpu-test-client garbage --region F --sha HEX            (corrupts channels 1 and 2, uses 3)
  *   tgpu-test-client overrun --region F --sha HEX [--channel C]  (uses C and C + 1)
  *   tgpu-test-client scale-add --region F --sha HEX --function NAME  (a module from templates/cuda-module)
+ *   tgpu-test-client endless --region F --sha HEX [--channel C]  (uses C and C + 1)
  *   tgpu-test-client kill    --region F --sha HEX [--channel C]  (prints {"running":...}, then waits) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -455,6 +456,26 @@ static int scale_add(void) {
   return same ? 0 : 1;
 }
 
+/* A launch that would run for days (2^41 thread indices): the broker's watchdog ends the worker
+ * and the waiting client gets BROKER_GONE, with TIMEOUT as the channel's error. */
+static int endless(void) {
+  tgpu_client c, other;
+  attach(&c, channel);
+  attach(&other, channel + 1);
+  load_marl(&c);
+  CK("alloc", tgpu_mem_alloc(&c, 1, 4));
+  CK("alloc", tgpu_mem_alloc(&c, 3, 4 * MARL_STATES));
+  occ_params op = {TGPU_DEVPTR(1, 0), TGPU_DEVPTR(3, 0), 1};
+  CK("launch", tgpu_launch(&c, 0, 1, (const uint32_t[3]){0x7fffffffu, 1, 1}, (const uint32_t[3]){1024, 1, 1}, 0, &op, OCC_SIZE));
+  double t0 = now_s();
+  int s = tgpu_stream_sync(&c, 0);
+  double waited = now_s() - t0;
+  load_marl(&other);
+  CK("alloc", tgpu_mem_alloc(&other, 1, 64));
+  printf("{\"sync\":\"%s\",\"channel_error\":\"%s\",\"waited_ms\":%.0f,\"other_channel\":\"%s\"}\n", tgpu_status_name(s), tgpu_status_name((int)c.ch->error), waited * 1000, tgpu_status_name(tgpu_stream_sync(&other, 0)));
+  return 0;
+}
+
 static int kill_wait(void) {
   tgpu_client c;
   attach(&c, channel);
@@ -512,6 +533,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "garbage")) return garbage();
   if (!strcmp(mode, "kill")) return kill_wait();
   if (!strcmp(mode, "overrun")) return overrun();
+  if (!strcmp(mode, "endless")) return endless();
   if (!strcmp(mode, "scale-add")) return scale_add();
   fail("unknown mode", TGPU_E_BAD_OP);
   return 2;

@@ -64,6 +64,7 @@ enum tgpu_status {
   TGPU_E_RING_CORRUPT = 15, /* the ring indices are inconsistent (a client wrote garbage); the channel is faulted */
   TGPU_E_BACKEND = 16, /* another backend error (completion aux = the CUresult) */
   TGPU_E_LIMIT = 17, /* too many streams or events for the backend */
+  TGPU_E_TIMEOUT = 18, /* channel.error of a dead channel: one launch or sync ran past the broker's --launch-timeout-ms, and its worker was ended */
 };
 
 /* page 0 of the region, written by the broker */
@@ -116,7 +117,8 @@ struct tgpu_channel {
   uint64_t bytes_h2d;
   uint64_t bytes_d2h;
   uint64_t errors;
-  uint8_t _pad1[152];
+  uint64_t busy_since_ns;
+  uint8_t _pad1[144];
   uint32_t sq_tail;
   uint32_t sq_doorbell;
   uint8_t _pad2[56];
@@ -145,6 +147,7 @@ _Static_assert(offsetof(struct tgpu_channel, launches) == 72, "wire drift: chann
 _Static_assert(offsetof(struct tgpu_channel, bytes_h2d) == 80, "wire drift: channel.bytes_h2d");
 _Static_assert(offsetof(struct tgpu_channel, bytes_d2h) == 88, "wire drift: channel.bytes_d2h");
 _Static_assert(offsetof(struct tgpu_channel, errors) == 96, "wire drift: channel.errors");
+_Static_assert(offsetof(struct tgpu_channel, busy_since_ns) == 104, "wire drift: channel.busy_since_ns");
 _Static_assert(offsetof(struct tgpu_channel, sq_tail) == 256, "wire drift: channel.sq_tail");
 _Static_assert(offsetof(struct tgpu_channel, sq_doorbell) == 260, "wire drift: channel.sq_doorbell");
 _Static_assert(offsetof(struct tgpu_channel, cq_head) == 320, "wire drift: channel.cq_head");
@@ -265,6 +268,7 @@ static inline const char *tgpu_status_name(int s) {
   case 15: return "RING_CORRUPT";
   case 16: return "BACKEND";
   case 17: return "LIMIT";
+  case 18: return "TIMEOUT";
   default: return "UNKNOWN";
   }
 }

@@ -257,6 +257,14 @@ describe('tars-gpu-broker (CPU backend)', () => {
     });
   }
 
+  it('attack: a launch that would run for days: the watchdog ends that worker (TIMEOUT), the client gets BROKER_GONE, the others go on', async () => {
+    const { region } = await startBroker(['--launch-timeout-ms', '300']);
+    const r = await run('endless', region, ['--channel', '4']);
+    expect(r).toMatchObject({ sync: 'BROKER_GONE', channel_error: 'TIMEOUT', other_channel: 'OK' });
+    expect(r.waited_ms).toBeGreaterThanOrEqual(300);
+    expect(r.waited_ms).toBeLessThan(3000);
+  });
+
   it('stops cleanly on SIGTERM and marks the region stopped: a client then gets BROKER_GONE at once', async () => {
     const { region, proc } = await startBroker();
     proc.kill('SIGTERM');
@@ -283,7 +291,7 @@ describe('tars-gpu-broker (CPU backend)', () => {
     expect(JSON.parse(r.stdout)).toEqual({ ok: true, n: 1000 });
   });
 
-  it('refuses bad setups with one JSON error line: a fatbin whose sha256 differs from the manifest, no GPU for --backend cuda, bad options', async () => {
+  it('refuses bad setups with one JSON error line: a fatbin whose sha256 differs from the manifest, a region another broker serves, no GPU for --backend cuda, bad options', async () => {
     const mod = mkdtempSync(join(tmpdir(), 'tars-gpu-mod-'));
     for (const f of ['module.broker', 'module.host.so', 'module.fatbin']) cpSync(join(out, f), join(mod, f));
     writeFileSync(join(mod, 'module.fatbin'), Buffer.concat([readFileSync(join(out, 'module.fatbin')), Buffer.from([0])]));
@@ -291,6 +299,10 @@ describe('tars-gpu-broker (CPU backend)', () => {
     const forged = await execa(broker, ['--region', region, '--backend', 'cpu', '--module', mod], { reject: false });
     expect(forged.exitCode).toBe(2);
     expect(JSON.parse(forged.stdout).error).toMatch(/module\.fatbin does not have the sha256 its module\.broker lists/);
+    const { region: taken } = await startBroker();
+    const second = await execa(broker, ['--region', taken, '--backend', 'cpu', '--module', out], { reject: false });
+    expect(second.exitCode).toBe(2);
+    expect(JSON.parse(second.stdout).error).toBe(`the region file ${taken} is in use by another broker`);
     const bad = await execa(broker, ['--region', region, '--backend', 'tpu', '--module', out], { reject: false });
     expect(bad.exitCode).toBe(2);
     expect(JSON.parse(bad.stdout).error).toBe('--backend must be cpu or cuda (got tpu)');
