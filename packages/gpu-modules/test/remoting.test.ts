@@ -123,6 +123,21 @@ describe('wire contract', () => {
     expect(check.exitCode).toBe(1);
   });
 
+  it('tgpu_wire.rs (for the guest SDKs) builds no_std with its asserts, and a hand edit of it does not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tars-wire-rs-'));
+    const lib = (body: string) => `#![no_std]\n${body}\npub fn devptr() -> u64 { tgpu_devptr(3, 8) }\n`;
+    const rs = readFileSync(join(root, 'remoting', 'tgpu_wire.rs'), 'utf8');
+    writeFileSync(join(dir, 'ok.rs'), lib(rs));
+    const ok = await execa('rustc', ['--edition', '2021', '--crate-type', 'lib', '-o', join(dir, 'libok.rlib'), join(dir, 'ok.rs')], { reject: false });
+    expect(ok.exitCode, outputTail(ok)).toBe(0);
+    const edited = rs.replace('    pub op: u16,\n    pub _pad: u16,\n    pub status: i32,', '    pub status: i32,\n    pub op: u16,\n    pub _pad: u16,');
+    expect(edited).not.toBe(rs);
+    writeFileSync(join(dir, 'bad.rs'), lib(edited));
+    const bad = await execa('rustc', ['--edition', '2021', '--crate-type', 'lib', '-o', join(dir, 'libbad.rlib'), join(dir, 'bad.rs')], { reject: false });
+    expect(bad.exitCode).not.toBe(0);
+    expect(bad.stderr).toMatch(/wire drift: cqe\.(op|status)/);
+  });
+
   it('module.json lists each entry point with its host implementation, exported by module.host.so with the signature the broker checks', async () => {
     const m = JSON.parse(readFileSync(join(out, 'module.json'), 'utf8'));
     expect(m.host).toEqual({ file: 'module.host.so', source: 'kernels/tars_kernels_host.c' });
