@@ -48,7 +48,11 @@ int tgpu_attach(tgpu_client *c, const char *region_path, unsigned channel) {
     if (a) return tgpu_detach(c), a;
     sched_yield();
   }
-  c->next_user_data = 1;
+  /* user_data counts from the attach time in ns: above any an earlier client of this channel
+   * used (it could not submit faster than one per ns), so its leftover completions are told apart. */
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  c->first_user_data = c->next_user_data = (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
   return TGPU_OK;
 }
 
@@ -80,6 +84,7 @@ int tgpu_reap(tgpu_client *c) {
     memcpy(&e, (const void *)&c->cq[c->cq_head & (TGPU_CQ_ENTRIES - 1)], sizeof e);
     c->cq_head++;
     n++;
+    if (e.user_data < c->first_user_data) continue; /* an earlier client's */
     if (c->want && e.user_data == c->want) {
       c->got = 1, c->got_cqe = e;
     } else if (e.status != TGPU_OK && !c->pending_error) {

@@ -24,6 +24,7 @@ typedef struct {
   uint32_t sq_tail, cq_head; /* private copies of what this client publishes */
   uint32_t sq_head_seen;     /* the broker's sq_head when last read: re-read only when the ring looks full */
   uint64_t next_user_data;
+  uint64_t first_user_data; /* completions below it are an earlier client's, and ignored */
   int pending_error; /* first failed asynchronous completion since the last sync */
   uint32_t pending_op;
   uint64_t last_heartbeat;

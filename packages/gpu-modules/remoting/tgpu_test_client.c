@@ -11,6 +11,7 @@
  *   tgpu-test-client overrun --region F --sha HEX [--channel C]  (uses C and C + 1)
  *   tgpu-test-client scale-add --region F --sha HEX --function NAME  (a module from templates/cuda-module)
  *   tgpu-test-client endless --region F --sha HEX [--channel C]  (uses C and C + 1)
+ *   tgpu-test-client leftover --region F --sha HEX [--channel C]
  *   tgpu-test-client kill    --region F --sha HEX [--channel C]  (prints {"running":...}, then waits) */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -476,6 +477,28 @@ static int endless(void) {
   return 0;
 }
 
+/* A client that leaves failed, unreaped completions behind: the next client of the channel does
+ * not take them for its own. */
+static int leftover(void) {
+  tgpu_client a, b;
+  attach(&a, channel);
+  struct tgpu_args_launch la = {.function = 77, .grid = {1, 1, 1}, .block = {32, 1, 1}};
+  int left = 0;
+  for (int i = 0; i < 300; i++) {
+    struct tgpu_sqe e;
+    memset(&e, 0, sizeof e);
+    e.op = TGPU_OP_LAUNCH;
+    memcpy(e.args, &la, sizeof la);
+    if (tgpu_submit(&a, &e, NULL, 0) == TGPU_OK) left++;
+  }
+  tgpu_detach(&a);
+  attach(&b, channel);
+  int s1 = tgpu_mem_alloc(&b, 1, 64);
+  int s2 = s1 ? s1 : tgpu_stream_sync(&b, 0);
+  printf("{\"left_behind\":%d,\"next_client_sync\":\"%s\"}\n", left, tgpu_status_name(s2));
+  return 0;
+}
+
 static int kill_wait(void) {
   tgpu_client c;
   attach(&c, channel);
@@ -534,6 +557,7 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "kill")) return kill_wait();
   if (!strcmp(mode, "overrun")) return overrun();
   if (!strcmp(mode, "endless")) return endless();
+  if (!strcmp(mode, "leftover")) return leftover();
   if (!strcmp(mode, "scale-add")) return scale_add();
   fail("unknown mode", TGPU_E_BAD_OP);
   return 2;

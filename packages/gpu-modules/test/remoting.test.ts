@@ -233,6 +233,13 @@ describe('tars-gpu-broker (CPU backend)', () => {
     expect(r.stdout).toContain('{"ok":false,"error":"sync: MEM_CAP"}');
   });
 
+  it('a client that leaves failed completions unreaped does not hand its errors to the next client of the channel', async () => {
+    const { region } = await startBroker();
+    const r = await run('leftover', region, ['--channel', '3']);
+    expect(r.left_behind).toBeGreaterThan(0);
+    expect(r.next_client_sync).toBe('OK');
+  });
+
   it('attack: a flood of submissions is pushed back (RING_FULL) once both rings are full, and none is lost', async () => {
     const { region } = await startBroker();
     const r = await run('flood', region, ['--launches', '20000']);
