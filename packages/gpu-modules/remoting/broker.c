@@ -56,6 +56,9 @@ typedef struct {
 } module_t;
 
 static module_t manifest[MAX_MANIFEST];
+static struct {
+  uint64_t sq_off, cq_off, params_off, data_off;
+} layout; /* of a channel: set by the supervisor before it forks the workers */
 static int nmanifest;
 static int backend = TGPU_BACKEND_CPU;
 
@@ -529,10 +532,11 @@ static void worker_main(const char *path, unsigned index, uint64_t channels_off,
   close(fd);
   if (w->region == MAP_FAILED || base == MAP_FAILED) _exit(1);
   w->ch = (volatile struct tgpu_channel *)base;
-  w->sq = (struct tgpu_sqe *)(base + w->ch->sq_off);
-  w->cq = (struct tgpu_cqe *)(base + w->ch->cq_off);
-  w->params = base + w->ch->params_off;
-  w->data = base + w->ch->data_off;
+  /* The layout from the supervisor's own numbers, never read back from the shared page. */
+  w->sq = (struct tgpu_sqe *)(base + layout.sq_off);
+  w->cq = (struct tgpu_cqe *)(base + layout.cq_off);
+  w->params = base + layout.params_off;
+  w->data = base + layout.data_off;
   w->sq_mask = TGPU_SQ_ENTRIES - 1, w->cq_mask = TGPU_CQ_ENTRIES - 1;
   w->data_size = data_size, w->mem_cap = mem_cap;
   if (backend == TGPU_BACKEND_CUDA) {
@@ -628,6 +632,7 @@ int main(int argc, char **argv) {
   uint64_t sq_off = TGPU_PAGE_SIZE, cq_off = sq_off + TGPU_SQ_ENTRIES * sizeof(struct tgpu_sqe);
   uint64_t params_off = cq_off + TGPU_CQ_ENTRIES * sizeof(struct tgpu_cqe);
   uint64_t data_off = (params_off + (uint64_t)TGPU_SQ_ENTRIES * TGPU_PARAM_SLOT + TGPU_PAGE_SIZE - 1) & ~(uint64_t)(TGPU_PAGE_SIZE - 1);
+  layout.sq_off = sq_off, layout.cq_off = cq_off, layout.params_off = params_off, layout.data_off = data_off;
   uint64_t channel_size = data_off + data_size, region_size = TGPU_PAGE_SIZE + channels * channel_size;
   int fd = open(region_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) die("cannot create the region file %s", region_path);
