@@ -136,7 +136,13 @@ int tgpu_call(tgpu_client *c, struct tgpu_sqe *e, const void *params, uint32_t p
     if (n) continue;
     int a = tgpu_alive(c);
     if (a) return c->want = 0, a;
-    if (++spins > 1000) sched_yield();
+    /* Spin first (a short launch answers within microseconds), then yield, then nap. */
+    if (++spins > 100000) {
+      struct timespec ts = {0, 50000};
+      nanosleep(&ts, NULL);
+    } else if (spins > 1000) {
+      sched_yield();
+    }
   }
   c->want = 0;
   *out = c->got_cqe;
