@@ -116,12 +116,20 @@ int tgpu_submit(tgpu_client *c, struct tgpu_sqe *e, const void *params, uint32_t
 /* Submit, waiting for space while the broker is alive (reaping frees completion slots, which
  * is what lets the broker take more submissions). */
 static int submit_wait(tgpu_client *c, struct tgpu_sqe *e, const void *params, uint32_t params_size) {
-  for (;;) {
+  for (unsigned spins = 0;; spins++) {
     int s = tgpu_submit(c, e, params, params_size);
     if (s != TGPU_E_RING_FULL) return s;
     if (tgpu_reap(c) < 0) return TGPU_E_RING_CORRUPT;
     int a = tgpu_alive(c);
     if (a) return a;
+    /* A full ring means the broker has work for a while: give it the core rather than spin
+     * against it (on a busy host they share one). */
+    if (spins > 64) {
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, NULL);
+    } else if (spins > 8) {
+      sched_yield();
+    }
   }
 }
 
