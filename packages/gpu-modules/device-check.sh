@@ -30,6 +30,7 @@ done
 for b in cpu cuda; do
   ./out/tgpu-test-client marl --region "$dir/$b.shm" --sha "$sha" --channel 0 --agents 10000 --steps 20 | tee "$dir/$b.marl"
   ./out/tgpu-test-client topk --region "$dir/$b.shm" --sha "$sha" --channel 1 | tee "$dir/$b.topk"
+  ./out/tgpu-test-client learn --region "$dir/$b.shm" --sha "$sha" --channel 6 --agents 2000 --steps 30
 done
 ./out/tgpu-test-client attacks --region "$dir/cuda.shm" --sha "$sha" --channel 2
 ./out/tgpu-test-client cross --region "$dir/cuda.shm" --sha "$sha"

@@ -3,6 +3,7 @@
  * acts on them).
  *
  *   tgpu-test-client marl    --region F --sha HEX [--channel C] [--agents N] [--steps S] [--seed X]
+ *   tgpu-test-client learn   --region F --sha HEX [--channel C] [--agents N] [--steps S] [--seed X]
  *   tgpu-test-client topk    --region F --sha HEX [--channel C]
  *   tgpu-test-client attacks --region F --sha HEX [--channel C]
  *   tgpu-test-client cross   --region F --sha HEX            (channels 0 and 1)
@@ -119,6 +120,58 @@ static int marl(void) {
   printf("{\"ok\":%s,\"agents\":%d,\"steps\":%ld,\"mismatches\":%ld,\"checksum\":\"%016llx\",\"launches\":%llu,\"bytes_h2d\":%llu,\"bytes_d2h\":%llu}\n", mismatches ? "false" : "true", n, steps, mismatches,
          (unsigned long long)checksum, (unsigned long long)c.ch->launches, (unsigned long long)c.ch->bytes_h2d, (unsigned long long)c.ch->bytes_d2h);
   return mismatches ? 1 : 0;
+}
+
+/* The whole learning step (marl_step: Q tables, positions, random state) through the broker,
+ * against marl_step_cpu: rewards every iteration, then Q, positions and rng, bit for bit. */
+static int learn(void) {
+  tgpu_client c;
+  attach(&c, channel);
+  CK("module_load", tgpu_module_load(&c, 1, sha));
+  CK("get_function", tgpu_get_function(&c, 1, 1, "marl_occupancy"));
+  CK("get_function", tgpu_get_function(&c, 2, 1, "marl_step"));
+  int32_t n = (int32_t)agents;
+  size_t bytes = 4u * (size_t)n, qbytes = bytes * MARL_STATES * MARL_ACTIONS;
+  if (qbytes + 3 * bytes + 4 * MARL_STATES > c.data_size) fail("data window too small", TGPU_E_BOUNDS);
+  marl_world w = {.n = n};
+  w.q = calloc((size_t)n * MARL_STATES * MARL_ACTIONS, 4), w.pos = malloc(bytes), w.rng = malloc(bytes), w.occ = malloc(4 * MARL_STATES), w.reward = malloc(bytes);
+  marl_init(&w, seed);
+  /* buffers: 1 q, 2 pos, 3 rng, 4 occ, 5 reward; data window: Q | pos | rng | zeros | reward */
+  uint64_t DQ = 0, DP = qbytes, DR = DP + bytes, DZ = DR + bytes, DW = DZ + 4 * MARL_STATES;
+  CK("alloc", tgpu_mem_alloc(&c, 1, qbytes));
+  CK("alloc", tgpu_mem_alloc(&c, 2, bytes));
+  CK("alloc", tgpu_mem_alloc(&c, 3, bytes));
+  CK("alloc", tgpu_mem_alloc(&c, 4, 4 * MARL_STATES));
+  CK("alloc", tgpu_mem_alloc(&c, 5, bytes));
+  memcpy(c.data + DQ, w.q, qbytes), memcpy(c.data + DP, w.pos, bytes), memcpy(c.data + DR, w.rng, bytes);
+  memset(c.data + DZ, 0, 4 * MARL_STATES);
+  CK("h2d", tgpu_memcpy_h2d(&c, 0, 1, 0, DQ, qbytes));
+  CK("h2d", tgpu_memcpy_h2d(&c, 0, 2, 0, DP, bytes));
+  CK("h2d", tgpu_memcpy_h2d(&c, 0, 3, 0, DR, bytes));
+  occ_params op = {TGPU_DEVPTR(2, 0), TGPU_DEVPTR(4, 0), n};
+  struct {
+    uint64_t q, pos, rng, occ, reward;
+    int32_t n;
+  } sp = {TGPU_DEVPTR(1, 0), TGPU_DEVPTR(2, 0), TGPU_DEVPTR(3, 0), TGPU_DEVPTR(4, 0), TGPU_DEVPTR(5, 0), n};
+  uint32_t grid[3], block[3];
+  dims1(grid, block, n, 256);
+  long mismatches = 0;
+  for (long it = 0; it < steps; it++) {
+    CK("h2d", tgpu_memcpy_h2d(&c, 0, 4, 0, DZ, 4 * MARL_STATES));
+    CK("launch", tgpu_launch(&c, 0, 1, grid, block, 0, &op, OCC_SIZE));
+    CK("launch", tgpu_launch(&c, 0, 2, grid, block, 0, &sp, 44));
+    CK("d2h", tgpu_memcpy_d2h(&c, 0, DW, 5, 0, bytes));
+    CK("sync", tgpu_stream_sync(&c, 0));
+    marl_step_cpu(&w);
+    if (memcmp(c.data + DW, w.reward, bytes)) mismatches++;
+  }
+  CK("d2h", tgpu_memcpy_d2h(&c, 0, DQ, 1, 0, qbytes));
+  CK("d2h", tgpu_memcpy_d2h(&c, 0, DP, 2, 0, bytes));
+  CK("d2h", tgpu_memcpy_d2h(&c, 0, DR, 3, 0, bytes));
+  CK("sync", tgpu_stream_sync(&c, 0));
+  int state_exact = !memcmp(c.data + DQ, w.q, qbytes) && !memcmp(c.data + DP, w.pos, bytes) && !memcmp(c.data + DR, w.rng, bytes);
+  printf("{\"ok\":%s,\"agents\":%d,\"iterations\":%ld,\"reward_mismatches\":%ld,\"state_bit_exact\":%s}\n", !mismatches && state_exact ? "true" : "false", n, steps, mismatches, state_exact ? "true" : "false");
+  return !mismatches && state_exact ? 0 : 1;
 }
 
 static uint64_t rs = 0x2545F4914F6CDD1Dull;
@@ -550,6 +603,7 @@ int main(int argc, char **argv) {
   }
   if (!strcmp(mode, "marl")) return marl();
   if (!strcmp(mode, "topk")) return topk();
+  if (!strcmp(mode, "learn")) return learn();
   if (!strcmp(mode, "attacks")) return attacks();
   if (!strcmp(mode, "cross")) return cross();
   if (!strcmp(mode, "flood")) return flood();

@@ -167,6 +167,11 @@ describe('tars-gpu-broker (CPU backend)', () => {
     expect(c.checksum).not.toBe(a.checksum);
   });
 
+  it('the whole learning step (marl_step: Q tables, positions, rng) through the broker equals the C reference bit for bit', async () => {
+    const { region } = await startBroker();
+    expect(await run('learn', region, ['--agents', '300', '--steps', '60', '--seed', '9'])).toEqual({ ok: true, agents: 300, iterations: 60, reward_mismatches: 0, state_bit_exact: true });
+  });
+
   it('the vector top-k through the broker equals the C reference bit for bit', async () => {
     const { region } = await startBroker();
     const r = await run('topk', region);
