@@ -126,7 +126,7 @@ describe('agent new: templates that build and run without a manual edit', () => 
     expect(r.exitCode, outputTail(r)).toBe(0);
     expect(r.json.result.dir).toBe('gpu/edge-embed');
     const t = await execa('bash', ['gpu/edge-embed/scripts/test.sh'], { cwd: dir, reject: false });
-    expect(t.stdout.trim().split('\n').pop()).toBe('5 passed, 0 failed');
+    expect(t.stdout.trim().split('\n').pop()).toBe('9 passed, 0 failed');
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
     expect(b.exitCode, outputTail(b)).toBe(0);
     expect(b.json.result.gpuModules).toEqual([expect.objectContaining({ name: 'edge-embed', entryPoints: ['edge_embed_scale_add'], archs: ['sm_80', 'sm_90', 'compute_90'] })]);

@@ -33,6 +33,16 @@ int cuda_open(cuda_api *api, CUcontext *ctx, char *name, size_t name_len, char *
   SYM(cuLaunchKernel, "cuLaunchKernel");
   SYM(cuCtxSynchronize, "cuCtxSynchronize");
   SYM(cuGetErrorString, "cuGetErrorString");
+  SYM(cuMemsetD8, "cuMemsetD8_v2");
+  SYM(cuMemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
+  SYM(cuMemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+  SYM(cuMemHostRegister, "cuMemHostRegister_v2");
+  SYM(cuStreamCreate, "cuStreamCreate");
+  SYM(cuStreamSynchronize, "cuStreamSynchronize");
+  SYM(cuEventCreate, "cuEventCreate");
+  SYM(cuEventRecord, "cuEventRecord");
+  SYM(cuEventQuery, "cuEventQuery");
+  SYM(cuModuleUnload, "cuModuleUnload");
   CUresult r = api->cuInit(0);
   int count = 0;
   if (r == 0) r = api->cuDeviceGetCount(&count);

@@ -10,10 +10,14 @@ export const gpuModuleSchema = z.object({
   fatbin: z.object({ file: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().positive() }),
   archs: z.array(z.string()).min(1),
   nvcc: z.string(),
+  /** The host implementations (the GPU broker's CPU backend): the library built beside the fatbin, and its source. */
+  host: z.object({ file: z.string().min(1), source: z.string().min(1) }).optional(),
   entryPoints: z
     .array(
       z.object({
         name: z.string().regex(/^[A-Za-z_]\w*$/),
+        /** The entry point's launch form in the host library (tgpu_host_NAME). */
+        host: z.string().regex(/^[A-Za-z_]\w*$/).optional(),
         params: z.array(z.object({ name: z.string(), type: z.string() })),
         sharedMemBytes: z.number().int().nonnegative(),
         block: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
