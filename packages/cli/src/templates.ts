@@ -1,14 +1,24 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** The @tars/cli package directory: the nearest package.json above this module (bundled into a
- * command file at any depth under dist/, so not a fixed number of levels up). */
+/** The @tars/cli package directory: the nearest package.json above this module that names a
+ * package (bundled into a command file at any depth under dist/, so not a fixed number of levels
+ * up; dist/fast/package.json only marks its folder CommonJS). */
 const pkgRoot = (() => {
   let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  while (!namesPackage(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
   return dir;
 })();
+
+function namesPackage(file: string): boolean {
+  if (!existsSync(file)) return false;
+  try {
+    return typeof (JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown }).name === 'string';
+  } catch {
+    return false;
+  }
+}
 const repoRoot = join(pkgRoot, '..', '..');
 /** Running from this repository (not from an installed package): read templates and sources in place. */
 const inRepo = () => existsSync(join(repoRoot, 'packages', 'kernel-rs', 'Cargo.toml')) && existsSync(join(repoRoot, 'templates'));
