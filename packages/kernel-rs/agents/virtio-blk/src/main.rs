@@ -340,6 +340,11 @@ fn main(_task_id: u64, arg: u64) -> i64 {
     let name = core::str::from_utf8(&name_buf).unwrap_or("blk0");
     let dev = match Device::open(name) {
         Ok(d) => d,
+        // No disk attached to this machine: nothing to serve, and nothing wrong.
+        Err(e) if e.0 == agent_rt::abi::E_NO_DEVICE => {
+            log_fmt(format_args!("virtio-blk: no disk attached ({}): nothing to serve", name));
+            return 0;
+        }
         Err(e) => {
             log_fmt(format_args!("virtio-blk: no grant for {}: {}", name, e.0));
             return 1;
