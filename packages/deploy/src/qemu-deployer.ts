@@ -175,7 +175,8 @@ class QemuDeployer implements Deployer {
     // The image's boot description (qemu), read once: it tells whether QEMU boots the kernel directly.
     const boot = this.name === 'qemu' ? (await specFromManifest(manifest, imageDir)) : undefined;
     if (req.disks?.length) disksAttachable(this.name, req);
-    // A disk is a PCI device: microvm has no PCI bus, so `auto` picks pc (an explicit microvm is refused).
+    // With a disk `auto` picks pc, where each device's registers have pages of their own; an explicit
+    // microvm attaches it as a virtio-mmio transport (eight share one page there).
     const machine = resolveMachine(req.machine === 'auto' && req.disks?.length ? 'pc' : req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
     if (req.record) recordable(this.name, req, boot);
     // A recorded run counts instructions (icount), which only TCG does.

@@ -111,4 +111,14 @@ describe('virtio-blk driver task (QEMU pc, TCG)', () => {
     await c.request('spawn', { module: 'virtio-blk' });
     await wait(q, out('virtio-blk', /^virtio-blk: no grant for blk0: -3$/));
   });
+
+  it('on microvm (no PCI) the disk is a virtio-mmio transport: granted, written and read back the same way', async () => {
+    const path = disk('mmio', 'raw');
+    const { q } = await boot([DRIVER, client('writer', 1), client('nogrant', 5)], { disks: [{ path, format: 'raw' }], machine: 'microvm' });
+    expect(await wait(q, (e) => e.ev === 'device' && e['name'] === 'blk0')).toMatchObject({ mmio: '0xfeb00e00', vendor: 0x1af4, device: 2 });
+    await wait(q, out('virtio-blk', /^virtio-blk: blk0 ready: 16384 sectors \(8192 KiB\), flush=true, irq=true$/));
+    await wait(q, out('writer', /^wrote 65536 bytes \(status 0\), flushed \(status 0\), read back: 0 mismatches$/));
+    await wait(q, out('nogrant', /^device refused: open -3 forged -2 -2 -2$/));
+    expect(await wait(q, faultOf('nogrant'))).toMatchObject({ exception: 'page_fault' });
+  });
 });

@@ -59,8 +59,8 @@ export interface QemuSpec {
    */
   rr?: { mode: 'record' | 'replay'; file: string };
   /**
-   * Persistent disks, each a virtio-blk PCI device (modern only, device id 1af4:1042) on `pc`: the
-   * kernel names them blk0, blk1… in order and grants each to the driver module that asks for it
+   * Persistent disks, each a virtio-blk PCI device (modern only, device id 1af4:1042) on `pc`, a
+   * virtio-mmio (version 2) transport on `microvm`: the kernel names them blk0, blk1… in order and grants each to the driver module that asks for it
    * (`device=blkN`). Written in place: they outlive the deployment.
    */
   disks?: QemuDisk[];
@@ -139,10 +139,11 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     args.push('-drive', `if=pflash,format=raw,file=${qemuEscape(paths.ovmfVars)}`);
   }
   if (spec.disks?.length) {
-    if (microvm) throw new AbortError('-M microvm has no PCI bus for a virtio-blk disk', { code: 'USAGE', tryMessage: 'Deploy with --machine pc to attach a disk.' });
+    // microvm has no PCI: its virtio-mmio transports, in the modern (version 2) register layout.
+    if (microvm) args.push('-global', 'virtio-mmio.force-legacy=false');
     spec.disks.forEach((d, n) => {
       args.push('-drive', `if=none,id=tarsdisk${n},file=${qemuEscape(d.path)},format=${d.format}`);
-      args.push('-device', `virtio-blk-pci,drive=tarsdisk${n},disable-legacy=on`);
+      args.push('-device', microvm ? `virtio-blk-device,drive=tarsdisk${n}` : `virtio-blk-pci,drive=tarsdisk${n},disable-legacy=on`);
     });
   }
   if (spec.pxe) {

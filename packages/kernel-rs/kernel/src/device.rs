@@ -32,10 +32,17 @@ const NO_LINE: u8 = 0xFF;
 const VIRTIO_VENDOR: u16 = 0x1AF4;
 const VIRTIO_BLK_IDS: [u16; 2] = [0x1001, 0x1042];
 
+/// Where a device sits: a PCI function, or a virtio-mmio transport (its register block).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bus {
+    Pci(Bdf),
+    Mmio(u64),
+}
+
 #[derive(Clone, Copy)]
 struct Device {
     name: Name,
-    at: Bdf,
+    bus: Bus,
     vendor: u16,
     device: u16,
     bars: [Bar; 6],
@@ -78,7 +85,7 @@ pub fn discover() {
         let line = if line == 0 || line >= 16 { NO_LINE } else { line };
         let d = Device {
             name: Name::new(core::str::from_utf8(&name[..len]).unwrap_or("blk")),
-            at,
+            bus: Bus::Pci(at),
             vendor,
             device,
             bars: pci::bars(at),
@@ -96,6 +103,71 @@ pub fn discover() {
         });
         devices()[slot] = Some(d);
     });
+    if blk == 0 && !pci::present() {
+        discover_mmio();
+    }
+}
+
+/// virtio-mmio transports of QEMU's `microvm` (no PCI there): MMIO_SLOTS register blocks of 0x200
+/// bytes from MMIO_BASE, transport n on interrupt line MMIO_IRQ_BASE + n (level, as the I/O APIC
+/// sees it). Probed only on a machine without PCI: the address means nothing elsewhere. The eight
+/// blocks share one page, so a driver granted one can reach the others' registers: one virtio-mmio
+/// disk per machine keeps the isolation whole (PCI devices have pages of their own).
+const MMIO_BASE: u64 = 0xFEB0_0000;
+const MMIO_SLOTS: u64 = 8;
+const MMIO_STRIDE: u64 = 0x200;
+const MMIO_IRQ_BASE: u8 = 5;
+const MMIO_MAGIC: u32 = 0x7472_6976;
+const MMIO_STATUS: u64 = 0x70;
+
+fn mmio_read(pa: u64) -> u32 {
+    let Some(va) = memory::map_mmio(pa & !0xFFF) else { return 0 };
+    // SAFETY: an uncached kernel mapping of the transport's register page, just made.
+    unsafe { core::ptr::read_volatile((va + (pa & 0xFFF)) as *const u32) }
+}
+
+fn mmio_write(pa: u64, v: u32) {
+    let Some(va) = memory::map_mmio(pa & !0xFFF) else { return };
+    // SAFETY: as in `mmio_read`.
+    unsafe { core::ptr::write_volatile((va + (pa & 0xFFF)) as *mut u32, v) }
+}
+
+fn discover_mmio() {
+    let mut blk = 0;
+    // QEMU fills the transports from the last one down: the first disk on the line is in slot 7.
+    for n in (0..MMIO_SLOTS).rev() {
+        let base = MMIO_BASE + n * MMIO_STRIDE;
+        if mmio_read(base) != MMIO_MAGIC || mmio_read(base + 8) != 2 {
+            continue;
+        }
+        let Some(slot) = devices().iter().position(|d| d.is_none()) else { return };
+        let mut name = [0u8; 24];
+        let mut w = kcore::fmt::BufWriter::new(&mut name);
+        let _ = write!(w, "blk{}", blk);
+        let len = w.len();
+        blk += 1;
+        // Reset: no DMA until a driver sets the device up.
+        mmio_write(base + MMIO_STATUS, 0);
+        let line = MMIO_IRQ_BASE + n as u8;
+        let mut bars = [Bar::default(); 6];
+        bars[0] = Bar { base, size: MMIO_STRIDE, io: false };
+        let d = Device { name: Name::new(core::str::from_utf8(&name[..len]).unwrap_or("blk")), bus: Bus::Mmio(base), vendor: VIRTIO_VENDOR, device: 2, bars, line, gen: 1, owner: None, irq: None, routed: false, dma_pages: 0, dma_limit: 0, interrupts: 0 };
+        crate::events::emit("device", |w| {
+            let _ = write!(w, ",\"name\":{},\"mmio\":\"{:#x}\",\"vendor\":{},\"device\":2,\"irq\":{}", JsonStr(d.name.as_str()), base, VIRTIO_VENDOR, line);
+        });
+        devices()[slot] = Some(d);
+    }
+}
+
+/// Turn the device's DMA on (a grant) or off (its end): bus mastering on PCI; on virtio-mmio, which
+/// has none, a device reset (status 0) on the way out.
+fn set_dma(d: &Device, on: bool) {
+    match d.bus {
+        Bus::Pci(at) if on => pci::command(at, pci::CMD_MEMORY | pci::CMD_IO | pci::CMD_BUS_MASTER, pci::CMD_INTX_DISABLE),
+        Bus::Pci(at) => pci::command(at, pci::CMD_INTX_DISABLE, pci::CMD_BUS_MASTER),
+        Bus::Mmio(base) if !on => mmio_write(base + MMIO_STATUS, 0),
+        Bus::Mmio(_) => {}
+    }
 }
 
 fn module_line<'a>(k: &'a Kernel, i: usize) -> &'a str {
@@ -151,7 +223,7 @@ pub fn sys_open(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
             d.dma_pages = 0;
             d.dma_limit = limit;
             d.irq = None;
-            pci::command(d.at, pci::CMD_MEMORY | pci::CMD_IO | pci::CMD_BUS_MASTER, pci::CMD_INTX_DISABLE);
+            set_dma(&d, true);
             devices()[index] = Some(d);
             let task = Name::new(k.task(i).name());
             crate::events::emit("device_grant", |w| {
@@ -160,7 +232,7 @@ pub fn sys_open(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         }
     }
     frame.rdi = index as u64 | (d.gen as u64) << 16;
-    frame.rsi = (d.vendor as u64) << 16 | d.device as u64;
+    frame.rsi = (d.vendor as u64) << 16 | d.device as u64 | if matches!(d.bus, Bus::Mmio(_)) { DEV_MMIO } else { 0 };
     frame.rdx = d.line as u64;
     Ok(Next::Return)
 }
@@ -172,7 +244,7 @@ pub fn sys_config(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult 
     if off >= 256 || off % 4 != 0 {
         return Err(E_BAD_ARGS);
     }
-    let at = devices()[index].map(|d| d.at).ok_or(E_BAD_CAP)?;
+    let Some(Bus::Pci(at)) = devices()[index].map(|d| d.bus) else { return Err(E_BAD_ARGS) };
     frame.rdi = pci::read32(at, off as u8) as u64;
     Ok(Next::Return)
 }
@@ -188,16 +260,20 @@ pub fn sys_map(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
     let n = usize::try_from(frame.rsi).unwrap_or(6);
     let d = devices()[index].ok_or(E_BAD_CAP)?;
     let bar = *d.bars.get(n).ok_or(E_BAD_ARGS)?;
-    if bar.io || bar.size == 0 || bar.size > DEV_BAR_SPAN || bar.base % FRAME_SIZE != 0 {
+    // A virtio-mmio transport is a block inside a page (QEMU's microvm puts eight in one): the page
+    // is mapped and the address of the block returned.
+    let within = bar.base % FRAME_SIZE;
+    if bar.io || bar.size == 0 || bar.size > DEV_BAR_SPAN || (within != 0 && !matches!(d.bus, Bus::Mmio(_))) {
         return Err(E_BAD_ARGS);
     }
     let cr3 = k.task(i).cr3;
     let va = bar_window(index, n);
-    for off in (0..bar.size).step_by(FRAME_SIZE as usize) {
-        memory::map_user_mmio(cr3, va + off, bar.base + off).ok_or(E_NO_MEMORY)?;
+    let page = bar.base - within;
+    for off in (0..within + bar.size).step_by(FRAME_SIZE as usize) {
+        memory::map_user_mmio(cr3, va + off, page + off).ok_or(E_NO_MEMORY)?;
         memory::flush_page(cr3, va + off);
     }
-    frame.rdi = va;
+    frame.rdi = va + within;
     frame.rsi = bar.size;
     Ok(Next::Return)
 }
@@ -217,7 +293,9 @@ pub fn sys_irq(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         d.routed = true;
     }
     // INTx on: the device may interrupt now.
-    pci::command(d.at, 0, pci::CMD_INTX_DISABLE);
+    if let Bus::Pci(at) = d.bus {
+        pci::command(at, 0, pci::CMD_INTX_DISABLE);
+    }
     crate::irq::set_device_masked(d.line, false);
     Ok(Next::Return)
 }
@@ -292,7 +370,7 @@ pub fn on_task_end(tid: TaskId) {
         if d.owner != Some(tid) {
             continue;
         }
-        pci::command(d.at, pci::CMD_INTX_DISABLE, pci::CMD_BUS_MASTER);
+        set_dma(d, false);
         if d.routed {
             crate::irq::set_device_masked(d.line, true);
         }

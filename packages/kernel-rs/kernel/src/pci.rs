@@ -89,6 +89,11 @@ pub fn bars(at: Bdf) -> [Bar; 6] {
     out
 }
 
+/// Whether a PCI host bridge answers at 0:0.0 (not on `microvm`).
+pub fn present() -> bool {
+    read32(Bdf { bus: 0, dev: 0, func: 0 }, 0) & 0xFFFF != 0xFFFF
+}
+
 /// Every present function: (position, vendor id, device id). Bus 0, then the buses behind
 /// PCI-to-PCI bridges as they are found (their secondary bus numbers, as the firmware set them):
 /// a few hundred reads on QEMU's machines instead of all 8,192 bus/device slots.

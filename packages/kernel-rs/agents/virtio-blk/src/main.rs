@@ -1,6 +1,6 @@
 //! virtio-blk: the block device as a user-mode driver task. The kernel grants it the device
-//! (`device=blkN` on its module line, N = `arg=`): the modern virtio-pci register windows mapped
-//! into this task only, the interrupt as bit 1 of its notification, DMA frames with their
+//! (`device=blkN` on its module line, N = `arg=`): the modern virtio-pci register windows (or, on
+//! `microvm`, the virtio-mmio version 2 register block) mapped into this task only, the interrupt as bit 1 of its notification, DMA frames with their
 //! physical addresses. It negotiates features, sets up one virtqueue in its DMA frames, reads the
 //! capacity, and serves the block protocol (`kcore::blk`) to other agents over IPC with the data
 //! in a shared buffer. A bad request is an error status, never a panic.
@@ -90,10 +90,129 @@ fn w64(a: u64, v: u64) {
     w32(a + 4, (v >> 32) as u32);
 }
 
+/// The register layout of the transport the device came on.
+#[derive(Clone, Copy)]
+enum Transport {
+    /// Modern virtio-pci: the common configuration, the queue's notify address, the ISR byte.
+    Pci { common: u64, notify: u64, isr: u64 },
+    /// virtio-mmio version 2 (QEMU `microvm`): one register block.
+    Mmio { base: u64 },
+}
+
+// virtio-mmio v2 registers (virtio 1.x, 4.2.2).
+const MMIO_MAGIC: u64 = 0x000;
+const MMIO_VERSION: u64 = 0x004;
+const MMIO_DEVICE_FEATURES: u64 = 0x010;
+const MMIO_DEVICE_FEATURES_SEL: u64 = 0x014;
+const MMIO_DRIVER_FEATURES: u64 = 0x020;
+const MMIO_DRIVER_FEATURES_SEL: u64 = 0x024;
+const MMIO_QUEUE_SEL: u64 = 0x030;
+const MMIO_QUEUE_NUM_MAX: u64 = 0x034;
+const MMIO_QUEUE_NUM: u64 = 0x038;
+const MMIO_QUEUE_READY: u64 = 0x044;
+const MMIO_QUEUE_NOTIFY: u64 = 0x050;
+const MMIO_INTERRUPT_STATUS: u64 = 0x060;
+const MMIO_INTERRUPT_ACK: u64 = 0x064;
+const MMIO_STATUS: u64 = 0x070;
+const MMIO_QUEUE_DESC: u64 = 0x080;
+const MMIO_QUEUE_DRIVER: u64 = 0x090;
+const MMIO_QUEUE_DEVICE: u64 = 0x0A0;
+const MMIO_CONFIG_GENERATION: u64 = 0x0FC;
+const MMIO_CONFIG: u64 = 0x100;
+
+impl Transport {
+    fn status(&self) -> u8 {
+        match *self {
+            Transport::Pci { common, .. } => r8(common + DEVICE_STATUS),
+            Transport::Mmio { base } => r32(base + MMIO_STATUS) as u8,
+        }
+    }
+    fn set_status(&self, v: u8) {
+        match *self {
+            Transport::Pci { common, .. } => w8(common + DEVICE_STATUS, v),
+            Transport::Mmio { base } => w32(base + MMIO_STATUS, v as u32),
+        }
+    }
+    fn features(&self) -> u64 {
+        let (sel, val) = match *self {
+            Transport::Pci { common, .. } => (common + DEVICE_FEATURE_SELECT, common + DEVICE_FEATURE),
+            Transport::Mmio { base } => (base + MMIO_DEVICE_FEATURES_SEL, base + MMIO_DEVICE_FEATURES),
+        };
+        w32(sel, 0);
+        let lo = r32(val) as u64;
+        w32(sel, 1);
+        lo | (r32(val) as u64) << 32
+    }
+    fn set_features(&self, f: u64) {
+        let (sel, val) = match *self {
+            Transport::Pci { common, .. } => (common + DRIVER_FEATURE_SELECT, common + DRIVER_FEATURE),
+            Transport::Mmio { base } => (base + MMIO_DRIVER_FEATURES_SEL, base + MMIO_DRIVER_FEATURES),
+        };
+        w32(sel, 0);
+        w32(val, f as u32);
+        w32(sel, 1);
+        w32(val, (f >> 32) as u32);
+    }
+    /// Queue 0 at `phys` (descriptors, available ring at +256, used ring at +512): its size.
+    fn setup_queue(&mut self, phys: u64, notify_mult: u32) -> Result<u16, &'static str> {
+        match self {
+            Transport::Pci { common, notify, .. } => {
+                let common = *common;
+                w16(common + QUEUE_SELECT, 0);
+                let max = r16(common + QUEUE_SIZE);
+                if max == 0 {
+                    return Err("the device has no queue 0");
+                }
+                let size = QSIZE.min(max);
+                w16(common + QUEUE_SIZE, size);
+                w16(common + QUEUE_MSIX_VECTOR, 0xFFFF);
+                w64(common + QUEUE_DESC, phys);
+                w64(common + QUEUE_DRIVER, phys + 256);
+                w64(common + QUEUE_DEVICE, phys + 512);
+                *notify += r16(common + QUEUE_NOTIFY_OFF) as u64 * notify_mult as u64;
+                w16(common + QUEUE_ENABLE, 1);
+                Ok(size)
+            }
+            Transport::Mmio { base } => {
+                let base = *base;
+                w32(base + MMIO_QUEUE_SEL, 0);
+                let max = r32(base + MMIO_QUEUE_NUM_MAX);
+                if max == 0 {
+                    return Err("the device has no queue 0");
+                }
+                let size = QSIZE.min(max as u16);
+                w32(base + MMIO_QUEUE_NUM, size as u32);
+                w64(base + MMIO_QUEUE_DESC, phys);
+                w64(base + MMIO_QUEUE_DRIVER, phys + 256);
+                w64(base + MMIO_QUEUE_DEVICE, phys + 512);
+                w32(base + MMIO_QUEUE_READY, 1);
+                Ok(size)
+            }
+        }
+    }
+    fn notify(&self) {
+        match *self {
+            Transport::Pci { notify, .. } => w16(notify, 0),
+            Transport::Mmio { base } => w32(base + MMIO_QUEUE_NOTIFY, 0),
+        }
+    }
+    /// Take the interrupt: read (PCI: reading lowers the line) or read and acknowledge (mmio).
+    fn ack_interrupt(&self) {
+        match *self {
+            Transport::Pci { isr, .. } => {
+                let _ = r8(isr);
+            }
+            Transport::Mmio { base } => {
+                let st = r32(base + MMIO_INTERRUPT_STATUS);
+                w32(base + MMIO_INTERRUPT_ACK, st);
+            }
+        }
+    }
+}
+
 struct Blk {
     dev: Device,
-    notify: u64,
-    isr: u64,
+    transport: Transport,
     queue: Dma,
     req: Dma,
     data: Dma,
@@ -141,77 +260,71 @@ fn find_regions(dev: &Device) -> Result<[Region; 5], &'static str> {
     Ok(out)
 }
 
+/// The transport and the device-specific configuration's (address, generation address).
+fn transport(dev: &Device) -> Result<(Transport, u64, u64, u32), &'static str> {
+    if dev.mmio {
+        let base = dev.map_bar(0).map_err(|_| "the register block could not be mapped")?.0;
+        if r32(base + MMIO_MAGIC) != 0x7472_6976 || r32(base + MMIO_VERSION) != 2 {
+            return Err("not a virtio-mmio version 2 device (QEMU: -global virtio-mmio.force-legacy=false)");
+        }
+        return Ok((Transport::Mmio { base }, base + MMIO_CONFIG, base + MMIO_CONFIG_GENERATION, 0));
+    }
+    let regions = find_regions(dev)?;
+    let mut bars = [0u64; 6];
+    let mut at = |r: Region| -> Result<u64, &'static str> {
+        let b = r.bar as usize;
+        if b >= 6 {
+            return Err("a register structure names no BAR");
+        }
+        if bars[b] == 0 {
+            bars[b] = dev.map_bar(r.bar).map_err(|_| "the register BAR could not be mapped")?.0;
+        }
+        Ok(bars[b] + r.offset as u64)
+    };
+    let common = at(regions[CFG_COMMON as usize])?;
+    let notify = at(regions[CFG_NOTIFY as usize])?;
+    let isr = at(regions[CFG_ISR as usize])?;
+    let device_cfg = at(regions[CFG_DEVICE as usize])?;
+    Ok((Transport::Pci { common, notify, isr }, device_cfg, common + 0x15, regions[CFG_NOTIFY as usize].extra))
+}
+
 impl Blk {
     fn init(dev: Device) -> Result<Blk, &'static str> {
-        let regions = find_regions(&dev)?;
-        let mut bars = [0u64; 6];
-        let mut at = |r: Region| -> Result<u64, &'static str> {
-            let b = r.bar as usize;
-            if b >= 6 {
-                return Err("a register structure names no BAR");
-            }
-            if bars[b] == 0 {
-                bars[b] = dev.map_bar(r.bar).map_err(|_| "the register BAR could not be mapped")?.0;
-            }
-            Ok(bars[b] + r.offset as u64)
-        };
-        let common = at(regions[CFG_COMMON as usize])?;
-        let notify_base = at(regions[CFG_NOTIFY as usize])?;
-        let isr = at(regions[CFG_ISR as usize])?;
-        let device_cfg = at(regions[CFG_DEVICE as usize])?;
+        let (mut t, device_cfg, generation, notify_mult) = transport(&dev)?;
         // Reset, then acknowledge and negotiate (virtio 1.x, 3.1.1).
-        w8(common + DEVICE_STATUS, 0);
-        while r8(common + DEVICE_STATUS) != 0 {
+        t.set_status(0);
+        while t.status() != 0 {
             core::hint::spin_loop();
         }
-        w8(common + DEVICE_STATUS, ACKNOWLEDGE);
-        w8(common + DEVICE_STATUS, ACKNOWLEDGE | DRIVER);
-        w32(common + DEVICE_FEATURE_SELECT, 0);
-        let lo = r32(common + DEVICE_FEATURE) as u64;
-        w32(common + DEVICE_FEATURE_SELECT, 1);
-        let offered = lo | (r32(common + DEVICE_FEATURE) as u64) << 32;
+        t.set_status(ACKNOWLEDGE);
+        t.set_status(ACKNOWLEDGE | DRIVER);
+        let offered = t.features();
         if offered & F_VERSION_1 == 0 {
-            w8(common + DEVICE_STATUS, FAILED);
+            t.set_status(FAILED);
             return Err("the device does not offer VIRTIO_F_VERSION_1");
         }
         let wanted = offered & (F_VERSION_1 | F_FLUSH);
-        w32(common + DRIVER_FEATURE_SELECT, 0);
-        w32(common + DRIVER_FEATURE, wanted as u32);
-        w32(common + DRIVER_FEATURE_SELECT, 1);
-        w32(common + DRIVER_FEATURE, (wanted >> 32) as u32);
-        w8(common + DEVICE_STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK);
-        if r8(common + DEVICE_STATUS) & FEATURES_OK == 0 {
-            w8(common + DEVICE_STATUS, FAILED);
+        t.set_features(wanted);
+        t.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK);
+        if t.status() & FEATURES_OK == 0 {
+            t.set_status(FAILED);
             return Err("the device refused the features");
         }
         // Queue 0: descriptors at 0, available ring at 256, used ring at 512 of one DMA page.
-        w16(common + QUEUE_SELECT, 0);
-        let max = r16(common + QUEUE_SIZE);
-        if max == 0 {
-            return Err("the device has no queue 0");
-        }
-        let size = QSIZE.min(max);
-        w16(common + QUEUE_SIZE, size);
-        w16(common + QUEUE_MSIX_VECTOR, 0xFFFF);
         let queue = dev.dma_alloc(1).map_err(|_| "no DMA frames for the queue")?;
         let req = dev.dma_alloc(1).map_err(|_| "no DMA frames for request headers")?;
         let data = dev.dma_alloc(agent_rt::abi::SHM_PAGES).map_err(|_| "no DMA frames for data")?;
-        w64(common + QUEUE_DESC, queue.phys);
-        w64(common + QUEUE_DRIVER, queue.phys + 256);
-        w64(common + QUEUE_DEVICE, queue.phys + 512);
-        let notify_off = r16(common + QUEUE_NOTIFY_OFF) as u64;
-        let notify = notify_base + notify_off * regions[CFG_NOTIFY as usize].extra as u64;
-        w16(common + QUEUE_ENABLE, 1);
-        w8(common + DEVICE_STATUS, ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
+        t.setup_queue(queue.phys, notify_mult)?;
+        t.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK);
         let capacity = loop {
-            let gen = r8(common + 0x15);
+            let gen = r8(generation);
             let c = r32(device_cfg) as u64 | (r32(device_cfg + 4) as u64) << 32;
-            if r8(common + 0x15) == gen {
+            if r8(generation) == gen {
                 break c;
             }
         };
         let irq = dev.bind_irq(IRQ, IRQ_BIT).is_ok();
-        Ok(Blk { dev, notify, isr, queue, req, data, avail_idx: 0, used_seen: 0, capacity, flush: wanted & F_FLUSH != 0, irq })
+        Ok(Blk { dev, transport: t, queue, req, data, avail_idx: 0, used_seen: 0, capacity, flush: wanted & F_FLUSH != 0, irq })
     }
 
     fn desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
@@ -254,7 +367,7 @@ impl Blk {
         // SAFETY: as above.
         unsafe { write_volatile((avail + 2) as *mut u16, self.avail_idx) };
         fence(SeqCst);
-        w16(self.notify, 0);
+        self.transport.notify();
         loop {
             fence(SeqCst);
             // SAFETY: as above.
@@ -264,9 +377,9 @@ impl Blk {
                 break;
             }
             if self.irq {
-                // The interrupt: take the bit, read the ISR (which lowers the line), unmask.
+                // The interrupt: take the bit, acknowledge it at the device (the line drops), unmask.
                 let _ = wait(IRQ);
-                let _ = r8(self.isr);
+                self.transport.ack_interrupt();
                 let _ = self.dev.ack_irq();
             } else {
                 agent_rt::yield_now();

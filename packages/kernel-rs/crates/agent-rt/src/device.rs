@@ -16,6 +16,8 @@ pub struct Device {
     pub device: u16,
     /// Its interrupt line (0xFF: none).
     pub line: u8,
+    /// A virtio-mmio transport (BAR 0 is its register block), not a PCI function.
+    pub mmio: bool,
 }
 
 /// Memory mapped for the device: where this task sees it and where the device does.
@@ -30,12 +32,12 @@ impl Device {
     pub fn open(name: &str) -> Result<Device, SysError> {
         let (st, handle, r) = syscall(SYS_DEV_OPEN, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]);
         check(st)?;
-        Ok(Device { handle, vendor: (r[0] >> 16) as u16, device: r[0] as u16, line: r[1] as u8 })
+        Ok(Device { handle, vendor: (r[0] >> 16) as u16, device: r[0] as u16, line: r[1] as u8, mmio: r[0] & DEV_MMIO != 0 })
     }
 
     /// A handle as given (for tests of forged and stale handles).
     pub fn from_handle(handle: u64) -> Device {
-        Device { handle, vendor: 0, device: 0, line: 0xFF }
+        Device { handle, vendor: 0, device: 0, line: 0xFF, mmio: false }
     }
 
     pub fn config32(&self, offset: u8) -> Result<u32, SysError> {

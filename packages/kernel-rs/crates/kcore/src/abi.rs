@@ -130,7 +130,8 @@ pub const SYS_SB_HOST_REPLY: u64 = SYS_TARS_BASE + 31;
 /// bus mastering off, masks its interrupt, and the task's DMA frames are freed with its address
 /// space.
 /// dev_open(name_ptr, name_len) → rdi = a device handle (index | generation << 16), rsi =
-/// vendor << 16 | device id, rdx = its interrupt line. Not named on the caller's module line (or a
+/// vendor << 16 | device id (| DEV_MMIO for a virtio-mmio transport: then the device id is
+/// virtio's, 2 for a block device, and BAR 0 is its register block), rdx = its interrupt line. Not named on the caller's module line (or a
 /// spawned task): E_NO_RIGHTS; held by another live task: E_BUSY; no such device: E_NO_DEVICE.
 /// Turns the device's memory decoding and bus mastering on.
 pub const SYS_DEV_OPEN: u64 = SYS_TARS_BASE + 32;
@@ -151,6 +152,8 @@ pub const SYS_DEV_IRQ_ACK: u64 = SYS_TARS_BASE + 36;
 /// the caller's window (writable, not executable), rsi = their physical address (what the device
 /// is given). Bounded by `dma=PAGES` on the module line (default DMA_DEFAULT_PAGES): E_QUOTA.
 pub const SYS_DMA_ALLOC: u64 = SYS_TARS_BASE + 37;
+/// `dev_open`'s rsi bit: the device is a virtio-mmio transport (QEMU `microvm`), not PCI.
+pub const DEV_MMIO: u64 = 1 << 32;
 /// Where a granted device's BARs are mapped, DEV_BAR_SPAN bytes apart.
 pub const DEV_WINDOW: u64 = 0xD0_0000_0000;
 pub const DEV_BAR_SPAN: u64 = 1 << 20;
