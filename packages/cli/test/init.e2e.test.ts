@@ -24,7 +24,7 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     const b = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json'], { cwd: dir });
     expect(b.exitCode, outputTail(b)).toBe(0);
     expect(b.json.result.name).toBe('edge-os');
-    expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping']);
+    expect(b.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping', 'virtio-blk']);
     // --output: the same image in a directory of our choice, bootable from there.
     const o = await tarscli(['os', 'build', '--format', 'kernel', '--executor', 'host', '--output', 'images/k', '--json'], { cwd: dir });
     expect(o.exitCode, outputTail(o)).toBe(0);
@@ -33,8 +33,20 @@ describe('tarscli init: a TARS project outside this monorepo', () => {
     const d = await tarscli(['os', 'deploy', '--to', 'qemu', '--image', 'images/k', '--accel', 'tcg', '--detach', '--json'], { cwd: dir });
     expect(d.exitCode, outputTail(d)).toBe(0);
     const id = d.json.result.deployment.id;
+    // No disk attached: the block driver has nothing to serve and says so.
+    await waitForEvent(dir, id, /"source":"virtio-blk","msg":"virtio-blk: no disk attached \(blk0\): nothing to serve"/);
     const stop = await tarscli(['os', 'stop', id, '--json'], { cwd: dir });
     expect(stop.json.result).toEqual({ id, result: 'stopped' });
+    // With a disk: the project's own driver agent takes it.
+    expect((await tarscli(['os', 'disk', 'create', 'data', '--size', '4M'], { cwd: dir })).exitCode).toBe(0);
+    const withDisk = await tarscli(['os', 'deploy', '--to', 'qemu', '--image', 'images/k', '--accel', 'tcg', '--disk', 'data', '--detach', '--json'], { cwd: dir });
+    expect(withDisk.exitCode, outputTail(withDisk)).toBe(0);
+    const id2 = withDisk.json.result.deployment.id;
+    try {
+      await waitForEvent(dir, id2, /"source":"virtio-blk","msg":"virtio-blk: blk0 ready: 8192 sectors/);
+    } finally {
+      await tarscli(['os', 'stop', id2], { cwd: dir });
+    }
   }, 300_000);
 
   it('never writes into a directory that is not empty', async () => {
@@ -106,7 +118,7 @@ describe('installable from npm', () => {
     expect(readFileSync(join(dir, 'kernel', 'Cargo.toml'), 'utf8')).toContain('"agents/scout"');
     const build = await run(['os', 'build', '--format', 'kernel', '--executor', 'host', '--json']);
     expect(build.exitCode, outputTail(build)).toBe(0);
-    expect(build.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping', 'scout', 'cs-one', 'fs-one']);
+    expect(build.json.result.boot.modules.map((m: { name: string }) => m.name)).toEqual(['pong', 'ping', 'virtio-blk', 'scout', 'cs-one', 'fs-one']);
 
     const deploy = await run(['os', 'deploy', '--to', 'qemu', '--format', 'kernel', '--accel', 'tcg', '--detach', '--json']);
     expect(deploy.exitCode, outputTail(deploy)).toBe(0);
@@ -129,7 +141,7 @@ describe('installable from npm', () => {
     expect(rm.exitCode, outputTail(rm)).toBe(0);
     expect(readFileSync(join(dir, 'kernel', 'Cargo.toml'), 'utf8')).not.toContain('agents/scout');
     expect(existsSync(join(dir, 'kernel', 'agents', 'scout'))).toBe(false);
-    expect(JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8')).agents.map((a: { name: string }) => a.name)).toEqual(['pong', 'ping', 'cs-one', 'fs-one']);
+    expect(JSON.parse(readFileSync(join(dir, 'tars.config.json'), 'utf8')).agents.map((a: { name: string }) => a.name)).toEqual(['pong', 'ping', 'virtio-blk', 'cs-one', 'fs-one']);
   }, 1_500_000);
 
   it('the kit packs the config JSON Schema; every @tars package tarscli depends on is publishable', async () => {

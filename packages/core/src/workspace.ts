@@ -19,6 +19,8 @@ export interface WorkspacePaths {
   dir: string;
   /** One directory per deployment: `<id>/record.json`, sockets, event logs. */
   deployments: string;
+  /** Persistent disk images (`os disk create`), attached with `os deploy --disk NAME`. */
+  disks: string;
   /** Default component cache (the config's `cache.dir` can move it). */
   cache: string;
   logs: string;
@@ -35,6 +37,7 @@ export function workspace(root: string): WorkspacePaths {
   return {
     dir,
     deployments: join(dir, 'deployments'),
+    disks: join(dir, 'disks'),
     cache: join(dir, 'cache'),
     logs: join(dir, 'logs'),
     buildLogs: join(dir, 'logs', 'build'),

@@ -5,7 +5,7 @@
  */
 import { AbortError, CancelledError } from '@tars/core';
 import type { Manifest } from '@tars/image-builder';
-import type { DeploymentRecord } from './deployments.js';
+import type { AttachedDisk, DeploymentRecord } from './deployments.js';
 import type { ProtocolClient } from './protocol/client.js';
 import type { KernelEvent } from './protocol/types.js';
 import type { EventReader } from './qemu/instance.js';
@@ -45,6 +45,8 @@ export interface DeployRequest {
   metal?: { device?: string; force: boolean; yes: boolean; confirm: (expected: string) => Promise<string>; onProgress?: (written: number, total: number) => void };
   /** Record the run (QEMU record/replay under TCG) so that `os replay` can play it back. */
   record?: boolean;
+  /** Persistent disks to attach (`diskForDeploy`), in order: the kernel names them blk0, blk1… (qemu only). */
+  disks?: AttachedDisk[];
   signal?: AbortSignal;
   /** Every kernel event of the (first) machine while it boots. */
   onEvent?: (e: KernelEvent, id: string) => void;

@@ -27,6 +27,14 @@ export interface DeploymentRecord<Engine = Record<string, unknown>> {
   engine: Engine;
   /** Set for `os deploy --record`: the record/replay log, kept after the machine stops. */
   recording?: Recording;
+  /** Persistent disks attached (`os deploy --disk`), in device order (blk0, blk1…). */
+  disks?: AttachedDisk[];
+}
+
+export interface AttachedDisk {
+  name: string;
+  path: string;
+  format: 'raw' | 'qcow2';
 }
 
 /** What `os replay` needs to play a recorded run back: the log and the machine that made it. */

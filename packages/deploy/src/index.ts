@@ -8,6 +8,7 @@ export * from './qemu/instance.js';
 export * from './deployments.js';
 export * from './deployer.js';
 export * from './deployers.js';
+export * from './disks.js';
 export * from './libvirt-deployer.js';
 export * from './qemu-deployer.js';
 export * from './diagnostics.js';

@@ -150,6 +150,7 @@ class LibvirtDeployer implements Deployer {
   readonly summary = 'define and start libvirt domains (--connect URI, --count N)';
 
   async deploy(req: DeployRequest): Promise<DeployOutcome> {
+    if (req.disks?.length) throw new AbortError('--disk NAME attaches a disk to --to qemu, not --to libvirt', { code: 'USAGE' });
     const uri = req.connect ?? DEFAULT_LIBVIRT_URI;
     const count = req.count ?? 1;
     if (!Number.isInteger(count) || count < 1) throw new AbortError(`--count must be a positive integer (got ${count})`, { code: 'USAGE' });

@@ -112,6 +112,28 @@ function recordable(name: string, req: DeployRequest, boot: Awaited<ReturnType<t
 }
 
 /**
+ * Disks attach to QEMU (`--to qemu`), not to a recorded run (QEMU replays block devices only
+ * through its blkreplay driver), and only to an image with a driver for each: a boot module whose
+ * command line asks for the device (`device=blk0` for the first disk, and so on).
+ */
+export function disksAttachable(name: string, req: Pick<DeployRequest, 'disks' | 'record' | 'manifest'>): void {
+  const disks = req.disks ?? [];
+  if (name !== 'qemu') throw new AbortError(`--disk NAME attaches a disk to --to qemu, not --to ${name}`, { code: 'USAGE' });
+  if (req.record) throw new AbortError('--record cannot attach a disk (QEMU replays block devices only through blkreplay)', { code: 'USAGE', tryMessage: 'Deploy without --disk to record.' });
+  const modules = req.manifest.boot?.modules ?? [];
+  disks.forEach((d, n) => {
+    const dev = `blk${n}`;
+    const driver = modules.some((m) => m.args.split(/\s+/).some((w) => w.startsWith('device=') && w.slice('device='.length).split('+').includes(dev)));
+    if (!driver) {
+      throw new AbortError(`the image has no driver for disk ${d.name}: no module asks for device=${dev}`, {
+        code: 'USAGE',
+        tryMessage: 'Add the virtio-blk agent to the config (devices: ["blk0"], caps serve=blk shm=blkbuf notify=blkirq) and rebuild.',
+      });
+    }
+  });
+}
+
+/**
  * A recorded run takes no host input over the control channel. QEMU 7.2 records serial input as
  * events it hands to the UART at its next checkpoint, while still telling the socket there is room
  * in the UART's 16-byte FIFO: a control frame arrives in pieces, bytes beyond the FIFO are dropped,
@@ -152,7 +174,10 @@ class QemuDeployer implements Deployer {
     await uefiNeedsDiskImage(req);
     // The image's boot description (qemu), read once: it tells whether QEMU boots the kernel directly.
     const boot = this.name === 'qemu' ? (await specFromManifest(manifest, imageDir)) : undefined;
-    const machine = resolveMachine(req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
+    if (req.disks?.length) disksAttachable(this.name, req);
+    // With a disk `auto` picks pc, where each device's registers have pages of their own; an explicit
+    // microvm attaches it as a virtio-mmio transport (eight share one page there).
+    const machine = resolveMachine(req.machine === 'auto' && req.disks?.length ? 'pc' : req.machine, boot?.kernel !== undefined && req.firmware !== 'uefi');
     if (req.record) recordable(this.name, req, boot);
     // A recorded run counts instructions (icount), which only TCG does.
     const accel = req.record ? 'tcg' : await resolveAccel(req.accel);
@@ -189,6 +214,7 @@ class QemuDeployer implements Deployer {
       spec = { pxe: { tftpRoot, bootFile }, accel, memoryMb: req.memoryMb };
     }
     spec.machine = machine;
+    if (req.disks?.length) spec.disks = req.disks.map((d) => ({ path: d.path, format: d.format }));
     let recording: Recording | undefined;
     if (req.record) {
       spec.icount = RECORD_ICOUNT_SHIFT;
@@ -220,6 +246,7 @@ class QemuDeployer implements Deployer {
       control: instance.paths.control,
       engine: engine as unknown as Record<string, unknown>,
       ...(recording ? { recording } : {}),
+      ...(req.disks?.length ? { disks: req.disks } : {}),
     };
     saveDeployment(req.root, record);
     let firstSeenAt: number | undefined;

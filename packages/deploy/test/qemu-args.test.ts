@@ -11,6 +11,18 @@ function after(args: string[], flag: string): string | undefined {
 }
 
 describe('QEMU command line', () => {
+  it('attaches each disk as a modern virtio-blk PCI device on its own drive, in order; on microvm as a virtio-mmio version 2 device', () => {
+    const args = qemuArgs({ ...base, disks: [{ path: '/d/a,b.qcow2', format: 'qcow2' }, { path: '/d/c.img', format: 'raw' }] }, paths);
+    const drives = args.flatMap((a, i) => (a === '-drive' ? [args[i + 1]] : []));
+    expect(drives).toEqual(['if=none,id=tarsdisk0,file=/d/a,,b.qcow2,format=qcow2', 'if=none,id=tarsdisk1,file=/d/c.img,format=raw']);
+    const devices = args.flatMap((a, i) => (a === '-device' ? [args[i + 1]] : []));
+    expect(devices).toEqual(['virtio-blk-pci,drive=tarsdisk0,disable-legacy=on', 'virtio-blk-pci,drive=tarsdisk1,disable-legacy=on']);
+    expect(qemuArgs(base, paths)).not.toContain('-drive');
+    const mm = qemuArgs({ ...base, machine: 'microvm', disks: [{ path: '/d/a.img', format: 'raw' }] }, paths);
+    expect(after(mm, '-global')).toBe('virtio-mmio.force-legacy=false');
+    expect(mm.flatMap((a, i) => (a === '-device' ? [mm[i + 1]] : []))).toContain('virtio-blk-device,drive=tarsdisk0');
+  });
+
   it('counts instructions at the shift asked for: true is shift 0, a number its own shift, none by default', () => {
     expect(after(qemuArgs(base, paths), '-icount')).toBeUndefined();
     expect(after(qemuArgs({ ...base, icount: false }, paths), '-icount')).toBeUndefined();

@@ -40,8 +40,11 @@ export const PROJECT_DOTNET_DIR = 'sdk/dotnet';
 export const PROJECT_GPU_DIR = 'sdk/gpu';
 export const PROJECT_VENDOR_DIR = 'vendor/tars';
 
-/** The agents a project starts with; the workspace's other agents (faulty, attacker) are its tests'. */
-const DEMO_AGENTS = ['ping', 'pong'];
+/**
+ * The agents a project starts with (the demo pair and the block driver, which serves a disk
+ * attached with `os deploy --disk`); the workspace's other agents (faulty, attacker) are its tests'.
+ */
+const DEMO_AGENTS = ['ping', 'pong', 'virtio-blk'];
 
 /** What of the kernel workspace a project needs: sources, build scripts and the demo agents, no build output. */
 export function kernelSourceFilter(root: string): (src: string) => boolean {
@@ -179,7 +182,11 @@ async function fillProject(dir: string, name: string, opts: InitOptions): Promis
     dotnet: { path: PROJECT_DOTNET_DIR },
     gpu: { path: PROJECT_GPU_DIR },
     image: { format: 'iso', outDir: 'dist' },
-    agents: [demo('pong', 2, ['serve=echo', 'shm=tensor', 'notify=ready']), demo('ping', 3, ['call=echo', 'shm=tensor', 'notify=ready'])],
+    agents: [
+      demo('pong', 2, ['serve=echo', 'shm=tensor', 'notify=ready']),
+      demo('ping', 3, ['call=echo', 'shm=tensor', 'notify=ready']),
+      { ...demo('virtio-blk', 2, ['serve=blk', 'shm=blkbuf', 'notify=blkirq']), devices: ['blk0'], dma: 32 },
+    ],
   };
   const files: Record<string, string> = {
     'tars.config.json': `${JSON.stringify(config, null, 2)}\n`,

@@ -40,6 +40,13 @@ describe('build plan: run-time lifecycle words', () => {
     ]);
   });
 
+  it('writes a driver\'s device= and dma= words, and refuses devices on a non-Rust agent', () => {
+    const d = configSchema.parse({ agents: [{ name: 'virtio-blk', lang: 'rust', path: 'k/agents/virtio-blk', devices: ['blk0', 'blk1'], dma: 32, caps: ['serve=blk', 'shm=blkbuf', 'notify=blkirq'] }] });
+    expect(d.agents.map(moduleArgs)).toEqual(['name=virtio-blk version=0.1.0 prio=3 device=blk0+blk1 dma=32 serve=blk shm=blkbuf notify=blkirq']);
+    expect(configSchema.safeParse({ agents: [{ name: 'x1', lang: 'elf', path: 'b/x', devices: ['blk0'] }] }).success).toBe(false);
+    expect(configSchema.safeParse({ agents: [{ name: 'x1', lang: 'rust', path: 'b/x', devices: ['sda'] }] }).success).toBe(false);
+  });
+
   it('carries the words into the boot module list', () => {
     expect(createBuildPlan(lc).boot.modules.find((m) => m.name === 'worker')?.args).toBe('name=worker version=0.1.0 prio=3 boot=no shm=world');
   });

@@ -164,6 +164,8 @@ export function moduleArgs(agent: TarsConfig['agents'][number]): string {
     ...(agent.spawn.length ? [`spawn=${agent.spawn.join('+')}`] : []),
     ...(agent.children !== undefined ? [`children=${agent.children}`] : []),
     ...(agent.childMem !== undefined ? [`child_mem=${agent.childMem}`] : []),
+    ...(agent.devices.length ? [`device=${agent.devices.join('+')}`] : []),
+    ...(agent.dma !== undefined ? [`dma=${agent.dma}`] : []),
   ];
   const words = [`name=${agent.name}`, `version=${agent.version}`, `prio=${agent.priority}`, ...fault, ...lifecycle, ...agent.caps];
   if (!runsAsLinuxExecutable(agent.lang)) return words.join(' ');

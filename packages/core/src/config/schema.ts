@@ -53,6 +53,13 @@ export const agentSchema = z
     priority: z.number().int().min(0).max(7).default(3),
     /** Kernel capabilities in slot order: serve=EP, call=EP, notify=N, shm=NAME. */
     caps: z.array(z.string().regex(CAP_RE, 'must be serve=NAME, call=NAME, notify=NAME or shm=NAME')).max(CAP_SLOTS, `at most ${CAP_SLOTS} capabilities (the kernel's slots per task)`).default([]),
+    /**
+     * Devices the kernel grants to this agent's task (`device=blk0+…`): a driver agent. blkN is the
+     * Nth disk attached with `os deploy --disk`. Rust agents only.
+     */
+    devices: z.array(z.string().regex(/^blk[0-9]$/, 'must be a device name: blk0 to blk9')).max(8).default([]),
+    /** DMA frames (4 KiB pages) the kernel lends a driver for its devices (`dma=`; the kernel's default 64). */
+    dma: z.number().int().min(1).max(4096).optional(),
     /** false: the image is registered but not started at boot (module line `boot=no`, state `image`); it runs only when spawned. */
     boot: z.boolean().default(true),
     /** The task's argument (`arg=`, a u64): a safe integer, or a decimal string for the whole u64 range. */
@@ -107,6 +114,7 @@ export const agentSchema = z
       for (const [key, used] of Object.entries(task)) if (used) ctx.addIssue({ code: 'custom', path: [key], message: `a sandbox guest is not a task: ${key} does not apply` });
     }
     const linux = a.lang === 'csharp' || a.lang === 'fsharp' || a.lang === 'elf';
+    if ((a.devices.length > 0 || a.dma !== undefined) && (a.lang !== 'rust' || a.sandbox)) ctx.addIssue({ code: 'custom', path: ['devices'], message: `only Rust agent tasks drive devices, not ${a.sandbox ? 'a sandbox guest' : a.lang}` });
     if (!linux && a.args !== undefined) ctx.addIssue({ code: 'custom', path: ['args'], message: `only agents that run as Linux executables (csharp, fsharp, elf) take args, not ${a.lang}` });
     if (!linux && a.files !== undefined) ctx.addIssue({ code: 'custom', path: ['files'], message: `only agents that run as Linux executables (csharp, fsharp, elf) see a file tree, not ${a.lang}` });
     const argBytes = (a.args ?? []).reduce((n, x) => n + x.length + 1, 0);

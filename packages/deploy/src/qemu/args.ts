@@ -58,6 +58,17 @@ export interface QemuSpec {
    * non-deterministic input (serial input, timers, clocks) to `file`; `replay` plays it back.
    */
   rr?: { mode: 'record' | 'replay'; file: string };
+  /**
+   * Persistent disks, each a virtio-blk PCI device (modern only, device id 1af4:1042) on `pc`, a
+   * virtio-mmio (version 2) transport on `microvm`: the kernel names them blk0, blk1… in order and grants each to the driver module that asks for it
+   * (`device=blkN`). Written in place: they outlive the deployment.
+   */
+  disks?: QemuDisk[];
+}
+
+export interface QemuDisk {
+  path: string;
+  format: 'raw' | 'qcow2';
 }
 
 export interface QemuPaths {
@@ -126,6 +137,14 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
     if (!paths.ovmfCode || !paths.ovmfVars) throw new BugError('UEFI boot needs OVMF code and vars paths');
     args.push('-drive', `if=pflash,format=raw,readonly=on,file=${qemuEscape(paths.ovmfCode)}`);
     args.push('-drive', `if=pflash,format=raw,file=${qemuEscape(paths.ovmfVars)}`);
+  }
+  if (spec.disks?.length) {
+    // microvm has no PCI: its virtio-mmio transports, in the modern (version 2) register layout.
+    if (microvm) args.push('-global', 'virtio-mmio.force-legacy=false');
+    spec.disks.forEach((d, n) => {
+      args.push('-drive', `if=none,id=tarsdisk${n},file=${qemuEscape(d.path)},format=${d.format}`);
+      args.push('-device', microvm ? `virtio-blk-device,drive=tarsdisk${n}` : `virtio-blk-pci,drive=tarsdisk${n},disable-legacy=on`);
+    });
   }
   if (spec.pxe) {
     args.push('-netdev', `user,id=net0,tftp=${qemuEscape(spec.pxe.tftpRoot)},bootfile=${qemuEscape(spec.pxe.bootFile)}`);

@@ -25,6 +25,7 @@ const TIMER_DIVIDE: usize = 0x3E0;
 
 const MASKED: u32 = 1 << 16;
 const PERIODIC: u32 = 1 << 17;
+const LEVEL: u32 = 1 << 15;
 const SVR_ENABLE: u32 = 1 << 8;
 const DIVIDE_BY_1: u32 = 0xB;
 
@@ -129,6 +130,31 @@ pub fn route_isa_irq(irq: u8, vector: u8) -> bool {
     ioapic_write(entry + 1, apic_id << 24);
     ioapic_write(entry, vector as u32);
     true
+}
+
+/// Route a PCI interrupt line (INTx through the chipset's PIRQ links to the same-numbered I/O
+/// APIC input on `pc`) to `vector`: level-triggered, active high, masked until `set_line_masked`.
+/// False without a working I/O APIC.
+pub fn route_pci_irq(line: u8, vector: u8) -> bool {
+    if IOAPIC.load(Relaxed) == 0 {
+        let Some(va) = memory::map_mmio(IOAPIC_PHYS) else { return false };
+        IOAPIC.store(va, Relaxed);
+    }
+    let version = ioapic_read(1);
+    if !(0x11..=0x20).contains(&(version & 0xFF)) || (version >> 16) & 0xFF < line as u32 {
+        return false;
+    }
+    let entry = 0x10 + 2 * line as u32;
+    ioapic_write(entry + 1, (read(ID) >> 24) << 24);
+    ioapic_write(entry, vector as u32 | LEVEL | MASKED);
+    true
+}
+
+/// Mask or unmask an I/O APIC input routed by `route_pci_irq`.
+pub fn set_line_masked(line: u8, masked: bool) {
+    let entry = 0x10 + 2 * line as u32;
+    let v = ioapic_read(entry);
+    ioapic_write(entry, if masked { v | MASKED } else { v & !MASKED });
 }
 
 // The I/O APIC's register window, mapped uncached by `route_isa_irq`: index at +0, data at +0x10.

@@ -17,6 +17,7 @@ pub fn retire(k: &mut Kernel, i: usize, state: State) {
     };
     k.sched[i] = None;
     crate::sandbox::on_task_end(k, tid);
+    crate::device::on_task_end(tid);
     crate::tp!(crate::trace::record(kcore::trace::kind::EXIT, 0, k.task(i).id, match state { State::Exited(c) => c as u64, _ => kcore::abi::EXIT_FAULTED as u64 }, matches!(state, State::Faulted) as u64, 0));
     // The caller waiting for this task's reply gets E_PEER_DEAD.
     if let Some(c) = k.task(i).reply_to.take() {

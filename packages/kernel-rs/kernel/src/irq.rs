@@ -1,7 +1,7 @@
 //! The interrupt controller in use: the local APIC timer and the I/O APIC (`apic.rs`) where
 //! the CPU has them, the legacy PIC and PIT (`pic.rs`) otherwise. Vectors are the same either
 //! way: the tick on 32, ISA IRQ n on 32 + n.
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU16, AtomicU8, Ordering::Relaxed};
 
 pub use crate::time::{TICK_HZ, TIMER_VECTOR};
 /// COM2, the control channel.
@@ -71,6 +71,51 @@ pub fn enable_control() {
     crate::pic::unmask(CONTROL_IRQ);
     if MODE.load(Relaxed) == APIC {
         crate::apic::enable_extint();
+    }
+}
+
+/// Device lines (bit n = line n) taken through the PIC rather than the I/O APIC.
+static PIC_DEVICE_LINES: AtomicU16 = AtomicU16::new(0);
+
+/// Take a device's PCI interrupt line (vector TIMER_VECTOR + line, as for ISA lines): through
+/// the I/O APIC, level-triggered, when the tick runs on the APIC; else on the PIC (whose
+/// edge/level setting the firmware made for PCI lines). Left masked.
+pub fn route_device(line: u8) {
+    if MODE.load(Relaxed) == APIC && crate::apic::route_pci_irq(line, TIMER_VECTOR + line) {
+        return;
+    }
+    PIC_DEVICE_LINES.fetch_or(1 << line, Relaxed);
+    crate::pic::mask(line);
+    if MODE.load(Relaxed) == APIC {
+        crate::apic::enable_extint();
+    }
+}
+
+fn on_pic(line: u8) -> bool {
+    PIC_DEVICE_LINES.load(Relaxed) & (1 << line) != 0
+}
+
+/// Mask or unmask a line routed by `route_device`.
+pub fn set_device_masked(line: u8, masked: bool) {
+    match (on_pic(line), masked) {
+        (true, true) => crate::pic::mask(line),
+        (true, false) => {
+            if line >= 8 {
+                // The slave PIC's lines reach the CPU through the master's cascade input.
+                crate::pic::unmask(2);
+            }
+            crate::pic::unmask(line)
+        }
+        (false, m) => crate::apic::set_line_masked(line, m),
+    }
+}
+
+/// End of interrupt for a device line (after masking it: the controller that took it).
+pub fn device_eoi(line: u8) {
+    if on_pic(line) {
+        crate::pic::eoi(line);
+    } else {
+        crate::apic::eoi();
     }
 }
 

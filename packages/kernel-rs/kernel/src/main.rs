@@ -14,6 +14,7 @@ mod call;
 mod boot;
 mod control;
 mod cpu;
+mod device;
 mod events;
 mod exit;
 mod fault;
@@ -36,6 +37,7 @@ mod loader;
 mod memory;
 mod modules;
 mod multiboot;
+mod pci;
 mod pic;
 mod poll;
 mod port;
@@ -158,6 +160,8 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     // `trace=on` or `trace=FILTER` (no spaces): tracing armed from boot, for what happens before
     // the host can ask (the overhead bench measures the boot-time IPC benchmark with it).
     trace_cmd::arm_at_boot(cmdline);
+    // Devices first: a driver module asks for its grant as soon as it runs.
+    device::discover();
     modules::load_boot_modules(k, &boot);
     let timer = irq::start_timer();
     if control {
@@ -293,7 +297,13 @@ fn trap_handle(frame: &mut TrapFrame) {
                 k.reschedule(frame);
             }
         }
-        33..=47 => irq::eoi(frame.vector as u8),
+        33..=47 => {
+            // A granted device's line (masked, its driver notified), or another line to end.
+            let v = frame.vector;
+            if !device::on_irq(k, frame, v) {
+                irq::eoi(v as u8);
+            }
+        }
         3 if !frame.from_user() => selftest::note_breakpoint(),
         v if v < 32 => {
             let cr2 = if v == 14 { memory::read_cr2() } else { 0 };

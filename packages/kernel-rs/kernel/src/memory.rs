@@ -262,6 +262,14 @@ pub fn map_user(pml4: u64, vaddr: u64, phys: u64, writable: bool, exec: bool) ->
     Some(())
 }
 
+/// Map one 4 KiB page of a device's registers into a user window: writable, uncached (PCD,
+/// PWT), not executable, and borrowed (the frame is the device's, never freed with the window).
+pub fn map_user_mmio(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
+    let leaf = user_pte(pml4, vaddr, true)?;
+    *leaf = phys | P | U | W | NX | (1 << 4) | (1 << 3) | PTE_BORROWED;
+    Some(())
+}
+
 /// Physical address behind a user virtual address, if mapped user-accessible.
 pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
     walk_user(pml4, vaddr).map(|(pa, _)| pa)

@@ -46,6 +46,11 @@ pub fn unmask(irq: u8) {
     write_masks();
 }
 
+pub fn mask(irq: u8) {
+    ENABLED.fetch_and(!(1 << irq), Relaxed);
+    write_masks();
+}
+
 /// The PIT at 1 kHz on IRQ 0.
 pub fn start_tick() {
     let divisor = (1_193_182 / crate::time::TICK_HZ) as u16;

@@ -51,6 +51,22 @@ const TARS_CALLS: [SysFn; SYS_TARS_COUNT as usize] = [
     sys_guest_only,
     sys_guest_only,
     crate::sandbox::sys_host_reply,
+    crate::device::sys_open,
+    crate::device::sys_config,
+    crate::device::sys_map,
+    crate::device::sys_irq,
+    crate::device::sys_irq_ack,
+    crate::device::sys_dma_alloc,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
+    sys_unused,
 ];
 
 /// The table lookup: a TARS call, or (for now) E_BAD_SYSCALL for the Linux range and beyond.
@@ -158,6 +174,11 @@ fn notification_cap(k: &mut Kernel, i: usize, slot: u64) -> Result<usize, i64> {
 /// The sandbox gates (`sb_return`, `sb_abort`, `sb_host_call`) are a guest's; from a task they
 /// are unknown.
 fn sys_guest_only(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
+    Err(E_BAD_SYSCALL)
+}
+
+/// Numbers the table has room for but no call yet.
+fn sys_unused(_k: &mut Kernel, _frame: &mut TrapFrame, _i: usize) -> SysResult {
     Err(E_BAD_SYSCALL)
 }
 

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { ACCELS, MACHINE_CHOICES, createProgress, isJsonMode, outputInfo, outputResult } from '@tars/core';
-import { DEPLOYER_NAMES, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
+import { DEPLOYER_NAMES, diskForDeploy, followThenStop, formatEvent, getDeployer, type DeployTimings, type DeploymentRecord, type KernelEvent, type MetalWriteResult } from '@tars/deploy';
 import { imageDir, readManifest } from '@tars/image-builder';
 import { AbortError } from '@tars/core';
 import { createInterface } from 'node:readline/promises';
@@ -21,13 +21,14 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
     '<%= config.bin %> os deploy --to qemu --detach',
     '<%= config.bin %> os deploy --to qemu --format kernel --accel tcg',
     '<%= config.bin %> os deploy --to qemu --image dist/raw --firmware uefi --detach --json',
+    '<%= config.bin %> os deploy --to qemu --format kernel --disk data --detach',
   ];
 
   static override flags = {
     to: Flags.string({ description: 'qemu: boot in QEMU; pxe: PXE-boot QEMU from a TFTP root; libvirt: define and start libvirt domains; metal: write the image to --disk', options: DEPLOYER_NAMES, default: 'qemu' }),
     connect: Flags.string({ description: 'libvirt connection URI (with --to libvirt; default qemu:///system)' }),
     count: Flags.integer({ description: 'Start N machines at once (with --to libvirt)', default: 1, min: 1 }),
-    disk: Flags.string({ description: 'Block device or file to write (with --to metal)', aliases: ['device'], deprecateAliases: true }),
+    disk: Flags.string({ description: 'With --to qemu: attach the persistent disk NAME (`os disk create`) as virtio-blk device blk0, served by the image\'s driver agent (device=blk0). With --to metal: the block device or file to write', aliases: ['device'], deprecateAliases: true }),
     force: Flags.boolean({ description: 'Allow a non-removable disk (with --to metal)', default: false }),
     yes: Flags.boolean({ char: 'y', description: 'Do not ask to type the device name (with --to metal)', default: false }),
     image: Flags.string({ description: 'Image directory (default: <image.outDir>/<format>)' }),
@@ -55,6 +56,8 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       throw new AbortError(`--record records a QEMU run (--to qemu), not --to ${this.flags.to}`, { code: 'USAGE', tryMessage: 'Deploy with --to qemu --format kernel --record.' });
     }
     const deployer = getDeployer(this.flags.to);
+    // --disk names a persistent disk for every target but metal, where it is the device to write.
+    const disks = this.flags.disk && this.flags.to !== 'metal' ? [await diskForDeploy(root, this.flags.disk)] : undefined;
     const onEvent = (e: KernelEvent) => {
       if (isJsonMode()) process.stdout.write(`${JSON.stringify(e)}\n`);
       else outputInfo(formatEvent(e));
@@ -71,7 +74,8 @@ export default class OsDeploy extends BaseCommand<typeof OsDeploy, DeployResult>
       count: this.flags.count,
       record: this.flags.record,
       ...(this.flags.connect ? { connect: this.flags.connect } : {}),
-      metal: { ...(this.flags.disk ? { device: this.flags.disk } : {}), force: this.flags.force, yes: this.flags.yes, confirm: (expected) => this.confirm(expected), onProgress: this.progress() },
+      ...(disks ? { disks } : {}),
+      metal: { ...(this.flags.disk && this.flags.to === 'metal' ? { device: this.flags.disk } : {}), force: this.flags.force, yes: this.flags.yes, confirm: (expected) => this.confirm(expected), onProgress: this.progress() },
       signal: this.signal,
       onEvent,
     });

@@ -3,9 +3,12 @@
 #![no_std]
 
 pub use kcore::abi;
+/// The block service protocol (`agents/virtio-blk` and its clients).
+pub use kcore::blk;
 /// The agent ABI shared with C#/F# agents (generated from packages/dotnet-interop/abi/agent-abi.json).
 #[allow(clippy::all)]
 pub mod agent_abi;
+pub mod device;
 pub mod lifecycle;
 pub mod marl;
 pub mod sandbox;

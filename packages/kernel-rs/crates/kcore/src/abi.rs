@@ -10,7 +10,7 @@
 /// First TARS system-call number; [0, SYS_TARS_BASE) is the Linux x86-64 range.
 pub const SYS_TARS_BASE: u64 = 0x1000;
 /// How many TARS calls the table has room for.
-pub const SYS_TARS_COUNT: u64 = 32;
+pub const SYS_TARS_COUNT: u64 = 48;
 
 pub const SYS_LOG: u64 = SYS_TARS_BASE;
 pub const SYS_YIELD: u64 = SYS_TARS_BASE + 1;
@@ -124,6 +124,44 @@ pub const SYS_SB_HOST_CALL: u64 = SYS_TARS_BASE + 30;
 /// the call ended meanwhile (its deadline, a kill).
 pub const SYS_SB_HOST_REPLY: u64 = SYS_TARS_BASE + 31;
 
+/// Device grants (`device.rs`): a PCI device the kernel found at boot is granted to the one
+/// module whose command line names it (`device=blk0`), to its module task only (not to tasks it
+/// spawns), while that task lives. The grant ends with the task: the kernel turns the device's
+/// bus mastering off, masks its interrupt, and the task's DMA frames are freed with its address
+/// space.
+/// dev_open(name_ptr, name_len) → rdi = a device handle (index | generation << 16), rsi =
+/// vendor << 16 | device id (| DEV_MMIO for a virtio-mmio transport: then the device id is
+/// virtio's, 2 for a block device, and BAR 0 is its register block), rdx = its interrupt line. Not named on the caller's module line (or a
+/// spawned task): E_NO_RIGHTS; held by another live task: E_BUSY; no such device: E_NO_DEVICE.
+/// Turns the device's memory decoding and bus mastering on.
+pub const SYS_DEV_OPEN: u64 = SYS_TARS_BASE + 32;
+/// dev_config(handle, offset) → rdi = the 32-bit word at `offset` (4-aligned, < 256) of the
+/// device's PCI configuration space (read only: capability lists, BAR sizes).
+pub const SYS_DEV_CONFIG: u64 = SYS_TARS_BASE + 33;
+/// dev_map(handle, bar) → rdi = the address of the memory BAR mapped in the caller's window
+/// (uncached, not executable; DEV_WINDOW + bar * DEV_BAR_SPAN), rsi = its size. An I/O-port BAR,
+/// an absent one or one over DEV_BAR_SPAN: E_BAD_ARGS.
+pub const SYS_DEV_MAP: u64 = SYS_TARS_BASE + 34;
+/// dev_irq(handle, notif_slot, bits): deliver the device's interrupt as `bits` on the caller's
+/// notification. Each interrupt masks the line until `dev_irq_ack` (level-triggered lines stay
+/// raised until the driver has read the device's interrupt status).
+pub const SYS_DEV_IRQ: u64 = SYS_TARS_BASE + 35;
+/// dev_irq_ack(handle): unmask the line after the driver handled the interrupt.
+pub const SYS_DEV_IRQ_ACK: u64 = SYS_TARS_BASE + 36;
+/// dma_alloc(handle, pages) → rdi = the address of `pages` physically contiguous zeroed frames in
+/// the caller's window (writable, not executable), rsi = their physical address (what the device
+/// is given). Bounded by `dma=PAGES` on the module line (default DMA_DEFAULT_PAGES): E_QUOTA.
+pub const SYS_DMA_ALLOC: u64 = SYS_TARS_BASE + 37;
+/// `dev_open`'s rsi bit: the device is a virtio-mmio transport (QEMU `microvm`), not PCI.
+pub const DEV_MMIO: u64 = 1 << 32;
+/// Where a granted device's BARs are mapped, DEV_BAR_SPAN bytes apart.
+pub const DEV_WINDOW: u64 = 0xD0_0000_0000;
+pub const DEV_BAR_SPAN: u64 = 1 << 20;
+/// Where DMA frames are mapped, in allocation order.
+pub const DMA_WINDOW: u64 = 0xD0_1000_0000;
+pub const DMA_DEFAULT_PAGES: u64 = 64;
+pub const DMA_MAX_PAGES: u64 = 4096;
+
 /// Where a guest finds its call (SB_IO_IN bytes) and writes its result (SB_IO_OUT bytes after it).
 pub const SB_IO_BASE: u64 = 0x80_3000_0000;
 pub const SB_IO_IN: usize = 8192;
@@ -195,6 +233,10 @@ pub const E_GUEST_ABORT: i64 = -16;
 /// `sb_call` / `sb_host_reply`: the guest calls a host function (its encoded call in the result
 /// buffer: rdi bytes copied, rsi its length); answer with `sb_host_reply`.
 pub const E_HOST_CALL: i64 = -17;
+/// No device of that name was found at boot.
+pub const E_NO_DEVICE: i64 = -18;
+/// An argument out of its range (a BAR number, a config offset, a page count).
+pub const E_BAD_ARGS: i64 = -19;
 
 pub const SHM_PAGES: u64 = 16;
 /// Capability slots per task.

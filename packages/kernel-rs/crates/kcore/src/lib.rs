@@ -4,6 +4,7 @@
 
 pub mod abi;
 pub mod base64;
+pub mod blk;
 pub mod crc32;
 pub mod elf;
 pub mod frames;
