@@ -361,7 +361,9 @@ const fast = await build({
   banner: { js: "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);" },
   // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
   external: [...EXTERNAL, 'js-yaml'],
-  plugins: [fastStart, barrelImports, builtinNamespaces],
+  // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
+  // oclif's requires made lazy and its templates and debug loggers shimmed as in the build above.
+  plugins: [fastStart, barrelImports, builtinNamespaces, lazyOclifRequires, ejsShim, debugShim],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 

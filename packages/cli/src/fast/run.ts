@@ -48,11 +48,17 @@ async function flush(): Promise<void> {
  * `dist` is the URL of tarscli's dist/ directory (where the oclif entry main.js is).
  */
 export async function runFast(argv: readonly string[], table: CommandTable, dist: URL): Promise<boolean> {
-  const found = commandIdOf(argv, table);
-  if (!found) return false;
-  const end = found.rest.indexOf('--');
-  if (found.rest.slice(0, end === -1 ? undefined : end).some((a) => a === '--help' || a === '-h')) return false;
   const root = fileURLToPath(new URL('..', dist)).replace(/\/$/, '');
+  const found = commandIdOf(argv, table);
+  const end = argv.indexOf('--');
+  const helpFlag = argv.slice(0, end === -1 ? undefined : end).some((a) => a === '--help' || a === '-h');
+  // Help (no words, a help flag, `help`, a topic named alone): oclif's Help class, from the
+  // manifest (help.ts), in a chunk of its own that no command reads.
+  if (!found || helpFlag) {
+    const topic = (w: string | undefined) => w !== undefined && Object.keys(table).some((id) => id.startsWith(`${w}:`));
+    if (!(argv.length === 0 || helpFlag || argv[0] === 'help' || topic(argv[0]))) return false;
+    return (await import('./help.js')).runHelp(argv, root);
+  }
   const pjson = JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as { name: string; version: string; oclif: { bin?: string } };
   const config = new Config({ root, name: pjson.name, version: pjson.version, bin: pjson.oclif.bin ?? pjson.name });
   let Cmd: typeof Command;
