@@ -22,10 +22,11 @@
 //   version oclif declares) when first used, and are not parsed at every start.
 // - Native modules (and dockerode, which reaches them) stay in node_modules.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STRING_WIDTH_ASCII } from './string-width-ascii.mjs';
 
 const BUILTINS = new Set(builtinModules);
 /**
@@ -346,6 +347,18 @@ module.exports = new Proxy({}, {
     });
   },
 };
+/** The fast start's help chunk: string-width 4 counted by a loop where that is exact (scripts/string-width-ascii.mjs). */
+const stringWidthAscii = {
+  name: 'string-width-ascii',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, (args) => {
+      const real = createRequire(join(args.resolveDir, 'x.js')).resolve('string-width');
+      const { version } = JSON.parse(readFileSync(join(dirname(real), 'package.json'), 'utf8'));
+      return version.startsWith('4.') ? { path: real, namespace: 'tars-string-width' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'tars-string-width' }, (args) => ({ contents: STRING_WIDTH_ASCII(args.path), loader: 'js', resolveDir: dirname(args.path) }));
+  },
+};
 const fastStart = {
   name: 'fast-start',
   setup(b) {
@@ -363,7 +376,7 @@ const fast = await build({
   external: [...EXTERNAL, 'js-yaml'],
   // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
   // oclif's requires made lazy and its templates and debug loggers shimmed as in the build above.
-  plugins: [fastStart, barrelImports, builtinNamespaces, lazyOclifRequires, ejsShim, debugShim],
+  plugins: [fastStart, barrelImports, builtinNamespaces, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 
