@@ -347,6 +347,25 @@ module.exports = new Proxy({}, {
     });
   },
 };
+/**
+ * esbuild plugin (the fast start's help chunk): the modules that oclif's help modules require
+ * but that help as src/fast/help.ts runs it never evaluates (their requires are lazy, see
+ * lazyOclifRequires) — a custom help class's loader, dynamic flag defaults, JSON colouring and
+ * the logger — are left out: each is a module that throws if anything
+ * is read from it, so that the chunk a help line reads is what it runs (help-fast.e2e.test.ts
+ * renders every command's and topic's help through it). Only help.ts reaches oclif's own files
+ * in the fast build: commands get oclif-lite for `@oclif/core`.
+ */
+const HELP_LEFT_OUT = /[\\/]@oclif[\\/]core[\\/]lib[\\/](?:config[\\/]ts-path|module-loader|util[\\/]cache-default-value|ux[\\/]colorize-json|logger)\.js$/;
+const helpLeftOut = {
+  name: 'help-left-out',
+  setup(b) {
+    b.onLoad({ filter: HELP_LEFT_OUT }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get(_, k) { if (k === '__esModule') return undefined; throw new Error(${JSON.stringify(`tarscli's fast help left ${relative(pkg, args.path)} out of its chunk (scripts/bundle.mjs), but read `)} + String(k)); } });`,
+      loader: 'js',
+    }));
+  },
+};
 /** The fast start's help chunk: string-width 4 counted by a loop where that is exact (scripts/string-width-ascii.mjs). */
 const stringWidthAscii = {
   name: 'string-width-ascii',
@@ -376,7 +395,7 @@ const fast = await build({
   external: [...EXTERNAL, 'js-yaml'],
   // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
   // oclif's requires made lazy and its templates and debug loggers shimmed as in the build above.
-  plugins: [fastStart, barrelImports, builtinNamespaces, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii],
+  plugins: [fastStart, barrelImports, builtinNamespaces, helpLeftOut, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 
