@@ -8,6 +8,7 @@
  * real pseudo-terminal (`script`) the bytes a user sees come from the fast help and are oclif's.
  */
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -126,6 +127,20 @@ describe('fast help: what oclif prints', () => {
       expect(await run(BIN)).toEqual(await run(OCLIF_ONLY));
     },
   );
+
+  it('a reader that goes away (`| head`) is no error, as with oclif', async () => {
+    const closedEarly = async (entry: string) => {
+      const child = spawn('node', [entry, 'os', 'deploy', '--help'], { stdio: ['ignore', 'pipe', 'pipe'], env: envFor({}) });
+      child.stdout.destroy();
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += String(d)));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, stderr };
+    };
+    const oclif = await closedEarly(OCLIF_ONLY);
+    expect(oclif).toEqual({ code: 0, stderr: '' });
+    expect(await closedEarly(BIN)).toEqual(oclif);
+  });
 
   it('string-width 4 counted by a loop (the help chunk) agrees with string-width', () => {
     const require = createRequire(createRequire(import.meta.url).resolve('@oclif/core'));

@@ -18,6 +18,7 @@ import { Help, normalizeArgv, standardizeIDFromArgv } from '@oclif/core/help';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir, release, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { format } from 'node:util';
 
 interface ManifestCommand {
   id: string;
@@ -150,6 +151,18 @@ class HelpConfig {
   }
 }
 
+/**
+ * oclif's Help, printing its lines at once: Help.log hands each to ux.stdout, which prints
+ * `format(...args)` and a newline through console.log; here they are joined and written in one
+ * write (the same bytes, without a console.log per line).
+ */
+class BufferedHelp extends Help {
+  text = '';
+  override log(...args: string[]): void {
+    this.text += `${format(...args)}\n`;
+  }
+}
+
 /** is-wsl's test (oclif's getPlatform answers `wsl` there, which changes the version line). */
 function isWsl(): boolean {
   if (process.platform !== 'linux') return false;
@@ -205,8 +218,14 @@ export async function runHelp(argv: readonly string[], root: string): Promise<bo
   const plan = helpPlan([...argv], config);
   if (!plan || !canRender(config, manifest.version, manifest.commands)) return false;
   // oclif's Help is typed against its Config class; this object has every member Help reads.
-  const help = new Help(config as unknown as ConstructorParameters<typeof Help>[0], plan.options);
+  const help = new BufferedHelp(config as unknown as ConstructorParameters<typeof Help>[0], plan.options);
   await help.showHelp(plan.argv);
+  // As on oclif's path: a reader that went away (`| head`) is not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err && err.code === 'EPIPE') return;
+    throw err;
+  });
+  process.stdout.write(help.text);
   return true;
 }
 

@@ -57,7 +57,9 @@ export async function runFast(argv: readonly string[], table: CommandTable, dist
   if (!found || helpFlag) {
     const topic = (w: string | undefined) => w !== undefined && Object.keys(table).some((id) => id.startsWith(`${w}:`));
     if (!(argv.length === 0 || helpFlag || argv[0] === 'help' || topic(argv[0]))) return false;
-    return (await import('./help.js')).runHelp(argv, root);
+    if (!(await (await import('./help.js')).runHelp(argv, root))) return false;
+    await flush();
+    return true;
   }
   // oclif-lite is read here, not by help, which the lines above have handed on.
   const { Command, Config, ExitSignal, UseOclif } = await import('./oclif-lite.js');
