@@ -2,9 +2,10 @@
  * The fast start: bin/run.js calls this first. For a command line that names one of tarscli's
  * own commands (not help, not autocomplete) it loads that command alone, built against
  * oclif-lite.ts instead of @oclif/core, and runs it: no oclif Config.load, no 420 KiB of oclif
- * to parse. It answers false, having done nothing, for every other line (help, a topic, an
- * unknown command, flags before the command) and whenever the line needs oclif to decide
- * (see oclif-lite.ts); bin/run.js then runs oclif as before.
+ * to parse. Help lines (no arguments, --help/-h, `help …`, a topic alone) go to help.ts, which
+ * prints oclif's help from the manifest. It answers false, having done nothing, for every other
+ * line (an unknown command, flags before the command) and whenever the line needs oclif to
+ * decide (see oclif-lite.ts and help.ts); bin/run.js then runs oclif as before.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
