@@ -17,7 +17,7 @@ writeFileSync(join(project, 'tars.config.json'), readFileSync(join(REPO, 'tars.c
 // The user's own cache (the KVM verdict) stays out of it.
 const env = { ...process.env, XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'tars-bench-cache-')) };
 
-const COMMANDS = [['--help'], ['version'], ['os', 'ps'], ['config', 'show']];
+const COMMANDS = [['--help'], ['os', 'deploy', '--help'], ['version'], ['os', 'ps'], ['config', 'show']];
 const figures = [];
 let ok = true;
 // Node's own floor for an ESM program that prints one line (tarscli is ESM and prints): the

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // tarscli. First the fast start (dist/fast/main.js, src/fast/run.ts): one of tarscli's own
-// commands, named first on the line, runs without oclif's Config.load or oclif itself. Whatever
-// it leaves (help, topics, unknown commands, a line oclif's parser must judge) goes to oclif's
-// execute from the bundle (dist/main.js, built by scripts/bundle.mjs), which shares one
-// @oclif/core with the bundled commands. A line that can only be oclif's (no command word first,
-// or a help flag) goes there directly.
+// commands, named first on the line, runs without oclif's Config.load or oclif itself, and help
+// (no arguments, --help/-h, `help`, a topic alone) is rendered by oclif's Help class from the
+// manifest (src/fast/help.ts). Whatever it leaves (unknown commands, a line oclif's parser must
+// judge, a setup the fast help cannot reproduce) goes to oclif's execute from the bundle
+// (dist/main.js, built by scripts/bundle.mjs), which shares one @oclif/core with the bundled
+// commands.
 //
 // This file and the fast start are CommonJS (bin/package.json, dist/fast/package.json): Node's
 // ESM loader costs a start some milliseconds for itself and about one per module it loads.
@@ -15,10 +16,9 @@
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1';
 const { join } = require('node:path');
 const argv = process.argv.slice(2);
-const mayBeFast = /^[a-z]/.test(argv[0] ?? '') && argv[0] !== 'help' && !argv.includes('--help') && !argv.includes('-h');
 
 async function main() {
-  if (mayBeFast && (await require('../dist/fast/main.js').run(argv))) return;
+  if (await require('../dist/fast/main.js').run(argv)) return;
   const { execute } = await import('../dist/main.js');
   // The package's root, named: oclif would look for it upwards from this file and find
   // bin/package.json first.

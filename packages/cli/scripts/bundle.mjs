@@ -22,10 +22,11 @@
 //   version oclif declares) when first used, and are not parsed at every start.
 // - Native modules (and dockerode, which reaches them) stay in node_modules.
 import { build } from 'esbuild';
-import { readdirSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STRING_WIDTH_ASCII } from './string-width-ascii.mjs';
 
 const BUILTINS = new Set(builtinModules);
 /**
@@ -346,6 +347,37 @@ module.exports = new Proxy({}, {
     });
   },
 };
+/**
+ * esbuild plugin (the fast start's help chunk): the modules that oclif's help modules require
+ * but that help as src/fast/help.ts runs it never evaluates (their requires are lazy, see
+ * lazyOclifRequires) — a custom help class's loader, dynamic flag defaults, JSON colouring and
+ * the logger — are left out: each is a module that throws if anything
+ * is read from it, so that the chunk a help line reads is what it runs (help-fast.e2e.test.ts
+ * renders every command's and topic's help through it). Only help.ts reaches oclif's own files
+ * in the fast build: commands get oclif-lite for `@oclif/core`.
+ */
+const HELP_LEFT_OUT = /[\\/]@oclif[\\/]core[\\/]lib[\\/](?:config[\\/]ts-path|module-loader|util[\\/]cache-default-value|ux[\\/]colorize-json|logger)\.js$/;
+const helpLeftOut = {
+  name: 'help-left-out',
+  setup(b) {
+    b.onLoad({ filter: HELP_LEFT_OUT }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get(_, k) { if (k === '__esModule') return undefined; throw new Error(${JSON.stringify(`tarscli's fast help left ${relative(pkg, args.path)} out of its chunk (scripts/bundle.mjs), but read `)} + String(k)); } });`,
+      loader: 'js',
+    }));
+  },
+};
+/** The fast start's help chunk: string-width 4 counted by a loop where that is exact (scripts/string-width-ascii.mjs). */
+const stringWidthAscii = {
+  name: 'string-width-ascii',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, (args) => {
+      const real = createRequire(join(args.resolveDir, 'x.js')).resolve('string-width');
+      const { version } = JSON.parse(readFileSync(join(dirname(real), 'package.json'), 'utf8'));
+      return version.startsWith('4.') ? { path: real, namespace: 'tars-string-width' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'tars-string-width' }, (args) => ({ contents: STRING_WIDTH_ASCII(args.path), loader: 'js', resolveDir: dirname(args.path) }));
+  },
+};
 const fastStart = {
   name: 'fast-start',
   setup(b) {
@@ -363,7 +395,9 @@ const fast = await build({
   banner: { js: FAST_BANNER },
   // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
   external: [...EXTERNAL, 'js-yaml'],
-  plugins: [fastStart, barrelImports, builtinNamespaces],
+  // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
+  // oclif's requires made lazy and its templates and debug loggers shimmed as in the build above.
+  plugins: [fastStart, barrelImports, builtinNamespaces, helpLeftOut, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 await toCommonJs(join(pkg, 'dist/fast'), Object.keys(fast.metafile.outputs).filter((f) => f.endsWith('.js')));
