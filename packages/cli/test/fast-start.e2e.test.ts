@@ -6,13 +6,12 @@
  * the lines it must leave to oclif (unknown, repeated or deprecated flags, bad values, help).
  */
 import { execa } from 'execa';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BIN, E2E_CACHE } from './helpers.js';
+import { BIN, E2E_CACHE, withReaderGone } from './helpers.js';
 
 const OCLIF_ONLY = fileURLToPath(new URL('./oclif-only.mjs', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -99,14 +98,7 @@ console.log(JSON.stringify({ ids: Object.keys(commands).length, bad }));`;
   });
 
   it('a reader that goes away (`| head`) is no error, as with oclif', async () => {
-    const closedEarly = async (entry: string) => {
-      const child = spawn('node', [entry, 'config', 'show'], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: E2E_CACHE } });
-      child.stdout.destroy();
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += String(d)));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      return { code, stderr };
-    };
+    const closedEarly = (entry: string) => withReaderGone(entry, ['config', 'show'], { cwd, env: { ...process.env, XDG_CACHE_HOME: E2E_CACHE } });
     const oclif = await closedEarly(OCLIF_ONLY);
     expect(oclif).toEqual({ code: 0, stderr: '' });
     expect(await closedEarly(BIN)).toEqual(oclif);

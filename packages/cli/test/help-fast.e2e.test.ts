@@ -8,7 +8,6 @@
  * real pseudo-terminal (`script`) the bytes a user sees come from the fast help and are oclif's.
  */
 import { execa } from 'execa';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -16,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { STRING_WIDTH_ASCII } from '../scripts/string-width-ascii.mjs';
-import { BIN, E2E_CACHE } from './helpers.js';
+import { BIN, E2E_CACHE, withReaderGone } from './helpers.js';
 
 const COMPARE = fileURLToPath(new URL('./help-compare.mjs', import.meta.url));
 const OCLIF_ONLY = fileURLToPath(new URL('./oclif-only.mjs', import.meta.url));
@@ -129,14 +128,7 @@ describe('fast help: what oclif prints', () => {
   );
 
   it('a reader that goes away (`| head`) is no error, as with oclif', async () => {
-    const closedEarly = async (entry: string) => {
-      const child = spawn('node', [entry, 'os', 'deploy', '--help'], { stdio: ['ignore', 'pipe', 'pipe'], env: envFor({}) });
-      child.stdout.destroy();
-      let stderr = '';
-      child.stderr.on('data', (d) => (stderr += String(d)));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      return { code, stderr };
-    };
+    const closedEarly = (entry: string) => withReaderGone(entry, ['os', 'deploy', '--help'], { env: envFor({}) });
     const oclif = await closedEarly(OCLIF_ONLY);
     expect(oclif).toEqual({ code: 0, stderr: '' });
     expect(await closedEarly(BIN)).toEqual(oclif);

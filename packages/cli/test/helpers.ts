@@ -45,3 +45,17 @@ export async function waitForEvent(dir: string, id: string, re: RegExp, timeoutM
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * `node ENTRY ...args` whose reader goes away at once (`| head`): its exit code and what it said
+ * on stderr (a CLI should exit as it would have, with nothing on stderr).
+ */
+export async function withReaderGone(entry: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stderr: string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn('node', [entry, ...args], { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  return { code, stderr };
+}

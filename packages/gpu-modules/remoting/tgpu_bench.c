@@ -18,22 +18,7 @@
 #include <time.h>
 #include "../runner/cuda_driver.h"
 #include "tgpu_client.h"
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void fail(const char *what, int s) {
-  printf("{\"ok\":false,\"error\":\"%s: %s\"}\n", what, tgpu_status_name(s));
-  exit(1);
-}
-#define CK(what, call)      \
-  do {                      \
-    int s_ = (call);        \
-    if (s_) fail(what, s_); \
-  } while (0)
+#include "tgpu_tool.h"
 
 typedef void (*host_fn)(const uint32_t dims[7], void **args);
 

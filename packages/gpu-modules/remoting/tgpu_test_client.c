@@ -24,28 +24,13 @@
 #include "../reference/marl.h"
 #include "../reference/vector_search.h"
 #include "tgpu_client.h"
+#include "tgpu_tool.h"
 
 static const char *region;
 static uint8_t sha[32];
 static unsigned channel;
 static long agents = 1000, steps = 50, launches = 5000;
 static uint32_t seed = 1;
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static void fail(const char *what, int s) {
-  printf("{\"ok\":false,\"error\":\"%s: %s\"}\n", what, tgpu_status_name(s));
-  exit(1);
-}
-#define CK(what, call)           \
-  do {                           \
-    int s_ = (call);             \
-    if (s_) fail(what, s_);      \
-  } while (0)
 
 static void attach(tgpu_client *c, unsigned ch) {
   CK("attach", tgpu_attach(c, region, ch));
