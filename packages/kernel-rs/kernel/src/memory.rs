@@ -270,6 +270,13 @@ pub fn map_user_mmio(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
     Some(())
 }
 
+/// As `map_user_mmio`, read only (a shared region's header that its readers trust).
+pub fn map_user_mmio_ro(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
+    let leaf = user_pte(pml4, vaddr, true)?;
+    *leaf = phys | P | U | NX | (1 << 4) | (1 << 3) | PTE_BORROWED;
+    Some(())
+}
+
 /// Physical address behind a user virtual address, if mapped user-accessible.
 pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
     walk_user(pml4, vaddr).map(|(pa, _)| pa)
