@@ -1,7 +1,7 @@
 //! GPU remoting for agents (issue 27): the guest side of `packages/gpu-modules/remoting`. The
 //! kernel grants the ivshmem region (`device=gpu0` on the module line) and maps only its header
 //! page (read only) and this agent's own channel; this client speaks the wire contract
-//! (`tgpu_wire.rs`, generated from `wire.json`) on that channel as `tgpu_client.c` does on the
+//! (`gpu_wire.rs`, generated from `packages/gpu-modules/remoting/wire.json` by its gen-wire.mjs) on that channel as `tgpu_client.c` does on the
 //! host. Handles are chosen by the caller (modules 1..15, functions 1..255, buffers 1..4095,
 //! streams 0..15, events 1..255), so every call but `stream_sync` and `event_query` only queues;
 //! the first failed asynchronous completion comes back from the next `stream_sync`.
@@ -12,7 +12,7 @@ use core::ptr::{read_volatile, write_volatile};
 use core::sync::atomic::{fence, Ordering};
 
 #[allow(dead_code)]
-#[path = "../../../../gpu-modules/remoting/tgpu_wire.rs"]
+#[path = "gpu_wire.rs"]
 pub mod wire;
 pub use wire::*;
 
