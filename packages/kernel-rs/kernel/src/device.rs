@@ -353,12 +353,12 @@ fn map_channel(k: &mut Kernel, frame: &mut TrapFrame, i: usize, d: &Device, n: u
         return Err(E_BAD_ARGS);
     }
     let cr3 = k.task(i).cr3;
-    memory::map_user_mmio_ro(cr3, GPU_WINDOW, bar.base).ok_or(E_NO_MEMORY)?;
+    memory::map_user_shared(cr3, GPU_WINDOW, bar.base, false).ok_or(E_NO_MEMORY)?;
     memory::flush_page(cr3, GPU_WINDOW);
     let first = bar.base + off + channel * size;
     for p in (0..size).step_by(FRAME_SIZE as usize) {
         let va = GPU_WINDOW + FRAME_SIZE + p;
-        memory::map_user_mmio(cr3, va, first + p).ok_or(E_NO_MEMORY)?;
+        memory::map_user_shared(cr3, va, first + p, true).ok_or(E_NO_MEMORY)?;
         memory::flush_page(cr3, va);
     }
     frame.rdi = GPU_WINDOW;

@@ -270,10 +270,12 @@ pub fn map_user_mmio(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
     Some(())
 }
 
-/// As `map_user_mmio`, read only (a shared region's header that its readers trust).
-pub fn map_user_mmio_ro(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
+/// Map one 4 KiB page of memory shared with the host through a device (the GPU region, an
+/// ivshmem BAR: RAM on the host side, prefetchable): cached, not executable, borrowed (never freed
+/// with the window), writable or not.
+pub fn map_user_shared(pml4: u64, vaddr: u64, phys: u64, writable: bool) -> Option<()> {
     let leaf = user_pte(pml4, vaddr, true)?;
-    *leaf = phys | P | U | NX | (1 << 4) | (1 << 3) | PTE_BORROWED;
+    *leaf = phys | P | U | NX | PTE_BORROWED | if writable { W } else { 0 };
     Some(())
 }
 
