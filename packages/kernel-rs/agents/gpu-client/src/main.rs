@@ -5,13 +5,16 @@
 //! 2 attack without a grant: open gpu0 (refused), then read the region's window (a fault)
 //! 3 attack: read the page just past this agent's channel (another channel's; a fault)
 //! 4 attack: write the region's header page (read only; a fault)
+//! 5 bench: marl_env_step for AGENTS agents launched from here, asynchronously (LAUNCHES launches,
+//!   one sync) and synchronously (launch + sync), best of 7 each (metrics gpu_async_launch_ns,
+//!   gpu_sync_launch_ns); bench/gpu-remoting.mjs sets them against the broker's own launch
 #![no_std]
 #![no_main]
 
 use agent_rt::abi::*;
 use agent_rt::device::Device;
 use agent_rt::gpu::*;
-use agent_rt::{log_fmt, marl, time_us, yield_now};
+use agent_rt::{log_fmt, marl, metric, time_us, yield_now};
 
 const AGENTS: usize = 256;
 const STEPS: usize = 20;
@@ -130,8 +133,52 @@ fn marl_run() -> Result<(), (&'static str, GpuError)> {
     Ok(())
 }
 
+const LAUNCHES: u64 = 2000;
+
+fn bench() -> Result<(), (&'static str, GpuError)> {
+    let sha = sha_bytes().ok_or(("module sha256 (gpu-modules not built)", GpuError::Status(TGPU_E_NOT_LISTED)))?;
+    let mut g = open().map_err(|e| ("open", e))?;
+    let n = AGENTS;
+    let bytes = 4 * n as u64;
+    g.module_load(1, &sha).map_err(|e| ("module_load", e))?;
+    g.get_function(2, 1, "marl_env_step").map_err(|e| ("get_function", e))?;
+    for (b, size) in [(1, bytes), (2, bytes), (3, 4 * marl::STATES as u64), (4, bytes)] {
+        g.mem_alloc(b, size).map_err(|e| ("mem_alloc", e))?;
+    }
+    g.stream_sync(0).map_err(|e| ("sync", e))?;
+    let mut env = [0u8; 36];
+    for (k, b) in [1u32, 2, 3, 4].iter().enumerate() {
+        put(&mut env, 8 * k, &tgpu_devptr(*b, 0).to_le_bytes());
+    }
+    put(&mut env, 32, &(n as i32).to_le_bytes());
+    let (grid, block) = ([n.div_ceil(256) as u32, 1, 1], [256, 1, 1]);
+    let (mut best_async, mut best_sync) = (u64::MAX, u64::MAX);
+    for _ in 0..7 {
+        let t = time_us();
+        for _ in 0..LAUNCHES {
+            g.launch(0, 2, grid, block, 0, &env).map_err(|e| ("launch", e))?;
+        }
+        g.stream_sync(0).map_err(|e| ("sync", e))?;
+        best_async = best_async.min((time_us() - t) * 1000 / LAUNCHES);
+        let t = time_us();
+        for _ in 0..LAUNCHES / 10 {
+            g.launch(0, 2, grid, block, 0, &env).map_err(|e| ("launch", e))?;
+            g.stream_sync(0).map_err(|e| ("sync", e))?;
+        }
+        best_sync = best_sync.min((time_us() - t) * 1000 / (LAUNCHES / 10));
+    }
+    metric("gpu_async_launch_ns", best_async);
+    metric("gpu_sync_launch_ns", best_sync);
+    log_fmt(format_args!("gpu bench: agents={} async_launch_ns={} sync_launch_ns={}", n, best_async, best_sync));
+    Ok(())
+}
+
 fn main(_task_id: u64, arg: u64) -> i64 {
     match arg {
+        5 => match bench() {
+            Ok(()) => 0,
+            Err((what, e)) => fail(what, e),
+        },
         1 => match marl_run() {
             Ok(()) => 0,
             Err((what, e)) => fail(what, e),
