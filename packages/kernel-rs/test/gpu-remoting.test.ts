@@ -78,4 +78,17 @@ describe.skipIf(!built)('GPU remoting from inside TARS (QEMU pc, TCG, CPU backen
     expect(b.alive()).toBe(true);
     await q.stop();
   });
+
+  it('attack: a module line naming another module\'s channel (gpu_channel) gets no channel, and neither does the other', async () => {
+    const b = broker!;
+    // dup-a asks for channel 1 explicitly; dup-b's rank is 1; solo's rank is 2.
+    const { q } = await boot([client('dup-a', 1, 'device=gpu0 gpu_channel=1'), client('dup-b', 1), client('solo', 1)], { gpu: { region: b.region, sizeBytes: b.sizeBytes } });
+    for (const n of ['dup-a', 'dup-b']) {
+      await wait(q, out(n, /^gpu: open failed: system error -7$/));
+      expect(q.reader.events.some((e) => e.ev === 'device_denied' && e['name'] === n && e['channel'] === 1)).toBe(true);
+    }
+    await wait(q, out('solo', /^gpu marl: channel=2 /), 120_000);
+    expect((await wait(q, exitOf('solo')))['code']).toBe(0);
+    await q.stop();
+  });
 });

@@ -215,16 +215,27 @@ fn held(k: &mut Kernel, i: usize, handle: u64) -> Result<usize, i64> {
     }
 }
 
-/// The GPU channel of task `i`'s module: `gpu_channel=N` on its line, else its rank among the
-/// modules that name the device, in boot order (so two modules never share one by default).
-fn gpu_channel(k: &Kernel, i: usize, name: &str) -> u64 {
-    let line = module_line(k, i);
-    if let Some(n) = module_arg(line, "gpu_channel").and_then(|v| v.parse::<u64>().ok()) {
-        return n;
-    }
-    let me = k.tasks[i].as_deref().map(|t| t.module).unwrap_or(0);
+/// The GPU channel of module `m`: `gpu_channel=N` on its line, else its rank among the modules
+/// that name the device, in boot order. None when it does not name the device.
+fn module_channel(k: &Kernel, m: usize, name: &str) -> Option<u64> {
     let named = |l: &str| module_arg(l, "device").is_some_and(|l| l.split('+').any(|n| n == name));
-    k.modules.iter().take(me).flatten().filter(|m| named(m.cmdline)).count() as u64
+    let line = k.modules.get(m)?.as_ref()?.cmdline;
+    if !named(line) {
+        return None;
+    }
+    if let Some(n) = module_arg(line, "gpu_channel").and_then(|v| v.parse::<u64>().ok()) {
+        return Some(n);
+    }
+    Some(k.modules.iter().take(m).flatten().filter(|x| named(x.cmdline)).count() as u64)
+}
+
+/// Task `i`'s GPU channel, and whether another module resolves to the same one (an explicit
+/// `gpu_channel` colliding with another's): then neither gets it, so no channel is ever shared.
+fn gpu_channel(k: &Kernel, i: usize, name: &str) -> (u64, bool) {
+    let me = k.tasks[i].as_deref().map(|t| t.module).unwrap_or(usize::MAX);
+    let mine = module_channel(k, me, name).unwrap_or(u64::MAX);
+    let shared = (0..k.modules.len()).any(|m| m != me && module_channel(k, m, name) == Some(mine));
+    (mine, shared)
 }
 
 /// dev_open(name_ptr, name_len) → (handle, vendor << 16 | device, line).
@@ -258,7 +269,13 @@ pub fn sys_open(k: &mut Kernel, frame: &mut TrapFrame, i: usize) -> SysResult {
         if let Bus::Pci(at) = d.bus {
             pci::command(at, pci::CMD_MEMORY, 0);
         }
-        let (task, channel) = (Name::new(k.task(i).name()), gpu_channel(k, i, name));
+        let (task, (channel, clash)) = (Name::new(k.task(i).name()), gpu_channel(k, i, name));
+        if clash {
+            crate::events::emit("device_denied", |w| {
+                let _ = write!(w, ",\"task\":{},\"name\":{},\"device\":{},\"channel\":{},\"why\":\"channel of another module\"", id, JsonStr(task.as_str()), JsonStr(name), channel);
+            });
+            return Err(E_BUSY);
+        }
         crate::events::emit("device_grant", |w| {
             let _ = write!(w, ",\"device\":{},\"task\":{},\"name\":{},\"channel\":{}", JsonStr(d.name.as_str()), id, JsonStr(task.as_str()), channel);
         });
@@ -338,7 +355,10 @@ fn map_channel(k: &mut Kernel, frame: &mut TrapFrame, i: usize, d: &Device, n: u
     if n != IVSHMEM_BAR || bar.io || bar.size < 2 * FRAME_SIZE || bar.base % FRAME_SIZE != 0 {
         return Err(E_BAD_ARGS);
     }
-    let channel = gpu_channel(k, i, d.name.as_str());
+    let (channel, clash) = gpu_channel(k, i, d.name.as_str());
+    if clash {
+        return Err(E_BUSY);
+    }
     let head = memory::map_mmio(bar.base).ok_or(E_NO_MEMORY)?;
     // SAFETY: an uncached kernel mapping of the region's first page, just made; plain reads.
     let word = |off: u64| unsafe { core::ptr::read_volatile((head + off) as *const u64) };

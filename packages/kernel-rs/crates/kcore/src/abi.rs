@@ -167,8 +167,9 @@ pub const DMA_MAX_PAGES: u64 = 4096;
 /// `dev_map(handle, 2)` maps only the region's header page at GPU_WINDOW and the caller's own
 /// channel (its pages, as the header lays them out) right after it, at GPU_WINDOW + 4096:
 /// rdi = GPU_WINDOW, rsi = 4096 + the channel's size, rdx = the channel index. No other channel's
-/// pages are ever in the caller's address space. Before the broker has written the header:
-/// E_BUSY. Other BARs, dev_irq and dma_alloc on it: E_BAD_ARGS.
+/// pages are ever in the caller's address space. Two modules resolving to one channel (an
+/// explicit gpu_channel colliding): E_BUSY from dev_open for both. Before the broker has written
+/// the header: E_BUSY from dev_map. Other BARs, dev_irq and dma_alloc on it: E_BAD_ARGS.
 pub const GPU_WINDOW: u64 = 0xD0_4000_0000;
 /// The most the kernel maps of one channel (its rings, parameters and data window).
 pub const GPU_CHANNEL_MAX: u64 = 256 << 20;
