@@ -18,6 +18,7 @@ export * from './hot-swap.js';
 export * from './hyperlight.js';
 export * from './metal.js';
 export * from './pxe.js';
+export * from './gpu-broker.js';
 export * from './support.js';
 export * from './symbolize.js';
 export * from './update-module.js';

@@ -23,6 +23,15 @@ describe('QEMU command line', () => {
     expect(mm.flatMap((a, i) => (a === '-device' ? [mm[i + 1]] : []))).toContain('virtio-blk-device,drive=tarsdisk0');
   });
 
+  it('shares the GPU broker\'s region as ivshmem-plain on a file backend (share=on, a power-of-two size); refuses microvm and a bad size', () => {
+    const args = qemuArgs({ ...base, gpu: { region: '/run/x,y/gpu.shm', sizeBytes: 8 << 20 } }, paths);
+    expect(after(args, '-object')).toBe('memory-backend-file,id=tarsgpu,share=on,mem-path=/run/x,,y/gpu.shm,size=8388608');
+    expect(args.flatMap((a, i) => (a === '-device' ? [args[i + 1]] : []))).toContain('ivshmem-plain,memdev=tarsgpu');
+    expect(qemuArgs(base, paths)).not.toContain('-object');
+    expect(() => qemuArgs({ ...base, machine: 'microvm', gpu: { region: '/g', sizeBytes: 8192 } }, paths)).toThrow(/needs --machine pc/);
+    expect(() => qemuArgs({ ...base, gpu: { region: '/g', sizeBytes: 3 << 20 } }, paths)).toThrow(BugError);
+  });
+
   it('counts instructions at the shift asked for: true is shift 0, a number its own shift, none by default', () => {
     expect(after(qemuArgs(base, paths), '-icount')).toBeUndefined();
     expect(after(qemuArgs({ ...base, icount: false }, paths), '-icount')).toBeUndefined();

@@ -3,7 +3,7 @@
 // differs from what the JSON gives (the drift test runs it). Offsets are computed here and
 // asserted in both files, so a compiler that lays a struct out differently fails to build rather
 // than speaking another wire.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
@@ -90,6 +90,10 @@ const outputs = [
   [here('tgpu_wire.h'), generateHeader()],
   [here('tgpu_wire.rs'), generateRust()],
 ];
+// The Rust guest SDK's copy (agent-rt::gpu), inside the kernel workspace: that workspace is built
+// on its own (`tarscli init` copies it into projects), so it cannot reach this directory.
+const agentRt = here('../../kernel-rs/crates/agent-rt/src/');
+if (existsSync(agentRt)) outputs.push([`${agentRt}gpu_wire.rs`, generateRust()]);
 if (process.argv.includes('--check')) {
   for (const [file, text] of outputs) {
     let old = '';
@@ -97,7 +101,7 @@ if (process.argv.includes('--check')) {
       old = readFileSync(file, 'utf8');
     } catch {}
     if (old !== text) {
-      console.error(`remoting/${file.split('/').pop()} differs from remoting/wire.json: run \`node remoting/gen-wire.mjs\``);
+      console.error(`${file.includes('/agent-rt/') ? 'kernel-rs/crates/agent-rt/src' : 'remoting'}/${file.split('/').pop()} differs from remoting/wire.json: run \`node remoting/gen-wire.mjs\``);
       process.exit(1);
     }
   }

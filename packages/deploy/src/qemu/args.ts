@@ -64,6 +64,13 @@ export interface QemuSpec {
    * (`device=blkN`). Written in place: they outlive the deployment.
    */
   disks?: QemuDisk[];
+  /**
+   * The GPU remoting region (issue 27): the broker's region file shared with the guest as an
+   * ivshmem-plain PCI device (1af4:1110, BAR 2 = the file), which the kernel names gpu0 and maps
+   * channel by channel into the modules that name it (`device=gpu0`). `sizeBytes` is a power of
+   * two at least the broker's region size (QEMU grows the file to it). `pc` only.
+   */
+  gpu?: { region: string; sizeBytes: number };
 }
 
 export interface QemuDisk {
@@ -145,6 +152,13 @@ export function qemuArgs(spec: QemuSpec, paths: QemuPaths): string[] {
       args.push('-drive', `if=none,id=tarsdisk${n},file=${qemuEscape(d.path)},format=${d.format}`);
       args.push('-device', microvm ? `virtio-blk-device,drive=tarsdisk${n}` : `virtio-blk-pci,drive=tarsdisk${n},disable-legacy=on`);
     });
+  }
+  if (spec.gpu) {
+    const size = spec.gpu.sizeBytes;
+    if (microvm) throw new AbortError('the GPU region is a PCI device: it needs --machine pc, not microvm', { code: 'USAGE' });
+    if (!Number.isInteger(size) || size < 8192 || (size & (size - 1)) !== 0) throw new BugError(`the GPU region size must be a power of two of at least 8 KiB (got ${size})`);
+    args.push('-object', `memory-backend-file,id=tarsgpu,share=on,mem-path=${qemuEscape(spec.gpu.region)},size=${size}`);
+    args.push('-device', 'ivshmem-plain,memdev=tarsgpu');
   }
   if (spec.pxe) {
     args.push('-netdev', `user,id=net0,tftp=${qemuEscape(spec.pxe.tftpRoot)},bootfile=${qemuEscape(spec.pxe.bootFile)}`);

@@ -270,6 +270,15 @@ pub fn map_user_mmio(pml4: u64, vaddr: u64, phys: u64) -> Option<()> {
     Some(())
 }
 
+/// Map one 4 KiB page of memory shared with the host through a device (the GPU region, an
+/// ivshmem BAR: RAM on the host side, prefetchable): cached, not executable, borrowed (never freed
+/// with the window), writable or not.
+pub fn map_user_shared(pml4: u64, vaddr: u64, phys: u64, writable: bool) -> Option<()> {
+    let leaf = user_pte(pml4, vaddr, true)?;
+    *leaf = phys | P | U | NX | PTE_BORROWED | if writable { W } else { 0 };
+    Some(())
+}
+
 /// Physical address behind a user virtual address, if mapped user-accessible.
 pub fn translate_user(pml4: u64, vaddr: u64) -> Option<u64> {
     walk_user(pml4, vaddr).map(|(pa, _)| pa)

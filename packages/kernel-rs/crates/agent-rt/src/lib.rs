@@ -9,6 +9,7 @@ pub use kcore::blk;
 #[allow(clippy::all)]
 pub mod agent_abi;
 pub mod device;
+pub mod gpu;
 pub mod lifecycle;
 pub mod marl;
 pub mod sandbox;

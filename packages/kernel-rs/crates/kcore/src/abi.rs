@@ -161,6 +161,18 @@ pub const DEV_BAR_SPAN: u64 = 1 << 20;
 pub const DMA_WINDOW: u64 = 0xD0_1000_0000;
 pub const DMA_DEFAULT_PAGES: u64 = 64;
 pub const DMA_MAX_PAGES: u64 = 4096;
+/// The GPU remoting region (issue 27; ivshmem-plain, 1af4:1110, named gpu0): one device every
+/// module naming it on its line may open (`device=gpu0`), its channel chosen by the kernel (the
+/// module's rank among the modules naming gpu0, in boot order; `gpu_channel=N` overrides). On it
+/// `dev_map(handle, 2)` maps only the region's header page at GPU_WINDOW and the caller's own
+/// channel (its pages, as the header lays them out) right after it, at GPU_WINDOW + 4096:
+/// rdi = GPU_WINDOW, rsi = 4096 + the channel's size, rdx = the channel index. No other channel's
+/// pages are ever in the caller's address space. Two modules resolving to one channel (an
+/// explicit gpu_channel colliding): E_BUSY from dev_open for both. Before the broker has written
+/// the header: E_BUSY from dev_map. Other BARs, dev_irq and dma_alloc on it: E_BAD_ARGS.
+pub const GPU_WINDOW: u64 = 0xD0_4000_0000;
+/// The most the kernel maps of one channel (its rings, parameters and data window).
+pub const GPU_CHANNEL_MAX: u64 = 256 << 20;
 
 /// Where a guest finds its call (SB_IO_IN bytes) and writes its result (SB_IO_OUT bytes after it).
 pub const SB_IO_BASE: u64 = 0x80_3000_0000;
