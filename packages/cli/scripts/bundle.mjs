@@ -222,8 +222,9 @@ const zodLazyBinds = {
       }
       text = text.replace(alias, '');
       text += `
-for (const name of ${JSON.stringify(ZOD_BOUND)}) {
-  const method = ZodType.prototype[name === 'spa' ? 'safeParseAsync' : name];
+// Every method read before any becomes a getter (spa is safeParseAsync).
+const __tarsMethods = ${JSON.stringify(ZOD_BOUND)}.map((name) => [name, ZodType.prototype[name === 'spa' ? 'safeParseAsync' : name]]);
+for (const [name, method] of __tarsMethods) {
   Object.defineProperty(ZodType.prototype, name, {
     configurable: true,
     get() {
