@@ -196,6 +196,52 @@ const ejsShim = {
   },
 };
 
+/**
+ * esbuild plugin: zod 3's ZodType constructor binds 24 of its methods (parse, safeParse,
+ * optional, default, …) to every schema it builds, so that `const { parse } = schema` works
+ * detached. The config schema alone is some 190 schemas: 4,500 bound functions made at every
+ * start, each a property added to its schema, almost none of them ever read. In the bundle a
+ * getter on ZodType.prototype binds the method when it is read instead, so a detached
+ * `schema.parse` still works (a method call binds too: one bind per call where zod made 24 per
+ * schema). No subclass overrides these methods (checked here: the build fails if zod's source
+ * no longer has the lines this expects).
+ */
+const ZOD_BOUND = ['parse', 'safeParse', 'parseAsync', 'safeParseAsync', 'spa', 'refine', 'refinement', 'superRefine', 'optional', 'nullable', 'nullish', 'array', 'promise', 'or', 'and', 'transform', 'brand', 'default', 'catch', 'describe', 'pipe', 'readonly', 'isNullable', 'isOptional'];
+const zodLazyBinds = {
+  name: 'zod-lazy-binds',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v3[\\/]types\.js$/ }, async (args) => {
+      const { readFile } = await import('node:fs/promises');
+      let text = await readFile(args.path, 'utf8');
+      const found = [];
+      text = text.replace(/^\s*this\.(\w+) = this\.\1\.bind\(this\);\n/gm, (_, name) => (found.push(name), ''));
+      const alias = '        /** Alias of safeParseAsync */\n        this.spa = this.safeParseAsync;\n';
+      // Each method defined once in the file (on ZodType): no subclass has its own.
+      const overridden = ZOD_BOUND.filter((k) => k !== 'spa' && (text.match(new RegExp(`^    (?:async )?${k}\\(`, 'gm')) ?? []).length !== 1);
+      if (found.join() !== ZOD_BOUND.join() || !text.includes(alias) || overridden.length) {
+        throw new Error(`zod-lazy-binds: ${args.path} is not the zod 3 this plugin knows (bound: ${found.join(', ')}; overridden: ${overridden.join(', ')})`);
+      }
+      text = text.replace(alias, '');
+      text += `
+// Every method read before any becomes a getter (spa is safeParseAsync).
+const __tarsMethods = ${JSON.stringify(ZOD_BOUND)}.map((name) => [name, ZodType.prototype[name === 'spa' ? 'safeParseAsync' : name]]);
+for (const [name, method] of __tarsMethods) {
+  Object.defineProperty(ZodType.prototype, name, {
+    configurable: true,
+    get() {
+      return method.bind(this);
+    },
+    set(value) {
+      Object.defineProperty(this, name, { value, writable: true, enumerable: true, configurable: true });
+    },
+  });
+}
+`;
+      return { contents: text, loader: 'js' };
+    });
+  },
+};
+
 const entryPoints = [
   { in: join(pkg, 'src/main.ts'), out: 'main' },
   { in: join(pkg, 'src/hooks/not-found.ts'), out: 'hooks/not-found' },
@@ -261,7 +307,7 @@ const result = await build({
   // computes; give the ESM output a real one.
   banner: { js: "import { createRequire as __tarsCreateRequire } from 'node:module'; const require = __tarsCreateRequire(import.meta.url);" },
   external: EXTERNAL,
-  plugins: [lazyOclifRequires, barrelImports, ejsShim, debugShim],
+  plugins: [lazyOclifRequires, barrelImports, ejsShim, debugShim, zodLazyBinds],
 });
 // The fast start (src/fast/run.ts): the same commands and kit again, under dist/fast/, with
 // `@oclif/core` replaced by src/fast/oclif-lite.ts; its entry holds the table of command ids,
@@ -397,7 +443,7 @@ const fast = await build({
   external: [...EXTERNAL, 'js-yaml'],
   // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
   // oclif's requires made lazy and its templates and debug loggers shimmed as in the build above.
-  plugins: [fastStart, barrelImports, builtinNamespaces, helpLeftOut, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii],
+  plugins: [fastStart, barrelImports, builtinNamespaces, helpLeftOut, lazyOclifRequires, ejsShim, debugShim, stringWidthAscii, zodLazyBinds],
 });
 Object.assign(result.metafile.outputs, fast.metafile.outputs);
 await toCommonJs(join(pkg, 'dist/fast'), Object.keys(fast.metafile.outputs).filter((f) => f.endsWith('.js')));

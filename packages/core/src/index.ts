@@ -6,6 +6,7 @@ export * from './exec.js';
 export * from './fs.js';
 export * from './tasks.js';
 export * from './docker.js';
+export * from './config/constants.js';
 export * from './config/schema.js';
 export * from './config/load.js';
 export * from './config/root.js';
