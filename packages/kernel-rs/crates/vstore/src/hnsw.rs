@@ -25,9 +25,11 @@ pub struct HnswParams {
     pub seed: u64,
 }
 
+/// ef 256 by default: on uniform random 128-d data (no structure, the hardest case) M = 16
+/// reaches recall@10 0.92 at ef 128 and 0.98 at 256 (examples/bench.rs).
 impl Default for HnswParams {
     fn default() -> Self {
-        HnswParams { m: 16, ef_construct: 200, ef: 128, seed: 0x7A25_5EED }
+        HnswParams { m: 16, ef_construct: 200, ef: 256, seed: 0x7A25_5EED }
     }
 }
 
@@ -188,7 +190,7 @@ impl Graph {
         let mut eps = vec![ep];
         loop {
             let found = self.search_layer(space, q, &eps, self.params.ef_construct, layer, &|_| true);
-            let chosen = self.select(space, &found, self.params.m);
+            let chosen = self.select(space, &found, self.cap(layer));
             let row = self.links_mut(i, layer);
             for (k, s) in chosen.iter().enumerate() {
                 row[k] = s.1;
