@@ -48,7 +48,8 @@ pub struct Collection {
     pub params: CollectionParams,
     vectors: Vec<f32>,
     ids: Vec<u64>,
-    payloads: Vec<Option<Payload>>,
+    /// (slot, payload) for the points that have one, sorted by slot (slots only grow).
+    payloads: Vec<(u32, Payload)>,
     live: Vec<u64>,
     live_count: usize,
     map: IdMap,
@@ -114,12 +115,14 @@ impl Collection {
                 self.set_live(old, false);
                 self.live_count -= 1;
             }
-            self.payloads[old as usize] = None;
+            self.drop_payload(old);
         }
         let slot = self.ids.len() as u32;
         self.vectors.extend_from_slice(&vector);
         self.ids.push(id);
-        self.payloads.push(payload);
+        if let Some(p) = payload {
+            self.payloads.push((slot, p));
+        }
         self.set_live(slot, true);
         self.live_count += 1;
         self.map.set(id, slot, &self.ids);
@@ -145,7 +148,7 @@ impl Collection {
         match self.map.get(id, &self.ids) {
             Some(slot) if self.is_live(slot) => {
                 self.set_live(slot, false);
-                self.payloads[slot as usize] = None;
+                self.drop_payload(slot);
                 self.live_count -= 1;
                 true
             }
@@ -156,7 +159,18 @@ impl Collection {
     pub fn get(&self, id: u64) -> Option<(&[f32], Option<&Payload>)> {
         let slot = self.map.get(id, &self.ids).filter(|&s| self.is_live(s))? as usize;
         let d = self.params.dim as usize;
-        Some((&self.vectors[slot * d..slot * d + d], self.payloads[slot].as_ref()))
+        Some((&self.vectors[slot * d..slot * d + d], self.payload(slot as u32)))
+    }
+
+    fn payload(&self, slot: u32) -> Option<&Payload> {
+        let k = self.payloads.binary_search_by_key(&slot, |e| e.0).ok()?;
+        Some(&self.payloads[k].1).filter(|p| !p.is_empty())
+    }
+
+    fn drop_payload(&mut self, slot: u32) {
+        if let Ok(k) = self.payloads.binary_search_by_key(&slot, |e| e.0) {
+            self.payloads[k].1 = Payload::default();
+        }
     }
 
     fn passes(&self, slot: u32, filter: Option<&Filter>) -> bool {
@@ -165,7 +179,7 @@ impl Collection {
         }
         match filter {
             None => true,
-            Some(f) => f.matches(self.payloads[slot as usize].as_deref().unwrap_or(&[])),
+            Some(f) => f.matches(self.payload(slot).map_or(&[][..], |p| &p[..])),
         }
     }
 
@@ -198,7 +212,7 @@ impl Collection {
     pub fn memory_bytes(&self) -> usize {
         self.vectors.capacity() * 4
             + self.ids.capacity() * 8
-            + self.payloads.capacity() * core::mem::size_of::<Option<Payload>>()
+            + self.payloads.capacity() * core::mem::size_of::<(u32, Payload)>()
             + self.live.capacity() * 8
             + self.map.bytes()
             + self.graph.as_ref().map_or(0, |g| g.bytes())

@@ -1,6 +1,7 @@
 //! Hierarchical navigable small-world graph (Malkov & Yashunin) over the collection's slots.
 //! Layer 0 links are a flat `n × 2M` array of u32 (unused entries `EMPTY`); upper layers,
-//! which about one node in M reaches, live in a second pool addressed by a per-node offset.
+//! which about one node in M reaches, live in a second pool, found through a sparse index
+//! sorted by node (nodes are added in slot order, so it stays sorted by pushing).
 //! Levels come from a seeded RNG, so the same inserts build the same graph.
 use alloc::collections::BinaryHeap;
 use alloc::vec;
@@ -86,7 +87,8 @@ pub struct Graph {
     pub params: HnswParams,
     level0: Vec<u32>,
     levels: Vec<u8>,
-    upper_at: Vec<u32>,
+    /// (node, offset in `upper`) for the nodes above layer 0, sorted by node.
+    upper_at: Vec<(u32, u32)>,
     upper: Vec<u32>,
     entry: u32,
     top: u8,
@@ -129,7 +131,7 @@ impl Graph {
         }
     }
     pub fn bytes(&self) -> usize {
-        self.level0.capacity() * 4 + self.levels.capacity() + self.upper_at.capacity() * 4 + self.upper.capacity() * 4
+        self.level0.capacity() * 4 + self.levels.capacity() + self.upper_at.capacity() * 8 + self.upper.capacity() * 4
     }
     pub fn shrink_to_fit(&mut self) {
         self.level0.shrink_to_fit();
@@ -142,7 +144,7 @@ impl Graph {
             let a = i as usize * self.m0();
             &self.level0[a..a + self.m0()]
         } else {
-            let a = self.upper_at[i as usize] as usize + (layer as usize - 1) * self.params.m;
+            let a = self.upper_offset(i) + (layer as usize - 1) * self.params.m;
             &self.upper[a..a + self.params.m]
         }
     }
@@ -153,8 +155,14 @@ impl Graph {
             &mut self.level0[a..a + m0]
         } else {
             let m = self.params.m;
-            let a = self.upper_at[i as usize] as usize + (layer as usize - 1) * m;
+            let a = self.upper_offset(i) + (layer as usize - 1) * m;
             &mut self.upper[a..a + m]
+        }
+    }
+    fn upper_offset(&self, i: u32) -> usize {
+        match self.upper_at.binary_search_by_key(&i, |e| e.0) {
+            Ok(k) => self.upper_at[k].1 as usize,
+            Err(_) => unreachable!("node {i} has no upper layers"),
         }
     }
     fn random_level(&mut self) -> u8 {
@@ -172,7 +180,9 @@ impl Graph {
         debug_assert_eq!(i as usize, self.len());
         let level = self.random_level();
         self.levels.push(level);
-        self.upper_at.push(self.upper.len() as u32);
+        if level > 0 {
+            self.upper_at.push((i, self.upper.len() as u32));
+        }
         self.upper.resize(self.upper.len() + level as usize * self.params.m, EMPTY);
         self.level0.resize(self.level0.len() + self.m0(), EMPTY);
         if self.entry == EMPTY {

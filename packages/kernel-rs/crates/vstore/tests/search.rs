@@ -54,7 +54,11 @@ fn build(metric: Metric, n: usize, d: usize, seed: u64, payloads: Option<&[Vec<u
 
 fn recall(metric: Metric) -> (f64, f64) {
     let (n, d, nq, k) = (size(), 128, 100, 10);
-    let (c, v) = build(metric, n, d, 42, None);
+    let (mut c, v) = build(metric, n, d, 42, None);
+    c.shrink_to_fit();
+    let per = c.memory_bytes() as f64 / n as f64;
+    eprintln!("{metric:?}: {per:.1} bytes per stored vector at M = 16 (goal 4*d+150 = {})", 4 * d + 150);
+    assert!(per <= (4 * d + 150) as f64, "{per} bytes per vector");
     assert!(c.has_graph());
     let queries = data(nq, d, 7);
     let (mut hits, mut dists) = (0usize, 0u64);
