@@ -1,8 +1,8 @@
 //! recall@10 and distance computations per query at ef = 16…256 on seeded random 10k×128 (L2,
 //! M = 16), against brute force in the same run, and memory per stored vector at M = 16.
 //! `cargo run --release -p vstore --example bench [-- OUT_DIR]` also writes the data
-//! (base.fvecs, query.fvecs, truth.ivecs) and its results (vstore.json) to OUT_DIR for
-//! packages/kernel-rs/bench/vstore-faiss.py.
+//! (base.fvecs, query.fvecs, truth.ivecs) and its results (vstore.json) to OUT_DIR, for a
+//! comparison with faiss.IndexHNSWFlat at the same M and ef on the same data.
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

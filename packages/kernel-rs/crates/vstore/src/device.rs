@@ -29,9 +29,12 @@ pub trait BlockDevice {
 
 /// An in-memory disk. With `crash_after(n)` it applies writes byte by byte and, once `n` bytes
 /// have been written in total, stops in the middle of that write and fails every later
-/// operation, as a machine losing power mid-write would.
+/// operation, as a machine losing power mid-write would. With `volatile_cache()` writes stay in
+/// a write cache until `flush`, and a power loss (`into_image`) loses what was not flushed.
 pub struct MemDevice {
     pub bytes: Vec<u8>,
+    /// With a volatile cache: the contents as of the last flush.
+    durable: Option<Vec<u8>>,
     budget: Option<u64>,
     crashed: bool,
     /// Bytes written so far (every write call, whole or cut).
@@ -40,21 +43,25 @@ pub struct MemDevice {
 
 impl MemDevice {
     pub fn new(sectors: u64) -> Self {
-        MemDevice { bytes: vec![0; sectors as usize * SECTOR], budget: None, crashed: false, written: 0 }
+        MemDevice { bytes: vec![0; sectors as usize * SECTOR], durable: None, budget: None, crashed: false, written: 0 }
     }
     pub fn from_bytes(bytes: Vec<u8>) -> Self {
-        MemDevice { bytes, budget: None, crashed: false, written: 0 }
+        MemDevice { bytes, durable: None, budget: None, crashed: false, written: 0 }
     }
     /// Lose power once `n` more bytes have been written.
     pub fn crash_after(&mut self, n: u64) {
         self.budget = Some(n);
+    }
+    /// Keep writes in a cache that only `flush` makes durable.
+    pub fn volatile_cache(&mut self) {
+        self.durable = Some(self.bytes.clone());
     }
     pub fn crashed(&self) -> bool {
         self.crashed
     }
     /// The disk as it would be found after a power cycle.
     pub fn into_image(self) -> Vec<u8> {
-        self.bytes
+        self.durable.unwrap_or(self.bytes)
     }
     fn range(&self, sector: u64, len: usize) -> Result<core::ops::Range<usize>, DeviceError> {
         if len % SECTOR != 0 {
@@ -104,6 +111,9 @@ impl BlockDevice for MemDevice {
     fn flush(&mut self) -> Result<(), DeviceError> {
         if self.crashed {
             return Err(DeviceError::Io);
+        }
+        if let Some(d) = self.durable.as_mut() {
+            d.copy_from_slice(&self.bytes);
         }
         Ok(())
     }

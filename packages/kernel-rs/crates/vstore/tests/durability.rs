@@ -18,7 +18,14 @@ fn fresh(sectors: u64) -> Store<MemDevice> {
 /// Run a stream of upserts (one every `batch`), crashing after `cut` bytes; returns the image
 /// and the ids acknowledged.
 fn run(base: &[u8], cut: u64, n: u64, batch: usize) -> (Vec<u8>, Vec<u64>) {
+    run_on(base, cut, n, batch, false)
+}
+
+fn run_on(base: &[u8], cut: u64, n: u64, batch: usize, cache: bool) -> (Vec<u8>, Vec<u64>) {
     let mut dev = MemDevice::from_bytes(base.to_vec());
+    if cache {
+        dev.volatile_cache();
+    }
     dev.crash_after(cut);
     let (mut s, _) = Store::open(dev).unwrap();
     let mut acked = Vec::new();
@@ -92,6 +99,16 @@ fn crash_at_every_byte_keeps_every_acknowledged_point() {
         cuts += 1;
     }
     eprintln!("crash points tried: {cuts} (every byte of {total} written)");
+}
+
+#[test]
+fn with_a_volatile_write_cache_every_acknowledged_point_was_flushed() {
+    let base = fresh(256).into_device().into_image();
+    let n = 12;
+    for cut in 0..=(n + 1) * SECTOR as u64 {
+        let (image, acked) = run_on(&base, cut, n, 1, true);
+        check_recovered(image, &acked, n);
+    }
 }
 
 #[test]
