@@ -184,13 +184,21 @@ impl Collection {
     }
 
     /// The `k` points nearest `query` that pass `filter`. `ef` overrides the collection's
-    /// default beam width; `exact` forces a full scan.
+    /// default beam width; `exact` forces a full scan. With a graph, a filter that at most
+    /// `flat_threshold` points pass is answered by an exact scan of those points.
     pub fn search(&self, query: &[f32], k: usize, filter: Option<&Filter>, ef: Option<usize>, exact: bool) -> Result<(Vec<Hit>, SearchStats), Error> {
         let (q, _) = self.prepare(query, b"")?;
         let filter = filter.filter(|f| !f.is_empty());
         let space = Space { vectors: &self.vectors, dim: self.params.dim as usize, metric: self.params.metric, count: Cell::new(0) };
         let keep = |s: u32| self.passes(s, filter);
         let mut stats = SearchStats::default();
+        // A filter that few points pass is answered exactly over those points: cheaper than a
+        // beam that must traverse past many rejected nodes, and exact.
+        let exact = exact
+            || filter.is_some_and(|_| {
+                let cap = self.params.flat_threshold.max(ef.unwrap_or(self.params.hnsw.ef).max(k));
+                (0..self.ids.len() as u32).filter(|&s| keep(s)).take(cap + 1).count() <= cap
+            });
         let found: Vec<Scored> = match (&self.graph, exact) {
             (Some(g), false) => {
                 stats.hnsw = true;

@@ -176,11 +176,12 @@ fn hnsw_filtered_search_matches_brute_force_filter() {
     assert!(c.has_graph());
     let mut r = Rng::new(11);
     let queries = data(nq, d, 13);
-    let (mut hits, mut total, mut dists) = (0, 0, 0u64);
+    let (mut hits, mut total, mut dists, mut graph) = (0, 0, 0u64, 0);
     for q in queries.chunks(d) {
         let f = random_filter(&mut r);
         let (res, stats) = c.search(q, k, Some(&f), None, false).unwrap();
         dists += stats.distances;
+        graph += stats.hnsw as usize;
         let truth = brute(Metric::L2, &v, d, q, k, |i| passes(&f, &payloads[i]));
         for h in &res {
             assert!(passes(&f, &payloads[h.id as usize]), "hit {} fails {f:?}", h.id);
@@ -190,7 +191,8 @@ fn hnsw_filtered_search_matches_brute_force_filter() {
         total += truth.len();
     }
     let rc = hits as f64 / total as f64;
-    eprintln!("filtered HNSW {n}x{d}: recall@10 = {rc:.4} against brute-force filter, {:.0} distances/query", dists as f64 / nq as f64);
+    eprintln!("filtered search {n}x{d}: recall@10 = {rc:.4} against brute-force filter, {:.0} distances/query, {graph}/{nq} queries through the graph", dists as f64 / nq as f64);
+    assert!(graph >= nq / 2, "only {graph} of {nq} filtered queries used the graph");
     assert!(rc >= 0.95, "filtered recall {rc}");
 }
 
@@ -237,4 +239,23 @@ fn the_store_switches_to_hnsw_above_its_threshold_and_rebuilds_it_on_reopen() {
     assert_eq!(replay.records, 601);
     let after = s.collection("c").unwrap().search(q, 10, None, None, false).unwrap();
     assert_eq!(before, after, "a seeded graph rebuilds the same");
+}
+
+#[test]
+fn a_selective_filter_is_answered_exactly_over_the_points_that_pass() {
+    let (n, d, k) = (size(), 32, 10);
+    let payloads = random_payloads(n, 3);
+    let (c, v) = build(Metric::L2, n, d, 5, Some(&payloads));
+    assert!(c.has_graph());
+    let queries = data(50, d, 17);
+    for (qi, q) in queries.chunks(d).enumerate() {
+        // About 1% of the points: "n" equals one value.
+        let f = Filter { must: vec![Condition::Match { key: "n".into(), value: MatchValue::Integer(qi as i64) }], ..Default::default() };
+        let (res, stats) = c.search(q, k, Some(&f), None, false).unwrap();
+        assert!(!stats.hnsw);
+        let matching = (0..n).filter(|&i| passes(&f, &payloads[i])).count() as u64;
+        assert_eq!(stats.distances, matching);
+        let truth = brute(Metric::L2, &v, d, q, k, |i| passes(&f, &payloads[i]));
+        assert_eq!(res.iter().map(|h| h.id as usize).collect::<Vec<_>>(), truth);
+    }
 }
