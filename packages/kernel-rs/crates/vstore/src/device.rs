@@ -64,7 +64,7 @@ impl MemDevice {
         self.durable.unwrap_or(self.bytes)
     }
     fn range(&self, sector: u64, len: usize) -> Result<core::ops::Range<usize>, DeviceError> {
-        if len % SECTOR != 0 {
+        if !len.is_multiple_of(SECTOR) {
             return Err(DeviceError::Unaligned);
         }
         let start = (sector as usize).checked_mul(SECTOR).ok_or(DeviceError::OutOfRange)?;

@@ -73,8 +73,11 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 
 /// Square root without libm (Newton's method in f64 from an exponent-halving guess).
 pub fn sqrt(x: f32) -> f32 {
-    if !(x > 0.0) {
-        return if x == 0.0 { 0.0 } else { f32::NAN };
+    if x == 0.0 {
+        return 0.0;
+    }
+    if x.is_nan() || x < 0.0 {
+        return f32::NAN;
     }
     if x.is_infinite() {
         return x;
@@ -90,7 +93,7 @@ pub fn sqrt(x: f32) -> f32 {
 /// Scale `v` to unit length; false for a zero vector.
 pub fn normalize(v: &mut [f32]) -> bool {
     let n = sqrt(dot(v, v));
-    if !(n > 0.0) || !n.is_finite() {
+    if n.is_nan() || n <= 0.0 || !n.is_finite() {
         return false;
     }
     for x in v.iter_mut() {

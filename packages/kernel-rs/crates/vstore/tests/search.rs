@@ -143,7 +143,7 @@ fn passes(f: &Filter, payload: &[u8]) -> bool {
             _ => false,
         },
         Condition::Range { key, gt, gte, lt, lte } => match json::get(&p, key) {
-            Some(Value::Num(x)) => gt.map_or(true, |b| *x > b) && gte.map_or(true, |b| *x >= b) && lt.map_or(true, |b| *x < b) && lte.map_or(true, |b| *x <= b),
+            Some(Value::Num(x)) => gt.is_none_or(|b| *x > b) && gte.is_none_or(|b| *x >= b) && lt.is_none_or(|b| *x < b) && lte.is_none_or(|b| *x <= b),
             _ => false,
         },
     };
