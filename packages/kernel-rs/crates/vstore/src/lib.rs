@@ -9,7 +9,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod collection;
-pub mod crc;
+pub use kcore::crc32 as crc;
 pub mod device;
 pub mod error;
 pub mod filter;

@@ -16,7 +16,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::crc::Crc;
+use kcore::crc32::Crc;
 use crate::device::{BlockDevice, SECTOR};
 use crate::error::Error;
 
