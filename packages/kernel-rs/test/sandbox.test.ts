@@ -190,7 +190,8 @@ describe('sandboxes (QEMU, TCG)', () => {
     // from the image and from a snapshot, which shares its pages and so costs less, its first
     // call's copy-on-write faults included.
     const c = String(line?.['msg']).match(/create (\d+) create-from-snapshot (\d+) create\+call (\d+) create-from-snapshot\+call (\d+)/);
-    const [create, fromSnap, createCall, fromSnapCall] = [1, 2, 3, 4].map((i) => Number(c?.[i]));
+    expect(c, 'the sandbox-create figures line').not.toBeNull();
+    const [create, fromSnap, createCall, fromSnapCall] = [1, 2, 3, 4].map((i) => Number(c?.[i])) as [number, number, number, number];
     expect(create).toBeLessThanOrEqual(100_000);
     expect(fromSnap).toBeLessThan(create);
     expect(fromSnapCall).toBeLessThan(createCall);
