@@ -56,8 +56,8 @@ describe('Cargo.lock entries for new workspace members', () => {
 
   it('records a package where Cargo would, byte for byte as Cargo writes it, and removes it again', () => {
     const added = addCargoLockPackage(lock, pkg) as string;
-    // What cargo 1.x wrote for this crate (agents/calc-rs on sandbox-guest), between agent-attacker and agent-faulty.
-    expect(added).toContain('name = "agent-attacker"\nversion = "0.1.0"\ndependencies = [\n "agent-rt",\n]\n\n[[package]]\nname = "agent-calc-rs"\nversion = "0.1.0"\ndependencies = [\n "sandbox-guest",\n]\n\n[[package]]\nname = "agent-faulty"');
+    // What cargo 1.x wrote for this crate (agents/calc-rs on sandbox-guest), between agent-blk-client and agent-faulty.
+    expect(added).toContain('name = "agent-blk-client"\nversion = "0.1.0"\ndependencies = [\n "agent-rt",\n]\n\n[[package]]\nname = "agent-calc-rs"\nversion = "0.1.0"\ndependencies = [\n "sandbox-guest",\n]\n\n[[package]]\nname = "agent-faulty"');
     expect(added.length - lock.length).toBe('[[package]]\nname = "agent-calc-rs"\nversion = "0.1.0"\ndependencies = [\n "sandbox-guest",\n]\n\n'.length);
     expect(addCargoLockPackage(added, pkg)).toBe(added);
     expect(removeCargoLockPackage(added, 'agent-calc-rs')).toBe(lock);

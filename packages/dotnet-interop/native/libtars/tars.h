@@ -35,6 +35,9 @@
 /* tars_sb_call / tars_sb_host_reply: the guest calls a host function (its encoded call in the
  * result buffer); answer with tars_sb_host_reply, or let tars_sb_call_with do it. */
 #define TARS_E_HOST_CALL (-17)
+/* Device grants (driver tasks): no such device; a bad BAR, length or device for the call. */
+#define TARS_E_NO_DEVICE (-18)
+#define TARS_E_BAD_ARGS (-19)
 /* What a TARS call returns on Linux (no TARS kernel underneath). */
 #define TARS_E_NOT_TARS (-38)
 #define TARS_STATE_MAX 65536
