@@ -21,8 +21,8 @@
 //   bundle: they are required from @oclif/core's own place in node_modules (so each gets the
 //   version oclif declares) when first used, and are not parsed at every start.
 // - Native modules (and dockerode, which reaches them) stay in node_modules.
-import { build } from 'esbuild';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { build, transform } from 'esbuild';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -432,13 +432,12 @@ const fastStart = {
     b.onResolve({ filter: /^@oclif\/core$/ }, () => ({ path: join(pkg, 'src/fast/oclif-lite.ts') }));
   },
 };
-/** Bundled CommonJS calls require(): in the ESM build a real one (dropped again in toCommonJs). */
-const FAST_BANNER = "const require = process.getBuiltinModule('node:module').createRequire(import.meta.url);";
 const fast = await build({
   ...SHARED,
   entryPoints: [{ in: 'tars:fast-entry', out: 'main' }],
   outdir: join(pkg, 'dist/fast'),
-  banner: { js: FAST_BANNER },
+  // No require() banner: this ESM is only an intermediate, run as CommonJS (toCommonJs below),
+  // where bundled CommonJS finds the module's own require.
   // js-yaml is what cosmiconfig requires for a YAML config only: required from node_modules then.
   external: [...EXTERNAL, 'js-yaml'],
   // The help chunk (src/fast/help.ts) bundles oclif's Help class from @oclif/core/help, with
@@ -459,12 +458,9 @@ await toCommonJs(join(pkg, 'dist/fast'), Object.keys(fast.metafile.outputs).filt
  * dist/fast/package.json marks the folder CommonJS.
  */
 async function toCommonJs(dir, files) {
-  const { readFileSync, writeFileSync } = await import('node:fs');
-  const { transform } = await import('esbuild');
   for (const f of files) {
     const path = join(pkg, f);
-    let code = readFileSync(path, 'utf8').replace(FAST_BANNER, '');
-    code = code.replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (_, q, p) => `Promise.resolve().then(() => require(${q}${p}${q}))`);
+    const code = readFileSync(path, 'utf8').replace(/\bimport\((["'])(\.{1,2}\/[^"']+)\1\)/g, (_, q, p) => `Promise.resolve().then(() => require(${q}${p}${q}))`);
     const out = await transform(code, {
       format: 'cjs',
       platform: 'node',
